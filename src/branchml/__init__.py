@@ -1,0 +1,7 @@
+"""branchml: a whole ML project in one Git repository.
+
+The public Python API lives in the submodules (``branchml.store``, ``branchml.project``);
+the ``branchml`` command is a thin layer over them.
+"""
+
+__version__ = "0.1.0"

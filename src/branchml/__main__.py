@@ -1,0 +1,3 @@
+from branchml.cli.entry import main
+
+main()

@@ -1,0 +1,47 @@
+"""One exception type for everything a user can fix; the CLI turns it into one clear line."""
+
+from __future__ import annotations
+
+
+class BranchmlError(Exception):
+    """A problem the user can act on: what is wrong, where, and what to run next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class NotARepository(BranchmlError):
+    exit_code = 2
+
+
+class GitCommandError(BranchmlError):
+    exit_code = 3
+
+
+class MalformedPointer(BranchmlError):
+    exit_code = 4
+
+
+class MissingObject(BranchmlError):
+    """A file or chunk the store does not have (and could not fetch)."""
+
+    exit_code = 5
+
+
+class CorruptObject(BranchmlError):
+    """Stored bytes that do not match their id."""
+
+    exit_code = 6
+
+
+class StoreFormatError(BranchmlError):
+    exit_code = 7

@@ -1,0 +1,174 @@
+"""The SQLite index: where each chunk and file record sits. A cache of the packs, rebuildable.
+
+WAL mode lets a checkout read while a `git add` in another worktree writes; every change is one
+transaction, committed only after the pack bytes it points to are fsynced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchml.errors import StoreFormatError
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS packs(
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    indexed_end INTEGER NOT NULL,   -- end of the last valid record the index holds
+    scanned_size INTEGER NOT NULL   -- file size when last indexed or scanned
+);
+CREATE TABLE IF NOT EXISTS chunks(
+    id BLOB PRIMARY KEY,
+    pack INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    stored_len INTEGER NOT NULL,
+    raw_len INTEGER NOT NULL,
+    flags INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files(
+    oid BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    chunks BLOB NOT NULL,            -- concatenated 32-byte chunk ids, in file order
+    pack INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class ChunkLocation:
+    pack: str
+    offset: int
+    stored_len: int
+    raw_len: int
+    flags: int
+
+
+@dataclass
+class PendingBatch:
+    """Rows written to a pack but not yet committed to the index."""
+
+    chunks: list[tuple[bytes, int, int, int, int]]  # id, offset, stored_len, raw_len, flags
+    files: list[tuple[bytes, int, bytes]]  # oid, size, chunk ids
+
+    @classmethod
+    def empty(cls) -> "PendingBatch":
+        return cls([], [])
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=120, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self.db.executescript(SCHEMA)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreFormatError(f"{path}: index schema {version}, this branchml reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreFormatError(
+                f"{path}: the store index cannot be read ({exc})",
+                hint="run `branchml fsck --rebuild-index` to rebuild it from the packs",
+            ) from exc
+        self._pack_ids: dict[str, int] = {}
+        self._pack_names: dict[int, str] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def pack_id(self, name: str) -> int:
+        if name not in self._pack_ids:
+            self.db.execute(
+                "INSERT OR IGNORE INTO packs(name, indexed_end, scanned_size) VALUES (?, 0, 0)", (name,)
+            )
+            (pid,) = self.db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
+            self._pack_ids[name] = pid
+            self._pack_names[pid] = name
+        return self._pack_ids[name]
+
+    def pack_name(self, pid: int) -> str:
+        if pid not in self._pack_names:
+            (name,) = self.db.execute("SELECT name FROM packs WHERE id=?", (pid,)).fetchone()
+            self._pack_names[pid] = name
+        return self._pack_names[pid]
+
+    def pack_states(self) -> dict[str, tuple[int, int]]:
+        """name -> (indexed_end, scanned_size)"""
+        rows = self.db.execute("SELECT name, indexed_end, scanned_size FROM packs")
+        return {name: (end, size) for name, end, size in rows}
+
+    def commit(self, pack: str, batch: PendingBatch, indexed_end: int, scanned_size: int) -> None:
+        """Record a batch and a pack's new end, atomically."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            pid = self.pack_id(pack)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                ((cid, pid, off, slen, rlen, fl) for cid, off, slen, rlen, fl in batch.chunks),
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
+                ((oid, size, ids, pid) for oid, size, ids in batch.files),
+            )
+            self.db.execute(
+                "UPDATE packs SET indexed_end=max(indexed_end, ?), scanned_size=? WHERE id=?",
+                (indexed_end, scanned_size, pid),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self._pack_ids.clear()
+            raise
+
+    def has_chunk(self, chunk_id: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None
+
+    def chunk_locations(self, ids: list[bytes]) -> dict[bytes, ChunkLocation]:
+        found: dict[bytes, ChunkLocation] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT id, pack, offset, stored_len, raw_len, flags FROM chunks WHERE id IN ({marks})", part
+            )
+            for cid, pid, off, slen, rlen, fl in rows:
+                found[cid] = ChunkLocation(self.pack_name(pid), off, slen, rlen, fl)
+        return found
+
+    def file(self, oid: bytes) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT size, chunks FROM files WHERE oid=?", (oid,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def iter_files(self) -> Iterator[tuple[bytes, int, bytes]]:
+        yield from self.db.execute("SELECT oid, size, chunks FROM files")
+
+    def iter_chunks(self) -> Iterator[tuple[bytes, ChunkLocation]]:
+        rows = self.db.execute("SELECT id, pack, offset, stored_len, raw_len, flags FROM chunks").fetchall()
+        for cid, pid, off, slen, rlen, fl in rows:
+            yield cid, ChunkLocation(self.pack_name(pid), off, slen, rlen, fl)
+
+    def totals(self) -> dict[str, int]:
+        chunks, raw, stored = self.db.execute(
+            "SELECT count(*), coalesce(sum(raw_len),0), coalesce(sum(stored_len),0) FROM chunks"
+        ).fetchone()
+        files, logical = self.db.execute("SELECT count(*), coalesce(sum(size),0) FROM files").fetchone()
+        return {"chunks": chunks, "chunk_bytes": raw, "stored_bytes": stored, "files": files, "file_bytes": logical}
+
+    def forget_packs(self, names: Iterable[str]) -> None:
+        """Drop every row of the given packs (gc, after it rewrote what they held)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        for name in names:
+            pid = self.pack_id(name)
+            self.db.execute("DELETE FROM chunks WHERE pack=?", (pid,))
+            self.db.execute("DELETE FROM files WHERE pack=?", (pid,))
+            self.db.execute("DELETE FROM packs WHERE id=?", (pid,))
+            self._pack_ids.pop(name, None)
+            self._pack_names.pop(pid, None)
+        self.db.execute("COMMIT")

@@ -1,0 +1,145 @@
+"""Pack files: append-only logs of self-describing records (see docs/store-format.md).
+
+Each writer process appends to a pack of its own, held under an exclusive flock, so writers never
+share a file. Records are written (a write() syscall, not just a Python buffer) before Git is told
+the file's pointer, so a killed process leaves them in the pack; the index is only a cache of what
+packs hold, and the records past a pack's indexed end are recovered by :func:`scan_records`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+PACK_MAGIC = b"BMLPACK\x01"
+# kind, flags, reserved, stored length, raw length, id
+RECORD_HEADER = struct.Struct("<cBHII32s")
+KIND_CHUNK = b"C"
+KIND_FILE = b"F"
+FLAG_ZSTD = 1
+MAX_RECORD = 64 << 20  # a file record of 2M chunk ids is still under this
+FILE_CHECK_LEN = 32
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: bytes
+    flags: int
+    id: bytes
+    offset: int  # of the payload
+    stored_len: int
+    raw_len: int
+
+
+def new_pack_name() -> str:
+    return f"pack-{secrets.token_hex(12)}.pack"
+
+
+def encode_file_payload(size: int, chunk_ids: bytes) -> bytes:
+    body = struct.pack("<Q", size) + chunk_ids
+    return body + blake3.blake3(body).digest()
+
+
+def decode_file_payload(payload: bytes) -> tuple[int, bytes] | None:
+    """(size, concatenated chunk ids), or None when the payload fails its check."""
+    body, check = payload[:-FILE_CHECK_LEN], payload[-FILE_CHECK_LEN:]
+    if len(body) < 8 or (len(body) - 8) % 32 or blake3.blake3(body).digest() != check:
+        return None
+    return struct.unpack_from("<Q", body)[0], bytes(body[8:])
+
+
+class PackWriter:
+    """Appends records to one new pack file that this process alone writes."""
+
+    def __init__(self, packs_dir: Path) -> None:
+        self.name = new_pack_name()
+        self.path = packs_dir / self.name
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.size = 0
+        self._write(PACK_MAGIC)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    def append(self, kind: bytes, flags: int, record_id: bytes, payload: bytes | memoryview, raw_len: int) -> int:
+        """Write one record; return the offset of its payload."""
+        header = RECORD_HEADER.pack(kind, flags, 0, len(payload), raw_len, record_id)
+        self._write(header)
+        offset = self.size
+        self._write(payload)
+        return offset
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def is_locked(path: Path) -> bool:
+    """True when a live writer holds the pack (its tail is still growing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def scan_records(path: Path, start: int, *, verify: bool = True) -> Iterator[Record]:
+    """Yield complete, valid records from start; stop at the first torn or invalid one.
+
+    Used to recover what a killed writer appended past the indexed end, and by fsck.
+    """
+    with open(path, "rb") as f:
+        if start == 0:
+            if f.read(len(PACK_MAGIC)) != PACK_MAGIC:
+                return
+            start = len(PACK_MAGIC)
+        f.seek(start)
+        pos = start
+        while True:
+            header = f.read(RECORD_HEADER.size)
+            if len(header) < RECORD_HEADER.size:
+                return
+            kind, flags, _, stored_len, raw_len, record_id = RECORD_HEADER.unpack(header)
+            if kind not in (KIND_CHUNK, KIND_FILE) or stored_len > MAX_RECORD:
+                return
+            payload = f.read(stored_len)
+            if len(payload) < stored_len:
+                return
+            record = Record(kind, flags, record_id, pos + RECORD_HEADER.size, stored_len, raw_len)
+            if verify and not record_is_valid(record, payload):
+                return
+            yield record
+            pos += RECORD_HEADER.size + stored_len
+
+
+def record_is_valid(record: Record, payload: bytes) -> bool:
+    from branchml.store.chunk import decode_chunk  # local: avoids a cycle
+
+    if record.kind == KIND_FILE:
+        return decode_file_payload(payload) is not None
+    data = decode_chunk(payload, record.flags, record.raw_len)
+    return data is not None and blake3.blake3(data).digest() == record.id

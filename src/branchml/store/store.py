@@ -1,0 +1,320 @@
+"""The Store: put a stream in, get a pointer; give a pointer, get the verified bytes back."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import blake3
+from pyfastcdc import FastCDC
+
+from branchml.errors import CorruptObject, MissingObject, StoreFormatError
+from branchml.store.chunk import ChunkEncoder, decode_chunk
+from branchml.store.index import ChunkLocation, Index, PendingBatch
+from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_records
+from branchml.store.pointer import Pointer
+
+FORMAT_LINE = "branchml-store 1\n"
+AVG_CHUNK = 64 * 1024
+MIN_CHUNK = 16 * 1024
+MAX_CHUNK = 256 * 1024
+PACK_TARGET_SIZE = 256 << 20
+# Commit the index at least this often while a long `git add` runs.
+COMMIT_EVERY_BYTES = 256 << 20
+COMMIT_EVERY_SECONDS = 5.0
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: memoryview) -> int: ...
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    oid: str
+    size: int
+    chunk_ids: bytes  # concatenated 32-byte ids
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunk_ids) // 32
+
+    def chunk_list(self) -> list[bytes]:
+        ids = self.chunk_ids
+        return [ids[i : i + 32] for i in range(0, len(ids), 32)]
+
+
+# Called with the oids of missing files and the ids of missing chunks; fetches what it can.
+Fetcher = Callable[[list[bytes], list[bytes]], None]
+
+
+class Store:
+    """A chunk store in one folder (normally ``<git common dir>/branchml``)."""
+
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        self.root = Path(root)
+        self.packs_dir = self.root / "packs"
+        self._check_format(create)
+        self.index = Index(self.root / "index.db")
+        self._fds: dict[str, int] = {}
+        self.fetcher: Fetcher | None = None
+        self.recover()
+
+    def _check_format(self, create: bool) -> None:
+        fmt = self.root / "format"
+        if fmt.exists():
+            if fmt.read_text() != FORMAT_LINE:
+                raise StoreFormatError(f"{fmt}: unknown store format {fmt.read_text()[:40]!r}")
+            return
+        if not create:
+            raise StoreFormatError(f"no branchml store at {self.root}", hint="run `branchml init`")
+        self.packs_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(exist_ok=True)
+        write_atomic(fmt, FORMAT_LINE.encode())
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self.index.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- recovery -----------------------------------------------------------------------------
+    def pack_names(self) -> list[str]:
+        return sorted(p.name for p in self.packs_dir.glob("pack-*.pack"))
+
+    def recover(self) -> int:
+        """Index records that killed writers left past a pack's indexed end; return how many."""
+        states = self.index.pack_states()
+        recovered = 0
+        for name in self.pack_names():
+            path = self.packs_dir / name
+            end, scanned = states.get(name, (0, -1))
+            size = path.stat().st_size
+            if size == scanned or is_locked(path):
+                continue
+            batch = PendingBatch.empty()
+            new_end = end
+            for rec in scan_records(path, end):
+                self._add_scanned(batch, path, rec)
+                new_end = rec.offset + rec.stored_len
+            self.index.commit(name, batch, new_end, size)
+            recovered += len(batch.chunks) + len(batch.files)
+        return recovered
+
+    def _add_scanned(self, batch: PendingBatch, path: Path, rec: object) -> None:
+        from branchml.store.pack import decode_file_payload
+
+        if rec.kind == KIND_CHUNK:  # type: ignore[attr-defined]
+            batch.chunks.append((rec.id, rec.offset, rec.stored_len, rec.raw_len, rec.flags))  # type: ignore[attr-defined]
+            return
+        with open(path, "rb") as f:
+            f.seek(rec.offset)  # type: ignore[attr-defined]
+            decoded = decode_file_payload(f.read(rec.stored_len))  # type: ignore[attr-defined]
+        if decoded is not None:
+            batch.files.append((rec.id, decoded[0], decoded[1]))  # type: ignore[attr-defined]
+
+    # -- writing ------------------------------------------------------------------------------
+    def writer(self) -> "StoreWriter":
+        return StoreWriter(self)
+
+    def put_bytes(self, data: bytes) -> Pointer:
+        """Store a small in-memory blob (tests, merge results)."""
+        import io
+
+        with self.writer() as w:
+            return w.add_stream(io.BytesIO(data))
+
+    # -- reading ------------------------------------------------------------------------------
+    def has_file(self, oid: str) -> bool:
+        return self.index.file(bytes.fromhex(oid)) is not None
+
+    def file_record(self, oid: str) -> FileRecord | None:
+        row = self.index.file(bytes.fromhex(oid))
+        return FileRecord(oid, row[0], row[1]) if row else None
+
+    def missing_chunks(self, record: FileRecord) -> list[bytes]:
+        ids = record.chunk_list()
+        found = self.index.chunk_locations(ids)
+        return [cid for cid in ids if cid not in found]
+
+    def require(self, pointer: Pointer, where: str = "") -> FileRecord:
+        """The file's record with all its chunks present, fetching through self.fetcher if needed."""
+        record = self.file_record(pointer.oid)
+        if record is None and self.fetcher:
+            self.fetcher([pointer.oid_bytes], [])
+            record = self.file_record(pointer.oid)
+        if record is None:
+            raise MissingObject(
+                f"{where or 'file'}: content {pointer.oid[:16]}… ({pointer.size} bytes) is not in the store",
+                hint="fetch it from the blob remote (`branchml fetch`), or run `branchml fsck`",
+            )
+        missing = self.missing_chunks(record)
+        if missing and self.fetcher:
+            self.fetcher([], missing)
+            missing = self.missing_chunks(record)
+        if missing:
+            raise MissingObject(
+                f"{where or 'file'}: {len(missing)} of {record.chunk_count} chunks of {pointer.oid[:16]}… "
+                f"are missing (first {missing[0].hex()[:16]}…)",
+                hint="fetch them from the blob remote (`branchml fetch`), or run `branchml fsck`",
+            )
+        if record.size != pointer.size:
+            raise CorruptObject(f"{where}: pointer says {pointer.size} bytes, store says {record.size}")
+        return record
+
+    def read_chunk(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
+        """One chunk's raw bytes, verified against its BLAKE3 id."""
+        fd = self._fd(loc.pack)
+        stored = os.pread(fd, loc.stored_len, loc.offset)
+        data = decode_chunk(stored, loc.flags, loc.raw_len)
+        if data is None or blake3.blake3(data).digest() != chunk_id:
+            raise CorruptObject(
+                f"chunk {chunk_id.hex()[:16]}… in {loc.pack} at offset {loc.offset} is corrupt",
+                hint="run `branchml fsck` to see which files it breaks; fetch them again from a remote",
+            )
+        return data
+
+    def iter_file(self, pointer: Pointer, where: str = "") -> Iterator[bytes]:
+        """Yield the file's bytes chunk by chunk, every chunk verified, then the whole file.
+
+        The last check (whole-file BLAKE3) raises after the final chunk: callers that stream must
+        treat an exception at any point as "discard everything" (the filter tells Git so).
+        """
+        record = self.require(pointer, where)
+        ids = record.chunk_list()
+        whole = blake3.blake3()
+        for start in range(0, len(ids), 1024):
+            part = ids[start : start + 1024]
+            locations = self.index.chunk_locations(part)
+            for cid in part:
+                data = self.read_chunk(cid, locations[cid])
+                whole.update(data)
+                yield data
+        if whole.hexdigest() != pointer.oid:
+            raise CorruptObject(f"{where}: rebuilt content does not match oid {pointer.oid[:16]}…")
+
+    def read_file(self, pointer: Pointer) -> bytes:
+        """Whole content in memory: for small files only (tests, merge drivers)."""
+        return b"".join(self.iter_file(pointer))
+
+    def _fd(self, pack: str) -> int:
+        if pack not in self._fds:
+            try:
+                self._fds[pack] = os.open(self.packs_dir / pack, os.O_RDONLY)
+            except FileNotFoundError:
+                raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
+        return self._fds[pack]
+
+    def stats(self) -> dict[str, int]:
+        totals = self.index.totals()
+        totals["pack_bytes"] = sum((self.packs_dir / n).stat().st_size for n in self.pack_names())
+        return totals
+
+
+class StoreWriter:
+    """Adds files to the store; used as a context manager so the index is always committed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cdc = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+        self.encoder = ChunkEncoder()
+        self.pack: PackWriter | None = None
+        self.batch = PendingBatch.empty()
+        self._pending_ids: set[bytes] = set()
+        self._pending_bytes = 0
+        self._last_commit = time.monotonic()
+        self.new_bytes = 0
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close()
+
+    def _pack(self) -> PackWriter:
+        if self.pack is None or self.pack.size >= PACK_TARGET_SIZE:
+            self.commit()
+            if self.pack is not None:
+                self.pack.close()
+            self.pack = PackWriter(self.store.packs_dir)
+        return self.pack
+
+    def _have_chunk(self, cid: bytes) -> bool:
+        return cid in self._pending_ids or self.store.index.has_chunk(cid)
+
+    def add_stream(self, stream: Readable) -> Pointer:
+        """Chunk, dedup and store a stream; return its pointer once its records are written."""
+        whole = blake3.blake3()
+        ids = bytearray()
+        size = 0
+        for chunk in self.cdc.cut_stream(stream):
+            data = chunk.data
+            whole.update(data)
+            cid = blake3.blake3(data).digest()
+            ids += cid
+            size += chunk.length
+            if not self._have_chunk(cid):
+                self._write_chunk(cid, data)
+        oid = whole.digest()
+        if self.store.index.file(oid) is None and oid not in self._pending_ids:
+            payload = encode_file_payload(size, bytes(ids))
+            pack = self._pack()
+            pack.append(KIND_FILE, 0, oid, payload, 0)
+            self.batch.files.append((oid, size, bytes(ids)))
+            self._pending_ids.add(oid)
+        self._maybe_commit()
+        return Pointer(oid.hex(), size)
+
+    def _write_chunk(self, cid: bytes, data: memoryview) -> None:
+        flags, stored = self.encoder.encode(data)
+        pack = self._pack()
+        offset = pack.append(KIND_CHUNK, flags, cid, stored, len(data))
+        self.batch.chunks.append((cid, offset, len(stored), len(data), flags))
+        self._pending_ids.add(cid)
+        self._pending_bytes += len(stored)
+        self.new_bytes += len(stored)
+
+    def _maybe_commit(self) -> None:
+        if self._pending_bytes >= COMMIT_EVERY_BYTES or time.monotonic() - self._last_commit > COMMIT_EVERY_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        """fsync the pack, then record its new rows in the index (never the other way round)."""
+        self._last_commit = time.monotonic()
+        if self.pack is None or not (self.batch.chunks or self.batch.files):
+            return
+        self.pack.sync()
+        self.store.index.commit(self.pack.name, self.batch, self.pack.size, self.pack.size)
+        self.batch = PendingBatch.empty()
+        self._pending_ids.clear()
+        self._pending_bytes = 0
+
+    def close(self) -> None:
+        self.commit()
+        if self.pack is not None:
+            self.pack.close()
+            self.pack = None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
