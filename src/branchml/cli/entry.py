@@ -1,0 +1,37 @@
+"""`branchml` entry point.
+
+Git starts `branchml filter-process` once per Git command that touches tracked files, so that path
+skips click and every other import: start-up time is paid by every `git status`.
+Other commands are loaded lazily from the table below, one module per topic.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# command name -> "module:function"; each topic module owns its commands.
+COMMANDS: dict[str, str] = {
+    "init": "branchml.cli.setup_cmds:init",
+    "install": "branchml.cli.setup_cmds:install",
+    "track": "branchml.cli.setup_cmds:track",
+    "untrack": "branchml.cli.setup_cmds:untrack",
+    "ls-files": "branchml.cli.store_cmds:ls_files",
+    "stats": "branchml.cli.store_cmds:stats",
+    "fsck": "branchml.cli.store_cmds:fsck",
+    "gc": "branchml.cli.store_cmds:gc",
+    "cat": "branchml.cli.store_cmds:cat",
+    "diff-summary": "branchml.cli.store_cmds:diff_summary",
+    "hook": "branchml.cli.setup_cmds:hook",
+    "demo": "branchml.cli.demo_cmd:demo",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["filter-process"]:
+        from branchml.git.filter import run_filter_process
+
+        sys.exit(run_filter_process())
+    from branchml.cli.app import build_cli
+
+    build_cli(COMMANDS).main(args=argv, prog_name="branchml")

@@ -1,0 +1,68 @@
+"""branchml.toml: the project's committed settings, plus the user's uncommitted local ones.
+
+The committed file travels with clones and is untrusted input: keys that could run commands or
+redirect traffic are only honoured from the local file (`<common dir>/branchml/local.toml`) or
+after the user consents locally (see `trusted_keys`).
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from branchml.errors import BranchmlError
+
+FILE_NAME = "branchml.toml"
+
+DEFAULTS: dict[str, Any] = {
+    "branchml": {"version": 1},
+    "remotes": {},
+}
+
+
+def merge_dicts(base: dict, over: dict) -> dict:
+    """Deep merge: `over` wins, tables merge key by key."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_toml(text: str, where: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BranchmlError(f"{where}: not valid TOML: {exc}", hint=f"fix {where} and retry") from exc
+
+
+def read_toml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    return parse_toml(path.read_text(encoding="utf-8"), str(path))
+
+
+def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict:
+    """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit) <- local.toml."""
+    if committed_text is not None:
+        committed = parse_toml(committed_text, FILE_NAME)
+    elif root is not None:
+        committed = read_toml(root / FILE_NAME)
+    else:
+        committed = {}
+    cfg = merge_dicts(DEFAULTS, committed)
+    if store_dir is not None:
+        cfg = merge_dicts(cfg, read_toml(store_dir / "local.toml"))
+    return cfg
+
+
+def write_toml(path: Path, data: dict) -> None:
+    import tomli_w
+
+    from branchml.store.store import write_atomic
+
+    write_atomic(path, tomli_w.dumps(data).encode())

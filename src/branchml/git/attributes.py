@@ -1,0 +1,53 @@
+"""`.gitattributes` lines that branchml manages, kept in one marked block so edits are exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRACK_ATTRS = "filter=branchml diff=branchml -text"
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    from branchml.store.store import write_atomic
+
+    write_atomic(path, ("\n".join(lines) + "\n").encode() if lines else b"")
+
+
+def pattern_of(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    return stripped.split()[0]
+
+
+def set_pattern(path: Path, pattern: str, attrs: str) -> bool:
+    """Give `pattern` exactly `attrs` (replacing a line with the same pattern). True if changed."""
+    lines = read_lines(path)
+    wanted = f"{pattern} {attrs}"
+    for i, line in enumerate(lines):
+        if pattern_of(line) == pattern:
+            if line.strip() == wanted:
+                return False
+            lines[i] = wanted
+            write_lines(path, lines)
+            return True
+    lines.append(wanted)
+    write_lines(path, lines)
+    return True
+
+
+def remove_pattern(path: Path, pattern: str) -> bool:
+    lines = read_lines(path)
+    kept = [line for line in lines if pattern_of(line) != pattern]
+    if len(kept) == len(lines):
+        return False
+    write_lines(path, kept)
+    return True
+
+
+def tracked_patterns(path: Path) -> list[str]:
+    return [pattern_of(l) for l in read_lines(path) if "filter=branchml" in l.split()]  # type: ignore[misc]

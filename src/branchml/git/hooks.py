@@ -1,0 +1,97 @@
+"""Client and server hooks, installed so that they chain with the user's own.
+
+Each hook file is a two-line shell script that calls `branchml hook <name>`. A hook the user already
+had is moved aside to `<name>.pre-branchml` and run first by the dispatcher, with the same arguments
+and stdin, so installing branchml never disables a user's hook. Handlers per hook live in the topic
+modules (roles, remotes...) and are listed in HANDLERS, imported only when that hook runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from branchml.errors import BranchmlError
+
+MARKER = "# branchml hook v1"
+LEGACY_SUFFIX = ".pre-branchml"
+CLIENT_HOOKS = ("pre-commit", "commit-msg", "pre-push", "post-checkout", "post-merge")
+SERVER_HOOKS = ("pre-receive",)
+
+# hook name -> handlers "module:function"; a handler gets (repo, args, stdin) and raises
+# BranchmlError to refuse. Topic modules register here.
+HANDLERS: dict[str, list[str]] = {
+    "pre-commit": ["branchml.roles.hooks:pre_commit"],
+    "commit-msg": ["branchml.roles.hooks:commit_msg"],
+    "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
+    "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.remote.hooks:pre_receive"],
+    "post-checkout": [],
+    "post-merge": [],
+}
+
+
+def hooks_dir(repo) -> Path:
+    """Where Git looks for hooks (honours core.hooksPath, relative to the work tree like Git)."""
+    from branchml.git import cmd
+
+    configured = cmd.config_get("core.hooksPath", repo.cwd)
+    if configured:
+        path = Path(os.path.expanduser(configured))
+        return path if path.is_absolute() else (repo.cwd / path)
+    return repo.common_dir / "hooks"
+
+
+def hook_script(name: str) -> str:
+    python = shlex.quote(sys.executable)
+    return f'#!/bin/sh\n{MARKER}\nexec {python} -m branchml hook {name} "$@"\n'
+
+
+def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
+    """Write our hooks; keep any existing foreign hook as `<name>.pre-branchml`. Idempotent."""
+    directory = hooks_dir(repo)
+    directory.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name in names:
+        path = directory / name
+        wanted = hook_script(name)
+        if path.exists():
+            current = path.read_text(errors="replace")
+            if current == wanted:
+                continue
+            if MARKER not in current:
+                legacy = directory / (name + LEGACY_SUFFIX)
+                if legacy.exists():
+                    raise BranchmlError(
+                        f"{path} is not branchml's hook and {legacy} already exists",
+                        hint=f"merge the two by hand, then run `branchml install` again",
+                    )
+                path.rename(legacy)
+        path.write_text(wanted)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        changed.append(name)
+    return changed
+
+
+def run_hook(repo, name: str, args: list[str]) -> int:
+    """Run the user's legacy hook, then every branchml handler. Returns the exit code for Git."""
+    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    legacy = hooks_dir(repo) / (name + LEGACY_SUFFIX)
+    if legacy.exists() and os.access(legacy, os.X_OK):
+        code = subprocess.run([str(legacy), *args], input=stdin).returncode
+        if code != 0:
+            return code
+    for spec in HANDLERS.get(name, []):
+        module_name, func = spec.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # topic not built in this version
+            raise
+        getattr(module, func)(repo, args, stdin)
+    return 0

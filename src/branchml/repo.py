@@ -1,0 +1,47 @@
+"""A branchml repository: where its work tree, git dirs, store and settings are."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from branchml.git import cmd
+
+
+@dataclass
+class Repo:
+    """Paths of one Git repository (or worktree); the store is opened lazily and shared by worktrees."""
+
+    root: Path | None  # work tree root; None in a bare repository
+    git_dir: Path
+    common_dir: Path
+    _store: object | None = field(default=None, repr=False)
+
+    @classmethod
+    def find(cls, cwd: str | os.PathLike[str] | None = None) -> "Repo":
+        common = cmd.common_dir(cwd)
+        gdir = cmd.git_dir(cwd)
+        root = None if cmd.is_bare(cwd) else cmd.toplevel(cwd)
+        return cls(root=root, git_dir=gdir, common_dir=common)
+
+    @property
+    def cwd(self) -> Path:
+        return self.root or self.git_dir
+
+    @property
+    def store_dir(self) -> Path:
+        return self.common_dir / "branchml"
+
+    @cached_property
+    def store(self):  # -> branchml.store.store.Store (imported lazily: keeps CLI start-up fast)
+        from branchml.store.store import Store
+
+        return Store(self.store_dir)
+
+    def git(self, args: list[str], **kw) -> bytes:
+        return cmd.git(args, self.cwd, **kw)
+
+    def git_text(self, args: list[str], **kw) -> str:
+        return cmd.git_text(args, self.cwd, **kw)

@@ -1,0 +1,97 @@
+"""init, install, track, untrack: wiring branchml into a repository, idempotently."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from branchml import config
+from branchml.errors import BranchmlError
+from branchml.git import attributes, cmd, hooks
+from branchml.repo import Repo
+
+MERGE_DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
+
+
+def branchml_command(*args: str) -> str:
+    """How Git should start us: this interpreter, so a venv's branchml is found without PATH."""
+    return " ".join([shlex.quote(sys.executable), "-m", "branchml", *args])
+
+
+def git_config_entries() -> dict[str, str]:
+    entries = {
+        "filter.branchml.process": branchml_command("filter-process"),
+        "filter.branchml.required": "true",
+        "diff.branchml.textconv": branchml_command("diff-summary"),
+        "diff.branchml.cachetextconv": "false",
+    }
+    for name in MERGE_DRIVERS:
+        entries[f"merge.branchml-{name}.name"] = f"branchml {name} merge"
+        entries[f"merge.branchml-{name}.driver"] = branchml_command("merge-driver", name, "%O", "%A", "%B", "%P", "%L")
+    return entries
+
+
+def register(repo: Repo | None, scope: str = "--local") -> None:
+    cwd = repo.cwd if repo else None
+    for key, value in git_config_entries().items():
+        cmd.config_set(key, value, cwd, scope=scope)
+
+
+def install(repo: Repo, *, server: bool = False) -> dict:
+    """Register filter, diff, merge drivers and hooks in this clone (or server hooks in a bare repo)."""
+    if server:
+        if repo.root is not None:
+            raise BranchmlError("`install --server` is for bare repositories", hint="run it inside the bare repo on the server")
+        register(repo)
+        return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
+    register(repo)
+    repo.store  # creates the store folder and its format file
+    return {"hooks": hooks.install_hooks(repo, hooks.CLIENT_HOOKS)}
+
+
+def install_global() -> None:
+    """Register the filter for the user, so `git clone` smudges files during the clone."""
+    register(None, scope="--global")
+
+
+def init(path: Path) -> Repo:
+    """Make `path` a branchml repository (creating the folder and the Git repo if needed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not cmd.git_ok(["rev-parse", "--git-dir"], path) or cmd.toplevel(path).resolve() != path.resolve():
+        cmd.git(["init", "-q", "-b", "main"], path)
+    repo = Repo.find(path)
+    install(repo)
+    toml_path = repo.root / config.FILE_NAME
+    if not toml_path.exists():
+        config.write_toml(toml_path, config.DEFAULTS)
+    for scaffold in SCAFFOLDERS:
+        _call(scaffold, repo)
+    return repo
+
+
+# Topic modules that add files on `init` (roles: PROBLEM.md...; merge: default attributes).
+SCAFFOLDERS: list[str] = ["branchml.roles.scaffold:scaffold", "branchml.merge.scaffold:scaffold"]
+
+
+def _call(spec: str, *args):
+    import importlib
+
+    module_name, func = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    return getattr(module, func)(*args)
+
+
+def track(repo: Repo, patterns: list[str]) -> list[str]:
+    path = repo.root / ".gitattributes"
+    return [p for p in patterns if attributes.set_pattern(path, p, attributes.TRACK_ATTRS)]
+
+
+def untrack(repo: Repo, patterns: list[str]) -> list[str]:
+    path = repo.root / ".gitattributes"
+    return [p for p in patterns if attributes.remove_pattern(path, p)]
