@@ -38,10 +38,23 @@ class Repo:
     def store(self):  # -> branchml.store.store.Store (imported lazily: keeps CLI start-up fast)
         from branchml.store.store import Store
 
-        return Store(self.store_dir)
+        store = Store(self.store_dir)
+        store.fetcher = _remote_fetcher(self)
+        return store
 
     def git(self, args: list[str], **kw) -> bytes:
         return cmd.git(args, self.cwd, **kw)
 
     def git_text(self, args: list[str], **kw) -> str:
         return cmd.git_text(args, self.cwd, **kw)
+
+
+def _remote_fetcher(repo: "Repo"):
+    """The remotes module's on-demand fetcher for this repo, or None (no remote, or not built)."""
+    try:
+        from branchml.remote.ondemand import make_fetcher
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("branchml.remote"):
+            return None
+        raise
+    return make_fetcher(repo)
