@@ -19,6 +19,7 @@ FILE_NAME = "branchml.toml"
 DEFAULTS: dict[str, Any] = {
     "branchml": {"version": 1},
     "remotes": {},
+    "store": {"inline_below": 0},
 }
 
 

@@ -161,6 +161,38 @@ class Index:
         files, logical = self.db.execute("SELECT count(*), coalesce(sum(size),0) FROM files").fetchone()
         return {"chunks": chunks, "chunk_bytes": raw, "stored_bytes": stored, "files": files, "file_bytes": logical}
 
+    def iter_files_with_pack(self) -> Iterator[tuple[bytes, int, bytes, str]]:
+        rows = self.db.execute("SELECT oid, size, chunks, pack FROM files").fetchall()
+        for oid, size, ids, pid in rows:
+            yield oid, size, ids, self.pack_name(pid)
+
+    def replace_pack(self, old: str, new: str | None, batch: PendingBatch, new_end: int) -> None:
+        """gc: drop every row of pack `old` and add `batch` (its live records, copied to `new`) at once."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            old_id = self.pack_id(old)
+            self.db.execute("DELETE FROM chunks WHERE pack=?", (old_id,))
+            self.db.execute("DELETE FROM files WHERE pack=?", (old_id,))
+            self.db.execute("DELETE FROM packs WHERE id=?", (old_id,))
+            if new is not None:
+                pid = self.pack_id(new)
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                    ((cid, pid, off, slen, rlen, fl) for cid, off, slen, rlen, fl in batch.chunks),
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
+                    ((oid, size, ids, pid) for oid, size, ids in batch.files),
+                )
+                self.db.execute("UPDATE packs SET indexed_end=?, scanned_size=? WHERE id=?", (new_end, new_end, pid))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._pack_ids.clear()
+            self._pack_names.clear()
+
     def forget_packs(self, names: Iterable[str]) -> None:
         """Drop every row of the given packs (gc, after it rewrote what they held)."""
         self.db.execute("BEGIN IMMEDIATE")

@@ -214,6 +214,11 @@ class Store:
                 raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
         return self._fds[pack]
 
+    def forget_fd(self, pack: str) -> None:
+        fd = self._fds.pop(pack, None)
+        if fd is not None:
+            os.close(fd)
+
     def stats(self) -> dict[str, int]:
         totals = self.index.totals()
         totals["pack_bytes"] = sum((self.packs_dir / n).stat().st_size for n in self.pack_names())
@@ -224,7 +229,10 @@ class StoreWriter:
     """Adds files to the store; used as a context manager so the index is always committed."""
 
     def __init__(self, store: Store) -> None:
+        from branchml.store.maintenance import GcLock
+
         self.store = store
+        self.gc_lock = GcLock(store.root, exclusive=False)
         self.cdc = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
         self.encoder = ChunkEncoder()
         self.pack: PackWriter | None = None
@@ -303,6 +311,15 @@ class StoreWriter:
         if self.pack is not None:
             self.pack.close()
             self.pack = None
+        self.gc_lock.release()
+
+
+def discard_index(root: Path) -> None:
+    """Move the index aside; the next Store(root) rebuilds it from the packs (they are the truth)."""
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(root) / f"index.db{suffix}"
+        if path.exists():
+            path.replace(path.with_name(path.name + ".broken"))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -1,0 +1,145 @@
+"""Read and maintain the store: ls-files, stats, fsck, gc, cat, diff-summary."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.table import Table
+
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.errors import BranchmlError
+from branchml.repo import Repo
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@click.command("ls-files")
+@json_option
+def ls_files(as_json: bool) -> None:
+    """Tracked large files of this checkout: path, size, oid, whether their content is local."""
+    from branchml.workflows.pointers import index_pointers
+
+    repo = Repo.find()
+    rows = []
+    for entry in index_pointers(repo):
+        record = repo.store.file_record(entry.pointer.oid)
+        present = record is not None and not repo.store.missing_chunks(record)
+        rows.append({"path": entry.path, "size": entry.pointer.size, "oid": entry.pointer.oid, "present": present})
+
+    def render(data: list[dict]) -> None:
+        table = Table("path", "size", "oid", "local", box=None)
+        for row in data:
+            table.add_row(row["path"], _size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
+        out_console.print(table)
+
+    get_output().result(rows, as_json, render)
+
+
+@click.command()
+@json_option
+def stats(as_json: bool) -> None:
+    """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
+    repo = Repo.find()
+    totals = repo.store.stats()
+    logical = totals["file_bytes"]
+    totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
+
+    def render(t: dict) -> None:
+        out_console.print(f"files:          {t['files']}")
+        out_console.print(f"logical bytes:  {_size(t['file_bytes'])}")
+        out_console.print(f"unique chunks:  {t['chunks']} ({_size(t['chunk_bytes'])} before compression)")
+        out_console.print(f"stored bytes:   {_size(t['stored_bytes'])} in packs of {_size(t['pack_bytes'])}")
+        out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
+
+    get_output().result(totals, as_json, render)
+
+
+@click.command()
+@click.option("--read-data", is_flag=True, help="Read every chunk and check its BLAKE3 (slow, thorough).")
+@click.option("--all", "all_refs", is_flag=True, help="Also check files of every branch, tag and reflog, not only this checkout.")
+@click.option("--rebuild-index", is_flag=True, help="Rebuild the index from the packs first.")
+@json_option
+def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) -> None:
+    """Verify the store; name every missing or corrupt object and the files it breaks. Exit 1 if any."""
+    from branchml.store.maintenance import check_store, missing_chunks_of_files
+    from branchml.store.store import discard_index
+    from branchml.workflows.pointers import index_pointers, reachable_pointers
+
+    repo = Repo.find()
+    if rebuild_index:
+        discard_index(repo.store_dir)
+    store = repo.store
+    out = get_output()
+    with out.progress("checking chunks", store.stats()["chunk_bytes"]) as advance:
+        problems = check_store(store, read_data=read_data, advance=advance)
+    entries = reachable_pointers(repo) if all_refs else index_pointers(repo)
+    paths: dict[str, list[str]] = {}
+    for entry in entries:
+        paths.setdefault(entry.pointer.oid, []).append(entry.path)
+    problems += missing_chunks_of_files(store, paths)
+    report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
+
+    def render(items: list[dict]) -> None:
+        if not items:
+            out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
+        for item in items:
+            where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
+            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
+
+    out.result(report, as_json, render)
+    if report:
+        raise BranchmlError(
+            f"fsck found {len(report)} problem(s)",
+            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
+        )
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed, remove nothing.")
+@json_option
+def gc(dry_run: bool, as_json: bool) -> None:
+    """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
+    from branchml.store.maintenance import collect_garbage
+    from branchml.workflows.pointers import reachable_pointers
+
+    repo = Repo.find()
+    live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
+    report = collect_garbage(repo.store, live, dry_run=dry_run).as_dict()
+    report["dry_run"] = dry_run
+
+    def render(r: dict) -> None:
+        verb = "would free" if dry_run else "freed"
+        out_console.print(
+            f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
+            f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
+        )
+
+    get_output().result(report, as_json, render)
+
+
+@click.command()
+@click.argument("pointer_file", type=click.File("rb"), default="-")
+def cat(pointer_file) -> None:
+    """Print the content a pointer (file or stdin) refers to, verified."""
+    from branchml.store.pointer import parse_pointer
+
+    pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
+    repo = Repo.find()
+    for data in repo.store.iter_file(pointer, pointer_file.name):
+        sys.stdout.buffer.write(data)
+
+
+@click.command("diff-summary", hidden=True)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def diff_summary(path: str) -> None:
+    """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
+    from branchml.workflows.summary import summarize
+
+    sys.stdout.write(summarize(path))

@@ -1,0 +1,183 @@
+"""`branchml filter-process`: Git's long-running clean/smudge filter over the chunk store.
+
+One process serves one Git command. clean: stream the file through the chunker into the store and
+answer its pointer. smudge: answer the file rebuilt from verified chunks. Content that is not a
+pointer passes through smudge unchanged (small files kept inline, files committed before tracking).
+Any failure answers `status=error`, which makes Git discard what it received: never partial bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from branchml.errors import BranchmlError, MalformedPointer
+from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
+from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+
+SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory stays bounded)
+
+
+def inline_threshold(root: Path) -> int:
+    """Files smaller than this stay inline in Git (see README, "Small files"); from branchml.toml."""
+    from branchml import config
+
+    try:
+        cfg = config.load(root)
+    except BranchmlError:
+        cfg = config.DEFAULTS
+    return int(cfg.get("store", {}).get("inline_below", config.DEFAULTS["store"]["inline_below"]))
+
+
+class FilterServer:
+    def __init__(self, reader: PacketReader, writer: PacketWriter, root: Path) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.root = root
+        self.inline_below = inline_threshold(root)
+        self._repo = None
+        self._store_writer = None
+
+    # -- set-up ------------------------------------------------------------------------------
+    def handshake(self) -> None:
+        hello = self.reader.read_text_list()
+        if "git-filter-client" not in hello or "version=2" not in hello:
+            raise ProtocolError(f"unexpected filter handshake {hello!r}")
+        self.writer.text("git-filter-server")
+        self.writer.text("version=2")
+        self.writer.flush()
+        caps = self.reader.read_text_list()
+        for cap in ("capability=clean", "capability=smudge"):
+            if cap in caps:
+                self.writer.text(cap)
+        self.writer.flush()
+
+    @property
+    def repo(self):
+        if self._repo is None:
+            from branchml.repo import Repo
+
+            self._repo = Repo.find(self.root)
+        return self._repo
+
+    @property
+    def store_writer(self):
+        if self._store_writer is None:
+            self._store_writer = self.repo.store.writer()
+        return self._store_writer
+
+    def close(self) -> None:
+        if self._store_writer is not None:
+            self._store_writer.close()
+
+    # -- main loop ---------------------------------------------------------------------------
+    def serve(self) -> None:
+        self.handshake()
+        while True:
+            try:
+                headers = self.reader.read_key_values()
+            except EOFError:
+                return
+            command, path = headers.get("command"), headers.get("pathname", "?")
+            if command == "clean":
+                self.clean(path)
+            elif command == "smudge":
+                self.smudge(path)
+            else:
+                ContentReader(self.reader).drain()
+                self.fail(path, f"unknown filter command {command!r}")
+
+    def fail(self, path: str, message: str) -> None:
+        sys.stderr.write(f"branchml: {path}: {message}\n")
+        sys.stderr.flush()
+        self.writer.text("status=error")
+        self.writer.flush()
+
+    def respond(self, content: bytes | memoryview) -> None:
+        self.writer.text("status=success")
+        self.writer.flush()
+        self.writer.content(content)
+        self.writer.flush()
+        self.writer.flush()  # empty list: status stays "success"
+
+    def read_prefix(self, limit: int) -> ContentReader:
+        """Read up to `limit` bytes of content; the reader remembers whether the content ended."""
+        prefix = bytearray()
+        done = False
+        while len(prefix) < limit:
+            packet = self.reader.read_packet()
+            if packet is FLUSH:
+                done = True
+                break
+            prefix += packet
+        return ContentReader(self.reader, bytes(prefix), done)
+
+    # -- clean -------------------------------------------------------------------------------
+    def clean(self, path: str) -> None:
+        content = self.read_prefix(max(self.inline_below, MAX_POINTER_SIZE + 1))
+        head = bytes(content.pending)
+        if content.done and looks_like_pointer(head):
+            try:
+                parse_pointer(head, path)
+                return self.respond(head)  # already a pointer (e.g. checked out before install)
+            except MalformedPointer:
+                pass  # a small file that merely looks like one: store it, never inline it
+        elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
+            return self.respond(head)
+        try:
+            pointer = self.store_writer.add_stream(content)
+        except BranchmlError as exc:
+            content.drain()
+            return self.fail(path, str(exc))
+        self.respond(pointer.encode())
+
+    # -- smudge ------------------------------------------------------------------------------
+    def smudge(self, path: str) -> None:
+        content = self.read_prefix(MAX_POINTER_SIZE + 1)
+        head = bytes(content.pending)
+        if not content.done or not looks_like_pointer(head):
+            return self.pass_through(content)  # longer than any pointer, or plain content
+        content.drain()
+        try:
+            pointer = parse_pointer(head, path)
+            self.repo.store.require(pointer, path)
+        except BranchmlError as exc:
+            return self.fail(path, str(exc))
+        self.writer.text("status=success")
+        self.writer.flush()
+        try:
+            for data in self.repo.store.iter_file(pointer, path):
+                self.writer.content(data)
+        except BranchmlError as exc:
+            self.writer.flush()
+            return self.fail(path, f"{exc} (the file was not written)")
+        self.writer.flush()
+        self.writer.flush()
+
+    def pass_through(self, content: ContentReader) -> None:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
+            buffer = bytearray(1 << 20)
+            view = memoryview(buffer)
+            while n := content.readinto(view):
+                spool.write(view[:n])
+            spool.seek(0)
+            self.writer.text("status=success")
+            self.writer.flush()
+            while block := spool.read(1 << 20):
+                self.writer.content(block)
+            self.writer.flush()
+            self.writer.flush()
+
+
+def run_filter_process() -> int:
+    server = FilterServer(PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer), Path(os.getcwd()))
+    try:
+        server.serve()
+    except (ProtocolError, BrokenPipeError) as exc:
+        sys.stderr.write(f"branchml filter-process: {exc}\n")
+        return 8
+    finally:
+        server.close()
+    return 0

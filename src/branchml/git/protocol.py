@@ -1,0 +1,116 @@
+"""Git's pkt-line framing, as used by the long-running filter protocol (gitprotocol-common(5)).
+
+A packet is 4 hex digits of length (counting those 4 bytes) then the payload; "0000" is a flush.
+Pure byte handling over binary streams, so it is tested without Git.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Iterator
+
+from branchml.errors import BranchmlError
+
+MAX_PAYLOAD = 65516
+FLUSH = None  # what read_packet returns for a flush packet
+
+
+class ProtocolError(BranchmlError):
+    exit_code = 8
+
+
+class PacketReader:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def read_packet(self) -> bytes | None:
+        """Next payload, None for a flush; raises EOFError at a clean end of stream."""
+        head = self.stream.read(4)
+        if not head:
+            raise EOFError
+        if len(head) != 4:
+            raise ProtocolError(f"truncated pkt-line header {head!r}")
+        try:
+            length = int(head, 16)
+        except ValueError:
+            raise ProtocolError(f"bad pkt-line header {head!r}") from None
+        if length == 0:
+            return FLUSH
+        if length < 4 or length > MAX_PAYLOAD + 4:
+            raise ProtocolError(f"bad pkt-line length {length}")
+        payload = self.stream.read(length - 4)
+        if len(payload) != length - 4:
+            raise ProtocolError("truncated pkt-line payload")
+        return payload
+
+    def read_text_list(self) -> list[str]:
+        """Text packets up to the next flush (e.g. `key=value` lines), without their newlines."""
+        lines = []
+        while (packet := self.read_packet()) is not FLUSH:
+            lines.append(packet.decode().rstrip("\n"))
+        return lines
+
+    def read_key_values(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in self.read_text_list():
+            key, _, value = line.partition("=")
+            out[key] = value
+        return out
+
+    def iter_content(self) -> Iterator[bytes]:
+        """Content packets up to the next flush."""
+        while (packet := self.read_packet()) is not FLUSH:
+            yield packet
+
+
+class ContentReader:
+    """A file-like `readinto` over content packets (what the chunker reads), starting with `prefix`."""
+
+    def __init__(self, packets: PacketReader, prefix: bytes = b"", done: bool = False) -> None:
+        self.packets = packets
+        self.pending = memoryview(prefix)
+        self.done = done
+
+    def readinto(self, buffer: memoryview) -> int:
+        filled = 0
+        want = len(buffer)
+        while filled < want:
+            if not self.pending:
+                if self.done:
+                    break
+                packet = self.packets.read_packet()
+                if packet is FLUSH:
+                    self.done = True
+                    break
+                self.pending = memoryview(packet)
+            n = min(want - filled, len(self.pending))
+            buffer[filled : filled + n] = self.pending[:n]
+            self.pending = self.pending[n:]
+            filled += n
+        return filled
+
+    def drain(self) -> None:
+        self.pending = memoryview(b"")
+        while not self.done:
+            if self.packets.read_packet() is FLUSH:
+                self.done = True
+
+
+class PacketWriter:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def packet(self, payload: bytes | memoryview) -> None:
+        self.stream.write(b"%04x" % (len(payload) + 4))
+        self.stream.write(payload)
+
+    def text(self, line: str) -> None:
+        self.packet((line + "\n").encode())
+
+    def flush(self) -> None:
+        self.stream.write(b"0000")
+        self.stream.flush()
+
+    def content(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), MAX_PAYLOAD):
+            self.packet(view[start : start + MAX_PAYLOAD])
