@@ -20,6 +20,12 @@ DEFAULTS: dict[str, Any] = {
     "branchml": {"version": 1},
     "remotes": {},
     "store": {"inline_below": 0},
+    # Merge drivers (docs/merge.md): key columns per driver, by path glob; in-memory size limit.
+    "merge": {
+        "max_bytes": 1 << 30,
+        "rows": {"key": "", "keys": {}},
+        "jsonlist": {"key": "", "keys": {}},
+    },
 }
 
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "cat": "branchml.cli.store_cmds:cat",
     "diff-summary": "branchml.cli.store_cmds:diff_summary",
     "hook": "branchml.cli.setup_cmds:hook",
+    "merge-driver": "branchml.cli.merge_cmds:merge_driver",
     "demo": "branchml.cli.demo_cmd:demo",
 }
 

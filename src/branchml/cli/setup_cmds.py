@@ -45,11 +45,13 @@ def install(global_: bool, server: bool) -> None:
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True)
-def track(patterns: tuple[str, ...]) -> None:
+@click.option("--merge", "merge", type=click.Choice(["jsonlist", "rows", "sqlite", "replace"]),
+              help="Merge these files with a branchml driver (rows append, replace takes the incoming side...).")
+def track(patterns: tuple[str, ...], merge: str | None) -> None:
     """Send files matching PATTERNS (gitattributes globs) through the branchml store."""
     from branchml.workflows import setup
 
-    changed = setup.track(Repo.find(), list(patterns))
+    changed = setup.track(Repo.find(), list(patterns), merge=merge)
     get_output().info(f"tracking {', '.join(patterns)}" + ("" if changed else " (already tracked)"))
 
 

@@ -7,6 +7,21 @@ from pathlib import Path
 TRACK_ATTRS = "filter=branchml diff=branchml -text"
 
 
+def track_attrs(merge_attr: str | None = None) -> str:
+    """The attributes of a tracked pattern; a merge attribute sits on the same line (`merge=branchml-rows`)."""
+    if not merge_attr:
+        return TRACK_ATTRS
+    return f"filter=branchml diff=branchml {merge_attr} -text"
+
+
+def merge_attr_of(path: Path, pattern: str) -> str | None:
+    """The `merge=...` attribute the line for `pattern` sets, if any (kept when the pattern is re-tracked)."""
+    for line in read_lines(path):
+        if pattern_of(line) == pattern:
+            return next((a for a in line.split()[1:] if a.startswith("merge=")), None)
+    return None
+
+
 def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 

@@ -87,9 +87,17 @@ def _call(spec: str, *args):
     return getattr(module, func)(*args)
 
 
-def track(repo: Repo, patterns: list[str]) -> list[str]:
+def track(repo: Repo, patterns: list[str], merge: str | None = None) -> list[str]:
+    """Route `patterns` through the store; `merge` names a merge driver (else a line's own is kept)."""
+    if merge is not None and merge not in MERGE_DRIVERS:
+        raise BranchmlError(f"unknown merge driver {merge!r}", hint=f"use one of {', '.join(MERGE_DRIVERS)}")
     path = repo.root / ".gitattributes"
-    return [p for p in patterns if attributes.set_pattern(path, p, attributes.TRACK_ATTRS)]
+    changed = []
+    for p in patterns:
+        merge_attr = f"merge=branchml-{merge}" if merge else attributes.merge_attr_of(path, p)
+        if attributes.set_pattern(path, p, attributes.track_attrs(merge_attr)):
+            changed.append(p)
+    return changed
 
 
 def untrack(repo: Repo, patterns: list[str]) -> list[str]:

@@ -1,0 +1,127 @@
+"""Three-way merge of a list of records: the core shared by the JSON-list and rows drivers.
+
+A record has an identity (its value, canonical) and, when a key is configured, a key.
+- Keyed records merge key by key: a change on one side is taken, the same change on both sides
+  is taken once, different changes on both sides (or a change against a deletion) conflict.
+- Unkeyed records merge as multisets of values: what either side appended is kept, what either
+  side removed is removed, an element both sides appended is kept once. They never conflict.
+Order: ours' records in ours' order, then what only theirs has, in theirs' order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class Unmergeable(Exception):
+    """Content the driver cannot merge (bad syntax, different headers or schemas): a conflict."""
+
+
+@dataclass(frozen=True)
+class Record:
+    value: Any  # what is written back (bytes of a row, or a parsed JSON value)
+    ident: Hashable  # equal idents mean equal records
+    key: Hashable | None = None  # set when a key is configured and the record has it
+
+
+@dataclass(frozen=True)
+class Conflict:
+    key: Hashable
+    ours: Record | None  # None: deleted on that side
+    theirs: Record | None
+
+
+Merged = list[Record | Conflict]
+
+
+def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequence[Record]) -> Merged:
+    keyed = _merge_keyed(_by_key(base, "base"), _by_key(ours, "ours"), _by_key(theirs, "theirs"))
+    wanted = merge_counts(_counts(base), _counts(ours), _counts(theirs))
+    out: Merged = []
+    seen_keys: set[Hashable] = set()
+    emitted: Counter = Counter()
+    for record in [*ours, *theirs]:
+        if record.key is not None:
+            if record.key not in seen_keys:
+                seen_keys.add(record.key)
+                if keyed[record.key] is not None:
+                    out.append(keyed[record.key])  # type: ignore[arg-type]
+        elif emitted[record.ident] < wanted[record.ident]:
+            emitted[record.ident] += 1
+            out.append(record)
+    return out
+
+
+def conflicts_of(merged: Merged) -> list[Conflict]:
+    return [item for item in merged if isinstance(item, Conflict)]
+
+
+def _by_key(records: Sequence[Record], side: str) -> dict[Hashable, Record]:
+    out: dict[Hashable, Record] = {}
+    for record in records:
+        if record.key is None:
+            continue
+        if record.key in out:
+            raise Unmergeable(f"key {_show(record.key)} appears more than once in {side}")
+        out[record.key] = record
+    return out
+
+
+def _merge_keyed(base: dict, ours: dict, theirs: dict) -> dict[Hashable, Record | Conflict | None]:
+    """Per key: the record to keep, None to drop it, or a Conflict."""
+    out: dict[Hashable, Record | Conflict | None] = {}
+    for key in ours.keys() | theirs.keys():
+        o, a, t = base.get(key), ours.get(key), theirs.get(key)
+        if _same(a, t) or _same(t, o):
+            out[key] = a
+        elif _same(a, o):
+            out[key] = t
+        else:
+            out[key] = Conflict(key, a, t)
+    return out
+
+
+def _same(x: Record | None, y: Record | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return x.ident == y.ident
+
+
+def _counts(records: Sequence[Record]) -> Counter:
+    return Counter(r.ident for r in records if r.key is None)
+
+
+def merge_counts(base: Counter, ours: Counter, theirs: Counter) -> Counter:
+    out: Counter = Counter()
+    for ident in ours.keys() | theirs.keys():
+        o, a, t = base[ident], ours[ident], theirs[ident]
+        if a == o:
+            out[ident] = t
+        elif t == o:
+            out[ident] = a
+        elif a > o and t > o:
+            out[ident] = max(a, t)  # both appended it: once
+        elif a < o and t < o:
+            out[ident] = min(a, t)
+        else:
+            out[ident] = a + t - o  # one side added copies, the other removed some
+    return out
+
+
+def _show(key: Hashable) -> str:
+    return key if isinstance(key, str) else repr(key)
+
+
+def marker_block(conflict: Conflict, render, marker_size: int, label: str) -> list[bytes]:
+    """Git-style conflict markers around one record's two versions (`render` gives its lines)."""
+    lines = [b"<" * marker_size + f" ours ({label})\n".encode()]
+    if conflict.ours is not None:
+        lines.append(render(conflict.ours))
+    lines.append(b"=" * marker_size + b"\n")
+    if conflict.theirs is not None:
+        lines.append(render(conflict.theirs))
+    lines.append(b">" * marker_size + f" theirs ({label})\n".encode())
+    return lines

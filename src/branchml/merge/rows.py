@@ -1,0 +1,146 @@
+"""`branchml-rows`: merge row files (CSV, TSV, JSON Lines, plain lines) by appending.
+
+Rows keep their exact bytes; only the merged order is new. CSV/TSV files must have the same header
+on both sides. With a key column, rows are matched by key (see `records` for the rules).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from branchml.merge.outcome import Outcome
+from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, marker_block, merge_records
+
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    kind: str  # "csv", "jsonl" or "lines"
+    delimiter: str = ","
+
+
+def format_for(path: str) -> RowFormat:
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix == ".csv":
+        return RowFormat("csv")
+    if suffix == ".tsv":
+        return RowFormat("csv", "\t")
+    if suffix in (".jsonl", ".ndjson"):
+        return RowFormat("jsonl")
+    return RowFormat("lines")
+
+
+def merge_rows(
+    base: bytes, ours: bytes, theirs: bytes, *, fmt: RowFormat, key: str | None = None, marker_size: int = 7
+) -> Outcome:
+    parsed = [_split(data, fmt) for data in (base, ours, theirs)]
+    header = _common_header(parsed[1][0], parsed[2][0], fmt)
+    key_index = _key_index(header, key, fmt)
+    sides = [_records(rows, fmt, key, key_index, side) for (_, rows), side in zip(parsed, ("base", "ours", "theirs"))]
+    merged = merge_records(*sides)
+    conflicts = conflicts_of(merged)
+    if not conflicts:
+        idents = [r.ident for r in merged]  # type: ignore[union-attr]
+        for data, records in ((ours, sides[1]), (theirs, sides[2])):
+            if idents == [r.ident for r in records]:
+                return Outcome(data, [])
+    eol = _eol(ours or theirs)
+    body = _render(merged, eol, marker_size, key)
+    head = parsed[1][0] or parsed[2][0] or b""
+    if head and body and not head.endswith(b"\n"):
+        head += eol
+    return Outcome(head + body, [_describe(c, key) for c in conflicts])
+
+
+def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
+    """(header, rows): the header only for CSV; CSV rows may span lines inside quotes."""
+    lines = _LINE.findall(data)
+    if fmt.kind != "csv":
+        return None, lines
+    rows: list[bytes] = []
+    pending = b""
+    for line in lines:
+        pending += line
+        if pending.count(b'"') % 2 == 0:
+            rows.append(pending)
+            pending = b""
+    if pending:
+        rows.append(pending)  # an unterminated quote: kept whole, compared as it is
+    return (rows[0], rows[1:]) if rows else (None, [])
+
+
+def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
+    text = row.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+    return tuple(next(csv.reader([text], delimiter=fmt.delimiter, strict=False), []))
+
+
+def _common_header(ours: bytes | None, theirs: bytes | None, fmt: RowFormat) -> tuple[str, ...] | None:
+    if fmt.kind != "csv":
+        return None
+    a = _fields(ours, fmt) if ours else None
+    b = _fields(theirs, fmt) if theirs else None
+    if a is not None and b is not None and a != b:
+        raise Unmergeable(f"the CSV headers differ: ours {list(a)}, theirs {list(b)}")
+    return a or b
+
+
+def _key_index(header: tuple[str, ...] | None, key: str | None, fmt: RowFormat) -> int | None:
+    if key is None or fmt.kind != "csv" or header is None:
+        return None
+    if key not in header:
+        raise Unmergeable(f"the key column {key!r} is not in the header {list(header)}")
+    return header.index(key)
+
+
+def _records(rows: list[bytes], fmt: RowFormat, key: str | None, key_index: int | None, side: str) -> list[Record]:
+    out = []
+    for number, row in enumerate(rows, start=2 if fmt.kind == "csv" else 1):
+        if fmt.kind == "csv":
+            fields = _fields(row, fmt)
+            row_key = fields[key_index] if key_index is not None and key_index < len(fields) else None
+            out.append(Record(row, fields, row_key))
+        elif fmt.kind == "jsonl" and key is not None and row.strip():
+            out.append(Record(row, row.rstrip(b"\r\n"), _json_key(row, key, f"{side} line {number}")))
+        else:
+            out.append(Record(row, row.rstrip(b"\r\n")))
+    return out
+
+
+def _json_key(row: bytes, key: str, where: str) -> str | None:
+    try:
+        value = json.loads(row)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unmergeable(f"{where} is not valid JSON ({exc})") from None
+    if isinstance(value, dict) and key in value:
+        return json.dumps(value[key], sort_keys=True, ensure_ascii=False)
+    return None
+
+
+def _eol(sample: bytes) -> bytes:
+    first = _LINE.match(sample)
+    return b"\r\n" if first and first.group().endswith(b"\r\n") else b"\n"
+
+
+def _render(merged: list, eol: bytes, marker_size: int, key: str | None) -> bytes:
+    def line(record: Record) -> bytes:
+        return record.value if record.value.endswith(b"\n") else record.value + eol
+
+    out: list[bytes] = []
+    for i, item in enumerate(merged):
+        if isinstance(item, Conflict):
+            out += marker_block(item, line, marker_size, f"{key}={item.key}")
+        elif i == len(merged) - 1:
+            out.append(item.value)  # the last row keeps its (missing) end of line
+        else:
+            out.append(line(item))
+    return b"".join(out)
+
+
+def _describe(conflict: Conflict, key: str | None) -> str:
+    what = "deleted on one side and changed on the other" if None in (conflict.ours, conflict.theirs) else "changed differently on both sides"
+    return f"row with {key}={conflict.key} {what}"
