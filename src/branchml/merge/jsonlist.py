@@ -10,15 +10,19 @@ import json
 from typing import Any
 
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, marker_block, merge_records
+from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, describe, marker_block, merge_records
 
 
 def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None = None, marker_size: int = 7) -> Outcome:
+    if ours == theirs or base == theirs:
+        return Outcome(ours, [])
+    if base == ours:
+        return Outcome(theirs, [])
     sides = [_parse(data, side, key) for data, side in ((base, "base"), (ours, "ours"), (theirs, "theirs"))]
     merged = merge_records(*sides)
     conflicts = conflicts_of(merged)
     if conflicts:
-        return Outcome(_render_with_markers(merged, key, marker_size), [_describe(c, key) for c in conflicts])
+        return Outcome(_render_with_markers(merged, key, marker_size), [describe(c, key, "element") for c in conflicts])
     idents = [r.ident for r in merged]  # type: ignore[union-attr]
     for data, records in ((ours, sides[1]), (theirs, sides[2])):
         if idents == [r.ident for r in records]:
@@ -69,7 +73,3 @@ def _render_with_markers(merged: list, key: str | None, marker_size: int) -> byt
     lines.append(b"]\n")
     return b"".join(lines)
 
-
-def _describe(conflict: Conflict, key: str | None) -> str:
-    what = "deleted on one side and changed on the other" if None in (conflict.ours, conflict.theirs) else "changed differently on both sides"
-    return f"element with {key}={conflict.key} {what}"

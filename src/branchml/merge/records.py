@@ -115,13 +115,21 @@ def _show(key: Hashable) -> str:
     return key if isinstance(key, str) else repr(key)
 
 
-def marker_block(conflict: Conflict, render, marker_size: int, label: str) -> list[bytes]:
+def marker_block(conflict: Conflict, render, marker_size: int, label: str, eol: bytes = b"\n") -> list[bytes]:
     """Git-style conflict markers around one record's two versions (`render` gives its lines)."""
-    lines = [b"<" * marker_size + f" ours ({label})\n".encode()]
+    lines = [b"<" * marker_size + f" ours ({label})".encode() + eol]
     if conflict.ours is not None:
         lines.append(render(conflict.ours))
-    lines.append(b"=" * marker_size + b"\n")
+    lines.append(b"=" * marker_size + eol)
     if conflict.theirs is not None:
         lines.append(render(conflict.theirs))
-    lines.append(b">" * marker_size + f" theirs ({label})\n".encode())
+    lines.append(b">" * marker_size + f" theirs ({label})".encode() + eol)
     return lines
+
+
+def describe(conflict: Conflict, key_name: str | None, noun: str) -> str:
+    if conflict.ours is None or conflict.theirs is None:
+        what = "deleted on one side and changed on the other"
+    else:
+        what = "changed differently on both sides"
+    return f"{noun} with {key_name}={conflict.key} {what}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, marker_block, merge_records
+from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, describe, marker_block, merge_records
 
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
 
@@ -38,6 +38,10 @@ def format_for(path: str) -> RowFormat:
 def merge_rows(
     base: bytes, ours: bytes, theirs: bytes, *, fmt: RowFormat, key: str | None = None, marker_size: int = 7
 ) -> Outcome:
+    if ours == theirs or base == theirs:
+        return Outcome(ours, [])
+    if base == ours:
+        return Outcome(theirs, [])
     parsed = [_split(data, fmt) for data in (base, ours, theirs)]
     header = _common_header(parsed[1][0], parsed[2][0], fmt)
     key_index = _key_index(header, key, fmt)
@@ -54,7 +58,7 @@ def merge_rows(
     head = parsed[1][0] or parsed[2][0] or b""
     if head and body and not head.endswith(b"\n"):
         head += eol
-    return Outcome(head + body, [_describe(c, key) for c in conflicts])
+    return Outcome(head + body, [describe(c, key, "row") for c in conflicts])
 
 
 def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
@@ -133,14 +137,10 @@ def _render(merged: list, eol: bytes, marker_size: int, key: str | None) -> byte
     out: list[bytes] = []
     for i, item in enumerate(merged):
         if isinstance(item, Conflict):
-            out += marker_block(item, line, marker_size, f"{key}={item.key}")
+            out += marker_block(item, line, marker_size, f"{key}={item.key}", eol)
         elif i == len(merged) - 1:
             out.append(item.value)  # the last row keeps its (missing) end of line
         else:
             out.append(line(item))
     return b"".join(out)
 
-
-def _describe(conflict: Conflict, key: str | None) -> str:
-    what = "deleted on one side and changed on the other" if None in (conflict.ours, conflict.theirs) else "changed differently on both sides"
-    return f"row with {key}={conflict.key} {what}"
