@@ -238,6 +238,7 @@ class StoreWriter:
         self.pack: PackWriter | None = None
         self.batch = PendingBatch.empty()
         self._pending_ids: set[bytes] = set()
+        self._pending_files: set[bytes] = set()
         self._pending_bytes = 0
         self._last_commit = time.monotonic()
         self.new_bytes = 0
@@ -273,12 +274,12 @@ class StoreWriter:
             if not self._have_chunk(cid):
                 self._write_chunk(cid, data)
         oid = whole.digest()
-        if self.store.index.file(oid) is None and oid not in self._pending_ids:
+        if oid not in self._pending_files and self.store.index.file(oid) is None:
             payload = encode_file_payload(size, bytes(ids))
             pack = self._pack()
             pack.append(KIND_FILE, 0, oid, payload, 0)
             self.batch.files.append((oid, size, bytes(ids)))
-            self._pending_ids.add(oid)
+            self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
         self._maybe_commit()
         return Pointer(oid.hex(), size)
 
@@ -304,6 +305,7 @@ class StoreWriter:
         self.store.index.commit(self.pack.name, self.batch, self.pack.size, self.pack.size)
         self.batch = PendingBatch.empty()
         self._pending_ids.clear()
+        self._pending_files.clear()
         self._pending_bytes = 0
 
     def close(self) -> None:
