@@ -180,4 +180,15 @@ def run_filter_process() -> int:
         return 8
     finally:
         server.close()
+        _log_peak_rss()
     return 0
+
+
+def _log_peak_rss() -> None:
+    """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
+    path = os.environ.get("BRANCHML_RSS_LOG")
+    if path:
+        import resource
+
+        with open(path, "a") as f:
+            f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
