@@ -284,6 +284,9 @@ class StoreWriter:
             pending = self._submit(pending, state, batch)
         for future in pending:
             future.result()
+        return self._finish_file(state)
+
+    def _finish_file(self, state: "_FileState") -> Pointer:
         oid = state.whole.digest()
         ids = bytes(state.ids)
         if oid not in self._pending_files and self.store.index.file(oid) is None:
@@ -293,6 +296,12 @@ class StoreWriter:
             self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
+
+    def add_bytes(self, data: bytes) -> Pointer:
+        """Store a small file held in memory, without the worker thread (per-file cost matters)."""
+        state = _FileState()
+        self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
+        return self._finish_file(state)
 
     def _submit(self, pending: list[Future], state: "_FileState", batch: list[bytes]) -> list[Future]:
         if len(pending) >= 2:
