@@ -152,3 +152,20 @@ def test_tracked_files_merge_through_the_store(repo):
     assert looks_like_pointer(blob)  # Git recorded a pointer; the content is in the store
     assert git(repo, "status", "--porcelain") == ""
     assert "big.csv" in bml(repo, "ls-files").stdout.decode() + bml(repo, "ls-files").stderr.decode()
+
+
+def test_missing_content_stops_the_merge_and_keeps_ours(repo):
+    from branchml.store.pointer import Pointer
+
+    bml(repo, "track", "data/**/*.csv")
+    commit(repo, "base", **{"data__a.csv": "id\n1\n"})
+    branch_from_main(repo, "dev/x")
+    commit(repo, "main row", **{"data__a.csv": "id\n1\n2\n"})
+    git(repo, "switch", "-q", "dev/x")
+    commit(repo, "a pointer to content nobody has", **{"data__a.csv": Pointer("ab" * 32, 9).encode()})
+    git(repo, "switch", "-q", "main")
+    proc = run(["git", "merge", "--no-edit", "dev/x"], repo, check=False)
+    assert proc.returncode != 0
+    assert "data/a.csv" in proc.stderr.decode() and "not in the store" in proc.stderr.decode()
+    assert (repo / "data/a.csv").read_text() == "id\n1\n2\n"  # ours, whole; nothing merged by mistake
+    assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "main")
