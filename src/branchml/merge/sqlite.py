@@ -45,7 +45,7 @@ class RowConflict:
     reason: str
 
     def describe(self) -> str:
-        return f"table {self.table}, {_show(self.key)}: {self.reason}"
+        return f"table {self.table}, {_show(self.key) or 'a row'}: {self.reason}"
 
 
 def merge_sqlite(base: Path, ours: Path, theirs: Path, result: Path) -> list[str]:
@@ -62,7 +62,7 @@ def merge_sqlite(base: Path, ours: Path, theirs: Path, result: Path) -> list[str
         before = _fk_violations(conn)
         conn.execute("BEGIN")
         conflicts = [c for table in tables for c in _merge_table(conn, table)]
-        conflicts += _new_fk_violations(conn, before)
+        conflicts += _new_fk_violations(conn, tables, before)
         if conflicts:
             _record(conn, conflicts, tables)
         conn.execute("COMMIT")
@@ -307,11 +307,24 @@ def _fk_violations(conn: sqlite3.Connection) -> set[tuple]:
     return {tuple(row) for row in conn.execute("PRAGMA main.foreign_key_check")}
 
 
-def _new_fk_violations(conn: sqlite3.Connection, before: set[tuple]) -> list[RowConflict]:
+def _new_fk_violations(conn: sqlite3.Connection, tables: list[Table], before: set[tuple]) -> list[RowConflict]:
+    """Rows the merge left pointing at a parent row that is not there (ours' own old ones excepted)."""
+    by_name = {t.name: t for t in tables}
     out = []
     for table, rowid, parent, _fk in sorted(_fk_violations(conn) - before, key=repr):
-        out.append(RowConflict(table, {"rowid": rowid}, None, None, f"references a row of {parent} that is not there after the merge"))
+        key = _key_of_rowid(conn, by_name.get(table), rowid)
+        out.append(RowConflict(table, key, None, None, f"refers to a row of {parent} that is not there after the merge"))
     return out
+
+
+def _key_of_rowid(conn: sqlite3.Connection, table: Table | None, rowid: int | None) -> dict:
+    if rowid is None:
+        return {}  # a WITHOUT ROWID table: SQLite's check does not say which row
+    if table is None or not table.key:
+        return {"rowid": rowid}
+    cols = ", ".join(q(k) for k in table.key)
+    row = conn.execute(f"SELECT {cols} FROM main.{q(table.name)} WHERE rowid = ?", (rowid,)).fetchone()
+    return dict(zip(table.key, row)) if row else {"rowid": rowid}
 
 
 def _record(conn: sqlite3.Connection, conflicts: list[RowConflict], tables: list[Table]) -> None:
