@@ -205,3 +205,32 @@ def test_git_merge_of_a_tracked_database_on_two_branches(repo, tmp_path):
     assert ("late",) in dump(db, "notes")
     assert dump(db, CONFLICTS_TABLE)[0][:2] == ("customers", '{"id": 3}')
     assert "UU data/shop.sqlite" in git(repo, "status", "--porcelain")
+
+
+def test_odd_identifiers_and_generated_columns_merge(tmp_path):
+    base = make_db(tmp_path / "b.db", """
+        CREATE TABLE "we""ird tbl"("my id" TEXT PRIMARY KEY, a INT, b INT GENERATED ALWAYS AS (a * 2) STORED);
+        INSERT INTO "we""ird tbl"("my id", a) VALUES ('k1', 1);""")
+    ours = make_db(tmp_path / "o.db", """INSERT INTO "we""ird tbl"("my id", a) VALUES ('o''); DROP TABLE x; --', 5);""", base)
+    theirs = make_db(tmp_path / "t.db", """UPDATE "we""ird tbl" SET a = 7;""", base)
+    assert merge_sqlite(base, ours, theirs, tmp_path / "r.db") == []
+    assert dump(tmp_path / "r.db", '"we""ird tbl"') == [("k1", 7, 14), ("o'); DROP TABLE x; --", 5, 10)]
+
+
+def test_no_trigger_or_view_of_a_file_runs_on_the_merge_connection(tmp_path):
+    from branchml.merge.sqlite import _open
+
+    db = make_db(tmp_path / "x.db", """
+        CREATE TABLE t(x); CREATE TABLE audit(m);
+        CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO audit VALUES ('ran'); END;
+        CREATE VIEW v AS SELECT * FROM t;""")
+    conn = _open(db)
+    try:
+        if not TRIGGERS_CAN_BE_DISABLED:
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+                conn.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("SELECT * FROM v").fetchall()
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+    finally:
+        conn.close()
