@@ -214,7 +214,7 @@ def test_odd_identifiers_and_generated_columns_merge(tmp_path):
     ours = make_db(tmp_path / "o.db", """INSERT INTO "we""ird tbl"("my id", a) VALUES ('o''); DROP TABLE x; --', 5);""", base)
     theirs = make_db(tmp_path / "t.db", """UPDATE "we""ird tbl" SET a = 7;""", base)
     assert merge_sqlite(base, ours, theirs, tmp_path / "r.db") == []
-    assert dump(tmp_path / "r.db", '"we""ird tbl"') == [("k1", 7, 14), ("o'); DROP TABLE x; --", 5, 10)]
+    assert dump(tmp_path / "r.db", '"we""ird tbl"') == [("o'); DROP TABLE x; --", 5, 10), ("k1", 7, 14)]
 
 
 def test_no_trigger_or_view_of_a_file_runs_on_the_merge_connection(tmp_path):
