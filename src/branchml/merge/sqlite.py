@@ -144,9 +144,12 @@ def _tables(conn: sqlite3.Connection) -> list[Table]:
             raise Unmergeable(f"table {name} is a virtual table, which cannot be merged row by row")
         if ("table", name) in base and base[("table", name)][1] != sql:
             raise Unmergeable(f"table {name} changed its schema on both sides since the common ancestor")
-        triggers = any(kind2 == "trigger" and table == name for (kind2, _), (table, _) in ours.items())
-        tables.append(_table(conn, name, ("table", name) in base, triggers))
+        tables.append(_table(conn, name, ("table", name) in base, _has_triggers(ours, name)))
     return tables
+
+
+def _has_triggers(schema: dict, table: str) -> bool:
+    return any(kind == "trigger" and owner == table for (kind, _name), (owner, _sql) in schema.items())
 
 
 def _schema_differences(ours: dict, theirs: dict) -> list[str]:
