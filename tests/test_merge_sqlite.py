@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import bml, git, run
 
 from branchml.merge.records import Unmergeable
@@ -234,3 +236,45 @@ def test_no_trigger_or_view_of_a_file_runs_on_the_merge_connection(tmp_path):
         assert conn.execute("SELECT count(*) FROM audit").fetchone() == (0,)
     finally:
         conn.close()
+
+
+edits = st.dictionaries(st.integers(0, 30), st.one_of(st.none(), st.integers(0, 3)), max_size=12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.dictionaries(st.integers(0, 30), st.integers(0, 3), max_size=12), edits, edits)
+def test_sqlite_merge_matches_a_key_by_key_three_way_merge(tmp_path_factory, base_rows, ours_edits, theirs_edits):
+    """Each side sets (value) or deletes (None) keys; the result is the three-way merge of the key maps."""
+    tmp = tmp_path_factory.mktemp("prop")
+    script = "CREATE TABLE kv(k INTEGER PRIMARY KEY, v INTEGER);" + "".join(f"INSERT INTO kv VALUES ({k}, {v});" for k, v in base_rows.items())
+    base = make_db(tmp / "b.db", script)
+
+    def side(name: str, edits: dict) -> tuple[Path, dict]:
+        rows = dict(base_rows)
+        sql = []
+        for k, v in edits.items():
+            if v is None:
+                rows.pop(k, None)
+                sql.append(f"DELETE FROM kv WHERE k = {k};")
+            else:
+                rows[k] = v
+                sql.append(f"INSERT OR REPLACE INTO kv VALUES ({k}, {v});")
+        return make_db(tmp / name, "".join(sql), base), rows
+
+    ours, a = side("o.db", ours_edits)
+    theirs, t = side("t.db", theirs_edits)
+    conflicts = merge_sqlite(base, ours, theirs, tmp / "r.db")
+    expected, clashing = {}, set()
+    for k in a.keys() | t.keys() | base_rows.keys():
+        o_v, a_v, t_v = base_rows.get(k), a.get(k), t.get(k)
+        if a_v == t_v or t_v == o_v:
+            value = a_v
+        elif a_v == o_v:
+            value = t_v
+        else:
+            clashing.add(k)
+            value = a_v  # a conflicting row keeps ours
+        if value is not None:
+            expected[k] = value
+    assert dict(dump(tmp / "r.db", "kv")) == expected
+    assert sorted(c.split("k=")[1].split(":")[0] for c in conflicts) == sorted(str(k) for k in clashing)
