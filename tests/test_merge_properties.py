@@ -16,8 +16,8 @@ from branchml.merge.records import Conflict, Record, merge_records
 from branchml.merge.replace import merge_replace
 from branchml.merge.rows import format_for, merge_rows
 
-settings.register_profile("merge", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("merge")
+# Per test, not a global profile: other test files keep their own Hypothesis settings.
+merge_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
@@ -41,18 +41,21 @@ def as_multiset(items: list) -> Counter:
 
 
 # -- JSON lists ---------------------------------------------------------------------------------
+@merge_settings
 @given(json_lists, json_lists)
 def test_jsonlist_same_change_on_both_sides_is_that_change(base, ours):
     out = merge_jsonlist(dump(base), dump(ours), dump(ours))
     assert out.clean and out.data == dump(ours)
 
 
+@merge_settings
 @given(json_lists, json_lists)
 def test_jsonlist_change_on_their_side_only_is_theirs(base, theirs):
     out = merge_jsonlist(dump(base), dump(base), dump(theirs))
     assert out.clean and out.data == dump(theirs)
 
 
+@merge_settings
 @given(json_lists, json_lists, json_lists)
 def test_jsonlist_keeps_everything_both_sides_appended(base, ours_added, theirs_added):
     out = merge_jsonlist(dump(base), dump(base + ours_added), dump(base + theirs_added))
@@ -66,6 +69,7 @@ def test_jsonlist_keeps_everything_both_sides_appended(base, ours_added, theirs_
     assert have == as_multiset(base) + (as_multiset(ours_added) | as_multiset(theirs_added))
 
 
+@merge_settings
 @given(json_lists, json_lists)
 def test_jsonlist_removal_on_one_side_wins_over_an_untouched_element(kept, removed):
     base = kept + removed
@@ -74,6 +78,7 @@ def test_jsonlist_removal_on_one_side_wins_over_an_untouched_element(kept, remov
     assert as_multiset(parsed(out.data)) == as_multiset(kept + [{"new": 1}])
 
 
+@merge_settings
 @given(st.lists(st.integers(0, 50), unique=True, max_size=8), st.integers(0, 50), st.text(max_size=5), st.text(max_size=5))
 def test_jsonlist_concurrent_edits_of_one_key_conflict(ids, key, ours_value, theirs_value):
     base = [{"id": i, "v": "base"} for i in ids if i != key] + [{"id": key, "v": "base"}]
@@ -84,6 +89,7 @@ def test_jsonlist_concurrent_edits_of_one_key_conflict(ids, key, ours_value, the
     assert b"<<<<<<< ours (id=" in out.data and b">>>>>>> theirs" in out.data
 
 
+@merge_settings
 @given(st.lists(st.integers(0, 50), unique=True, min_size=1, max_size=8), st.data())
 def test_jsonlist_edits_of_different_keys_merge(ids, data):
     base = [{"id": i, "v": 0} for i in ids]
@@ -116,12 +122,14 @@ def as_records(pairs, keyed: bool) -> list[Record]:
     return out
 
 
+@merge_settings
 @given(records, records, st.booleans())
 def test_record_merge_of_identical_sides_is_that_side(base, ours, keyed):
     base, ours = as_records(base, keyed), as_records(ours, keyed)
     assert merge_records(base, ours, ours) == ours
 
 
+@merge_settings
 @given(records, records, st.booleans())
 def test_record_merge_with_ours_unchanged_holds_theirs(base, theirs, keyed):
     base, theirs = as_records(base, keyed), as_records(theirs, keyed)
@@ -145,6 +153,7 @@ row_lists = st.lists(st.lists(cells, min_size=3, max_size=3), max_size=6)
 HEADER = [["id", "text", "label"]]
 
 
+@merge_settings
 @given(row_lists, row_lists, row_lists)
 def test_csv_rows_appended_on_both_sides_are_all_kept(base, ours_added, theirs_added):
     out = merge_rows(
@@ -158,6 +167,7 @@ def test_csv_rows_appended_on_both_sides_are_all_kept(base, ours_added, theirs_a
     assert not Counter(map(tuple, base + theirs_added)) - body
 
 
+@merge_settings
 @given(row_lists, row_lists)
 def test_csv_identity_properties(base, other):
     fmt = format_for("x.csv")
@@ -166,6 +176,7 @@ def test_csv_identity_properties(base, other):
     assert merge_rows(b, b, o, fmt=fmt).data == o
 
 
+@merge_settings
 @given(st.lists(st.text(max_size=6), max_size=5), st.lists(st.text(max_size=6), max_size=5), st.lists(st.text(max_size=6), max_size=5))
 def test_jsonl_rows_appended_on_both_sides_are_all_kept(base, ours_added, theirs_added):
     lines = lambda items: b"".join(json.dumps({"t": t}).encode() + b"\n" for t in items)
@@ -174,6 +185,7 @@ def test_jsonl_rows_appended_on_both_sides_are_all_kept(base, ours_added, theirs
     assert not Counter(base + ours_added) - merged and not Counter(base + theirs_added) - merged
 
 
+@merge_settings
 @given(st.integers(1, 20), cells, cells)
 def test_csv_concurrent_edits_of_one_key_conflict(key, ours_text, theirs_text):
     base = [[str(i), "same", "x"] for i in range(1, 21)]
@@ -199,6 +211,7 @@ def test_csv_with_different_headers_is_unmergeable():
         merge_rows(b"a,b\n1,2\n", b"a,b\n1,2\n3,4\n", b"a,c\n1,2\n", fmt=format_for("x.csv"))
 
 
+@merge_settings
 @given(st.binary(max_size=20), st.binary(max_size=20), st.binary(max_size=20))
 def test_replace_takes_the_side_that_changed(base, ours, theirs):
     assert merge_replace(base, ours, theirs) == (ours if theirs == base else theirs)
