@@ -216,3 +216,37 @@ def test_csv_with_different_headers_is_unmergeable():
 def test_replace_takes_the_side_that_changed(base, ours, theirs):
     assert merge_replace(base, ours, theirs) == (ours if theirs == base else theirs)
     assert merge_replace(base, ours, base) == ours
+
+
+# -- the streaming path for appended rows gives what the general merge gives -----------------------
+@merge_settings
+@given(row_lists, row_lists, row_lists, st.sampled_from(["x.csv", "x.tsv", "x.jsonl", "x.txt"]))
+def test_streamed_append_merge_equals_the_general_merge(tmp_path_factory, base, ours_added, theirs_added, name):
+    from branchml.merge import append
+    from branchml.merge.sides import read_side
+
+    fmt = format_for(name)
+    data = [csv_bytes(HEADER + rows) for rows in (base, base + ours_added, base + theirs_added)]
+    if data[1] in (data[0], data[2]) or data[0] == data[2]:
+        return  # trivial cases never reach either path
+    tmp = tmp_path_factory.mktemp("append")
+    sides = []
+    for side, content in zip(("base", "ours", "theirs"), data):
+        (tmp / side).write_bytes(content)
+        sides.append(read_side(side, tmp / side, name))
+    digest, size, at_row_end = append.base_digest(sides[0], None, name)
+    assert at_row_end
+    tails = [append.tail_after_prefix(s, None, name, digest, size, 1 << 20) for s in sides[1:]]
+    append.write_appended(tmp / "result", sides[1], tails[0], append.theirs_extra(*tails, fmt), None, name)
+    assert (tmp / "result").read_bytes() == merge_rows(*data, fmt=fmt).data
+
+
+def test_streamed_path_refuses_a_side_that_edited_the_base(tmp_path):
+    from branchml.merge import append
+    from branchml.merge.sides import read_side
+
+    (tmp_path / "b").write_bytes(b"1\n2\n")
+    (tmp_path / "o").write_bytes(b"1\nX\n3\n")
+    base, ours = read_side("base", tmp_path / "b", "x"), read_side("ours", tmp_path / "o", "x")
+    digest, size, _ = append.base_digest(base, None, "x")
+    assert append.tail_after_prefix(ours, None, "x", digest, size, 1 << 20) is None

@@ -116,6 +116,8 @@ def _merge_text(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int
     from branchml.merge.jsonlist import merge_jsonlist
     from branchml.merge.rows import format_for, merge_rows
 
+    if name == "rows" and env.key("rows") is None and _merge_appended(env, o, a, b):
+        return []
     data = [read_bytes(side, env.store, env.max_bytes, env.path) for side in (o, a, b)]
     if name == "jsonlist":
         outcome = merge_jsonlist(*data, key=env.key("jsonlist"), marker_size=marker_size)
@@ -123,6 +125,27 @@ def _merge_text(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int
         outcome = merge_rows(*data, fmt=format_for(env.path), key=env.key("rows"), marker_size=marker_size)
     write_result(a.path, outcome.data, env.as_pointer(a, b, len(outcome.data)), env.store)
     return outcome.conflicts
+
+
+def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
+    """When both sides only appended to the base, merge by streaming (see `append`); False otherwise."""
+    from branchml.merge import append
+    from branchml.merge.rows import format_for
+
+    if o.size == 0:
+        return False
+    digest, size, at_row_end = append.base_digest(o, env.store, env.path)
+    if not at_row_end:
+        return False
+    tails = [append.tail_after_prefix(side, env.store, env.path, digest, size, env.max_bytes) for side in (a, b)]
+    if tails[0] is None or tails[1] is None:
+        return False
+    extra = append.theirs_extra(tails[0], tails[1], format_for(env.path))
+    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+        result = Path(tmp) / "result"
+        append.write_appended(result, a, tails[0], extra, env.store, env.path)
+        write_result(a.path, result, env.as_pointer(a, b, result.stat().st_size), env.store)
+    return True
 
 
 def _merge_sqlite(env: Env, o: Side, a: Side, b: Side) -> list[str]:

@@ -45,7 +45,7 @@ def merge_rows(
     parsed = [_split(data, fmt) for data in (base, ours, theirs)]
     header = _common_header(parsed[1][0], parsed[2][0], fmt)
     key_index = _key_index(header, key, fmt)
-    sides = [_records(rows, fmt, key, key_index, side) for (_, rows), side in zip(parsed, ("base", "ours", "theirs"))]
+    sides = [to_records(rows, fmt, key, key_index, side) for (_, rows), side in zip(parsed, ("base", "ours", "theirs"))]
     merged = merge_records(*sides)
     conflicts = conflicts_of(merged)
     if not conflicts:
@@ -53,7 +53,7 @@ def merge_rows(
         for data, records in ((ours, sides[1]), (theirs, sides[2])):
             if idents == [r.ident for r in records]:
                 return Outcome(data, [])
-    eol = _eol(ours or theirs)
+    eol = line_end(ours or theirs)
     body = _render(merged, eol, marker_size, key)
     head = parsed[1][0] or parsed[2][0] or b""
     if head and body and not head.endswith(b"\n"):
@@ -62,10 +62,18 @@ def merge_rows(
 
 
 def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
-    """(header, rows): the header only for CSV; CSV rows may span lines inside quotes."""
+    """(header, rows): the header only for CSV."""
+    rows = split_rows(data, fmt)
+    if fmt.kind != "csv":
+        return None, rows
+    return (rows[0], rows[1:]) if rows else (None, [])
+
+
+def split_rows(data: bytes, fmt: RowFormat) -> list[bytes]:
+    """Rows with their line ends; a CSV row may span lines inside quotes."""
     lines = _LINE.findall(data)
     if fmt.kind != "csv":
-        return None, lines
+        return lines
     rows: list[bytes] = []
     pending = b""
     for line in lines:
@@ -75,7 +83,7 @@ def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
             pending = b""
     if pending:
         rows.append(pending)  # an unterminated quote: kept whole, compared as it is
-    return (rows[0], rows[1:]) if rows else (None, [])
+    return rows
 
 
 def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
@@ -101,7 +109,7 @@ def _key_index(header: tuple[str, ...] | None, key: str | None, fmt: RowFormat) 
     return header.index(key)
 
 
-def _records(rows: list[bytes], fmt: RowFormat, key: str | None, key_index: int | None, side: str) -> list[Record]:
+def to_records(rows: list[bytes], fmt: RowFormat, key: str | None, key_index: int | None, side: str) -> list[Record]:
     out = []
     for number, row in enumerate(rows, start=2 if fmt.kind == "csv" else 1):
         if fmt.kind == "csv":
@@ -125,7 +133,7 @@ def _json_key(row: bytes, key: str, where: str) -> str | None:
     return None
 
 
-def _eol(sample: bytes) -> bytes:
+def line_end(sample: bytes) -> bytes:
     first = _LINE.match(sample)
     return b"\r\n" if first and first.group().endswith(b"\r\n") else b"\n"
 
