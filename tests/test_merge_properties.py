@@ -250,3 +250,14 @@ def test_streamed_path_refuses_a_side_that_edited_the_base(tmp_path):
     base, ours = read_side("base", tmp_path / "b", "x"), read_side("ours", tmp_path / "o", "x")
     digest, size, _ = append.base_digest(base, None, "x")
     assert append.tail_after_prefix(ours, None, "x", digest, size, 1 << 20) is None
+
+
+def test_hostile_inputs_are_conflicts_not_crashes():
+    from branchml.merge.records import Unmergeable
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(Unmergeable, match="nested too deeply"):
+        merge_jsonlist(b"[]", b"[1]", deep)
+    huge_field = b"id,v\n1," + b"x" * 200_000 + b"\n"
+    with pytest.raises(Unmergeable, match="cannot be read as CSV"):
+        merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv"))

@@ -37,6 +37,8 @@ def _parse(data: bytes, side: str, key: str | None) -> list[Record]:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unmergeable(f"{side} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise Unmergeable(f"{side} is JSON nested too deeply to merge") from None
     if not isinstance(value, list):
         raise Unmergeable(f"{side} is a JSON {type(value).__name__}, not a list")
     return [_record(item, key) for item in value]

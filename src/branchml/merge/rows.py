@@ -88,7 +88,10 @@ def split_rows(data: bytes, fmt: RowFormat) -> list[bytes]:
 
 def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
     text = row.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
-    return tuple(next(csv.reader([text], delimiter=fmt.delimiter, strict=False), []))
+    try:
+        return tuple(next(csv.reader([text], delimiter=fmt.delimiter, strict=False), []))
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise Unmergeable(f"a row cannot be read as CSV ({exc}): {text[:60]!r}") from None
 
 
 def _common_header(ours: bytes | None, theirs: bytes | None, fmt: RowFormat) -> tuple[str, ...] | None:
