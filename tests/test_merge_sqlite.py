@@ -208,6 +208,15 @@ def test_git_merge_of_a_tracked_database_on_two_branches(repo, tmp_path):
     assert dump(db, CONFLICTS_TABLE)[0][:2] == ("customers", '{"id": 3}')
     assert "UU data/shop.sqlite" in git(repo, "status", "--porcelain")
 
+    # `git add` alone does not resolve it: the commit is refused while the conflicts table is there
+    git(repo, "add", "data/shop.sqlite")
+    refused = run(["git", "commit", "--no-edit"], repo, check=False)
+    assert refused.returncode != 0 and "branchml_merge_conflicts" in refused.stderr.decode()
+    make_db(db, f"UPDATE customers SET name = 'both' WHERE id = 3; DROP TABLE {CONFLICTS_TABLE};")
+    git(repo, "add", "data/shop.sqlite")
+    git(repo, "commit", "-q", "--no-edit")
+    assert ("both",) in [row[1:2] for row in dump(db, "customers")]
+
 
 def test_odd_identifiers_and_generated_columns_merge(tmp_path):
     base = make_db(tmp_path / "b.db", """

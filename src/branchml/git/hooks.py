@@ -26,7 +26,7 @@ SERVER_HOOKS = ("pre-receive",)
 # hook name -> handlers "module:function"; a handler gets (repo, args, stdin) and raises
 # BranchmlError to refuse. Topic modules register here.
 HANDLERS: dict[str, list[str]] = {
-    "pre-commit": ["branchml.roles.hooks:pre_commit"],
+    "pre-commit": ["branchml.roles.hooks:pre_commit", "branchml.merge.hooks:pre_commit"],
     "commit-msg": ["branchml.roles.hooks:commit_msg"],
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.remote.hooks:pre_receive"],
