@@ -260,4 +260,6 @@ def test_hostile_inputs_are_conflicts_not_crashes():
         merge_jsonlist(b"[]", b"[1]", deep)
     huge_field = b"id,v\n1," + b"x" * 200_000 + b"\n"
     with pytest.raises(Unmergeable, match="cannot be read as CSV"):
-        merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv"))
+        merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv"), key="id")
+    # without a key such a row is simply compared as bytes, and kept
+    assert huge_field.splitlines()[1] in merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv")).data

@@ -40,18 +40,28 @@ Merged = list[Record | Conflict]
 def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequence[Record]) -> Merged:
     keyed = _merge_keyed(_by_key(base, "base"), _by_key(ours, "ours"), _by_key(theirs, "theirs"))
     wanted = merge_counts(_counts(base), _counts(ours), _counts(theirs))
+    ours_counts, theirs_counts = _counts(ours), _counts(theirs)
     out: Merged = []
     seen_keys: set[Hashable] = set()
-    emitted: Counter = Counter()
-    for record in [*ours, *theirs]:
-        if record.key is not None:
-            if record.key not in seen_keys:
-                seen_keys.add(record.key)
-                if keyed[record.key] is not None:
-                    out.append(keyed[record.key])  # type: ignore[arg-type]
-        elif emitted[record.ident] < wanted[record.ident]:
-            emitted[record.ident] += 1
-            out.append(record)
+    kept: Counter = Counter()  # copies of a value taken from ours so far
+    seen_in_theirs: Counter = Counter()
+    for side, records in (("ours", ours), ("theirs", theirs)):
+        for record in records:
+            if record.key is not None:
+                if record.key not in seen_keys:
+                    seen_keys.add(record.key)
+                    if keyed[record.key] is not None:
+                        out.append(keyed[record.key])  # type: ignore[arg-type]
+            elif side == "ours":
+                if kept[record.ident] < wanted[record.ident]:
+                    kept[record.ident] += 1
+                    out.append(record)
+            else:
+                # Extra copies come from theirs' last occurrences: the ones it appended.
+                extra = wanted[record.ident] - min(ours_counts[record.ident], wanted[record.ident])
+                seen_in_theirs[record.ident] += 1
+                if seen_in_theirs[record.ident] > theirs_counts[record.ident] - extra:
+                    out.append(record)
     return out
 
 

@@ -94,6 +94,14 @@ def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
         raise Unmergeable(f"a row cannot be read as CSV ({exc}): {text[:60]!r}") from None
 
 
+def _fields_or_raw(row: bytes, fmt: RowFormat) -> tuple:
+    """The row's fields, or its bytes when the csv module cannot read it (compared exactly then)."""
+    try:
+        return _fields(row, fmt)
+    except Unmergeable:
+        return ("raw", row.rstrip(b"\r\n"))
+
+
 def _common_header(ours: bytes | None, theirs: bytes | None, fmt: RowFormat) -> tuple[str, ...] | None:
     if fmt.kind != "csv":
         return None
@@ -115,10 +123,11 @@ def _key_index(header: tuple[str, ...] | None, key: str | None, fmt: RowFormat) 
 def to_records(rows: list[bytes], fmt: RowFormat, key: str | None, key_index: int | None, side: str) -> list[Record]:
     out = []
     for number, row in enumerate(rows, start=2 if fmt.kind == "csv" else 1):
-        if fmt.kind == "csv":
+        if fmt.kind == "csv" and key_index is None:
+            out.append(Record(row, _fields_or_raw(row, fmt)))
+        elif fmt.kind == "csv":
             fields = _fields(row, fmt)
-            row_key = fields[key_index] if key_index is not None and key_index < len(fields) else None
-            out.append(Record(row, fields, row_key))
+            out.append(Record(row, fields, fields[key_index] if key_index < len(fields) else None))
         elif fmt.kind == "jsonl" and key is not None and row.strip():
             out.append(Record(row, row.rstrip(b"\r\n"), _json_key(row, key, f"{side} line {number}")))
         else:
