@@ -17,7 +17,7 @@ from branchml.merge.replace import merge_replace
 from branchml.merge.rows import format_for, merge_rows
 
 # Per test, not a global profile: other test files keep their own Hypothesis settings.
-merge_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+merge_settings = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),

@@ -250,7 +250,7 @@ def test_no_trigger_or_view_of_a_file_runs_on_the_merge_connection(tmp_path):
 edits = st.dictionaries(st.integers(0, 30), st.one_of(st.none(), st.integers(0, 3)), max_size=12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.dictionaries(st.integers(0, 30), st.integers(0, 3), max_size=12), edits, edits)
 def test_sqlite_merge_matches_a_key_by_key_three_way_merge(tmp_path_factory, base_rows, ours_edits, theirs_edits):
     """Each side sets (value) or deletes (None) keys; the result is the three-way merge of the key maps."""
