@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import bml, git, run
 
 from branchml.store.pointer import looks_like_pointer
@@ -69,7 +71,10 @@ def test_merge_appends_rows_and_json_records_of_both_branches(repo):
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_rebase_and_cherry_pick_replay_appended_rows(repo):
+@pytest.mark.parametrize("tracked", [False, True], ids=["plain", "pointer"])
+def test_rebase_and_cherry_pick_replay_appended_rows(repo, tracked):
+    if tracked:
+        bml(repo, "track", "data/**/*.jsonl")
     commit(repo, "base", **{"data__rows.jsonl": '{"t": 0}\n'})
     branch_from_main(repo, "dev/a")
     commit(repo, "main 1", **{"data__rows.jsonl": '{"t": 0}\n{"t": "m1"}\n'})
@@ -83,9 +88,13 @@ def test_rebase_and_cherry_pick_replay_appended_rows(repo):
     git(repo, "cherry-pick", "dev/b~0")  # only "dev 2": its own appended row comes over
     rows = (repo / "data/rows.jsonl").read_text().splitlines()
     assert rows[:2] == ['{"t": 0}', '{"t": "m1"}'] and '{"t": "d2"}' in rows
+    assert looks_like_pointer(run(["git", "cat-file", "-p", "HEAD:data/rows.jsonl"], repo).stdout) == tracked
 
 
-def test_criss_cross_history_keeps_every_row(repo):
+@pytest.mark.parametrize("tracked", [False, True], ids=["plain", "pointer"])
+def test_criss_cross_history_keeps_every_row(repo, tracked):
+    if tracked:
+        bml(repo, "track", "data/**/*.csv")
     commit(repo, "base", **{"data__log.csv": "id,v\n0,base\n"})
     branch_from_main(repo, "dev/x")
     commit(repo, "m1", **{"data__log.csv": "id,v\n0,base\n1,main\n"})
@@ -104,6 +113,7 @@ def test_criss_cross_history_keeps_every_row(repo):
     git(repo, "merge", "-q", "--no-edit", "dev/x")
     body = sorted(csv_lines(repo, "data/log.csv")[1:])
     assert body == ["0,base", "1,main", "2,dev", "3,main", "4,dev"]
+    assert looks_like_pointer(run(["git", "cat-file", "-p", "HEAD:data/log.csv"], repo).stdout) == tracked
 
 
 def test_keyed_rows_changed_on_both_sides_conflict_with_markers(repo):
