@@ -56,9 +56,11 @@ def _record(item: Any, key: str | None) -> Record:
 
 
 def _dump(items: list, like: bytes) -> bytes:
-    """Serialise like ours: one line if ours was on one line, else indented."""
+    """Serialise like ours: indented if ours was on several lines, compact if ours was."""
     multiline = b"\n" in like.strip()
-    text = json.dumps(items, indent=2 if multiline else None, ensure_ascii=False)
+    compact = not multiline and b", " not in like and b": " not in like and len(like.strip()) > 2
+    separators = (",", ":") if compact else None
+    text = json.dumps(items, indent=2 if multiline else None, separators=separators, ensure_ascii=False)
     return text.encode() + (b"\n" if like.endswith(b"\n") or not like else b"")
 
 
