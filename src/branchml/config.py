@@ -20,6 +20,14 @@ DEFAULTS: dict[str, Any] = {
     "branchml": {"version": 1},
     "remotes": {},
     "store": {"inline_below": 0},
+    # `branchml run` (see docs/runs.md); steps run after the training command, in the branch's own tree.
+    "run": {
+        "metrics": "metrics.json",
+        "params": "params.json",
+        "steps": [],
+        "tracking_branch": "main",
+        "task": "other",
+    },
 }
 
 
