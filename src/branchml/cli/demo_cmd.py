@@ -1,0 +1,29 @@
+"""`branchml demo [DIR]`: build the example repository and narrate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from branchml.cli.output import get_output, json_option
+
+
+@click.command()
+@click.argument("directory", default="branchml-demo", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def demo(directory: Path, as_json: bool) -> None:
+    """Build a small example project in DIRECTORY (needs the `demo` extra) and explain each step."""
+    from branchml.demo.build import build
+    from branchml.repo import Repo
+    from branchml.runs.show import show
+
+    out = get_output()
+    step = iter(range(1, 100))
+    summary = build(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {title}[/]: {detail}"))
+    latest = show(Repo.find(directory), summary["tags"][1])
+    sources = [f"{e['key']} {e['value']}" for e in latest["data_lineage"].get("entries", [])]
+    out.info(f"[bold cyan]where did {latest['tag']} come from?[/] code {latest['code_commit'][:12]}, "
+             f"data: {'; '.join(sources)}; metrics {latest['metrics']}")
+    out.info(f"\nNext: cd {directory} && branchml runs && branchml show {latest['tag']} && branchml release list")
+    out.result({**summary, "show": latest}, as_json, lambda s: None)
