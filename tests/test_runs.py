@@ -102,7 +102,7 @@ def test_refuses_outside_stable_and_with_uncommitted_code(repo):
     assert tags(repo) == []
 
 
-def test_explicit_tag_and_customer(repo):
+def test_customer_prefix_and_taken_tag(repo):
     stable_repo(repo, "stable/eu/model")
     bml(repo, "run", "--customer", "globex", "--", sys.executable, "train.py", "{tag}")
     taken = bml(repo, "run", "--tag", "globex-1", "--", sys.executable, "train.py", "{tag}", check=False)
