@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 
+import tomli_w
 import yaml
 from conftest import bml, git, run
 from runs_helpers import record, stable_repo, tags
@@ -102,13 +104,32 @@ def test_refuses_outside_stable_and_with_uncommitted_code(repo):
     assert tags(repo) == []
 
 
-def test_customer_prefix_and_taken_tag(repo):
+def test_customer_prefix_configured_steps_and_taken_tag(repo):
     stable_repo(repo, "stable/eu/model")
+    # an extra step from branchml.toml (e.g. tests) runs after training; its output is committed too
+    (repo / "check.py").write_text(
+        "import os, sys, pathlib\n"
+        "assert os.path.exists('models/model.bin')\n"
+        "pathlib.Path('reports').mkdir(exist_ok=True)\n"
+        "pathlib.Path('reports/check.txt').write_text('checked ' + sys.argv[1])\n"
+        "sys.exit(int(os.environ.get('CHECK_FAILS', '0')))\n"
+    )
+    settings = tomllib.loads((repo / "branchml.toml").read_text())
+    settings.setdefault("run", {})["steps"] = [[sys.executable, "check.py", "{tag}"]]
+    (repo / "branchml.toml").write_text(tomli_w.dumps(settings))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "check step")
+    failing = subprocess.run([sys.executable, "-m", "branchml", "run", "--customer", "globex", "--", sys.executable, "train.py", "{tag}"],
+                             cwd=repo, capture_output=True, env={**os.environ, "CHECK_FAILS": "1"})
+    assert failing.returncode != 0 and b"check.py" in failing.stderr and tags(repo) == []
+    git(repo, "clean", "-qfdx")
     bml(repo, "run", "--customer", "globex", "--", sys.executable, "train.py", "{tag}")
+    assert git(repo, "show", "globex-1:reports/check.txt") == "checked globex-1"
+    rec = record(repo, "globex-1")
+    assert rec["branch"] == "stable/eu/model" and rec["steps"] == [f"{sys.executable} check.py globex-1"]
     taken = bml(repo, "run", "--tag", "globex-1", "--", sys.executable, "train.py", "{tag}", check=False)
     assert taken.returncode != 0 and b"already exists" in taken.stderr
     assert tags(repo) == ["globex-1"]
-    assert record(repo, "globex-1")["branch"] == "stable/eu/model"
 
 
 def test_racing_runs_get_distinct_tags_and_both_records(repo):

@@ -103,14 +103,15 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
     started = datetime.now(timezone.utc)
     steps = [command, *[_as_args(step) for step in settings["steps"]]]
     env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
+    steps = [[arg.replace("{tag}", name) for arg in step] for step in steps]
     with open(log, "wb") as out:
         for step in steps:
-            execute([arg.replace("{tag}", name) for arg in step], repo.root, env, out, stream, log)
+            execute(step, repo.root, env, out, stream, log)
     finished = datetime.now(timezone.utc)
     record = {
         "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
-        "code_commit": code_commit, "command": [a.replace("{tag}", name) for a in command],
-        "steps": [" ".join(s) for s in steps[1:]],
+        "code_commit": code_commit, "command": steps[0],
+        "steps": [shlex.join(s) for s in steps[1:]],
         "metrics": read_numbers(repo.root, settings["metrics"]),
         "params": read_json_object(repo.root, settings["params"]),
         "data_lineage": data_lineage(repo, code_commit),
