@@ -10,7 +10,7 @@ import tomllib
 
 import tomli_w
 import yaml
-from conftest import bml, git, run
+from conftest import bml, git
 from runs_helpers import record, stable_repo, tags
 
 
@@ -51,12 +51,16 @@ def test_full_run_commits_tags_and_records(repo):
     assert logs and b"trained acme-1" in logs[0].read_bytes()
 
     # a second run: the next number, the card compares with acme-1, `runs` lists both
-    proc = run([sys.executable, "-m", "branchml", "run", "--json", "--", sys.executable, "train.py", "{tag}"], repo)
+    proc = subprocess.run([sys.executable, "-m", "branchml", "run", "--json", "--", sys.executable, "train.py", "{tag}"],
+                          cwd=repo, capture_output=True, check=True, env={**os.environ, "SEED": "3"})
     assert json.loads(proc.stdout)["tag"] == "acme-2"
     assert tags(repo) == ["acme-1", "acme-2"]
-    assert "previous (acme-1)" in (repo / "MODEL_CARD.md").read_text()
-    listed = json.loads(bml(repo, "runs", "--json", "--sort", "accuracy").stdout)
-    assert [r["tag"] for r in listed] == ["acme-1", "acme-2"]
+    assert "| accuracy | 0.53 | 0.51 |" in (repo / "MODEL_CARD.md").read_text()  # compared with acme-1
+    by_accuracy = json.loads(bml(repo, "runs", "--json", "--sort", "accuracy").stdout)
+    assert [r["tag"] for r in by_accuracy] == ["acme-2", "acme-1"]
+    by_loss = json.loads(bml(repo, "runs", "--json", "--sort", "loss", "--ascending").stdout)
+    assert [r["tag"] for r in by_loss] == ["acme-2", "acme-1"]
+    assert "acme-2" in bml(repo, "runs").stdout.decode()  # the table for people
 
 
 def test_failing_command_commits_nothing(repo):

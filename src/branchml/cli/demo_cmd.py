@@ -21,7 +21,14 @@ def demo(directory: Path, as_json: bool) -> None:
     out = get_output()
     step = iter(range(1, 100))
     summary = build(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {title}[/]: {detail}"))
-    latest = show(Repo.find(directory), summary["tags"][1])
+    repo = Repo.find(directory)
+    if not as_json and not out.quiet:
+        from branchml.cli.runs_cmds import render_runs
+        from branchml.runs.tracking import read_records
+
+        out.info("[bold cyan]branchml runs[/] (on main):")
+        render_runs(read_records(repo))
+    latest = show(repo, summary["tags"][1])
     sources = [f"{e['key']} {e['value']}" for e in latest["data_lineage"].get("entries", [])]
     out.info(f"[bold cyan]where did {latest['tag']} come from?[/] code {latest['code_commit'][:12]}, "
              f"data: {'; '.join(sources)}; metrics {latest['metrics']}")

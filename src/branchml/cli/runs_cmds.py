@@ -44,10 +44,10 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
         have = [r for r in records if sort_by in r.get("metrics", {})]
         have.sort(key=lambda r: r["metrics"][sort_by], reverse=not ascending)
         records = have + [r for r in records if sort_by not in r.get("metrics", {})]
-    get_output().result(records, as_json, _render_runs)
+    get_output().result(records, as_json, render_runs)
 
 
-def _render_runs(records: list[dict]) -> None:
+def render_runs(records: list[dict]) -> None:
     from rich.table import Table
 
     names = sorted({m for r in records for m in r.get("metrics", {})})

@@ -50,9 +50,11 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
     log = log_path(repo, name)
     try:
         result = _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream or sys.stderr.buffer)
-    except BaseException:
+    except BaseException as exc:
         tags.release(repo, name)
-        _keep_failed_log(log)
+        kept = _keep_failed_log(log)
+        if isinstance(exc, BranchmlError) and kept:
+            exc.hint = f"the log is in {kept}; " + (exc.hint or "")
         raise
     tags.release(repo, name)
     tracking.write_record(repo, result.record, settings["tracking_branch"])
@@ -92,11 +94,14 @@ def log_path(repo, tag: str) -> Path:
     return folder / f"{tag}.log"
 
 
-def _keep_failed_log(log: Path) -> None:
+def _keep_failed_log(log: Path) -> Path | None:
     """The number is reused by the next run, so the failed run's log moves out of its way."""
-    if log.exists():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        log.rename(log.with_name(f"{log.stem}.failed-{stamp}.log"))
+    if not log.exists():
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    kept = log.with_name(f"{log.stem}.failed-{stamp}.log")
+    log.rename(kept)
+    return kept
 
 
 def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream) -> RunResult:
@@ -106,7 +111,7 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
     steps = [[arg.replace("{tag}", name) for arg in step] for step in steps]
     with open(log, "wb") as out:
         for step in steps:
-            execute(step, repo.root, env, out, stream, log)
+            execute(step, repo.root, env, out, stream)
     finished = datetime.now(timezone.utc)
     record = {
         "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
@@ -134,7 +139,7 @@ def _as_args(step) -> list[str]:
     raise BranchmlError(f"branchml.toml [run] steps: {step!r} is neither a string nor a list of strings")
 
 
-def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: BinaryIO, log_file: Path) -> None:
+def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: BinaryIO) -> None:
     """Run one step, copying its output (stdout and stderr, interleaved) to `stream` and the log."""
     log.write(f"$ {shlex.join(args)}\n".encode())
     try:
@@ -146,11 +151,9 @@ def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: Binary
         stream.write(data)
         stream.flush()
     if proc.wait() != 0:
-        log.flush()
         raise RunFailed(
             f"`{shlex.join(args)}` failed with exit code {proc.returncode}; nothing was committed or tagged",
-            hint=f"its output is in {log_file.with_name(log_file.stem + '.failed-*.log')}; "
-            "clean the work tree (`git status`, `git stash -u`) before running again",
+            hint="clean the work tree (`git status`, `git stash -u`) before running again",
         )
 
 
