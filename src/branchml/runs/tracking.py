@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from branchml.errors import BranchmlError, GitCommandError
@@ -22,6 +23,7 @@ from branchml.store.store import write_atomic
 
 RECORDS_DIR = "tracking/runs"
 MAX_ATTEMPTS = 20
+LOCK_RETRIES = 10
 
 
 def record_path(tag: str) -> str:
@@ -79,9 +81,22 @@ def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> Non
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
+        except OSError:
+            continue
+        _add_to_index(repo, root, path, blob)
+
+
+def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
+    """Stage `path` in that worktree's index, waiting a little if another Git command holds its lock.
+
+    If it stays locked, that worktree's status shows the record as deleted; `git reset` fixes it.
+    """
+    for attempt in range(LOCK_RETRIES):
+        try:
             repo.git(["-C", str(root), "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"])
-        except (OSError, GitCommandError):
-            pass  # index busy in that worktree: its status shows the record as staged-deleted; `git reset` fixes it
+            return
+        except GitCommandError:
+            time.sleep(0.05 * (attempt + 1))
 
 
 def worktrees_on(repo, branch: str) -> list[Path]:
