@@ -56,10 +56,13 @@ def test_full_run_commits_tags_and_records(repo):
     assert json.loads(proc.stdout)["tag"] == "acme-2"
     assert tags(repo) == ["acme-1", "acme-2"]
     assert "| accuracy | 0.53 | 0.51 |" in (repo / "MODEL_CARD.md").read_text()  # compared with acme-1
+    # a run that writes no metrics does not inherit acme-2's: its record and commit say so
+    bml(repo, "run", "--", sys.executable, "-c", "open('notes.txt', 'w').write('no metrics')")
+    assert record(repo, "acme-3")["metrics"] == {} and not (repo / "metrics.json").exists()
     by_accuracy = json.loads(bml(repo, "runs", "--json", "--sort", "accuracy").stdout)
-    assert [r["tag"] for r in by_accuracy] == ["acme-2", "acme-1"]
+    assert [r["tag"] for r in by_accuracy] == ["acme-2", "acme-1", "acme-3"]  # runs without the metric last
     by_loss = json.loads(bml(repo, "runs", "--json", "--sort", "loss", "--ascending").stdout)
-    assert [r["tag"] for r in by_loss] == ["acme-2", "acme-1"]
+    assert [r["tag"] for r in by_loss] == ["acme-2", "acme-1", "acme-3"]
     assert "acme-2" in bml(repo, "runs").stdout.decode()  # the table for people
 
 

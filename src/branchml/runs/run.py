@@ -25,6 +25,9 @@ from branchml.runs import card, tags, tracking
 from branchml.runs.lineage import data_lineage
 
 
+LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
+
+
 class RunFailed(BranchmlError):
     exit_code = 20
 
@@ -106,22 +109,20 @@ def _keep_failed_log(log: Path) -> Path | None:
 
 def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream) -> RunResult:
     started = datetime.now(timezone.utc)
-    steps = [command, *[_as_args(step) for step in settings["steps"]]]
+    steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings["steps"])]]
     env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
-    steps = [[arg.replace("{tag}", name) for arg in step] for step in steps]
+    _remove_stale(repo.root, [settings["metrics"], settings["params"]])
     with open(log, "wb") as out:
         for step in steps:
             execute(step, repo.root, env, out, stream)
-    finished = datetime.now(timezone.utc)
+        _warn_large_outside_store(repo, out, stream)
     record = {
         "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
-        "code_commit": code_commit, "command": steps[0],
-        "steps": [shlex.join(s) for s in steps[1:]],
+        "code_commit": code_commit, "command": steps[0], "steps": [shlex.join(s) for s in steps[1:]],
         "metrics": read_numbers(repo.root, settings["metrics"]),
         "params": read_json_object(repo.root, settings["params"]),
         "data_lineage": data_lineage(repo, code_commit),
-        "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
-        "duration_s": round((finished - started).total_seconds(), 3),
+        **_timing(started, datetime.now(timezone.utc)),
     }
     previous = previous_record(repo, name, settings["tracking_branch"])
     (repo.root / card.CARD_NAME).write_text(card.render(record, previous, settings["task"]), encoding="utf-8")
@@ -129,6 +130,35 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
     record["commit"] = commit
     record["files"] = repo.git_text(["diff-tree", "-r", "--name-only", "--no-commit-id", code_commit, commit]).splitlines()
     return RunResult(name, commit, record, log)
+
+
+def _remove_stale(root: Path, names: list[str]) -> None:
+    """Metrics and params left by the previous run must not pass for this run's (they are in HEAD)."""
+    for name in names:
+        path = root / name
+        if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+            path.unlink()
+
+
+def _timing(started: datetime, finished: datetime) -> dict:
+    return {
+        "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": round((finished - started).total_seconds(), 3),
+    }
+
+
+def _warn_large_outside_store(repo, log: BinaryIO, stream: BinaryIO) -> None:
+    """Outputs above LARGE_OUTSIDE_STORE that no `branchml track` pattern covers would go into Git as is."""
+    changed = [p for p in repo.git(["ls-files", "-z", "--others", "--modified", "--exclude-standard"]).decode().split("\0") if p]
+    if not changed:
+        return
+    attrs = repo.git(["check-attr", "-z", "filter", "--stdin"], input="\0".join(changed).encode() + b"\0").decode().split("\0")
+    for path, _attr, value in zip(attrs[0::3], attrs[1::3], attrs[2::3]):
+        size = (repo.root / path).stat().st_size if (repo.root / path).is_file() else 0
+        if value != "branchml" and size > LARGE_OUTSIDE_STORE:
+            line = f"branchml: warning: {path} ({size:,} bytes) is not tracked by the store; `branchml track` it\n".encode()
+            log.write(line)
+            stream.write(line)
 
 
 def _as_args(step) -> list[str]:
