@@ -54,3 +54,30 @@ def test_racing_record_writers_all_land_on_main(repo):
     assert git(repo, "rev-list", "--count", "main").strip() == "7"  # one commit per record, none lost
     assert json.loads(git(repo, "show", "main:tracking/runs/acme-x3.json"))["tag"] == "acme-x3"
     assert git(repo, "status", "--porcelain") == ""  # main is checked out here: kept in step
+
+
+def test_killed_run_leaves_no_tag_and_its_number_is_skipped(repo):
+    """SIGKILL mid-training: nothing committed or tagged; the stale reservation keeps its number out of use."""
+    import os
+    import signal
+    import time
+
+    from runs_helpers import stable_repo, tags
+
+    stable_repo(repo)
+    head = git(repo, "rev-parse", "HEAD")
+    cmd = [sys.executable, "-m", "branchml", "run", "--", sys.executable, "train.py", "{tag}"]
+    proc = subprocess.Popen(cmd, cwd=repo, env={**os.environ, "PAUSE": "60"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    log = repo / ".git/branchml/runs/acme-1.log"
+    while not (log.exists() and b"$ " in log.read_bytes()):  # training has started
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert tags(repo) == [] and git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/branchml/reserved/").split() == ["refs/branchml/reserved/acme-1"]
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-qfdx")
+    subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
+    assert tags(repo) == ["acme-2"]

@@ -172,12 +172,14 @@ def _as_args(step) -> list[str]:
 def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: BinaryIO) -> None:
     """Run one step, copying its output (stdout and stderr, interleaved) to `stream` and the log."""
     log.write(f"$ {shlex.join(args)}\n".encode())
+    log.flush()  # the log is followed live (`tail -f`) and must survive a kill
     try:
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
         raise RunFailed(f"could not start {args[0]!r}: {exc}", hint="check the command; nothing was committed or tagged")
     while data := proc.stdout.read1(65536):
         log.write(data)
+        log.flush()
         stream.write(data)
         stream.flush()
     if proc.wait() != 0:
