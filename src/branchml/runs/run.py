@@ -60,7 +60,13 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
             exc.hint = f"the log is in {kept}; " + (exc.hint or "")
         raise
     tags.release(repo, name)
-    tracking.write_record(repo, result.record, settings["tracking_branch"])
+    try:
+        tracking.write_record(repo, result.record, settings["tracking_branch"])
+    except BranchmlError as exc:
+        raise BranchmlError(
+            f"{name} is committed and tagged, but its record could not be added to {settings['tracking_branch']}: {exc.message}",
+            hint=f"`branchml show {name}` still works from the tag; the record can be rebuilt from it",
+        ) from exc
     return result
 
 
