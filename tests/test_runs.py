@@ -89,22 +89,19 @@ def test_failing_command_commits_nothing(repo):
     assert tags(repo) == ["acme-1"]  # the failed run's number was never a tag: reused
 
 
-def test_bad_metrics_file_commits_nothing(repo):
+def test_refuses_dirty_tree_bad_metrics_and_non_stable_branches(repo):
     stable_repo(repo)
+    (repo / "train.py").write_text("print('edited')\n")
+    proc = bml(repo, "run", "--", sys.executable, "train.py", check=False)
+    assert proc.returncode != 0 and b"uncommitted changes" in proc.stderr and b"train.py" in proc.stderr
+    # metrics that are not numbers: the run fails after training and commits nothing
     (repo / "train.py").write_text('import json\njson.dump({"accuracy": "high"}, open("metrics.json", "w"))\n')
     git(repo, "commit", "-qam", "bad metrics")
     head = git(repo, "rev-parse", "HEAD")
     proc = bml(repo, "run", "--", sys.executable, "train.py", check=False)
     assert proc.returncode != 0 and b"metric 'accuracy'" in proc.stderr
     assert tags(repo) == [] and git(repo, "rev-parse", "HEAD") == head
-
-
-def test_refuses_outside_stable_and_with_uncommitted_code(repo):
-    stable_repo(repo)
-    (repo / "train.py").write_text("print('edited')\n")
-    proc = bml(repo, "run", "--", sys.executable, "train.py", check=False)
-    assert proc.returncode != 0 and b"uncommitted changes" in proc.stderr and b"train.py" in proc.stderr
-    git(repo, "checkout", "--", "train.py")
+    git(repo, "clean", "-qfd")
     git(repo, "switch", "-qc", "dev/model")
     proc = bml(repo, "run", "--", sys.executable, "train.py", check=False)
     assert proc.returncode != 0 and b"not one" in proc.stderr and b"stable/" in proc.stderr
