@@ -29,6 +29,14 @@ DEFAULTS: dict[str, Any] = {
         "rows": {"key": "", "keys": {}},
         "jsonlist": {"key": "", "keys": {}},
     },
+    # `branchml run` (see docs/runs.md); steps run after the training command, in the branch's own tree.
+    "run": {
+        "metrics": "metrics.json",
+        "params": "params.json",
+        "steps": [],
+        "tracking_branch": "main",
+        "task": "other",
+    },
 }
 
 

@@ -24,6 +24,11 @@ COMMANDS: dict[str, str] = {
     "hook": "branchml.cli.setup_cmds:hook",
     "merge-driver": "branchml.cli.merge_cmds:merge_driver",
     "demo": "branchml.cli.demo_cmd:demo",
+    "run": "branchml.cli.runs_cmds:run",
+    "runs": "branchml.cli.runs_cmds:runs",
+    "show": "branchml.cli.runs_cmds:show",
+    "release": "branchml.cli.runs_cmds:release",
+    "mlflow": "branchml.cli.runs_cmds:mlflow",
 }
 
 
