@@ -263,3 +263,27 @@ def test_hostile_inputs_are_conflicts_not_crashes():
         merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv"), key="id")
     # without a key such a row is simply compared as bytes, and kept
     assert huge_field.splitlines()[1] in merge_rows(b"id,v\n", b"id,v\n2,y\n", huge_field, fmt=format_for("x.csv")).data
+
+
+field_edits = st.dictionaries(st.sampled_from("abcdef"), st.one_of(st.none(), st.integers(0, 3)), max_size=4)
+
+
+@merge_settings
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 3), max_size=5), field_edits, field_edits)
+def test_json_objects_merge_field_by_field(base, ours_edits, theirs_edits):
+    def edit(changes):
+        out = dict(base)
+        for k, v in changes.items():
+            out.pop(k, None) if v is None else out.__setitem__(k, v)
+        return out
+
+    ours, theirs = edit(ours_edits), edit(theirs_edits)
+    out = merge_jsonlist(json.dumps(base).encode(), json.dumps(ours).encode(), json.dumps(theirs).encode())
+    clashes = {k for k in ours.keys() | theirs.keys() | base.keys()
+               if ours.get(k) != theirs.get(k) and ours.get(k) != base.get(k) and theirs.get(k) != base.get(k)}
+    assert sorted(out.conflicts) == sorted(f"field {json.dumps(k)} " + (
+        "deleted on one side and changed on the other" if None in (ours.get(k), theirs.get(k)) else "changed differently on both sides")
+        for k in clashes)
+    if not clashes:
+        expected = {k: (theirs.get(k) if ours.get(k) == base.get(k) else ours.get(k)) for k in ours.keys() | theirs.keys()}
+        assert json.loads(out.data) == {k: v for k, v in expected.items() if v is not None}

@@ -2,6 +2,7 @@
 
 Elements are compared by value (canonical JSON). With a key (`[merge.jsonlist] key = "run"`),
 objects that carry it are matched by that key, so a changed element is a change, not a new one.
+A JSON object (e.g. one run's record) merges field by field the same way, keyed by field name.
 """
 
 from __future__ import annotations
@@ -18,30 +19,44 @@ def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None =
         return Outcome(ours, [])
     if base == ours:
         return Outcome(theirs, [])
-    sides = [_parse(data, side, key) for data, side in ((base, "base"), (ours, "ours"), (theirs, "theirs"))]
+    parsed = [_parse(data, side, key) for data, side in ((base, "base"), (ours, "ours"), (theirs, "theirs"))]
+    kind = _common_kind(parsed)
+    sides = [records for _, records in parsed]
     merged = merge_records(*sides)
     conflicts = conflicts_of(merged)
     if conflicts:
-        return Outcome(_render_with_markers(merged, key, marker_size), [describe(c, key, "element") for c in conflicts])
+        what = (lambda c: f"field {c.key}") if kind == "object" else (lambda c: f"element with {key}={c.key}")
+        return Outcome(_render_with_markers(merged, kind, key, marker_size), [describe(c, what(c)) for c in conflicts])
     idents = [r.ident for r in merged]  # type: ignore[union-attr]
     for data, records in ((ours, sides[1]), (theirs, sides[2])):
         if idents == [r.ident for r in records]:
             return Outcome(data, [])  # keep that side's exact bytes and layout
-    return Outcome(_dump([r.value for r in merged], like=ours), [])  # type: ignore[union-attr]
+    values = [r.value for r in merged]  # type: ignore[union-attr]
+    return Outcome(_dump(dict(values) if kind == "object" else values, like=ours), [])
 
 
-def _parse(data: bytes, side: str, key: str | None) -> list[Record]:
+def _parse(data: bytes, side: str, key: str | None) -> tuple[str | None, list[Record]]:
+    """(kind, records): kind is "list", "object", or None for an empty side (add/add, empty file)."""
     if not data.strip():
-        return []  # no file on that side (add/add) or an empty one
+        return None, []
     try:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unmergeable(f"{side} is not valid JSON ({exc})") from None
     except RecursionError:
         raise Unmergeable(f"{side} is JSON nested too deeply to merge") from None
+    if isinstance(value, dict):
+        return "object", [Record((k, v), canonical([k, v]), json.dumps(k, ensure_ascii=False)) for k, v in value.items()]
     if not isinstance(value, list):
-        raise Unmergeable(f"{side} is a JSON {type(value).__name__}, not a list")
-    return [_record(item, key) for item in value]
+        raise Unmergeable(f"{side} is a JSON {type(value).__name__}, not a list or an object")
+    return "list", [_record(item, key) for item in value]
+
+
+def _common_kind(parsed: list[tuple[str | None, list]]) -> str:
+    kinds = {kind for kind, _ in parsed if kind is not None}
+    if len(kinds) > 1:
+        raise Unmergeable("one side is a JSON list and another a JSON object")
+    return kinds.pop() if kinds else "list"
 
 
 def canonical(value: Any) -> str:
@@ -64,16 +79,23 @@ def _dump(items: list, like: bytes) -> bytes:
     return text.encode() + (b"\n" if like.endswith(b"\n") or not like else b"")
 
 
-def _render_with_markers(merged: list, key: str | None, marker_size: int) -> bytes:
-    """One element per line, conflicts between Git-style markers: the user edits, then `git add`."""
-    lines = [b"[\n"]
+def _render_with_markers(merged: list, kind: str, key: str | None, marker_size: int) -> bytes:
+    """One element (or field) per line, conflicts between Git-style markers: edit, then `git add`."""
+    def line(record: Record, comma: bytes) -> bytes:
+        if kind == "object":
+            name, value = record.value
+            text = json.dumps(name, ensure_ascii=False) + ": " + json.dumps(value, ensure_ascii=False)
+        else:
+            text = json.dumps(record.value, ensure_ascii=False)
+        return b"  " + text.encode() + comma + b"\n"
+
+    lines = [b"{\n" if kind == "object" else b"[\n"]
     for i, item in enumerate(merged):
         comma = b"," if i < len(merged) - 1 else b""
         if isinstance(item, Conflict):
-            render = lambda r, comma=comma: b"  " + json.dumps(r.value, ensure_ascii=False).encode() + comma + b"\n"
-            lines += marker_block(item, render, marker_size, f"{key}={item.key}")
+            label = f"field {item.key}" if kind == "object" else f"{key}={item.key}"
+            lines += marker_block(item, lambda r, comma=comma: line(r, comma), marker_size, label)
         else:
-            lines.append(b"  " + json.dumps(item.value, ensure_ascii=False).encode() + comma + b"\n")
-    lines.append(b"]\n")
+            lines.append(line(item, comma))
+    lines.append(b"}\n" if kind == "object" else b"]\n")
     return b"".join(lines)
-

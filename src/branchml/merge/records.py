@@ -137,9 +137,8 @@ def marker_block(conflict: Conflict, render, marker_size: int, label: str, eol: 
     return lines
 
 
-def describe(conflict: Conflict, key_name: str | None, noun: str) -> str:
+def describe(conflict: Conflict, what: str) -> str:
+    """One line for stderr: `what` names the record ("row with id=3")."""
     if conflict.ours is None or conflict.theirs is None:
-        what = "deleted on one side and changed on the other"
-    else:
-        what = "changed differently on both sides"
-    return f"{noun} with {key_name}={conflict.key} {what}"
+        return f"{what} deleted on one side and changed on the other"
+    return f"{what} changed differently on both sides"

@@ -58,7 +58,7 @@ def merge_rows(
     head = parsed[1][0] or parsed[2][0] or b""
     if head and body and not head.endswith(b"\n"):
         head += eol
-    return Outcome(head + body, [describe(c, key, "row") for c in conflicts])
+    return Outcome(head + body, [describe(c, f"row with {key}={c.key}") for c in conflicts])
 
 
 def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
