@@ -44,6 +44,8 @@ def test_init_writes_default_merge_attributes_once(repo):
     assert "tracking/runs.json: merge: branchml-jsonlist" in attr
     assert "data/raw/x.csv: merge: branchml-rows" in attr
     assert "models/m.bin: merge: branchml-replace" in attr
+    driver = git(repo, "config", "--get", "merge.branchml-rows.driver")
+    assert driver.strip().endswith("-m branchml merge-driver rows %O %A %B %P %L")
 
 
 def test_track_keeps_or_sets_the_merge_driver_on_the_same_line(repo):
