@@ -56,6 +56,9 @@ def test_track_keeps_or_sets_the_merge_driver_on_the_same_line(repo):
     assert "data/**/*.csv filter=branchml diff=branchml merge=branchml-rows -text" in lines
     assert "*.db filter=branchml diff=branchml merge=branchml-sqlite -text" in lines
     assert "weights/*.pt filter=branchml diff=branchml merge=branchml-replace -text" in lines
+    bml(repo, "track", "data/raw/*.jsonl")  # its own line; the default line still gives the driver
+    attrs = git(repo, "check-attr", "filter", "merge", "--", "data/raw/a.jsonl")
+    assert "filter: branchml" in attrs and "merge: branchml-rows" in attrs
     bad = bml(repo, "track", "--merge", "union", "x/*", check=False)
     assert bad.returncode != 0 and "union" in bad.stderr.decode()
 
