@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from branchml.errors import BranchmlError
-from branchml.merge.sqlite import CONFLICTS_TABLE, _uri
+from branchml.merge.sqlite import CONFLICTS_TABLE, sqlite_uri
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
 
 
@@ -43,7 +43,7 @@ def _has_conflicts_table(repo, path: str) -> bool:
         else:
             db.write_bytes(blob)
         try:
-            conn = sqlite3.connect(_uri(db, True), uri=True)
+            conn = sqlite3.connect(sqlite_uri(db, True), uri=True)
             conn.execute("PRAGMA trusted_schema = OFF")
             found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CONFLICTS_TABLE,)).fetchone()
             conn.close()

@@ -75,14 +75,14 @@ def merge_sqlite(base: Path, ours: Path, theirs: Path, result: Path) -> list[str
 
 
 # -- opening untrusted files -----------------------------------------------------------------
-def _uri(path: Path, read_only: bool) -> str:
+def sqlite_uri(path: Path, read_only: bool) -> str:
     uri = "file:" + quote(str(path.absolute()))
     return uri + "?mode=ro&immutable=1" if read_only else uri
 
 
 def _open(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(_uri(path, False), uri=True, isolation_level=None)
+        conn = sqlite3.connect(sqlite_uri(path, False), uri=True, isolation_level=None)
         if TRIGGERS_CAN_BE_DISABLED:
             conn.setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
             conn.setconfig(sqlite3.SQLITE_DBCONFIG_ENABLE_TRIGGER, False)
@@ -103,7 +103,7 @@ def _deny_triggers_and_views(action: int, arg1, arg2, db, source) -> int:
 
 def _attach(conn: sqlite3.Connection, path: Path, alias: str) -> None:
     try:
-        conn.execute(f"ATTACH DATABASE ? AS {alias}", (_uri(path, True),))
+        conn.execute(f"ATTACH DATABASE ? AS {alias}", (sqlite_uri(path, True),))
         _check(conn, alias)
     except sqlite3.DatabaseError as exc:
         raise Unmergeable(f"{alias} is not a readable SQLite database ({exc})") from None
