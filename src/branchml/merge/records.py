@@ -40,29 +40,36 @@ Merged = list[Record | Conflict]
 def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequence[Record]) -> Merged:
     keyed = _merge_keyed(_by_key(base, "base"), _by_key(ours, "ours"), _by_key(theirs, "theirs"))
     wanted = merge_counts(_counts(base), _counts(ours), _counts(theirs))
-    ours_counts, theirs_counts = _counts(ours), _counts(theirs)
+    extra = Counter({ident: n - min(n, _counts(ours)[ident]) for ident, n in wanted.items()})
     out: Merged = []
     seen_keys: set[Hashable] = set()
-    kept: Counter = Counter()  # copies of a value taken from ours so far
-    seen_in_theirs: Counter = Counter()
-    for side, records in (("ours", ours), ("theirs", theirs)):
-        for record in records:
-            if record.key is not None:
-                if record.key not in seen_keys:
-                    seen_keys.add(record.key)
-                    if keyed[record.key] is not None:
-                        out.append(keyed[record.key])  # type: ignore[arg-type]
-            elif side == "ours":
-                if kept[record.ident] < wanted[record.ident]:
-                    kept[record.ident] += 1
+    for records, taken in ((ours, _first_copies(ours, wanted)), (theirs, _last_copies(theirs, extra))):
+        for i, record in enumerate(records):
+            if record.key is None:
+                if i in taken:
                     out.append(record)
-            else:
-                # Extra copies come from theirs' last occurrences: the ones it appended.
-                extra = wanted[record.ident] - min(ours_counts[record.ident], wanted[record.ident])
-                seen_in_theirs[record.ident] += 1
-                if seen_in_theirs[record.ident] > theirs_counts[record.ident] - extra:
-                    out.append(record)
+            elif record.key not in seen_keys:
+                seen_keys.add(record.key)
+                if keyed[record.key] is not None:
+                    out.append(keyed[record.key])  # type: ignore[arg-type]
     return out
+
+
+def _first_copies(records: Sequence[Record], wanted: Counter) -> set[int]:
+    """Indexes of the unkeyed records to keep: the first `wanted` copies of each value."""
+    seen: Counter = Counter()
+    taken = set()
+    for i, record in enumerate(records):
+        if record.key is None and seen[record.ident] < wanted[record.ident]:
+            seen[record.ident] += 1
+            taken.add(i)
+    return taken
+
+
+def _last_copies(records: Sequence[Record], wanted: Counter) -> set[int]:
+    """Indexes of the last `wanted` copies of each value: the copies a side appended."""
+    reversed_taken = _first_copies(list(reversed(records)), wanted)
+    return {len(records) - 1 - i for i in reversed_taken}
 
 
 def conflicts_of(merged: Merged) -> list[Conflict]:
