@@ -116,9 +116,12 @@ def test_rows_changed_differently_on_both_sides_conflict_and_are_listed(dbs):
 def test_a_child_row_whose_parent_the_other_side_deleted_conflicts(dbs):
     base, tmp = dbs
     ours = make_db(tmp / "ours.db", "DELETE FROM items WHERE order_id = 'o2'; DELETE FROM orders WHERE id = 'o2'; DELETE FROM customers WHERE id = 2;", base)
-    theirs = make_db(tmp / "theirs.db", "INSERT INTO orders VALUES ('o9', 2, 1.0);", base)
+    theirs = make_db(tmp / "theirs.db", "INSERT INTO orders VALUES ('o9', 2, 1.0); INSERT INTO items VALUES ('o2', 'fig', 1);", base)
     conflicts = merge_sqlite(base, ours, theirs, tmp / "result.db")
-    assert len(conflicts) == 1 and "table orders" in conflicts[0] and "customers" in conflicts[0]
+    assert conflicts == [
+        "table items, order_id='o2', sku='fig': refers to a row of orders that is not there after the merge",
+        "table orders, id='o9': refers to a row of customers that is not there after the merge",
+    ]
 
 
 def test_a_unique_constraint_broken_by_the_merge_conflicts(dbs):

@@ -45,7 +45,7 @@ class RowConflict:
     reason: str
 
     def describe(self) -> str:
-        return f"table {self.table}, {_show(self.key) or 'a row'}: {self.reason}"
+        return f"table {self.table}, {_show(self.key)}: {self.reason}"
 
 
 def merge_sqlite(base: Path, ours: Path, theirs: Path, result: Path) -> list[str]:
@@ -59,7 +59,7 @@ def merge_sqlite(base: Path, ours: Path, theirs: Path, result: Path) -> list[str
         _attach(conn, base, "base")
         _attach(conn, theirs, "theirs")
         tables = _tables(conn)
-        before = _fk_violations(conn)
+        before = _fk_violations(conn, tables)
         conn.execute("BEGIN")
         conflicts = [c for table in tables for c in _merge_table(conn, table)]
         conflicts += _new_fk_violations(conn, tables, before)
@@ -306,23 +306,45 @@ def _ident(row: tuple) -> tuple:
 
 
 # -- foreign keys and the conflict report ---------------------------------------------------------
-def _fk_violations(conn: sqlite3.Connection) -> set[tuple]:
-    return {tuple(row) for row in conn.execute("PRAGMA main.foreign_key_check")}
+def _fk_violations(conn: sqlite3.Connection, tables: list[Table]) -> set[tuple]:
+    """(table, row identity, parent, fk id) of every row whose parent is missing."""
+    by_name = {t.name: t for t in tables}
+    out, expanded = set(), set()
+    for table, rowid, parent, fk in conn.execute("PRAGMA main.foreign_key_check").fetchall():
+        if rowid is not None:
+            out.add((table, ("rowid", rowid), parent, fk))
+        elif (table, fk) not in expanded and table in by_name:  # WITHOUT ROWID: find the rows by key
+            expanded.add((table, fk))
+            out |= {(table, ("key", key), parent, fk) for key in _orphan_keys(conn, by_name[table], parent, fk)}
+    return out
+
+
+def _orphan_keys(conn: sqlite3.Connection, table: Table, parent: str, fk: int) -> list[tuple]:
+    refs = conn.execute('SELECT "from", "to" FROM pragma_foreign_key_list(?, \'main\') WHERE id = ? ORDER BY seq', (table.name, fk)).fetchall()
+    froms, tos = [r[0] for r in refs], [r[1] for r in refs]
+    if any(t is None for t in tos):  # REFERENCES parent: its primary key
+        info = conn.execute("SELECT name, pk FROM pragma_table_info(?, 'main') WHERE pk > 0 ORDER BY pk", (parent,)).fetchall()
+        tos = [name for name, _pk in info]
+    present = " AND ".join(f"c.{q(f)} IS NOT NULL" for f in froms)
+    match = " AND ".join(f"p.{q(t)} = c.{q(f)}" for f, t in zip(froms, tos))
+    keys = ", ".join(f"c.{q(k)}" for k in table.key)
+    return conn.execute(
+        f"SELECT {keys} FROM main.{q(table.name)} AS c WHERE {present} "
+        f"AND NOT EXISTS (SELECT 1 FROM main.{q(parent)} AS p WHERE {match})"
+    ).fetchall()
 
 
 def _new_fk_violations(conn: sqlite3.Connection, tables: list[Table], before: set[tuple]) -> list[RowConflict]:
     """Rows the merge left pointing at a parent row that is not there (ours' own old ones excepted)."""
     by_name = {t.name: t for t in tables}
     out = []
-    for table, rowid, parent, _fk in sorted(_fk_violations(conn) - before, key=repr):
-        key = _key_of_rowid(conn, by_name.get(table), rowid)
+    for table, (kind, ident), parent, _fk in sorted(_fk_violations(conn, tables) - before, key=repr):
+        key = dict(zip(by_name[table].key, ident)) if kind == "key" else _key_of_rowid(conn, by_name.get(table), ident)
         out.append(RowConflict(table, key, None, None, f"refers to a row of {parent} that is not there after the merge"))
     return out
 
 
-def _key_of_rowid(conn: sqlite3.Connection, table: Table | None, rowid: int | None) -> dict:
-    if rowid is None:
-        return {}  # a WITHOUT ROWID table: SQLite's check does not say which row
+def _key_of_rowid(conn: sqlite3.Connection, table: Table | None, rowid: int) -> dict:
     if table is None or not table.key:
         return {"rowid": rowid}
     cols = ", ".join(q(k) for k in table.key)
