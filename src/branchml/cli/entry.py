@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "diff-summary": "branchml.cli.store_cmds:diff_summary",
     "hook": "branchml.cli.setup_cmds:hook",
     "demo": "branchml.cli.demo_cmd:demo",
+    "branch": "branchml.cli.roles_cmds:branch",
+    "branches": "branchml.cli.roles_cmds:branches",
+    "verify": "branchml.cli.roles_cmds:verify",
 }
 
 
