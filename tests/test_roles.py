@@ -6,6 +6,7 @@ Commits and pushes use --no-verify so that only the server decides: what it refu
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,22 +16,32 @@ from conftest import bml, git, run
 SOURCE = "Data-Source: https://example.com/export.csv"
 
 
-@pytest.fixture
-def server(tmp_path) -> Path:
-    bare = tmp_path / "server.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    bml(bare, "install", "--server")
-    return bare
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> Path:
+    """A bare server with branchml's pre-receive hook and a clone whose main is on it; copied per test."""
+    top = tmp_path_factory.mktemp("template")
+    git(top, "init", "-q", "--bare", "server.git")
+    bml(top / "server.git", "install", "--server")
+    bml(top, "init", "work")
+    git(top / "work", "add", "-A")
+    commit(top / "work", "Project scaffold")
+    git(top / "work", "remote", "add", "origin", str(top / "server.git"))
+    push(top / "work", "main")
+    return top
 
 
 @pytest.fixture
-def work(repo, server) -> Path:
+def server(template, tmp_path) -> Path:
+    shutil.copytree(template / "server.git", tmp_path / "server.git", symlinks=True)
+    return tmp_path / "server.git"
+
+
+@pytest.fixture
+def work(template, server, tmp_path) -> Path:
     """A branchml clone whose main (scaffold included) is on the server."""
-    git(repo, "add", "-A")
-    commit(repo, "Project scaffold")
-    git(repo, "remote", "add", "origin", str(server))
-    push(repo, "main")
-    return repo
+    shutil.copytree(template / "work", tmp_path / "work", symlinks=True)
+    git(tmp_path / "work", "remote", "set-url", "origin", str(server))
+    return tmp_path / "work"
 
 
 def commit(cwd: Path, message: str, *extra: str) -> str:
@@ -357,3 +368,15 @@ def test_ds_branches_are_free(work, server):
     git(work, "commit", "-q", "--no-verify", "--amend", "-m", "Rewritten")
     push(work, "--force", "ds/acme")
     push(work, ":ds/acme")
+
+
+def test_new_branch_pushed_with_the_branch_it_forks_from(work, server):
+    write(work, "docs/labels.md", "# How labels are obtained")
+    git(work, "add", "-A")
+    commit(work, "Labels doc")  # on main, not yet on the server
+    git(work, "switch", "-q", "-c", "data/raw")
+    write(work, "data/a.csv", "1\n")
+    git(work, "add", "-A")
+    tip = commit(work, "Upload", "-m", SOURCE)
+    push(work, "main", "data/raw")
+    assert server_log(server, "data/raw") == tip
