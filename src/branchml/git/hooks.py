@@ -30,8 +30,8 @@ HANDLERS: dict[str, list[str]] = {
     "commit-msg": ["branchml.roles.hooks:commit_msg"],
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.remote.hooks:pre_receive"],
-    "post-checkout": [],
-    "post-merge": [],
+    "post-checkout": ["branchml.workflows.checkout:after_checkout"],
+    "post-merge": ["branchml.workflows.checkout:after_checkout"],
 }
 
 

@@ -245,6 +245,7 @@ class StoreWriter:
         self._last_commit = time.monotonic()
         self.new_bytes = 0
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-store")
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
 
     def __enter__(self) -> "StoreWriter":
         return self
@@ -266,9 +267,10 @@ class StoreWriter:
     def add_stream(self, stream: Readable) -> Pointer:
         """Chunk, dedup and store a stream; return its pointer once its records are written.
 
-        Two stages overlap: this thread reads and cuts chunks, a worker thread hashes, compresses
-        and writes them (blake3, zstd and write() release the GIL). At most two batches of about
-        4 MiB are in flight, so memory stays bounded whatever the file size.
+        Three stages overlap: this thread reads and cuts chunks, one worker thread hashes,
+        compresses and writes them, another computes the whole-file hash (blake3, zstd and
+        write() release the GIL). Two batches of about 4 MiB are in flight at most, so memory
+        stays bounded whatever the file size.
         """
         state = _FileState()
         pending: list[Future] = []
@@ -284,6 +286,9 @@ class StoreWriter:
             pending = self._submit(pending, state, batch)
         for future in pending:
             future.result()
+        return self._finish_file(state)
+
+    def _finish_file(self, state: "_FileState") -> Pointer:
         oid = state.whole.digest()
         ids = bytes(state.ids)
         if oid not in self._pending_files and self.store.index.file(oid) is None:
@@ -294,15 +299,23 @@ class StoreWriter:
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
 
+    def add_bytes(self, data: bytes) -> Pointer:
+        """Store a small file held in memory, without the worker thread (per-file cost matters)."""
+        state = _FileState()
+        self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
+        return self._finish_file(state)
+
     def _submit(self, pending: list[Future], state: "_FileState", batch: list[bytes]) -> list[Future]:
-        if len(pending) >= 2:
+        while len(pending) >= 4:
             pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
-        pending.append(self._worker.submit(self._store_batch, state, batch))
+        pending.append(self._hasher.submit(_hash_whole, state, batch))
+        pending.append(self._worker.submit(self._store_batch, state, batch, False))
         return pending
 
-    def _store_batch(self, state: "_FileState", batch: list[bytes]) -> None:
+    def _store_batch(self, state: "_FileState", batch: list[bytes], whole: bool = True) -> None:
         for data in batch:
-            state.whole.update(data)
+            if whole:
+                state.whole.update(data)
             cid = blake3.blake3(data).digest()
             state.ids += cid
             state.size += len(data)
@@ -341,6 +354,13 @@ class StoreWriter:
             self.pack = None
         self.gc_lock.release()
         self._worker.shutdown()
+        self._hasher.shutdown()
+
+
+def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
+    """The whole-file oid, on its own thread (one thread per hasher keeps the order of batches)."""
+    for data in batch:
+        state.whole.update(data)
 
 
 @dataclass
