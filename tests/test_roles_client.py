@@ -32,6 +32,11 @@ def project(repo) -> Path:
     return repo
 
 
+def client_hooks_refuse(repo: Path) -> None:
+    """Opt in, in the clone's own local.toml, to client hooks that refuse instead of warning."""
+    (repo / ".git/branchml/local.toml").write_text('[roles]\nclient_hooks = "refuse"\n')
+
+
 def test_init_scaffolds_main_and_never_overwrites(tmp_path):
     path = tmp_path / "p"
     path.mkdir()
@@ -93,6 +98,10 @@ def test_client_hooks_refuse_early_and_chain_with_the_users_hook(project):
     git(project, "switch", "-q", "-c", "data/raw")
     write(project, "data/a.csv", "1\n")
     git(project, "add", "-A")
+    warned = commit(project, "Upload")  # by default the client hooks warn and let the commit go on
+    assert "warning: 1 branch role rule violation(s)" in warned.stderr.decode() and "[trailer]" in warned.stderr.decode()
+    git(project, "reset", "-q", "--soft", "HEAD~1")
+    client_hooks_refuse(project)
     refused = commit(project, "Upload", check=False)
     assert refused.returncode != 0 and "[trailer]" in refused.stderr.decode() and "Data-Source" in refused.stderr.decode()
     commit(project, "Upload", SOURCE)
@@ -100,10 +109,11 @@ def test_client_hooks_refuse_early_and_chain_with_the_users_hook(project):
     git(project, "add", "-A")
     refused = commit(project, "Fix", SOURCE, check=False)
     assert refused.returncode != 0 and "(staged) data/raw (data/raw) [append-only] data/a.csv: was modified" in refused.stderr.decode()
-    assert (project / ".git/ran").read_text().count("user-hook") == 3  # once per commit attempt
+    assert (project / ".git/ran").read_text().count("user-hook") == 4  # once per commit attempt
 
 
 def test_pre_commit_allows_a_merge_of_dev_on_stable_but_not_code_edits(project):
+    client_hooks_refuse(project)
     git(project, "switch", "-q", "-c", "dev/model")
     write(project, "src/train.py", "v1\n")
     git(project, "add", "-A")
@@ -127,6 +137,7 @@ def test_pre_commit_allows_a_merge_of_dev_on_stable_but_not_code_edits(project):
 def test_pre_push_refuses_before_anything_is_sent(project, tmp_path):
     server = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(server))  # no server hook: only the client stands guard
+    client_hooks_refuse(project)
     git(project, "remote", "add", "origin", str(server))
     git(project, "push", "-q", "origin", "main")
     git(project, "switch", "-q", "-c", "data/raw")

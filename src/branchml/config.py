@@ -24,7 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # would hold the whole file in its memory (README, "Very large files").
     "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
     # Branch roles (docs/roles.md): branch glob -> role, first match wins; a role "" means none.
+    # client_hooks: "warn" (commit/push hooks print violations) or "refuse"; the server always refuses.
     "roles": {
+        "client_hooks": "warn",
         "branches": {
             "main": "main", "data/raw": "data/raw", "data/clean": "data/clean", "data/split": "data/split",
             "dev/*": "dev", "stable/*": "stable", "monitor/*": "monitor", "ds/*": "ds",

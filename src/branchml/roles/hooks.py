@@ -1,11 +1,14 @@
 """Hook handlers: the role rules at commit time, at push time, and on the server (pre-receive).
 
-Client hooks give early feedback and can be skipped (`--no-verify`); the server's pre-receive hook is
-where the rules hold. On the server the rules come from branchml.toml on its `main` branch as it was
+Client hooks give early feedback: by default they warn and let the commit or push go on (local
+experiments stay easy; `[roles] client_hooks = "refuse"` makes them refuse), and they can be skipped
+anyway (`--no-verify`). The server's pre-receive hook is where the rules hold. On the server the rules come from branchml.toml on its `main` branch as it was
 before the push (a push cannot loosen the rules it is checked by) and from its local.toml.
 """
 
 from __future__ import annotations
+
+import sys
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -64,6 +67,17 @@ def refuse_if_any(violations: list[Violation]) -> None:
         raise RulesRefused(violations)
 
 
+def report(policy: Policy, violations: list[Violation]) -> None:
+    """Client hooks: refuse, or by default warn (a server with `branchml install --server` refuses)."""
+    if not violations or policy.client_refuses:
+        refuse_if_any(violations)
+        return
+    lines = "".join(f"  {v.line()}\n" for v in violations)
+    sys.stderr.write(f"branchml: warning: {len(violations)} branch role rule violation(s):\n{lines}"
+                     "  a server with `branchml install --server` refuses these; set [roles] client_hooks = "
+                     "\"refuse\" in branchml.toml to refuse them here\n")
+
+
 def pre_receive(repo, args: list[str], stdin: bytes) -> None:
     updates = []
     for line in stdin.decode().splitlines():
@@ -86,7 +100,7 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
             old = None
         updates.append(RefUpdate(remote_ref, old, None if is_zero(local_sha) else local_sha))
     known = branch_heads(repo, f"refs/remotes/{remote}/") if remote and "/" not in remote else {}
-    refuse_if_any(found + check(repo, updates, policy, after(known, updates)))
+    report(policy, found + check(repo, updates, policy, after(known, updates)))
 
 
 def _unknown_remote_tip(policy: Policy, ref: str, old: str) -> list[Violation]:
@@ -105,11 +119,11 @@ def current_branch(repo) -> str | None:
 def pre_commit(repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
-    if ref is None or policy.role(ref) is None:
+    if ref is None or not policy.rules_for(policy.role(ref) or ""):
         return
     tree = repo.git_text(["write-tree"])  # the tree the commit will record (object only, no ref moves)
     snap = Snapshot("(staged)", tree, _next_parents(repo))
-    refuse_if_any(check_staged(repo, ref, snap, policy, branch_heads(repo)))
+    report(policy, check_staged(repo, ref, snap, policy, branch_heads(repo)))
 
 
 def _next_parents(repo) -> list[str]:
@@ -127,7 +141,7 @@ def commit_msg(repo, args: list[str], stdin: bytes) -> None:
         return
     present = message_trailers(repo, args[0])
     missing = [k for k in policy.rules_for(role).get("trailers", []) if k.lower() not in present]
-    refuse_if_any([Violation(ref, role, "(message)", "", "trailer", trailer_message(k, ref)) for k in missing])
+    report(policy, [Violation(ref, role, "(message)", "", "trailer", trailer_message(k, ref)) for k in missing])
 
 
 def message_trailers(repo, message_file: str) -> set[str]:

@@ -51,11 +51,13 @@ class Policy:
     globs: list[tuple[str, str]]
     kinds: PathKinds
     rules: dict[str, dict]
+    client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "Policy":
-        rules = cfg.get("roles", {}).get("rules", {})
-        return cls(role_globs(cfg), PathKinds.from_config(cfg), rules)
+        roles = cfg.get("roles", {})
+        refuses = roles.get("client_hooks", "warn") == "refuse"
+        return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)
 
     def role(self, ref: str) -> str | None:
         return role_of(ref, self.globs) if ref.startswith("refs/heads/") else None
