@@ -380,3 +380,27 @@ def test_new_branch_pushed_with_the_branch_it_forks_from(work, server):
     tip = commit(work, "Upload", "-m", SOURCE)
     push(work, "main", "data/raw")
     assert server_log(server, "data/raw") == tip
+
+
+def test_server_refuses_unreadable_rules_on_main(work, server):
+    write(work, "branchml.toml", "[roles\nbroken")
+    git(work, "add", "-A")
+    sha = commit(work, "Break the rules file")
+    out = push(work, "main", ok=False)
+    assert f"{sha[:12]} main (main) [config] branchml.toml: branchml.toml: not valid TOML" in out
+
+
+def test_broken_rules_on_server_main_do_not_lock_the_server(work, server):
+    """If main's branchml.toml got broken anyway (e.g. by an admin on the server), its fix can be pushed."""
+    good = (work / "branchml.toml").read_text()
+    write(work, "branchml.toml", "[roles\nbroken")
+    git(work, "add", "-A")
+    broken = commit(work, "Broken rules")
+    git(work, "push", "-q", "--no-verify", str(server), "HEAD:refs/heads/elsewhere")
+    git(server, "update-ref", "refs/heads/main", broken)  # done on the server: no hook runs
+    write(work, "branchml.toml", good)
+    git(work, "add", "-A")
+    fixed = commit(work, "Repair rules")
+    out = push(work, "main")
+    assert "not valid TOML; checking with the default rules" in out
+    assert server_log(server, "main") == fixed

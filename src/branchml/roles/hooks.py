@@ -33,8 +33,35 @@ def client_policy(repo) -> Policy:
 
 
 def server_policy(repo) -> Policy:
-    committed = repo.git(["cat-file", "blob", f"{MAIN_REF}:{config.FILE_NAME}"], check=False).decode() or None
-    return Policy.from_config(config.load(None, repo.store_dir, committed_text=committed))
+    """Rules from main's branchml.toml before the push; the defaults if that file is broken.
+
+    Falling back (with a warning) keeps the server open for the push that repairs the file.
+    """
+    committed = committed_config(repo, MAIN_REF)
+    try:
+        cfg = config.load(None, repo.store_dir, committed_text=committed)
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml: warning: {exc.message}; checking with the default rules\n")
+        cfg = config.load(None, repo.store_dir)
+    return Policy.from_config(cfg)
+
+
+def committed_config(repo, commit: str) -> str | None:
+    text = repo.git(["cat-file", "blob", f"{commit}:{config.FILE_NAME}"], check=False)
+    return text.decode(errors="replace") or None
+
+
+def broken_config(repo, updates: list[RefUpdate]) -> list[Violation]:
+    """A push must not put a branchml.toml on main that the next push could not be checked with."""
+    found = []
+    for update in updates:
+        if update.ref == MAIN_REF and update.new:
+            try:
+                config.parse_toml(committed_config(repo, update.new) or "", config.FILE_NAME)
+            except BranchmlError as exc:
+                found.append(Violation(update.ref, "main", update.new, config.FILE_NAME, "config",
+                                       f"{exc.message.splitlines()[0]}; fix the file and push again"))
+    return found
 
 
 def is_zero(sha: str) -> bool:
@@ -84,7 +111,7 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
         old, new, ref = line.split()
         updates.append(RefUpdate(ref, None if is_zero(old) else old, None if is_zero(new) else new))
     view = after(branch_heads(repo), updates)
-    refuse_if_any(check(repo, updates, server_policy(repo), view))
+    refuse_if_any(broken_config(repo, updates) + check(repo, updates, server_policy(repo), view))
 
 
 def pre_push(repo, args: list[str], stdin: bytes) -> None:
