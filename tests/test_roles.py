@@ -404,3 +404,21 @@ def test_broken_rules_on_server_main_do_not_lock_the_server(work, server):
     out = push(work, "main")
     assert "warning: branchml.toml: not valid TOML" in out and "checking with the default rules" in out
     assert server_log(server, "main") == fixed
+
+
+def test_raw_rules_hold_for_files_stored_through_the_filter(work, server):
+    bml(work, "track", "data/**")
+    git(work, "add", "-A")
+    commit(work, "Track data")
+    push(work, "main")
+    git(work, "switch", "-q", "-c", "data/raw")
+    write(work, "data/big.bin", "x" * 300_000)
+    git(work, "add", "-A")
+    commit(work, "Upload", "-m", SOURCE)
+    assert git(work, "cat-file", "-p", "HEAD:data/big.bin").startswith("branchml pointer")  # not the bytes
+    push(work, "data/raw")
+    write(work, "data/big.bin", "y" * 300_000)
+    git(work, "add", "-A")
+    sha = commit(work, "Replace", "-m", SOURCE)
+    out = push(work, "data/raw", ok=False)
+    assert f"{sha[:12]} data/raw (data/raw) [append-only] data/big.bin: was modified" in out

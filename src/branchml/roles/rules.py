@@ -103,8 +103,8 @@ def check(repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) 
     found: list[Violation] = []
     for update in updates:
         role = policy.role(update.ref)
-        if role is None:
-            continue
+        if role is None or not policy.rules_for(role):
+            continue  # no role, or a free one (dev/*, ds/*): nothing to walk
         ctx = _Ctx(repo, policy, update.ref, role, policy.rules_for(role), view)
         _check_update(ctx, update)
         found += ctx.found
