@@ -2,8 +2,9 @@
 
 Client hooks give early feedback: by default they warn and let the commit or push go on (local
 experiments stay easy; `[roles] client_hooks = "refuse"` makes them refuse), and they can be skipped
-anyway (`--no-verify`). The server's pre-receive hook is where the rules hold. On the server the rules come from branchml.toml on its `main` branch as it was
-before the push (a push cannot loosen the rules it is checked by) and from its local.toml.
+anyway (`--no-verify`). The server's pre-receive hook is where the rules hold. There the rules come
+from branchml.toml on the server's `main` as it was before the push (a push cannot loosen the rules
+it is checked by) and from the server's local.toml.
 """
 
 from __future__ import annotations
