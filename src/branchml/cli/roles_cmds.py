@@ -38,14 +38,12 @@ def _render_branches(rows: list[dict]) -> None:
     from branchml.cli.output import out_console
 
     table = Table(box=None)
-    for column in ("", "branch", "role", "head", "last activity", "latest tag"):
+    for column in ("branch", "role", "head", "last activity", "latest tag"):
         table.add_column(column, no_wrap=True)
-    table.add_column("subject", overflow="ellipsis", no_wrap=True)
     for r in rows:
-        tag = r["latest_tag"] or ""
-        if r["tags_at_head"]:
-            tag = ", ".join(r["tags_at_head"]) + " (at head)"
-        table.add_row("*" if r["current"] else "", r["branch"], r["role"] or "-", r["head"][:12], r["date"][:16].replace("T", " "), tag, r["subject"])
+        tag = ", ".join(r["tags_at_head"]) + " (at head)" if r["tags_at_head"] else r["latest_tag"] or ""
+        name = ("* " if r["current"] else "  ") + r["branch"]
+        table.add_row(name, r["role"] or "-", r["head"][:12], r["date"][:16].replace("T", " "), tag)
     out_console.print(table)
 
 
