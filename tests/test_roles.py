@@ -30,18 +30,46 @@ def template(tmp_path_factory) -> Path:
     return top
 
 
-@pytest.fixture
-def server(template, tmp_path) -> Path:
-    shutil.copytree(template / "server.git", tmp_path / "server.git", symlinks=True)
-    return tmp_path / "server.git"
+def copy_site(src: Path, dest: Path) -> tuple[Path, Path]:
+    """A copy of a template's clone and server, the clone's origin pointing at the copied server."""
+    shutil.copytree(src / "server.git", dest / "server.git", symlinks=True)
+    shutil.copytree(src / "work", dest / "work", symlinks=True)
+    git(dest / "work", "remote", "set-url", "origin", str(dest / "server.git"))
+    return dest / "work", dest / "server.git"
+
+
+@pytest.fixture(scope="session")
+def raw_template(template, tmp_path_factory) -> Path:
+    """The template plus data/raw with one upload, data/a.csv, on the server."""
+    top = tmp_path_factory.mktemp("raw-template")
+    work, _ = copy_site(template, top)
+    git(work, "switch", "-q", "-c", "data/raw")
+    write(work, "data/a.csv", "x,y\n1,2\n")
+    git(work, "add", "-A")
+    commit(work, "First upload", "-m", SOURCE)
+    push(work, "data/raw")
+    return top
 
 
 @pytest.fixture
-def work(template, server, tmp_path) -> Path:
+def site(template, tmp_path) -> tuple[Path, Path]:
+    return copy_site(template, tmp_path)
+
+
+@pytest.fixture
+def raw_site(raw_template, tmp_path) -> tuple[Path, Path]:
+    return copy_site(raw_template, tmp_path)
+
+
+@pytest.fixture
+def work(site) -> Path:
     """A branchml clone whose main (scaffold included) is on the server."""
-    shutil.copytree(template / "work", tmp_path / "work", symlinks=True)
-    git(tmp_path / "work", "remote", "set-url", "origin", str(server))
-    return tmp_path / "work"
+    return site[0]
+
+
+@pytest.fixture
+def server(site) -> Path:
+    return site[1]
 
 
 def commit(cwd: Path, message: str, *extra: str) -> str:
@@ -62,24 +90,14 @@ def write(cwd: Path, rel: str, text: str) -> None:
     path.write_text(text)
 
 
-def raw_branch(work: Path) -> Path:
-    """data/raw on the server with one upload, data/a.csv."""
-    git(work, "switch", "-q", "-c", "data/raw")
-    write(work, "data/a.csv", "x,y\n1,2\n")
-    git(work, "add", "-A")
-    commit(work, "First upload", "-m", SOURCE)
-    push(work, "data/raw")
-    return work
-
-
 def server_log(server: Path, ref: str) -> str:
     return git(server, "rev-parse", ref).strip()
 
 
 # data/raw ------------------------------------------------------------------------------------------
 
-def test_raw_accepts_fast_forward_of_new_files_with_source(work, server):
-    raw_branch(work)
+def test_raw_accepts_fast_forward_of_new_files_with_source(raw_site):
+    work, server = raw_site
     write(work, "data/b.csv", "x,y\n3,4\n")
     git(work, "add", "-A")
     tip = commit(work, "Second upload", "-m", SOURCE)
@@ -87,8 +105,8 @@ def test_raw_accepts_fast_forward_of_new_files_with_source(work, server):
     assert server_log(server, "data/raw") == tip
 
 
-def test_raw_refuses_commit_without_data_source(work, server):
-    raw_branch(work)
+def test_raw_refuses_commit_without_data_source(raw_site):
+    work, server = raw_site
     before = server_log(server, "data/raw")
     write(work, "data/b.csv", "1\n")
     git(work, "add", "-A")
@@ -107,8 +125,8 @@ def test_raw_refuses_commit_without_data_source(work, server):
     ("symlink", "data/a.csv: changed type (file -> symlink)"),
     ("case", "data/a.csv: was deleted (or renamed"),
 ])
-def test_raw_refuses_changes_to_existing_files(work, server, change, expected):
-    raw_branch(work)
+def test_raw_refuses_changes_to_existing_files(raw_site, change, expected):
+    work, server = raw_site
     before = server_log(server, "data/raw")
     target = work / "data/a.csv"
     if change == "modify":
@@ -133,8 +151,8 @@ def test_raw_refuses_changes_to_existing_files(work, server, change, expected):
     assert server_log(server, "data/raw") == before
 
 
-def test_raw_refuses_name_differing_only_in_case(work, server):
-    raw_branch(work)
+def test_raw_refuses_name_differing_only_in_case(raw_site):
+    work, server = raw_site
     # written through the index: the test must not depend on the file system's case sensitivity
     blob = run(["git", "hash-object", "-w", "--stdin"], work, input=b"other\n").stdout.decode().strip()
     git(work, "update-index", "--add", "--cacheinfo", f"100644,{blob},data/A.csv")
@@ -143,8 +161,8 @@ def test_raw_refuses_name_differing_only_in_case(work, server):
     assert "[append-only] data/A.csv: differs only in letter case from the existing data/a.csv" in out
 
 
-def test_raw_refuses_new_symlink(work, server):
-    raw_branch(work)
+def test_raw_refuses_new_symlink(raw_site):
+    work, server = raw_site
     os.symlink("a.csv", work / "data/alias.csv")
     git(work, "add", "-A")
     commit(work, "Alias", "-m", SOURCE)
@@ -152,8 +170,8 @@ def test_raw_refuses_new_symlink(work, server):
     assert "[regular-files] data/alias.csv: is a new symlink" in out
 
 
-def test_raw_gitattributes_may_only_add_rules_for_new_files(work, server):
-    raw_branch(work)
+def test_raw_gitattributes_may_only_add_rules_for_new_files(raw_site):
+    work, server = raw_site
     write(work, ".gitattributes", (work / ".gitattributes").read_text() if (work / ".gitattributes").exists() else "")
     with open(work / ".gitattributes", "a") as f:
         f.write("*.parquet binary\n")
@@ -168,8 +186,8 @@ def test_raw_gitattributes_may_only_add_rules_for_new_files(work, server):
     assert f"{sha[:12]} data/raw (data/raw) [append-only] .gitattributes: was edited so that existing files" in out
 
 
-def test_raw_refuses_new_gitattributes_in_a_data_folder(work, server):
-    raw_branch(work)
+def test_raw_refuses_new_gitattributes_in_a_data_folder(raw_site):
+    work, server = raw_site
     write(work, "data/.gitattributes", "*.csv -text\n")
     git(work, "add", "-A")
     commit(work, "Attributes", "-m", SOURCE)
@@ -177,8 +195,8 @@ def test_raw_refuses_new_gitattributes_in_a_data_folder(work, server):
     assert "data/.gitattributes: is a new .gitattributes that changes how existing files are read" in out
 
 
-def test_raw_refuses_force_push_and_deletion(work, server):
-    raw_branch(work)
+def test_raw_refuses_force_push_and_deletion(raw_site):
+    work, server = raw_site
     before = server_log(server, "data/raw")
     write(work, "data/a.csv", "rewritten\n")
     git(work, "add", "-A")
@@ -190,9 +208,9 @@ def test_raw_refuses_force_push_and_deletion(work, server):
     assert server_log(server, "data/raw") == before
 
 
-def test_raw_refuses_plumbing_commit(work, server):
+def test_raw_refuses_plumbing_commit(raw_site):
     """A commit made with commit-tree and update-ref, pushed with --no-verify: no client hook ran."""
-    raw_branch(work)
+    work, server = raw_site
     blob = run(["git", "hash-object", "-w", "--stdin"], work, input=b"tampered\n").stdout.decode().strip()
     git(work, "update-index", "--cacheinfo", f"100644,{blob},data/a.csv")
     tree = git(work, "write-tree").strip()
@@ -203,9 +221,9 @@ def test_raw_refuses_plumbing_commit(work, server):
     assert f"{sha[:12]} data/raw (data/raw) [append-only] data/a.csv: was modified" in out
 
 
-def test_raw_refuses_merge_that_drops_an_upload(work, server):
+def test_raw_refuses_merge_that_drops_an_upload(raw_site):
     """The old tip as second parent: its first-parent line never saw data/a.csv, the net effect did."""
-    raw_branch(work)
+    work, server = raw_site
     old = git(work, "rev-parse", "HEAD").strip()
     git(work, "switch", "-q", "-c", "side", "main")
     write(work, "data/b.csv", "b\n")
@@ -218,8 +236,8 @@ def test_raw_refuses_merge_that_drops_an_upload(work, server):
     assert "[append-only] data/a.csv: was deleted" in out
 
 
-def test_pushed_rules_file_cannot_loosen_the_rules_it_is_checked_by(work, server):
-    raw_branch(work)
+def test_pushed_rules_file_cannot_loosen_the_rules_it_is_checked_by(raw_site):
+    work, server = raw_site
     git(work, "switch", "-q", "main")
     write(work, "branchml.toml", (work / "branchml.toml").read_text().replace('append_only = [\n    "*",\n]', "append_only = []"))
     git(work, "add", "-A")
