@@ -90,17 +90,22 @@ def _attributes(repo, treeish: str, paths: list[str]) -> bytes:
         return repo.git(["check-attr", "--cached", "-a", "-z", "--stdin"], input=listing, env=env)
 
 
-def case_collisions(repo, base: str, added: list[str]) -> list[tuple[str, str]]:
-    """(added path, existing path) pairs whose names differ only in letter case."""
+def case_collisions(repo, tree: str, added: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(commit, added path, earlier path) for added paths that another path of `tree` equals but for case.
+
+    Checked once on the tip tree for a whole push: a colliding path deleted later is a deletion anyway.
+    """
     if not added:
         return []
-    folders = sorted({posixpath.dirname(p) for p in added})
-    existing = list_paths(repo, base, [] if "" in folders else folders)
-    by_lower = {p.lower(): p for p in existing}
+    folders = sorted({posixpath.dirname(path) for _, path in added})
+    groups: dict[str, list[str]] = {}
+    for path in list_paths(repo, tree, [] if "" in folders else folders):
+        groups.setdefault(path.lower(), []).append(path)
+    order = {path: i for i, (_, path) in enumerate(added)}
     found = []
-    for path in added:
-        other = by_lower.get(path.lower())
-        if other is not None and other != path:
-            found.append((path, other))
-        by_lower.setdefault(path.lower(), path)
+    for label, path in added:
+        group = groups.get(path.lower(), [])
+        first = min(group, key=lambda p: order.get(p, -1), default=path)  # paths that existed before come first
+        if path != first:
+            found.append((label, path, first))
     return found

@@ -85,6 +85,7 @@ class _Ctx:
     rules: dict
     view: dict[str, str]
     found: list[Violation] = field(default_factory=list)
+    added: list[tuple[str, str]] = field(default_factory=list)  # (commit, path) added on append-only paths
 
     def add(self, commit: str, path: str, rule: str, message: str) -> None:
         self.found.append(Violation(self.ref, self.role, commit, path, rule, message))
@@ -124,8 +125,10 @@ def _check_update(ctx: _Ctx, update: RefUpdate) -> None:
                 f"of {update.old[:12]}); fetch it, add your commits on top of its tip, and push without --force")
         return
     snapshots = _new_commits(ctx, update)
+    diffs = commit_changes(ctx.repo, snapshots)
     for snap in snapshots:
-        check_snapshot(ctx, snap)
+        check_snapshot(ctx, snap, diffs.get(snap.label, []))
+    _check_case(ctx, update.new)
     _check_trailers(ctx, [s.label for s in snapshots])
     if update.old and ctx.rules.get("append_only"):
         _check_net_effect(ctx, update)
@@ -163,13 +166,15 @@ def check_staged(repo, ref: str, snap: Snapshot, policy: Policy, view: dict[str,
         return []
     ctx = _Ctx(repo, policy, ref, role, policy.rules_for(role), view)
     check_snapshot(ctx, snap)
+    _check_case(ctx, snap.tree)
     return ctx.found
 
 
-def check_snapshot(ctx: _Ctx, snap: Snapshot) -> None:
+def check_snapshot(ctx: _Ctx, snap: Snapshot, changes: list[Change] | None = None) -> None:
     """The path rules of the role on one commit (or the staged tree), against its first parent."""
     base = snap.parents[0] if snap.parents else empty_tree(ctx.repo)
-    changes = tree_changes(ctx.repo, base, snap.tree)
+    if changes is None:
+        changes = tree_changes(ctx.repo, base, snap.tree)
     if ctx.rules.get("append_only"):
         _check_append_only(ctx, snap, base, changes)
     if ctx.rules.get("forbid"):
@@ -178,15 +183,37 @@ def check_snapshot(ctx: _Ctx, snap: Snapshot) -> None:
         _check_merge_only(ctx, snap, changes)
 
 
+DIFF_ARGS = ["diff-tree", "-r", "-z", "--no-renames", "--raw"]  # a rename is a delete plus an add
+
+
 def tree_changes(repo, old: str, new: str) -> list[Change]:
-    """Changed paths between two tree-ishes; no rename detection, so a rename is a delete plus an add."""
-    raw = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new])
-    fields = raw.split(b"\0")
-    changes = []
-    for meta, path in zip(fields[0::2], fields[1::2]):
-        old_mode, new_mode, old_blob, new_blob, status = meta.decode().lstrip(":").split()
-        changes.append(Change(status[0], path.decode(errors="surrogateescape"), old_mode, new_mode, old_blob, new_blob))
-    return changes
+    """Changed paths between two tree-ishes."""
+    return _parse_raw(repo.git([*DIFF_ARGS, old, new]).split(b"\0")).get("", [])
+
+
+def commit_changes(repo, snapshots: list[Snapshot]) -> dict[str, list[Change]]:
+    """Each commit's changes against its first parent (a root commit: against nothing), in one git call."""
+    if not snapshots:
+        return {}
+    lines = "".join(f"{s.label} {s.parents[0]}\n" if s.parents else f"{s.label}\n" for s in snapshots)
+    return _parse_raw(repo.git([*DIFF_ARGS, "--root", "--stdin"], input=lines.encode()).split(b"\0"))
+
+
+def _parse_raw(fields: list[bytes]) -> dict[str, list[Change]]:
+    """`--raw -z` output: optional commit-id headers, then `:modes ids status` and path fields."""
+    out: dict[str, list[Change]] = {}
+    current, i = "", 0
+    while i < len(fields):
+        field = fields[i]
+        if field.startswith(b":"):
+            old_mode, new_mode, old_blob, new_blob, status = field.decode().lstrip(":").split()
+            path = fields[i + 1].decode(errors="surrogateescape")
+            out.setdefault(current, []).append(Change(status[0], path, old_mode, new_mode, old_blob, new_blob))
+            i += 2
+        else:
+            current = field.decode() if field else current
+            i += 1
+    return out
 
 
 def empty_tree(repo) -> str:
@@ -209,9 +236,14 @@ def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Chang
         if problem:
             rule, message = problem
             ctx.add(snap.label, change.path, rule, message + _branch_hint(ctx))
-    added = [c.path for c in mine if c.status == "A"]
-    for path, other in appendonly.case_collisions(ctx.repo, base, added):
-        ctx.add(snap.label, path, "append-only", f"differs only in letter case from the existing {other}: on "
+    ctx.added += [(snap.label, c.path) for c in mine if c.status == "A"]
+
+
+def _check_case(ctx: _Ctx, tip: str) -> None:
+    from branchml.roles import appendonly
+
+    for label, path, other in appendonly.case_collisions(ctx.repo, tip, ctx.added):
+        ctx.add(label, path, "append-only", f"differs only in letter case from the existing {other}: on "
                 "macOS and Windows it replaces that file, so it counts as a modification; choose a distinct name")
 
 
