@@ -50,6 +50,14 @@ DEFAULTS: dict[str, Any] = {
         "code": ["src/**", "tests/**", "*.py", "*.ipynb", "*.sh", "Dockerfile", "*.dockerfile",
                  "Makefile", "requirements*.txt", "pyproject.toml", "setup.cfg", "setup.py"],
     },
+    # `branchml run` (see docs/runs.md); steps run after the training command, in the branch's own tree.
+    "run": {
+        "metrics": "metrics.json",
+        "params": "params.json",
+        "steps": [],
+        "tracking_branch": "main",
+        "task": "other",
+    },
 }
 
 
