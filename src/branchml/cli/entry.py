@@ -23,17 +23,14 @@ COMMANDS: dict[str, str] = {
     "diff-summary": "branchml.cli.store_cmds:diff_summary",
     "hook": "branchml.cli.setup_cmds:hook",
     "demo": "branchml.cli.demo_cmd:demo",
-<<<<<<< HEAD
     "branch": "branchml.cli.roles_cmds:branch",
     "branches": "branchml.cli.roles_cmds:branches",
     "verify": "branchml.cli.roles_cmds:verify",
-=======
     "run": "branchml.cli.runs_cmds:run",
     "runs": "branchml.cli.runs_cmds:runs",
     "show": "branchml.cli.runs_cmds:show",
     "release": "branchml.cli.runs_cmds:release",
     "mlflow": "branchml.cli.runs_cmds:mlflow",
->>>>>>> main
 }
 
 
