@@ -42,7 +42,7 @@ def apply(root: Path, op: str, i: int, j: int, n: int) -> None:
         os.chmod(root / path, 0o755 if not os.access(root / path, os.X_OK) else 0o644)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=ops)
 def test_raw_checker_flags_exactly_the_changed_files(tmp_path_factory, history):
     root = tmp_path_factory.mktemp("raw")
