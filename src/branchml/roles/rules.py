@@ -284,7 +284,8 @@ def _check_merge_only(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
             continue
         how = "a merge whose code differs from the merged dev branch" if sources else "a commit that is not a merge of a dev/* branch"
         ctx.add(snap.label, change.path, "merge-only", f"code changed on {branch} by {how}; no code is written on "
-                f"{ctx.role} branches: change it on a {source_role or 'dev'}/* branch, then `git merge` that branch here")
+                f"{ctx.role} branches: change it on a {source_role or 'dev'}/* branch, `git merge` that branch here "
+                "and push both")
 
 
 def _path_states(repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
