@@ -57,7 +57,7 @@ def test_init_scaffolds_main_and_never_overwrites(tmp_path):
     for heading in ("## Business problem", "## Desired outcome", "## Target labels and how they are obtained",
                     "## Evaluation metrics", "## Requirements"):
         assert heading in problem
-    assert (path / "DATA.md").exists() and (path / "tracking/.gitkeep").exists() and (path / "src/.gitkeep").exists()
+    assert (path / "DATA.md").exists() and (path / "docs/.gitkeep").exists() and (path / "src/.gitkeep").exists()
     assert (path / "README.md").read_text() == "mine\n"
     toml = (path / "branchml.toml").read_text()
     assert toml.startswith("# my settings\n[remotes]\n") and '[roles.rules."data/raw"]' in toml and "[paths]" in toml

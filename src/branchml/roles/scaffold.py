@@ -61,7 +61,7 @@ Branches: `main` (problem, docs, tracking), `data/raw`, `data/clean`, `data/spli
 `branchml branches` lists them with their roles; `branchml verify` checks the role rules.
 """
 
-FOLDERS = ("src", "tests", "docs", "tracking")
+FOLDERS = ("src", "tests", "docs")  # tracking/ is made on main by the first run record
 
 
 def scaffold(repo) -> list[str]:
