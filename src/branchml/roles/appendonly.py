@@ -12,14 +12,19 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from typing import TYPE_CHECKING
 
 from branchml.store.pointer import looks_like_pointer
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
+    from branchml.roles.rules import Change
 
 SYMLINK, GITLINK = "120000", "160000"
 MODE_NAMES = {SYMLINK: "symlink", GITLINK: "submodule", "100644": "file", "100755": "executable file", "040000": "folder"}
 
 
-def problem(repo, change, base: str, tree: str, grow: bool) -> tuple[str, str] | None:
+def problem(repo: Repo, change: Change, base: str, tree: str, grow: bool) -> tuple[str, str] | None:
     """(rule, message) when `change` modifies what existed before; None when it only adds."""
     is_attributes = posixpath.basename(change.path) == ".gitattributes"
     if change.status == "A":
@@ -35,7 +40,7 @@ def problem(repo, change, base: str, tree: str, grow: bool) -> tuple[str, str] |
     return "append-only", _describe(change, is_attributes)
 
 
-def _describe(change, is_attributes: bool) -> str:
+def _describe(change: Change, is_attributes: bool) -> str:
     if change.status == "D":
         return "was deleted (or renamed: Git records a rename as a delete plus an add)"
     if change.status == "T":
@@ -51,11 +56,11 @@ def _mode(mode: str) -> str:
     return MODE_NAMES.get(mode, mode)
 
 
-def _blob(repo, sha: str) -> bytes:
+def _blob(repo: Repo, sha: str) -> bytes:
     return repo.git(["cat-file", "blob", sha])
 
 
-def _grows(repo, change) -> bool:
+def _grows(repo: Repo, change: Change) -> bool:
     """True when the new content starts with the old (an appended log). Pointers cannot be compared."""
     old, new = _blob(repo, change.old_blob), _blob(repo, change.new_blob)
     if looks_like_pointer(old) or looks_like_pointer(new):
@@ -63,7 +68,7 @@ def _grows(repo, change) -> bool:
     return len(new) > len(old) and new.startswith(old)
 
 
-def attributes_only_added(repo, change, base: str, tree: str) -> bool:
+def attributes_only_added(repo: Repo, change: Change, base: str, tree: str) -> bool:
     """A .gitattributes change that appends lines and leaves every existing file's attributes as they were."""
     old = b"" if change.status == "A" else _blob(repo, change.old_blob)
     new = _blob(repo, change.new_blob)
@@ -74,14 +79,14 @@ def attributes_only_added(repo, change, base: str, tree: str) -> bool:
     return not paths or _attributes(repo, base, paths) == _attributes(repo, tree, paths)
 
 
-def list_paths(repo, treeish: str, folders: list[str]) -> list[str]:
+def list_paths(repo: Repo, treeish: str, folders: list[str]) -> list[str]:
     """Every file path under `folders` (all of them when empty) in a tree-ish."""
     args = ["--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", treeish]
     raw = repo.git(args + (["--", *folders] if folders else []))
     return [p.decode(errors="surrogateescape") for p in raw.split(b"\0") if p]
 
 
-def _attributes(repo, treeish: str, paths: list[str]) -> bytes:
+def _attributes(repo: Repo, treeish: str, paths: list[str]) -> bytes:
     """`git check-attr -a` for `paths` as `treeish` defines them, through a throw-away index."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
@@ -90,7 +95,7 @@ def _attributes(repo, treeish: str, paths: list[str]) -> bytes:
         return repo.git(["check-attr", "--cached", "-a", "-z", "--stdin"], input=listing, env=env)
 
 
-def case_collisions(repo, tree: str, added: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+def case_collisions(repo: Repo, tree: str, added: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
     """(commit, added path, earlier path) for added paths that another path of `tree` equals but for case.
 
     Checked once on the tip tree for a whole push: a colliding path deleted later is a deletion anyway.

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
 from branchml.git import cmd
 from branchml.roles.hooks import RulesRefused, branch_heads, client_policy, current_branch
 from branchml.roles.rules import RefUpdate, Violation, check
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class BranchInfo:
         return asdict(self)
 
 
-def create_branch(repo, name: str, start: str | None = None, *, any_role: bool = False) -> str:
+def create_branch(repo: Repo, name: str, start: str | None = None, *, any_role: bool = False) -> str:
     """Create `name` (from `start`, default HEAD) and switch to it; refuses names without a role."""
     policy = client_policy(repo)
     role = policy.role("refs/heads/" + name)
@@ -44,7 +48,7 @@ def create_branch(repo, name: str, start: str | None = None, *, any_role: bool =
     return role or ""
 
 
-def list_branches(repo) -> list[BranchInfo]:
+def list_branches(repo: Repo) -> list[BranchInfo]:
     policy = client_policy(repo)
     fmt = "%(refname)%00%(objectname)%00%(committerdate:iso-strict)%00%(subject)"
     current = current_branch(repo)
@@ -56,15 +60,15 @@ def list_branches(repo) -> list[BranchInfo]:
     return infos
 
 
-def _latest_tag(repo, commit: str) -> str | None:
+def _latest_tag(repo: Repo, commit: str) -> str | None:
     return repo.git_text(["describe", "--tags", "--abbrev=0", commit], check=False) or None
 
 
-def _tags_at(repo, commit: str) -> list[str]:
+def _tags_at(repo: Repo, commit: str) -> list[str]:
     return repo.git_text(["tag", "--points-at", commit]).split()
 
 
-def verify(repo, revision: str | None = None, branch: str | None = None) -> list[Violation]:
+def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -> list[Violation]:
     """Check the role rules on `revision` (`A..B`, or a branch/commit; default HEAD) as commits of `branch`."""
     revision = revision or "HEAD"
     old, _, new = revision.rpartition("..") if ".." in revision else ("", "", revision)
@@ -76,7 +80,7 @@ def verify(repo, revision: str | None = None, branch: str | None = None) -> list
     return check(repo, [RefUpdate(ref, old_sha, new_sha)], client_policy(repo), heads)
 
 
-def _branch_ref(repo, branch: str | None, tip: str) -> str:
+def _branch_ref(repo: Repo, branch: str | None, tip: str) -> str:
     if branch:
         return "refs/heads/" + branch.removeprefix("refs/heads/")
     name = repo.git_text(["rev-parse", "--symbolic-full-name", tip or "HEAD"], check=False)
@@ -85,14 +89,14 @@ def _branch_ref(repo, branch: str | None, tip: str) -> str:
     raise BranchmlError(f"cannot tell which branch {tip or 'HEAD'!r} is", hint="name it: branchml verify RANGE --branch <name>")
 
 
-def _commit(repo, rev: str) -> str:
+def _commit(repo: Repo, rev: str) -> str:
     sha = repo.git_text(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], check=False)
     if not sha:
         raise BranchmlError(f"{rev!r} is not a commit here", hint="give a range such as origin/main..HEAD")
     return sha
 
 
-def _default_base(repo, ref: str, tip: str) -> str | None:
+def _default_base(repo: Repo, ref: str, tip: str) -> str | None:
     """Where the branch's own commits start: its fork from its upstream, else from main.
 
     None (every commit of the branch) when neither exists, or for main itself without an upstream.

@@ -10,11 +10,15 @@ it is checked by) and from the server's local.toml.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import cmd
 from branchml.roles.rules import Policy, RefUpdate, Snapshot, Violation, check, check_staged, trailer_message
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 MAIN_REF = "refs/heads/main"
 
@@ -29,11 +33,11 @@ class RulesRefused(BranchmlError):
         self.violations = violations
 
 
-def client_policy(repo) -> Policy:
+def client_policy(repo: Repo) -> Policy:
     return Policy.from_config(config.load(repo.root, repo.store_dir))
 
 
-def server_policy(repo) -> Policy:
+def server_policy(repo: Repo) -> Policy:
     """Rules from main's branchml.toml before the push; the defaults if that file is broken.
 
     Falling back (with a warning) keeps the server open for the push that repairs the file.
@@ -47,12 +51,12 @@ def server_policy(repo) -> Policy:
     return Policy.from_config(cfg)
 
 
-def committed_config(repo, commit: str) -> str | None:
+def committed_config(repo: Repo, commit: str) -> str | None:
     text = repo.git(["cat-file", "blob", f"{commit}:{config.FILE_NAME}"], check=False)
     return text.decode(errors="replace") or None
 
 
-def broken_config(repo, updates: list[RefUpdate]) -> list[Violation]:
+def broken_config(repo: Repo, updates: list[RefUpdate]) -> list[Violation]:
     """A push must not put a branchml.toml on main that the next push could not be checked with."""
     found = []
     for update in updates:
@@ -69,7 +73,7 @@ def is_zero(sha: str) -> bool:
     return set(sha) == {"0"}
 
 
-def branch_heads(repo, prefix: str = "refs/heads/") -> dict[str, str]:
+def branch_heads(repo: Repo, prefix: str = "refs/heads/") -> dict[str, str]:
     """refs under `prefix` -> commit, renamed to refs/heads/<branch>."""
     out = repo.git_text(["for-each-ref", "--format=%(refname) %(objectname)", prefix])
     heads = {}
@@ -106,7 +110,7 @@ def report(policy: Policy, violations: list[Violation]) -> None:
                      "\"refuse\" in branchml.toml to refuse them here\n")
 
 
-def pre_receive(repo, args: list[str], stdin: bytes) -> None:
+def pre_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
     updates = []
     for line in stdin.decode().splitlines():
         old, new, ref = line.split()
@@ -115,7 +119,7 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
     refuse_if_any(broken_config(repo, updates) + check(repo, updates, server_policy(repo), view))
 
 
-def pre_push(repo, args: list[str], stdin: bytes) -> None:
+def pre_push(repo: Repo, args: list[str], stdin: bytes) -> None:
     """Same check as the server, against this clone's remote-tracking view of the remote."""
     remote = args[0] if args else ""
     policy = client_policy(repo)
@@ -139,12 +143,12 @@ def _unknown_remote_tip(policy: Policy, ref: str, old: str) -> list[Violation]:
                       "`git fetch`, add your commits on top of its tip, and push without --force")]
 
 
-def current_branch(repo) -> str | None:
+def current_branch(repo: Repo) -> str | None:
     out = repo.git_text(["symbolic-ref", "-q", "HEAD"], check=False)
     return out or None
 
 
-def pre_commit(repo, args: list[str], stdin: bytes) -> None:
+def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
     if ref is None or not policy.rules_for(policy.role(ref) or ""):
@@ -154,14 +158,14 @@ def pre_commit(repo, args: list[str], stdin: bytes) -> None:
     report(policy, check_staged(repo, ref, snap, policy, branch_heads(repo)))
 
 
-def _next_parents(repo) -> list[str]:
+def _next_parents(repo: Repo) -> list[str]:
     head = repo.git_text(["rev-parse", "-q", "--verify", "HEAD^{commit}"], check=False)
     merge_head = repo.git_dir / "MERGE_HEAD"
     merged = merge_head.read_text().split() if merge_head.exists() else []
     return ([head] if head else []) + merged
 
 
-def commit_msg(repo, args: list[str], stdin: bytes) -> None:
+def commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
     role = policy.role(ref) if ref else None
@@ -172,7 +176,7 @@ def commit_msg(repo, args: list[str], stdin: bytes) -> None:
     report(policy, [Violation(ref, role, "(message)", "", "trailer", trailer_message(k, ref)) for k in missing])
 
 
-def message_trailers(repo, message_file: str) -> set[str]:
+def message_trailers(repo: Repo, message_file: str) -> set[str]:
     """Lower-cased keys of the trailers Git itself finds in a commit message file."""
     with open(message_file, "rb") as f:
         text = f.read()

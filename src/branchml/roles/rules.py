@@ -9,9 +9,13 @@ cannot drift apart. How commits are chosen and why is written down in docs/roles
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from branchml.roles.names import role_globs, role_of
 from branchml.roles.paths import PathKinds
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 @dataclass(frozen=True)
 class RefUpdate:
@@ -78,7 +82,7 @@ class Change:
 
 @dataclass
 class _Ctx:
-    repo: object
+    repo: Repo
     policy: Policy
     ref: str
     role: str
@@ -94,7 +98,7 @@ class _Ctx:
         return [sha for ref, sha in self.view.items() if self.policy.role(ref) == role]
 
 
-def check(repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) -> list[Violation]:
+def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) -> list[Violation]:
     """Every rule violation in `updates`.
 
     `view` maps branch refs to their commits as they will be once the updates land (the server's refs,
@@ -148,7 +152,7 @@ def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
     return commit_snapshots(ctx.repo, list(reversed(shas.split())))
 
 
-def commit_snapshots(repo, shas: list[str]) -> list[Snapshot]:
+def commit_snapshots(repo: Repo, shas: list[str]) -> list[Snapshot]:
     if not shas:
         return []
     out = repo.git_text(["log", "--no-walk=unsorted", "--stdin", "--format=%H %T %P"], input="\n".join(shas).encode() + b"\n")
@@ -159,7 +163,7 @@ def commit_snapshots(repo, shas: list[str]) -> list[Snapshot]:
     return snaps
 
 
-def check_staged(repo, ref: str, snap: Snapshot, policy: Policy, view: dict[str, str]) -> list[Violation]:
+def check_staged(repo: Repo, ref: str, snap: Snapshot, policy: Policy, view: dict[str, str]) -> list[Violation]:
     """The path rules on a commit about to be made (`snap.tree` from `git write-tree`), for pre-commit."""
     role = policy.role(ref)
     if role is None:
@@ -186,12 +190,12 @@ def check_snapshot(ctx: _Ctx, snap: Snapshot, changes: list[Change] | None = Non
 DIFF_ARGS = ["diff-tree", "-r", "-z", "--no-renames", "--raw"]  # a rename is a delete plus an add
 
 
-def tree_changes(repo, old: str, new: str) -> list[Change]:
+def tree_changes(repo: Repo, old: str, new: str) -> list[Change]:
     """Changed paths between two tree-ishes."""
     return _parse_raw(repo.git([*DIFF_ARGS, old, new]).split(b"\0")).get("", [])
 
 
-def commit_changes(repo, snapshots: list[Snapshot]) -> dict[str, list[Change]]:
+def commit_changes(repo: Repo, snapshots: list[Snapshot]) -> dict[str, list[Change]]:
     """Each commit's changes against its first parent (a root commit: against nothing), in one git call."""
     if not snapshots:
         return {}
@@ -216,11 +220,11 @@ def _parse_raw(fields: list[bytes]) -> dict[str, list[Change]]:
     return out
 
 
-def empty_tree(repo) -> str:
+def empty_tree(repo: Repo) -> str:
     return repo.git_text(["hash-object", "-t", "tree", "--stdin"], input=b"")
 
 
-def _is_ancestor(repo, old: str, new: str) -> bool:
+def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
     from branchml.git import cmd
 
     return cmd.git_ok(["merge-base", "--is-ancestor", old, new], repo.cwd)
@@ -288,7 +292,7 @@ def _check_merge_only(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
                 "and push both")
 
 
-def _path_states(repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+def _path_states(repo: Repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
     raw = repo.git(["--literal-pathspecs", "ls-tree", "-r", "-z", commit, "--", *paths])
     states = {}
     for entry in raw.split(b"\0"):
@@ -305,7 +309,7 @@ def _check_trailers(ctx: _Ctx, commits: list[str]) -> None:
             ctx.add(commit, "", "trailer", trailer_message(key, ctx.ref))
 
 
-def commits_missing_trailer(repo, commits: list[str], key: str) -> list[str]:
+def commits_missing_trailer(repo: Repo, commits: list[str], key: str) -> list[str]:
     if not commits:
         return []
     fmt = f"--format=%H%x00%(trailers:key={key},valueonly,separator=%x2C)%x00"

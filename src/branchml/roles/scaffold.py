@@ -7,8 +7,12 @@ tables are appended to branchml.toml only when it has none. Running it again cha
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchml import config
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 PROBLEM_MD = """# Problem definition
 
@@ -64,7 +68,7 @@ Branches: `main` (problem, docs, tracking), `data/raw`, `data/clean`, `data/spli
 FOLDERS = ("src", "tests", "docs")  # tracking/ is made on main by the first run record
 
 
-def scaffold(repo) -> list[str]:
+def scaffold(repo: Repo) -> list[str]:
     """Create the missing scaffold files in the work tree; returns the paths written."""
     root: Path = repo.root
     written = []
