@@ -373,6 +373,9 @@ def test_monitor_appends_logs_and_changes_alert_code(work, server):
     sha = commit(work, "Rewrite a log")
     out = push(work, "monitor/prod", ok=False)
     assert f"{sha[:12]} monitor/prod (monitor) [append-only] logs/2026-11-27.jsonl: was modified" in out
+    git(work, "reset", "-q", "--hard", "HEAD~2")
+    out = push(work, "--force", "monitor/prod", ok=False)  # dropping logged commits is refused too
+    assert "[history]: this push rewrites the history of monitor/prod" in out
 
 
 def test_ds_branches_are_free(work, server):

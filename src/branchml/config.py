@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
             "data/raw": {"append_only": ["*"], "trailers": ["Data-Source"], "keep_history": True},
             "stable": {"merge_only": ["code"], "merge_from": "dev"},
             "main": {"forbid": ["model", "data"]},
-            "monitor": {"append_only": ["logs"], "grow": True},
+            "monitor": {"append_only": ["logs"], "grow": True, "keep_history": True},
         },
     },
     # Path kinds the role rules speak of (gitignore-style globs); the first kind that matches wins.
