@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from branchml.git import cmd
 from branchml.roles.names import role_globs, role_of
 from branchml.roles.paths import PathKinds
 
@@ -225,8 +226,6 @@ def empty_tree(repo: Repo) -> str:
 
 
 def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
-    from branchml.git import cmd
-
     return cmd.git_ok(["merge-base", "--is-ancestor", old, new], repo.cwd)
 
 
