@@ -50,12 +50,14 @@ def _render_branches(rows: list[dict]) -> None:
 @click.command()
 @click.argument("revision", required=False, metavar="[RANGE]")
 @click.option("--branch", "branch_name", help="Judge the commits as commits of this branch (for detached CI checkouts).")
+@click.option("--all", "all_branches", is_flag=True, help="Every local branch that has a role.")
 @json_option
-def verify(revision: str | None, branch_name: str | None, as_json: bool) -> None:
+def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
     """Check the role rules on RANGE (A..B, or a branch: its commits since it forked). Exit 1 on violations."""
-    from branchml.roles.branches import verify as run_verify
+    from branchml.roles.branches import verify as run_verify, verify_all
 
-    found = run_verify(Repo.find(), revision, branch_name)
+    repo = Repo.find()
+    found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
     if as_json:
         get_output().result([v.__dict__ for v in found], True, lambda _: None)
     else:

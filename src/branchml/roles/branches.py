@@ -80,6 +80,17 @@ def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -
     return check(repo, [RefUpdate(ref, old_sha, new_sha)], client_policy(repo), heads)
 
 
+def verify_all(repo: Repo) -> list[Violation]:
+    """`verify` on every local branch that has a role, each over its commits since its fork point."""
+    policy = client_policy(repo)
+    found = []
+    for ref in branch_heads(repo):
+        if policy.role(ref):
+            name = ref.removeprefix("refs/heads/")
+            found += verify(repo, name, name)
+    return found
+
+
 def _branch_ref(repo: Repo, branch: str | None, tip: str) -> str:
     if branch:
         return "refs/heads/" + branch.removeprefix("refs/heads/")
