@@ -443,3 +443,18 @@ def test_raw_rules_hold_for_files_stored_through_the_filter(work, server):
     sha = commit(work, "Replace", "-m", SOURCE)
     out = push(work, "data/raw", ok=False)
     assert f"{sha[:12]} data/raw (data/raw) [append-only] data/big.bin: was modified" in out
+
+
+def test_server_hook_chains_with_the_servers_own_pre_receive(work, tmp_path):
+    bare = tmp_path / "own.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    own = bare / "hooks/pre-receive"
+    own.write_text("#!/bin/sh\ncat > \"$GIT_DIR/seen-by-own-hook\"\n")
+    own.chmod(0o755)
+    bml(bare, "install", "--server")
+    git(work, "push", "-q", "--no-verify", str(bare), "main")
+    git(work, "switch", "-q", "-c", "data/raw")
+    git(work, "commit", "-q", "--no-verify", "--allow-empty", "-m", "No source")
+    proc = run(["git", "push", "--no-verify", str(bare), "data/raw"], work, check=False)
+    assert proc.returncode != 0 and "[trailer]" in proc.stderr.decode()
+    assert "refs/heads/data/raw" in (bare / "seen-by-own-hook").read_text()  # the server's hook ran first
