@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
 from branchml.git import cmd
-from branchml.roles.hooks import RulesRefused, branch_heads, client_policy, current_branch
+from branchml.roles.hooks import branch_heads, client_policy, current_branch
 from branchml.roles.rules import RefUpdate, Violation, check
 
 if TYPE_CHECKING:
@@ -120,7 +120,3 @@ def _default_base(repo: Repo, ref: str, tip: str) -> str | None:
             return base
     return None
 
-
-def refuse(violations: list[Violation]) -> None:
-    if violations:
-        raise RulesRefused(violations)
