@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-# In-process imports must see this checkout too (the editable install may point at another one).
+# In-process imports must see this checkout's code too, not the editable install of another one.
 sys.path.insert(0, str(SRC))
 
 
