@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "branchml": {"version": 1},
     "remotes": {},
     "store": {"inline_below": 0},
+    # data flow (branchml.data): `dir` is what `data pull` copies by default and where splits go,
+    # `uploads` where `data add` puts each upload, `reports` where `data clean` commits its reports
+    "data": {"dir": "data", "uploads": "data/uploads", "reports": "reports"},
 }
 
 

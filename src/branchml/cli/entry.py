@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "diff-summary": "branchml.cli.store_cmds:diff_summary",
     "hook": "branchml.cli.setup_cmds:hook",
     "demo": "branchml.cli.demo_cmd:demo",
+    "data": "branchml.cli.data_cmds:data",
+    "lineage": "branchml.cli.data_cmds:lineage",
+    "used-by": "branchml.cli.data_cmds:used_by",
 }
 
 

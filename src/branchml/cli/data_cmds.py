@@ -1,0 +1,163 @@
+"""data add / pull / clean / split / view, lineage, used-by: thin over branchml.data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.repo import Repo
+
+
+@click.group()
+def data() -> None:
+    """Move data raw -> clean -> split -> stable by copy, every step a commit with its origin."""
+
+
+@data.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", required=True, help="Where the data comes from (recorded as Data-Source).")
+@click.option("--to", "to", metavar="DIR", help="Folder on the branch (default: data/uploads/<date>-<n>).")
+@json_option
+def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> None:
+    """On data/raw: commit FILES (files or folders) as one upload with its source."""
+    from branchml.data.add import add as add_files
+
+    upload = add_files(Repo.find(), list(files), source, to)
+    get_output().result(asdict(upload), as_json, lambda u: out_console.print(
+        f"added {len(u['files'])} file(s) to {u['folder']} in {u['commit'][:12]} (source: {escape(u['source'])})"))
+
+
+@data.command()
+@click.argument("ref")
+@click.option("--to", "to", metavar="DIR", help="Folder here (default: the same path as on REF).")
+@click.option("--path", "path", metavar="P", help="Folder or file of REF to copy (default: the data folder).")
+@json_option
+def pull(ref: str, to: str | None, path: str | None, as_json: bool) -> None:
+    """Copy files of REF (branch, tag or commit) here and commit with Data-From: REF@commit."""
+    from branchml.data.pull import pull as pull_files
+
+    result = pull_files(Repo.find(), ref, to, path)
+
+    def render(r: dict) -> None:
+        if r["commit"] is None:
+            out_console.print(f"already up to date with {escape(r['source'])} ({r['unchanged']} file(s))")
+            return
+        out_console.print(f"pulled {escape(r['source'])}: {len(r['added'])} added, {len(r['updated'])} updated, "
+                          f"{r['unchanged']} unchanged, in {r['commit'][:12]}")
+
+    get_output().result(asdict(result), as_json, render)
+
+
+@data.command()
+@click.option("--rules", "rules", metavar="SCRIPT", help="Committed Python file with check_file/check_row (it is run).")
+@json_option
+def clean(rules: str | None, as_json: bool) -> None:
+    """On data/clean: drop broken files and bad rows; commit a report of every drop."""
+    from branchml.data.clean import clean as clean_data
+
+    result = clean_data(Repo.find(), rules)
+
+    def render(r: dict) -> None:
+        if r["commit"] is None:
+            out_console.print(f"clean: {r['checked_files']} file(s) checked, nothing to drop")
+            return
+        table = Table("path", "row", "rule", "reason", box=None)
+        for drop in r["dropped_files"] + r["dropped_rows"]:
+            table.add_row(escape(drop["path"]), str(drop["row"] or ""), drop["rule"], escape(drop["reason"]))
+        out_console.print(table)
+        out_console.print(f"dropped {len(r['dropped_files'])} file(s), {len(r['dropped_rows'])} row(s); "
+                          f"report {r['report']} in {r['commit'][:12]}")
+
+    get_output().result(asdict(result), as_json, render)
+
+
+@data.command()
+@click.option("--ratios", help="train,val,test fractions, e.g. 0.8,0.1,0.1 (default: saved in [split]).")
+@click.option("--seed", type=int, help="Hash seed (default: saved in [split]).")
+@click.option("--key", help="Id column of row files (CSV, JSONL, Parquet); default: the row's content.")
+@click.option("--source", metavar="DIR", help="Folder to split (default: saved, else data/uploads).")
+@click.option("--force", is_flag=True, help="Accept changed settings that move examples between splits.")
+@json_option
+def split(ratios: str | None, seed: int | None, key: str | None, source: str | None, force: bool, as_json: bool) -> None:
+    """On data/split: (re)write train/ val/ test/ and manifest.csv; examples never move."""
+    from branchml.data.split import split as split_data
+
+    result = split_data(Repo.find(), ratios, seed, key, source, force)
+
+    def render(r: dict) -> None:
+        counts = ", ".join(f"{n} {s}" for s, n in r["counts"].items())
+        state = f"committed {r['commit'][:12]}" if r["commit"] else "already up to date"
+        out_console.print(f"split {r['settings']['source']}: {counts} ({state})")
+        for digest, names in r["leaks"].items():
+            out_console.print(f"[yellow]leak:[/] content {digest[:16]} is in {', '.join(names)}")
+
+    get_output().result(asdict(result), as_json, render)
+
+
+@data.command()
+@click.argument("name", type=click.Choice(["train", "val", "test", "train+val", "all"]))
+@click.option("--rev", default="HEAD", help="Branch, tag or commit holding the split (default: HEAD).")
+@json_option
+def view(name: str, rev: str, as_json: bool) -> None:
+    """List the files of a view of the split: train, val, test, train+val or all."""
+    from branchml.data.split import view as split_view
+
+    paths = split_view(Repo.find(), name, rev)
+    get_output().result(paths, as_json, lambda ps: out_console.print("\n".join(escape(p) for p in ps)))
+
+
+@click.command()
+@click.argument("rev")
+@json_option
+def lineage(rev: str, as_json: bool) -> None:
+    """What REV's data came from: pulls back to every raw upload and its source."""
+    from branchml.data.lineage import lineage as data_lineage
+
+    get_output().result(data_lineage(Repo.find(), rev), as_json, _render_lineage)
+
+
+def _render_lineage(result: dict) -> None:
+    tree = Tree(f"[bold]{escape(result['rev'])}[/] {result['commit'][:12]}")
+    for pull in result["chain"]:
+        _add_pull(tree, pull)
+    out_console.print(tree)
+    out_console.print(f"raw uploads ({len(result['sources'])}):")
+    for up in result["sources"]:
+        out_console.print(f"  {up['commit'][:12]}  {up['date'][:10]}  {up['files']} file(s)  {escape(up['source'])}")
+
+
+def _add_pull(parent: Tree, pull: dict) -> None:
+    state = " [red](not in this clone)[/]" if pull.get("missing") else ""
+    branch = parent.add(f"pulled from [cyan]{escape(pull['ref'])}[/] @ {str(pull['commit'])[:12]}{state}"
+                        f" in {pull['pulled_in'][:12]}")
+    for up in pull["uploads"]:
+        branch.add(f"upload {up['commit'][:12]}: {escape(up['source'])} ({up['files']} file(s))")
+    for sub in pull["chain"]:
+        _add_pull(branch, sub)
+
+
+@click.command("used-by")
+@click.argument("rev")
+@json_option
+def used_by(rev: str, as_json: bool) -> None:
+    """Which branches, tags and runs hold REV's data or pulled it (at any depth)."""
+    from branchml.data.lineage import used_by as data_used_by
+
+    def render(r: dict) -> None:
+        table = Table("ref", "kind", "how", "via", box=None)
+        for user in r["users"]:
+            table.add_row(escape(user["name"]), user["kind"], user["how"], escape(" <- ".join(_short_origin(v) for v in user["via"])))
+        out_console.print(table if r["users"] else f"nothing uses {escape(r['rev'])}")
+
+    get_output().result(data_used_by(Repo.find(), rev), as_json, render)
+
+
+def _short_origin(origin: str) -> str:
+    ref, _, commit = origin.rpartition("@")
+    return f"{ref}@{commit[:12]}"
