@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+# In-process imports must see this checkout's code too, not the editable install of another one.
+sys.path.insert(0, str(SRC))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -10,14 +11,23 @@ from conftest import bml, git
 from data_helpers import bml_json, data_repo, head, jsonl, png, status, write_files
 
 
-@pytest.fixture
-def raw(repo, tmp_path):
-    """A repo on data/raw with one upload (an image and a JSONL file)."""
+@pytest.fixture(scope="module")
+def raw_template(tmp_path_factory):
+    """A repo on data/raw with one upload (an image and a JSONL file), built once per module."""
+    base = tmp_path_factory.mktemp("raw")
+    repo = base / "repo"
+    bml(base, "init", str(repo))
     data_repo(repo)
     git(repo, "switch", "-q", "-c", "data/raw")
-    files = write_files(tmp_path / "in", {"a.png": png(1), "rows.jsonl": jsonl([{"id": i} for i in range(10)])})
+    files = write_files(base / "in", {"a.png": png(1), "rows.jsonl": jsonl([{"id": i} for i in range(10)])})
     bml(repo, "data", "add", *files, "--source", "first export", "--to", "data/uploads/first")
     return repo
+
+
+@pytest.fixture
+def raw(raw_template, tmp_path):
+    """A private copy of the template (the store in .git/branchml is copied with it)."""
+    return shutil.copytree(raw_template, tmp_path / "repo", symlinks=True)
 
 
 def refused(repo, *args: str) -> str:

@@ -125,6 +125,9 @@ def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
     repo.git(["update-index", "-z", "--index-info"], input=info)
     paths = b"".join(path.encode(errors="surrogateescape") + b"\0" for path, _ in items)
     repo.git(["checkout-index", "-f", "-u", "-z", "--stdin"], input=paths)
+    from branchml.workflows.checkout import materialize
+
+    materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
 
 
 def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
