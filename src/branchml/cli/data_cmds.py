@@ -112,6 +112,20 @@ def view(name: str, rev: str, as_json: bool) -> None:
     get_output().result(paths, as_json, lambda ps: out_console.print("\n".join(escape(p) for p in ps)))
 
 
+@data.command()
+@click.option("--rev", default="HEAD", help="Branch, tag or commit holding the split (default: HEAD).")
+@json_option
+def leaks(rev: str, as_json: bool) -> None:
+    """Examples with the same content in more than one split (exit 1 when there are any)."""
+    from branchml.data.split import leakage
+
+    found = leakage(Repo.find(), rev)
+    get_output().result(found, as_json, lambda f: out_console.print(
+        "\n".join(f"content {h[:16]} is in {', '.join(s)}" for h, s in f.items()) or "no leaks"))
+    if found:
+        raise SystemExit(1)
+
+
 @click.command()
 @click.argument("rev")
 @json_option

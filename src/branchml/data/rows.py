@@ -80,13 +80,21 @@ def _decode(data: bytes) -> str:
         raise UnreadableFile(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
+def _lines(text: str) -> list[str]:
+    """Lines ended by LF only: str.splitlines() also breaks at form feeds and U+2028, which
+    CSV fields and JSON strings may hold."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
+
+
 def _terminated(raw: bytes) -> bytes:
     return raw if raw.endswith(b"\n") else raw + b"\n"
 
 
 def _read_jsonl(text: str) -> list[Row]:
     rows = []
-    for number, line in enumerate(text.splitlines(keepends=True), 1):
+    for number, line in enumerate(_lines(text), 1):
         raw = line.encode()
         if not line.strip():
             rows.append(Row(number, None, "blank line", raw))
@@ -100,7 +108,7 @@ def _read_jsonl(text: str) -> list[Row]:
 
 def _read_csv(text: str) -> RowFile:
     """Records with the exact lines they span (quoted fields may hold newlines)."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     reader = csv.reader(iter(lines))
     try:
         header = next(reader)

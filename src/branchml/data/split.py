@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from branchml import config
 from branchml.data.change import ChangeSet, commit_changes
-from branchml.data.rows import UnreadableFile, canonical, key_of, read_row_file, row_format
+from branchml.data.rows import RowFile, UnreadableFile, canonical, key_of, read_row_file, row_format
 from branchml.data.settings import data_settings, repo_folder
 from branchml.data.tree import Entry, content_hash, file_content, head_commit, ls_tree, read_blobs, require_role
 from branchml.errors import BranchmlError
@@ -164,24 +164,37 @@ def _plan(repo, entries: list[Entry], settings: Settings, out_dir: str) -> Plan:
 
 
 def _plan_rows(repo, entry: Entry, data: bytes, rel: str, settings: Settings, out_dir: str, plan: Plan) -> None:
-    import blake3
-
     try:
         table = read_row_file(entry.path, data)
     except UnreadableFile as exc:
         raise BranchmlError(f"{entry.path}: {exc}", hint="clean the data on data/clean (`branchml data clean`) and pull again") from exc
-    numbers: dict[str, list[int]] = {s: [] for s in SPLITS}
-    for row in table.rows:
-        if row.error:
-            raise BranchmlError(f"{entry.path}: row {row.number}: {row.error}", hint="clean the data on data/clean (`branchml data clean`) and pull again")
-        digest = blake3.blake3(canonical(row.value)).hexdigest()
-        example_id = key_of(row, settings.key, entry.path) if settings.key else digest
-        name = assign(example_id, settings.seed, settings.ratios)
-        numbers[name].append(row.number)
-        plan.examples.append(Example(example_id, entry.path, name, digest))
+    examples, numbers = split_rows(table, entry.path, settings)
+    plan.examples.extend(examples)
     for name, chosen in numbers.items():
         if chosen:
             plan.contents[f"{out_dir}/{name}/{rel}"] = table.subset(chosen)
+
+
+def split_rows(table: RowFile, path: str, settings: Settings) -> tuple[list[Example], dict[str, list[int]]]:
+    """Each row's example and split, and the row numbers per split.
+
+    The content hash leaves the key column out, so one record uploaded twice under two ids is
+    still recognised as the same example by the leakage check.
+    """
+    import blake3
+
+    examples, numbers = [], {s: [] for s in SPLITS}
+    for row in table.rows:
+        if row.error:
+            raise BranchmlError(f"{path}: row {row.number}: {row.error}", hint="clean the data on data/clean (`branchml data clean`) and pull again")
+        example_id = key_of(row, settings.key, path) if settings.key else None
+        body = {k: v for k, v in row.value.items() if k != settings.key} if example_id is not None else row.value
+        digest = blake3.blake3(canonical(body)).hexdigest()
+        example_id = digest if example_id is None else example_id
+        name = assign(example_id, settings.seed, settings.ratios)
+        numbers[name].append(row.number)
+        examples.append(Example(example_id, path, name, digest))
+    return examples, numbers
 
 
 def manifest_bytes(examples: list[Example]) -> bytes:
@@ -273,3 +286,10 @@ def view(repo, name: str, rev: str = "HEAD") -> list[str]:
     commit = resolve_commit(repo, rev)
     out_dir = data_settings(repo)["dir"]
     return sorted(e.path for s in VIEWS[name] for e in ls_tree(repo, commit, f"{out_dir}/{s}"))
+
+
+def leakage(repo, rev: str = "HEAD") -> dict[str, list[str]]:
+    """Leaks in the split committed at `rev`, from its manifest."""
+    from branchml.data.tree import resolve_commit
+
+    return leaks(read_manifest(repo, resolve_commit(repo, rev)))
