@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -82,9 +82,22 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def resolve_settings(repo, ratios: str | None, seed: int | None, key: str | None, source: str | None, force: bool) -> Settings:
-    """The given options, falling back to [split] in branchml.toml; refuses silent changes."""
+def saved_settings(repo) -> dict:
+    """[split] of this work tree's branchml.toml (empty before the first split), checked."""
     saved = config.load(repo.root, repo.store_dir).get("split") or {}
+    if not isinstance(saved, dict):
+        saved = {"ratios": "malformed"}
+    ratios, seed, key = saved.get("ratios"), saved.get("seed"), saved.get("key")
+    if (ratios is not None and not isinstance(ratios, list)) or (seed is not None and not isinstance(seed, int)) or (key is not None and not isinstance(key, str)):
+        raise BranchmlError("branchml.toml [split] is malformed", hint="expected ratios = [0.8, 0.1, 0.1], seed = 7, optional key = \"id\"")
+    if ratios is not None:
+        parse_ratios(",".join(str(r) for r in ratios))
+    return saved
+
+
+def resolve_settings(repo, saved: dict, ratios: str | None, seed: int | None, key: str | None,
+                     source: str | None, force: bool) -> Settings:
+    """The given options, falling back to the saved ones; refuses silent changes."""
     given = {"ratios": parse_ratios(ratios) if ratios else None, "seed": seed, "key": key, "source": source}
     merged = {k: v if v is not None else saved.get(k) for k, v in given.items()}
     if merged["ratios"] is None or merged["seed"] is None:
@@ -113,7 +126,8 @@ def split(repo, ratios: str | None = None, seed: int | None = None, key: str | N
           source: str | None = None, force: bool = False) -> SplitResult:
     """Split the source folder of this branch and commit the split folders and the manifest."""
     require_role(repo, ROLES, "data split")
-    settings = resolve_settings(repo, ratios, seed, key, source, force)
+    saved = saved_settings(repo)
+    settings = resolve_settings(repo, saved, ratios, seed, key, source, force)
     head = head_commit(repo)
     out_dir = data_settings(repo)["dir"]
     _check_source(settings.source, out_dir)
@@ -124,7 +138,7 @@ def split(repo, ratios: str | None = None, seed: int | None = None, key: str | N
     if not force:
         _check_nothing_moved(repo, head, out_dir, plan.examples)
     changes = _changes(repo, head, out_dir, plan)
-    if changed_settings(config.load(repo.root, repo.store_dir).get("split") or {}, settings) or not _saved(repo):
+    if not saved or changed_settings(saved, settings):
         changes.contents[config.FILE_NAME] = _toml_with(repo, settings)
     result = SplitResult(None, settings, _counts(plan.examples), leaks(plan.examples))
     if changes:
@@ -246,10 +260,6 @@ def _changes(repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
             changes.contents[path] = data
     changes.removals = set(now) - set(plan.entries) - set(plan.contents)
     return changes
-
-
-def _saved(repo) -> bool:
-    return bool(config.load(repo.root, repo.store_dir).get("split"))
 
 
 def _toml_with(repo, settings: Settings) -> bytes:
