@@ -85,13 +85,11 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
 def saved_settings(repo) -> dict:
     """[split] of this work tree's branchml.toml (empty before the first split), checked."""
     saved = config.load(repo.root, repo.store_dir).get("split") or {}
-    if not isinstance(saved, dict):
-        saved = {"ratios": "malformed"}
-    ratios, seed, key = saved.get("ratios"), saved.get("seed"), saved.get("key")
-    if (ratios is not None and not isinstance(ratios, list)) or (seed is not None and not isinstance(seed, int)) or (key is not None and not isinstance(key, str)):
-        raise BranchmlError("branchml.toml [split] is malformed", hint="expected ratios = [0.8, 0.1, 0.1], seed = 7, optional key = \"id\"")
-    if ratios is not None:
-        parse_ratios(",".join(str(r) for r in ratios))
+    types = {"ratios": list, "seed": int, "key": str, "source": str}
+    if not isinstance(saved, dict) or any(saved.get(k) is not None and not isinstance(saved[k], t) for k, t in types.items()):
+        raise BranchmlError("branchml.toml [split] is malformed", hint='expected ratios = [0.8, 0.1, 0.1], seed = 7, optional key = "id"')
+    if saved.get("ratios") is not None:
+        parse_ratios(",".join(str(r) for r in saved["ratios"]))
     return saved
 
 
