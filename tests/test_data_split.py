@@ -70,21 +70,24 @@ def test_csv_rows_keep_their_exact_bytes_through_a_split(records):
     assert table.subset([r.number for r in table.rows]) == data
 
 
-def test_row_files_split_by_key_with_parquet_and_leaks_reported(repo, tmp_path):
+def split_branch_with(repo, files: dict[str, bytes], folder: str = "u1") -> None:
+    """data/split holding `files` under data/uploads/<folder>, committed by hand (as a pull would)."""
     data_repo(repo)
     git(repo, "switch", "-q", "-c", "data/split")
+    write_files(repo / "data/uploads" / folder, files)
+    git(repo, "add", "data")
+    git(repo, "commit", "-q", "-m", "Data to split")
+
+
+def test_row_files_split_by_key_with_parquet_and_leaks_reported(repo):
     events = [{"id": f"e{i}", "value": i} for i in range(300)]
     tickets = [{"id": f"t{i}", "text": "same words"} for i in range(40)]  # one record under 40 ids
-    files = write_files(tmp_path / "in", {"events.parquet": parquet(events), "tickets.jsonl": jsonl(tickets),
-                                          "people.csv": csv_bytes(["id", "name"], [[f"p{i}", f"n{i}"] for i in range(50)])})
-    git(repo, "switch", "-q", "-c", "data/raw", "main")
-    bml(repo, "data", "add", *files, "--source", "generated")
-    git(repo, "switch", "-q", "data/split")
-    bml(repo, "data", "pull", "data/raw")
+    folder = "u1"
+    split_branch_with(repo, {"events.parquet": parquet(events), "tickets.jsonl": jsonl(tickets),
+                             "people.csv": csv_bytes(["id", "name"], [[f"p{i}", f"n{i}"] for i in range(50)])})
     result = bml_json(repo, "data", "split", "--ratios", "0.7,0.15,0.15", "--seed", "3", "--key", "id")
     assert sum(result["counts"].values()) == 300 + 40 + 50
 
-    folder = git(repo, "ls-tree", "-d", "--name-only", "HEAD", "data/uploads/").split()[0].rsplit("/", 1)[1]
     pieces = [pq.read_table(repo / f"data/{s}/{folder}/events.parquet") for s in SPLITS]
     assert sorted(r["id"] for p in pieces for r in p.to_pylist()) == sorted(e["id"] for e in events)
     shown = manifest(repo)
@@ -98,14 +101,10 @@ def test_row_files_split_by_key_with_parquet_and_leaks_reported(repo, tmp_path):
     assert proc.returncode == 1 and "same" not in proc.stdout.decode() and "is in" in proc.stdout.decode()
 
 
-def test_resplit_is_a_no_op_and_files_follow_their_content(repo, tmp_path):
-    data_repo(repo)
-    git(repo, "switch", "-q", "-c", "data/raw")
+def test_resplit_is_a_no_op_and_files_follow_their_content(repo):
     texts = {f"doc{i}.txt": f"document {i}\n".encode() for i in range(40)}
     texts["copy.txt"] = texts["doc3.txt"]  # a duplicate file must land beside its twin
-    bml(repo, "data", "add", *write_files(tmp_path / "in", texts), "--source", "docs", "--to", "data/uploads/docs")
-    git(repo, "switch", "-q", "-c", "data/split", "main")
-    bml(repo, "data", "pull", "data/raw")
+    split_branch_with(repo, texts, "docs")
     first = bml_json(repo, "data", "split", "--ratios", "0.5,0.25,0.25", "--seed", "11")
     assert first["commit"] and first["leaks"] == {}
     shown = manifest(repo)

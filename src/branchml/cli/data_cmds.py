@@ -29,7 +29,7 @@ def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> 
     from branchml.data.add import add as add_files
 
     upload = add_files(Repo.find(), list(files), source, to)
-    get_output().result(asdict(upload), as_json, lambda u: out_console.print(
+    get_output().result(asdict(upload), as_json, lambda u: _say(
         f"added {len(u['files'])} file(s) to {u['folder']} in {u['commit'][:12]} (source: {escape(u['source'])})"))
 
 
@@ -46,9 +46,9 @@ def pull(ref: str, to: str | None, path: str | None, as_json: bool) -> None:
 
     def render(r: dict) -> None:
         if r["commit"] is None:
-            out_console.print(f"already up to date with {escape(r['source'])} ({r['unchanged']} file(s))")
+            _say(f"already up to date with {escape(r['source'])} ({r['unchanged']} file(s))")
             return
-        out_console.print(f"pulled {escape(r['source'])}: {len(r['added'])} added, {len(r['updated'])} updated, "
+        _say(f"pulled {escape(r['source'])}: {len(r['added'])} added, {len(r['updated'])} updated, "
                           f"{r['unchanged']} unchanged, in {r['commit'][:12]}")
 
     get_output().result(asdict(result), as_json, render)
@@ -65,13 +65,13 @@ def clean(rules: str | None, as_json: bool) -> None:
 
     def render(r: dict) -> None:
         if r["commit"] is None:
-            out_console.print(f"clean: {r['checked_files']} file(s) checked, nothing to drop")
+            _say(f"clean: {r['checked_files']} file(s) checked, nothing to drop")
             return
-        table = Table("path", "row", "rule", "reason", box=None)
+        table = _table("path", "row", "rule", "reason")
         for drop in r["dropped_files"] + r["dropped_rows"]:
             table.add_row(escape(drop["path"]), str(drop["row"] or ""), drop["rule"], escape(drop["reason"]))
         out_console.print(table)
-        out_console.print(f"dropped {len(r['dropped_files'])} file(s), {len(r['dropped_rows'])} row(s); "
+        _say(f"dropped {len(r['dropped_files'])} file(s), {len(r['dropped_rows'])} row(s); "
                           f"report {r['report']} in {r['commit'][:12]}")
 
     get_output().result(asdict(result), as_json, render)
@@ -93,9 +93,9 @@ def split(ratios: str | None, seed: int | None, key: str | None, source: str | N
     def render(r: dict) -> None:
         counts = ", ".join(f"{n} {s}" for s, n in r["counts"].items())
         state = f"committed {r['commit'][:12]}" if r["commit"] else "already up to date"
-        out_console.print(f"split {r['settings']['source']}: {counts} ({state})")
+        _say(f"split {escape(r['settings']['source'])}: {counts} ({state})")
         for digest, names in r["leaks"].items():
-            out_console.print(f"[yellow]leak:[/] content {digest[:16]} is in {', '.join(names)}")
+            _say(f"[yellow]leak:[/] content {digest[:16]} is in {', '.join(names)}")
 
     get_output().result(asdict(result), as_json, render)
 
@@ -109,7 +109,7 @@ def view(name: str, rev: str, as_json: bool) -> None:
     from branchml.data.split import view as split_view
 
     paths = split_view(Repo.find(), name, rev)
-    get_output().result(paths, as_json, lambda ps: out_console.print("\n".join(escape(p) for p in ps)))
+    get_output().result(paths, as_json, lambda ps: _say("\n".join(escape(p) for p in ps)))
 
 
 @data.command()
@@ -120,7 +120,7 @@ def leaks(rev: str, as_json: bool) -> None:
     from branchml.data.split import leakage
 
     found = leakage(Repo.find(), rev)
-    get_output().result(found, as_json, lambda f: out_console.print(
+    get_output().result(found, as_json, lambda f: _say(
         "\n".join(f"content {h[:16]} is in {', '.join(s)}" for h, s in f.items()) or "no leaks"))
     if found:
         raise SystemExit(1)
@@ -141,9 +141,9 @@ def _render_lineage(result: dict) -> None:
     for pull in result["chain"]:
         _add_pull(tree, pull)
     out_console.print(tree)
-    out_console.print(f"raw uploads ({len(result['sources'])}):")
+    _say(f"raw uploads ({len(result['sources'])}):")
     for up in result["sources"]:
-        out_console.print(f"  {up['commit'][:12]}  {up['date'][:10]}  {up['files']} file(s)  {escape(up['source'])}")
+        _say(f"  {up['commit'][:12]}  {up['date'][:10]}  {up['files']} file(s)  {escape(up['source'])}")
 
 
 def _add_pull(parent: Tree, pull: dict) -> None:
@@ -164,12 +164,23 @@ def used_by(rev: str, as_json: bool) -> None:
     from branchml.data.lineage import used_by as data_used_by
 
     def render(r: dict) -> None:
-        table = Table("ref", "kind", "how", "via", box=None)
+        table = _table("ref", "kind", "how", "via")
         for user in r["users"]:
             table.add_row(escape(user["name"]), user["kind"], user["how"], escape(" <- ".join(_short_origin(v) for v in user["via"])))
         out_console.print(table if r["users"] else f"nothing uses {escape(r['rev'])}")
 
     get_output().result(data_used_by(Repo.find(), rev), as_json, render)
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(column, overflow="fold")  # paths and commit ids whole, never cut with "…"
+    return table
+
+
+def _say(text: str) -> None:
+    out_console.print(text, soft_wrap=True)  # one line per message, also when piped
 
 
 def _short_origin(origin: str) -> str:
