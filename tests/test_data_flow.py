@@ -78,8 +78,10 @@ def test_raw_to_stable_keeps_split_and_names_every_upload(repo, tmp_path):
     bml(repo, "data", "add", *upload_files(tmp_path, 3), "--source", SOURCES[3])
     uploads.append(head(repo))
     git(repo, "switch", "-q", "data/clean")
-    bml(repo, "data", "pull", "data/raw")
-    bml(repo, "data", "clean")
+    pulled = bml_json(repo, "data", "pull", "data/raw")  # only what is new since the last pull
+    assert pulled["since"] == uploads[2] and len(pulled["added"]) == 7 and not pulled["updated"]
+    assert "broken.png" not in git(repo, "ls-tree", "-r", "--name-only", "HEAD")
+    assert bml_json(repo, "data", "clean")["commit"] is None  # the new upload is clean
     git(repo, "switch", "-q", "data/split")
     bml(repo, "data", "pull", "data/clean")
     second = bml_json(repo, "data", "split")

@@ -27,6 +27,8 @@ def test_pull_maps_paths_and_lineage_follows_tags_commits_runs_and_missing_commi
     second = bml_json(repo, "data", "pull", "raw-v2", "--path", "data/uploads/1/n1.txt", "--to", "notes")
     assert second["added"] == ["notes/n1.txt"] and second["source"] == f"raw-v2@{uploads[1]}"
     assert bml_json(repo, "data", "pull", "raw-v2", "--path", "data/uploads/1/n1.txt", "--to", "notes")["commit"] is None
+    other = bml_json(repo, "data", "pull", "raw-v2", "--path", "data/uploads/0", "--to", "notes")  # other paths: all copied
+    assert other["added"] == ["notes/img0.png", "notes/n0.txt"] and other["since"] is None
 
     result = bml_json(repo, "lineage", "ds/acme")
     assert [s["source"] for s in result["sources"]] == ["vendor A", "vendor B"]

@@ -37,19 +37,23 @@ def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> 
 @click.argument("ref")
 @click.option("--to", "to", metavar="DIR", help="Folder here (default: the same path as on REF).")
 @click.option("--path", "path", metavar="P", help="Folder or file of REF to copy (default: the data folder).")
+@click.option("--all", "everything", is_flag=True, help="Copy every file again, not only those changed since the last pull.")
 @json_option
-def pull(ref: str, to: str | None, path: str | None, as_json: bool) -> None:
-    """Copy files of REF (branch, tag or commit) here and commit with Data-From: REF@commit."""
+def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: bool) -> None:
+    """Copy files of REF (branch, tag or commit) here and commit with Data-From: REF@commit.
+
+    After a first pull of REF, only files changed on REF since the last pull are copied."""
     from branchml.data.pull import pull as pull_files
 
-    result = pull_files(Repo.find(), ref, to, path)
+    result = pull_files(Repo.find(), ref, to, path, everything)
 
     def render(r: dict) -> None:
         if r["commit"] is None:
             _say(f"already up to date with {escape(r['source'])} ({r['unchanged']} file(s))")
             return
-        _say(f"pulled {escape(r['source'])}: {len(r['added'])} added, {len(r['updated'])} updated, "
-                          f"{r['unchanged']} unchanged, in {r['commit'][:12]}")
+        since = f" (changes since {r['since'][:12]})" if r["since"] else ""
+        _say(f"pulled {escape(r['source'])}{since}: {len(r['added'])} added, {len(r['updated'])} updated, "
+             f"{r['unchanged']} unchanged, in {r['commit'][:12]}")
 
     get_output().result(asdict(result), as_json, render)
 

@@ -2,7 +2,9 @@
 
 Copying the tree entry (mode + blob id) moves no bytes: for a tracked large file the blob is a
 small pointer whose chunks the shared store already has. The commit records where the data came
-from as `Data-From: <ref>@<full commit>`, which `lineage` follows.
+from as `Data-From: <ref>@<full commit>`, which `lineage` follows, and the paths as
+`Data-Path: <source folder> -> <folder here>`. A later pull of the same ref and paths copies only
+what changed on the ref since: what cleaning removed or rewrote here stays removed or rewritten.
 """
 
 from __future__ import annotations
@@ -25,29 +27,61 @@ class PullResult:
     added: list[str]
     updated: list[str]
     unchanged: int
+    since: str | None = None  # the commit of REF pulled last time, when only changes since were copied
 
 
-def pull(repo, ref: str, to: str | None = None, path: str | None = None) -> PullResult:
-    """Copy `path` (default: the data folder) of `ref` to `to` (default: the same place)."""
+def pull(repo, ref: str, to: str | None = None, path: str | None = None, everything: bool = False) -> PullResult:
+    """Copy `path` (default: the data folder) of `ref` to `to` (default: the same place).
+
+    When this branch pulled `ref` before, only files that changed on `ref` since then are copied, so
+    files that cleaning removed or rewrote here stay so; `everything` copies all files again.
+    """
     require_role(repo, ROLES, "data pull")
     commit = resolve_commit(repo, ref)
     src = repo_folder(path, "--path") if path else data_settings(repo)["dir"]
     entries = ls_tree(repo, commit, src)
     if not entries:
         raise BranchmlError(f"{ref} has no files under {src}/", hint=f"see what it has with `git ls-tree -r --name-only {ref}`")
+    head = head_commit(repo)
     dest = repo_folder(to, "--to") if to else None
+    mapping = f"{src} -> {dest or src}"
+    since = None if everything else last_pulled(repo, head, ref, mapping)
+    if since:
+        changed = changed_paths(repo, since, commit, src)
+        entries = [e for e in entries if e.path in changed]
     planned = {destination(e.path, src, dest): e for e in entries}
-    current = {e.path: e for e in ls_tree(repo, head_commit(repo))}
+    current = {e.path: e for e in ls_tree(repo, head)}
     changes = ChangeSet(entries={p: e for p, e in planned.items() if _differs(current.get(p), e)})
     origin = f"{ref}@{commit}"
     added = sorted(p for p in changes.entries if p not in current)
     updated = sorted(p for p in changes.entries if p in current)
-    result = PullResult(None, origin, added, updated, len(planned) - len(changes.entries))
+    result = PullResult(None, origin, added, updated, len(planned) - len(changes.entries), since)
     if changes:
         where = dest or src
         message = f"Pull {len(planned)} file{'s' * (len(planned) != 1)} of {ref}:{src} into {where}"
-        result.commit = commit_changes(repo, changes, message, [("Data-From", origin)])
+        result.commit = commit_changes(repo, changes, message, [("Data-From", origin), ("Data-Path", mapping)])
     return result
+
+
+def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
+    """The commit of `ref` this branch last pulled with the same paths, if it is in this clone."""
+    if head is None:
+        return None
+    prefix = f"{ref}@"
+    keys = "%x1f".join(f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Path"))
+    out = repo.git(["log", "-z", "-F", f"--grep=Data-From: {prefix}", f"--format={keys}", head])
+    for record in out.decode(errors="replace").split("\0"):
+        origins, _, paths = record.partition("\x1f")
+        if paths.strip() == mapping and origins.strip().startswith(prefix) and "\x1e" not in origins:
+            commit = origins.strip()[len(prefix):]
+            return commit if repo.git(["cat-file", "-t", commit], check=False).strip() == b"commit" else None
+    return None
+
+
+def changed_paths(repo, old: str, new: str, src: str) -> set[str]:
+    """Files under `src` added or modified between two commits of the source."""
+    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT", "--name-only", old, new, "--", src])
+    return {p for p in out.decode(errors="surrogateescape").split("\0") if p}
 
 
 def destination(path: str, src: str, dest: str | None) -> str:
