@@ -142,22 +142,26 @@ def lineage(rev: str, as_json: bool) -> None:
 
 def _render_lineage(result: dict) -> None:
     tree = Tree(f"[bold]{escape(result['rev'])}[/] {result['commit'][:12]}")
+    seen: set[str] = set()
     for pull in result["chain"]:
-        _add_pull(tree, pull)
+        _add_pull(tree, pull, seen)
     out_console.print(tree)
     _say(f"raw uploads ({len(result['sources'])}):")
     for up in result["sources"]:
         _say(f"  {up['commit'][:12]}  {up['date'][:10]}  {up['files']} file(s)  {escape(up['source'])}")
 
 
-def _add_pull(parent: Tree, pull: dict) -> None:
+def _add_pull(parent: Tree, pull: dict, seen: set[str]) -> None:
+    """One pull and what it brought; an upload already shown higher up is not repeated."""
     state = " [red](not in this clone)[/]" if pull.get("missing") else ""
     branch = parent.add(f"pulled from [cyan]{escape(pull['ref'])}[/] @ {str(pull['commit'])[:12]}{state}"
                         f" in {pull['pulled_in'][:12]}")
     for up in pull["uploads"]:
-        branch.add(f"upload {up['commit'][:12]}: {escape(up['source'])} ({up['files']} file(s))")
+        if up["commit"] not in seen:
+            seen.add(up["commit"])
+            branch.add(f"upload {up['commit'][:12]}: {escape(up['source'])} ({up['files']} file(s))")
     for sub in pull["chain"]:
-        _add_pull(branch, sub)
+        _add_pull(branch, sub, seen)
 
 
 @click.command("used-by")
