@@ -20,7 +20,7 @@ from branchml import config
 from branchml.data.change import ChangeSet, commit_changes
 from branchml.data.rows import RowFile, UnreadableFile, canonical, key_of, read_row_file, row_format
 from branchml.data.settings import data_settings, repo_folder
-from branchml.data.tree import Entry, content_hash, file_content, head_commit, ls_tree, read_blobs, require_role
+from branchml.data.tree import BATCH, Entry, content_hash, file_content, head_commit, ls_tree, read_blobs, require_role
 from branchml.errors import BranchmlError
 
 ROLES = ("data/split",)
@@ -161,18 +161,24 @@ def _check_source(source: str, out_dir: str) -> None:
 
 def _plan(repo, entries: list[Entry], settings: Settings, out_dir: str) -> Plan:
     plan = Plan()
-    blobs = read_blobs(repo, (e.sha for e in entries))
-    for entry in entries:
-        rel = entry.path[len(settings.source) + 1 :]
-        if row_format(entry.path):
-            _plan_rows(repo, entry, file_content(repo, blobs[entry.sha], entry.path), rel, settings, out_dir, plan)
-        else:
-            digest = content_hash(blobs[entry.sha], entry.path)
-            name = assign(digest, settings.seed, settings.ratios)
-            plan.examples.append(Example(rel, entry.path, name, digest))
-            plan.entries[f"{out_dir}/{name}/{rel}"] = entry
+    for start in range(0, len(entries), BATCH):  # blobs are pointers or small inline files
+        batch = entries[start : start + BATCH]
+        blobs = read_blobs(repo, (e.sha for e in batch))
+        for entry in batch:
+            _plan_entry(repo, entry, blobs[entry.sha], settings, out_dir, plan)
     plan.contents[f"{out_dir}/manifest.csv"] = manifest_bytes(plan.examples)
     return plan
+
+
+def _plan_entry(repo, entry: Entry, blob: bytes, settings: Settings, out_dir: str, plan: Plan) -> None:
+    rel = entry.path[len(settings.source) + 1 :]
+    if row_format(entry.path):
+        _plan_rows(repo, entry, file_content(repo, blob, entry.path), rel, settings, out_dir, plan)
+        return
+    digest = content_hash(blob, entry.path)
+    name = assign(digest, settings.seed, settings.ratios)
+    plan.examples.append(Example(rel, entry.path, name, digest))
+    plan.entries[f"{out_dir}/{name}/{rel}"] = entry
 
 
 def _plan_rows(repo, entry: Entry, data: bytes, rel: str, settings: Settings, out_dir: str, plan: Plan) -> None:
