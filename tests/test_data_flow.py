@@ -100,6 +100,8 @@ def test_raw_to_stable_keeps_split_and_names_every_upload(repo, tmp_path):
     assert [s["source"] for s in result["sources"]] == SOURCES
     assert result["chain"][0]["ref"] == "data/split" and result["chain"][0]["chain"][0]["ref"] == "data/clean"
     assert result["sources"][0]["files"] == 8
+    assert result["entries"][0] == {"commit": head(repo), "key": "Data-From", "value": result["chain"][0]["ref"] + "@" + result["chain"][0]["commit"]}
+    assert {e["value"] for e in result["entries"] if e["key"] == "Data-Source"} == set(SOURCES)
     text = bml(repo, "lineage", "stable/acme").stdout.decode()
     assert all(source in text for source in SOURCES)
 

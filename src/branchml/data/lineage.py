@@ -95,14 +95,34 @@ def all_uploads(node: dict) -> list[dict]:
 
 
 def lineage(repo, rev: str) -> dict:
-    """What `rev`'s data came from: {"rev", "commit", "sources": [raw uploads], "chain": [nested pulls]}.
+    """What `rev`'s data came from: {"rev", "commit", "sources": [raw uploads], "chain": [nested pulls],
+    "entries": [the same as flat trailers]}.
 
     Each source: {"commit", "source", "files", "date", "subject"}. Each chain item: {"ref", "commit",
     "pulled_in", "uploads", "chain", ["missing": True when the pulled commit is not in this clone]}.
     """
     commit = resolve_commit(repo, rev)
     node = Walker(repo).node(commit)
-    return {"rev": rev, "commit": commit, "sources": all_uploads(node), "chain": node["chain"]}
+    return {"rev": rev, "commit": commit, "sources": all_uploads(node), "chain": node["chain"], "entries": trailer_entries(node)}
+
+
+def trailer_entries(node: dict) -> list[dict]:
+    """The same lineage as flat trailers, pulls before what they pulled: {"commit", "key", "value"}.
+
+    The shape of branchml.runs.lineage's fallback walk, which model cards read."""
+    entries, seen = [], set()
+
+    def visit(current: dict) -> None:
+        for pull in current["chain"]:
+            entries.append({"commit": pull["pulled_in"], "key": "Data-From", "value": f"{pull['ref']}@{pull['commit']}"})
+            visit(pull)
+        for upload in current["uploads"]:
+            if upload["commit"] not in seen:
+                seen.add(upload["commit"])
+                entries.append({"commit": upload["commit"], "key": "Data-Source", "value": upload["source"]})
+
+    visit(node)
+    return entries
 
 
 def used_by(repo, rev: str) -> dict:
