@@ -51,3 +51,26 @@ def test_pull_maps_paths_and_lineage_follows_tags_commits_runs_and_missing_commi
     assert missing and missing[0]["missing"] is True
     assert len(result["sources"]) == 2
     assert "not in this clone" in bml(repo, "lineage", "HEAD").stdout.decode()
+
+
+def test_a_later_pull_applies_only_changes_and_removes_copies_the_source_deleted(repo, tmp_path):
+    data_repo(repo)
+    git(repo, "switch", "-q", "-c", "data/clean")
+    write_files(repo / "data/u", {"a.txt": b"a\n", "b.txt": b"b\n", "c.txt": b"c\n"})
+    git(repo, "add", "data")
+    git(repo, "commit", "-q", "-m", "Clean data")
+    git(repo, "switch", "-q", "-c", "data/split", "main")
+    bml(repo, "data", "pull", "data/clean")
+    (repo / "data/u/c.txt").write_bytes(b"changed here\n")
+    git(repo, "commit", "-q", "-am", "Local edit")
+
+    git(repo, "switch", "-q", "data/clean")
+    git(repo, "rm", "-q", "data/u/b.txt", "data/u/c.txt")
+    write_files(repo / "data/u", {"d.txt": b"d\n"})
+    git(repo, "add", "data")
+    git(repo, "commit", "-q", "-m", "Drop b and c, add d")
+    git(repo, "switch", "-q", "data/split")
+    result = bml_json(repo, "data", "pull", "data/clean")
+    assert result["added"] == ["data/u/d.txt"] and result["removed"] == ["data/u/b.txt"]
+    assert git(repo, "ls-files", "data").split() == ["data/u/a.txt", "data/u/c.txt", "data/u/d.txt"]
+    assert (repo / "data/u/c.txt").read_bytes() == b"changed here\n"

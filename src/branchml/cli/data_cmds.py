@@ -42,7 +42,8 @@ def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> 
 def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: bool) -> None:
     """Copy files of REF (branch, tag or commit) here and commit with Data-From: REF@commit.
 
-    After a first pull of REF, only files changed on REF since the last pull are copied."""
+    After a first pull of REF, only what changed on REF since the last pull is applied (new and
+    modified files copied, copies of deleted files removed)."""
     from branchml.data.pull import pull as pull_files
 
     result = pull_files(Repo.find(), ref, to, path, everything)
@@ -53,7 +54,7 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
             return
         since = f" (changes since {r['since'][:12]})" if r["since"] else ""
         _say(f"pulled {escape(r['source'])}{since}: {len(r['added'])} added, {len(r['updated'])} updated, "
-             f"{r['unchanged']} unchanged, in {r['commit'][:12]}")
+             f"{len(r['removed'])} removed, {r['unchanged']} unchanged, in {r['commit'][:12]}")
 
     get_output().result(asdict(result), as_json, render)
 

@@ -3,13 +3,13 @@
 Copying the tree entry (mode + blob id) moves no bytes: for a tracked large file the blob is a
 small pointer whose chunks the shared store already has. The commit records where the data came
 from as `Data-From: <ref>@<full commit>`, which `lineage` follows, and the paths as
-`Data-Path: <source folder> -> <folder here>`. A later pull of the same ref and paths copies only
+`Data-Path: <source folder> -> <folder here>`. A later pull of the same ref and paths applies only
 what changed on the ref since: what cleaning removed or rewrote here stays removed or rewritten.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from posixpath import basename
 
 from branchml.data.change import ChangeSet, commit_changes
@@ -28,13 +28,15 @@ class PullResult:
     updated: list[str]
     unchanged: int
     since: str | None = None  # the commit of REF pulled last time, when only changes since were copied
+    removed: list[str] = field(default_factory=list)  # copies of files REF deleted since then
 
 
 def pull(repo, ref: str, to: str | None = None, path: str | None = None, everything: bool = False) -> PullResult:
     """Copy `path` (default: the data folder) of `ref` to `to` (default: the same place).
 
-    When this branch pulled `ref` before, only files that changed on `ref` since then are copied, so
-    files that cleaning removed or rewrote here stay so; `everything` copies all files again.
+    When this branch pulled `ref` before with the same paths, only what changed on `ref` since is
+    applied: new and modified files are copied, and copies of files `ref` deleted are removed (unless
+    changed here). Files that cleaning removed or rewrote here stay so. `everything` copies all again.
     """
     require_role(repo, ROLES, "data pull")
     commit = resolve_commit(repo, ref)
@@ -46,19 +48,20 @@ def pull(repo, ref: str, to: str | None = None, path: str | None = None, everyth
     dest = repo_folder(to, "--to") if to else None
     mapping = f"{src} -> {dest or src}"
     since = None if everything else last_pulled(repo, head, ref, mapping)
-    if since:
-        changed = changed_paths(repo, since, commit, src)
-        entries = [e for e in entries if e.path in changed]
-    planned = {destination(e.path, src, dest): e for e in entries}
     current = {e.path: e for e in ls_tree(repo, head)}
-    changes = ChangeSet(entries={p: e for p, e in planned.items() if _differs(current.get(p), e)})
+    changes = ChangeSet()
+    if since:
+        changed, deleted = source_changes(repo, since, commit, src)
+        entries = [e for e in entries if e.path in changed]
+        changes.removals = stale_copies(repo, since, deleted, src, dest, current)
+    planned = {destination(e.path, src, dest): e for e in entries}
+    changes.entries = {p: e for p, e in planned.items() if _differs(current.get(p), e)}
     origin = f"{ref}@{commit}"
     added = sorted(p for p in changes.entries if p not in current)
     updated = sorted(p for p in changes.entries if p in current)
-    result = PullResult(None, origin, added, updated, len(planned) - len(changes.entries), since)
+    result = PullResult(None, origin, added, updated, len(planned) - len(changes.entries), since, sorted(changes.removals))
     if changes:
-        where = dest or src
-        message = f"Pull {len(planned)} file{'s' * (len(planned) != 1)} of {ref}:{src} into {where}"
+        message = f"Pull {len(planned)} file{'s' * (len(planned) != 1)} of {ref}:{src} into {dest or src}"
         result.commit = commit_changes(repo, changes, message, [("Data-From", origin), ("Data-Path", mapping)])
     return result
 
@@ -78,10 +81,27 @@ def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
     return None
 
 
-def changed_paths(repo, old: str, new: str, src: str) -> set[str]:
-    """Files under `src` added or modified between two commits of the source."""
-    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT", "--name-only", old, new, "--", src])
-    return {p for p in out.decode(errors="surrogateescape").split("\0") if p}
+def source_changes(repo, old: str, new: str, src: str) -> tuple[set[str], set[str]]:
+    """Files under `src` (added or modified, deleted) between two commits of the source."""
+    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new, "--", src])
+    fields = out.decode(errors="surrogateescape").split("\0")
+    changed, deleted = set(), set()
+    for status, path in zip(fields[0::2], fields[1::2]):
+        (deleted if status == "D" else changed).add(path)
+    return changed, deleted
+
+
+def stale_copies(repo, old: str, deleted: set[str], src: str, dest: str | None, current: dict[str, Entry]) -> set[str]:
+    """Copies here of files the source deleted, if they are still exactly what was pulled."""
+    if not deleted:
+        return set()
+    before = {e.path: e for e in ls_tree(repo, old, src)}
+    stale = set()
+    for path in deleted:
+        here = current.get(destination(path, src, dest))
+        if here and path in before and (here.mode, here.sha) == (before[path].mode, before[path].sha):
+            stale.add(here.path)
+    return stale
 
 
 def destination(path: str, src: str, dest: str | None) -> str:
