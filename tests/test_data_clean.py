@@ -17,21 +17,20 @@ def check_row(path, row):
 '''
 
 
-def clean_branch(repo, tmp_path, files: dict[str, bytes]):
+def clean_branch(repo, files: dict[str, bytes], rules: str) -> None:
+    """data/clean holding `files` under data/uploads/u1 (committed by hand, as a pull would) and rules.py."""
     data_repo(repo)
-    git(repo, "switch", "-q", "-c", "data/raw")
-    bml(repo, "data", "add", *write_files(tmp_path / "in", files), "--source", "test", "--to", "data/uploads/u1")
-    git(repo, "switch", "-q", "-c", "data/clean", "main")
-    bml(repo, "data", "pull", "data/raw")
+    git(repo, "switch", "-q", "-c", "data/clean")
+    write_files(repo / "data/uploads/u1", files)
+    (repo / "rules.py").write_text(rules)
+    git(repo, "add", "data", "rules.py")
+    git(repo, "commit", "-q", "-m", "Data and cleaning rules")
 
 
-def test_user_rules_from_the_branch_run_and_are_named_in_the_report(repo, tmp_path):
+def test_user_rules_from_the_branch_run_and_are_named_in_the_report(repo):
     quoted = csv_bytes(["id", "lang", "text"], [["1", "en", "two\nlines, quoted"], ["2", "xx", "?"], ["3", "fr", "oui"]])
-    clean_branch(repo, tmp_path, {"a.txt": b"hello\n", "ad.txt": b"BUY NOW!!!\n", "t.csv": quoted,
-                                  "bad.jsonl": b"{oops\n\n", "l.jsonl": jsonl([{"lang": "xx"}, {"lang": "en"}])})
-    (repo / "rules.py").write_text(RULES)
-    git(repo, "add", "rules.py")
-    git(repo, "commit", "-q", "-m", "Cleaning rules")
+    clean_branch(repo, {"a.txt": b"hello\n", "ad.txt": b"BUY NOW!!!\n", "t.csv": quoted,
+                        "bad.jsonl": b"{oops\n\n", "l.jsonl": jsonl([{"lang": "xx"}, {"lang": "en"}])}, RULES)
     result = bml_json(repo, "data", "clean", "--rules", "rules.py")
 
     files = {d["path"].rsplit("/", 1)[1]: (d["rule"], d["reason"]) for d in result["dropped_files"]}
@@ -43,13 +42,12 @@ def test_user_rules_from_the_branch_run_and_are_named_in_the_report(repo, tmp_pa
     report = json.loads(git(repo, "show", f"HEAD:{result['report']}"))
     assert report["user_rules"] == {"script": "rules.py", "blob": git(repo, "rev-parse", "HEAD~1:rules.py").strip()}
     assert status(repo) == ""
+    (repo / "rules.py").write_text("def check_file(path, data):\n    return 'everything'\n")  # not committed: not run
+    assert bml_json(repo, "data", "clean", "--rules", "rules.py")["commit"] is None
 
 
-def test_a_failing_rule_stops_the_clean_and_changes_nothing(repo, tmp_path):
-    clean_branch(repo, tmp_path, {"a.txt": b"hello\n", "empty.txt": b""})
-    (repo / "rules.py").write_text("def check_file(path, data):\n    raise ValueError('rule bug')\n")
-    git(repo, "add", "rules.py")
-    git(repo, "commit", "-q", "-m", "Broken rules")
+def test_a_failing_rule_stops_the_clean_and_changes_nothing(repo):
+    clean_branch(repo, {"a.txt": b"hello\n", "empty.txt": b""}, "def check_file(path, data):\n    raise ValueError('rule bug')\n")
     before = head(repo)
     proc = bml(repo, "data", "clean", "--rules", "rules.py", check=False)
     assert proc.returncode == 1 and "rules.py: check_file failed on data/uploads/u1/a.txt: ValueError: rule bug" in proc.stderr.decode()
