@@ -43,7 +43,7 @@ def test_user_rules_from_the_branch_run_and_are_named_in_the_report(repo):
     assert report["user_rules"] == {"script": "rules.py", "blob": git(repo, "rev-parse", "HEAD~1:rules.py").strip()}
     assert status(repo) == ""
     (repo / "rules.py").write_text("def check_file(path, data):\n    return 'everything'\n")  # not committed: not run
-    assert bml_json(repo, "data", "clean", "--rules", "rules.py")["commit"] is None
+    assert bml_json(repo, "data", "clean", "--rules", "rules.py", "--all")["commit"] is None
 
 
 def test_a_failing_rule_stops_the_clean_and_changes_nothing(repo):

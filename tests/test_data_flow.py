@@ -55,6 +55,7 @@ def test_raw_to_stable_keeps_split_and_names_every_upload(repo, tmp_path):
     assert "broken.png" not in tree and "note.txt" in tree and "cat0.png" in tree
     assert b"not json" not in (repo / cleaned["dropped_rows"][1]["path"]).read_bytes()
     assert bml_json(repo, "data", "clean")["commit"] is None  # cleaning clean data changes nothing
+    assert bml_json(repo, "data", "clean", "--all")["checked_files"] == 6 + 1 + 3  # all left: images, note, rows
 
     # split: folders per split, manifest, settings saved; images copied as the same pointer blobs
     git(repo, "switch", "-q", "-c", "data/split", "main")
@@ -81,7 +82,8 @@ def test_raw_to_stable_keeps_split_and_names_every_upload(repo, tmp_path):
     pulled = bml_json(repo, "data", "pull", "data/raw")  # only what is new since the last pull
     assert pulled["since"] == uploads[2] and len(pulled["added"]) == 7 and not pulled["updated"]
     assert "broken.png" not in git(repo, "ls-tree", "-r", "--name-only", "HEAD")
-    assert bml_json(repo, "data", "clean")["commit"] is None  # the new upload is clean
+    again = bml_json(repo, "data", "clean")
+    assert again["commit"] is None and again["checked_files"] == 7  # only the new upload: it is clean
     git(repo, "switch", "-q", "data/split")
     bml(repo, "data", "pull", "data/clean")
     second = bml_json(repo, "data", "split")

@@ -61,12 +61,13 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
 
 @data.command()
 @click.option("--rules", "rules", metavar="SCRIPT", help="Committed Python file with check_file/check_row (it is run).")
+@click.option("--all", "everything", is_flag=True, help="Check every file, also those that passed the same rules before.")
 @json_option
-def clean(rules: str | None, as_json: bool) -> None:
+def clean(rules: str | None, everything: bool, as_json: bool) -> None:
     """On data/clean: drop broken files and bad rows; commit a report of every drop."""
     from branchml.data.clean import clean as clean_data
 
-    result = clean_data(Repo.find(), rules)
+    result = clean_data(Repo.find(), rules, everything)
 
     def render(r: dict) -> None:
         if r["commit"] is None:

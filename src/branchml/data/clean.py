@@ -2,7 +2,8 @@
 
 Reads the committed files of the data folder (never a half-edited work tree), applies the built-in
 rules and the user's committed rules, and commits the removals, the rewritten row files and a JSON
-report (`reports/clean-<UTC time>.json`) in one commit. Cleaning clean data changes nothing.
+report (`reports/clean-<UTC time>.json`) in one commit, with a `Data-Cleaned: <rules>` trailer.
+Cleaning clean data changes nothing; files that passed the same rules before are not read again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from branchml.data.tree import Entry, head_commit, iter_contents, ls_tree, read_
 from branchml.errors import BranchmlError
 
 ROLES = ("data/clean",)
+RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
 
 
 @dataclass
@@ -36,16 +38,26 @@ class CleanResult:
     checked_files: int
     dropped_files: list[Drop] = field(default_factory=list)
     dropped_rows: list[Drop] = field(default_factory=list)
+    since: str | None = None  # the clean commit after which files were checked (None: all files)
 
 
-def clean(repo, rules_script: str | None = None) -> CleanResult:
+def clean(repo, rules_script: str | None = None, everything: bool = False) -> CleanResult:
+    """Check the data folder and commit the drops with a report.
+
+    Files unchanged since the last clean commit made with the same rules are not checked again
+    (they passed then); `everything` checks every file.
+    """
     require_role(repo, ROLES, "data clean")
     settings = data_settings(repo)
     head = head_commit(repo)
     user = _user_rules(repo, head, rules_script) if rules_script else None
     entries = [e for e in ls_tree(repo, head, settings["dir"]) if e.path != (user.script if user else None)]
+    rules_id = RULES_VERSION + (f" {user.script}@{user.blob}" if user else "")
+    since = None if everything else last_cleaned(repo, head, rules_id)
+    if since:
+        entries = [e for e in entries if e.path in changed_since(repo, since, head, settings["dir"])]
     changes = ChangeSet()
-    result = CleanResult(None, None, len(entries))
+    result = CleanResult(None, None, len(entries), since=since)
     for entry, data in iter_contents(repo, entries):
         _clean_file(entry, data, user, changes, result)
     if not changes:
@@ -53,8 +65,22 @@ def clean(repo, rules_script: str | None = None) -> CleanResult:
     result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
     changes.contents[result.report] = _report(head, user, result)
     message = f"Clean data: drop {len(result.dropped_files)} file(s) and {len(result.dropped_rows)} row(s)"
-    result.commit = commit_changes(repo, changes, message, [])
+    result.commit = commit_changes(repo, changes, message, [("Data-Cleaned", rules_id)])
     return result
+
+
+def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
+    """The last clean commit, if it used the same rules (else everything must be checked again)."""
+    if head is None:
+        return None
+    out = repo.git(["log", "-1", "-F", "--grep=Data-Cleaned: ", "--format=%H%x1f%(trailers:key=Data-Cleaned,valueonly)", head])
+    commit, _, used = out.decode(errors="replace").strip().partition("\x1f")
+    return commit if commit and used.strip() == rules_id else None
+
+
+def changed_since(repo, old: str, new: str, folder: str) -> set[str]:
+    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT", "--name-only", old, new, "--", folder])
+    return {p for p in out.decode(errors="surrogateescape").split("\0") if p}
 
 
 def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: CleanResult) -> None:
@@ -116,6 +142,7 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
 def _report(head: str | None, user, result: CleanResult) -> bytes:
     report = {
         "cleaned_commit": head,
+        "checked_since": result.since,
         "rules": [*builtin.BUILTIN_FILE_RULES, "bad-row", "bad-rows"],
         "user_rules": {"script": user.script, "blob": user.blob} if user else None,
         "checked_files": result.checked_files,
