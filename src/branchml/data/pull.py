@@ -51,9 +51,7 @@ def pull(repo, ref: str, to: str | None = None, path: str | None = None, everyth
     current = {e.path: e for e in ls_tree(repo, head)}
     changes = ChangeSet()
     if since:
-        changed, deleted = source_changes(repo, since, commit, src)
-        entries = [e for e in entries if e.path in changed]
-        changes.removals = stale_copies(repo, since, deleted, src, dest, current)
+        entries, changes.removals = _since(repo, since, commit, src, dest, entries, current)
     planned = {destination(e.path, src, dest): e for e in entries}
     changes.entries = {p: e for p, e in planned.items() if _differs(current.get(p), e)}
     origin = f"{ref}@{commit}"
@@ -79,6 +77,13 @@ def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
             commit = origins.strip()[len(prefix):]
             return commit if repo.git(["cat-file", "-t", commit], check=False).strip() == b"commit" else None
     return None
+
+
+def _since(repo, since: str, commit: str, src: str, dest: str | None, entries: list[Entry],
+           current: dict[str, Entry]) -> tuple[list[Entry], set[str]]:
+    """Entries changed on the source since the last pull, and the copies here of deleted ones."""
+    changed, deleted = source_changes(repo, since, commit, src)
+    return [e for e in entries if e.path in changed], stale_copies(repo, since, deleted, src, dest, current)
 
 
 def source_changes(repo, old: str, new: str, src: str) -> tuple[set[str], set[str]]:
