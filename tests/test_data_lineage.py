@@ -37,12 +37,14 @@ def test_pull_maps_paths_and_lineage_follows_tags_commits_runs_and_missing_commi
     # used-by names runs (tags on a commit with Run-Tag); lineage survives commits missing here
     git(repo, "switch", "-q", "-c", "stable/acme", "main")
     bml(repo, "data", "pull", "data/raw")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "Train acme-1", "--trailer", "Run-Tag: acme-1")
+    code = head(repo)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "Train acme-1", "--trailer", "Run-Tag: acme-1", "--trailer", f"Code-From: {code}")
     git(repo, "tag", "acme-1")
     users = {u["name"]: u for u in bml_json(repo, "used-by", uploads[0])["users"]}
     assert users["acme-1"]["kind"] == "run" and users["stable/acme"]["kind"] == "branch"
     assert users["acme-1"]["via"] == [f"data/raw@{uploads[1]}"]
     assert "main" not in users and users["ds/acme"]["how"] == "pulled"
+    assert bml_json(repo, "lineage", "acme-1")["code_commit"] == code
 
     ghost = "0123456789abcdef0123456789abcdef01234567"
     git(repo, "commit", "-q", "--allow-empty", "-m", "Pulled elsewhere", "--trailer", f"Data-From: data/other@{ghost}")

@@ -143,7 +143,8 @@ def lineage(rev: str, as_json: bool) -> None:
 
 
 def _render_lineage(result: dict) -> None:
-    tree = Tree(f"[bold]{escape(result['rev'])}[/] {result['commit'][:12]}")
+    code = "" if result["code_commit"] == result["commit"] else f" (code from {result['code_commit'][:12]})"
+    tree = Tree(f"[bold]{escape(result['rev'])}[/] {result['commit'][:12]}{code}")
     seen: set[str] = set()
     for pull in result["chain"]:
         _add_pull(tree, pull, seen)

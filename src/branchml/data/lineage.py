@@ -95,15 +95,23 @@ def all_uploads(node: dict) -> list[dict]:
 
 
 def lineage(repo, rev: str) -> dict:
-    """What `rev`'s data came from: {"rev", "commit", "sources": [raw uploads], "chain": [nested pulls],
-    "entries": [the same as flat trailers]}.
+    """What `rev`'s data came from: {"rev", "commit", "code_commit", "sources": [raw uploads],
+    "chain": [nested pulls], "entries": [the same as flat trailers]}.
 
     Each source: {"commit", "source", "files", "date", "subject"}. Each chain item: {"ref", "commit",
     "pulled_in", "uploads", "chain", ["missing": True when the pulled commit is not in this clone]}.
     """
     commit = resolve_commit(repo, rev)
     node = Walker(repo).node(commit)
-    return {"rev": rev, "commit": commit, "sources": all_uploads(node), "chain": node["chain"], "entries": trailer_entries(node)}
+    return {"rev": rev, "commit": commit, "code_commit": code_commit(repo, commit), "sources": all_uploads(node),
+            "chain": node["chain"], "entries": trailer_entries(node)}
+
+
+def code_commit(repo, commit: str) -> str:
+    """The code that goes with the data: a run commit's `Code-From:` trailer, else the commit itself."""
+    out = repo.git(["log", "-1", "--format=%(trailers:key=Code-From,valueonly,separator=%x1f)", commit])
+    named = out.decode(errors="replace").strip().split("\x1f")[0].strip()
+    return named or commit
 
 
 def trailer_entries(node: dict) -> list[dict]:
