@@ -82,8 +82,8 @@ def _values(field: str) -> list[str]:
     return [v.strip() for v in field.split(MULTI) if v.strip()]
 
 
-def all_uploads(node: dict) -> list[dict]:
-    """Every upload of a lineage tree once, oldest first."""
+def all_uploads(repo, node: dict) -> list[dict]:
+    """Every upload of a lineage tree once, oldest first (parents before children, then by date)."""
     seen: dict[str, dict] = {}
     stack = [node]
     while stack:
@@ -91,7 +91,12 @@ def all_uploads(node: dict) -> list[dict]:
         for upload in current["uploads"]:
             seen.setdefault(upload["commit"], upload)
         stack.extend(current["chain"])
-    return sorted(seen.values(), key=lambda u: (u["date"], u["commit"]))
+    if not seen:
+        return []
+    # commit dates tie within a second; the topological order does not
+    order = repo.git(["rev-list", "--topo-order", "--reverse", *seen]).decode().split()
+    rank = {commit: i for i, commit in enumerate(order)}
+    return sorted(seen.values(), key=lambda u: (rank.get(u["commit"], len(rank)), u["date"], u["commit"]))
 
 
 def lineage(repo, rev: str) -> dict:
@@ -103,7 +108,7 @@ def lineage(repo, rev: str) -> dict:
     """
     commit = resolve_commit(repo, rev)
     node = Walker(repo).node(commit)
-    return {"rev": rev, "commit": commit, "code_commit": code_commit(repo, commit), "sources": all_uploads(node),
+    return {"rev": rev, "commit": commit, "code_commit": code_commit(repo, commit), "sources": all_uploads(repo, node),
             "chain": node["chain"], "entries": trailer_entries(node)}
 
 
