@@ -48,8 +48,11 @@ def current_branch(repo) -> str:
 
 def require_role(repo, allowed: tuple[str, ...], action: str) -> str:
     """The current branch, if its role is one of `allowed`; otherwise a clear error."""
+    from branchml import config
+    from branchml.roles.names import role_globs
+
     branch = current_branch(repo)
-    role = role_of(branch)
+    role = role_of(branch, role_globs(config.load(repo.root, repo.store_dir)))
     if role not in allowed:
         wanted = ", ".join(r if r in ("main",) or "/" in r else f"{r}/*" for r in allowed)
         raise BranchmlError(
