@@ -148,7 +148,9 @@ def _read_parquet(data: bytes) -> RowFile:
     pa, pq = _pyarrow()
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        # one thread, no pre-buffering: Arrow's read_table() path can abort the interpreter at exit
+        # ("terminate called without an active exception", apache/arrow#34314); this path did not
+        table = pq.ParquetFile(pa.BufferReader(data), pre_buffer=False).read(use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(f"unreadable Parquet ({exc})") from exc
     rows = [Row(i + 1, value) for i, value in enumerate(table.to_pylist())]
