@@ -23,6 +23,11 @@ COMMANDS: dict[str, str] = {
     "diff-summary": "branchml.cli.store_cmds:diff_summary",
     "hook": "branchml.cli.setup_cmds:hook",
     "demo": "branchml.cli.demo_cmd:demo",
+    "remote": "branchml.cli.remote_cmds:remote",
+    "push": "branchml.cli.remote_cmds:push",
+    "fetch": "branchml.cli.remote_cmds:fetch",
+    "verify-remote": "branchml.cli.remote_cmds:verify_remote",
+    "clone": "branchml.cli.remote_cmds:clone",
 }
 
 

@@ -1,0 +1,114 @@
+"""Raw records in and out of the store, for transports (remotes) that move chunks as stored.
+
+A chunk travels in its stored form (zstd or raw, as in the pack) with its flags; a file record
+travels as its pack payload. Nothing enters the store unverified: `insert_records` checks every
+chunk's BLAKE3 and every file payload's checksum before writing a byte, and writes nothing when
+one fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from branchml.errors import CorruptObject, MissingObject
+from branchml.store.index import PendingBatch
+from branchml.store.pack import (
+    KIND_CHUNK,
+    KIND_FILE,
+    PackWriter,
+    Record,
+    decode_file_payload,
+    encode_file_payload,
+    record_is_valid,
+)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    kind: bytes  # KIND_CHUNK or KIND_FILE
+    flags: int
+    id: bytes
+    raw_len: int  # 0 for file records
+    payload: bytes
+
+
+def stored_chunk(store, chunk_id: bytes) -> RawRecord:
+    """A chunk as stored in its pack (still compressed), verified before it leaves the store."""
+    loc = store.index.chunk_locations([chunk_id]).get(chunk_id)
+    if loc is None:
+        raise MissingObject(f"chunk {chunk_id.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
+    payload = os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+    record = RawRecord(KIND_CHUNK, loc.flags, chunk_id, loc.raw_len, payload)
+    if not is_valid(record):
+        raise CorruptObject(
+            f"chunk {chunk_id.hex()[:16]}… in {loc.pack} is corrupt", hint="run `branchml fsck` before pushing"
+        )
+    return record
+
+
+def file_record(store, oid: bytes) -> RawRecord:
+    row = store.index.file(oid)
+    if row is None:
+        raise MissingObject(f"file {oid.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
+    return RawRecord(KIND_FILE, 0, oid, 0, encode_file_payload(row[0], row[1]))
+
+
+def file_chunk_ids(record: RawRecord) -> list[bytes]:
+    """The chunk ids a (valid) file record lists, in order."""
+    decoded = decode_file_payload(record.payload)
+    if decoded is None:
+        raise CorruptObject(f"file record {record.id.hex()[:16]}… fails its checksum")
+    ids = decoded[1]
+    return [ids[i : i + 32] for i in range(0, len(ids), 32)]
+
+
+def is_valid(record: RawRecord) -> bool:
+    probe = Record(record.kind, record.flags, record.id, 0, len(record.payload), record.raw_len)
+    return record.kind in (KIND_CHUNK, KIND_FILE) and record_is_valid(probe, record.payload)
+
+
+def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
+    """Add verified records the store lacks, in one pack and one index transaction; return how many."""
+    records = list(records)
+    for record in records:
+        if not is_valid(record):
+            raise CorruptObject(
+                f"{where}: {'chunk' if record.kind == KIND_CHUNK else 'file record'} "
+                f"{record.id.hex()[:16]}… does not match its id; nothing was stored",
+                hint="the remote holds damaged data: run `branchml fsck` where it was pushed from, then push again",
+            )
+    batch = PendingBatch.empty()
+    pack: PackWriter | None = None
+    seen: set[tuple[bytes, bytes]] = set()
+    try:
+        for record in records:
+            key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
+            if key in seen or _present(store, record):
+                continue
+            seen.add(key)
+            pack = pack or PackWriter(store.packs_dir)
+            offset = pack.append(record.kind, record.flags, record.id, record.payload, record.raw_len)
+            _add_to_batch(batch, record, offset)
+        if pack is not None:
+            pack.sync()
+            store.index.commit(pack.name, batch, pack.size, pack.size)
+    finally:
+        if pack is not None:
+            pack.close()
+    return len(seen)
+
+
+def _present(store, record: RawRecord) -> bool:
+    if record.kind == KIND_CHUNK:
+        return store.index.has_chunk(record.id)
+    return store.index.file(record.id) is not None
+
+
+def _add_to_batch(batch: PendingBatch, record: RawRecord, offset: int) -> None:
+    if record.kind == KIND_CHUNK:
+        batch.chunks.append((record.id, offset, len(record.payload), record.raw_len, record.flags))
+    else:
+        size, ids = decode_file_payload(record.payload)  # type: ignore[misc]  # validated above
+        batch.files.append((record.id, size, ids))
