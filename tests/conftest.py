@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+# In-process imports too must see this checkout, not whatever `pip install -e` points at.
+sys.path.insert(0, str(SRC))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -176,7 +176,7 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
     from branchml.remote.download import remote_file_chunks
 
     oids = _oids(pointers)
-    conn.catalog.refresh()
+    conn.catalog.refresh(require_data=False)
     absent = set(conn.catalog.missing(oids, KIND_FILE))
     present = [o for o in oids if o not in absent]
     chunks = remote_file_chunks(conn.storage, conn.catalog, present) if present else {}

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from branchml.remote.objects import RemoteRecord, decode_index
-from branchml.remote.storage import RemoteStorage
+from branchml.remote.storage import RemoteError, RemoteStorage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS indexes(remote TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY(remote, name));
@@ -38,9 +38,19 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
-    def refresh(self) -> int:
-        """Bring the cache up to date with the remote's index listing; return how many indexes were read."""
+    def refresh(self, *, require_data: bool = True) -> int:
+        """Bring the cache up to date with the remote's index listing; return how many indexes were read.
+
+        An empty remote is an error unless `require_data` is off (checks that only ask what is missing).
+        """
         listed = set(self.storage.list_indexes())
+        if require_data and not listed and not self.storage.check_format(create=False):
+            spec = self.storage.spec
+            raise RemoteError(
+                f"blob remote {spec.name!r} ({spec.url}) holds no branchml data "
+                "(wrong URL, an unmounted folder, or nothing pushed yet)",
+                hint="check the URL with `branchml remote list`; whoever has the data runs `branchml push`",
+            )
         known = {n for (n,) in self.db.execute("SELECT name FROM indexes WHERE remote=?", (self.key,))}
         if known - listed:
             self._forget()

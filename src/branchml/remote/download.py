@@ -122,8 +122,8 @@ def read_records(storage: RemoteStorage, pack: str, records: list[RemoteRecord])
 
 
 def remote_file_chunks(storage: RemoteStorage, catalog: Catalog, oids: list[bytes]) -> dict[bytes, list[bytes]]:
-    """Chunk lists of files as the remote's own file records give them (verified), without storing."""
-    located = locate(catalog, oids, KIND_FILE)
+    """Chunk lists of the files the remote's catalog lists, read from its file records (verified)."""
+    located = catalog.lookup(oids, KIND_FILE)
     out: dict[bytes, list[bytes]] = {}
     by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
     for record in located.values():

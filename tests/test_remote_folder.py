@@ -1,0 +1,167 @@
+"""Blob remote on a local folder: round trips through real git push/clone/switch, and failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import blake3
+
+from conftest import bml, git, run
+from remote_support import commit_all, digests, project, remote_objects, write_random
+
+
+def push_report(repo, *args) -> dict:
+    return json.loads(bml(repo, "push", "--json", *args).stdout)
+
+
+def test_git_push_uploads_blobs_and_clone_switch_materialises_every_branch(tmp_path):
+    blobs = tmp_path / "blobs"
+    src = project(tmp_path, str(blobs))
+    write_random(src / "data" / "train.bin", 2_000_000, 1)
+    (src / "data" / "labels.csv").write_text("id,label\n" + "".join(f"{i},{i % 3}\n" for i in range(5000)))
+    commit_all(src, "data")
+    git(src, "switch", "-qc", "stable/acme")
+    write_random(src / "models" / "model.bin", 700_000, 2)
+    commit_all(src, "model")
+    expected = {"main": None, "stable/acme": digests(src)}
+    git(src, "switch", "-q", "main")
+    expected["main"] = digests(src)
+    git(src, "push", "-q", "origin", "main", "stable/acme")  # the pre-push hook uploads the blobs
+    assert remote_objects(blobs)
+    assert bml(src, "verify-remote", "stable/acme").returncode == 0
+
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
+    copy = tmp_path / "copy"
+    assert digests(copy) == expected["main"]
+    git(copy, "switch", "-q", "stable/acme")  # chunks of the model are fetched on demand
+    assert digests(copy) == expected["stable/acme"]
+    assert git(copy, "status", "--porcelain") == ""
+
+
+def test_push_skips_what_the_remote_has_and_appending_to_a_csv_sends_little(tmp_path):
+    src = project(tmp_path, str(tmp_path / "blobs"))
+    (src / "data").mkdir()
+    rows = "".join(f"{i},{i * 7 % 1000},{'x' * (i % 40)}\n" for i in range(120_000))
+    (src / "data" / "log.csv").write_text(rows)
+    commit_all(src, "log")
+    first = push_report(src)
+    assert first["new_files"] == 1 and first["bytes"] > 0
+    assert push_report(src)["bytes"] == 0  # nothing new
+    size = (src / "data" / "log.csv").stat().st_size
+    with open(src / "data" / "log.csv", "a") as f:
+        f.write("".join(f"{i},{i % 1000},appended\n" for i in range(120_000, 121_500)))  # ~1%
+    commit_all(src, "append")
+    second = push_report(src)
+    assert second["new_files"] == 1
+    assert 0 < second["bytes"] <= 0.03 * size * 2  # stored bytes are compressed; raw bound below
+    assert second["new_chunks"] <= 4
+
+
+def test_plain_git_clone_gets_pointers_fetch_include_prefetches_install_materialises(tmp_path):
+    src = project(tmp_path, str(tmp_path / "blobs"))
+    write_random(src / "data" / "big.bin", 1_000_000, 4)
+    write_random(src / "models" / "m.bin", 200_000, 5)
+    commit_all(src, "data and model")
+    git(src, "push", "-q", "origin", "main")
+    copy = tmp_path / "plain"
+    git(tmp_path, "clone", "-q", str(tmp_path / "proj-server.git"), str(copy))
+    assert (copy / "models" / "m.bin").read_bytes().startswith(b"branchml pointer v1\n")
+    report = json.loads(bml(copy, "fetch", "--json", "main", "--include", "models/**").stdout)
+    assert report["files"] == 1 and 0 < report["bytes"] < 300_000
+    stats = json.loads(bml(copy, "stats", "--json").stdout)
+    assert stats["files"] == 1 and stats["file_bytes"] == 200_000
+    bml(copy, "install")  # materialises the pointer files, fetching the rest on demand
+    assert digests(copy) == digests(src)
+    assert git(copy, "status", "--porcelain") == ""
+
+
+def test_interrupted_push_leaves_only_complete_objects_and_resumes(tmp_path):
+    blobs = tmp_path / "blobs"
+    src = project(tmp_path, str(blobs), options=("pack_size=262144", "jobs=2"))
+    write_random(src / "data" / "a.bin", 3_000_000, 6)
+    write_random(src / "data" / "b.bin", 1_000_000, 7)
+    commit_all(src, "data")
+    env = {**os.environ, "BRANCHML_TEST_KILL_AFTER_UPLOADS": "7"}
+    killed = subprocess.run([sys.executable, "-m", "branchml", "push"], cwd=src, env=env, capture_output=True)
+    assert killed.returncode == -9
+    partial = remote_objects(blobs)
+    assert partial
+    for obj in partial:  # every object under its final name is whole: its bytes hash to its name
+        assert blake3.blake3(obj.read_bytes()).hexdigest() == obj.name.split(".")[0]
+    assert bml(src, "verify-remote", check=False).returncode == 1
+    resumed = push_report(src)
+    assert 0 < resumed["new_chunks"] < 60  # not everything again (about 64 chunks in all)
+    assert resumed["new_files"] == 2
+    assert bml(src, "verify-remote").returncode == 0
+    git(src, "push", "-q", "origin", "main")
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
+    assert digests(tmp_path / "copy") == digests(src)
+
+
+def _pushed_project_and_pack(tmp_path):
+    blobs = tmp_path / "blobs"
+    src = project(tmp_path, str(blobs))
+    write_random(src / "data" / "a.bin", 500_000, 8)
+    commit_all(src, "data")
+    git(src, "push", "-q", "origin", "main")
+    packs = sorted((blobs / "packs").glob("*.pack"), key=lambda p: p.stat().st_size)
+    return src, packs[-1]
+
+
+def _assert_clone_fails_without_wrong_bytes(tmp_path, name, *expected_words):
+    proc = bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / name), check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.decode()
+    for word in expected_words:
+        assert word in err, err
+    target = tmp_path / name / "data" / "a.bin"
+    assert not target.exists() or target.read_bytes().startswith(b"branchml pointer v1\n")
+    return proc
+
+
+def test_flipped_bit_truncation_and_unreachable_remote_fail_loudly_and_store_nothing(tmp_path):
+    src, pack = _pushed_project_and_pack(tmp_path)
+    good = pack.read_bytes()
+    pack.chmod(0o644)
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x01
+    pack.write_bytes(bytes(flipped))
+    _assert_clone_fails_without_wrong_bytes(tmp_path, "copy1", "origin", "does not match")
+    assert json.loads(bml(tmp_path / "copy1", "stats", "--json").stdout)["chunks"] == 0
+
+    pack.write_bytes(good[: len(good) // 2])
+    _assert_clone_fails_without_wrong_bytes(tmp_path, "copy2", "origin", "truncated")
+
+    pack.write_bytes(good)
+    (tmp_path / "blobs").rename(tmp_path / "blobs-unmounted")
+    _assert_clone_fails_without_wrong_bytes(tmp_path, "copy3", "origin", str(tmp_path / "blobs"), "holds no branchml data")
+
+
+def test_pre_push_refuses_when_the_upload_fails(tmp_path):
+    blobs = tmp_path / "blobs"
+    src = project(tmp_path, str(blobs))
+    blobs.write_text("not a folder")  # uploads cannot succeed
+    write_random(src / "data" / "a.bin", 100_000, 9)
+    commit_all(src, "data")
+    proc = run(["git", "push", "origin", "main"], src, check=False)
+    assert proc.returncode != 0
+    assert "push refused" in proc.stderr.decode()
+    assert git(tmp_path / "proj-server.git", "for-each-ref") == ""
+
+
+def test_server_pre_receive_refuses_pointers_missing_from_the_blob_remote(tmp_path):
+    src = project(tmp_path, str(tmp_path / "blobs"))
+    server = tmp_path / "proj-server.git"
+    bml(server, "install", "--server")
+    git(src, "push", "-q", "origin", "main")  # no pointers yet: accepted
+    write_random(src / "data" / "a.bin", 100_000, 10)
+    commit_all(src, "data")
+    proc = run(["git", "push", "--no-verify", "origin", "main"], src, check=False)
+    assert proc.returncode != 0
+    assert "not on blob remote 'origin'" in proc.stderr.decode()
+    bml(src, "push")
+    git(src, "push", "-q", "--no-verify", "origin", "main")
+    assert git(server, "rev-parse", "main").strip() == git(src, "rev-parse", "main").strip()
