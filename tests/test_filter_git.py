@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,34 @@ def test_install_is_idempotent_and_chains_user_hooks(tmp_path):
     git(path, "commit", "-qm", "x")
     assert (path / "hook.txt").read_text().strip() == "user-hook-ran"
     assert git(path, "config", "--get-all", "filter.branchml.process").count("\n") == 1
+
+
+def test_very_large_files_are_written_after_checkout_not_by_git(tracked):
+    (tracked / "branchml.toml").write_text("[branchml]\nversion = 1\n\n[store]\ncheckout_in_git_max = 100000\n")
+    big = random.Random(6).randbytes(3 << 20)
+    (tracked / "data" / "big.bin").write_bytes(big)
+    (tracked / "data" / "small.bin").write_bytes(b"s" * 5000)
+    git(tracked, "add", ".")
+    git(tracked, "commit", "-qm", "big")
+    git(tracked, "switch", "-qc", "empty")
+    git(tracked, "rm", "-rq", "data")
+    git(tracked, "commit", "-qm", "rm")
+    git(tracked, "switch", "-q", "main")  # smudge leaves big.bin as a pointer; post-checkout writes it
+    assert (tracked / "data" / "big.bin").read_bytes() == big
+    assert (tracked / "data" / "small.bin").read_bytes() == b"s" * 5000
+    assert git(tracked, "status", "--porcelain") == ""
+
+
+def test_install_materialises_files_checked_out_as_pointers(tracked):
+    data = random.Random(7).randbytes(200_000)
+    (tracked / "data" / "m.bin").write_bytes(data)
+    git(tracked, "add", ".")
+    git(tracked, "commit", "-qm", "m")
+    # a plain `git clone` (no filter registered for this user): pointers land in the work tree
+    copy = tracked.parent / "copy"
+    git(tracked.parent, "clone", "-q", str(tracked), str(copy))
+    assert (copy / "data" / "m.bin").read_bytes().startswith(b"branchml pointer v1")
+    shutil.copytree(tracked / ".git" / "branchml", copy / ".git" / "branchml")  # content at hand
+    bml(copy, "install")
+    assert (copy / "data" / "m.bin").read_bytes() == data
+    assert git(copy, "status", "--porcelain") == ""

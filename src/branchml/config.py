@@ -19,7 +19,10 @@ FILE_NAME = "branchml.toml"
 DEFAULTS: dict[str, Any] = {
     "branchml": {"version": 1},
     "remotes": {},
-    "store": {"inline_below": 0},
+    # inline_below: tracked files smaller than this stay inline in Git (README, "Small files").
+    # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
+    # would hold the whole file in its memory (README, "Very large files").
+    "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
 }
 
 

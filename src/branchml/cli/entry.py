@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         from branchml.git.filter import run_filter_process
 
         sys.exit(run_filter_process())
+    if argv[:1] == ["hook"] and len(argv) >= 2:
+        from branchml.git.hooks import main as hook_main  # hooks run on every commit: skip click
+
+        sys.exit(hook_main(argv[1], argv[2:]))
     from branchml.cli.app import build_cli
 
     build_cli(COMMANDS).main(args=argv, prog_name="branchml")

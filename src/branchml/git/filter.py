@@ -17,18 +17,19 @@ from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
 
-SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory stays bounded)
+SPOOL_LIMIT = 16 << 20
+IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
 
 
-def inline_threshold(root: Path) -> int:
-    """Files smaller than this stay inline in Git (see README, "Small files"); from branchml.toml."""
+def store_settings(root: Path) -> dict:
+    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
     from branchml import config
 
     try:
         cfg = config.load(root)
     except BranchmlError:
         cfg = config.DEFAULTS
-    return int(cfg.get("store", {}).get("inline_below", config.DEFAULTS["store"]["inline_below"]))
+    return {**config.DEFAULTS["store"], **cfg.get("store", {})}
 
 
 class FilterServer:
@@ -36,7 +37,9 @@ class FilterServer:
         self.reader = reader
         self.writer = writer
         self.root = root
-        self.inline_below = inline_threshold(root)
+        settings = store_settings(root)
+        self.inline_below = int(settings["inline_below"])
+        self.checkout_in_git_max = int(settings["checkout_in_git_max"])
         self._repo = None
         self._store_writer = None
 
@@ -116,7 +119,7 @@ class FilterServer:
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
-        content = self.read_prefix(max(self.inline_below, MAX_POINTER_SIZE + 1))
+        content = self.read_prefix(max(self.inline_below, IN_MEMORY))
         head = bytes(content.pending)
         if content.done and looks_like_pointer(head):
             try:
@@ -127,7 +130,10 @@ class FilterServer:
         elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
             return self.respond(head)
         try:
-            pointer = self.store_writer.add_stream(content)
+            if content.done:
+                pointer = self.store_writer.add_bytes(head)
+            else:
+                pointer = self.store_writer.add_stream(content)
         except BranchmlError as exc:
             content.drain()
             return self.fail(path, str(exc))
@@ -142,6 +148,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
+            if pointer.size > self.checkout_in_git_max:
+                return self.respond(head)  # the post-checkout hook writes it, streaming
             self.repo.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
@@ -180,4 +188,15 @@ def run_filter_process() -> int:
         return 8
     finally:
         server.close()
+        _log_peak_rss()
     return 0
+
+
+def _log_peak_rss() -> None:
+    """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
+    path = os.environ.get("BRANCHML_RSS_LOG")
+    if path:
+        import resource
+
+        with open(path, "a") as f:
+            f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")

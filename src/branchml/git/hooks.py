@@ -30,8 +30,8 @@ HANDLERS: dict[str, list[str]] = {
     "commit-msg": ["branchml.roles.hooks:commit_msg"],
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.remote.hooks:pre_receive"],
-    "post-checkout": [],
-    "post-merge": [],
+    "post-checkout": ["branchml.workflows.checkout:after_checkout"],
+    "post-merge": ["branchml.workflows.checkout:after_checkout"],
 }
 
 
@@ -95,3 +95,14 @@ def run_hook(repo, name: str, args: list[str]) -> int:
             raise
         getattr(module, func)(repo, args, stdin)
     return 0
+
+
+def main(name: str, args: list[str]) -> int:
+    """`branchml hook NAME ARGS...`: print a refusal plainly (no rich: hooks must start fast)."""
+    from branchml.repo import Repo
+
+    try:
+        return run_hook(Repo.find(), name, args)
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml: {exc}\n")
+        return exc.exit_code or 1

@@ -76,9 +76,15 @@ class PackWriter:
     def append(self, kind: bytes, flags: int, record_id: bytes, payload: bytes | memoryview, raw_len: int) -> int:
         """Write one record; return the offset of its payload."""
         header = RECORD_HEADER.pack(kind, flags, 0, len(payload), raw_len, record_id)
-        self._write(header)
-        offset = self.size
-        self._write(payload)
+        offset = self.size + len(header)
+        written = os.writev(self._fd, [header, payload])  # one syscall per record
+        total = len(header) + len(payload)
+        if written < total:  # short write: finish the rest plainly
+            rest = memoryview(header + bytes(payload))[written:]
+            self.size += written
+            self._write(rest)
+        else:
+            self.size += total
         return offset
 
     def sync(self) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ PACK_TARGET_SIZE = 256 << 20
 # Commit the index at least this often while a long `git add` runs.
 COMMIT_EVERY_BYTES = 256 << 20
 COMMIT_EVERY_SECONDS = 5.0
+BATCH_BYTES = 4 << 20  # chunks handed to the worker thread at once
 
 
 class Readable(Protocol):
@@ -242,6 +244,8 @@ class StoreWriter:
         self._pending_bytes = 0
         self._last_commit = time.monotonic()
         self.new_bytes = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-store")
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
 
     def __enter__(self) -> "StoreWriter":
         return self
@@ -261,27 +265,62 @@ class StoreWriter:
         return cid in self._pending_ids or self.store.index.has_chunk(cid)
 
     def add_stream(self, stream: Readable) -> Pointer:
-        """Chunk, dedup and store a stream; return its pointer once its records are written."""
-        whole = blake3.blake3()
-        ids = bytearray()
-        size = 0
+        """Chunk, dedup and store a stream; return its pointer once its records are written.
+
+        Three stages overlap: this thread reads and cuts chunks, one worker thread hashes,
+        compresses and writes them, another computes the whole-file hash (blake3, zstd and
+        write() release the GIL). Two batches of about 4 MiB are in flight at most, so memory
+        stays bounded whatever the file size.
+        """
+        state = _FileState()
+        pending: list[Future] = []
+        batch: list[bytes] = []
+        batch_bytes = 0
         for chunk in self.cdc.cut_stream(stream):
-            data = chunk.data
-            whole.update(data)
-            cid = blake3.blake3(data).digest()
-            ids += cid
-            size += chunk.length
-            if not self._have_chunk(cid):
-                self._write_chunk(cid, data)
-        oid = whole.digest()
+            batch.append(bytes(chunk.data))  # the chunk's view is only valid until the next one
+            batch_bytes += chunk.length
+            if batch_bytes >= BATCH_BYTES:
+                pending = self._submit(pending, state, batch)
+                batch, batch_bytes = [], 0
+        if batch:
+            pending = self._submit(pending, state, batch)
+        for future in pending:
+            future.result()
+        return self._finish_file(state)
+
+    def _finish_file(self, state: "_FileState") -> Pointer:
+        oid = state.whole.digest()
+        ids = bytes(state.ids)
         if oid not in self._pending_files and self.store.index.file(oid) is None:
-            payload = encode_file_payload(size, bytes(ids))
             pack = self._pack()
-            pack.append(KIND_FILE, 0, oid, payload, 0)
-            self.batch.files.append((oid, size, bytes(ids)))
+            pack.append(KIND_FILE, 0, oid, encode_file_payload(state.size, ids), 0)
+            self.batch.files.append((oid, state.size, ids))
             self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
         self._maybe_commit()
-        return Pointer(oid.hex(), size)
+        return Pointer(oid.hex(), state.size)
+
+    def add_bytes(self, data: bytes) -> Pointer:
+        """Store a small file held in memory, without the worker thread (per-file cost matters)."""
+        state = _FileState()
+        self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
+        return self._finish_file(state)
+
+    def _submit(self, pending: list[Future], state: "_FileState", batch: list[bytes]) -> list[Future]:
+        while len(pending) >= 4:
+            pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
+        pending.append(self._hasher.submit(_hash_whole, state, batch))
+        pending.append(self._worker.submit(self._store_batch, state, batch, False))
+        return pending
+
+    def _store_batch(self, state: "_FileState", batch: list[bytes], whole: bool = True) -> None:
+        for data in batch:
+            if whole:
+                state.whole.update(data)
+            cid = blake3.blake3(data).digest()
+            state.ids += cid
+            state.size += len(data)
+            if not self._have_chunk(cid):
+                self._write_chunk(cid, data)
 
     def _write_chunk(self, cid: bytes, data: memoryview) -> None:
         flags, stored = self.encoder.encode(data)
@@ -314,6 +353,23 @@ class StoreWriter:
             self.pack.close()
             self.pack = None
         self.gc_lock.release()
+        self._worker.shutdown()
+        self._hasher.shutdown()
+
+
+def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
+    """The whole-file oid, on its own thread (one thread per hasher keeps the order of batches)."""
+    for data in batch:
+        state.whole.update(data)
+
+
+@dataclass
+class _FileState:
+    """What the worker accumulates for one file."""
+
+    whole: "blake3.blake3" = field(default_factory=blake3.blake3)
+    ids: bytearray = field(default_factory=bytearray)
+    size: int = 0
 
 
 def discard_index(root: Path) -> None:

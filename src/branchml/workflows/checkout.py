@@ -9,8 +9,11 @@ from branchml.errors import BranchmlError
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 
-def materialize(repo, paths: list[str] | None = None) -> list[str]:
-    """Replace pointer files in the work tree by their content; returns the paths written."""
+def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
+    """Replace pointer files in the work tree by their content; returns the paths written.
+
+    With keep_going, a file that cannot be had is reported on stderr and the others still written.
+    """
     from branchml.workflows.pointers import index_pointers
 
     written = []
@@ -21,12 +24,29 @@ def materialize(repo, paths: list[str] | None = None) -> list[str]:
         target = repo.root / entry.path
         if not _holds_pointer(target):
             continue
-        _write_content(repo, entry, target)
-        written.append(entry.path)
+        try:
+            _write_content(repo, entry, target)
+        except BranchmlError as exc:
+            if not keep_going:
+                raise
+            import sys
+
+            sys.stderr.write(f"branchml: {exc}\n")
+            continue
+        written.append(entry)
     if written:
-        # The files now differ in stat data only; let Git re-clean them (same pointer) and forget them.
-        repo.git(["update-index", "-q", "--refresh"], check=False)
-    return written
+        _forget_stat_data(repo, written)
+    return [entry.path for entry in written]
+
+
+def _forget_stat_data(repo, entries) -> None:
+    """Make Git re-check these files by content: their size no longer matches what Git recorded
+    (the pointer's), and Git trusts a size change without looking. Re-entering the index entries
+    clears their stat data; the refresh then re-cleans them, finds the same pointer, and records
+    the new stat data."""
+    lines = "".join(f"{e.mode} {e.blob}\t{e.path}\n" for e in entries)
+    repo.git(["update-index", "--index-info"], input=lines.encode())
+    repo.git(["update-index", "-q", "--refresh"], check=False)
 
 
 def _holds_pointer(path: Path) -> bool:
@@ -53,3 +73,14 @@ def _write_content(repo, entry, target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def after_checkout(repo, args: list[str], stdin: bytes) -> None:
+    """post-checkout / post-merge: write the very large files the filter left as pointers."""
+    if repo.root is None:
+        return
+    written = materialize(repo, keep_going=True)
+    if written:
+        import sys
+
+        sys.stderr.write(f"branchml: wrote {len(written)} large file(s) after checkout\n")

@@ -14,6 +14,7 @@ class PointerBlob:
     blob: str
     path: str
     pointer: Pointer
+    mode: str = "100644"
 
 
 def read_pointers(repo, blobs: dict[str, str]) -> list[PointerBlob]:
@@ -48,7 +49,7 @@ def read_pointers(repo, blobs: dict[str, str]) -> list[PointerBlob]:
 def index_pointers(repo) -> list[PointerBlob]:
     """Pointers staged in this worktree's index, by path."""
     blobs: dict[str, str] = {}
-    by_path: list[tuple[str, str]] = []
+    by_path: list[tuple[str, str, str]] = []
     for entry in repo.git(["ls-files", "-s", "-z"]).split(b"\0"):
         if not entry:
             continue
@@ -56,9 +57,9 @@ def index_pointers(repo) -> list[PointerBlob]:
         mode, sha, _stage = meta.decode().split()
         if mode.startswith("100"):
             blobs.setdefault(sha, path.decode(errors="surrogateescape"))
-            by_path.append((sha, path.decode(errors="surrogateescape")))
+            by_path.append((sha, path.decode(errors="surrogateescape"), mode))
     found = {p.blob: p.pointer for p in read_pointers(repo, blobs)}
-    return [PointerBlob(sha, path, found[sha]) for sha, path in by_path if sha in found]
+    return [PointerBlob(sha, path, found[sha], mode) for sha, path, mode in by_path if sha in found]
 
 
 def rev_list_pointers(repo, rev_args: Iterable[str]) -> list[PointerBlob]:
