@@ -56,7 +56,7 @@ def test_push_skips_what_the_remote_has_and_appending_to_a_csv_sends_little(tmp_
     commit_all(src, "append")
     second = push_report(src)
     assert second["new_files"] == 1
-    assert 0 < second["bytes"] <= 0.03 * size * 2  # stored bytes are compressed; raw bound below
+    assert 0 < second["bytes"] <= 0.03 * size  # the bar: a 1% append pushes at most 3% of the file
     assert second["new_chunks"] <= 4
 
 
