@@ -46,3 +46,8 @@ def digests(root: Path, subs: tuple[str, ...] = ("data", "models")) -> dict[str,
 
 def remote_objects(folder: Path) -> list[Path]:
     return sorted(p for sub in ("packs", "indexes") for p in (folder / sub).glob("*") if p.is_file())
+
+
+def no_wrong_bytes(path: Path) -> bool:
+    """True when a file that could not be fetched was left out, or left as its pointer."""
+    return not path.exists() or path.read_bytes().startswith(b"branchml pointer v1\n")
