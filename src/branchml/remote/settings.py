@@ -105,17 +105,22 @@ def _spec(name: str, table: dict, where: str) -> RemoteSpec:
     url = table.get("url")
     if not isinstance(url, str) or not url:
         raise RemoteConfigError(f"{where}: [remotes.{name}] has no url", hint=f"run `branchml remote add {name} URL`")
+    _refuse_credentials(name, table, where)
+    return RemoteSpec(name, url, {k: v for k, v in table.items() if k != "url"})
+
+
+def _refuse_credentials(name: str, table: dict, where: str) -> None:
     for key in table:
         if any(word in key.lower() for word in CREDENTIAL_WORDS):
             raise RemoteConfigError(
                 f"{where}: [remotes.{name}] holds a credential ({key}); branchml never reads credentials from files",
                 hint="remove it and use the environment (e.g. AWS_ACCESS_KEY_ID) or your tool's own config",
             )
-    return RemoteSpec(name, url, {k: v for k, v in table.items() if k != "url"})
 
 
 def _trusted(name: str, table: dict, consent: dict) -> dict:
     """The committed table, refusing what needs consent and has none (for this exact value)."""
+    _refuse_credentials(name, table, config.FILE_NAME)
     url = table.get("url", "")
     if isinstance(url, str) and protocol_of(url) not in SAFE_PROTOCOLS:
         if consent.get("url") != url:
