@@ -73,6 +73,7 @@ def test_plain_git_clone_gets_pointers_fetch_include_prefetches_install_material
     assert report["files"] == 1 and 0 < report["bytes"] < 300_000
     stats = json.loads(bml(copy, "stats", "--json").stdout)
     assert stats["files"] == 1 and stats["file_bytes"] == 200_000
+    assert push_report(copy)["bytes"] == 0  # files never fetched here are on the remote: fine
     bml(copy, "install")  # materialises the pointer files, fetching the rest on demand
     assert digests(copy) == digests(src)
     assert git(copy, "status", "--porcelain") == ""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from branchml.errors import MissingObject
 from branchml.remote.catalog import Catalog
 from branchml.remote.objects import PackBuilder, decode_index, object_hash
 from branchml.remote.storage import RemoteStorage
@@ -58,9 +59,18 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
 
 def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """(file oids, chunk ids) to upload: all that the remote lacks, each once."""
-    files = catalog.missing(list(dict.fromkeys(oids)), KIND_FILE)
+    oids = list(dict.fromkeys(oids))
+    files = catalog.missing(oids, KIND_FILE)
+    lacking = set(files)
     wanted: dict[bytes, None] = {}
     for oid in oids:  # chunks of files the remote lists too: a killed push may have left gaps
+        if store.index.file(oid) is None:
+            if oid in lacking:
+                raise MissingObject(
+                    f"file {oid.hex()[:16]}… is neither in the local store nor on blob remote {catalog.storage.spec.name!r}",
+                    hint="push from the clone that committed it (`branchml push` there), or run `branchml fsck --all`",
+                )
+            continue  # on the remote already, never fetched here
         for cid in rec.file_chunk_ids(rec.file_record(store, oid)):
             wanted[cid] = None
     return files, catalog.missing(list(wanted), KIND_CHUNK)
