@@ -156,3 +156,48 @@ def test_pre_push_refuses_failed_uploads_and_the_server_refuses_dangling_pointer
     bml(src, "push")
     git(src, "push", "-q", "--no-verify", "origin", "main")
     assert git(server, "rev-parse", "main").strip() == git(src, "rev-parse", "main").strip()
+
+
+def remote_gc(repo, *args) -> dict:
+    return json.loads(bml(repo, "remote", "gc", "--json", *args).stdout)
+
+
+def test_remote_gc_keeps_what_pushed_refs_need_respects_grace_and_lock(tmp_path):
+    blobs = tmp_path / "blobs"
+    src = project(tmp_path, str(blobs))
+    write_random(src / "data" / "keep.bin", 300_000, 20)
+    commit_all(src, "keep")
+    git(src, "switch", "-qc", "scratch")
+    write_random(src / "data" / "dead.bin", 300_000, 21)
+    commit_all(src, "scratch")
+    bml(src, "push")  # both branches: packs mixing live and dead records
+    write_random(src / "data" / "dead2.bin", 200_000, 22)
+    commit_all(src, "more scratch")
+    bml(src, "push")  # packs of dead records only
+    git(src, "switch", "-q", "main")
+    git(src, "push", "-q", "origin", "main")  # only main reaches the Git remote
+    admin = tmp_path / "admin"
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(admin))
+
+    young = remote_gc(admin)  # default grace: everything is too young to touch
+    assert (young["deleted_packs"], young["rewritten_packs"], young["kept_young"]) == (0, 0, 4)
+    before = remote_objects(blobs)
+    dry = remote_gc(admin, "--grace", "0", "--dry-run")
+    assert (dry["deleted_packs"], dry["rewritten_packs"]) == (2, 2) and remote_objects(blobs) == before
+    done = remote_gc(admin, "--grace", "0")
+    assert (done["deleted_packs"], done["rewritten_packs"]) == (2, 2) and done["freed_bytes"] > 450_000
+    assert bml(src, "verify-remote", "main").returncode == 0
+    assert bml(src, "verify-remote", "scratch", check=False).returncode == 1
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "after"))
+    assert digests(tmp_path / "after") == digests(src)
+
+    (blobs / "locks").mkdir(exist_ok=True)
+    (blobs / "locks" / "gc.lock").write_text('{"host": "elsewhere", "pid": 1, "since": 0}')  # a dead gc
+    write_random(src / "data" / "new.bin", 50_000, 23)
+    commit_all(src, "new")
+    refused = bml(src, "push", check=False)
+    assert refused.returncode != 0 and "being garbage-collected" in refused.stderr.decode()
+    assert bml(admin, "remote", "gc", check=False).returncode != 0
+    remote_gc(admin, "--break-lock")
+    assert not (blobs / "locks" / "gc.lock").exists()
+    assert push_report(src, "origin", "main")["new_files"] == 1  # main gained one file

@@ -81,6 +81,24 @@ def trust(name: str) -> None:
     get_output().info(f"trusting remote {name}: " + ", ".join(f"{k}={v}" for k, v in table.items()))
 
 
+@remote.command("gc")
+@click.argument("name", required=False)
+@click.option("--grace", "grace_hours", type=float, default=24.0, show_default=True,
+              help="Never touch packs younger than this many hours (pushes in progress).")
+@click.option("--dry-run", is_flag=True, help="Report what would go, change nothing.")
+@click.option("--break-lock", is_flag=True, help="Take the gc lock even if a (dead) gc holds it.")
+@json_option
+def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as_json: bool) -> None:
+    """Delete remote packs no branch, tag or reflog of this clone needs (run `git fetch` first)."""
+    from branchml.remote import api
+
+    report = api.gc(Repo.find(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
+    get_output().result(report.as_dict(), as_json, lambda r: get_output().info(
+        f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
+        f"{r['deleted_packs']}, rewrote {r['rewritten_packs']}, kept {r['kept_young']} young; "
+        f"{r['freed_bytes']} bytes freed"))
+
+
 @click.command()
 @click.argument("remote_name", required=False)
 @click.argument("refs", nargs=-1)

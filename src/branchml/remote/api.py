@@ -198,3 +198,10 @@ def clone(url: str, directory: Path | None) -> Path:
     if cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
         cmd.git(["checkout", "-q", "-f", "HEAD"], target)
     return target.resolve()
+
+
+def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):
+    from branchml.remote.gc import collect
+
+    with connect(repo, remote) as conn:
+        return collect(repo, conn, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)

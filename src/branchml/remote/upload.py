@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from branchml.errors import MissingObject
 from branchml.remote.catalog import Catalog
+from branchml.remote.gc import refuse_if_locked
 from branchml.remote.objects import PackBuilder, decode_index, object_hash
 from branchml.remote.storage import RemoteStorage
 from branchml.store import records as rec
@@ -46,6 +47,7 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     report = PushReport(storage.spec.name, files=len(oids))
     _arm_kill_switch(storage)
     storage.check_format(create=True)
+    refuse_if_locked(storage)
     catalog.refresh()
     files, chunks = needed_records(store, catalog, oids)
     report.new_files, report.new_chunks = len(files), len(chunks)
