@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-TOOLS = ("branchml", "lfs", "git")
+TOOLS = ("branchml", "lfs", "dvc", "git")
+DVC_VENV = Path(tempfile.gettempdir()) / "branchml-bench-dvc"
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -44,6 +45,18 @@ def ensure_git_lfs() -> bool:
     return subprocess.run(["git", "lfs", "version"], capture_output=True).returncode == 0
 
 
+def ensure_dvc() -> str | None:
+    """DVC in its own venv (it is a peer, not our dependency); None when it cannot be installed."""
+    found = shutil.which("dvc")
+    if found:
+        return found
+    dvc = DVC_VENV / "bin" / "dvc"
+    if not dvc.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DVC_VENV)], capture_output=True)
+        subprocess.run([str(DVC_VENV / "bin" / "pip"), "install", "-q", "dvc"], capture_output=True)
+    return str(dvc) if dvc.exists() else None
+
+
 def du(path: Path) -> int:
     if not path.exists():
         return 0
@@ -51,8 +64,8 @@ def du(path: Path) -> int:
 
 
 class Tool:
-    def __init__(self, name: str, root: Path, env: dict) -> None:
-        self.name, self.root, self.env = name, root, env
+    def __init__(self, name: str, root: Path, env: dict, dvc: str | None = None) -> None:
+        self.name, self.root, self.env, self.dvc = name, root, env, dvc
 
     def new_repo(self, label: str) -> Path:
         path = self.root / f"{self.name}-{label}"
@@ -65,6 +78,9 @@ class Tool:
             if self.name == "lfs":
                 sh(["git", "lfs", "install", "--local"], path, self.env)
                 sh(["git", "lfs", "track", "data/**"], path, self.env)
+            if self.name == "dvc":
+                sh([self.dvc, "init", "-q"], path, self.env)
+                sh([self.dvc, "config", "core.autostage", "true"], path, self.env)
         (path / "data").mkdir()
         (path / "README").write_text(label)
         sh(["git", "add", "-A"], path, self.env)
@@ -72,11 +88,27 @@ class Tool:
         return path
 
     def stored(self, repo: Path) -> int:
-        extra = {"branchml": repo / ".git" / "branchml" / "packs", "lfs": repo / ".git" / "lfs" / "objects"}
+        extra = {
+            "branchml": repo / ".git" / "branchml" / "packs",
+            "lfs": repo / ".git" / "lfs" / "objects",
+            "dvc": repo / ".dvc" / "cache",
+        }
         return du(repo / ".git" / "objects") + (du(extra[self.name]) if self.name in extra else 0)
 
     def add_commit(self, repo: Path, msg: str) -> float:
-        return sh(["git", "add", "-A"], repo, self.env) + sh(["git", "commit", "-qm", msg], repo, self.env)
+        spent = sh([self.dvc, "add", "-q", "data"], repo, self.env) if self.name == "dvc" else 0.0
+        return spent + sh(["git", "add", "-A"], repo, self.env) + sh(["git", "commit", "-qm", msg], repo, self.env)
+
+    def readd(self, repo: Path) -> float:
+        if self.name == "dvc":
+            return sh([self.dvc, "add", "-q", "data"], repo, self.env)
+        return sh(["git", "add", "-A"], repo, self.env)
+
+    def switch(self, repo: Path, branch: str) -> float:
+        spent = sh(["git", "switch", "-q", branch], repo, self.env)
+        if self.name == "dvc":
+            spent += sh([self.dvc, "checkout", "-q"], repo, self.env)
+        return spent
 
 
 def random_file(path: Path, size: int, seed: int) -> None:
@@ -120,7 +152,7 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
     base = tool.stored(repo)
     r["add_commit_s"] = tool.add_commit(repo, "big")
     os.utime(repo / "data" / "big.bin")
-    r["readd_touch_s"] = sh(["git", "add", "-A"], repo, tool.env)
+    r["readd_touch_s"] = tool.readd(repo)
     # 2. 1% of the bytes changed in the middle
     with open(repo / "data" / "big.bin", "r+b") as f:
         f.seek(size // 2)
@@ -146,7 +178,7 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
     for i in range(4):
         random_file(repo / "data" / f"a{i}.bin", size // 4, 20 + i)
     tool.add_commit(repo, "b")
-    times = [sh(["git", "switch", "-q", br], repo, tool.env) for br in ("main", "b", "main", "b")]
+    times = [tool.switch(repo, br) for br in ("main", "b", "main", "b")]
     r["switch_s"] = sum(times) / len(times)
     # 5. many small files
     repo = tool.new_repo("small")
@@ -187,6 +219,10 @@ def main() -> None:
     if "lfs" in tools and not ensure_git_lfs():
         print("git-lfs not installable here: skipped", file=sys.stderr)
         tools.remove("lfs")
+    dvc = ensure_dvc() if "dvc" in tools else None
+    if "dvc" in tools and dvc is None:
+        print("dvc not installable here: skipped", file=sys.stderr)
+        tools.remove("dvc")
     results: dict = {"config": {"mb": args.mb, "small": args.small, "tools": tools}}
     with tempfile.TemporaryDirectory(prefix="bml-bench-") as tmp:
         root = Path(tmp)
@@ -196,7 +232,7 @@ def main() -> None:
         env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
         for name in tools:
             print(f"== {name}", file=sys.stderr, flush=True)
-            bench_tool(Tool(name, root, env), args.mb, args.small, results)
+            bench_tool(Tool(name, root, env, dvc), args.mb, args.small, results)
         rss = args.rss_mb or 4 * args.mb
         results["branchml"]["peak_rss_mb"] = peak_rss_mb(root, env, rss)
         results["branchml"]["peak_rss_file_mb"] = rss

@@ -109,14 +109,7 @@ class Index:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             pid = self.pack_id(pack)
-            self.db.executemany(
-                "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                ((cid, pid, off, slen, rlen, fl) for cid, off, slen, rlen, fl in batch.chunks),
-            )
-            self.db.executemany(
-                "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
-                ((oid, size, ids, pid) for oid, size, ids in batch.files),
-            )
+            self._insert(pid, batch)
             self.db.execute(
                 "UPDATE packs SET indexed_end=max(indexed_end, ?), scanned_size=? WHERE id=?",
                 (indexed_end, scanned_size, pid),
@@ -126,6 +119,16 @@ class Index:
             self.db.execute("ROLLBACK")
             self._pack_ids.clear()
             raise
+
+    def _insert(self, pid: int, batch: PendingBatch) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((cid, pid, off, slen, rlen, fl) for cid, off, slen, rlen, fl in batch.chunks),
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
+            ((oid, size, ids, pid) for oid, size, ids in batch.files),
+        )
 
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None
@@ -176,14 +179,7 @@ class Index:
             self.db.execute("DELETE FROM packs WHERE id=?", (old_id,))
             if new is not None:
                 pid = self.pack_id(new)
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                    ((cid, pid, off, slen, rlen, fl) for cid, off, slen, rlen, fl in batch.chunks),
-                )
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
-                    ((oid, size, ids, pid) for oid, size, ids in batch.files),
-                )
+                self._insert(pid, batch)
                 self.db.execute("UPDATE packs SET indexed_end=?, scanned_size=? WHERE id=?", (new_end, new_end, pid))
             self.db.execute("COMMIT")
         except BaseException:
