@@ -25,19 +25,23 @@ class Connection:
     catalog: object  # Catalog
 
 
-@contextmanager
-def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
+def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
     """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
     from branchml.remote.catalog import Catalog
     from branchml.remote.storage import RemoteStorage
 
     spec = settings.choose(settings.load_remotes(repo, committed), name)
     storage = RemoteStorage(spec)
-    catalog = Catalog(repo.store_dir, storage)
+    return Connection(spec, storage, Catalog(repo.store_dir, storage))
+
+
+@contextmanager
+def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
+    conn = open_connection(repo, name, committed)
     try:
-        yield Connection(spec, storage, catalog)
+        yield conn
     finally:
-        catalog.close()
+        conn.catalog.close()
 
 
 # -- configuration -----------------------------------------------------------------------------

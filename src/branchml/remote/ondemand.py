@@ -16,8 +16,10 @@ def make_fetcher(repo):
     if not _has_remotes(repo):
         return None
 
+    connections: dict = {}  # one filter process smudges many files: connect once per remote
+
     def fetcher(file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-        fetch_missing(repo, file_oids, chunk_ids)
+        fetch_missing(repo, file_oids, chunk_ids, connections)
 
     return fetcher
 
@@ -32,20 +34,27 @@ def _has_remotes(repo) -> bool:
     return bool(shared or mine)
 
 
-def fetch_missing(repo, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+def fetch_missing(repo, file_oids: list[bytes], chunk_ids: list[bytes], connections: dict) -> None:
     """Try each remote in turn (default first); raise naming them all when none has everything."""
-    from branchml.remote.api import connect
+    from branchml.remote.api import open_connection
     from branchml.remote.download import fetch
+    from branchml.remote.storage import RemoteError
 
     specs = settings.load_remotes(repo)
     ordered = sorted(specs, key=lambda s: s is not settings.choose(specs))
     errors = []
     for spec in ordered:
+        if isinstance(connections.get(spec.name), RemoteError):
+            errors.append(connections[spec.name])  # unreachable once: do not wait again per file
+            continue
         try:
-            with connect(repo, spec.name) as conn:
-                fetch(repo.store, conn.storage, conn.catalog, file_oids, chunk_ids)
+            if spec.name not in connections:
+                connections[spec.name] = open_connection(repo, spec.name)
+            conn = connections[spec.name]
+            fetch(repo.store, conn.storage, conn.catalog, file_oids, chunk_ids)
             return
-        except MissingObject as exc:
+        except RemoteError as exc:
+            connections[spec.name] = exc
             errors.append(exc)
         except BranchmlError as exc:
             errors.append(exc)
