@@ -20,7 +20,7 @@ from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
 MAX_GAP = 256 << 10  # fetch the gap rather than start a new range
 MAX_RANGE = 16 << 20
-BATCH_BYTES = 64 << 20  # held in memory before being verified and stored
+BATCH_BYTES = 32 << 20  # held in memory before being verified and stored
 
 
 @dataclass
@@ -110,7 +110,7 @@ def read_records(storage: RemoteStorage, pack: str, records: list[RemoteRecord])
         while r.offset >= ranges[i][1]:
             i += 1
         start = r.offset - ranges[i][0]
-        payload = bytes(blobs[i][start : start + r.stored_len])
+        payload = memoryview(blobs[i])[start : start + r.stored_len]  # no copy
         if len(payload) != r.stored_len:
             raise CorruptObject(
                 f"blob remote {storage.spec.name!r}: pack {pack[:16]}… is shorter than its index says "

@@ -31,7 +31,7 @@ class RawRecord:
     flags: int
     id: bytes
     raw_len: int  # 0 for file records
-    payload: bytes
+    payload: bytes | memoryview
 
 
 def stored_chunk(store, chunk_id: bytes) -> RawRecord:
