@@ -201,3 +201,16 @@ def test_remote_gc_keeps_what_pushed_refs_need_respects_grace_and_lock(tmp_path)
     remote_gc(admin, "--break-lock")
     assert not (blobs / "locks" / "gc.lock").exists()
     assert push_report(src, "origin", "main")["new_files"] == 1  # main gained one file
+
+
+def test_after_install_global_a_plain_git_clone_materialises_files_during_the_clone(tmp_path, monkeypatch):
+    src = project(tmp_path, str(tmp_path / "blobs"))
+    write_random(src / "data" / "a.bin", 400_000, 30)
+    commit_all(src, "data")
+    git(src, "push", "-q", "origin", "main")
+    user_config = tmp_path / "user.gitconfig"
+    user_config.write_text("[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(user_config))  # this test's own "user"
+    bml(tmp_path, "install", "--global")
+    git(tmp_path, "clone", "-q", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
+    assert digests(tmp_path / "copy") == digests(src)
