@@ -56,8 +56,9 @@ class Catalog:
             self._forget()
             known = set()
         new = sorted(listed - known)
-        for name in new:
-            self.add(name, decode_index(self.storage.read_index(name), name))
+        for start in range(0, len(new), 256):
+            for name, data in self.storage.read_indexes(new[start : start + 256]).items():
+                self.add(name, decode_index(data, name))
         return len(new)
 
     def _forget(self) -> None:

@@ -33,14 +33,16 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
     pointers = api.history_pointers(repo, [*shas, "--not", f"--remotes={git_remote}"])
     if not pointers:
         return
-    if not settings.load_remotes(repo):
+    specs = settings.load_remotes(repo)
+    if not specs:
         sys.stderr.write(
             f"branchml: warning: pushing {len(pointers)} pointer(s) but no blob remote is configured; "
             "others will not get these files (run `branchml remote add origin URL`, then `branchml push`)\n"
         )
         return
     try:
-        report = api.push_pointers(repo, None, pointers)
+        same_name = git_remote if any(s.name == git_remote for s in specs) else None
+        report = api.push_pointers(repo, same_name, pointers)
     except BranchmlError as exc:
         raise BranchmlError(
             f"push refused: the blobs did not reach the blob remote: {exc.message}",

@@ -87,8 +87,16 @@ class RemoteStorage:
         return out
 
     def read_index(self, name: str) -> bytes:
-        with self.errors(f"read index {name[:16]}…"):
-            return self.fs.cat_file(self.path("indexes", f"{name}.idx"))
+        return self.read_indexes([name])[name]
+
+    def read_indexes(self, names: list[str]) -> dict[str, bytes]:
+        """Several index objects in one call (fetched concurrently by async transports such as S3)."""
+        if not names:
+            return {}
+        paths = [self.path("indexes", f"{name}.idx") for name in names]
+        with self.errors(f"read {len(names)} index(es)"):
+            found = self.fs.cat(paths, on_error="raise")  # a list of paths gives a dict
+        return {path.rsplit("/", 1)[-1].removesuffix(".idx"): data for path, data in found.items()}
 
     def has_pack(self, name: str) -> bool:
         with self.errors("check"):
@@ -124,3 +132,4 @@ class RemoteStorage:
     def delete(self, relative: str) -> None:
         with self.errors(f"delete {relative}"):
             self.fs.rm_file(self.path(relative))
+

@@ -84,7 +84,11 @@ def _upload_all(store, storage, catalog, pool, ids, read, report, advance) -> No
     builder: PackBuilder | None = None
     for item in ids:
         builder = builder or PackBuilder(store.root / "tmp" / f"push-{secrets.token_hex(8)}.pack")
-        builder.add(read(store, item))
+        try:
+            builder.add(read(store, item))
+        except BaseException:
+            builder.discard()
+            raise
         if builder.size >= storage.spec.pack_size:
             pending.add(pool.submit(_send_pack, storage, builder))
             builder = None
