@@ -157,6 +157,14 @@ def test_pre_push_refuses_failed_uploads_and_the_server_refuses_dangling_pointer
     git(src, "push", "-q", "--no-verify", "origin", "main")
     assert git(server, "rev-parse", "main").strip() == git(src, "rev-parse", "main").strip()
 
+    # the server's own remote (bare repo's local.toml) wins over what pushed commits name
+    bml(server, "remote", "add", "origin", str(tmp_path / "server-blobs"), "--local")
+    write_random(src / "data" / "b.bin", 50_000, 11)
+    commit_all(src, "more")
+    bml(src, "push")  # to the committed remote only
+    proc = run(["git", "push", "--no-verify", "origin", "main"], src, check=False)
+    assert proc.returncode != 0 and "server-blobs" in proc.stderr.decode()
+
 
 def remote_gc(repo, *args) -> dict:
     return json.loads(bml(repo, "remote", "gc", "--json", *args).stdout)

@@ -55,6 +55,7 @@ def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False)
     if name in data.get("remotes", {}):
         raise RemoteConfigError(f"blob remote {name!r} already exists in {path.name}", hint=f"run `branchml remote remove {name}` first")
     data.setdefault("remotes", {})[name] = {"url": url, **options}
+    path.parent.mkdir(parents=True, exist_ok=True)
     config.write_toml(path, data)
     if not local:
         _consent(repo, name, {"url": url, **options})
@@ -64,7 +65,8 @@ def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False)
 def remove_remote(repo, name: str) -> list[str]:
     """Remove a remote from both files; returns where it was found."""
     removed = []
-    for path in (_committed_path(repo), settings.local_path(repo.store_dir)):
+    committed = [] if repo.root is None else [_committed_path(repo)]
+    for path in (*committed, settings.local_path(repo.store_dir)):
         data = config.read_toml(path)
         found = data.get("remotes", {}).pop(name, None) is not None
         found = data.get(settings.CONSENT_TABLE, {}).pop(name, None) is not None or found

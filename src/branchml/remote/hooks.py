@@ -73,7 +73,7 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
         if missing:
             first = missing[0]
             raise BranchmlError(
-                f"{ref}: {len(missing)} file(s) are not on blob remote {conn.spec.name!r} "
+                f"{ref}: {len(missing)} file(s) are not on blob remote {conn.spec.name!r} ({conn.spec.url}) "
                 f"(first: {first['path']} {first['oid'][:16]}…); refusing dangling pointers",
                 hint="run `branchml push` in your clone, then `git push` again",
             )
