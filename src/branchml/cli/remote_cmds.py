@@ -17,8 +17,17 @@ def _parse_options(pairs: tuple[str, ...]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
-        options[key.strip()] = int(value) if value.isdigit() else value
+        options[key.strip()] = _typed(value)
     return options
+
+
+def _typed(value: str) -> int | bool | str:
+    """TOML keeps types: `pack_size=1048576` is a number, `anon=true` a boolean."""
+    if value.isdigit():
+        return int(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
 
 
 @click.group()
