@@ -33,7 +33,7 @@ class RemoteGcReport:
     packs: int = 0
     deleted_packs: int = 0
     rewritten_packs: int = 0
-    kept_young: int = 0
+    kept_young: int = 0  # packs inside the grace period, not looked at
     freed_bytes: int = 0
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
@@ -75,38 +75,44 @@ def acquire(storage: RemoteStorage, break_lock: bool) -> str:
 
 
 def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
-    from branchml.remote.api import _oids
-    from branchml.remote.download import remote_file_chunks
-    from branchml.workflows.pointers import reachable_pointers
-
-    storage, catalog = conn.storage, conn.catalog
+    storage = conn.storage
     report = RemoteGcReport(storage.spec.name, dry_run=dry_run)
     if not dry_run:
         acquire(storage, break_lock)
     try:
-        catalog.refresh()
-        oids = _oids(reachable_pointers(repo))
-        live = {(KIND_FILE, o) for o in oids}
-        known = [o for o in oids if o not in set(catalog.missing(oids, KIND_FILE))]
-        for chunk_ids in remote_file_chunks(storage, catalog, known).values():
-            live.update((KIND_CHUNK, c) for c in chunk_ids)
-        _sweep(repo, storage, live, grace_hours * 3600, report)
+        conn.catalog.refresh()
+        indexes = {name: decode_index(data, name) for name, data in storage.read_indexes(storage.list_indexes()).items()}
+        young = {name for name in indexes if _young(storage, name, grace_hours * 3600)}
+        live = _live_records(repo, conn, [r for name in young for r in indexes[name]])
+        _sweep(repo, storage, indexes, young, live, report)
     finally:
         if not dry_run:
             storage.delete(LOCK)
     return report
 
 
-def _sweep(repo, storage: RemoteStorage, live: set, grace_seconds: float, report: RemoteGcReport) -> None:
-    indexes = {name: decode_index(storage.read_index(name), name) for name in storage.list_indexes()}
-    report.packs = len(indexes)
+def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
+    """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
+    from branchml.remote.api import _oids
+    from branchml.remote.download import remote_file_chunks
+    from branchml.workflows.pointers import reachable_pointers
+
+    oids = _oids(reachable_pointers(repo))
+    oids += [r.id for r in young_records if r.kind == KIND_FILE]
+    live = {(KIND_FILE, o) for o in oids}
+    known = [o for o in dict.fromkeys(oids) if o not in set(conn.catalog.missing(oids, KIND_FILE))]
+    for chunk_ids in remote_file_chunks(conn.storage, conn.catalog, known).values():
+        live.update((KIND_CHUNK, c) for c in chunk_ids)
+    return live
+
+
+def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, report: RemoteGcReport) -> None:
+    report.packs, report.kept_young = len(indexes), len(young)
     kept: set = set()
     doomed = []
     for name, records in indexes.items():
-        all_live = all((r.kind, r.id) in live for r in records)
-        if all_live or _young(storage, name, grace_seconds):
+        if name in young or all((r.kind, r.id) in live for r in records):
             kept.update((r.kind, r.id) for r in records)
-            report.kept_young += not all_live
         else:
             doomed.append(name)
     for name in doomed:
