@@ -67,6 +67,9 @@ def test_push_clone_switch_round_trip_through_s3(tmp_path, s3):
     git(copy, "switch", "-q", "stable/acme")
     assert digests(copy) == on_acme
     assert json.loads(bml(copy, "verify-remote", "--json", "stable/acme").stdout)["missing"] == []
+    gc = json.loads(bml(copy, "remote", "gc", "--grace", "0", "--json").stdout)  # lock, ages, listing on S3
+    assert gc["packs"] > 0 and gc["deleted_packs"] == gc["rewritten_packs"] == 0
+    assert not s3.exists(f"{prefix}/locks/gc.lock")
 
 
 def test_four_concurrent_pushers_for_three_rounds_lose_nothing(tmp_path, s3):
