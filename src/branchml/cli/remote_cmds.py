@@ -118,8 +118,9 @@ def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
 
     repo = Repo.find()
     out = get_output()
+    remote_name, ref_list = api.split_remote_and_refs(repo, remote_name, list(refs))
     with out.progress("push", None) as advance:
-        report = api.push(repo, remote_name, list(refs), advance)
+        report = api.push(repo, remote_name, ref_list, advance)
     out.result(report.as_dict(), as_json, lambda r: out.info(
         f"{r['remote']}: {r['files']} file(s) referenced, uploaded {r['new_chunks']} chunk(s) and "
         f"{r['new_files']} file record(s) in {r['packs']} pack(s), {r['bytes']} bytes"))

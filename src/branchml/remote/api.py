@@ -146,6 +146,18 @@ def _oids(pointers: list[PointerBlob]) -> list[bytes]:
 
 
 # -- transfers -------------------------------------------------------------------------------
+def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
+    """`push main` means the ref main on the default remote, unless a blob remote is called main."""
+    from branchml.git import cmd
+
+    if first is None or first in {s.name for s in settings.load_remotes(repo)}:
+        return first, refs
+    if cmd.git_ok(["rev-parse", "--verify", "-q", first], repo.cwd):
+        return None, [first, *refs]
+    return first, refs  # an unknown remote: connect() says so
+
+
+
 def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
     from branchml.remote.upload import push_files
 
