@@ -35,22 +35,32 @@ class FetchReport:
 
 
 def fetch(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes], chunk_ids: list[bytes],
-          advance: Callable[[int], None] = lambda n: None) -> FetchReport:
+          advance: Callable[[int], None] = lambda n: None, inserter: rec.RecordInserter | None = None) -> FetchReport:
     """Make `file_oids` (with all their chunks) and `chunk_ids` present in the local store."""
+    own = inserter is None
+    inserter = inserter or rec.RecordInserter(store)
+    try:
+        return _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter)
+    finally:
+        if own:
+            inserter.close()
+
+
+def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> FetchReport:
     report = FetchReport(storage.spec.name)
     files = [oid for oid in dict.fromkeys(file_oids) if store.index.file(oid) is None]
-    report.files = _download(store, storage, catalog, files, KIND_FILE, report, advance)
+    report.files = _download(inserter, storage, catalog, files, KIND_FILE, report, advance)
     wanted = dict.fromkeys(chunk_ids)
     for oid in dict.fromkeys(file_oids):
         row = store.index.file(oid)
         if row is not None:
             wanted.update(dict.fromkeys(row[1][i : i + 32] for i in range(0, len(row[1]), 32)))
     chunks = [cid for cid in wanted if not store.index.has_chunk(cid)]
-    report.chunks = _download(store, storage, catalog, chunks, KIND_CHUNK, report, advance)
+    report.chunks = _download(inserter, storage, catalog, chunks, KIND_CHUNK, report, advance)
     return report
 
 
-def _download(store, storage, catalog, ids: list[bytes], kind: bytes, report, advance) -> int:
+def _download(inserter, storage, catalog, ids: list[bytes], kind: bytes, report, advance) -> int:
     if not ids:
         return 0
     located = locate(catalog, ids, kind)
@@ -60,7 +70,7 @@ def _download(store, storage, catalog, ids: list[bytes], kind: bytes, report, ad
     for pack, records in by_pack.items():
         for batch in _batches(sorted(records, key=lambda r: r.offset)):
             raw = read_records(storage, pack, batch)
-            rec.insert_records(store, raw, where=f"blob remote {storage.spec.name!r}, pack {pack[:16]}…")
+            inserter.insert(raw, where=f"blob remote {storage.spec.name!r}, pack {pack[:16]}…")
             size = sum(r.stored_len for r in batch)
             report.bytes += size
             advance(size)

@@ -15,13 +15,7 @@ def make_fetcher(repo):
     """None when no remote is configured; else fetcher(file_oids, chunk_ids) -> None."""
     if not _has_remotes(repo):
         return None
-
-    connections: dict = {}  # one filter process smudges many files: connect once per remote
-
-    def fetcher(file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-        fetch_missing(repo, file_oids, chunk_ids, connections)
-
-    return fetcher
+    return OnDemandFetcher(repo)
 
 
 def _has_remotes(repo) -> bool:
@@ -34,30 +28,46 @@ def _has_remotes(repo) -> bool:
     return bool(shared or mine)
 
 
-def fetch_missing(repo, file_oids: list[bytes], chunk_ids: list[bytes], connections: dict) -> None:
-    """Try each remote in turn (default first); raise naming them all when none has everything."""
-    from branchml.remote.api import open_connection
-    from branchml.remote.download import fetch
-    from branchml.remote.storage import RemoteError
+class OnDemandFetcher:
+    """Called by the store for what it lacks. One filter process smudges many files, so it connects
+    once per remote, remembers a remote that was unreachable (no new wait per file), and appends
+    every fetched record to one pack (each batch synced and indexed before the call returns)."""
 
-    specs = settings.load_remotes(repo)
-    ordered = sorted(specs, key=lambda s: s is not settings.choose(specs))
-    errors = []
-    for spec in ordered:
-        if isinstance(connections.get(spec.name), RemoteError):
-            errors.append(connections[spec.name])  # unreachable once: do not wait again per file
-            continue
+    def __init__(self, repo) -> None:
+        self.repo = repo
+        self.connections: dict = {}
+        self.failed: dict = {}
+        self.inserter = None
+
+    def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+        from branchml.store.records import RecordInserter
+
+        self.inserter = self.inserter or RecordInserter(self.repo.store)
+        specs = settings.load_remotes(self.repo)
+        default = settings.choose(specs)
+        errors = []
+        for spec in sorted(specs, key=lambda s: s is not default):
+            try:
+                self._fetch_from(spec.name, file_oids, chunk_ids)
+                return
+            except BranchmlError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise MissingObject("; ".join(e.message for e in errors), hint=errors[-1].hint)
+
+    def _fetch_from(self, name: str, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+        from branchml.remote.api import open_connection
+        from branchml.remote.download import fetch
+        from branchml.remote.storage import RemoteError
+
+        if name in self.failed:
+            raise self.failed[name]
         try:
-            if spec.name not in connections:
-                connections[spec.name] = open_connection(repo, spec.name)
-            conn = connections[spec.name]
-            fetch(repo.store, conn.storage, conn.catalog, file_oids, chunk_ids)
-            return
+            if name not in self.connections:
+                self.connections[name] = open_connection(self.repo, name)
+            conn = self.connections[name]
+            fetch(self.repo.store, conn.storage, conn.catalog, file_oids, chunk_ids, inserter=self.inserter)
         except RemoteError as exc:
-            connections[spec.name] = exc
-            errors.append(exc)
-        except BranchmlError as exc:
-            errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    raise MissingObject("; ".join(e.message for e in errors), hint=errors[-1].hint)
+            self.failed[name] = exc
+            raise

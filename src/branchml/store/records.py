@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
 from branchml.store.index import PendingBatch
+from branchml.store.store import PACK_TARGET_SIZE
 from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,
@@ -69,35 +70,62 @@ def is_valid(record: RawRecord) -> bool:
     return record.kind in (KIND_CHUNK, KIND_FILE) and record_is_valid(probe, record.payload)
 
 
-def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
-    """Add verified records the store lacks, in one pack and one index transaction; return how many."""
-    records = list(records)
-    for record in records:
-        if not is_valid(record):
-            raise CorruptObject(
-                f"{where}: {'chunk' if record.kind == KIND_CHUNK else 'file record'} "
-                f"{record.id.hex()[:16]}… does not match its id; nothing was stored",
-                hint="the remote holds damaged data: run `branchml fsck` where it was pushed from, then push again",
-            )
-    batch = PendingBatch.empty()
-    pack: PackWriter | None = None
-    seen: set[tuple[bytes, bytes]] = set()
-    try:
+class RecordInserter:
+    """Adds verified records to one pack that stays open across batches (a fetcher called per file
+    must not leave a pack per file). Each batch is fsynced and indexed before `insert` returns."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.pack: PackWriter | None = None
+
+    def insert(self, records: Iterable[RawRecord], where: str = "") -> int:
+        """Add the records the store lacks, all checked first; return how many were added."""
+        records = list(records)
+        for record in records:
+            if not is_valid(record):
+                raise _corrupt(record, where)
+        batch = PendingBatch.empty()
+        seen: set[tuple[bytes, bytes]] = set()
         for record in records:
             key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
-            if key in seen or _present(store, record):
+            if key in seen or _present(self.store, record):
                 continue
             seen.add(key)
-            pack = pack or PackWriter(store.packs_dir)
-            offset = pack.append(record.kind, record.flags, record.id, record.payload, record.raw_len)
+            offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
             _add_to_batch(batch, record, offset)
-        if pack is not None:
-            pack.sync()
-            store.index.commit(pack.name, batch, pack.size, pack.size)
+        if seen:
+            self.pack.sync()
+            self.store.index.commit(self.pack.name, batch, self.pack.size, self.pack.size)
+        return len(seen)
+
+    def _pack(self) -> PackWriter:
+        if self.pack is not None and self.pack.size >= PACK_TARGET_SIZE:
+            self.close()
+        if self.pack is None:
+            self.pack = PackWriter(self.store.packs_dir)
+        return self.pack
+
+    def close(self) -> None:
+        if self.pack is not None:
+            self.pack.close()
+            self.pack = None
+
+
+def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
+    """One batch in a pack of its own (see RecordInserter)."""
+    inserter = RecordInserter(store)
+    try:
+        return inserter.insert(records, where)
     finally:
-        if pack is not None:
-            pack.close()
-    return len(seen)
+        inserter.close()
+
+
+def _corrupt(record: RawRecord, where: str) -> CorruptObject:
+    what = "chunk" if record.kind == KIND_CHUNK else "file record"
+    return CorruptObject(
+        f"{where}: {what} {record.id.hex()[:16]}… does not match its id; nothing was stored",
+        hint="the remote holds damaged data: run `branchml fsck` where it was pushed from, then push again",
+    )
 
 
 def _present(store, record: RawRecord) -> bool:
