@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
 from branchml.store.index import PendingBatch
-from branchml.store.store import PACK_TARGET_SIZE
+from branchml.store import store as _store
 from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,
@@ -84,6 +84,8 @@ class RecordInserter:
         for record in records:
             if not is_valid(record):
                 raise _corrupt(record, where)
+        if self.pack is not None and self.pack.size >= _store.PACK_TARGET_SIZE:
+            self.close()  # only between batches: a batch's rows all name one pack
         batch = PendingBatch.empty()
         seen: set[tuple[bytes, bytes]] = set()
         for record in records:
@@ -99,8 +101,6 @@ class RecordInserter:
         return len(seen)
 
     def _pack(self) -> PackWriter:
-        if self.pack is not None and self.pack.size >= PACK_TARGET_SIZE:
-            self.close()
         if self.pack is None:
             self.pack = PackWriter(self.store.packs_dir)
         return self.pack
