@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,7 +81,9 @@ class PackBuilder:
         self._write(record.payload)
 
     def finish(self) -> tuple[str, bytes]:
-        """Close the file; return (pack hash, index object bytes)."""
+        """Sync and close the file; return (pack hash, index object bytes)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())  # a pack published by rename must be whole on disk first
         self._file.close()
         pack = self._hash.hexdigest()
         records = [RemoteRecord(k, f, i, pack, o, s, r) for k, f, i, o, s, r in self.entries]

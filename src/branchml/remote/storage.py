@@ -111,7 +111,26 @@ class RemoteStorage:
             )
 
     # -- uploads -----------------------------------------------------------------------------
+    def staging_dir(self) -> Path | None:
+        """For a remote on a local file system: its tmp/ folder, where a pack can be built in place
+        and renamed into packs/ (one write instead of a build plus a copy). None otherwise."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        if not isinstance(self.fs, LocalFileSystem):
+            return None
+        path = Path(self.path("tmp"))
+        with self.errors("prepare"):
+            path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def upload_pack(self, local: Path, name: str) -> None:
+        final = self.path("packs", f"{name}.pack")
+        if self.staging_dir() is not None and local.parent == Path(self.path("tmp")):
+            with self.errors(f"publish packs/{name}.pack"):
+                self.fs.makedirs(self.path("packs"), exist_ok=True)
+                os.replace(local, final)  # built in the remote's tmp/: publish by rename
+            self.on_upload(f"packs/{name}.pack")
+            return
         self._upload(f"packs/{name}.pack", lambda target: self.fs.put_file(str(local), target))
 
     def put_bytes(self, relative: str, data: bytes) -> None:

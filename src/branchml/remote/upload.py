@@ -82,8 +82,9 @@ def _upload_all(store, storage, catalog, pool, ids, read, report, advance) -> No
     """Build packs of at most pack_size from `ids` and upload them, a few in flight at a time."""
     pending: set[Future] = set()
     builder: PackBuilder | None = None
+    build_dir = storage.staging_dir() or store.root / "tmp"
     for item in ids:
-        builder = builder or PackBuilder(store.root / "tmp" / f"push-{secrets.token_hex(8)}.pack")
+        builder = builder or PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
         try:
             builder.add(read(store, item))
         except BaseException:
