@@ -54,8 +54,8 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     if not files and not chunks:
         return report
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
-        _upload_all(store, storage, catalog, pool, chunks, rec.stored_chunk, report, advance)
-        _upload_all(store, storage, catalog, pool, files, rec.file_record, report, advance)
+        _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store, report, advance)
+        _upload_all(storage, catalog, pool, rec.file_records(store, files), store, report, advance)
     return report
 
 
@@ -78,22 +78,23 @@ def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[byt
     return files, catalog.missing(list(wanted), KIND_CHUNK)
 
 
-def _upload_all(store, storage, catalog, pool, ids, read, report, advance) -> None:
-    """Build packs of at most pack_size from `ids` and upload them, a few in flight at a time."""
+def _upload_all(storage, catalog, pool, records, store, report, advance) -> None:
+    """Build packs of about pack_size from `records` and upload them, a few in flight at a time."""
     pending: set[Future] = set()
     builder: PackBuilder | None = None
     build_dir = storage.staging_dir() or store.root / "tmp"
-    for item in ids:
-        builder = builder or PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
-        try:
-            builder.add(read(store, item))
-        except BaseException:
+    try:
+        for record in records:
+            builder = builder or PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
+            builder.add(record)
+            if builder.size >= storage.spec.pack_size:
+                pending.add(pool.submit(_send_pack, storage, builder))
+                builder = None
+                pending = _collect(pending, catalog, report, advance, limit=storage.spec.jobs * 2)
+    except BaseException:
+        if builder is not None:  # not handed to an upload yet: nobody else removes it
             builder.discard()
-            raise
-        if builder.size >= storage.spec.pack_size:
-            pending.add(pool.submit(_send_pack, storage, builder))
-            builder = None
-            pending = _collect(pending, catalog, report, advance, limit=storage.spec.jobs * 2)
+        raise
     if builder is not None:
         pending.add(pool.submit(_send_pack, storage, builder))
     _collect(pending, catalog, report, advance, limit=0)

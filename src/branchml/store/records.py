@@ -9,7 +9,7 @@ one fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
@@ -35,18 +35,28 @@ class RawRecord:
     payload: bytes | memoryview
 
 
-def stored_chunk(store, chunk_id: bytes) -> RawRecord:
-    """A chunk as stored in its pack (still compressed), verified before it leaves the store."""
-    loc = store.index.chunk_locations([chunk_id]).get(chunk_id)
-    if loc is None:
-        raise MissingObject(f"chunk {chunk_id.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
-    payload = os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
-    record = RawRecord(KIND_CHUNK, loc.flags, chunk_id, loc.raw_len, payload)
-    if not is_valid(record):
-        raise CorruptObject(
-            f"chunk {chunk_id.hex()[:16]}… in {loc.pack} is corrupt", hint="run `branchml fsck` before pushing"
-        )
-    return record
+def stored_chunks(store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
+    """Chunks as stored in their packs (still compressed), each verified before it leaves the store."""
+    ids = list(chunk_ids)
+    for start in range(0, len(ids), 512):
+        part = ids[start : start + 512]
+        locations = store.index.chunk_locations(part)
+        for chunk_id in part:
+            loc = locations.get(chunk_id)
+            if loc is None:
+                raise MissingObject(f"chunk {chunk_id.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
+            payload = os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+            record = RawRecord(KIND_CHUNK, loc.flags, chunk_id, loc.raw_len, payload)
+            if not is_valid(record):
+                raise CorruptObject(
+                    f"chunk {chunk_id.hex()[:16]}… in {loc.pack} is corrupt", hint="run `branchml fsck` before pushing"
+                )
+            yield record
+
+
+def file_records(store, oids: Iterable[bytes]) -> Iterator[RawRecord]:
+    for oid in oids:
+        yield file_record(store, oid)
 
 
 def file_record(store, oid: bytes) -> RawRecord:
