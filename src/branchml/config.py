@@ -23,6 +23,14 @@ DEFAULTS: dict[str, Any] = {
     # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
     # would hold the whole file in its memory (README, "Very large files").
     "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
+    # `branchml run` (see docs/runs.md); steps run after the training command, in the branch's own tree.
+    "run": {
+        "metrics": "metrics.json",
+        "params": "params.json",
+        "steps": [],
+        "tracking_branch": "main",
+        "task": "other",
+    },
 }
 
 

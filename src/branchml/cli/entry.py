@@ -28,6 +28,11 @@ COMMANDS: dict[str, str] = {
     "fetch": "branchml.cli.remote_cmds:fetch",
     "verify-remote": "branchml.cli.remote_cmds:verify_remote",
     "clone": "branchml.cli.remote_cmds:clone",
+    "run": "branchml.cli.runs_cmds:run",
+    "runs": "branchml.cli.runs_cmds:runs",
+    "show": "branchml.cli.runs_cmds:show",
+    "release": "branchml.cli.runs_cmds:release",
+    "mlflow": "branchml.cli.runs_cmds:mlflow",
 }
 
 

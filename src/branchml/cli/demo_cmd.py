@@ -1,0 +1,41 @@
+"""`branchml demo [DIR]`: build the example repository and narrate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from branchml.cli.output import get_output, json_option
+
+
+@click.command()
+@click.argument("directory", default="branchml-demo", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def demo(directory: Path, as_json: bool) -> None:
+    """Build a small example project in DIRECTORY (needs the `demo` extra) and explain each step."""
+    import itertools
+
+    from rich.markup import escape
+
+    from branchml.demo.build import build
+    from branchml.repo import Repo
+    from branchml.runs.show import show
+
+    out = get_output()
+    step = itertools.count(1)
+    summary = build(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {escape(title)}[/]: {escape(detail)}"))
+    repo = Repo.find(directory)
+    if not as_json and not out.quiet:
+        from branchml.cli.runs_cmds import render_runs
+        from branchml.runs.tracking import read_records
+
+        out.info("[bold cyan]branchml runs[/] (on main):")
+        render_runs(read_records(repo))
+    latest = show(repo, summary["tags"][1])
+    lineage = latest["data_lineage"]
+    sources = [f"{e['key']} {e['value']}" for e in (lineage.get("entries", []) if isinstance(lineage, dict) else [])]
+    out.info(f"[bold cyan]where did {latest['tag']} come from?[/] " + escape(
+        f"code {latest['code_commit'][:12]}, data: {'; '.join(sources)}; metrics {latest['metrics']}"))
+    out.info(f"\nNext: cd {directory} && branchml runs && branchml show {latest['tag']} && branchml release list")
+    out.result({**summary, "show": latest}, as_json, lambda s: None)

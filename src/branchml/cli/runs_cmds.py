@@ -1,0 +1,153 @@
+"""run / runs / show / release / mlflow: thin click layer over branchml.runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.repo import Repo
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--customer", help="Tag prefix: tags are <customer>-<n> (default: the part after stable/).")
+@click.option("--tag", help="Use exactly this tag name instead of the next number.")
+@json_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str, ...]) -> None:
+    """Train on this stable branch: reserve the tag, run COMMAND ({tag} and $BRANCHML_TAG give its
+    name), commit models, metrics and MODEL_CARD.md, tag, and record the run on main."""
+    from branchml.runs.run import run as do_run
+
+    if customer and tag:
+        raise click.UsageError("give --customer or --tag, not both")
+    result = do_run(Repo.find(), list(command), customer=customer, tag=tag)
+    out = get_output()
+    out.info(f"[green]tagged {result.tag}[/] ({result.commit[:12]}); record on main; log: {result.log}")
+    out.result(result.record, as_json, lambda r: None)
+
+
+@click.command()
+@click.option("--sort", "sort_by", metavar="METRIC", help="Order by this metric (highest first).")
+@click.option("--ascending", is_flag=True, help="With --sort: lowest first (losses, errors).")
+@json_option
+def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
+    """The run records on the tracking branch (main), from any branch."""
+    from branchml import config
+    from branchml.runs.tracking import read_records
+
+    repo = Repo.find()
+    records = read_records(repo, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    records.sort(key=lambda r: r.get("started", ""))
+    if sort_by:
+        have = [r for r in records if sort_by in r.get("metrics", {})]
+        have.sort(key=lambda r: r["metrics"][sort_by], reverse=not ascending)
+        records = have + [r for r in records if sort_by not in r.get("metrics", {})]
+    get_output().result(records, as_json, render_runs)
+
+
+def render_runs(records: list[dict]) -> None:
+    from rich.table import Table
+
+    names = sorted({m for r in records for m in r.get("metrics", {})})
+    table = Table("tag", "branch", "commit", "started", *names)
+    for r in records:
+        metrics = r.get("metrics", {})
+        table.add_row(r["tag"], r.get("branch", ""), r.get("commit", "")[:10], r.get("started", ""),
+                      *(_fmt(metrics.get(m)) for m in names))
+    out_console.print(table if records else "no runs recorded yet (train one with `branchml run`)")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@click.command()
+@click.argument("tag")
+@json_option
+def show(tag: str, as_json: bool) -> None:
+    """Where TAG came from: code commit, data lineage, metrics, files."""
+    from branchml.runs.show import show as do_show
+
+    get_output().result(do_show(Repo.find(), tag), as_json, _render_show)
+
+
+def _render_show(info: dict) -> None:
+    from rich.table import Table
+
+    out_console.print(f"[bold]{info['tag']}[/]  commit {info['commit']}  branch {info['branch'] or '?'}")
+    out_console.print(f"code commit: {info['code_commit']}")
+    out_console.print("metrics: " + (", ".join(f"{k}={_fmt(v)}" for k, v in sorted(info["metrics"].items())) or "none"))
+    out_console.print("params: " + (", ".join(f"{k}={v}" for k, v in sorted(info["params"].items())) or "none"))
+    lineage = info["data_lineage"]
+    out_console.print("data lineage:")
+    for e in lineage.get("entries", []) if isinstance(lineage, dict) else []:
+        out_console.print(f"  {e['key']}: {e['value']}  (commit {e['commit'][:10]})")
+    if not isinstance(lineage, dict) or "entries" not in lineage:
+        out_console.print_json(data=lineage)
+    table = Table("path", "size", "in store")
+    for f in info["files"]:
+        table.add_row(f["path"], str(f["size"]), "yes" if f["store"] else "")
+    out_console.print(table)
+
+
+@click.group()
+def release() -> None:
+    """What customers fetch: the <customer>-<n> tags."""
+
+
+@release.command("list")
+@click.argument("customer", required=False)
+@json_option
+def release_list(customer: str | None, as_json: bool) -> None:
+    """Release tags (of CUSTOMER, or all), oldest first."""
+    from branchml.runs.release import list_releases
+
+    def render(rows):
+        from rich.table import Table
+
+        table = Table("tag", "customer", "commit", "date")
+        for r in rows:
+            table.add_row(r["tag"], r["customer"], r["commit"][:10], r["date"])
+        out_console.print(table if rows else "no release tags")
+
+    get_output().result(list_releases(Repo.find(), customer), as_json, render)
+
+
+@release.command("get")
+@click.argument("customer")
+@click.option("--latest", "latest_", is_flag=True, help="The newest <customer>-<n> tag (the default).")
+@click.option("--tag", help="This tag instead of the newest.")
+@click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the files into.")
+@click.option("--remote", help="Fetch just that tag from this Git remote first (no full history).")
+@click.option("--force", is_flag=True, help="Replace a non-empty --to folder.")
+@json_option
+def release_get(customer: str, latest_: bool, tag: str | None, dest: Path, remote: str | None, force: bool, as_json: bool) -> None:
+    """Write the files of CUSTOMER's latest release into a folder (replaced as a whole)."""
+    from branchml.runs.release import get
+
+    if latest_ and tag:
+        raise click.UsageError("give --latest or --tag, not both")
+    result = get(Repo.find(), customer, dest, tag=tag, remote=remote, force=force)
+    get_output().info(f"{result['tag']}: {len(result['files'])} file(s) written to {result['to']}")
+    get_output().result(result, as_json, lambda r: None)
+
+
+@click.group()
+def mlflow() -> None:
+    """MLflow views of the run records (optional extra: pip install 'branchml[mlflow]')."""
+
+
+@mlflow.command("export")
+@click.option("--db", "db", default="mlflow.db", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def mlflow_export(db: Path, as_json: bool) -> None:
+    """Rebuild an MLflow SQLite database from the records; then `mlflow ui --backend-store-uri sqlite:///mlflow.db`."""
+    from branchml import config
+    from branchml.runs.mlflow_export import export
+
+    repo = Repo.find()
+    result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    get_output().info(f"{result['runs']} run(s) written to {result['db']}; open with `mlflow ui --backend-store-uri sqlite:///{result['db']}`")
+    get_output().result(result, as_json, lambda r: None)

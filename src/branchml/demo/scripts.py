@@ -1,0 +1,51 @@
+"""Files the demo commits: the training script in its two versions (baseline, then linear)."""
+
+TRAIN_HEAD = '''\
+"""Train a digit classifier on data/train.csv; write models/, metrics.json and params.json."""
+import json
+import os
+import sys
+
+import numpy as np
+import skops.io as sio
+
+path = sys.argv[1] if len(sys.argv) > 1 else "data/train.csv"
+data = np.loadtxt(path, delimiter=",", skiprows=1)
+X, y = data[:, :-1] / 16.0, data[:, -1].astype(int)
+# A fixed split (seed 0): every run of every branch evaluates the same way.
+order = np.random.default_rng(0).permutation(len(y))
+test, train = order[: len(y) // 4], order[len(y) // 4 :]
+X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
+'''
+
+BASELINE = TRAIN_HEAD + '''
+from sklearn.dummy import DummyClassifier
+
+params = {"model": "most_frequent", "rows": len(y)}
+model = DummyClassifier(strategy="most_frequent").fit(X_train, y_train)
+'''
+
+LINEAR = TRAIN_HEAD + '''
+from sklearn.linear_model import LogisticRegression
+
+params = {"model": "logistic_regression", "C": 1.0, "rows": len(y)}
+model = LogisticRegression(C=params["C"], max_iter=1000).fit(X_train, y_train)
+'''
+
+TRAIN_TAIL = '''
+os.makedirs("models", exist_ok=True)
+sio.dump(model, "models/model.skops")  # skops, never pickle
+metrics = {"accuracy": round(float(model.score(X_test, y_test)), 4)}
+json.dump(metrics, open("metrics.json", "w"), indent=2)
+json.dump(params, open("params.json", "w"), indent=2)
+print(os.environ.get("BRANCHML_TAG"), params["model"], metrics)
+'''
+
+PROBLEM = """\
+# Problem: read handwritten digits
+
+- Business problem: customers scan forms; digits must be read automatically.
+- Target: the digit (0-9) written in an 8x8 grey image (scikit-learn's bundled `digits` set).
+- Metric: accuracy on a fixed held-out 25 % split; a model ships when it beats the previous tag.
+- Branches: data on data/raw -> data/clean; code on dev/model; training per customer on stable/<customer>.
+"""

@@ -1,0 +1,110 @@
+"""Releases: the `<customer>-<n>` tags, and the files of the latest one extracted into a folder.
+
+`get` writes a tag's files (tracked large files rebuilt from the store, verified) into a new
+folder built beside the destination and renamed into place, so a deploy folder is never half
+written. With `remote`, only the wanted tag is fetched (`--depth 1`): no full history needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from branchml.errors import BranchmlError
+from branchml.runs.show import tree_entries
+from branchml.runs.tags import check_name, tag_number
+from branchml.workflows.pointers import read_pointers
+
+
+def list_releases(repo, customer: str | None = None) -> list[dict]:
+    """Numbered tags (`<customer>-<n>`), by customer then number."""
+    pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
+    fmt = "%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:iso-strict)"
+    out = []
+    for line in repo.git_text(["for-each-ref", f"--format={fmt}", pattern]).splitlines():
+        name, peeled, obj, date = line.split("\0")
+        prefix = name.rpartition("-")[0]
+        number = tag_number(name, prefix)
+        if number is None or (customer and prefix != customer):
+            continue
+        out.append({"tag": name, "customer": prefix, "number": number, "commit": peeled or obj, "date": date})
+    return sorted(out, key=lambda r: (r["customer"], r["number"]))
+
+
+def latest(repo, customer: str) -> str:
+    found = list_releases(repo, check_name(customer, "customer"))
+    if not found:
+        raise BranchmlError(f"no release tags {customer}-<n> here", hint="train one with `branchml run --customer {customer}`, or fetch tags")
+    return found[-1]["tag"]
+
+
+def latest_remote(repo, remote: str, customer: str) -> str:
+    """Fetch only the newest `<customer>-<n>` tag of `remote` (shallow) and return its name."""
+    check_name(customer, "customer")
+    refs = repo.git_text(["ls-remote", "--tags", "--refs", remote, f"refs/tags/{customer}-*"]).splitlines()
+    numbered = [(tag_number(r.split("refs/tags/")[1], customer), r.split("refs/tags/")[1]) for r in refs]
+    numbered = sorted((n, t) for n, t in numbered if n is not None)
+    if not numbered:
+        raise BranchmlError(f"{remote} has no release tags {customer}-<n>", hint="check the remote and customer name")
+    tag = numbered[-1][1]
+    repo.git(["fetch", "-q", "--depth", "1", "--no-tags", remote, f"+refs/tags/{tag}:refs/tags/{tag}"])
+    return tag
+
+
+def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict:
+    """Extract the files of `tag` (default: the latest of `customer`) into `dest`."""
+    if tag is None:
+        tag = latest_remote(repo, remote, customer) if remote else latest(repo, customer)
+    dest = dest.resolve()
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise BranchmlError(f"{dest} is not empty", hint="choose an empty folder, or add --force to replace it")
+    written = extract(repo, f"refs/tags/{tag}^{{commit}}", dest)
+    return {"tag": tag, "commit": repo.git_text(["rev-parse", f"refs/tags/{tag}^{{commit}}"]), "to": str(dest), "files": written}
+
+
+def extract(repo, rev: str, dest: Path) -> list[str]:
+    """Write every file of `rev` into `dest` (replaced as a whole only once all files are written)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        entries = list(tree_entries(repo, rev))
+        pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
+        for mode, sha, _size, path in entries:
+            _write_entry(repo, build, path, mode, sha, pointers.get(sha))
+        _swap_into_place(build, dest)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return [path for _, _, _, path in entries]
+
+
+def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> None:
+    target = build / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "120000":
+        link = repo.git(["cat-file", "blob", sha]).decode(errors="surrogateescape")
+        if os.path.isabs(link) or not (target.parent / link).resolve().is_relative_to(build.resolve()):
+            raise BranchmlError(f"{path}: symlink to {link!r} points outside the release", hint="fix it on the stable branch")
+        os.symlink(link, target)
+        return
+    with open(target, "wb") as out:
+        if pointer is not None:
+            for data in repo.store.iter_file(pointer, path):
+                out.write(data)
+        else:
+            out.write(repo.git(["cat-file", "blob", sha]))
+    if mode == "100755":
+        target.chmod(0o755)
+
+
+def _swap_into_place(build: Path, dest: Path) -> None:
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        dest.rename(old)
+        build.rename(dest)
+        shutil.rmtree(old)
+    else:
+        build.rename(dest)
+    dest.chmod(0o755)

@@ -1,0 +1,253 @@
+"""`branchml run`: one training run on a stable branch, from tag reservation to the record on main.
+
+Order matters: the tag is reserved first (so training gets its name), the command and the
+configured steps run with their output streamed and logged, then models, metrics and the card are
+committed and tagged in one go, and only then the record goes to the tracking branch. Any failure
+before the tag leaves no commit, no tag and no reservation; the log is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from branchml import config
+from branchml.errors import BranchmlError
+from branchml.roles.names import role_of
+from branchml.runs import card, tags, tracking
+from branchml.runs.lineage import data_lineage
+
+
+LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
+
+
+class RunFailed(BranchmlError):
+    exit_code = 20
+
+
+@dataclass
+class RunResult:
+    tag: str
+    commit: str
+    record: dict
+    log: Path
+
+
+def run(repo, command: list[str], *, customer: str | None = None, tag: str | None = None,
+        stream: BinaryIO | None = None) -> RunResult:
+    """Train with `command` on the current stable branch, commit, tag and track the result."""
+    if not command:
+        raise BranchmlError("no training command given", hint="branchml run -- python train.py")
+    settings = config.load(repo.root, repo.store_dir)["run"]
+    branch = stable_branch(repo)
+    require_clean(repo)
+    code_commit = repo.git_text(["rev-parse", "HEAD"])
+    name = tags.reserve(repo, code_commit, prefix=customer or default_prefix(branch), tag=tag)
+    log = log_path(repo, name)
+    try:
+        result = _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream or sys.stderr.buffer)
+    except BaseException as exc:
+        tags.release(repo, name)
+        kept = _keep_failed_log(log)
+        if isinstance(exc, BranchmlError) and kept:
+            exc.hint = f"the log is in {kept}; " + (exc.hint or "")
+        raise
+    tags.release(repo, name)
+    try:
+        tracking.write_record(repo, result.record, settings["tracking_branch"])
+    except BranchmlError as exc:
+        raise BranchmlError(
+            f"{name} is committed and tagged, but its record could not be added to {settings['tracking_branch']}: {exc.message}",
+            hint=f"`branchml show {name}` still works from the tag; the record can be rebuilt from it",
+        ) from exc
+    return result
+
+
+def stable_branch(repo) -> str:
+    branch = repo.git(["symbolic-ref", "--short", "-q", "HEAD"], check=False).decode().strip()
+    if not branch:
+        raise BranchmlError("HEAD is detached: runs happen on a stable/* branch", hint="git switch stable/<name>")
+    if role_of(branch) != "stable":
+        raise BranchmlError(
+            f"`branchml run` trains on stable/* branches, and {branch!r} is not one",
+            hint=f"git switch -c stable/<customer> (or merge {branch} into a stable branch) and run there",
+        )
+    return branch
+
+
+def default_prefix(branch: str) -> str:
+    return branch.split("/", 1)[1].replace("/", "-")
+
+
+def require_clean(repo) -> None:
+    """A run must be reproducible from its commit: refuse uncommitted or untracked files."""
+    status = repo.git_text(["status", "--porcelain", "--untracked-files=all"])
+    if status:
+        shown = "\n".join(status.splitlines()[:10])
+        raise BranchmlError(
+            f"the work tree has uncommitted changes; a run must start from a commit:\n{shown}",
+            hint="commit them (code comes by merging a dev/* branch), or `git stash -u`, then run again",
+        )
+
+
+def log_path(repo, tag: str) -> Path:
+    folder = repo.store_dir / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{tag}.log"
+
+
+def _keep_failed_log(log: Path) -> Path | None:
+    """The number is reused by the next run, so the failed run's log moves out of its way."""
+    if not log.exists():
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    kept = log.with_name(f"{log.stem}.failed-{stamp}.log")
+    log.rename(kept)
+    return kept
+
+
+def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream) -> RunResult:
+    started = datetime.now(timezone.utc)
+    steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings["steps"])]]
+    env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
+    _remove_stale(repo.root, [settings["metrics"], settings["params"]])
+    with open(log, "wb") as out:
+        for step in steps:
+            execute(step, repo.root, env, out, stream)
+        _warn_large_outside_store(repo, out, stream)
+    record = {
+        "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
+        "code_commit": code_commit, "command": steps[0], "steps": [shlex.join(s) for s in steps[1:]],
+        "metrics": read_numbers(repo.root, settings["metrics"]),
+        "params": read_json_object(repo.root, settings["params"]),
+        "data_lineage": data_lineage(repo, code_commit),
+        **_timing(started, datetime.now(timezone.utc)),
+    }
+    previous = previous_record(repo, name, settings["tracking_branch"])
+    (repo.root / card.CARD_NAME).write_text(card.render(record, previous, settings["task"]), encoding="utf-8")
+    commit = commit_and_tag(repo, name, code_commit, record)
+    record["commit"] = commit
+    record["files"] = repo.git_text(["diff-tree", "-r", "--name-only", "--no-commit-id", code_commit, commit]).splitlines()
+    return RunResult(name, commit, record, log)
+
+
+def _remove_stale(root: Path, names: list[str]) -> None:
+    """Metrics and params left by the previous run must not pass for this run's (they are in HEAD)."""
+    for name in names:
+        path = root / name
+        if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+            path.unlink()
+
+
+def _timing(started: datetime, finished: datetime) -> dict:
+    return {
+        "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": round((finished - started).total_seconds(), 3),
+    }
+
+
+def _warn_large_outside_store(repo, log: BinaryIO, stream: BinaryIO) -> None:
+    """Outputs above LARGE_OUTSIDE_STORE that no `branchml track` pattern covers would go into Git as is."""
+    changed = [p for p in repo.git(["ls-files", "-z", "--others", "--modified", "--exclude-standard"]).decode().split("\0") if p]
+    if not changed:
+        return
+    attrs = repo.git(["check-attr", "-z", "filter", "--stdin"], input="\0".join(changed).encode() + b"\0").decode().split("\0")
+    for path, _attr, value in zip(attrs[0::3], attrs[1::3], attrs[2::3]):
+        size = (repo.root / path).stat().st_size if (repo.root / path).is_file() else 0
+        if value != "branchml" and size > LARGE_OUTSIDE_STORE:
+            line = f"branchml: warning: {path} ({size:,} bytes) is not tracked by the store; `branchml track` it\n".encode()
+            log.write(line)
+            stream.write(line)
+
+
+def _as_args(step) -> list[str]:
+    if isinstance(step, str):
+        return shlex.split(step)
+    if isinstance(step, list) and all(isinstance(a, str) for a in step):
+        return step
+    raise BranchmlError(f"branchml.toml [run] steps: {step!r} is neither a string nor a list of strings")
+
+
+def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: BinaryIO) -> None:
+    """Run one step, copying its output (stdout and stderr, interleaved) to `stream` and the log."""
+    log.write(f"$ {shlex.join(args)}\n".encode())
+    log.flush()  # the log is followed live (`tail -f`) and must survive a kill
+    try:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as exc:
+        raise RunFailed(f"could not start {args[0]!r}: {exc}", hint="check the command; nothing was committed or tagged")
+    while data := proc.stdout.read1(65536):
+        log.write(data)
+        log.flush()
+        stream.write(data)
+        stream.flush()
+    if proc.wait() != 0:
+        raise RunFailed(
+            f"`{shlex.join(args)}` failed with exit code {proc.returncode}; nothing was committed or tagged",
+            hint="clean the work tree (`git status`, `git stash -u`) before running again",
+        )
+
+
+def read_json_object(root: Path, name: str) -> dict:
+    path = root / name
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunFailed(f"{name} (written by the run) is not valid JSON: {exc}", hint="fix the training script")
+    if not isinstance(data, dict):
+        raise RunFailed(f"{name} must hold a JSON object (name -> value)", hint="fix the training script")
+    return data
+
+
+def read_numbers(root: Path, name: str) -> dict:
+    metrics = read_json_object(root, name)
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RunFailed(f"{name}: metric {key!r} is {value!r}, not a number", hint="write numbers only")
+    return metrics
+
+
+def previous_record(repo, name: str, branch: str) -> dict | None:
+    """The record of the latest earlier tag with the same prefix (for the card's comparison)."""
+    prefix = name.rpartition("-")[0]
+    earlier = [tag for _, tag in tags.numbered_tags(repo, prefix) if tag != name]
+    return tracking.read_record(repo, earlier[-1], branch) if earlier else None
+
+
+def commit_and_tag(repo, name: str, code_commit: str, record: dict) -> str:
+    """Commit everything the run produced and tag it; on failure, undo the commit (files stay)."""
+    try:
+        repo.git(["add", "-A"])
+        repo.git(["commit", "-q", "-F", "-"], input=commit_message(record).encode())
+        commit = repo.git_text(["rev-parse", "HEAD"])
+        tags.create_tag(repo, name, commit, summary(record))
+    except BaseException:
+        if repo.git_text(["rev-parse", "HEAD"]) != code_commit:
+            repo.git(["reset", "-q", "--soft", code_commit])
+        repo.git(["reset", "-q"], check=False)
+        raise
+    return commit
+
+
+def summary(record: dict) -> str:
+    metrics = ", ".join(f"{k}={v}" for k, v in sorted(record["metrics"].items())) or "no metrics"
+    return (
+        f"Run {record['tag']}: {metrics}\n\n"
+        f"branch: {record['branch']}\ncode commit: {record['code_commit']}\n"
+        f"command: {shlex.join(record['command'])}\n"
+        f"params: {json.dumps(record['params'], sort_keys=True)}\n"
+        f"metrics: {json.dumps(record['metrics'], sort_keys=True)}\n"
+    )
+
+
+def commit_message(record: dict) -> str:
+    return summary(record) + f"\nRun-Tag: {record['tag']}\nCode-From: {record['code_commit']}\n"

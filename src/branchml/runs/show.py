@@ -1,0 +1,51 @@
+"""`branchml show TAG`: where a run's model came from (code, data, metrics) and what files it holds."""
+
+from __future__ import annotations
+
+from branchml import config
+from branchml.errors import BranchmlError
+from branchml.runs import tracking
+from branchml.runs.lineage import data_lineage
+from branchml.workflows.pointers import read_pointers
+
+
+def show(repo, tag: str) -> dict:
+    if not repo.git(["rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], check=False):
+        raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml runs` or `branchml release list`")
+    commit = repo.git_text(["rev-parse", f"refs/tags/{tag}^{{commit}}"])
+    branch = config.load(repo.root, repo.store_dir)["run"]["tracking_branch"]
+    record = tracking.read_record(repo, tag, branch) or {}
+    return {
+        "tag": tag,
+        "commit": commit,
+        "message": repo.git_text(["for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"]),
+        "branch": record.get("branch"),
+        "code_commit": record.get("code_commit") or repo.git_text(["rev-parse", f"{commit}^"]),
+        "metrics": record.get("metrics", {}),
+        "params": record.get("params", {}),
+        "data_lineage": record.get("data_lineage") or data_lineage(repo, commit),
+        "record": f"{branch}:{tracking.record_path(tag)}" if record else None,
+        "files": tree_files(repo, commit),
+    }
+
+
+def tree_files(repo, rev: str) -> list[dict]:
+    """Every file of `rev` with its real size; `store` says whether the content lives in the chunk store."""
+    entries = list(tree_entries(repo, rev))
+    pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
+    files = []
+    for mode, sha, size, path in entries:
+        pointer = pointers.get(sha)
+        files.append({"path": path, "mode": mode, "size": pointer.size if pointer else size, "store": pointer is not None})
+    return files
+
+
+def tree_entries(repo, rev: str):
+    """(mode, blob sha, size, path) of every file in `rev` (submodules left out)."""
+    for entry in repo.git(["ls-tree", "-r", "-l", "-z", rev]).split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, kind, sha, size = meta.decode().split()
+        if kind == "blob":
+            yield mode, sha, int(size), path.decode(errors="surrogateescape")

@@ -1,0 +1,153 @@
+"""Tracking records: one JSON file per run on the tracking branch (main), written by plumbing only.
+
+The user's checkout is never touched: the record is hashed, added to a temporary index built from
+the branch tip, committed with commit-tree and published with `update-ref <branch> NEW OLD`, a
+compare-and-swap retried when another writer moved the branch first. One file per run means that
+merges of tracking never conflict.
+
+If the tracking branch is checked out in some worktree, its HEAD moves under it; we then also add
+the new record to that worktree's index and work tree (only when the file is not already there), so
+`git status` there stays as it was instead of showing the record as deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from branchml.errors import BranchmlError, GitCommandError
+from branchml.store.store import write_atomic
+
+RECORDS_DIR = "tracking/runs"
+MAX_ATTEMPTS = 20
+LOCK_RETRIES = 10
+
+
+def record_path(tag: str) -> str:
+    return f"{RECORDS_DIR}/{tag}.json"
+
+
+def encode_record(record: dict) -> bytes:
+    return (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def write_record(repo, record: dict, branch: str = "main") -> str:
+    """Add `tracking/runs/<tag>.json` to `branch` in a new commit; returns that commit."""
+    path = record_path(record["tag"])
+    blob = repo.git_text(["hash-object", "-w", "--stdin"], input=encode_record(record))
+    ref = f"refs/heads/{branch}"
+    for _ in range(MAX_ATTEMPTS):
+        old = _tip(repo, ref)
+        tree = _tree_with(repo, old, path, blob)
+        args = ["commit-tree", tree, "-m", f"Track run {record['tag']}\n\nRun-Tag: {record['tag']}"]
+        new = repo.git_text(args + (["-p", old] if old else []))
+        try:
+            repo.git(["update-ref", "-m", f"branchml: track run {record['tag']}", ref, new, old or "0" * 40])
+        except GitCommandError:
+            continue  # someone moved the branch: rebuild on the new tip
+        _sync_checkouts(repo, branch, path, blob, encode_record(record))
+        return new
+    raise BranchmlError(f"could not add {path} to {branch}: it kept moving", hint="retry `branchml run`")
+
+
+def _tip(repo, ref: str) -> str | None:
+    out = repo.git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False).decode().strip()
+    return out or None
+
+
+def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
+    """The tree of `base` plus `path` -> `blob`, built in a temporary index (the real one is untouched)."""
+    fd, index = tempfile.mkstemp(prefix="branchml-index-", dir=repo.git_dir)
+    os.close(fd)
+    os.unlink(index)  # git wants to create it itself
+    env = {"GIT_INDEX_FILE": index}
+    try:
+        repo.git(["read-tree", base] if base else ["read-tree", "--empty"], env=env)
+        repo.git(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], env=env)
+        return repo.git_text(["write-tree"], env=env)
+    finally:
+        Path(index).unlink(missing_ok=True)
+
+
+def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> None:
+    """Give worktrees that have `branch` checked out the new file, so their status stays clean."""
+    for root in worktrees_on(repo, branch):
+        target = root / path
+        if target.exists():
+            continue  # something of the user's is there: leave it (status will show the difference)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        except OSError:
+            continue
+        _add_to_index(repo, root, path, blob)
+
+
+def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
+    """Stage `path` in that worktree's index, waiting a little if another Git command holds its lock.
+
+    If it stays locked, that worktree's status shows the record as deleted; `git reset` fixes it.
+    """
+    for attempt in range(LOCK_RETRIES):
+        try:
+            repo.git(["-C", str(root), "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"])
+            return
+        except GitCommandError:
+            time.sleep(0.05 * (attempt + 1))
+
+
+def worktrees_on(repo, branch: str) -> list[Path]:
+    out = repo.git_text(["worktree", "list", "--porcelain"])
+    roots, current = [], None
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            current = Path(line.removeprefix("worktree "))
+        elif line == f"branch refs/heads/{branch}" and current is not None and (current / ".git").exists():
+            roots.append(current)
+    return roots
+
+
+def read_records(repo, branch: str = "main") -> list[dict]:
+    """All records on `branch` (empty when it has none); unreadable files are reported, not skipped."""
+    if _tip(repo, f"refs/heads/{branch}") is None:
+        return []
+    listing = repo.git(["ls-tree", "-z", f"refs/heads/{branch}", f"{RECORDS_DIR}/"]).split(b"\0")
+    blobs = {}
+    for entry in filter(None, listing):
+        meta, name = entry.split(b"\t", 1)
+        if name.endswith(b".json") and meta.split()[1] == b"blob":
+            blobs[meta.split()[2].decode()] = f"{branch}:{name.decode()}"
+    return [_parse(body, blobs[sha]) for sha, body in cat_blobs(repo, list(blobs))]
+
+
+def cat_blobs(repo, shas: list[str]) -> list[tuple[str, bytes]]:
+    """(sha, content) of many blobs in one `git cat-file --batch` call."""
+    if not shas:
+        return []
+    data = repo.git(["cat-file", "--batch"], input="\n".join(shas).encode() + b"\n")
+    out, pos = [], 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        sha, _type, size = data[pos:end].decode().split()
+        out.append((sha, data[end + 1 : end + 1 + int(size)]))
+        pos = end + 1 + int(size) + 1
+    return out
+
+
+def _parse(body: bytes, where: str) -> dict:
+    try:
+        record = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BranchmlError(f"{where}: not valid JSON ({exc})", hint="fix or remove it on that branch") from exc
+    if not isinstance(record, dict) or "tag" not in record:
+        raise BranchmlError(f"{where}: not a run record (no 'tag')", hint="fix or remove it on that branch")
+    return record
+
+
+def read_record(repo, tag: str, branch: str = "main") -> dict | None:
+    where = f"refs/heads/{branch}:{record_path(tag)}"
+    body = repo.git(["cat-file", "blob", where], check=False)
+    return _parse(body, where) if body else None

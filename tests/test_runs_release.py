@@ -1,0 +1,108 @@
+"""Releases, `show` with data lineage, and the MLflow export: built from real runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import bml, git
+from runs_helpers import stable_repo
+
+
+def _run(repo, seed: str) -> None:
+    subprocess.run([sys.executable, "-m", "branchml", "run", "--", sys.executable, "train.py", "{tag}"],
+                   cwd=repo, check=True, capture_output=True, env={**os.environ, "SEED": seed})
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """acme-1 with an extra file, then acme-2 without it and with another model; lineage trailers.
+
+    Built once for the module: the tests below only read it.
+    """
+    repo = tmp_path_factory.mktemp("released") / "repo"
+    bml(repo.parent, "init", str(repo))
+    stable_repo(repo)
+    (repo / "data").mkdir()
+    (repo / "data/train.csv").write_text("x,y\n1,2\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "customer data", "--trailer", "Data-From: data/split@" + "a" * 40)
+    (repo / "old.txt").write_text("only in acme-1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add old.txt")
+    _run(repo, "1")
+    git(repo, "rm", "-q", "old.txt")
+    git(repo, "commit", "-qm", "drop old.txt")
+    _run(repo, "3")
+    return repo
+
+
+def test_release_get_latest_writes_newest_tag_files_only(released, tmp_path):
+    repo = released
+    listed = json.loads(bml(repo, "release", "list", "acme", "--json").stdout)
+    assert [r["tag"] for r in listed] == ["acme-1", "acme-2"]
+    dest = tmp_path / "deploy"
+    got = json.loads(bml(repo, "release", "get", "acme", "--latest", "--to", str(dest), "--json").stdout)
+    assert got["tag"] == "acme-2"
+    on_disk = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert on_disk == sorted(git(repo, "ls-tree", "-r", "--name-only", "acme-2").split())
+    assert "old.txt" not in on_disk
+    # the tracked model is materialised from the store with acme-2's bytes (seed 3), not a pointer
+    assert (dest / "models/model.bin").read_bytes() == bytes((i * 3) % 251 for i in range(300_000))
+    assert json.loads((dest / "metrics.json").read_text())["accuracy"] == 0.53
+    # a non-empty destination is refused unless --force; with --force it is replaced as a whole
+    refused = bml(repo, "release", "get", "acme", "--tag", "acme-1", "--to", str(dest), check=False)
+    assert refused.returncode != 0 and b"not empty" in refused.stderr
+    bml(repo, "release", "get", "acme", "--tag", "acme-1", "--to", str(dest), "--force")
+    assert (dest / "old.txt").exists()
+    assert (dest / "models/model.bin").read_bytes() == bytes(i % 251 for i in range(300_000))
+    missing = bml(repo, "release", "get", "initech", "--latest", "--to", str(tmp_path / "x"), check=False)
+    assert missing.returncode != 0 and b"no release tags initech-<n>" in missing.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_release_get_from_remote_fetches_only_that_tag(released, tmp_path):
+    """A customer's deploy clone fetches just the newest tag, shallow. This set-up has no blob remote,
+    so the tracked model cannot be had: the error names it and no folder is left behind."""
+    client = tmp_path / "customer"
+    git(tmp_path, "init", "-q", str(client))
+    bml(client, "install")
+    dest = tmp_path / "d"
+    proc = bml(client, "release", "get", "acme", "--remote", str(released), "--to", str(dest), check=False)
+    assert git(client, "tag", "--list").split() == ["acme-2"]
+    assert git(client, "rev-parse", "--is-shallow-repository").strip() == "true"
+    assert proc.returncode != 0 and b"models/model.bin" in proc.stderr and b"not in the store" in proc.stderr
+    assert not dest.exists() and list(tmp_path.glob(".d.*")) == []
+
+
+def test_show_answers_where_a_tag_came_from(released):
+    shown = json.loads(bml(released, "show", "acme-1", "--json").stdout)
+    assert shown["commit"] == git(released, "rev-parse", "acme-1^{commit}").strip()
+    assert shown["branch"] == "stable/acme" and shown["metrics"]["accuracy"] == 0.51
+    assert {"key": "Data-From", "value": "data/split@" + "a" * 40} == {
+        k: v for k, v in shown["data_lineage"]["entries"][0].items() if k != "commit"}
+    files = {f["path"]: f for f in shown["files"]}
+    assert files["models/model.bin"] == {"path": "models/model.bin", "mode": "100644", "size": 300_000, "store": True}
+    assert "old.txt" in files
+    unknown = bml(released, "show", "nope-1", check=False)
+    assert unknown.returncode != 0 and b"no tag 'nope-1'" in unknown.stderr
+
+
+def test_mlflow_export(released, tmp_path):
+    pytest.importorskip("mlflow", reason="MLflow export needs the `mlflow` extra")
+    pytest.importorskip("sqlalchemy", reason="MLflow's SQLite store needs sqlalchemy (the `mlflow` extra)")
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path / "mlflow.db"
+    result = json.loads(bml(released, "mlflow", "export", "--db", str(db), "--json").stdout)
+    assert result["runs"] == 2 and result["experiments"] == ["stable/acme"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("stable/acme")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == {"acme-1", "acme-2"}
+    assert runs["acme-2"].data.metrics["accuracy"] == 0.53
+    assert runs["acme-2"].data.params["seed"] == "3"
+    assert runs["acme-2"].data.tags["branchml.commit"] == git(released, "rev-parse", "acme-2^{commit}").strip()
