@@ -60,7 +60,7 @@ def test_push_skips_what_the_remote_has_and_appending_to_a_csv_sends_little(tmp_
     assert second["new_chunks"] <= 4
 
 
-def test_plain_git_clone_gets_pointers_fetch_include_prefetches_install_materialises(tmp_path):
+def test_plain_git_clone_gets_pointers_fetch_include_prefetches_install_materialises(tmp_path, monkeypatch):
     src = project(tmp_path, str(tmp_path / "blobs"))
     write_random(src / "data" / "big.bin", 1_000_000, 4)
     write_random(src / "models" / "m.bin", 200_000, 5)
@@ -77,6 +77,13 @@ def test_plain_git_clone_gets_pointers_fetch_include_prefetches_install_material
     bml(copy, "install")  # materialises the pointer files, fetching the rest on demand
     assert digests(copy) == digests(src)
     assert git(copy, "status", "--porcelain") == ""
+
+    user_config = tmp_path / "user.gitconfig"  # after `install --global`, plain clones get files
+    user_config.write_text("[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(user_config))
+    bml(tmp_path, "install", "--global")
+    git(tmp_path, "clone", "-q", str(tmp_path / "proj-server.git"), str(tmp_path / "global"))
+    assert digests(tmp_path / "global") == digests(src)
 
 
 def test_interrupted_push_leaves_only_complete_objects_and_resumes(tmp_path):
@@ -209,16 +216,3 @@ def test_remote_gc_keeps_what_pushed_refs_need_respects_grace_and_lock(tmp_path)
     remote_gc(admin, "--break-lock")
     assert not (blobs / "locks" / "gc.lock").exists()
     assert push_report(src, "origin", "main")["new_files"] == 1  # main gained one file
-
-
-def test_after_install_global_a_plain_git_clone_materialises_files_during_the_clone(tmp_path, monkeypatch):
-    src = project(tmp_path, str(tmp_path / "blobs"))
-    write_random(src / "data" / "a.bin", 400_000, 30)
-    commit_all(src, "data")
-    git(src, "push", "-q", "origin", "main")
-    user_config = tmp_path / "user.gitconfig"
-    user_config.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(user_config))  # this test's own "user"
-    bml(tmp_path, "install", "--global")
-    git(tmp_path, "clone", "-q", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
-    assert digests(tmp_path / "copy") == digests(src)
