@@ -100,6 +100,7 @@ def test_interrupted_push_leaves_only_complete_objects_and_resumes(tmp_path):
     for obj in partial:  # every object under its final name is whole: its bytes hash to its name
         assert blake3.blake3(obj.read_bytes()).hexdigest() == obj.name.split(".")[0]
     assert bml(src, "verify-remote", check=False).returncode == 1
+    assert not list((blobs / "packs").glob("*.part"))
     resumed = push_report(src)
     assert 0 < resumed["new_chunks"] < 60  # not everything again (about 64 chunks in all)
     assert resumed["new_files"] == 2
@@ -199,7 +200,9 @@ def test_remote_gc_keeps_what_pushed_refs_need_respects_grace_and_lock(tmp_path)
     before = remote_objects(blobs)
     dry = remote_gc(admin, "--grace", "0", "--dry-run")
     assert (dry["deleted_packs"], dry["rewritten_packs"]) == (2, 2) and remote_objects(blobs) == before
+    (blobs / "tmp" / "killed-push.part").write_bytes(b"half a pack")
     done = remote_gc(admin, "--grace", "0")
+    assert done["stale_uploads"] == 1 and not (blobs / "tmp" / "killed-push.part").exists()
     assert (done["deleted_packs"], done["rewritten_packs"]) == (2, 2) and done["freed_bytes"] > 450_000
     assert bml(src, "verify-remote", "main").returncode == 0
     assert bml(src, "verify-remote", "scratch", check=False).returncode == 1

@@ -34,6 +34,7 @@ class RemoteGcReport:
     deleted_packs: int = 0
     rewritten_packs: int = 0
     kept_young: int = 0  # packs inside the grace period, not looked at
+    stale_uploads: int = 0  # parts in tmp/ left by killed pushes (file-system remotes)
     freed_bytes: int = 0
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
@@ -85,6 +86,7 @@ def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool =
         young = {name for name in indexes if _young(storage, name, grace_hours * 3600)}
         live = _live_records(repo, conn, [r for name in young for r in indexes[name]])
         _sweep(repo, storage, indexes, young, live, report)
+        report.stale_uploads = _clear_stale_uploads(storage, grace_hours * 3600, report.dry_run)
     finally:
         if not dry_run:
             storage.delete(LOCK)
@@ -130,6 +132,22 @@ def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, r
         pack = records[0].pack
         if not any(rs and rs[0].pack == pack for rs in indexes.values()):  # same bytes pushed twice
             storage.delete(f"packs/{pack}.pack")
+
+
+def _clear_stale_uploads(storage: RemoteStorage, grace_seconds: float, dry_run: bool) -> int:
+    """Remove tmp/ parts of killed pushes, once older than the grace period."""
+    with storage.errors("list tmp/"):
+        try:
+            entries = storage.fs.ls(storage.path("tmp"), detail=True)
+        except FileNotFoundError:
+            return 0
+    stale = [e["name"] for e in entries if e.get("type") == "file"
+             and time.time() - storage.fs.modified(e["name"]).timestamp() >= grace_seconds]
+    if not dry_run:
+        for name in stale:
+            with storage.errors("delete a stale upload"):
+                storage.fs.rm_file(name)
+    return len(stale)
 
 
 def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
