@@ -91,12 +91,12 @@ def test_four_concurrent_pushers_for_three_rounds_lose_nothing(tmp_path, s3):
                  for i in range(4)], *pushers)
     copy = tmp_path / "copy"
     bml(tmp_path, "clone", str(server), str(copy))
-    branches = [f"origin/p{i}" for i in range(4)]
-    bml(copy, "fetch", *branches)  # everything, in batches, into a fresh store
+    branches = [f"p{i}" for i in range(4)]
+    bml(copy, "fetch", *branches)  # everything, in batches, into a fresh store (p0 = origin/p0 here)
     assert bml(copy, "fsck", "--read-data", "--all").returncode == 0
     clone = Repo.find(copy)
     for branch, repo in zip(branches, pushers):
-        pointers = tree_pointers(clone, [branch], [])
+        pointers = tree_pointers(clone, [f"origin/{branch}"], [])
         assert len(pointers) == 6
         for p in pointers:  # verified bytes from the fetched store, against each pusher's own file
             assert clone.store.read_file(p.pointer) == (repo / p.path).read_bytes()

@@ -130,7 +130,7 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
     """Pointers in the trees of refs (default HEAD), limited to paths matching an include glob."""
     blobs: dict[str, str] = {}
     for ref in refs or ["HEAD"]:
-        for entry in repo.git(["ls-tree", "-r", "-z", "--full-tree", ref]).split(b"\0"):
+        for entry in repo.git(["ls-tree", "-r", "-z", "--full-tree", resolve_ref(repo, ref)]).split(b"\0"):
             if not entry:
                 continue
             meta, path = entry.split(b"\t", 1)
@@ -139,6 +139,22 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
             if kind == "blob" and (not include or any(fnmatch.fnmatchcase(name, g) for g in include)):
                 blobs.setdefault(sha, name)
     return read_pointers(repo, blobs)
+
+
+def resolve_ref(repo, ref: str) -> str:
+    """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
+    from branchml.git import cmd
+
+    if cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{tree}}"], repo.cwd):
+        return ref
+    out = repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}"])
+    matches = out.split()
+    if len(matches) == 1:
+        return matches[0]
+    raise BranchmlError(
+        f"{ref!r} is not a branch, tag or commit here" + (f" (ambiguous: {', '.join(matches)})" if matches else ""),
+        hint="run `git fetch`, or name it fully (e.g. origin/<branch>)",
+    )
 
 
 def _oids(pointers: list[PointerBlob]) -> list[bytes]:
