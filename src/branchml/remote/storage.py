@@ -52,7 +52,7 @@ class RemoteStorage:
             raise RemoteError(
                 f"blob remote {self.spec.name!r} ({self.spec.url}): cannot {action}: {type(exc).__name__}: {exc}",
                 hint="check the network and your credentials (environment, ~/.aws, ~/.ssh), "
-                f"then retry; `branchml remote list` shows the remote's settings",
+                "then retry; `branchml remote list` shows the remote's settings",
             ) from exc
 
     # -- layout ------------------------------------------------------------------------------

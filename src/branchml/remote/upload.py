@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from branchml.errors import MissingObject
 from branchml.remote.catalog import Catalog
@@ -35,10 +35,9 @@ class PushReport:
     new_chunks: int = 0
     packs: int = 0
     bytes: int = 0
-    uploaded: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "uploaded"}
+        return dict(self.__dict__)
 
 
 def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes],
@@ -65,7 +64,7 @@ def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[byt
     files = catalog.missing(oids, KIND_FILE)
     lacking = set(files)
     wanted: dict[bytes, None] = {}
-    for oid in oids:  # chunks of files the remote lists too: a killed push may have left gaps
+    for oid in oids:  # chunks of files the remote lists too: a gc racing a push may have left gaps
         if store.index.file(oid) is None:
             if oid in lacking:
                 raise MissingObject(
