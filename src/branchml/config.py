@@ -23,6 +23,33 @@ DEFAULTS: dict[str, Any] = {
     # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
     # would hold the whole file in its memory (README, "Very large files").
     "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
+    # Branch roles (docs/roles.md): branch glob -> role, first match wins; a role "" means none.
+    # client_hooks: "warn" (commit/push hooks print violations) or "refuse"; the server always refuses.
+    "roles": {
+        "client_hooks": "warn",
+        "branches": {
+            "main": "main", "data/raw": "data/raw", "data/clean": "data/clean", "data/split": "data/split",
+            "dev/*": "dev", "stable/*": "stable", "monitor/*": "monitor", "ds/*": "ds",
+        },
+        "rules": {
+            "data/raw": {"append_only": ["*"], "trailers": ["Data-Source"], "keep_history": True},
+            "stable": {"merge_only": ["code"], "merge_from": "dev"},
+            "main": {"forbid": ["model", "data"]},
+            "monitor": {"append_only": ["logs"], "grow": True, "keep_history": True},
+        },
+    },
+    # Path kinds the role rules speak of (gitignore-style globs); the first kind that matches wins.
+    "paths": {
+        "tracking": ["tracking/**", "mlruns/**"],
+        "logs": ["logs/**"],
+        "docs": ["*.md", "*.rst", "docs/**", "LICENSE*"],
+        "model": ["models/**", "checkpoints/**", "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.skops",
+                  "*.safetensors", "*.joblib", "*.h5"],
+        "data": ["data/**", "*.csv", "*.tsv", "*.parquet", "*.jsonl", "*.sqlite", "*.db", "*.arrow",
+                 "*.feather", "*.npy", "*.npz"],
+        "code": ["src/**", "tests/**", "*.py", "*.ipynb", "*.sh", "Dockerfile", "*.dockerfile",
+                 "Makefile", "requirements*.txt", "pyproject.toml", "setup.cfg", "setup.py"],
+    },
     # `branchml run` (see docs/runs.md); steps run after the training command, in the branch's own tree.
     "run": {
         "metrics": "metrics.json",

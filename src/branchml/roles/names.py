@@ -1,10 +1,10 @@
-"""Which role a branch name has. The roles issue makes the globs configurable in branchml.toml."""
+"""Which role a branch has, from the `[roles.branches]` globs of branchml.toml."""
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-# glob -> role, first match wins
+# glob -> role, first match wins (the same table as config.DEFAULTS["roles"]["branches"])
 DEFAULT_ROLE_GLOBS: list[tuple[str, str]] = [
     ("main", "main"),
     ("data/raw", "data/raw"),
@@ -17,10 +17,16 @@ DEFAULT_ROLE_GLOBS: list[tuple[str, str]] = [
 ]
 
 
+def role_globs(cfg: dict) -> list[tuple[str, str]]:
+    """The (glob, role) pairs of a loaded config, in file order; a role of "" switches a glob off."""
+    table = cfg.get("roles", {}).get("branches", {})
+    return [(glob, role) for glob, role in table.items() if role]
+
+
 def role_of(branch: str, globs: list[tuple[str, str]] | None = None) -> str | None:
     """The role of `branch` (a short name such as 'stable/acme', or refs/heads/...), or None."""
     name = branch.removeprefix("refs/heads/")
-    for glob, role in globs or DEFAULT_ROLE_GLOBS:
+    for glob, role in DEFAULT_ROLE_GLOBS if globs is None else globs:
         if fnmatchcase(name, glob):
             return role
     return None

@@ -1,0 +1,68 @@
+"""branch / branches / verify: branches with roles, and their rules."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from branchml.cli.output import get_output, json_option
+from branchml.repo import Repo
+
+
+@click.command()
+@click.argument("name")
+@click.option("--from", "start", metavar="REF", help="Start the branch here (default: the current commit).")
+@click.option("--force-role", "any_role", is_flag=True, help="Allow a name that no [roles.branches] glob gives a role.")
+def branch(name: str, start: str | None, any_role: bool) -> None:
+    """Create branch NAME of a role (data/raw, dev/x, stable/x, monitor/x, ds/x...) and switch to it."""
+    from branchml.roles.branches import create_branch
+
+    role = create_branch(Repo.find(), name, start, any_role=any_role)
+    get_output().info(f"switched to new branch {name} (role: {role or 'none'})")
+
+
+@click.command()
+@json_option
+def branches(as_json: bool) -> None:
+    """Every branch with its role, head, last activity and latest tag."""
+    from branchml.roles.branches import list_branches
+
+    infos = list_branches(Repo.find())
+    get_output().result([i.to_json() for i in infos], as_json, _render_branches)
+
+
+def _render_branches(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    from branchml.cli.output import out_console
+
+    table = Table(box=None)
+    for column in ("branch", "role", "head", "last activity", "latest tag"):
+        table.add_column(column, no_wrap=True)
+    for r in rows:
+        tag = ", ".join(r["tags_at_head"]) + " (at head)" if r["tags_at_head"] else r["latest_tag"] or ""
+        name = ("* " if r["current"] else "  ") + r["branch"]
+        table.add_row(name, r["role"] or "-", r["head"][:12], r["date"][:16].replace("T", " "), tag)
+    out_console.print(table)
+
+
+@click.command()
+@click.argument("revision", required=False, metavar="[RANGE]")
+@click.option("--branch", "branch_name", help="Judge the commits as commits of this branch (for detached CI checkouts).")
+@click.option("--all", "all_branches", is_flag=True, help="Every local branch that has a role.")
+@json_option
+def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
+    """Check the role rules on RANGE (A..B, or a branch: its commits since it forked). Exit 1 on violations."""
+    from branchml.roles.branches import verify as run_verify, verify_all
+
+    repo = Repo.find()
+    found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
+    if as_json:
+        get_output().result([v.__dict__ for v in found], True, lambda _: None)
+    else:
+        for v in found:
+            click.echo(v.line())
+        if not found:
+            get_output().info("no role rule violations")
+    sys.exit(1 if found else 0)

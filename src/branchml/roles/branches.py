@@ -1,0 +1,122 @@
+"""Branches with roles: create one, list them, verify their commits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from branchml.errors import BranchmlError
+from branchml.git import cmd
+from branchml.roles.hooks import branch_heads, client_policy, current_branch
+from branchml.roles.rules import RefUpdate, Violation, check
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    branch: str
+    role: str | None
+    head: str
+    date: str  # committer date of the head, ISO 8601: the branch's last activity
+    subject: str
+    current: bool
+    latest_tag: str | None  # nearest tag reachable from the head
+    tags_at_head: list[str]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def create_branch(repo: Repo, name: str, start: str | None = None, *, any_role: bool = False) -> str:
+    """Create `name` (from `start`, default HEAD) and switch to it; refuses names without a role."""
+    policy = client_policy(repo)
+    role = policy.role("refs/heads/" + name)
+    if role is None and not any_role:
+        globs = ", ".join(glob for glob, _ in policy.globs)
+        raise BranchmlError(f"branch name {name!r} has no role (roles are given to: {globs})",
+                            hint="pick a name such as dev/<topic> or stable/<customer>, add a glob under "
+                                 "[roles.branches] in branchml.toml, or pass --force-role")
+    if not cmd.git_ok(["check-ref-format", "--branch", name], repo.cwd):
+        raise BranchmlError(f"{name!r} is not a valid Git branch name", hint="see `git help check-ref-format`")
+    if cmd.git_ok(["rev-parse", "-q", "--verify", f"refs/heads/{name}"], repo.cwd):
+        raise BranchmlError(f"branch {name} already exists", hint=f"switch to it with `git switch {name}`")
+    if start and not cmd.git_ok(["rev-parse", "-q", "--verify", f"{start}^{{commit}}"], repo.cwd):
+        raise BranchmlError(f"--from {start!r} is not a commit, branch or tag here", hint="see `branchml branches`")
+    repo.git(["switch", "-c", name, *([start] if start else [])])
+    return role or ""
+
+
+def list_branches(repo: Repo) -> list[BranchInfo]:
+    policy = client_policy(repo)
+    fmt = "%(refname)%00%(objectname)%00%(committerdate:iso-strict)%00%(subject)"
+    current = current_branch(repo)
+    infos = []
+    for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/heads/"]).splitlines():
+        ref, head, date, subject = line.split("\0")
+        infos.append(BranchInfo(ref.removeprefix("refs/heads/"), policy.role(ref), head, date, subject,
+                                ref == current, _latest_tag(repo, head), _tags_at(repo, head)))
+    return infos
+
+
+def _latest_tag(repo: Repo, commit: str) -> str | None:
+    return repo.git_text(["describe", "--tags", "--abbrev=0", commit], check=False) or None
+
+
+def _tags_at(repo: Repo, commit: str) -> list[str]:
+    return repo.git_text(["tag", "--points-at", commit]).split()
+
+
+def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -> list[Violation]:
+    """Check the role rules on `revision` (`A..B`, or a branch/commit; default HEAD) as commits of `branch`."""
+    revision = revision or "HEAD"
+    old, _, new = revision.rpartition("..") if ".." in revision else ("", "", revision)
+    ref = _branch_ref(repo, branch, new)
+    new_sha = _commit(repo, new or "HEAD")
+    old_sha = _commit(repo, old) if old else _default_base(repo, ref, new_sha)
+    heads = branch_heads(repo)
+    heads.pop(ref, None)
+    return check(repo, [RefUpdate(ref, old_sha, new_sha)], client_policy(repo), heads)
+
+
+def verify_all(repo: Repo) -> list[Violation]:
+    """`verify` on every local branch that has a role, each over its commits since its fork point."""
+    policy = client_policy(repo)
+    found = []
+    for ref in branch_heads(repo):
+        if policy.role(ref):
+            name = ref.removeprefix("refs/heads/")
+            found += verify(repo, name, name)
+    return found
+
+
+def _branch_ref(repo: Repo, branch: str | None, tip: str) -> str:
+    if branch:
+        return "refs/heads/" + branch.removeprefix("refs/heads/")
+    name = repo.git_text(["rev-parse", "--symbolic-full-name", tip or "HEAD"], check=False)
+    if name.startswith("refs/heads/"):
+        return name
+    raise BranchmlError(f"cannot tell which branch {tip or 'HEAD'!r} is", hint="name it: branchml verify RANGE --branch <name>")
+
+
+def _commit(repo: Repo, rev: str) -> str:
+    sha = repo.git_text(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], check=False)
+    if not sha:
+        raise BranchmlError(f"{rev!r} is not a commit here", hint="give a range such as origin/main..HEAD")
+    return sha
+
+
+def _default_base(repo: Repo, ref: str, tip: str) -> str | None:
+    """Where the branch's own commits start: its fork from its upstream, else from main.
+
+    None (every commit of the branch) when neither exists, or for main itself without an upstream.
+    """
+    for other in (f"{ref}@{{upstream}}", "refs/heads/main"):
+        if other == ref or not cmd.git_ok(["rev-parse", "-q", "--verify", other], repo.cwd):
+            continue
+        base = repo.git_text(["merge-base", other, tip], check=False)
+        if base:
+            return base
+    return None
+

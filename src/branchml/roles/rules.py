@@ -1,0 +1,323 @@
+"""The role rules, checked by one function, `check`, over ref updates.
+
+A ref update is what a push does (`<old> <new> <ref>`), what `branchml verify A..B` asks about, and,
+with the staged tree standing in for the next commit, what `git commit` is about to do. The same
+function serves the client hooks, `branchml verify` and the server's pre-receive hook, so the rules
+cannot drift apart. How commits are chosen and why is written down in docs/roles.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from branchml.git import cmd
+from branchml.roles.names import role_globs, role_of
+from branchml.roles.paths import PathKinds
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str  # refs/heads/<branch>
+    old: str | None  # None: the ref is created
+    new: str | None  # None: the ref is deleted
+
+
+@dataclass(frozen=True)
+class Violation:
+    ref: str
+    role: str
+    commit: str  # a commit id, or "(staged)"
+    path: str  # "" when the rule is about the commit or the ref
+    rule: str
+    message: str
+
+    def line(self) -> str:
+        branch = self.ref.removeprefix("refs/heads/")
+        where = f" {self.path}:" if self.path else ":"
+        return f"{self.commit[:12]} {branch} ({self.role}) [{self.rule}]{where} {self.message}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A commit to check: its id (or a label), the tree it records and its parents."""
+
+    label: str
+    tree: str
+    parents: list[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Roles of branches, kinds of paths and the rules of each role, from one loaded config."""
+
+    globs: list[tuple[str, str]]
+    kinds: PathKinds
+    rules: dict[str, dict]
+    client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Policy":
+        roles = cfg.get("roles", {})
+        refuses = roles.get("client_hooks", "warn") == "refuse"
+        return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)
+
+    def role(self, ref: str) -> str | None:
+        return role_of(ref, self.globs) if ref.startswith("refs/heads/") else None
+
+    def rules_for(self, role: str) -> dict:
+        return self.rules.get(role, {})
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str  # A, D, M or T (type change), as `git diff-tree --raw` says
+    path: str
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+
+
+@dataclass
+class _Ctx:
+    repo: Repo
+    policy: Policy
+    ref: str
+    role: str
+    rules: dict
+    view: dict[str, str]
+    found: list[Violation] = field(default_factory=list)
+    added: list[tuple[str, str]] = field(default_factory=list)  # (commit, path) added on append-only paths
+
+    def add(self, commit: str, path: str, rule: str, message: str) -> None:
+        self.found.append(Violation(self.ref, self.role, commit, path, rule, message))
+
+    def tips_of(self, role: str) -> list[str]:
+        return [sha for ref, sha in self.view.items() if self.policy.role(ref) == role]
+
+
+def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) -> list[Violation]:
+    """Every rule violation in `updates`.
+
+    `view` maps branch refs to their commits as they will be once the updates land (the server's refs,
+    or a clone's remote-tracking refs). It says where a new branch forks (commits reachable from another
+    branch belong to that branch) and which commits are dev work (reachable from a dev/* tip).
+    """
+    found: list[Violation] = []
+    for update in updates:
+        role = policy.role(update.ref)
+        if role is None or not policy.rules_for(role):
+            continue  # no role, or a free one (dev/*, ds/*): nothing to walk
+        ctx = _Ctx(repo, policy, update.ref, role, policy.rules_for(role), view)
+        _check_update(ctx, update)
+        found += ctx.found
+    return found
+
+
+def _check_update(ctx: _Ctx, update: RefUpdate) -> None:
+    branch = update.ref.removeprefix("refs/heads/")
+    keep = ctx.rules.get("keep_history", False)
+    if update.new is None:
+        if keep:
+            ctx.add(update.old or "", "", "history", f"deleting {branch} is refused: its history is the record "
+                    "every other branch is traced to; keep it and start new work on another branch")
+        return
+    if update.old and keep and not _is_ancestor(ctx.repo, update.old, update.new):
+        ctx.add(update.new, "", "history", f"this push rewrites the history of {branch} (not a fast-forward "
+                f"of {update.old[:12]}); fetch it, add your commits on top of its tip, and push without --force")
+        return
+    snapshots = _new_commits(ctx, update)
+    diffs = commit_changes(ctx.repo, snapshots)
+    for snap in snapshots:
+        check_snapshot(ctx, snap, diffs.get(snap.label, []))
+    _check_case(ctx, update.new)
+    _check_trailers(ctx, [s.label for s in snapshots])
+    if update.old and ctx.rules.get("append_only"):
+        _check_net_effect(ctx, update)
+
+
+def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
+    """The branch's own new commits, oldest first: its first-parent line, minus what other branches hold.
+
+    On a created branch, commits reachable from any other branch are that branch's (the fork point).
+    Commits reachable from a `merge_from` branch (dev/*) are dev work, judged by dev's rules.
+    """
+    exclude = [update.old] if update.old else [sha for ref, sha in ctx.view.items() if ref != update.ref]
+    if ctx.rules.get("merge_from"):
+        exclude += ctx.tips_of(ctx.rules["merge_from"])
+    revs = [update.new] + [f"^{sha}" for sha in exclude if sha]
+    shas = ctx.repo.git_text(["rev-list", "--first-parent", "--stdin"], input="\n".join(revs).encode() + b"\n")
+    return commit_snapshots(ctx.repo, list(reversed(shas.split())))
+
+
+def commit_snapshots(repo: Repo, shas: list[str]) -> list[Snapshot]:
+    if not shas:
+        return []
+    out = repo.git_text(["log", "--no-walk=unsorted", "--stdin", "--format=%H %T %P"], input="\n".join(shas).encode() + b"\n")
+    snaps = []
+    for line in out.splitlines():
+        sha, tree, *parents = line.split()
+        snaps.append(Snapshot(sha, tree, parents))
+    return snaps
+
+
+def check_staged(repo: Repo, ref: str, snap: Snapshot, policy: Policy, view: dict[str, str]) -> list[Violation]:
+    """The path rules on a commit about to be made (`snap.tree` from `git write-tree`), for pre-commit."""
+    role = policy.role(ref)
+    if role is None:
+        return []
+    ctx = _Ctx(repo, policy, ref, role, policy.rules_for(role), view)
+    check_snapshot(ctx, snap)
+    _check_case(ctx, snap.tree)
+    return ctx.found
+
+
+def check_snapshot(ctx: _Ctx, snap: Snapshot, changes: list[Change] | None = None) -> None:
+    """The path rules of the role on one commit (or the staged tree), against its first parent."""
+    base = snap.parents[0] if snap.parents else empty_tree(ctx.repo)
+    if changes is None:
+        changes = tree_changes(ctx.repo, base, snap.tree)
+    if ctx.rules.get("append_only"):
+        _check_append_only(ctx, snap, base, changes)
+    if ctx.rules.get("forbid"):
+        _check_forbidden(ctx, snap, changes)
+    if ctx.rules.get("merge_only"):
+        _check_merge_only(ctx, snap, changes)
+
+
+DIFF_ARGS = ["diff-tree", "-r", "-z", "--no-renames", "--raw"]  # a rename is a delete plus an add
+
+
+def tree_changes(repo: Repo, old: str, new: str) -> list[Change]:
+    """Changed paths between two tree-ishes."""
+    return _parse_raw(repo.git([*DIFF_ARGS, old, new]).split(b"\0")).get("", [])
+
+
+def commit_changes(repo: Repo, snapshots: list[Snapshot]) -> dict[str, list[Change]]:
+    """Each commit's changes against its first parent (a root commit: against nothing), in one git call."""
+    if not snapshots:
+        return {}
+    lines = "".join(f"{s.label} {s.parents[0]}\n" if s.parents else f"{s.label}\n" for s in snapshots)
+    return _parse_raw(repo.git([*DIFF_ARGS, "--root", "--stdin"], input=lines.encode()).split(b"\0"))
+
+
+def _parse_raw(fields: list[bytes]) -> dict[str, list[Change]]:
+    """`--raw -z` output: optional commit-id headers, then `:modes ids status` and path fields."""
+    out: dict[str, list[Change]] = {}
+    current, i = "", 0
+    while i < len(fields):
+        field = fields[i]
+        if field.startswith(b":"):
+            old_mode, new_mode, old_blob, new_blob, status = field.decode().lstrip(":").split()
+            path = fields[i + 1].decode(errors="surrogateescape")
+            out.setdefault(current, []).append(Change(status[0], path, old_mode, new_mode, old_blob, new_blob))
+            i += 2
+        else:
+            current = field.decode() if field else current
+            i += 1
+    return out
+
+
+def empty_tree(repo: Repo) -> str:
+    return repo.git_text(["hash-object", "-t", "tree", "--stdin"], input=b"")
+
+
+def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
+    return cmd.git_ok(["merge-base", "--is-ancestor", old, new], repo.cwd)
+
+
+def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Change]) -> None:
+    from branchml.roles import appendonly
+
+    kinds = ctx.rules["append_only"]
+    mine = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
+    for change in mine:
+        problem = appendonly.problem(ctx.repo, change, base, snap.tree, bool(ctx.rules.get("grow")))
+        if problem:
+            rule, message = problem
+            ctx.add(snap.label, change.path, rule, message + _branch_hint(ctx))
+    ctx.added += [(snap.label, c.path) for c in mine if c.status == "A"]
+
+
+def _check_case(ctx: _Ctx, tip: str) -> None:
+    from branchml.roles import appendonly
+
+    for label, path, other in appendonly.case_collisions(ctx.repo, tip, ctx.added):
+        ctx.add(label, path, "append-only", f"differs only in letter case from the existing {other}: on "
+                "macOS and Windows it replaces that file, so it counts as a modification; choose a distinct name")
+
+
+def _branch_hint(ctx: _Ctx) -> str:
+    return f"; {ctx.ref.removeprefix('refs/heads/')} is append-only: commit new data under a new path"
+
+
+def _check_net_effect(ctx: _Ctx, update: RefUpdate) -> None:
+    """Old tip -> new tip must only add: catches merges that drop files the first-parent line never saw."""
+    reported = {v.path for v in ctx.found}
+    changes = [c for c in tree_changes(ctx.repo, update.old, update.new) if c.status != "A" and c.path not in reported]
+    _check_append_only(ctx, Snapshot(update.new, update.new, [update.old]), update.old, changes)
+
+
+def _check_forbidden(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
+    forbidden = ctx.rules["forbid"]
+    branch = ctx.ref.removeprefix("refs/heads/")
+    for change in changes:
+        kind = ctx.policy.kinds.kind_of(change.path)
+        if change.status != "D" and kind in forbidden:
+            ctx.add(snap.label, change.path, "forbidden", f"{kind} files do not belong on {branch} (problem "
+                    f"definition, docs and tracking); commit them on the data/* or stable/* branch they come from")
+
+
+def _check_merge_only(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
+    """Paths of `merge_only` kinds change only by merging a `merge_from` branch, exactly as it has them."""
+    kinds, source_role = ctx.rules["merge_only"], ctx.rules.get("merge_from", "")
+    touched = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
+    if not touched:
+        return
+    tips = ctx.tips_of(source_role) if source_role else []
+    sources = [p for p in snap.parents[1:] if any(_is_ancestor(ctx.repo, p, tip) for tip in tips)]
+    states = [_path_states(ctx.repo, src, [c.path for c in touched]) for src in sources]
+    branch = ctx.ref.removeprefix("refs/heads/")
+    for change in touched:
+        wanted = None if change.status == "D" else (change.new_mode, change.new_blob)
+        if any(state.get(change.path) == wanted for state in states):
+            continue
+        how = "a merge whose code differs from the merged dev branch" if sources else "a commit that is not a merge of a dev/* branch"
+        ctx.add(snap.label, change.path, "merge-only", f"code changed on {branch} by {how}; no code is written on "
+                f"{ctx.role} branches: change it on a {source_role or 'dev'}/* branch, `git merge` that branch here "
+                "and push both")
+
+
+def _path_states(repo: Repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+    raw = repo.git(["--literal-pathspecs", "ls-tree", "-r", "-z", commit, "--", *paths])
+    states = {}
+    for entry in raw.split(b"\0"):
+        if entry:
+            meta, path = entry.split(b"\t", 1)
+            mode, _type, blob = meta.decode().split()
+            states[path.decode(errors="surrogateescape")] = (mode, blob)
+    return states
+
+
+def _check_trailers(ctx: _Ctx, commits: list[str]) -> None:
+    for key in ctx.rules.get("trailers", []):
+        for commit in commits_missing_trailer(ctx.repo, commits, key):
+            ctx.add(commit, "", "trailer", trailer_message(key, ctx.ref))
+
+
+def commits_missing_trailer(repo: Repo, commits: list[str], key: str) -> list[str]:
+    if not commits:
+        return []
+    fmt = f"--format=%H%x00%(trailers:key={key},valueonly,separator=%x2C)%x00"
+    out = repo.git(["log", "--no-walk=unsorted", "--stdin", fmt], input="\n".join(commits).encode() + b"\n").decode()
+    fields = [f.strip() for f in out.split("\0")]
+    return [sha for sha, value in zip(fields[0::2], fields[1::2]) if not value]
+
+
+def trailer_message(key: str, ref: str) -> str:
+    branch = ref.removeprefix("refs/heads/")
+    return (f"the commit message has no `{key}:` trailer; every commit on {branch} names where its data comes from, "
+            f"e.g. git commit --trailer '{key}: s3://bucket/export-2024-05.csv'")
