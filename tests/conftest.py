@@ -14,11 +14,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-<<<<<<< HEAD
-# In-process imports too must see this checkout, not whatever `pip install -e` points at.
-=======
 # In-process imports must see this checkout's code too, not the editable install of another one.
->>>>>>> main
 sys.path.insert(0, str(SRC))
 
 
