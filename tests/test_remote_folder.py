@@ -151,26 +151,27 @@ def test_pre_push_refuses_failed_uploads_and_the_server_refuses_dangling_pointer
     server = tmp_path / "proj-server.git"
     bml(server, "install", "--server")
     git(src, "push", "-q", "origin", "main")  # no pointers yet: accepted
+    git(src, "switch", "-qc", "dev/work")  # the server's role rules keep data off main
     write_random(src / "data" / "a.bin", 100_000, 10)
     commit_all(src, "data")
     blobs.write_text("not a folder")  # uploads cannot succeed
-    proc = run(["git", "push", "origin", "main"], src, check=False)
+    proc = run(["git", "push", "origin", "dev/work"], src, check=False)
     assert proc.returncode != 0 and "push refused" in proc.stderr.decode()
-    assert git(server, "rev-parse", "main").strip() != git(src, "rev-parse", "main").strip()
+    assert git(server, "branch", "--list", "dev/work") == ""
     blobs.unlink()
-    proc = run(["git", "push", "--no-verify", "origin", "main"], src, check=False)
+    proc = run(["git", "push", "--no-verify", "origin", "dev/work"], src, check=False)
     assert proc.returncode != 0
     assert "not on blob remote 'origin'" in proc.stderr.decode()
     bml(src, "push")
-    git(src, "push", "-q", "--no-verify", "origin", "main")
-    assert git(server, "rev-parse", "main").strip() == git(src, "rev-parse", "main").strip()
+    git(src, "push", "-q", "--no-verify", "origin", "dev/work")
+    assert git(server, "rev-parse", "dev/work").strip() == git(src, "rev-parse", "dev/work").strip()
 
     # the server's own remote (bare repo's local.toml) wins over what pushed commits name
     bml(server, "remote", "add", "origin", str(tmp_path / "server-blobs"), "--local")
     write_random(src / "data" / "b.bin", 50_000, 11)
     commit_all(src, "more")
     bml(src, "push")  # to the committed remote only
-    proc = run(["git", "push", "--no-verify", "origin", "main"], src, check=False)
+    proc = run(["git", "push", "--no-verify", "origin", "dev/work"], src, check=False)
     assert proc.returncode != 0 and "server-blobs" in proc.stderr.decode()
 
 
