@@ -8,7 +8,8 @@ blob remote configured we only warn: the push goes on, but others will lack thos
 pre-receive (server, bare repo, `branchml install --server`): stdin has `<old> <new> <ref>` lines.
 The blob remote to check is the server's own (`branchml/local.toml` in the bare repo, trusted) or,
 when it has none, the one named by branchml.toml in the pushed commit, with the same trust rules
-as a clone. A push whose pointers reference a file or chunk missing from it is refused.
+as a clone. A push whose pointers reference a file or chunk missing from it is refused. With no
+blob remote configured anywhere, the push is accepted with a warning (as pre-push does).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
             continue
         server_own = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
         committed = "" if server_own else _committed_at(repo, new)
+        if not server_own and not settings.load_remotes(repo, committed):
+            sys.stderr.write(f"branchml: warning: {ref}: {len(pointers)} pointer(s) but no blob remote is configured "
+                             "(here or in the pushed branchml.toml); their files are not checked\n")
+            continue
         try:
             with api.connect(repo, None, committed) as conn:
                 missing = api.missing_on_remote(conn, pointers)
