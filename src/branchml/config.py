@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
         "tracking_branch": "main",
         "task": "other",
     },
+    # data flow (branchml.data): `dir` is what `data pull` copies by default and where splits go,
+    # `uploads` where `data add` puts each upload, `reports` where `data clean` commits its reports
+    "data": {"dir": "data", "uploads": "data/uploads", "reports": "reports"},
 }
 
 

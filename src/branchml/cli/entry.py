@@ -24,6 +24,11 @@ COMMANDS: dict[str, str] = {
     "hook": "branchml.cli.setup_cmds:hook",
     "merge-driver": "branchml.cli.merge_cmds:merge_driver",
     "demo": "branchml.cli.demo_cmd:demo",
+    "remote": "branchml.cli.remote_cmds:remote",
+    "push": "branchml.cli.remote_cmds:push",
+    "fetch": "branchml.cli.remote_cmds:fetch",
+    "verify-remote": "branchml.cli.remote_cmds:verify_remote",
+    "clone": "branchml.cli.remote_cmds:clone",
     "branch": "branchml.cli.roles_cmds:branch",
     "branches": "branchml.cli.roles_cmds:branches",
     "verify": "branchml.cli.roles_cmds:verify",
@@ -32,6 +37,9 @@ COMMANDS: dict[str, str] = {
     "show": "branchml.cli.runs_cmds:show",
     "release": "branchml.cli.runs_cmds:release",
     "mlflow": "branchml.cli.runs_cmds:mlflow",
+    "data": "branchml.cli.data_cmds:data",
+    "lineage": "branchml.cli.data_cmds:lineage",
+    "used-by": "branchml.cli.data_cmds:used_by",
 }
 
 

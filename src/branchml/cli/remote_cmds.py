@@ -1,0 +1,177 @@
+"""remote add/list/remove/trust, push, fetch, verify-remote, clone."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from branchml.cli.output import get_output, json_option
+from branchml.repo import Repo
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip()] = _typed(value)
+    return options
+
+
+def _typed(value: str) -> int | bool | str:
+    """TOML keeps types: `pack_size=1048576` is a number, `anon=true` a boolean."""
+    if value.isdigit():
+        return int(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+@click.group()
+def remote() -> None:
+    """Blob remotes: where the chunks of tracked files are shared (folder, S3, SSH...)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--option", "-o", "pairs", multiple=True, help="KEY=VALUE storage option (e.g. endpoint_url=...).")
+@click.option("--local", is_flag=True, help="Keep it in .git/branchml/local.toml (not committed).")
+def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
+    """Add blob remote NAME at URL (stored in branchml.toml unless --local)."""
+    from branchml.remote import api
+
+    spec = api.add_remote(Repo.find(), name, url, _parse_options(pairs), local=local)
+    where = "local.toml" if local else "branchml.toml (commit it so clones find it)"
+    get_output().info(f"blob remote {name} -> {spec.url} added to {where}")
+
+
+@remote.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """Show the blob remotes and whether their settings are usable."""
+    from branchml.remote import api
+
+    get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
+
+
+def _render_remotes(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    from branchml.cli.output import out_console
+
+    table = Table("name", "url", "options", "from", "status")
+    for row in rows:
+        opts = " ".join(f"{k}={v}" for k, v in row["options"].items())
+        table.add_row(row["name"], str(row["url"]), opts, row["source"], row["status"])
+    out_console.print(table)
+
+
+@remote.command("remove")
+@click.argument("name")
+def remove(name: str) -> None:
+    """Forget blob remote NAME (its objects stay where they are)."""
+    from branchml.remote import api
+
+    found = api.remove_remote(Repo.find(), name)
+    get_output().info(f"removed blob remote {name} from {', '.join(found)}")
+
+
+@remote.command("trust")
+@click.argument("name")
+def trust(name: str) -> None:
+    """Consent to the committed settings of remote NAME (e.g. its endpoint_url), as they are now."""
+    from branchml.remote import api
+
+    table = api.trust_remote(Repo.find(), name)
+    get_output().info(f"trusting remote {name}: " + ", ".join(f"{k}={v}" for k, v in table.items()))
+
+
+@remote.command("gc")
+@click.argument("name", required=False)
+@click.option("--grace", "grace_hours", type=float, default=24.0, show_default=True,
+              help="Never touch packs younger than this many hours (pushes in progress).")
+@click.option("--dry-run", is_flag=True, help="Report what would go, change nothing.")
+@click.option("--break-lock", is_flag=True, help="Take the gc lock even if a (dead) gc holds it.")
+@json_option
+def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as_json: bool) -> None:
+    """Delete remote packs no branch, tag or reflog of this clone needs (run `git fetch` first)."""
+    from branchml.remote import api
+
+    report = api.gc(Repo.find(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
+    get_output().result(report.as_dict(), as_json, lambda r: get_output().info(
+        f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
+        f"{r['deleted_packs']}, rewrote {r['rewritten_packs']}, kept {r['kept_young']} young; "
+        f"{r['freed_bytes']} bytes freed"))
+
+
+@click.command()
+@click.argument("remote_name", required=False)
+@click.argument("refs", nargs=-1)
+@json_option
+def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
+    """Upload the blobs that REFS (default: all branches and tags) need to REMOTE."""
+    from branchml.remote import api
+
+    repo = Repo.find()
+    out = get_output()
+    remote_name, ref_list = api.split_remote_and_refs(repo, remote_name, list(refs))
+    with out.progress("push", None) as advance:
+        report = api.push(repo, remote_name, ref_list, advance)
+    out.result(report.as_dict(), as_json, lambda r: out.info(
+        f"{r['remote']}: {r['files']} file(s) referenced, uploaded {r['new_chunks']} chunk(s) and "
+        f"{r['new_files']} file record(s) in {r['packs']} pack(s), {r['bytes']} bytes"))
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@click.option("--include", multiple=True, help="Only paths matching this glob (repeatable), e.g. 'models/**'.")
+@click.option("--remote", "remote_name", help="Blob remote to fetch from (default: origin, else the first).")
+@json_option
+def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | None, as_json: bool) -> None:
+    """Download the blobs of the files in REFS (default HEAD) into the local store."""
+    from branchml.remote import api
+
+    out = get_output()
+    with out.progress("fetch", None) as advance:
+        report = api.fetch(Repo.find(), list(refs), list(include), remote_name, advance)
+    out.result(report.as_dict(), as_json, lambda r: out.info(
+        f"{r['remote']}: fetched {r['files']} file record(s), {r['chunks']} chunk(s), {r['bytes']} bytes"))
+
+
+@click.command("verify-remote")
+@click.argument("ref", default="HEAD")
+@click.option("--remote", "remote_name", help="Blob remote to check (default: origin, else the first).")
+@json_option
+def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
+    """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
+    from branchml.remote import api
+
+    result = api.verify(Repo.find(), ref, remote_name)
+    get_output().result(result, as_json, _render_verify)
+    if result["missing"]:
+        sys.exit(1)
+
+
+def _render_verify(result: dict) -> None:
+    out = get_output()
+    if not result["missing"]:
+        out.info(f"{result['remote']}: all {result['files']} file(s) of {result['ref']} are on the remote")
+        return
+    for item in result["missing"]:
+        out.info(f"missing on {result['remote']}: {item['path']} ({item['oid'][:16]}…)")
+    out.info(f"{len(result['missing'])} of {result['files']} file(s) missing; run `branchml push`")
+
+
+@click.command()
+@click.argument("url")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def clone(url: str, directory: Path | None) -> None:
+    """git clone URL [DIRECTORY], install branchml there, and check out with files materialised."""
+    from branchml.remote import api
+
+    target = api.clone(url, directory)
+    get_output().info(f"cloned into {target}")

@@ -1,0 +1,154 @@
+"""One data operation = one commit, or nothing at all.
+
+A ChangeSet lists what an operation does to the work tree (files copied in, new contents, tree
+entries copied from another commit, removals). `commit_changes` checks that nothing of the user's
+would be lost, applies it, stages it, and runs a plain `git commit` (so hooks and the filter run as
+for any commit). If any step fails, the index and the touched paths are put back as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from branchml.data.tree import Entry, head_commit, ls_tree
+from branchml.errors import BranchmlError
+from branchml.store.store import write_atomic
+
+
+@dataclass
+class ChangeSet:
+    copies: dict[str, Path] = field(default_factory=dict)  # repo path -> local file to copy in
+    contents: dict[str, bytes] = field(default_factory=dict)  # repo path -> new bytes
+    entries: dict[str, Entry] = field(default_factory=dict)  # repo path -> tree entry to copy
+    removals: set[str] = field(default_factory=set)
+
+    def paths(self) -> list[str]:
+        return sorted({*self.copies, *self.contents, *self.entries, *self.removals})
+
+    def __bool__(self) -> bool:
+        return bool(self.copies or self.contents or self.entries or self.removals)
+
+
+def git_paths(repo, args: list[str], paths: list[str], **kw) -> bytes:
+    """Run a path-taking git command with paths fed on stdin (no argv limit, no glob magic)."""
+    data = b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths)
+    return repo.git(["--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul"], input=data, **kw)
+
+
+def require_clean_index(repo) -> None:
+    if head_commit(repo) and not _ok(repo, ["diff", "--cached", "--quiet"]):
+        raise BranchmlError(
+            "the index has staged changes: a data commit must contain only its own changes",
+            hint="commit them, or unstage them with `git restore --staged .`",
+        )
+
+
+def _ok(repo, args: list[str]) -> bool:
+    from branchml.git.cmd import git_ok
+
+    return git_ok(args, repo.cwd)
+
+
+def check_targets(repo, changes: ChangeSet) -> None:
+    """Refuse when applying would overwrite something of the user's that Git does not hold."""
+    paths = changes.paths()
+    tracked = {e.path for e in ls_tree(repo, head_commit(repo))}
+    # the whole work tree's diff, intersected: `git diff` takes no --pathspec-from-file
+    changed = repo.git(["diff", "--name-only", "-z", "--no-renames"]).decode(errors="surrogateescape").split("\0")
+    modified = set(changed) & set(paths)
+    if modified:
+        raise _local_changes(sorted(modified))
+    for path in paths:
+        if path not in tracked and os.path.lexists(repo.root / path):
+            raise _local_changes([path], untracked=True)
+        _check_no_file_in_the_way(path, tracked)
+
+
+def _check_no_file_in_the_way(path: str, tracked: set[str]) -> None:
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        if "/".join(parts[:i]) in tracked:
+            raise BranchmlError(f"cannot write {path}: {'/'.join(parts[:i])} is a file on this branch")
+
+
+def _local_changes(paths: list[str], untracked: bool = False) -> BranchmlError:
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    what = "exist but are not committed" if untracked else "have uncommitted changes"
+    return BranchmlError(
+        f"these paths would be overwritten and {what}: {shown}",
+        hint="commit, move or delete them first (nothing was changed)",
+    )
+
+
+def commit_changes(repo, changes: ChangeSet, message: str, trailers: list[tuple[str, str]]) -> str:
+    """Apply `changes`, commit them with `trailers`, and return the new commit id."""
+    require_clean_index(repo)
+    check_targets(repo, changes)
+    created = [p for p in changes.paths() if not os.path.lexists(repo.root / p)]
+    try:
+        _apply(repo, changes)
+        args = ["commit", "-q", "--no-edit", "-m", message]
+        for key, value in trailers:
+            args += ["--trailer", f"{key}: {value}"]
+        repo.git(args)
+    except BaseException:
+        _roll_back(repo, changes, created)
+        raise
+    return head_commit(repo)
+
+
+def _apply(repo, changes: ChangeSet) -> None:
+    for path, source in changes.copies.items():
+        target = repo.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for path, data in changes.contents.items():
+        target = repo.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
+    if changes.copies or changes.contents:
+        git_paths(repo, ["add", "-f"], [*changes.copies, *changes.contents])
+    if changes.entries:
+        _stage_entries(repo, list(changes.entries.items()))
+    if changes.removals:
+        git_paths(repo, ["rm", "-q", "--cached"], sorted(changes.removals))
+        for path in changes.removals:
+            (repo.root / path).unlink(missing_ok=True)
+
+
+def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
+    """Point index entries at existing blobs (no bytes copied), then write them out through the filter."""
+    info = b"".join(f"{e.mode} {e.sha}\t{path}".encode(errors="surrogateescape") + b"\0" for path, e in items)
+    repo.git(["update-index", "-z", "--index-info"], input=info)
+    paths = b"".join(path.encode(errors="surrogateescape") + b"\0" for path, _ in items)
+    repo.git(["checkout-index", "-f", "-u", "-z", "--stdin"], input=paths)
+    from branchml.workflows.checkout import materialize
+
+    materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
+
+
+def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
+    """Index back to HEAD (it was clean), touched files back to HEAD, new files removed."""
+    head = head_commit(repo)
+    if head:
+        repo.git(["reset", "-q"], check=False)
+    else:
+        repo.git(["read-tree", "--empty"], check=False)
+    new = set(created)
+    for path in new:
+        target = repo.root / path
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+        _remove_empty_parents(repo.root, target.parent)
+    restore = [p for p in changes.paths() if p not in new]
+    if restore and head:
+        git_paths(repo, ["checkout", "HEAD"], restore, check=False)
+
+
+def _remove_empty_parents(root: Path, folder: Path) -> None:
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

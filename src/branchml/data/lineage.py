@@ -1,0 +1,208 @@
+"""Lineage from commit trailers: which raw uploads a commit's data came from, and the reverse.
+
+`Data-Source: <text>` marks a raw upload; `Data-From: <ref>@<commit>` marks a pull by copy. The
+lineage of a commit is every upload reachable from it, plus, for every pull reachable from it,
+the lineage of the pulled commit, recursively. Only Git is read, so it works in any clone, offline.
+"""
+
+from __future__ import annotations
+
+import re
+
+from branchml.data.tree import resolve_commit
+
+SEP, MULTI = "\x1f", "\x1e"
+FORMAT = SEP.join(["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")])
+ORIGIN = re.compile(r"^(?P<ref>.+)@(?P<commit>[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+class Walker:
+    """Reads trailers once per commit walk and remembers them: lineage and used-by share it."""
+
+    def __init__(self, repo) -> None:
+        self.repo = repo
+        self._nodes: dict[str, dict] = {}
+        self._files: dict[str, int] = {}
+
+    def node(self, commit: str, stack: frozenset[str] = frozenset()) -> dict:
+        """{"commit", "uploads" (reachable raw uploads), "chain" (reachable pulls, each with its node)}."""
+        if commit in self._nodes:
+            return self._nodes[commit]
+        if not self._exists(commit):
+            return {"commit": commit, "missing": True, "uploads": [], "chain": []}
+        uploads, pulls = [], []
+        for record in self._trailer_commits(commit):
+            if record["sources"]:
+                uploads.append({"commit": record["commit"], "source": "; ".join(record["sources"]), "date": record["date"], "subject": record["subject"]})
+            for origin in record["origins"]:
+                pulls.append(self._pull(record["commit"], origin, stack | {commit}))
+        self._count_files(uploads)
+        self._nodes[commit] = {"commit": commit, "uploads": uploads, "chain": [p for p in pulls if p]}
+        return self._nodes[commit]
+
+    def _pull(self, pulled_in: str, origin: str, stack: frozenset[str]) -> dict | None:
+        match = ORIGIN.match(origin.strip())
+        if not match:
+            return {"ref": origin, "commit": None, "pulled_in": pulled_in, "malformed": True, "uploads": [], "chain": []}
+        target = match["commit"]
+        if target in stack:
+            return None  # cannot happen in a real history; guards against hand-made trailers
+        return {"ref": match["ref"], "pulled_in": pulled_in, **self.node(target, stack)}
+
+    def _exists(self, commit: str) -> bool:
+        return bool(self.repo.git(["rev-parse", "--verify", "-q", f"{commit}^{{commit}}"], check=False).strip())
+
+    def _trailer_commits(self, commit: str) -> list[dict]:
+        out = self.repo.git(["log", "-z", "-E", "--grep=^(Data-From|Data-Source):", f"--format={FORMAT}", commit])
+        records = []
+        for raw in out.decode(errors="replace").split("\0"):
+            if not raw.strip():
+                continue
+            sha, date, subject, origins, sources, _runs = raw.split(SEP)
+            records.append({"commit": sha, "date": date, "subject": subject, "origins": _values(origins), "sources": _values(sources)})
+        return records
+
+    def _count_files(self, uploads: list[dict]) -> None:
+        """Files each upload added, from one `git log --no-walk` over the uploads not counted yet."""
+        todo = [u["commit"] for u in uploads if u["commit"] not in self._files]
+        if todo:
+            out = self.repo.git(["log", "--no-walk=unsorted", "--format=@%H", "--name-only", "--diff-filter=A", "-z", *todo])
+            current = None
+            for item in out.decode(errors="replace").replace("\n", "\0").split("\0"):
+                if item.startswith("@") and len(item) in (41, 65):
+                    current = item[1:]
+                    self._files[current] = 0
+                elif item and current:
+                    self._files[current] += 1
+        for upload in uploads:
+            upload["files"] = self._files.get(upload["commit"], 0)
+
+
+def _values(field: str) -> list[str]:
+    return [v.strip() for v in field.split(MULTI) if v.strip()]
+
+
+def all_uploads(repo, node: dict) -> list[dict]:
+    """Every upload of a lineage tree once, oldest first (parents before children, then by date)."""
+    seen: dict[str, dict] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for upload in current["uploads"]:
+            seen.setdefault(upload["commit"], upload)
+        stack.extend(current["chain"])
+    if not seen:
+        return []
+    # commit dates tie within a second; the topological order does not
+    order = repo.git(["rev-list", "--topo-order", "--reverse", *seen]).decode().split()
+    rank = {commit: i for i, commit in enumerate(order)}
+    return sorted(seen.values(), key=lambda u: (rank.get(u["commit"], len(rank)), u["date"], u["commit"]))
+
+
+def lineage(repo, rev: str) -> dict:
+    """What `rev`'s data came from: {"rev", "commit", "code_commit", "sources": [raw uploads],
+    "chain": [nested pulls], "entries": [the same as flat trailers]}.
+
+    Each source: {"commit", "source", "files", "date", "subject"}. Each chain item: {"ref", "commit",
+    "pulled_in", "uploads", "chain", ["missing": True when the pulled commit is not in this clone]}.
+    """
+    commit = resolve_commit(repo, rev)
+    node = Walker(repo).node(commit)
+    return {"rev": rev, "commit": commit, "code_commit": code_commit(repo, commit), "sources": all_uploads(repo, node),
+            "chain": node["chain"], "entries": trailer_entries(node)}
+
+
+def code_commit(repo, commit: str) -> str:
+    """The code that goes with the data: a run commit's `Code-From:` trailer, else the commit itself."""
+    out = repo.git(["log", "-1", "--format=%(trailers:key=Code-From,valueonly,separator=%x1f)", commit])
+    named = out.decode(errors="replace").strip().split("\x1f")[0].strip()
+    return named or commit
+
+
+def trailer_entries(node: dict) -> list[dict]:
+    """The same lineage as flat trailers, pulls before what they pulled: {"commit", "key", "value"}.
+
+    The shape of branchml.runs.lineage's fallback walk, which model cards read."""
+    entries, seen = [], set()
+
+    def visit(current: dict) -> None:
+        for pull in current["chain"]:
+            entries.append({"commit": pull["pulled_in"], "key": "Data-From", "value": f"{pull['ref']}@{pull['commit']}"})
+            visit(pull)
+        for upload in current["uploads"]:
+            if upload["commit"] not in seen:
+                seen.add(upload["commit"])
+                entries.append({"commit": upload["commit"], "key": "Data-Source", "value": upload["source"]})
+
+    visit(node)
+    return entries
+
+
+def used_by(repo, rev: str) -> dict:
+    """Branches, tags and runs whose data contains `rev` or was pulled, at any depth, from it or a descendant.
+
+    Returns {"rev", "commit", "users": [{"ref", "name", "kind" (branch/tag/run), "how" (contains/pulled),
+    "via" (the pulls from the ref down to the commit that holds `rev`)}]}.
+    """
+    target = resolve_commit(repo, rev)
+    walker = Walker(repo)
+    containing = _refs_containing(repo, target)
+    ancestor: dict[str, bool] = {}
+    users = []
+    for ref, commit, kind in _refs(repo):
+        if ref in containing:
+            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "contains", "via": []})
+            continue
+        via = _pull_path(repo, walker.node(commit), target, ancestor)
+        if via is not None:
+            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "pulled", "via": via})
+    return {"rev": rev, "commit": target, "users": users}
+
+
+def _pull_path(repo, node: dict, target: str, ancestor: dict[str, bool]) -> list[str] | None:
+    """The first chain of pulls from `node` to a pulled commit that contains `target`, or None."""
+    for pull in node["chain"]:
+        pulled = pull.get("commit")
+        if not pulled or pull.get("missing"):
+            continue
+        if pulled not in ancestor:
+            ancestor[pulled] = _is_ancestor(repo, target, pulled)
+        if ancestor[pulled]:
+            return [f"{pull['ref']}@{pulled}"]
+        deeper = _pull_path(repo, pull, target, ancestor)
+        if deeper is not None:
+            return [f"{pull['ref']}@{pulled}", *deeper]
+    return None
+
+
+def _is_ancestor(repo, older: str, newer: str) -> bool:
+    from branchml.git.cmd import git_ok
+
+    return git_ok(["merge-base", "--is-ancestor", older, newer], repo.cwd)
+
+
+def _refs(repo) -> list[tuple[str, str, str]]:
+    """(ref, commit, kind) of every branch and tag; a tag whose commit carries Run-Tag is a run."""
+    out = repo.git(["for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", "refs/heads", "refs/tags"])
+    refs = []
+    for line in out.decode().splitlines():
+        ref, obj, peeled = line.split("\0")
+        refs.append((ref, peeled or obj, "branch" if ref.startswith("refs/heads/") else "tag"))
+    runs = _run_commits(repo, [c for r, c, k in refs if k == "tag"])
+    return [(r, c, "run" if k == "tag" and c in runs else k) for r, c, k in refs]
+
+
+def _run_commits(repo, commits: list[str]) -> set[str]:
+    if not commits:
+        return set()
+    out = repo.git(["log", "--no-walk=unsorted", "-z", "--format=%H%x1f%(trailers:key=Run-Tag,valueonly)", *set(commits)])
+    return {r.split(SEP)[0] for r in out.decode(errors="replace").split("\0") if r.strip() and r.split(SEP)[1].strip()}
+
+
+def _refs_containing(repo, commit: str) -> set[str]:
+    out = repo.git(["for-each-ref", "--contains", commit, "--format=%(refname)", "refs/heads", "refs/tags"])
+    return set(out.decode().split())
+
+
+def _short(ref: str) -> str:
+    return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")

@@ -1,0 +1,23 @@
+"""The `[data]` table of branchml.toml: where data lives on data branches."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from branchml import config
+from branchml.errors import BranchmlError
+
+
+def data_settings(repo) -> dict[str, str]:
+    """[data] from this work tree's branchml.toml (plus local.toml), every path checked."""
+    cfg = config.load(repo.root, repo.store_dir)
+    table = {**config.DEFAULTS["data"], **cfg.get("data", {})}
+    return {key: repo_folder(str(value), f"branchml.toml [data] {key}") for key, value in table.items()}
+
+
+def repo_folder(path: str, what: str) -> str:
+    """`path` as a clean relative folder inside the work tree, or a clear error."""
+    clean = PurePosixPath(path.replace("\\", "/").strip("/"))
+    if not path.strip("/") or clean.is_absolute() or ".." in clean.parts or clean.parts[0] == ".git":
+        raise BranchmlError(f"{what} {path!r} is not a folder inside the repository", hint="use a relative path such as data/uploads")
+    return str(clean)

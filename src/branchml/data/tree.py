@@ -1,0 +1,134 @@
+"""Reading branches without a checkout: tree entries, blob bytes, and file contents behind pointers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from branchml.errors import BranchmlError, MalformedPointer
+from branchml.roles.names import role_of
+from branchml.store.pointer import Pointer, looks_like_pointer, parse_pointer
+
+BATCH = 256  # blobs per cat-file call: bounds memory for many small inline files
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a tree: its mode, blob id and path from the repository root."""
+
+    mode: str
+    sha: str
+    path: str
+
+
+def resolve_commit(repo, rev: str) -> str:
+    """The full commit id `rev` names, or a clear error when it names nothing."""
+    out = repo.git(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}"], check=False)
+    sha = out.decode().strip()
+    if not sha:
+        raise BranchmlError(
+            f"no branch, tag or commit named {rev!r}",
+            hint="list them with `git branch -a` and `git tag`; fetch first if it lives on a remote",
+        )
+    return sha
+
+
+def head_commit(repo) -> str | None:
+    """HEAD's commit, or None on a branch with no commit yet."""
+    out = repo.git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], check=False).decode().strip()
+    return out or None
+
+
+def current_branch(repo) -> str:
+    name = repo.git(["symbolic-ref", "--short", "-q", "HEAD"], check=False).decode().strip()
+    if not name:
+        raise BranchmlError("HEAD is detached: data commands commit on a branch", hint="`git switch <branch>` first")
+    return name
+
+
+def require_role(repo, allowed: tuple[str, ...], action: str) -> str:
+    """The current branch, if its role is one of `allowed`; otherwise a clear error."""
+    from branchml import config
+    from branchml.roles.names import role_globs
+
+    branch = current_branch(repo)
+    role = role_of(branch, role_globs(config.load(repo.root, repo.store_dir)))
+    if role not in allowed:
+        wanted = ", ".join(r if r in ("main",) or "/" in r else f"{r}/*" for r in allowed)
+        raise BranchmlError(
+            f"`{action}` runs on a {wanted} branch; {branch!r} has role {role or 'none'}",
+            hint=f"switch to the right branch first, e.g. `git switch {_example_branch(allowed[0])}`",
+        )
+    return branch
+
+
+def _example_branch(role: str) -> str:
+    return role if "/" in role else f"{role}/<name>"
+
+
+def ls_tree(repo, rev: str | None, path: str = "") -> list[Entry]:
+    """Files (blobs and symlinks) of `rev` under `path`, recursively; submodules are left out."""
+    if rev is None:
+        return []
+    args = ["ls-tree", "-r", "-z", "--full-tree", rev]
+    if path:
+        args += ["--", path]
+    entries = []
+    for record in repo.git(args).split(b"\0"):
+        if not record:
+            continue
+        meta, name = record.split(b"\t", 1)
+        mode, kind, sha = meta.decode().split()
+        if kind == "blob":
+            entries.append(Entry(mode, sha, name.decode(errors="surrogateescape")))
+    return entries
+
+
+def read_blobs(repo, shas: Iterable[str]) -> dict[str, bytes]:
+    """Raw bytes of blobs as Git stores them (a pointer for a tracked file), one cat-file call."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    data = repo.git(["cat-file", "--batch"], input="\n".join(wanted).encode() + b"\n")
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        sha, _kind, size = data[pos:end].decode().split()
+        out[sha] = data[end + 1 : end + 1 + int(size)]
+        pos = end + 1 + int(size) + 1
+    return out
+
+
+def pointer_of(blob: bytes, where: str) -> Pointer | None:
+    """The pointer a blob holds, or None for a file stored inline in Git."""
+    if not looks_like_pointer(blob):
+        return None
+    try:
+        return parse_pointer(blob, where)
+    except MalformedPointer:
+        return None  # a small file that merely starts like a pointer
+
+
+def content_hash(blob: bytes, where: str) -> str:
+    """BLAKE3 of the file's content: free for pointers (their oid), hashed for inline files."""
+    pointer = pointer_of(blob, where)
+    if pointer is not None:
+        return pointer.oid
+    import blake3
+
+    return blake3.blake3(blob).hexdigest()
+
+
+def iter_contents(repo, entries: list[Entry]) -> Iterator[tuple[Entry, bytes]]:
+    """Each entry with its file content (verified from the store for pointers), in batches."""
+    for start in range(0, len(entries), BATCH):
+        batch = entries[start : start + BATCH]
+        blobs = read_blobs(repo, (e.sha for e in batch))
+        for entry in batch:
+            yield entry, file_content(repo, blobs[entry.sha], entry.path)
+
+
+def file_content(repo, blob: bytes, where: str) -> bytes:
+    pointer = pointer_of(blob, where)
+    return blob if pointer is None else b"".join(repo.store.iter_file(pointer, where))

@@ -1,0 +1,241 @@
+"""The remotes' Python API: configure remotes, push, fetch, verify, clone."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchml import config
+from branchml.errors import BranchmlError
+from branchml.remote import settings
+from branchml.remote.settings import RemoteConfigError, RemoteSpec
+from branchml.store.pack import KIND_CHUNK, KIND_FILE
+from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
+
+Advance = Callable[[int], None]
+
+
+@dataclass
+class Connection:
+    spec: RemoteSpec
+    storage: object  # RemoteStorage
+    catalog: object  # Catalog
+
+
+def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
+    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
+    from branchml.remote.catalog import Catalog
+    from branchml.remote.storage import RemoteStorage
+
+    spec = settings.choose(settings.load_remotes(repo, committed), name)
+    storage = RemoteStorage(spec)
+    return Connection(spec, storage, Catalog(repo.store_dir, storage))
+
+
+@contextmanager
+def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
+    conn = open_connection(repo, name, committed)
+    try:
+        yield conn
+    finally:
+        conn.catalog.close()
+
+
+# -- configuration -----------------------------------------------------------------------------
+def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False) -> RemoteSpec:
+    """Add a remote to branchml.toml (or local.toml); consent to the options the user typed."""
+    if settings.protocol_of(url) == "file":
+        url = str(Path(url).expanduser().resolve())
+    spec = settings._spec(name, {"url": url, **options}, "remote add")  # refuses credentials
+    path = settings.local_path(repo.store_dir) if local else _committed_path(repo)
+    data = config.read_toml(path)
+    if name in data.get("remotes", {}):
+        raise RemoteConfigError(f"blob remote {name!r} already exists in {path.name}", hint=f"run `branchml remote remove {name}` first")
+    data.setdefault("remotes", {})[name] = {"url": url, **options}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config.write_toml(path, data)
+    if not local:
+        _consent(repo, name, {"url": url, **options})
+    return spec
+
+
+def remove_remote(repo, name: str) -> list[str]:
+    """Remove a remote from both files; returns where it was found."""
+    removed = []
+    committed = [] if repo.root is None else [_committed_path(repo)]
+    for path in (*committed, settings.local_path(repo.store_dir)):
+        data = config.read_toml(path)
+        found = data.get("remotes", {}).pop(name, None) is not None
+        found = data.get(settings.CONSENT_TABLE, {}).pop(name, None) is not None or found
+        if found:
+            config.write_toml(path, data)
+            removed.append(path.name)
+    if not removed:
+        raise RemoteConfigError(f"no blob remote named {name!r}", hint="see `branchml remote list`")
+    return removed
+
+
+def trust_remote(repo, name: str) -> dict:
+    """Consent to a committed remote's current settings (bound to these exact values)."""
+    text = settings.committed_text(repo)
+    table = config.parse_toml(text, config.FILE_NAME).get("remotes", {}).get(name) if text else None
+    if not table:
+        raise RemoteConfigError(f"branchml.toml has no remote {name!r}", hint="see `branchml remote list`")
+    _consent(repo, name, table)
+    return table
+
+
+def _consent(repo, name: str, table: dict) -> None:
+    path = settings.local_path(repo.store_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = config.read_toml(path)
+    data.setdefault(settings.CONSENT_TABLE, {})[name] = dict(table)
+    config.write_toml(path, data)
+
+
+def list_remotes(repo) -> list[dict]:
+    text = settings.committed_text(repo)
+    shared = config.parse_toml(text, config.FILE_NAME).get("remotes", {}) if text else {}
+    mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes", {})
+    out = []
+    for name in dict.fromkeys([*mine, *shared]):
+        table = {**shared.get(name, {}), **mine.get(name, {})}
+        status = "ok"
+        try:
+            settings.choose(settings.load_remotes(repo), name)
+        except RemoteConfigError as exc:
+            status = exc.message
+        source = "local.toml" if name in mine else config.FILE_NAME
+        out.append({"name": name, "url": table.get("url"), "options": {k: v for k, v in table.items() if k != "url"},
+                    "source": source, "status": status})
+    return out
+
+
+def _committed_path(repo) -> Path:
+    if repo.root is None:
+        raise BranchmlError("this is a bare repository", hint="configure remotes in a clone, or in branchml/local.toml here")
+    return repo.root / config.FILE_NAME
+
+
+# -- pointers --------------------------------------------------------------------------------
+def history_pointers(repo, refs: list[str]) -> list[PointerBlob]:
+    """Pointers in every commit reachable from refs (default: all branches and tags)."""
+    return rev_list_pointers(repo, refs or ["--branches", "--tags"])
+
+
+def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob]:
+    """Pointers in the trees of refs (default HEAD), limited to paths matching an include glob."""
+    blobs: dict[str, str] = {}
+    for ref in refs or ["HEAD"]:
+        for entry in repo.git(["ls-tree", "-r", "-z", "--full-tree", resolve_ref(repo, ref)]).split(b"\0"):
+            if not entry:
+                continue
+            meta, path = entry.split(b"\t", 1)
+            mode, kind, sha = meta.decode().split()
+            name = path.decode(errors="surrogateescape")
+            if kind == "blob" and (not include or any(fnmatch.fnmatchcase(name, g) for g in include)):
+                blobs.setdefault(sha, name)
+    return read_pointers(repo, blobs)
+
+
+def resolve_ref(repo, ref: str) -> str:
+    """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
+    from branchml.git import cmd
+
+    if cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{tree}}"], repo.cwd):
+        return ref
+    out = repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}"])
+    matches = out.split()
+    if len(matches) == 1:
+        return matches[0]
+    raise BranchmlError(
+        f"{ref!r} is not a branch, tag or commit here" + (f" (ambiguous: {', '.join(matches)})" if matches else ""),
+        hint="run `git fetch`, or name it fully (e.g. origin/<branch>)",
+    )
+
+
+def _oids(pointers: list[PointerBlob]) -> list[bytes]:
+    return list(dict.fromkeys(p.pointer.oid_bytes for p in pointers if p.pointer.size > 0))
+
+
+# -- transfers -------------------------------------------------------------------------------
+def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
+    """`push main` means the ref main on the default remote, unless a blob remote is called main."""
+    from branchml.git import cmd
+
+    if first is None or first in {s.name for s in settings.load_remotes(repo)}:
+        return first, refs
+    if cmd.git_ok(["rev-parse", "--verify", "-q", first], repo.cwd):
+        return None, [first, *refs]
+    return first, refs  # an unknown remote: connect() says so
+
+
+
+def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
+    from branchml.remote.upload import push_files
+
+    pointers = history_pointers(repo, refs)
+    with connect(repo, remote) as conn:
+        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+
+
+def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
+    from branchml.remote.upload import push_files
+
+    with connect(repo, remote) as conn:
+        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+
+
+def fetch(repo, refs: list[str], include: list[str], remote: str | None = None, advance: Advance = lambda n: None):
+    from branchml.remote.download import fetch as fetch_records
+
+    pointers = tree_pointers(repo, refs, include)
+    with connect(repo, remote) as conn:
+        return fetch_records(repo.store, conn.storage, conn.catalog, _oids(pointers), [], advance)
+
+
+def verify(repo, ref: str, remote: str | None = None, committed: str | None = None) -> dict:
+    """What of the files reachable from `ref` the remote lacks (files or chunks)."""
+    pointers = history_pointers(repo, [ref])
+    with connect(repo, remote, committed) as conn:
+        missing = missing_on_remote(conn, pointers)
+        return {"remote": conn.spec.name, "ref": ref, "files": len(_oids(pointers)), "missing": missing}
+
+
+def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict]:
+    """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
+    from branchml.remote.download import remote_file_chunks
+
+    oids = _oids(pointers)
+    conn.catalog.refresh(require_data=False)
+    absent = set(conn.catalog.missing(oids, KIND_FILE))
+    present = [o for o in oids if o not in absent]
+    chunks = remote_file_chunks(conn.storage, conn.catalog, present) if present else {}
+    bad = {o for o in oids if o not in chunks or conn.catalog.missing(chunks[o], KIND_CHUNK)}
+    path_of = {p.pointer.oid_bytes: p.path for p in pointers}
+    return [{"path": path_of[o], "oid": o.hex()} for o in oids if o in bad]
+
+
+def clone(url: str, directory: Path | None) -> Path:
+    """git clone without checkout, install branchml, then check out (files fetched on demand)."""
+    from branchml.git import cmd
+    from branchml.repo import Repo
+    from branchml.workflows import setup
+
+    target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
+    cmd.git(["clone", "-q", "--no-checkout", url, str(target)])
+    repo = Repo.find(target)
+    setup.install(repo)
+    if cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
+        cmd.git(["checkout", "-q", "-f", "HEAD"], target)
+    return target.resolve()
+
+
+def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):
+    from branchml.remote.gc import collect
+
+    with connect(repo, remote) as conn:
+        return collect(repo, conn, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)

@@ -1,0 +1,146 @@
+"""Fetch: bring files and chunks from a remote into the local store, every record verified.
+
+Reads are grouped by pack and neighbouring records are fetched as one range; a batch is checked
+whole (each chunk's BLAKE3, each file record's checksum) before any of it is stored, so a remote
+that returns wrong bytes is reported and nothing of that batch is kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from branchml.errors import CorruptObject, MissingObject
+from branchml.remote.catalog import Catalog
+from branchml.remote.objects import RemoteRecord
+from branchml.remote.storage import RemoteStorage
+from branchml.store import records as rec
+from branchml.store.pack import KIND_CHUNK, KIND_FILE
+
+MAX_GAP = 256 << 10  # fetch the gap rather than start a new range
+MAX_RANGE = 16 << 20
+BATCH_BYTES = 32 << 20  # held in memory before being verified and stored
+
+
+@dataclass
+class FetchReport:
+    remote: str
+    files: int = 0
+    chunks: int = 0
+    bytes: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def fetch(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes], chunk_ids: list[bytes],
+          advance: Callable[[int], None] = lambda n: None, inserter: rec.RecordInserter | None = None) -> FetchReport:
+    """Make `file_oids` (with all their chunks) and `chunk_ids` present in the local store."""
+    own = inserter is None
+    inserter = inserter or rec.RecordInserter(store)
+    try:
+        return _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter)
+    finally:
+        if own:
+            inserter.close()
+
+
+def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> FetchReport:
+    report = FetchReport(storage.spec.name)
+    files = [oid for oid in dict.fromkeys(file_oids) if store.index.file(oid) is None]
+    report.files = _download(inserter, storage, catalog, files, KIND_FILE, report, advance)
+    wanted = dict.fromkeys(chunk_ids)
+    for oid in dict.fromkeys(file_oids):
+        row = store.index.file(oid)
+        if row is not None:
+            wanted.update(dict.fromkeys(row[1][i : i + 32] for i in range(0, len(row[1]), 32)))
+    chunks = [cid for cid in wanted if not store.index.has_chunk(cid)]
+    report.chunks = _download(inserter, storage, catalog, chunks, KIND_CHUNK, report, advance)
+    return report
+
+
+def _download(inserter, storage, catalog, ids: list[bytes], kind: bytes, report, advance) -> int:
+    if not ids:
+        return 0
+    located = locate(catalog, ids, kind)
+    by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
+    for record in located.values():
+        by_pack[record.pack].append(record)
+    for pack, records in by_pack.items():
+        for batch in _batches(sorted(records, key=lambda r: r.offset)):
+            raw = read_records(storage, pack, batch)
+            inserter.insert(raw, where=f"blob remote {storage.spec.name!r}, pack {pack[:16]}…")
+            size = sum(r.stored_len for r in batch)
+            report.bytes += size
+            advance(size)
+    return len(located)
+
+
+def locate(catalog: Catalog, ids: list[bytes], kind: bytes) -> dict[bytes, RemoteRecord]:
+    """Where the remote holds each id; refreshes the catalog once if some are not known yet."""
+    found = catalog.lookup(ids, kind)
+    if len(found) < len(ids):
+        catalog.refresh()
+        found = catalog.lookup(ids, kind)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        spec = catalog.storage.spec
+        raise MissingObject(
+            f"blob remote {spec.name!r} ({spec.url}) lacks {len(missing)} {'file' if kind == KIND_FILE else 'chunk'}(s) "
+            f"(first {missing[0].hex()[:16]}…)",
+            hint="whoever committed them has not pushed their blobs: ask them to run `branchml push`",
+        )
+    return found
+
+
+def _batches(records: list[RemoteRecord]) -> list[list[RemoteRecord]]:
+    batches, current, size = [], [], 0
+    for record in records:
+        if current and size + record.stored_len > BATCH_BYTES:
+            batches.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += record.stored_len
+    return batches + ([current] if current else [])
+
+
+def read_records(storage: RemoteStorage, pack: str, records: list[RemoteRecord]) -> list[rec.RawRecord]:
+    """Payloads of records of one pack (sorted by offset), fetched as few coalesced ranges."""
+    ranges: list[list[int]] = []
+    for r in records:
+        end = r.offset + r.stored_len
+        if ranges and r.offset - ranges[-1][1] <= MAX_GAP and end - ranges[-1][0] <= MAX_RANGE:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([r.offset, end])
+    blobs = storage.read_ranges(pack, [(s, e) for s, e in ranges])
+    out, i = [], 0
+    for r in records:
+        while r.offset >= ranges[i][1]:
+            i += 1
+        start = r.offset - ranges[i][0]
+        payload = memoryview(blobs[i])[start : start + r.stored_len]  # no copy
+        if len(payload) != r.stored_len:
+            raise CorruptObject(
+                f"blob remote {storage.spec.name!r}: pack {pack[:16]}… is shorter than its index says "
+                "(truncated); nothing was stored",
+                hint="the remote copy is damaged: push again from a clone that has the data (`branchml push`)",
+            )
+        out.append(rec.RawRecord(r.kind, r.flags, r.id, r.raw_len, payload))
+    return out
+
+
+def remote_file_chunks(storage: RemoteStorage, catalog: Catalog, oids: list[bytes]) -> dict[bytes, list[bytes]]:
+    """Chunk lists of the files the remote's catalog lists, read from its file records (verified)."""
+    located = catalog.lookup(oids, KIND_FILE)
+    out: dict[bytes, list[bytes]] = {}
+    by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
+    for record in located.values():
+        by_pack[record.pack].append(record)
+    for pack, records in by_pack.items():
+        for raw in read_records(storage, pack, sorted(records, key=lambda r: r.offset)):
+            if not rec.is_valid(raw):
+                raise CorruptObject(f"blob remote {storage.spec.name!r}: file record {raw.id.hex()[:16]}… is damaged")
+            out[raw.id] = rec.file_chunk_ids(raw)
+    return out

@@ -1,0 +1,73 @@
+"""The store's on-demand fetcher: missing files and chunks come from the blob remotes, batched.
+
+`Repo.store` calls `make_fetcher` whenever a store is opened (the filter process opens one per Git
+command), so it must stay cheap: it reads the settings only, and imports fsspec on first use.
+"""
+
+from __future__ import annotations
+
+from branchml import config
+from branchml.errors import BranchmlError, MissingObject
+from branchml.remote import settings
+
+
+def make_fetcher(repo):
+    """None when no remote is configured; else fetcher(file_oids, chunk_ids) -> None."""
+    if not _has_remotes(repo):
+        return None
+    return OnDemandFetcher(repo)
+
+
+def _has_remotes(repo) -> bool:
+    try:
+        text = settings.committed_text(repo)
+        shared = config.parse_toml(text, config.FILE_NAME).get("remotes") if text else None
+        mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
+    except BranchmlError:
+        return True  # let the fetch report the broken settings when something is actually missing
+    return bool(shared or mine)
+
+
+class OnDemandFetcher:
+    """Called by the store for what it lacks. One filter process smudges many files, so it connects
+    once per remote, remembers a remote that was unreachable (no new wait per file), and appends
+    every fetched record to one pack (each batch synced and indexed before the call returns)."""
+
+    def __init__(self, repo) -> None:
+        self.repo = repo
+        self.connections: dict = {}
+        self.failed: dict = {}
+        self.inserter = None
+
+    def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+        from branchml.store.records import RecordInserter
+
+        self.inserter = self.inserter or RecordInserter(self.repo.store)
+        specs = settings.load_remotes(self.repo)
+        default = settings.choose(specs)
+        errors = []
+        for spec in sorted(specs, key=lambda s: s is not default):
+            try:
+                self._fetch_from(spec.name, file_oids, chunk_ids)
+                return
+            except BranchmlError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise MissingObject("; ".join(e.message for e in errors), hint=errors[-1].hint)
+
+    def _fetch_from(self, name: str, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+        from branchml.remote.api import open_connection
+        from branchml.remote.download import fetch
+        from branchml.remote.storage import RemoteError
+
+        if name in self.failed:
+            raise self.failed[name]
+        try:
+            if name not in self.connections:
+                self.connections[name] = open_connection(self.repo, name)
+            conn = self.connections[name]
+            fetch(self.repo.store, conn.storage, conn.catalog, file_oids, chunk_ids, inserter=self.inserter)
+        except RemoteError as exc:
+            self.failed[name] = exc
+            raise

@@ -1,0 +1,152 @@
+"""Raw records in and out of the store, for transports (remotes) that move chunks as stored.
+
+A chunk travels in its stored form (zstd or raw, as in the pack) with its flags; a file record
+travels as its pack payload. Nothing enters the store unverified: `insert_records` checks every
+chunk's BLAKE3 and every file payload's checksum before writing a byte, and writes nothing when
+one fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from branchml.errors import CorruptObject, MissingObject
+from branchml.store.index import PendingBatch
+from branchml.store import store as _store
+from branchml.store.pack import (
+    KIND_CHUNK,
+    KIND_FILE,
+    PackWriter,
+    Record,
+    decode_file_payload,
+    encode_file_payload,
+    record_is_valid,
+)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    kind: bytes  # KIND_CHUNK or KIND_FILE
+    flags: int
+    id: bytes
+    raw_len: int  # 0 for file records
+    payload: bytes | memoryview
+
+
+def stored_chunks(store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
+    """Chunks as stored in their packs (still compressed), each verified before it leaves the store."""
+    ids = list(chunk_ids)
+    for start in range(0, len(ids), 512):
+        part = ids[start : start + 512]
+        locations = store.index.chunk_locations(part)
+        for chunk_id in part:
+            loc = locations.get(chunk_id)
+            if loc is None:
+                raise MissingObject(f"chunk {chunk_id.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
+            payload = os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+            record = RawRecord(KIND_CHUNK, loc.flags, chunk_id, loc.raw_len, payload)
+            if not is_valid(record):
+                raise CorruptObject(
+                    f"chunk {chunk_id.hex()[:16]}… in {loc.pack} is corrupt", hint="run `branchml fsck` before pushing"
+                )
+            yield record
+
+
+def file_records(store, oids: Iterable[bytes]) -> Iterator[RawRecord]:
+    for oid in oids:
+        yield file_record(store, oid)
+
+
+def file_record(store, oid: bytes) -> RawRecord:
+    row = store.index.file(oid)
+    if row is None:
+        raise MissingObject(f"file {oid.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
+    return RawRecord(KIND_FILE, 0, oid, 0, encode_file_payload(row[0], row[1]))
+
+
+def file_chunk_ids(record: RawRecord) -> list[bytes]:
+    """The chunk ids a (valid) file record lists, in order."""
+    decoded = decode_file_payload(record.payload)
+    if decoded is None:
+        raise CorruptObject(f"file record {record.id.hex()[:16]}… fails its checksum")
+    ids = decoded[1]
+    return [ids[i : i + 32] for i in range(0, len(ids), 32)]
+
+
+def is_valid(record: RawRecord) -> bool:
+    probe = Record(record.kind, record.flags, record.id, 0, len(record.payload), record.raw_len)
+    return record.kind in (KIND_CHUNK, KIND_FILE) and record_is_valid(probe, record.payload)
+
+
+class RecordInserter:
+    """Adds verified records to one pack that stays open across batches (a fetcher called per file
+    must not leave a pack per file). Each batch is fsynced and indexed before `insert` returns."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.pack: PackWriter | None = None
+
+    def insert(self, records: Iterable[RawRecord], where: str = "") -> int:
+        """Add the records the store lacks, all checked first; return how many were added."""
+        records = list(records)
+        for record in records:
+            if not is_valid(record):
+                raise _corrupt(record, where)
+        if self.pack is not None and self.pack.size >= _store.PACK_TARGET_SIZE:
+            self.close()  # only between batches: a batch's rows all name one pack
+        batch = PendingBatch.empty()
+        seen: set[tuple[bytes, bytes]] = set()
+        for record in records:
+            key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
+            if key in seen or _present(self.store, record):
+                continue
+            seen.add(key)
+            offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
+            _add_to_batch(batch, record, offset)
+        if seen:
+            self.pack.sync()
+            self.store.index.commit(self.pack.name, batch, self.pack.size, self.pack.size)
+        return len(seen)
+
+    def _pack(self) -> PackWriter:
+        if self.pack is None:
+            self.pack = PackWriter(self.store.packs_dir)
+        return self.pack
+
+    def close(self) -> None:
+        if self.pack is not None:
+            self.pack.close()
+            self.pack = None
+
+
+def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
+    """One batch in a pack of its own (see RecordInserter)."""
+    inserter = RecordInserter(store)
+    try:
+        return inserter.insert(records, where)
+    finally:
+        inserter.close()
+
+
+def _corrupt(record: RawRecord, where: str) -> CorruptObject:
+    what = "chunk" if record.kind == KIND_CHUNK else "file record"
+    return CorruptObject(
+        f"{where}: {what} {record.id.hex()[:16]}… does not match its id; nothing was stored",
+        hint="the remote holds damaged data: run `branchml fsck` where it was pushed from, then push again",
+    )
+
+
+def _present(store, record: RawRecord) -> bool:
+    if record.kind == KIND_CHUNK:
+        return store.index.has_chunk(record.id)
+    return store.index.file(record.id) is not None
+
+
+def _add_to_batch(batch: PendingBatch, record: RawRecord, offset: int) -> None:
+    if record.kind == KIND_CHUNK:
+        batch.chunks.append((record.id, offset, len(record.payload), record.raw_len, record.flags))
+    else:
+        size, ids = decode_file_payload(record.payload)  # type: ignore[misc]  # validated above
+        batch.files.append((record.id, size, ids))
