@@ -93,15 +93,20 @@ class Store:
     def pack_names(self) -> list[str]:
         return sorted(p.name for p in self.packs_dir.glob("pack-*.pack"))
 
-    def recover(self) -> int:
-        """Index records that killed writers left past a pack's indexed end; return how many."""
+    def recover(self, include_locked: bool = False) -> int:
+        """Index records past a pack's indexed end that killed writers left; return how many.
+
+        With include_locked, also the records a live writer has written but not yet indexed (a
+        hook reading what `git commit -a` just cleaned): only complete, verified records are
+        taken, and indexing a record twice is harmless.
+        """
         states = self.index.pack_states()
         recovered = 0
         for name in self.pack_names():
             path = self.packs_dir / name
             end, scanned = states.get(name, (0, -1))
             size = path.stat().st_size
-            if size == scanned or is_locked(path):
+            if size == scanned or (not include_locked and is_locked(path)):
                 continue
             batch = PendingBatch.empty()
             new_end = end
@@ -151,6 +156,8 @@ class Store:
     def require(self, pointer: Pointer, where: str = "") -> FileRecord:
         """The file's record with all its chunks present, fetching through self.fetcher if needed."""
         record = self.file_record(pointer.oid)
+        if record is None and self.recover(include_locked=True):
+            record = self.file_record(pointer.oid)
         if record is None and self.fetcher:
             self.fetcher([pointer.oid_bytes], [])
             record = self.file_record(pointer.oid)
