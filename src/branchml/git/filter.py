@@ -133,7 +133,9 @@ class FilterServer:
             if content.done:
                 pointer = self.store_writer.add_bytes(head)
             else:
-                pointer = self.store_writer.add_stream(content)
+                previous = self.repo.store.index.path_hint(path)
+                pointer = self.store_writer.add_stream(content, previous)
+                self.store_writer.remember_path(path, pointer)
         except BranchmlError as exc:
             content.drain()
             return self.fail(path, str(exc))

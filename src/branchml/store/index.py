@@ -79,6 +79,8 @@ class Index:
             ) from exc
         self._pack_ids: dict[str, int] = {}
         self._pack_names: dict[int, str] = {}
+        # Hints only (path -> oid it last had): lets a re-add check chunks instead of re-cutting.
+        self.db.execute("CREATE TABLE IF NOT EXISTS path_hints(path TEXT PRIMARY KEY, oid BLOB NOT NULL)")
 
     def close(self) -> None:
         self.db.close()
@@ -129,6 +131,19 @@ class Index:
             "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
             ((oid, size, ids, pid) for oid, size, ids in batch.files),
         )
+
+    def path_hint(self, path: str) -> bytes | None:
+        row = self.db.execute("SELECT oid FROM path_hints WHERE path=?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def remember_paths(self, hints: dict[str, bytes]) -> None:
+        if hints:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO path_hints VALUES (?, ?)", hints.items())
+            self.db.execute("COMMIT")
+
+    def chunk_lengths(self, ids: list[bytes]) -> dict[bytes, int]:
+        return {cid: loc.raw_len for cid, loc in self.chunk_locations(ids).items()}
 
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None

@@ -252,6 +252,7 @@ class StoreWriter:
         self._last_commit = time.monotonic()
         self.new_bytes = 0
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-store")
+        self._path_hints: dict[str, bytes] = {}
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
 
     def __enter__(self) -> "StoreWriter":
@@ -271,7 +272,7 @@ class StoreWriter:
     def _have_chunk(self, cid: bytes) -> bool:
         return cid in self._pending_ids or self.store.index.has_chunk(cid)
 
-    def add_stream(self, stream: Readable) -> Pointer:
+    def add_stream(self, stream: Readable, previous: bytes | None = None) -> Pointer:
         """Chunk, dedup and store a stream; return its pointer once its records are written.
 
         Three stages overlap: this thread reads and cuts chunks, one worker thread hashes,
@@ -280,6 +281,8 @@ class StoreWriter:
         stays bounded whatever the file size.
         """
         state = _FileState()
+        if previous is not None:
+            stream = self._skip_unchanged_prefix(state, stream, previous)
         pending: list[Future] = []
         batch: list[bytes] = []
         batch_bytes = 0
@@ -305,6 +308,33 @@ class StoreWriter:
             self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
+
+    def _skip_unchanged_prefix(self, state: "_FileState", stream: Readable, previous: bytes) -> Readable:
+        """Re-adding a file that had content `previous`: check its chunks in place, without cutting.
+
+        Reads the stream chunk by chunk at the previous version's boundaries while the BLAKE3 ids
+        match; they go into `state` as they are. Cutting resumes at the first chunk that differs
+        (FastCDC restarts at every cut point, so the chunks come out as a full cut would give) or at
+        the previous version's last chunk (cut there by its end of file, not by its content).
+        """
+        record = self.store.file_record(previous.hex())
+        if record is None or self.store.missing_chunks(record):
+            return stream
+        ids = record.chunk_list()
+        lengths = self.store.index.chunk_lengths(ids)
+        buffer = bytearray(MAX_CHUNK)
+        for cid in ids[:-1]:
+            view = memoryview(buffer)[: lengths[cid]]
+            got = _read_exactly(stream, view)
+            if got < len(view) or blake3.blake3(view).digest() != cid:
+                return _PrefixedReader(bytes(view[:got]), stream)
+            state.whole.update(view)
+            state.ids += cid
+            state.size += got
+        return stream
+
+    def remember_path(self, path: str, pointer: Pointer) -> None:
+        self._path_hints[path] = pointer.oid_bytes
 
     def add_bytes(self, data: bytes) -> Pointer:
         """Store a small file held in memory, without the worker thread (per-file cost matters)."""
@@ -356,12 +386,39 @@ class StoreWriter:
 
     def close(self) -> None:
         self.commit()
+        self.store.index.remember_paths(self._path_hints)
+        self._path_hints = {}
         if self.pack is not None:
             self.pack.close()
             self.pack = None
         self.gc_lock.release()
         self._worker.shutdown()
         self._hasher.shutdown()
+
+
+def _read_exactly(stream: Readable, view: memoryview) -> int:
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+class _PrefixedReader:
+    """Bytes already read from a stream, then the rest of the stream."""
+
+    def __init__(self, prefix: bytes, stream: Readable) -> None:
+        self.prefix = memoryview(prefix)
+        self.stream = stream
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill the buffer fully unless the stream ends (the chunker reads a short read as the end)."""
+        n = min(len(buffer), len(self.prefix))
+        buffer[:n] = self.prefix[:n]
+        self.prefix = self.prefix[n:]
+        return n + _read_exactly(self.stream, memoryview(buffer)[n:])
 
 
 def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
