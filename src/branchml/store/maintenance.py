@@ -142,6 +142,7 @@ def _collect(store, live_oids: set[bytes], dry_run: bool) -> GcReport:
     report = GcReport()
     live_chunks: set[bytes] = set()
     files_by_pack: dict[str, list[tuple[bytes, int, bytes]]] = {}
+    dead_file_packs: set[str] = set()
     for oid, size, ids, pack in store.index.iter_files_with_pack():
         if oid in live_oids:
             report.live_files += 1
@@ -149,6 +150,7 @@ def _collect(store, live_oids: set[bytes], dry_run: bool) -> GcReport:
             files_by_pack.setdefault(pack, []).append((oid, size, ids))
         else:
             report.dead_files += 1
+            dead_file_packs.add(pack)
     chunks_by_pack: dict[str, list] = {}
     dead_by_pack: dict[str, int] = {}
     for cid, loc in store.index.iter_chunks():
@@ -158,7 +160,6 @@ def _collect(store, live_oids: set[bytes], dry_run: bool) -> GcReport:
             report.dead_chunks += 1
             report.freed_bytes += loc.stored_len
             dead_by_pack[loc.pack] = dead_by_pack.get(loc.pack, 0) + 1
-    dead_file_packs = {p for p, _ in _packs_with_dead_files(store, live_oids)}
     to_rewrite = [
         name for name in store.index.pack_states()
         if (name in dead_by_pack or name in dead_file_packs) and not is_locked(store.packs_dir / name)
@@ -169,12 +170,6 @@ def _collect(store, live_oids: set[bytes], dry_run: bool) -> GcReport:
         _rewrite_pack(store, name, chunks_by_pack.get(name, []), files_by_pack.get(name, []))
         report.packs_rewritten += 1
     return report
-
-
-def _packs_with_dead_files(store, live_oids: set[bytes]):
-    for oid, _size, _ids, pack in store.index.iter_files_with_pack():
-        if oid not in live_oids:
-            yield pack, oid
 
 
 def _rewrite_pack(store, name: str, chunks: list, files: list) -> None:
