@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "completion": "branchml.cli.complete:completion",
     "status": "branchml.cli.adopt_cmds:status",
     "doctor": "branchml.cli.adopt_cmds:doctor",
+    "migrate": "branchml.cli.adopt_cmds:migrate",
 }
 
 
