@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError, CorruptObject, MissingObject
 from branchml.store.index import ChunkLocation, PendingBatch
@@ -37,6 +38,9 @@ from branchml.store.pack import (
     is_locked,
     scan_pack,
 )
+
+if TYPE_CHECKING:
+    from branchml.store.store import Store
 
 WRITER_WAIT_SECONDS = 1800.0  # a writer waits this long for a gc to finish before giving up
 POLL_SECONDS = 0.05
@@ -86,7 +90,7 @@ class GcMark:
     reused_seq: int  # reuses journalled up to here happened before the mark
 
 
-def mark(store) -> GcMark:
+def mark(store: Store) -> GcMark:
     store.recover()
     packs = frozenset(n for n in store.pack_names() if not is_locked(store.packs_dir / n))
     return GcMark(packs, store.index.last_reused_seq())
@@ -103,7 +107,7 @@ class GcReport:
     damaged_packs: list[str] = field(default_factory=list)  # moved to damaged/, named in the report
     dropped_corrupt: list[str] = field(default_factory=list)  # chunk ids found corrupt, not copied
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
@@ -116,7 +120,7 @@ class _Plan:
     garbage_packs: set[str] = field(default_factory=set)
 
 
-def sweep(store, gc_mark: GcMark, live_oids: set[bytes], *, dry_run: bool = False) -> GcReport:
+def sweep(store: Store, gc_mark: GcMark, live_oids: set[bytes], *, dry_run: bool = False) -> GcReport:
     """Drop every file record nothing keeps live and every chunk no live file uses.
 
     The caller holds the exclusive GcLock. Live: `live_oids` (what Git reaches), files reused since
@@ -134,7 +138,7 @@ def sweep(store, gc_mark: GcMark, live_oids: set[bytes], *, dry_run: bool = Fals
     return report
 
 
-def _plan(store, gc_mark: GcMark, live: set[bytes], report: GcReport) -> _Plan:
+def _plan(store: Store, gc_mark: GcMark, live: set[bytes], report: GcReport) -> _Plan:
     plan = _Plan()
     for oid, size, ids, pack in store.index.iter_files_with_pack():
         plan.indexed_bytes[pack] = plan.indexed_bytes.get(pack, 0) + RECORD_HEADER.size + 8 + len(ids) + 32
@@ -157,7 +161,7 @@ def _plan(store, gc_mark: GcMark, live: set[bytes], report: GcReport) -> _Plan:
     return plan
 
 
-def _packs_with_unindexed_bytes(store, gc_mark: GcMark, plan: _Plan) -> set[str]:
+def _packs_with_unindexed_bytes(store: Store, gc_mark: GcMark, plan: _Plan) -> set[str]:
     """Packs holding bytes no index row points to: a second copy of content two writers stored at
     once, a killed writer's torn tail, or records set aside as damaged. Rewriting reclaims them."""
     out = set()
@@ -177,7 +181,7 @@ def _magic(path: Path) -> bytes:
         return f.read(len(PACK_MAGIC))
 
 
-def _rewrite_pack(store, name: str, plan: _Plan, report: GcReport) -> None:
+def _rewrite_pack(store: Store, name: str, plan: _Plan, report: GcReport) -> None:
     """Copy the pack's live records, each verified, into a new pack; then retire the old one."""
     old_path = store.packs_dir / name
     scan = scan_pack(old_path)
@@ -220,7 +224,7 @@ def _file_payload(path: Path, record: Record) -> tuple[int, bytes]:
     return decoded
 
 
-def _verified_chunk(store, cid: bytes, loc: ChunkLocation, valid: set, report: GcReport) -> bytes | None:
+def _verified_chunk(store: Store, cid: bytes, loc: ChunkLocation, valid: set[tuple[bytes, int]], report: GcReport) -> bytes | None:
     """The chunk's stored bytes if its record is intact, else None (and the report names it)."""
     if (KIND_CHUNK, loc.offset) in valid:
         return os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
@@ -232,7 +236,7 @@ def _verified_chunk(store, cid: bytes, loc: ChunkLocation, valid: set, report: G
         return None
 
 
-def _retire(store, old_path: Path, damaged: list[tuple[int, int]], report: GcReport) -> None:
+def _retire(store: Store, old_path: Path, damaged: list[tuple[int, int]], report: GcReport) -> None:
     """Delete a rewritten pack, unless it holds damaged bytes: those may be someone's only copy."""
     if not damaged:
         old_path.unlink(missing_ok=True)

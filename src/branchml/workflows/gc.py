@@ -15,10 +15,19 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.store import gc as store_gc
-from branchml.workflows.pointers import PointerBlob, reachable_pointers, rev_list_pointers
+from branchml.workflows.pointers import (
+    PointerBlob,
+    reachable_pointers,
+    rev_list_pointers,
+)
+
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 QUIET_WAIT_SECONDS = 600.0
 # Test-only: a folder; gc stops at each step named in it ("marked", "locked") until "<step>.go" exists.
@@ -26,7 +35,7 @@ QUIET_WAIT_SECONDS = 600.0
 PAUSE_ENV = "BRANCHML_TEST_GC_PAUSE"
 
 
-def run_gc(repo, *, dry_run: bool = False, wait: float = QUIET_WAIT_SECONDS) -> store_gc.GcReport:
+def run_gc(repo: Repo, *, dry_run: bool = False, wait: float = QUIET_WAIT_SECONDS) -> store_gc.GcReport:
     store = repo.store
     gc_mark = store_gc.mark(store)
     tips = _ref_tips(repo)
@@ -45,18 +54,17 @@ def _oids(pointers: list[PointerBlob]) -> set[bytes]:
     return {p.pointer.oid_bytes for p in pointers}
 
 
-def _ref_tips(repo) -> list[str]:
-    """Commits and tags the refs point at now: what Git reached at the mark, for step 4's `--not`."""
-    out = repo.git_text(["for-each-ref", "--format=%(objectname) %(objecttype)"])
-    return [line.split()[0] for line in out.splitlines() if line.split()[1] in ("commit", "tag")]
+def _ref_tips(repo: Repo) -> list[str]:
+    """What the refs point at now: what Git reached at the mark, for step 4's `--not`."""
+    return plumbing.for_each_ref(repo.cwd, "refs/", "objectname")
 
 
-def _index_locks(repo) -> list[Path]:
+def _index_locks(repo: Repo) -> list[Path]:
     gitdirs = [repo.common_dir, *sorted((repo.common_dir / "worktrees").glob("*"))]
     return [d / "index.lock" for d in gitdirs if (d / "index.lock").exists()]
 
 
-def _lock_when_git_is_quiet(repo, store_root: Path, wait: float) -> store_gc.GcLock:
+def _lock_when_git_is_quiet(repo: Repo, store_root: Path, wait: float) -> store_gc.GcLock:
     """The exclusive gc lock, taken at a moment no Git command is between writing and recording.
 
     Never waits for an index.lock while holding gc.lock: the Git command holding it may be waiting
