@@ -2,15 +2,17 @@
 
 The check runs in `prepare-commit-msg`, not `pre-commit`: Git runs prepare-commit-msg for every
 commit it makes, including `rebase --continue`, `cherry-pick`, `revert` and `commit --no-verify`, and
-a failing prepare-commit-msg aborts the commit. (pre-commit is skipped by all of those.) What gets
-past a client anyway (hooks not installed) is caught by `branchml verify` and the server's hook.
+a failing prepare-commit-msg aborts the commit. (pre-commit is skipped by all of those.) It looks
+only while a merge, cherry-pick, revert or rebase is in progress. What gets past a client anyway
+(hooks not installed, a conflicted `git stash pop`) is caught by `branchml verify` and the server.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, MissingObject
 from branchml.merge.unresolved import Unresolved, find_unresolved
 
 if TYPE_CHECKING:
@@ -27,8 +29,19 @@ class UnresolvedMerge(BranchmlError):
         self.found = found
 
 
+# Files Git keeps while a merge, cherry-pick, revert or rebase waits for the user: only then can a
+# staged file hold conflicts, so ordinary commits pay nothing (the rest is verify's and the server's).
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
 def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
-    found = find_unresolved(repo, staged_changes(repo))
+    if not any((repo.git_dir / name).exists() for name in IN_PROGRESS):
+        return
+    try:
+        found = find_unresolved(repo, staged_changes(repo))
+    except MissingObject as exc:  # content nobody has cannot hold our conflicts; the commit is not ours to stop
+        sys.stderr.write(f"branchml: warning: not checked for unresolved merges: {exc.message}\n")
+        return
     if found:
         raise UnresolvedMerge(found)
 
