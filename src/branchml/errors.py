@@ -45,3 +45,9 @@ class CorruptObject(BranchmlError):
 
 class StoreFormatError(BranchmlError):
     exit_code = 7
+
+
+class CheckFailed(BranchmlError):
+    """A check ran and found what it looks for (a rerun that does not reproduce, a moved example)."""
+
+    exit_code = 1
