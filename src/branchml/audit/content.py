@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
@@ -32,20 +33,16 @@ class Blob:
 
 def blob_at(repo: Repo, rev: str, path: str) -> Blob | None:
     """The file `path` of `rev`, or None when `rev` has no such file."""
-    out = repo.git(["ls-tree", "-l", "-z", rev, "--", path], check=False)
-    for entry in out.split(b"\0"):
-        if not entry:
-            continue
-        meta, name = entry.split(b"\t", 1)
-        _mode, kind, sha, size = meta.decode().split()
-        if kind == "blob" and name.decode(errors="surrogateescape") == path:
-            return _blob(repo, path, sha, int(size))
+    for entry in plumbing.ls_tree(repo.cwd, rev, [path], long=True):
+        if entry.type == "blob" and entry.path == path:
+            return _blob(repo, path, entry.oid, entry.size or 0)
     return None
 
 
 def _blob(repo: Repo, path: str, sha: str, size: int) -> Blob:
     if size <= MAX_POINTER_SIZE:
-        head = repo.git(["cat-file", "blob", sha])
+        with plumbing.CatFile(repo.cwd) as objects:
+            head = objects.blob(sha)
         if looks_like_pointer(head):
             pointer = parse_pointer(head, f"{path} ({sha[:12]})")
             return Blob(path, sha, pointer.size, pointer)
@@ -57,7 +54,8 @@ def iter_bytes(repo: Repo, blob: Blob) -> Iterator[bytes]:
     if blob.pointer is not None:
         yield from repo.store.iter_file(blob.pointer, blob.path)
         return
-    yield repo.git(["cat-file", "blob", blob.blob])
+    with plumbing.CatFile(repo.cwd) as objects:
+        yield objects.blob(blob.blob)
 
 
 class ChunkReader(io.RawIOBase):
@@ -88,7 +86,7 @@ def open_blob(repo: Repo, blob: Blob) -> io.BufferedReader:
 
 def require_rev(repo: Repo, rev: str) -> str:
     """The commit `rev` names, or a clear error."""
-    out = repo.git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False).decode().strip()
-    if not out:
+    found = plumbing.rev_parse(repo.cwd, f"{rev}^{{commit}}")
+    if found is None:
         raise BranchmlError(f"unknown revision {rev!r}", hint="name a branch, tag or commit (`git branch -a`, `git tag`)")
-    return out
+    return found

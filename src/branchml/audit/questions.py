@@ -16,6 +16,7 @@ from branchml.audit.why import flatten_pulls
 from branchml.data.lineage import lineage, used_by
 from branchml.data.split import read_manifest
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs.release import list_releases
 
@@ -37,8 +38,8 @@ def uploads(repo: Repo, branch: str = "data/raw") -> list[dict[str, Any]]:
 
 
 def _added_files(repo: Repo, commit: str) -> list[str]:
-    out = repo.git(["diff-tree", "-r", "-z", "--root", "--no-commit-id", "--name-only", "--diff-filter=A", commit])
-    return [p.decode(errors="surrogateescape") for p in out.split(b"\0") if p]
+    parent = plumbing.rev_parse(repo.cwd, f"{commit}^") or plumbing.empty_tree(repo.cwd)
+    return [e.path for e in plumbing.diff_tree(repo.cwd, parent, commit, diff_filter="A")]
 
 
 @dataclass
@@ -71,7 +72,7 @@ def split_history(repo: Repo, branch: str) -> SplitHistory:
 
 
 def _position(repo: Repo, commit: str) -> int:
-    return int(repo.git_text(["rev-list", "--count", commit]))
+    return int(plumbing.rev_list(repo.cwd, ["--count", commit])[0])
 
 
 def _compare(old: dict[tuple[str, str], str], new: dict[tuple[str, str], str], commit: str, history: SplitHistory) -> None:

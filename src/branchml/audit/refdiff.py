@@ -18,6 +18,7 @@ from branchml import config
 from branchml.audit.content import Blob, blob_at, iter_bytes, require_rev
 from branchml.audit.rowdiff import RowDiff, RowSpill
 from branchml.audit.tables import Source, Table, format_of
+from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.roles.paths import PathKinds
 from branchml.runs import tracking
@@ -74,13 +75,7 @@ def diff_refs(repo: Repo, a: str, b: str, paths: list[str] | None = None, *, key
 
 
 def changed_paths(repo: Repo, a: str, b: str, paths: list[str] | None) -> list[tuple[str, str]]:
-    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", a, b, "--", *(paths or [])])
-    fields = out.split(b"\0")
-    found = []
-    for meta, path in zip(fields[0::2], fields[1::2]):
-        if meta.startswith(b":"):
-            found.append((meta.split()[-1].decode(), path.decode(errors="surrogateescape")))
-    return found
+    return [(entry.status, entry.path) for entry in plumbing.diff_tree(repo.cwd, a, b, paths or ())]
 
 
 def _file_change(repo: Repo, a: str, b: str, status: str, path: str, kind: str) -> FileChange:
@@ -149,7 +144,7 @@ def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple
 
 
 def _is_tag(repo: Repo, ref: str) -> bool:
-    return bool(repo.git(["rev-parse", "--verify", "--quiet", f"refs/tags/{ref}"], check=False).strip())
+    return plumbing.rev_parse(repo.cwd, f"refs/tags/{ref}") is not None
 
 
 def _json_file(repo: Repo, commit: str, path: str) -> dict[str, Any]:

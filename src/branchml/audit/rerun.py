@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,5 +130,4 @@ def _id_of_file(repo: Repo, path: Path, tracked: bool) -> str:
         if path.stat().st_size:
             hasher.update_mmap(path)
         return f"blake3:{hasher.hexdigest()}"
-    out = subprocess.run(["git", "hash-object", "--no-filters", str(path)], capture_output=True, check=True)
-    return f"git:{out.stdout.decode().strip()}"
+    return f"git:{repo.git_text(['hash-object', '--no-filters', '--', str(path)])}"

@@ -16,6 +16,7 @@ from branchml import config
 from branchml.audit.content import require_rev
 from branchml.data.lineage import lineage
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
@@ -45,7 +46,7 @@ class Story:
 
 
 def why(repo: Repo, tag: str) -> Story:
-    if not repo.git(["rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], check=False).strip():
+    if plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}") is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml release list` (or `git fetch --tags`)")
     commit = require_rev(repo, tag)
     settings = config.load(repo.root, repo.store_dir)["run"]
@@ -79,8 +80,8 @@ def cleaning_reports(repo: Repo, pulls: list[dict[str, Any]]) -> list[str]:
     found: list[str] = []
     for pull in pulls:
         if pull.get("commit") and str(pull["ref"]).startswith("data/clean"):
-            out = repo.git(["ls-tree", "-r", "-z", "--name-only", pull["commit"], "--", f"{folder}/"], check=False)
-            found += [f"{pull['commit'][:12]}:{p.decode(errors='surrogateescape')}" for p in out.split(b"\0") if p]
+            entries = plumbing.ls_tree(repo.cwd, pull["commit"], [f"{folder}/"])
+            found += [f"{pull['commit'][:12]}:{e.path}" for e in entries if e.type == "blob"]
     return found
 
 
@@ -88,7 +89,8 @@ def split_settings(repo: Repo, pulls: list[dict[str, Any]]) -> dict[str, Any] | 
     """The `[split]` settings of the data/split commit the data came from (ratios, seed, key)."""
     for pull in pulls:
         if pull.get("commit") and str(pull["ref"]).startswith("data/split"):
-            text = repo.git(["cat-file", "blob", f"{pull['commit']}:{config.FILE_NAME}"], check=False)
+            with plumbing.CatFile(repo.cwd) as objects:
+                text = objects.contents(f"{pull['commit']}:{config.FILE_NAME}") or b""
             try:
                 table = tomllib.loads(text.decode()).get("split")
             except (tomllib.TOMLDecodeError, UnicodeDecodeError):
@@ -113,12 +115,9 @@ def _number(tag: str) -> int:
 def monitoring_logs(repo: Repo, tag: str) -> list[dict[str, Any]]:
     """Per monitor branch: the log files under `logs/<tag>/` (the serve-and-monitor layout)."""
     out = []
-    branches = repo.git_text(["for-each-ref", "--format=%(refname)", MONITOR_PREFIX]).splitlines()
-    for ref in branches:
-        listing = repo.git(["ls-tree", "-r", "-l", "-z", ref, "--", f"logs/{tag}/"], check=False)
-        files = [e for e in listing.split(b"\0") if e]
+    for ref in plumbing.for_each_ref(repo.cwd, MONITOR_PREFIX):
+        files = [e for e in plumbing.ls_tree(repo.cwd, ref, [f"logs/{tag}/"], long=True) if e.type == "blob"]
         if files:
-            size = sum(int(e.split(b"\t")[0].split()[3]) for e in files)
-            out.append({"branch": ref.removeprefix("refs/heads/"), "files": len(files), "bytes": size,
-                        "path": f"logs/{tag}/"})
+            out.append({"branch": ref.removeprefix("refs/heads/"), "files": len(files),
+                        "bytes": sum(e.size or 0 for e in files), "path": f"logs/{tag}/"})
     return out
