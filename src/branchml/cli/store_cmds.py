@@ -161,6 +161,7 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    from branchml.workflows.summary import summarize
+    from branchml.audit.textconv import textconv
 
-    sys.stdout.write(summarize(path))
+    textconv(path, sys.stdout.buffer)
+    sys.stdout.flush()
