@@ -84,11 +84,15 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         paths.setdefault(entry.pointer.oid, []).append(entry.path)
     problems += missing_chunks_of_files(store, paths)
     report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
+    report += _raw_bytes_report(repo, all_refs)
 
     def render(items: list[dict]) -> None:
         if not items:
             out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
+            if item["kind"] == "raw-bytes":
+                out_console.print(f"raw-bytes: {item['detail']}", markup=False)
+                continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
             out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
 
@@ -96,8 +100,26 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     if report:
         raise BranchmlError(
             f"fsck found {len(report)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
+            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
+                 "index is at fault; for raw-bytes, the fix its line names",
         )
+
+
+def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
+    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+    from branchml import config
+    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
+
+    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
+    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
+             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
+
+
+def _where(commit: str) -> str:
+    from branchml.workflows.rawbytes import STAGED
+
+    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
 
 
 @click.command()
@@ -141,6 +163,7 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    from branchml.workflows.summary import summarize
+    from branchml.audit.textconv import textconv
 
-    sys.stdout.write(summarize(path))
+    textconv(path, sys.stdout.buffer)
+    sys.stdout.flush()
