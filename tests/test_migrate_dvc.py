@@ -14,14 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import bml, git
 
 pytestmark = pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc is not installed (the test extra installs it)")
 
 
 def dvc(cwd: Path, *args: str) -> None:
-    proc = subprocess.run(["dvc", *args, "-q"], cwd=cwd, capture_output=True)
+    proc = subprocess.run(["dvc", *args, "-q"], cwd=cwd, capture_output=True, check=False)
     assert proc.returncode == 0, f"dvc {args}: {proc.stdout.decode()} {proc.stderr.decode()}"
 
 
