@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import bml, git
 from serve_helpers import Server, logged, split, trained_repo
 

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from branchml.errors import BranchmlError
 from branchml.monitor import branch, journal
@@ -109,7 +109,7 @@ class Logger:
             self._thread.join()
             self._journal.close(remove=self.error is None and self._committed == self._journal.seq)
 
-    def __enter__(self) -> "Logger":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -131,7 +131,7 @@ class Logger:
 
     def _take(self) -> branch.Batch | None:
         """The contiguous run of ready records after the last committed one (at most batch_records)."""
-        seqs = []
+        seqs: list[int] = []
         nxt = self._committed + 1
         while nxt in self._ready and len(seqs) < self.batch_records:
             seqs.append(nxt)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
@@ -51,14 +51,14 @@ def parse_since(text: str | None) -> str | None:
         return None
     match = _AGO.match(text)
     if match:
-        when = datetime.now(timezone.utc) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        when = datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     else:
         try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(text)
         except ValueError as exc:
             raise BranchmlError(f"--since {text!r}: not a duration or a date", hint="e.g. --since 7d or --since 2026-11-01") from exc
-        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def tag_logs(cwd: Where, tag: str, envs: list[str] | None = None, since: str | None = None) -> list[EnvLogs]:

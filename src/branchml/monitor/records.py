@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from branchml.errors import BranchmlError
@@ -26,7 +26,7 @@ _ENV_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def now_iso() -> str:
     """UTC time with microseconds and a `Z`: sorts as text, parses everywhere."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_request_id() -> str:
@@ -50,8 +50,8 @@ class LogRecord:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True, default=_jsonable)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> "LogRecord":
-        if data.get("format") != FORMAT:
+    def from_dict(cls, data: dict[str, Any], where: str) -> LogRecord:
+        if not isinstance(data.get("format", 1), int) or data.get("format", 1) > FORMAT:
             raise BranchmlError(f"{where}: log record format {data.get('format')!r}, this branchml reads {FORMAT}",
                                 hint="upgrade branchml")
         try:

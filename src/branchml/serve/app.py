@@ -14,6 +14,7 @@ sent; their records carry variant "shadow" and never change what the caller got.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -83,7 +84,8 @@ class Scorer:
                 rows = frame.conform(model.schema) if model.schema else frame
                 start = time.perf_counter()
                 predictions = model.predict(rows)
-            except Exception:  # noqa: BLE001 (a failing shadow must never affect serving)
+            except Exception as exc:  # noqa: BLE001 (a failing shadow must never affect serving)
+                print(f"branchml serve: shadow {tag} failed on {request_id}: {exc}", file=sys.stderr)
                 continue
             self.log(model, SHADOW, request_id, rows, predictions, (time.perf_counter() - start) * 1000)
 
@@ -168,7 +170,7 @@ def _route(scorer: Scorer, request: Request, body: bytes, request_id: str) -> tu
 async def _predict(model: TaggedModel, frame: Frame, timeout: float) -> list[Any]:
     try:
         return await asyncio.wait_for(run_in_threadpool(model.predict, frame), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         raise ScoringError(504, "DEADLINE_EXCEEDED", f"prediction by {model.tag} took longer than {timeout} s") from None
     except ScoringError:
         raise

@@ -44,9 +44,10 @@ class Column:
 def parse_schema(text: bytes, where: str) -> list[Column]:
     """The columns of an input schema file; raises ValueError naming what is wrong."""
     data = json.loads(text)
-    if not isinstance(data, dict) or data.get("format") != SCHEMA_FORMAT:
-        raise ValueError(f"{where}: input schema format {data.get('format') if isinstance(data, dict) else None!r}, "
-                         f"this branchml reads {SCHEMA_FORMAT}")
+    if not isinstance(data, dict) or not isinstance(data.get("format", 1), int) or data.get("format", 1) > SCHEMA_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise ValueError(f"{where}: input schema format {found!r}, this branchml reads up to {SCHEMA_FORMAT} "
+                         "(upgrade branchml)")
     columns = [Column(str(c["name"]), str(c["type"])) for c in data.get("columns", [])]
     unknown = [c.type for c in columns if c.type not in TYPES]
     if unknown or not columns:
@@ -62,7 +63,7 @@ class Frame:
     rows: list[list[Any]]
 
     @classmethod
-    def from_rows(cls, columns: list[str], rows: Any, kind: str) -> "Frame":
+    def from_rows(cls, columns: list[str], rows: Any, kind: str) -> Frame:
         if not isinstance(rows, list):
             raise ScoringError(400, BAD_REQUEST, f"{kind}: rows must be a list")
         for number, row in enumerate(rows):
@@ -80,11 +81,11 @@ class Frame:
         return numpy.asarray(self.rows)
 
     def to_pandas(self) -> Any:
-        import pandas  # optional: not a dependency of branchml; install it if your predict wants it
+        import pandas  # type: ignore[import-untyped,import-not-found,unused-ignore]  # optional: not a dependency of branchml; install it if your predict wants it
 
         return pandas.DataFrame(self.rows, columns=self.columns)
 
-    def conform(self, schema: list[Column]) -> "Frame":
+    def conform(self, schema: list[Column]) -> Frame:
         """The same rows in the schema's column order, after checking names and value types."""
         names = [c.name for c in schema]
         missing = [n for n in names if n not in self.columns]
@@ -100,7 +101,7 @@ class Frame:
                     raise ScoringError(400, BAD_REQUEST, f"row {number}, column {column.name!r}: {value!r} is not a {column.type}")
         return Frame(names, rows)
 
-    def cast_text(self, schema: list[Column]) -> "Frame":
+    def cast_text(self, schema: list[Column]) -> Frame:
         """CSV cells are text: convert each to its column's type (unknown columns stay text)."""
         types = {c.name: c.type for c in schema}
         rows = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from branchml import config
-from branchml.errors import BranchmlError, ServeError, UntrustedModel
+from branchml.errors import ServeError, UntrustedModel
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.serve.frame import Column, Frame, parse_schema
@@ -37,7 +37,7 @@ class ServeSettings:
     trusted_types: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], tag: str) -> "ServeSettings":
+    def from_config(cls, cfg: dict[str, Any], tag: str) -> ServeSettings:
         serve = cfg.get("serve", {})
         if not serve.get("predict") or ":" not in serve["predict"] or not serve.get("model"):
             raise ServeError(f"{tag}: branchml.toml at that tag has no usable [serve] predict/model settings",
@@ -91,7 +91,7 @@ def load_skops(data: bytes, settings: ServeSettings, tag: str) -> Any:
         raise ServeError(f"{tag}: {settings.model} is not a .skops file; branchml never unpickles models",
                          hint="save scikit-learn models with skops.io.dump (https://skops.readthedocs.io)")
     try:
-        import skops.io as sio  # optional extra [serve]: only serving loads models
+        import skops.io as sio  # type: ignore[import-untyped]  # optional extra [serve]: only serving loads models
     except ModuleNotFoundError as exc:
         raise ServeError("serving a .skops model needs skops", hint="pip install 'branchml[serve]'") from exc
     refused = sorted(set(sio.get_untrusted_types(data=data)) - set(settings.trusted_types))

@@ -33,7 +33,8 @@ class TagFiles:
         found = self._cat.contents(f"{self.commit}:{path}")
         if found is not None and looks_like_pointer(found):
             pointer = parse_pointer(found, f"{self.tag}:{path}")
-            return self.repo.store.read_file(pointer)  # verified against its BLAKE3 oid
+            data: bytes = self.repo.store.read_file(pointer)  # verified against its BLAKE3 oid
+            return data
         return found
 
     def require(self, path: str, what: str) -> bytes:
@@ -76,7 +77,7 @@ class TreeImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         path = origin.split(":", 1)[1]
         code = compile(self.files.require(path, "inference code"), origin, "exec")
         module.__file__ = origin
-        exec(code, module.__dict__)  # the tag's own code, trusted like its training script
+        exec(code, module.__dict__)  # noqa: S102 (the tag's own code, trusted like its training script
 
     def load(self, module_file: str) -> ModuleType:
         """Import `module_file` (relative to the folder) from the tag's tree."""
