@@ -42,6 +42,9 @@ COMMANDS: dict[str, str] = {
     "used-by": "branchml.cli.data_cmds:used_by",
     "serve": "branchml.cli.serve_cmds:serve",
     "monitor": "branchml.cli.serve_cmds:monitor",
+    "completion": "branchml.cli.complete:completion",
+    "status": "branchml.cli.adopt_cmds:status",
+    "doctor": "branchml.cli.adopt_cmds:doctor",
 }
 
 
