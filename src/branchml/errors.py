@@ -51,6 +51,12 @@ class StoreFormatError(BranchmlError):
     exit_code = 7
 
 
+class CheckFailed(BranchmlError):
+    """A check ran and found what it looks for (a rerun that does not reproduce, a moved example)."""
+
+    exit_code = 1
+
+
 class GitTooOld(BranchmlError):
     """The installed Git is older than the oldest version branchml supports."""
 
