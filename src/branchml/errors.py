@@ -27,6 +27,10 @@ class GitCommandError(BranchmlError):
     exit_code = 3
 
 
+class RefChanged(GitCommandError):
+    """A compare-and-swap ref update lost: the ref was not at the value the caller expected."""
+
+
 class MalformedPointer(BranchmlError):
     exit_code = 4
 
@@ -45,3 +49,15 @@ class CorruptObject(BranchmlError):
 
 class StoreFormatError(BranchmlError):
     exit_code = 7
+
+
+class CheckFailed(BranchmlError):
+    """A check ran and found what it looks for (a rerun that does not reproduce, a moved example)."""
+
+    exit_code = 1
+
+
+class GitTooOld(BranchmlError):
+    """The installed Git is older than the oldest version branchml supports."""
+
+    exit_code = 9

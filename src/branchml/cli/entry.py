@@ -40,6 +40,13 @@ COMMANDS: dict[str, str] = {
     "data": "branchml.cli.data_cmds:data",
     "lineage": "branchml.cli.data_cmds:lineage",
     "used-by": "branchml.cli.data_cmds:used_by",
+    "diff": "branchml.cli.audit_cmds:diff",
+    "rerun": "branchml.cli.audit_cmds:rerun",
+    "why": "branchml.cli.audit_cmds:why",
+    "audit": "branchml.cli.audit_cmds:audit",
+    "completion": "branchml.cli.complete:completion",
+    "status": "branchml.cli.adopt_cmds:status",
+    "doctor": "branchml.cli.adopt_cmds:doctor",
 }
 
 

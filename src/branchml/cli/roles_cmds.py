@@ -6,13 +6,14 @@ import sys
 
 import click
 
+from branchml.cli.complete import complete_branches, complete_refs
 from branchml.cli.output import get_output, json_option
 from branchml.repo import Repo
 
 
 @click.command()
-@click.argument("name")
-@click.option("--from", "start", metavar="REF", help="Start the branch here (default: the current commit).")
+@click.argument("name", shell_complete=complete_branches)
+@click.option("--from", "start", metavar="REF", shell_complete=complete_refs, help="Start the branch here (default: the current commit).")
 @click.option("--force-role", "any_role", is_flag=True, help="Allow a name that no [roles.branches] glob gives a role.")
 def branch(name: str, start: str | None, any_role: bool) -> None:
     """Create branch NAME of a role (data/raw, dev/x, stable/x, monitor/x, ds/x...) and switch to it."""
@@ -53,8 +54,9 @@ def _render_branches(rows: list[dict]) -> None:
 @click.option("--all", "all_branches", is_flag=True, help="Every local branch that has a role.")
 @json_option
 def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
-    """Check the role rules on RANGE (A..B, or a branch: its commits since it forked). Exit 1 on violations."""
-    from branchml.roles.branches import verify as run_verify, verify_all
+    """Check the role rules, unresolved merges and raw bytes on RANGE (A..B, or a branch: its commits since it
+    forked). Exit 1 on violations."""
+    from branchml.workflows.commitchecks import verify as run_verify, verify_all
 
     repo = Repo.find()
     found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
