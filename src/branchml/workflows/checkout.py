@@ -39,6 +39,16 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     return [entry.path for entry in written]
 
 
+def materialize_matching(repo, include: list[str]) -> list[str]:
+    """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
+    import fnmatch
+
+    from branchml.workflows.pointers import index_pointers
+
+    paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
+    return materialize(repo, paths) if paths else []
+
+
 def _forget_stat_data(repo, entries) -> None:
     """Make Git re-check these files by content: their size no longer matches what Git recorded
     (the pointer's), and Git trusts a size change without looking. Re-entering the index entries
@@ -77,7 +87,9 @@ def _write_content(repo, entry, target: Path) -> None:
 
 def after_checkout(repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the very large files the filter left as pointers."""
-    if repo.root is None:
+    from branchml import config
+
+    if repo.root is None or config.skip_smudge():
         return
     written = materialize(repo, keep_going=True)
     if written:
