@@ -104,7 +104,8 @@ def test_remote_add_list_remove_round_trip(repo, tmp_path):
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "blob remote")
     rows = {r["name"]: r for r in json.loads(bml(repo, "remote", "list", "--json").stdout)}
-    assert rows["origin"]["source"] == "branchml.toml on refs/heads/main" and rows["origin"]["status"] == "ok"
+    assert rows["origin"]["source"] == "branchml.toml" and rows["origin"]["ref"] == "refs/heads/main"
+    assert rows["origin"]["status"] == "ok"
     assert rows["mine"]["source"] == "local.toml"
     assert "mine" not in (repo / "branchml.toml").read_text()
     bml(repo, "remote", "remove", "mine")

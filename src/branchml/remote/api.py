@@ -137,9 +137,10 @@ def list_remotes(repo) -> list[dict]:
         status = problem.message if problem else "ok"
         if spec is not None and spec.ignored:
             status = f"ok; ignored until trusted: {', '.join(spec.ignored)}"
-        source_name = "local.toml" if name in mine else shared.where
+        source_name = "local.toml" if name in mine else config.FILE_NAME
         out.append({"name": name, "url": spec.url if spec else table.get("url"),
-                    "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name, "status": status})
+                    "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
+                    "ref": None if name in mine else shared.ref, "status": status})
     return out + _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
 
 
@@ -149,7 +150,7 @@ def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:
         return []
     tables = config.read_toml(repo.root / config.FILE_NAME).get("remotes", {})
     return [{"name": name, "url": table.get("url"), "options": {k: v for k, v in table.items() if k != "url"},
-             "source": "work tree", "status": f"not in effect until committed ({where})"}
+             "source": "work tree", "ref": None, "status": f"not in effect until committed ({where})"}
             for name, table in tables.items() if name not in known]
 
 

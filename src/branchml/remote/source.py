@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from branchml.repo import Repo
 
 BRANCH_KEY = "branchml.settingsBranch"
+REMOTE_KEY = "branchml.settingsRemote"
 DEFAULT_BRANCH = "main"
 
 
@@ -52,9 +53,14 @@ def settings_branch(repo: Repo) -> str:
     return cmd.config_get(BRANCH_KEY, repo.cwd) or DEFAULT_BRANCH
 
 
+def settings_remote(repo: Repo) -> str:
+    """The Git remote whose tracking branch backs the settings branch (`clone --origin` renames it)."""
+    return cmd.config_get(REMOTE_KEY, repo.cwd) or "origin"
+
+
 def candidates(repo: Repo) -> list[str]:
     branch = settings_branch(repo)
-    return [f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"]
+    return [f"refs/heads/{branch}", f"refs/remotes/{settings_remote(repo)}/{branch}"]
 
 
 def shared_settings(repo: Repo) -> SharedSettings:
@@ -80,13 +86,29 @@ def committed_at(repo: Repo, rev: str) -> str:
     return out.decode("utf-8", "replace")
 
 
-def record_settings_branch(repo: Repo, git_remote: str = "origin") -> str:
-    """Remember the Git remote's default branch as the settings branch (install, clone)."""
+def record_settings_branch(repo: Repo) -> str:
+    """Remember the Git remote's default branch as the settings branch (install, clone), and fetch
+    it when this clone lacks it (`clone --single-branch -b dev/x`): every branch needs its settings."""
+    remotes = cmd.git_text(["remote"], repo.cwd).split()
+    if not remotes:
+        return settings_branch(repo)
+    git_remote = "origin" if "origin" in remotes else remotes[0]
+    if git_remote != "origin":
+        cmd.config_set(REMOTE_KEY, git_remote, repo.cwd)
     head = cmd.git(["symbolic-ref", "-q", f"refs/remotes/{git_remote}/HEAD"], repo.cwd, check=False)
     branch = head.decode().strip().removeprefix(f"refs/remotes/{git_remote}/")
     if branch and cmd.config_get(BRANCH_KEY, repo.cwd) is None:
         cmd.config_set(BRANCH_KEY, branch, repo.cwd)
+    _fetch_if_missing(repo, git_remote, settings_branch(repo))
     return settings_branch(repo)
+
+
+def _fetch_if_missing(repo: Repo, git_remote: str, branch: str) -> None:
+    if any(cmd.git_ok(["rev-parse", "--verify", "-q", ref], repo.cwd) for ref in candidates(repo)):
+        return
+    shallow = cmd.git_text(["rev-parse", "--is-shallow-repository"], repo.cwd) == "true"
+    refspec = f"+refs/heads/{branch}:refs/remotes/{git_remote}/{branch}"
+    cmd.git(["fetch", "-q", "--no-tags", *(["--depth", "1"] * shallow), git_remote, refspec], repo.cwd, check=False)
 
 
 def current_branch(repo: Repo) -> str | None:
