@@ -127,12 +127,10 @@ def _where(commit: str) -> str:
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    from branchml.store.maintenance import collect_garbage
-    from branchml.workflows.pointers import reachable_pointers
+    from branchml.workflows.gc import run_gc
 
     repo = Repo.find()
-    live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
-    report = collect_garbage(repo.store, live, dry_run=dry_run).as_dict()
+    report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
     def render(r: dict) -> None:
@@ -141,6 +139,10 @@ def gc(dry_run: bool, as_json: bool) -> None:
             f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
+        for cid in r["dropped_corrupt"]:
+            out_console.print(f"corrupt chunk {cid[:16]}… was not copied; `branchml fsck` names the files it breaks")
+        for path in r["damaged_packs"]:
+            out_console.print(f"a pack held damaged bytes: kept at {path} (its intact records were copied); delete it when no longer needed")
 
     get_output().result(report, as_json, render)
 
