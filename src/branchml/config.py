@@ -35,8 +35,10 @@ DEFAULTS: dict[str, Any] = {
     },
     # Branch roles (docs/roles.md): branch glob -> role, first match wins; a role "" means none.
     # client_hooks: "warn" (commit/push hooks print violations) or "refuse"; the server always refuses.
+    # by_type: kinds decided by file type before folder (`models/train.py` is code; docs/roles.md).
     "roles": {
         "client_hooks": "warn",
+        "by_type": ["code"],
         "branches": {
             "main": "main", "data/raw": "data/raw", "data/clean": "data/clean", "data/split": "data/split",
             "dev/*": "dev", "stable/*": "stable", "monitor/*": "monitor", "ds/*": "ds",
