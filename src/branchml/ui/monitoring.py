@@ -1,0 +1,66 @@
+"""Monitoring pages: per `monitor/<env>` branch, request counts per tag and the committed reports.
+
+Logs follow the serve-and-monitor layout (`logs/<tag>/<UTC date>/<part>.jsonl`); reports are the
+JSON files the alerts checks commit under `reports/`. Until a branch has them, pages say so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from branchml.audit.content import blob_at, iter_bytes
+from branchml.git import plumbing
+from branchml.repo import Repo
+from branchml.ui.locate import NotFound
+
+PREFIX = "refs/heads/monitor/"
+COUNT_MAX_BYTES = 256 << 20  # request counts read log content up to this much per page
+REPORTS_SHOWN = 50
+
+
+def environments(repo: Repo) -> list[str]:
+    return [ref.removeprefix(PREFIX) for ref in plumbing.for_each_ref(repo.cwd, PREFIX)]
+
+
+def environment(repo: Repo, env: str) -> dict[str, Any]:
+    ref = PREFIX + env
+    if plumbing.rev_parse(repo.cwd, ref) is None:
+        raise NotFound(f"no monitoring yet for {env!r}: there is no branch monitor/{env}")
+    logs = [e for e in plumbing.ls_tree(repo.cwd, ref, ["logs/"], long=True) if e.type == "blob"]
+    return {"env": env, "tags": _per_tag(repo, ref, logs), "reports": _reports(repo, ref)}
+
+
+def _per_tag(repo: Repo, ref: str, logs: list[Any]) -> list[dict[str, Any]]:
+    tags: dict[str, dict[str, Any]] = defaultdict(lambda: {"files": 0, "bytes": 0, "days": set(), "requests": 0})
+    budget = COUNT_MAX_BYTES
+    for entry in logs:
+        parts = entry.path.split("/")
+        if len(parts) < 3:
+            continue
+        row = tags[parts[1]]
+        row["files"] += 1
+        row["days"].add(parts[2])
+        blob = blob_at(repo, ref, entry.path)
+        size = blob.size if blob else 0
+        row["bytes"] += size
+        if blob and size <= budget:
+            budget -= size
+            row["requests"] += sum(piece.count(b"\n") for piece in iter_bytes(repo, blob))
+        else:
+            row["requests"] = None if row["requests"] == 0 else row["requests"]
+    return [{"tag": t, **r, "days": sorted(r["days"])} for t, r in sorted(tags.items())]
+
+
+def _reports(repo: Repo, ref: str) -> list[dict[str, Any]]:
+    entries = [e for e in plumbing.ls_tree(repo.cwd, ref, ["reports/"]) if e.path.endswith(".json")]
+    shown = []
+    for entry in sorted(entries, key=lambda e: e.path, reverse=True)[:REPORTS_SHOWN]:
+        blob = blob_at(repo, ref, entry.path)
+        try:
+            body = json.loads(b"".join(iter_bytes(repo, blob))) if blob else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = {"error": "not JSON"}
+        shown.append({"path": entry.path, "report": body, "alert": bool(body.get("alert") or body.get("alerts"))})
+    return shown
