@@ -61,3 +61,15 @@ class GitTooOld(BranchmlError):
     """The installed Git is older than the oldest version branchml supports."""
 
     exit_code = 9
+
+
+class ServeError(BranchmlError):
+    """A tag that cannot be served: no [serve] settings, a missing file, a broken entry point."""
+
+    exit_code = 10
+
+
+class UntrustedModel(ServeError):
+    """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
+
+    exit_code = 11

@@ -84,11 +84,15 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         paths.setdefault(entry.pointer.oid, []).append(entry.path)
     problems += missing_chunks_of_files(store, paths)
     report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
+    report += _raw_bytes_report(repo, all_refs)
 
     def render(items: list[dict]) -> None:
         if not items:
             out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
+            if item["kind"] == "raw-bytes":
+                out_console.print(f"raw-bytes: {item['detail']}", markup=False)
+                continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
             out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
 
@@ -96,8 +100,26 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     if report:
         raise BranchmlError(
             f"fsck found {len(report)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
+            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
+                 "index is at fault; for raw-bytes, the fix its line names",
         )
+
+
+def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
+    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+    from branchml import config
+    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
+
+    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
+    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
+             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
+
+
+def _where(commit: str) -> str:
+    from branchml.workflows.rawbytes import STAGED
+
+    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
 
 
 @click.command()
@@ -105,12 +127,10 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    from branchml.store.maintenance import collect_garbage
-    from branchml.workflows.pointers import reachable_pointers
+    from branchml.workflows.gc import run_gc
 
     repo = Repo.find()
-    live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
-    report = collect_garbage(repo.store, live, dry_run=dry_run).as_dict()
+    report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
     def render(r: dict) -> None:
@@ -119,6 +139,10 @@ def gc(dry_run: bool, as_json: bool) -> None:
             f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
+        for cid in r["dropped_corrupt"]:
+            out_console.print(f"corrupt chunk {cid[:16]}… was not copied; `branchml fsck` names the files it breaks")
+        for path in r["damaged_packs"]:
+            out_console.print(f"a pack held damaged bytes: kept at {path} (its intact records were copied); delete it when no longer needed")
 
     get_output().result(report, as_json, render)
 
