@@ -11,8 +11,15 @@ from collections import defaultdict
 from typing import Any
 
 from branchml.audit.content import blob_at, iter_bytes
+from branchml.errors import MalformedPointer
 from branchml.git import plumbing
 from branchml.repo import Repo
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    looks_like_pointer,
+    parse_pointer,
+)
 from branchml.ui.locate import NotFound
 
 PREFIX = "refs/heads/monitor/"
@@ -35,22 +42,33 @@ def environment(repo: Repo, env: str) -> dict[str, Any]:
 def _per_tag(repo: Repo, ref: str, logs: list[Any]) -> list[dict[str, Any]]:
     tags: dict[str, dict[str, Any]] = defaultdict(lambda: {"files": 0, "bytes": 0, "days": set(), "requests": 0})
     budget = COUNT_MAX_BYTES
-    for entry in logs:
-        parts = entry.path.split("/")
-        if len(parts) < 3:
-            continue
-        row = tags[parts[1]]
-        row["files"] += 1
-        row["days"].add(parts[2])
-        blob = blob_at(repo, ref, entry.path)
-        size = blob.size if blob else 0
-        row["bytes"] += size
-        if blob and size <= budget:
+    by_oid = {e.oid: e for e in logs if len(e.path.split("/")) >= 3}
+    with plumbing.CatFile(repo.cwd) as objects:
+        for oid, found in objects.contents_many(list(by_oid)):
+            entry, body = by_oid[oid], (found[1] if found else b"")
+            parts = entry.path.split("/")
+            row = tags[parts[1]]
+            row["files"] += 1
+            row["days"].add(parts[2])
+            pointer = _pointer(body)
+            size = pointer.size if pointer else len(body)
+            row["bytes"] += size
+            if size > budget or row["requests"] is None:
+                row["requests"] = None  # too much to count on a page load
+                continue
             budget -= size
-            row["requests"] += sum(piece.count(b"\n") for piece in iter_bytes(repo, blob))
-        else:
-            row["requests"] = None if row["requests"] == 0 else row["requests"]
+            pieces = repo.store.iter_file(pointer, entry.path) if pointer else [body]
+            row["requests"] += sum(piece.count(b"\n") for piece in pieces)
     return [{"tag": t, **r, "days": sorted(r["days"])} for t, r in sorted(tags.items())]
+
+
+def _pointer(body: bytes) -> Pointer | None:
+    if len(body) > MAX_POINTER_SIZE or not looks_like_pointer(body):
+        return None
+    try:
+        return parse_pointer(body)
+    except MalformedPointer:
+        return None
 
 
 def _reports(repo: Repo, ref: str) -> list[dict[str, Any]]:

@@ -13,41 +13,61 @@ from branchml.audit.refdiff import diff_refs
 from branchml.audit.why import why
 from branchml.git import plumbing
 from branchml.repo import Repo
-from branchml.roles.branches import list_branches, verify_all
+from branchml.roles.branches import list_branches
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
 from branchml.runs.show import show
 from branchml.ui.locate import NotFound, commit_of
+from branchml.workflows.commitchecks import verify_all
 
 # The seed's diagram, left to right; dev/* and ds/* sit around the flow.
 FLOW = ["main", "data/raw", "data/clean", "data/split", "stable", "monitor"]
 AROUND = ["dev", "ds"]
 MAX_CARD_BYTES = 1 << 20
 
-_verify_cache: dict[tuple[str, ...], list[Any]] = {}
-_verify_lock = threading.Lock()
+class RuleChecks:
+    """`verify --all` in a background thread, remembered for exactly one set of branch heads.
+
+    On a large history the rule check takes far longer than a page load, so the map never waits for
+    it: it shows the violations once they are known for the current heads, and says when they are not.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heads: tuple[str, ...] | None = None
+        self._found: list[Any] | None = None
+
+    def violations(self, repo: Repo, heads: tuple[str, ...]) -> list[Any] | None:
+        """The violations for `heads`, or None while they are being checked."""
+        with self._lock:
+            if self._heads == heads:
+                return self._found
+            self._heads, self._found = heads, None
+        threading.Thread(target=self._check, args=(repo.cwd, heads), daemon=True).start()
+        return None
+
+    def _check(self, root: Any, heads: tuple[str, ...]) -> None:
+        found = verify_all(Repo.find(root))
+        with self._lock:
+            if self._heads == heads:
+                self._found = found
+
+
+RULES = RuleChecks()
 
 
 def branch_map(repo: Repo) -> dict[str, Any]:
     branches = list_branches(repo)
-    violations = _violations(repo, tuple(sorted(f"{b.branch}:{b.head}" for b in branches)))
+    violations = RULES.violations(repo, tuple(sorted(f"{b.branch}:{b.head}" for b in branches)))
     by_branch: dict[str, list[str]] = defaultdict(list)
-    for v in violations:
+    for v in violations or []:
         by_branch[v.ref.removeprefix("refs/heads/")].append(v.line())
     columns: dict[str, list[dict[str, Any]]] = {role: [] for role in FLOW + AROUND + ["other"]}
     for b in branches:
         role = b.role if b.role in columns else "other"
         columns[role].append({**b.to_json(), "violations": by_branch.get(b.branch, [])})
-    return {"flow": [(r, columns[r]) for r in FLOW], "around": [(r, columns[r]) for r in AROUND + ["other"]]}
-
-
-def _violations(repo: Repo, heads: tuple[str, ...]) -> list[Any]:
-    """verify_all, remembered for exactly this set of branch heads (so it can never be stale)."""
-    with _verify_lock:
-        if heads not in _verify_cache:
-            _verify_cache.clear()
-            _verify_cache[heads] = verify_all(repo)
-        return _verify_cache[heads]
+    return {"flow": [(r, columns[r]) for r in FLOW], "around": [(r, columns[r]) for r in AROUND + ["other"]],
+            "rules_checked": violations is not None, "violation_count": len(violations or [])}
 
 
 def runs(repo: Repo, customer: str = "", branch: str = "", sort: str = "started", order: str = "desc") -> dict[str, Any]:
