@@ -208,8 +208,18 @@ def run_filter_process() -> int:
         sys.stderr.write(f"branchml filter-process: {exc}\n")
         return 8
     finally:
-        server.close()
+        code = _close(server)
         _log_peak_rss()
+    return code
+
+
+def _close(server: FilterServer) -> int:
+    """Finish the store writer (its last index commit can meet a full disk too): one line, not a traceback."""
+    try:
+        server.close()
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml filter-process: {exc}\n")
+        return exc.exit_code
     return 0
 
 
