@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, SettingError
 
 FILE_NAME = "branchml.toml"
 
@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
     # would hold the whole file in its memory (README, "Very large files").
     "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
+    # How branchml writes checked-out files (docs/adoption.md, "reflinks"): "copy", or "reflink" to
+    # clone them from whole-file copies kept in the store where the file system can (else copy).
+    # With reflink, files of at least link_min_size are written by the checkout hook, not by Git.
+    "checkout": {"link": "copy", "link_min_size": 1 << 20},
     # Merge drivers (docs/merge.md): key columns per driver, by path glob; in-memory size limit.
     "merge": {
         "max_bytes": 1 << 30,
@@ -31,8 +35,10 @@ DEFAULTS: dict[str, Any] = {
     },
     # Branch roles (docs/roles.md): branch glob -> role, first match wins; a role "" means none.
     # client_hooks: "warn" (commit/push hooks print violations) or "refuse"; the server always refuses.
+    # by_type: kinds decided by file type before folder (`models/train.py` is code; docs/roles.md).
     "roles": {
         "client_hooks": "warn",
+        "by_type": ["code"],
         "branches": {
             "main": "main", "data/raw": "data/raw", "data/clean": "data/clean", "data/split": "data/split",
             "dev/*": "dev", "stable/*": "stable", "monitor/*": "monitor", "ds/*": "ds",
@@ -97,6 +103,30 @@ def read_toml(path: Path) -> dict:
     return parse_toml(path.read_text(encoding="utf-8"), str(path))
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "a table"}
+
+
+def check_types(settings: dict, where: str, defaults: dict = DEFAULTS, table: str = "") -> None:
+    """Every setting that has a default must have the default's type: else one error naming file and setting."""
+    for key, value in settings.items():
+        default = defaults.get(key)
+        if default is None:
+            continue  # a free-form name (a remote, a glob) or a setting without a default
+        name = f"[{table}] {key}" if table else key
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                _wrong_type(where, name, value, dict)
+            check_types(value, where, default, f"{table}.{key}" if table else key)
+        elif type(value) is not type(default):  # exact: true is not an integer here
+            _wrong_type(where, name, value, type(default))
+
+
+def _wrong_type(where: str, name: str, value: Any, expected: type) -> None:
+    got = _TYPE_NAMES.get(type(value), type(value).__name__)
+    raise SettingError(f"{where}: setting {name} must be {_TYPE_NAMES[expected]}, not {got} {value!r}",
+                       hint=f"fix {name} in {where}")
+
+
 def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict:
     """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit) <- local.toml."""
     if committed_text is not None:
@@ -105,9 +135,12 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
         committed = read_toml(root / FILE_NAME)
     else:
         committed = {}
+    check_types(committed, str(root / FILE_NAME) if root is not None else FILE_NAME)
     cfg = merge_dicts(DEFAULTS, committed)
     if store_dir is not None:
-        cfg = merge_dicts(cfg, read_toml(store_dir / "local.toml"))
+        local = read_toml(store_dir / "local.toml")
+        check_types(local, str(store_dir / "local.toml"))
+        cfg = merge_dicts(cfg, local)
     return cfg
 
 

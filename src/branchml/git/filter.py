@@ -16,17 +16,18 @@ from pathlib import Path
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+from branchml.store.pointer import MAX_POINTER_SIZE, is_diff_summary, looks_like_pointer, parse_pointer
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
 
 
 def store_settings(root: Path) -> dict:
-    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
+    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail, but says so)."""
     try:
         cfg = config.load(root)
-    except BranchmlError:
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml: {exc.message}; the filter uses the default [store] settings until it is fixed\n")
         cfg = config.DEFAULTS
     return {**config.DEFAULTS["store"], **cfg.get("store", {})}
 
@@ -42,6 +43,7 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._repo = None
         self._store_writer = None
+        self._link_min_size: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:
@@ -70,6 +72,18 @@ class FilterServer:
         if self._store_writer is None:
             self._store_writer = self.repo.store.writer()
         return self._store_writer
+
+    @property
+    def link_min_size(self) -> float:
+        """With `[checkout] link = "reflink"`, files this large are left to the checkout hook, which
+        clones them from the store's whole-file copies; read once, on the first smudge."""
+        if self._link_min_size is None:
+            try:
+                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+            except BranchmlError:
+                table = {}
+            self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
+        return self._link_min_size
 
     def close(self) -> None:
         if self._store_writer is not None:
@@ -129,6 +143,11 @@ class FilterServer:
                 pass  # a small file that merely looks like one: store it, never inline it
         elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
             return self.respond(head)
+        elif content.done and is_diff_summary(head):
+            # `git blame` cleans what textconv made of the work-tree file: our own summary, not a file
+            # to store. Handing it back unchanged adds nothing to the store and lets blame compare it
+            # with the committed side's summary.
+            return self.respond(head)
         try:
             if content.done:
                 pointer = self.store_writer.add_bytes(head)
@@ -150,8 +169,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max or self.skip_smudge:
-                return self.respond(head)  # the post-checkout hook writes it, streaming; or pointers wanted
+            if pointer.size > self.checkout_in_git_max or self.skip_smudge or pointer.size >= self.link_min_size:
+                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink); or pointers wanted
             self.repo.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
@@ -189,8 +208,18 @@ def run_filter_process() -> int:
         sys.stderr.write(f"branchml filter-process: {exc}\n")
         return 8
     finally:
-        server.close()
+        code = _close(server)
         _log_peak_rss()
+    return code
+
+
+def _close(server: FilterServer) -> int:
+    """Finish the store writer (its last index commit can meet a full disk too): one line, not a traceback."""
+    try:
+        server.close()
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml filter-process: {exc}\n")
+        return exc.exit_code
     return 0
 
 
