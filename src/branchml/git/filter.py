@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MalformedPointer
+from branchml.git import written
 from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer, parse_pointer
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -42,6 +43,7 @@ class FilterServer:
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
         self._repo = None
         self._store_writer = None
+        self.just_written = written.from_environment()  # set only for branchml's own refresh
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:
@@ -119,6 +121,9 @@ class FilterServer:
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
+        entry = self.just_written.get(path)
+        if entry is not None and written.unchanged(self.root, entry):
+            return self.clean_just_written(entry)
         content = self.read_prefix(max(self.inline_below, IN_MEMORY))
         head = bytes(content.pending)
         if content.done and looks_like_pointer(head):
@@ -140,6 +145,13 @@ class FilterServer:
             content.drain()
             return self.fail(path, str(exc))
         self.respond(pointer.encode())
+
+    def clean_just_written(self, entry: written.Written) -> None:
+        """The refresh after branchml wrote this very file: answer its pointer without hashing."""
+        received = ContentReader(self.reader).drain()
+        if received != entry.size:  # not the file we wrote: let the refresh leave it unrefreshed
+            return self.fail(entry.path, f"expected the {entry.size} bytes just written, got {received}")
+        self.respond(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
     def smudge(self, path: str) -> None:
@@ -190,11 +202,11 @@ def run_filter_process() -> int:
         return 8
     finally:
         server.close()
-        _log_peak_rss()
+        log_peak_rss()
     return 0
 
 
-def _log_peak_rss() -> None:
+def log_peak_rss() -> None:
     """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
     path = os.environ.get("BRANCHML_RSS_LOG")
     if path:

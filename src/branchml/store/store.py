@@ -216,12 +216,17 @@ class Store:
         return b"".join(self.iter_file(pointer))
 
     def _fd(self, pack: str) -> int:
-        if pack not in self._fds:
-            try:
-                self._fds[pack] = os.open(self.packs_dir / pack, os.O_RDONLY)
-            except FileNotFoundError:
-                raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
-        return self._fds[pack]
+        fd = self._fds.get(pack)
+        if fd is not None:
+            return fd
+        try:
+            fd = os.open(self.packs_dir / pack, os.O_RDONLY)
+        except FileNotFoundError:
+            raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
+        kept = self._fds.setdefault(pack, fd)  # restore threads may race here: keep one descriptor
+        if kept != fd:
+            os.close(fd)
+        return kept
 
     def forget_fd(self, pack: str) -> None:
         fd = self._fds.pop(pack, None)
