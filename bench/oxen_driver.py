@@ -1,6 +1,6 @@
 """Drive Oxen (the `oxenai` package from PyPI, installed in its own venv by run.py) like a CLI.
 
-    <oxen venv>/bin/python bench/oxen_driver.py init|commit MSG|branch NAME|checkout NAME
+    <oxen venv>/bin/python bench/oxen_driver.py init|add|commit MSG|branch NAME|checkout NAME
 
 Run in the repository folder. The `oxenai` wheel ships the Python API only (no `oxen` binary), so
 each step is one process, as each step of the other tools is one `git`/`dvc` command.
@@ -25,6 +25,8 @@ def main(argv: list[str]) -> None:
     elif step == "commit":
         repo.add("data")
         repo.commit(rest[0])
+    elif step == "add":
+        repo.add("data")
     elif step == "branch":
         repo.checkout(rest[0], create=True)
     elif step == "checkout":

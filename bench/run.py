@@ -131,7 +131,7 @@ class Tool:
 
     def readd(self, repo: Path) -> float:
         if self.name == "oxen":
-            return self.oxen_step(repo, "commit", "touch")  # Oxen has no staging-only step worth timing
+            return self.oxen_step(repo, "add")
         if self.name == "dvc":
             return sh([self.dvc, "add", "-q", "data"], repo, self.env)
         return sh(["git", "add", "-A"], repo, self.env)
@@ -357,6 +357,7 @@ def main() -> None:
         for name in tools:
             print(f"== {name}", file=sys.stderr, flush=True)
             bench_tool(Tool(name, root, env, dvc, oxen), args.mb, args.small, results, workloads)
+            args.out.write_text(json.dumps(results, indent=2))  # kept if a later tool fails
         rss = args.rss_mb or 4 * args.mb
         if "branchml" in tools and rss > 0:
             results["branchml"].update(peak_rss_mb(root, env, rss))
