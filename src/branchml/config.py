@@ -114,3 +114,14 @@ def write_toml(path: Path, data: dict) -> None:
     from branchml.store.store import write_atomic
 
     write_atomic(path, tomli_w.dumps(data).encode())
+
+
+# `BRANCHML_SKIP_SMUDGE=1 git clone URL` leaves tracked files as pointers (like GIT_LFS_SKIP_SMUDGE):
+# read at every smudge and checkout hook, so it applies to exactly the commands it is set for.
+SKIP_SMUDGE_ENV = "BRANCHML_SKIP_SMUDGE"
+
+
+def skip_smudge() -> bool:
+    import os
+
+    return os.environ.get(SKIP_SMUDGE_ENV, "").strip().lower() not in ("", "0", "false", "no")

@@ -27,6 +27,10 @@ class GitCommandError(BranchmlError):
     exit_code = 3
 
 
+class RefChanged(GitCommandError):
+    """A compare-and-swap ref update lost: the ref was not at the value the caller expected."""
+
+
 class MalformedPointer(BranchmlError):
     exit_code = 4
 
@@ -45,3 +49,9 @@ class CorruptObject(BranchmlError):
 
 class StoreFormatError(BranchmlError):
     exit_code = 7
+
+
+class GitTooOld(BranchmlError):
+    """The installed Git is older than the oldest version branchml supports."""
+
+    exit_code = 9

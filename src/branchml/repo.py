@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from branchml.git import cmd
+from branchml.git import cmd, plumbing
 
 
 @dataclass
@@ -21,10 +21,9 @@ class Repo:
 
     @classmethod
     def find(cls, cwd: str | os.PathLike[str] | None = None) -> "Repo":
-        common = cmd.common_dir(cwd)
-        gdir = cmd.git_dir(cwd)
-        root = None if cmd.is_bare(cwd) else cmd.toplevel(cwd)
-        return cls(root=root, git_dir=gdir, common_dir=common)
+        plumbing.require_git()
+        paths = plumbing.repo_paths(cwd)
+        return cls(root=paths.root, git_dir=paths.git_dir, common_dir=paths.common_dir)
 
     @property
     def cwd(self) -> Path:

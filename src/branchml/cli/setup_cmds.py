@@ -34,7 +34,9 @@ def install(global_: bool, server: bool) -> None:
         return
     repo = Repo.find()
     result = setup.install(repo, server=server)
-    if not server and repo.root is not None:
+    from branchml import config
+
+    if not server and repo.root is not None and not config.skip_smudge():
         from branchml.workflows.checkout import materialize
 
         written = materialize(repo)

@@ -7,6 +7,7 @@ import sys
 import click
 from rich.table import Table
 
+from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import BranchmlError
 from branchml.repo import Repo
@@ -21,17 +22,15 @@ def _size(n: int) -> str:
 
 
 @click.command("ls-files")
+@click.argument("ref", required=False, shell_complete=complete_refs)
+@click.option("--all", "all_refs", is_flag=True, help="Every file of every ref's whole history.")
+@click.option("--deleted", is_flag=True, help="Also files REF's history held and later deleted or changed.")
 @json_option
-def ls_files(as_json: bool) -> None:
-    """Tracked large files of this checkout: path, size, oid, whether their content is local."""
-    from branchml.workflows.pointers import index_pointers
+def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> None:
+    """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
+    from branchml.workflows.listing import list_files
 
-    repo = Repo.find()
-    rows = []
-    for entry in index_pointers(repo):
-        record = repo.store.file_record(entry.pointer.oid)
-        present = record is not None and not repo.store.missing_chunks(record)
-        rows.append({"path": entry.path, "size": entry.pointer.size, "oid": entry.pointer.oid, "present": present})
+    rows = [f.as_dict() for f in list_files(Repo.find(), ref, all_refs=all_refs, deleted=deleted)]
 
     def render(data: list[dict]) -> None:
         table = Table("path", "size", "oid", "local", box=None)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from branchml.errors import GitCommandError, NotARepository
 
+Where = str | os.PathLike[str] | None  # the folder a git command runs in (None: this process's)
+
 
 def git(
     args: Sequence[str],

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git import written
 from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
@@ -24,8 +25,6 @@ IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without t
 
 def store_settings(root: Path) -> dict:
     """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
-    from branchml import config
-
     try:
         cfg = config.load(root)
     except BranchmlError:
@@ -41,6 +40,7 @@ class FilterServer:
         settings = store_settings(root)
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
+        self.skip_smudge = config.skip_smudge()
         self._repo = None
         self._store_writer = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
@@ -162,8 +162,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max:
-                return self.respond(head)  # the post-checkout hook writes it, streaming
+            if pointer.size > self.checkout_in_git_max or self.skip_smudge:
+                return self.respond(head)  # the post-checkout hook writes it, streaming; or pointers wanted
             self.repo.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))

@@ -62,6 +62,16 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     return [w.path for w in done]
 
 
+def materialize_matching(repo, include: list[str]) -> list[str]:
+    """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
+    import fnmatch
+
+    from branchml.workflows.pointers import index_pointers
+
+    paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
+    return materialize(repo, paths) if paths else []
+
+
 def _summary(failed: list[tuple[str, BranchmlError]]) -> BranchmlError:
     """One error for every file left as its pointer, of the first failure's kind (its exit code)."""
     paths = ", ".join(path for path, _ in failed[:5]) + (", ..." if len(failed) > 5 else "")
@@ -240,7 +250,9 @@ def _wait_for_clock_past(mtime_ns: int, probe: Path) -> None:
 
 def after_checkout(repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the large files the filter left as pointers."""
-    if repo.root is None:
+    from branchml import config
+
+    if repo.root is None or config.skip_smudge():
         return
     written_paths = materialize(repo, keep_going=True)
     if written_paths:

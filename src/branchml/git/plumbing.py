@@ -1,0 +1,402 @@
+"""Named Git plumbing operations: the one place that spells `git` argument lists and parses output.
+
+Why one module: the same parsers (`ls-tree -z`, `cat-file --batch`, `diff-tree --raw -z`) were
+written several times with different decoding rules, and one `diff-tree` without `-z` handed
+callers C-quoted names for non-ASCII paths. Here every operation that prints paths runs with `-z`.
+
+Decoding policy (one, everywhere): paths are ``str`` decoded from Git's bytes with
+:func:`os.fsdecode` (UTF-8 with ``surrogateescape`` on POSIX), so a path that is not valid UTF-8
+keeps every byte and :func:`os.fsencode` gives the exact bytes back; subprocess does that encoding
+when a path is passed as an argument. Object ids, ref names, modes and types are ASCII ``str``.
+File contents are always ``bytes``.
+
+Git 2.36 or newer is required (``cat-file --batch-command``; ``rev-parse --path-format`` needs
+2.31, ``init -b`` 2.28); :func:`require_git` checks that once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from branchml.errors import GitCommandError, GitTooOld, NotARepository, RefChanged
+from branchml.git.cmd import Where, git
+
+MIN_GIT = (2, 36)
+BATCH = 256  # commands per cat-file round trip: their input stays far below a pipe buffer
+
+
+# -- version ----------------------------------------------------------------------------------
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of `git --version` output, e.g. "git version 2.39.5.windows.1"."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        raise GitCommandError(f"cannot read the Git version from {text.strip()!r}")
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+@functools.cache
+def git_version() -> tuple[int, int, int]:
+    return parse_version(git(["--version"]).decode(errors="replace"))
+
+
+@functools.cache
+def require_git() -> None:
+    """Raise GitTooOld unless the installed Git is at least MIN_GIT (asked once per process)."""
+    check_version(git_version())
+
+
+def check_version(found: tuple[int, int, int]) -> None:
+    if found[:2] < MIN_GIT:
+        need = ".".join(map(str, MIN_GIT))
+        raise GitTooOld(
+            f"branchml needs Git {need} or newer; found Git {'.'.join(map(str, found))}",
+            hint=f"install Git {need}+ (e.g. from your distribution's backports or git-scm.com)",
+        )
+
+
+# -- where is the repository ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    root: Path | None  # work tree root; None in a bare repository
+    git_dir: Path
+    common_dir: Path
+
+
+def repo_paths(cwd: Where = None) -> RepoPaths:
+    """The work tree, git dir and common dir around cwd, from one `git rev-parse` call."""
+    args = ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--is-inside-work-tree"]
+    proc = subprocess.run(
+        ["git", *args, "--git-dir", "--git-common-dir", "--show-cdup"], cwd=cwd, capture_output=True, check=False
+    )
+    where = os.path.abspath(cwd or ".")
+    if proc.returncode != 0:
+        raise NotARepository(f"not a git repository: {where}", hint="run `git init` (or `branchml init`) first")
+    bare, inside, gdir, common, *rest = os.fsdecode(proc.stdout).split("\n")
+    if bare != "true" and inside != "true":
+        raise NotARepository(f"{where} is inside a git dir, not a work tree", hint="run from the work tree")
+    root = (Path(where) / rest[0]).resolve() if inside == "true" else None
+    return RepoPaths(root=root, git_dir=Path(gdir), common_dir=Path(common))
+
+
+# -- revisions and refs -----------------------------------------------------------------------
+
+
+def rev_parse(cwd: Where, rev: str) -> str | None:
+    """The object id `rev` names, or None when it names nothing (`rev` may be `X^{commit}`)."""
+    out = git(["rev-parse", "--verify", "-q", "--end-of-options", rev], cwd, check=False)
+    return out.decode().strip() or None
+
+
+def rev_list(cwd: Where, args: Sequence[str], *, stdin: Iterable[str] = ()) -> list[str]:
+    """Commit ids `git rev-list args` prints (revisions from `stdin` too, when given)."""
+    lines = "".join(f"{rev}\n" for rev in stdin).encode()
+    extra = ["--stdin"] if lines else []
+    return git(["rev-list", *args, *extra], cwd, input=lines or None).decode().split()
+
+
+def reachable_objects(cwd: Where, args: Sequence[str]) -> list[str]:
+    """Ids of every object `git rev-list --objects args` reaches (names dropped: they are not -z safe)."""
+    return git(["rev-list", "--objects", "--no-object-names", *args], cwd).decode().split()
+
+
+def update_ref(cwd: Where, ref: str, new: str, *, old: str | None, message: str | None = None) -> None:
+    """Point `ref` at `new` only if it is still at `old` (None: only if it does not exist yet).
+
+    Compare-and-swap by Git itself; raises RefChanged when someone else moved the ref first.
+    """
+    args = ["update-ref", *(["-m", message] if message else []), "--", ref, new, old or "0" * len(new)]
+    _update(cwd, args, ref)
+
+
+def delete_ref(cwd: Where, ref: str, *, old: str | None = None) -> None:
+    """Delete `ref` (only if it is at `old`, when given); a missing ref is not an error."""
+    args = ["update-ref", "-d", "--", ref, *([old] if old else [])]
+    if old is None and rev_parse(cwd, ref) is None:
+        return
+    _update(cwd, args, ref)
+
+
+def _update(cwd: Where, args: list[str], ref: str) -> None:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise RefChanged(f"could not update {ref}: {err}", hint="another process moved it; retry")
+
+
+def for_each_ref(cwd: Where, pattern: str, field: str = "refname") -> list[str]:
+    """The `%(field)` of every ref matching `pattern` (ref names never hold a newline)."""
+    return git(["for-each-ref", f"--format=%({field})", "--", pattern], cwd).decode().splitlines()
+
+
+# -- trees ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str  # "100644", "100755", "120000", "040000", "160000"
+    type: str  # "blob", "tree", "commit"
+    oid: str
+    path: str  # fs-decoded (see the module docstring)
+    size: int | None = None  # with long=True, for blobs
+
+
+def parse_ls_tree(raw: bytes) -> list[TreeEntry]:
+    """Entries of `git ls-tree -z [-l]` output: `<mode> <type> <oid>[ <size>]\\t<path>\\0`."""
+    entries = []
+    for record in raw.split(b"\0"):
+        if not record:
+            continue
+        meta, path = record.split(b"\t", 1)
+        mode, kind, oid, *size = meta.decode().split()
+        length = int(size[0]) if size and size[0] != "-" else None
+        entries.append(TreeEntry(mode, kind, oid, os.fsdecode(path), length))
+    return entries
+
+
+def ls_tree(
+    cwd: Where,
+    treeish: str,
+    paths: Sequence[str] = (),
+    *,
+    recursive: bool = True,
+    long: bool = False,
+) -> list[TreeEntry]:
+    """Entries of `treeish` (whole tree, paths from its root; literal `paths` limit it)."""
+    args = ["--literal-pathspecs", "ls-tree", "-z", "--full-tree"]
+    args += ["-r"] * recursive + ["-l"] * long + [_revision(treeish), "--", *paths]
+    return parse_ls_tree(git(args, cwd))
+
+
+def ls_files_staged(cwd: Where) -> list[TreeEntry]:
+    """The index of this worktree as entries (stage 0 and conflict stages alike)."""
+    entries = []
+    for record in git(["ls-files", "-s", "-z"], cwd).split(b"\0"):
+        if record:
+            meta, path = record.split(b"\t", 1)
+            mode, oid, _stage = meta.decode().split()
+            entries.append(TreeEntry(mode, "commit" if mode == "160000" else "blob", oid, os.fsdecode(path)))
+    return entries
+
+
+def mktree(cwd: Where, entries: Iterable[TreeEntry]) -> str:
+    """Write one tree object (non-recursive: nested paths need their own subtree entries)."""
+    body = b"".join(
+        f"{e.mode} {e.type} {e.oid}\t".encode() + os.fsencode(e.path) + b"\0" for e in entries
+    )
+    return git(["mktree", "-z"], cwd, input=body).decode().strip()
+
+
+def empty_tree(cwd: Where) -> str:
+    """The empty tree's id in this repository's hash (SHA-1 or SHA-256)."""
+    return hash_object(cwd, b"", kind="tree", write=False)
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    old_mode: str
+    new_mode: str
+    old_oid: str
+    new_oid: str
+    status: str  # A, D, M, T (renames are off: a rename is a delete plus an add)
+    path: str
+
+
+def parse_diff_raw(raw: bytes) -> list[DiffEntry]:
+    """Entries of `git diff-tree -r -z --raw --no-renames`: `:<meta>\\0<path>\\0` pairs."""
+    fields = raw.split(b"\0")
+    entries = []
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        old_mode, new_mode, old_oid, new_oid, status = meta.decode().lstrip(":").split()
+        entries.append(DiffEntry(old_mode, new_mode, old_oid, new_oid, status[:1], os.fsdecode(path)))
+    return entries
+
+
+def diff_tree(
+    cwd: Where, old: str, new: str, paths: Sequence[str] = (), *, diff_filter: str | None = None
+) -> list[DiffEntry]:
+    """What changed from tree-ish `old` to `new` (use :func:`empty_tree` for "nothing")."""
+    args = ["--literal-pathspecs", "diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id"]
+    args += [f"--diff-filter={diff_filter}"] if diff_filter else []
+    return parse_diff_raw(git([*args, "--end-of-options", old, new, "--", *paths], cwd))
+
+
+# -- objects ----------------------------------------------------------------------------------
+
+
+def hash_object(cwd: Where, data: bytes, *, kind: str = "blob", write: bool = True) -> str:
+    """The id of `data` as an object of `kind`, stored when `write` (no filters: stdin is raw)."""
+    args = ["hash-object", "-t", kind, *(["-w"] * write), "--stdin"]
+    return git(args, cwd, input=data).decode().strip()
+
+
+def commit_tree(
+    cwd: Where, tree: str, parents: Sequence[str], message: str, *, env: dict[str, str] | None = None
+) -> str:
+    """Write a commit of `tree` with `parents`; the message goes through stdin, byte for byte."""
+    args = ["commit-tree", tree, *(a for p in parents for a in ("-p", p)), "-F", "-"]
+    return git(args, cwd, input=message.encode(), env=env).decode().strip()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    oid: str
+    type: str
+    size: int
+
+
+class CatFile:
+    """One long-lived `git cat-file --batch-command` process for many object reads.
+
+    Object names are given as ids or `<rev>:<path>`; a name holding a newline cannot be sent
+    (look its entry up with :func:`ls_tree` instead). Use as a context manager, or call close().
+    """
+
+    def __init__(self, cwd: Where) -> None:
+        self.cwd = cwd
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc is not None:
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.close()
+            self._proc.stdout.close()
+            self._proc.wait()
+            self._proc = None
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                ["git", "cat-file", "--batch-command", "--buffer"],
+                cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        return self._proc
+
+    def info(self, name: str) -> ObjectInfo | None:
+        """Type and size of one object, or None when it does not exist."""
+        ((_, found),) = self.info_many([name])  # unpacking runs the generator to its end
+        return found
+
+    def contents(self, name: str) -> bytes | None:
+        """The raw bytes of one object, or None when it does not exist."""
+        ((_, found),) = self.contents_many([name])
+        return None if found is None else found[1]
+
+    def blob(self, name: str) -> bytes:
+        """The bytes of a blob that must exist (raises GitCommandError naming it otherwise)."""
+        data = self.contents(name)
+        if data is None:
+            raise GitCommandError(f"git object {name} does not exist")
+        return data
+
+    def info_many(self, names: Iterable[str]) -> Iterator[tuple[str, ObjectInfo | None]]:
+        """(name, info or None) for each name, in order, BATCH names per round trip."""
+        done = False
+        try:
+            for batch in _batches(names):
+                self._send("info", batch)
+                for name in batch:
+                    yield name, self._read_header(name)
+            done = True
+        finally:
+            if not done:  # abandoned mid-batch: unread answers would reach the next caller
+                self.close()
+
+    def contents_many(self, names: Iterable[str]) -> Iterator[tuple[str, tuple[ObjectInfo, bytes] | None]]:
+        """(name, (info, bytes) or None) for each name, in order, BATCH names per round trip."""
+        done = False
+        try:
+            for batch in _batches(names):
+                self._send("contents", batch)
+                for name in batch:
+                    yield name, self._read_body(name)
+            done = True
+        finally:
+            if not done:  # abandoned mid-batch: unread answers would reach the next caller
+                self.close()
+
+    def _send(self, command: str, names: list[str]) -> None:
+        proc = self._process()
+        assert proc.stdin is not None
+        for name in names:
+            if "\n" in name:
+                raise ValueError(f"object name holds a newline: {name!r}")
+        proc.stdin.write(b"".join(f"{command} ".encode() + os.fsencode(n) + b"\n" for n in names) + b"flush\n")
+        proc.stdin.flush()
+
+    def _read_header(self, name: str) -> ObjectInfo | None:
+        proc = self._process()
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise GitCommandError(f"git cat-file stopped while reading {name}")
+        parts = line.decode(errors="replace").split()
+        if len(parts) != 3 or parts[1] in ("missing", "ambiguous"):
+            return None
+        return ObjectInfo(parts[0], parts[1], int(parts[2]))
+
+    def _read_body(self, name: str) -> tuple[ObjectInfo, bytes] | None:
+        info = self._read_header(name)
+        if info is None:
+            return None
+        proc = self._process()
+        assert proc.stdout is not None
+        data = proc.stdout.read(info.size + 1)[:-1]  # the body ends with an extra LF
+        if len(data) != info.size:
+            raise GitCommandError(f"git cat-file stopped while reading {name}")
+        return info, data
+
+
+def _revision(rev: str) -> str:
+    """`rev` as a revision argument; refuses option-like text (ls-tree ignores --end-of-options)."""
+    if rev.startswith("-"):
+        raise GitCommandError(f"not a revision: {rev!r}")
+    return rev
+
+
+def _batches(names: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for name in names:
+        batch.append(name)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- trailers ---------------------------------------------------------------------------------
+
+
+def trailers(cwd: Where, message: bytes) -> list[tuple[str, str]]:
+    """(key, value) of the trailers Git itself finds in a commit message, in order."""
+    out = git(["interpret-trailers", "--parse"], cwd, input=message).decode(errors="surrogateescape")
+    pairs = []
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def with_trailers(message: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """`message` with `Key: value` trailers appended as one final paragraph."""
+    block = "\n".join(f"{key}: {value}" for key, value in pairs)
+    return f"{message.rstrip()}\n\n{block}\n" if block else message
