@@ -193,7 +193,23 @@ class FilterServer:
             self.writer.flush()
 
 
+PIPE_SIZE = 1 << 20
+
+
+def _widen_pipes() -> None:
+    """Ask Linux for 1 MiB pipe buffers to and from Git (default 64 KiB: one packet, then a context
+    switch). Not an error where pipes cannot grow (other systems, or a lowered pipe-max-size)."""
+    import fcntl
+
+    for fd in (0, 1):
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        except OSError:
+            pass
+
+
 def run_filter_process() -> int:
+    _widen_pipes()
     server = FilterServer(PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer), Path(os.getcwd()))
     try:
         server.serve()

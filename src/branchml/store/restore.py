@@ -14,6 +14,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Self
 
 import blake3
 
@@ -38,7 +39,7 @@ class Restorer:
     def close(self) -> None:
         self.pool.shutdown()
 
-    def __enter__(self) -> "Restorer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchml.errors import BranchmlError
-from branchml.git import written
+from branchml.git import plumbing, written
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.workflows.pointers import PointerBlob, read_pointers
 
@@ -84,25 +84,20 @@ def _summary(failed: list[tuple[str, BranchmlError]]) -> BranchmlError:
 
 
 def pointer_files(repo, paths: list[str] | None = None) -> list[PointerFile]:
-    """Index entries whose work-tree file holds their pointer (only small files are read)."""
+    """Index entries whose work-tree file holds their pointer (only files of pointer size are read)."""
     wanted = set(paths) if paths else None
-    maybe: dict[str, tuple[str, str]] = {}  # path -> (blob, mode)
-    for raw in repo.git(["ls-files", "-s", "-z"]).split(b"\0"):
-        if not raw:
-            continue
-        meta, name = raw.split(b"\t", 1)
-        mode, blob, _stage = meta.decode().split()
-        path = name.decode(errors="surrogateescape")
-        if mode.startswith("100") and (wanted is None or path in wanted) and _small_file(repo.root / path):
-            maybe[path] = (blob, mode)
+    maybe = {
+        e.path: e for e in plumbing.ls_files_staged(repo.root)
+        if e.mode.startswith("100") and (wanted is None or e.path in wanted) and _small_file(repo.root / e.path)
+    }
     if not maybe:
         return []
-    pointers = {p.blob: p.pointer for p in read_pointers(repo, {blob: path for path, (blob, _) in maybe.items()})}
+    pointers = {p.blob: p.pointer for p in read_pointers(repo, {e.oid: path for path, e in maybe.items()})}
     out = []
-    for path, (blob, mode) in maybe.items():
-        pointer = pointers.get(blob)
+    for path, e in maybe.items():
+        pointer = pointers.get(e.oid)
         if pointer is not None and pointer.size > 0 and _holds(repo.root / path, pointer.encode()):
-            out.append(PointerFile(PointerBlob(blob, path, pointer, mode), repo.root / path))
+            out.append(PointerFile(PointerBlob(e.oid, path, pointer, e.mode), repo.root / path))
     return out
 
 
@@ -220,16 +215,13 @@ def refresh_stat_data(repo, entries: dict[str, PointerBlob], done: list[written.
     stat data); the refresh then asks the clean filter, which recognises the files it just wrote
     (git/written.py) and answers their pointers without hashing them again.
     """
-    lines = b"".join(
-        b"%s %s\t%s\0" % (entries[w.path].mode.encode(), entries[w.path].blob.encode(), os.fsencode(w.path))
-        for w in done
-    )
     listing = repo.store_dir / "tmp" / f"written-{os.getpid()}.list"
     _wait_for_clock_past(max(w.stat_key[1] for w in done), listing)  # before Git stamps the index
-    repo.git(["update-index", "-z", "--index-info"], input=lines)
+    staged = [entries[w.path] for w in done]
+    plumbing.restage(repo.root, [plumbing.TreeEntry(e.mode, "blob", e.blob, e.path) for e in staged])
     written.save(listing, done)
     try:
-        repo.git(["update-index", "-q", "--refresh"], check=False, env={written.ENV: str(listing)})
+        plumbing.refresh_index(repo.root, env={written.ENV: str(listing)})
     finally:
         listing.unlink(missing_ok=True)
 
