@@ -45,10 +45,10 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     With keep_going, a file that cannot be had is reported on stderr, the others are still written,
     and then one error names every file that was not (a checkout must not end in success then).
     """
+    _clear_stale_temps(repo)
     pending = pointer_files(repo, paths)
     if not pending:
         return []
-    _clear_stale_temps(repo)
     _prefetch(repo, [p.entry.pointer for p in pending], keep_going)
     done: list[written.Written] = []
     failed: list[tuple[str, BranchmlError]] = []
