@@ -51,7 +51,25 @@ class StoreFormatError(BranchmlError):
     exit_code = 7
 
 
+class CheckFailed(BranchmlError):
+    """A check ran and found what it looks for (a rerun that does not reproduce, a moved example)."""
+
+    exit_code = 1
+
+
 class GitTooOld(BranchmlError):
     """The installed Git is older than the oldest version branchml supports."""
 
     exit_code = 9
+
+
+class ServeError(BranchmlError):
+    """A tag that cannot be served: no [serve] settings, a missing file, a broken entry point."""
+
+    exit_code = 10
+
+
+class UntrustedModel(ServeError):
+    """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
+
+    exit_code = 11

@@ -54,8 +54,9 @@ def _render_branches(rows: list[dict]) -> None:
 @click.option("--all", "all_branches", is_flag=True, help="Every local branch that has a role.")
 @json_option
 def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
-    """Check the role rules on RANGE (A..B, or a branch: its commits since it forked). Exit 1 on violations."""
-    from branchml.roles.branches import verify as run_verify, verify_all
+    """Check the role rules, unresolved merges and raw bytes on RANGE (A..B, or a branch: its commits since it
+    forked). Exit 1 on violations."""
+    from branchml.workflows.commitchecks import verify as run_verify, verify_all
 
     repo = Repo.find()
     found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)

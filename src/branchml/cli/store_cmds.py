@@ -45,10 +45,13 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
 @json_option
 def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
+    from branchml.store.filecache import FileCache
+
     repo = Repo.find()
     totals = repo.store.stats()
     logical = totals["file_bytes"]
     totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
+    totals["checkout_links"] = FileCache(repo.store).stats().as_dict()
 
     def render(t: dict) -> None:
         out_console.print(f"files:          {t['files']}")
@@ -56,6 +59,10 @@ def stats(as_json: bool) -> None:
         out_console.print(f"unique chunks:  {t['chunks']} ({_size(t['chunk_bytes'])} before compression)")
         out_console.print(f"stored bytes:   {_size(t['stored_bytes'])} in packs of {_size(t['pack_bytes'])}")
         out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
+        links = t["checkout_links"]
+        if links["linked_files"]:
+            out_console.print(f"reflinked:      {links['linked_files']} work-tree file(s), {_size(links['linked_bytes'])} "
+                              f"sharing {_size(links['cache_bytes'])} of whole-file copies: {_size(links['saved_bytes'])} saved")
 
     get_output().result(totals, as_json, render)
 
@@ -84,11 +91,15 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         paths.setdefault(entry.pointer.oid, []).append(entry.path)
     problems += missing_chunks_of_files(store, paths)
     report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
+    report += _raw_bytes_report(repo, all_refs)
 
     def render(items: list[dict]) -> None:
         if not items:
             out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
+            if item["kind"] == "raw-bytes":
+                out_console.print(f"raw-bytes: {item['detail']}", markup=False)
+                continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
             out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
 
@@ -96,8 +107,26 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     if report:
         raise BranchmlError(
             f"fsck found {len(report)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
+            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
+                 "index is at fault; for raw-bytes, the fix its line names",
         )
+
+
+def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
+    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+    from branchml import config
+    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
+
+    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
+    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
+             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
+
+
+def _where(commit: str) -> str:
+    from branchml.workflows.rawbytes import STAGED
+
+    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
 
 
 @click.command()
@@ -105,12 +134,10 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    from branchml.store.maintenance import collect_garbage
-    from branchml.workflows.pointers import reachable_pointers
+    from branchml.workflows.gc import run_gc
 
     repo = Repo.find()
-    live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
-    report = collect_garbage(repo.store, live, dry_run=dry_run).as_dict()
+    report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
     def render(r: dict) -> None:
@@ -119,6 +146,10 @@ def gc(dry_run: bool, as_json: bool) -> None:
             f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
+        for cid in r["dropped_corrupt"]:
+            out_console.print(f"corrupt chunk {cid[:16]}… was not copied; `branchml fsck` names the files it breaks")
+        for path in r["damaged_packs"]:
+            out_console.print(f"a pack held damaged bytes: kept at {path} (its intact records were copied); delete it when no longer needed")
 
     get_output().result(report, as_json, render)
 
@@ -139,6 +170,7 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    from branchml.workflows.summary import summarize
+    from branchml.audit.textconv import textconv
 
-    sys.stdout.write(summarize(path))
+    textconv(path, sys.stdout.buffer)
+    sys.stdout.flush()

@@ -43,7 +43,11 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._repo = None
         self._store_writer = None
+<<<<<<< HEAD
         self.just_written = written.from_environment()  # set only for branchml's own refresh
+=======
+        self._link_min_size: float | None = None
+>>>>>>> main
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:
@@ -72,6 +76,18 @@ class FilterServer:
         if self._store_writer is None:
             self._store_writer = self.repo.store.writer()
         return self._store_writer
+
+    @property
+    def link_min_size(self) -> float:
+        """With `[checkout] link = "reflink"`, files this large are left to the checkout hook, which
+        clones them from the store's whole-file copies; read once, on the first smudge."""
+        if self._link_min_size is None:
+            try:
+                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+            except BranchmlError:
+                table = {}
+            self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
+        return self._link_min_size
 
     def close(self) -> None:
         if self._store_writer is not None:
@@ -162,8 +178,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max or self.skip_smudge:
-                return self.respond(head)  # the post-checkout hook writes it, streaming; or pointers wanted
+            if pointer.size > self.checkout_in_git_max or self.skip_smudge or pointer.size >= self.link_min_size:
+                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink); or pointers wanted
             self.repo.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))

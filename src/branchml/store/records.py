@@ -14,6 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
+<<<<<<< HEAD
+=======
+from branchml.store.gc import GcLock
+from branchml.store.index import PendingBatch
+>>>>>>> main
 from branchml.store import store as _store
 from branchml.store.index import PendingBatch
 from branchml.store.pack import (
@@ -90,7 +95,11 @@ class RecordInserter:
     def __init__(self, store) -> None:
         self.store = store
         self.pack: PackWriter | None = None
+<<<<<<< HEAD
         self._checkers: ThreadPoolExecutor | None = None
+=======
+        self.gc_lock = GcLock(store.root, exclusive=False)  # a writer like any other (docs/store-format.md)
+>>>>>>> main
 
     def insert(self, records: Iterable[RawRecord], where: str = "") -> int:
         """Add the records the store lacks, all checked first; return how many were added."""
@@ -105,6 +114,8 @@ class RecordInserter:
         for record in records:
             key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
             if key in seen or _present(self.store, record):
+                if record.kind == KIND_FILE:
+                    batch.reused.append(record.id)  # a gc that marked it dead must keep it
                 continue
             seen.add(key)
             offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
@@ -112,6 +123,8 @@ class RecordInserter:
         if seen:
             self.pack.sync()
             self.store.index.commit(self.pack.name, batch, self.pack.size, self.pack.size)
+        else:
+            self.store.index.record_reused(batch.reused)
         return len(seen)
 
     def _first_invalid(self, records: list[RawRecord]) -> RawRecord | None:
@@ -133,9 +146,13 @@ class RecordInserter:
         if self.pack is not None:
             self.pack.close()
             self.pack = None
+<<<<<<< HEAD
         if self._checkers is not None:
             self._checkers.shutdown()
             self._checkers = None
+=======
+        self.gc_lock.release()
+>>>>>>> main
 
 
 def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:

@@ -145,10 +145,11 @@ def _write_all(repo, pending: list[PointerFile], done: list[written.Written],
     from branchml.store.restore import Restorer
 
     temp_dir = _temp_dir(repo)
+    cache = _file_cache(repo)
     with Restorer(repo.store) as restorer:
         for item in pending:
             try:
-                done.append(_write_one(restorer, item, temp_dir))
+                done.append(_write_one(restorer, item, temp_dir, cache))
             except BranchmlError as exc:
                 if failed is None:
                     raise
@@ -156,24 +157,39 @@ def _write_all(repo, pending: list[PointerFile], done: list[written.Written],
                 failed.append((item.entry.path, exc))
 
 
-def _write_one(restorer, item: PointerFile, temp_dir: Path | None) -> written.Written:
-    """Verified content into a temp file, then renamed over the pointer if it is still there."""
+def _file_cache(repo):
+    """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
+    from branchml import config
+    from branchml.store.filecache import FileCache, link_mode
+
+    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
+    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+
+
+def _write_one(restorer, item: PointerFile, temp_dir: Path | None, cache=None) -> written.Written:
+    """Verified content into a temp file (a reflink clone of the store's whole-file copy where
+    configured and possible), then renamed over the pointer if it is still there."""
     target, pointer = item.target, item.entry.pointer
     mode = os.lstat(target).st_mode & 0o777
     directory = temp_dir or target.parent
     tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{target.name[:80]}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)
     try:
-        try:
-            restorer.write(pointer, fd, item.entry.path)
-        finally:
-            os.close(fd)
+        if cache is None or not cache.clone_into(pointer, tmp, item.entry.path):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            try:
+                restorer.write(pointer, fd, item.entry.path)
+            finally:
+                os.close(fd)
+        os.chmod(tmp, mode)
         if not _holds(target, item.text):
             raise BranchmlError(
                 f"{item.entry.path}: changed while branchml was writing it; left as it is",
                 hint=f"run `git checkout -- {item.entry.path}` to get the committed content",
             )
         os.replace(tmp, target)
+        if cache is not None:
+            cache.renamed(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
