@@ -16,8 +16,19 @@ from pathlib import Path
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git import written
-from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
-from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer, parse_pointer
+from branchml.git.protocol import (
+    FLUSH,
+    ContentReader,
+    PacketReader,
+    PacketWriter,
+    ProtocolError,
+)
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    looks_like_pointer,
+    parse_pointer,
+)
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -43,11 +54,8 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._repo = None
         self._store_writer = None
-<<<<<<< HEAD
         self.just_written = written.from_environment()  # set only for branchml's own refresh
-=======
         self._link_min_size: float | None = None
->>>>>>> main
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:

@@ -14,12 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
-<<<<<<< HEAD
-=======
-from branchml.store.gc import GcLock
-from branchml.store.index import PendingBatch
->>>>>>> main
 from branchml.store import store as _store
+from branchml.store.gc import GcLock
 from branchml.store.index import PendingBatch
 from branchml.store.pack import (
     KIND_CHUNK,
@@ -95,11 +91,8 @@ class RecordInserter:
     def __init__(self, store) -> None:
         self.store = store
         self.pack: PackWriter | None = None
-<<<<<<< HEAD
-        self._checkers: ThreadPoolExecutor | None = None
-=======
         self.gc_lock = GcLock(store.root, exclusive=False)  # a writer like any other (docs/store-format.md)
->>>>>>> main
+        self._checkers: ThreadPoolExecutor | None = None
 
     def insert(self, records: Iterable[RawRecord], where: str = "") -> int:
         """Add the records the store lacks, all checked first; return how many were added."""
@@ -108,7 +101,7 @@ class RecordInserter:
         if bad is not None:
             raise _corrupt(bad, where)
         if self.pack is not None and self.pack.size >= _store.PACK_TARGET_SIZE:
-            self.close()  # only between batches: a batch's rows all name one pack
+            self._close_pack()  # only between batches: a batch's rows all name one pack
         batch = PendingBatch.empty()
         seen: set[tuple[bytes, bytes]] = set()
         for record in records:
@@ -142,17 +135,17 @@ class RecordInserter:
             self.pack = PackWriter(self.store.packs_dir)
         return self.pack
 
-    def close(self) -> None:
+    def _close_pack(self) -> None:
         if self.pack is not None:
             self.pack.close()
             self.pack = None
-<<<<<<< HEAD
+
+    def close(self) -> None:
+        self._close_pack()
+        self.gc_lock.release()
         if self._checkers is not None:
             self._checkers.shutdown()
             self._checkers = None
-=======
-        self.gc_lock.release()
->>>>>>> main
 
 
 def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
