@@ -46,6 +46,7 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     and then one error names every file that was not (a checkout must not end in success then).
     """
     _clear_stale_temps(repo)
+    cache = _file_cache(repo)  # first: a refused [checkout] link setting is reported even with nothing to write
     pending = pointer_files(repo, paths)
     if not pending:
         return []
@@ -53,7 +54,7 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     done: list[written.Written] = []
     failed: list[tuple[str, BranchmlError]] = []
     try:
-        _write_all(repo, pending, done, failed if keep_going else None)
+        _write_all(repo, pending, cache, done, failed if keep_going else None)
     finally:
         if done:
             refresh_stat_data(repo, {p.entry.path: p.entry for p in pending}, done)
@@ -140,12 +141,11 @@ def _prefetch(repo, pointers: list[Pointer], keep_going: bool) -> None:
         # each file then asks for what it lacks, and the ones that cannot be had fail alone
 
 
-def _write_all(repo, pending: list[PointerFile], done: list[written.Written],
+def _write_all(repo, pending: list[PointerFile], cache, done: list[written.Written],
                failed: list[tuple[str, BranchmlError]] | None) -> None:
     from branchml.store.restore import Restorer
 
     temp_dir = _temp_dir(repo)
-    cache = _file_cache(repo)
     with Restorer(repo.store) as restorer:
         for item in pending:
             try:
