@@ -13,9 +13,12 @@ content; a file that cannot be produced fails alone, and is reported.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +57,8 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     done: list[written.Written] = []
     failed: list[tuple[str, BranchmlError]] = []
     try:
-        _write_all(repo, pending, cache, done, failed if keep_going else None)
+        with _writer_lock(repo):
+            _write_all(repo, pending, cache, done, failed if keep_going else None)
     finally:
         if done:
             refresh_stat_data(repo, {p.entry.path: p.entry for p in pending}, done)
@@ -207,21 +211,43 @@ def _temp_dir(repo) -> Path | None:
 
 
 def _clear_stale_temps(repo) -> None:
-    """Remove temp files that a killed checkout left (their process is gone)."""
-    for path in (repo.store_dir / "tmp").glob(f"{TEMP_PREFIX}*.tmp"):
+    """Remove temp files that a killed checkout left: those whose writer no longer holds its lock
+    (a process id alone is not enough: ids are reused, quickly on a busy machine)."""
+    tmp_dir = repo.store_dir / "tmp"
+    for path in tmp_dir.glob(f"{TEMP_PREFIX}*.tmp"):
         pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        lock = tmp_dir / f"{TEMP_PREFIX}{pid}.lock"
+        if pid.isdigit() and not _held(lock):
             path.unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _held(lock: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextmanager
+def _writer_lock(repo) -> Iterator[None]:
+    """Held while this process has temp files: tells _clear_stale_temps they are not stale."""
+    lock = repo.store_dir / "tmp" / f"{TEMP_PREFIX}{os.getpid()}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def refresh_stat_data(repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
