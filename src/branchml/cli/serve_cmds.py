@@ -25,9 +25,10 @@ from branchml.repo import Repo
 @click.option("--caller-field", help="Feature column whose value keeps a caller on one variant (when no header).")
 @click.option("--batch-records", default=1000, show_default=True, help="Commit logs every N records ...")
 @click.option("--batch-seconds", default=5.0, show_default=True, help="... or every T seconds.")
+@click.option("--no-fsync", is_flag=True, help="Answer before the journal reaches the disk: survives a killed server, not a power loss.")
 def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], shadows: tuple[str, ...], no_log: bool,
           timeout: float, max_body: int, caller_header: str, caller_field: str | None, batch_records: int,
-          batch_seconds: float) -> None:
+          batch_seconds: float, no_fsync: bool) -> None:
     """Serve TAG's model (MLflow scoring protocol on /invocations), logging every query to monitor/ENV."""
     try:
         from branchml.serve.app import ServeOptions
@@ -38,7 +39,8 @@ def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], s
 
     router = Router(tag, tuple(parse_canary(c) for c in canaries), tuple(shadows))
     options = ServeOptions(env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
-                           caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds)
+                           caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds,
+                           fsync=not no_fsync)
     run_server(Repo.find(), router, options, host, port)
 
 
