@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import BranchmlError
 from branchml.repo import Repo
+
+if TYPE_CHECKING:
+    from branchml.monitor.records import LogRecord
 
 
 @click.command()
@@ -98,13 +103,12 @@ def monitor_logs(tag: str, envs: tuple[str, ...], since: str | None, with_labels
     get_output().result(result, as_json, _render_logs)
 
 
-def _plain(record: object) -> dict:
-    import json
+def _plain(record: LogRecord) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(record.to_json())
+    return data
 
-    return json.loads(record.to_json())  # type: ignore[attr-defined]
 
-
-def _render_logs(result: list[dict]) -> None:
+def _render_logs(result: list[dict[str, Any]]) -> None:
     if not result:
         out_console.print("no monitor branches in this repository")
     for env in result:
@@ -115,7 +119,7 @@ def _render_logs(result: list[dict]) -> None:
                               + (f"  label {record['label']}" if "label" in record else ""))
 
 
-def monitor_summary(tag: str, since: str | None) -> list[dict]:
+def monitor_summary(tag: str, since: str | None) -> list[dict[str, object]]:
     """Per environment: how many records of TAG, when, which variants (for `show TAG --monitor`)."""
     from branchml.monitor.query import parse_since, tag_logs
 
