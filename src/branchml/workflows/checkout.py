@@ -6,7 +6,10 @@ import os
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.remote import prefetch
+from branchml.repo import Repo
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
+from branchml.workflows.pointers import index_pointers
 
 
 def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
@@ -48,6 +51,22 @@ def materialize_matching(repo, include: list[str]) -> list[str]:
 
     paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
     return materialize(repo, paths) if paths else []
+
+
+def materialize_all(repo: Repo, retry: str = "`branchml install`") -> list[str]:
+    """`branchml install`: fetch what every pointer file of the work tree needs in one batch, write
+    them all; when some cannot be had, write the others and raise one error naming every missing
+    file with the command that fixes it (remote/prefetch.py)."""
+    targets = [e for e in index_pointers(repo) if _holds_pointer(repo.root / e.path)]
+    try:
+        prefetch.prefetch(repo, targets, what="this work tree", retry=retry)
+    except prefetch.MissingFiles as exc:
+        missing = set(exc.paths)
+        available = [t.path for t in targets if t.path not in missing]
+        if available:
+            materialize(repo, available)
+        raise
+    return materialize(repo)
 
 
 def _forget_stat_data(repo, entries) -> None:
