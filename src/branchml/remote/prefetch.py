@@ -89,5 +89,5 @@ def prefetch(repo: Repo, pointers: list[PointerBlob], *, what: str, retry: str) 
 
 def _absent_on_remote(conn: api.Connection, wanted: list[PointerBlob]) -> set[bytes]:
     oids = list(dict.fromkeys(p.pointer.oid_bytes for p in wanted))
-    conn.catalog.refresh(require_data=False)
+    conn.catalog.refresh()  # an empty remote (wrong URL, unmounted folder) is an error of its own
     return set(conn.catalog.missing(oids, KIND_FILE))

@@ -124,8 +124,7 @@ def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> 
         return
     with open(target, "wb") as out:
         if pointer is not None:
-            for data in repo.store.iter_file(pointer, path):
-                out.write(data)
+            out.writelines(repo.store.iter_file(pointer, path))
         else:
             out.write(repo.git(["cat-file", "blob", sha]))
     if mode == "100755":
