@@ -76,6 +76,8 @@ def test_release_contents_follow_release_include_and_serve_predict():
                         "src/train.py", "data/train.csv", "params.json", "x/metrics.json"] if default.includes(p)] == [
         "models/a/b.onnx", "MODEL_CARD.md", "metrics.json", "src/serve/predict.py"]
     assert contents_of('[serve]\npredict = "app.infer:run"\n').includes("app/infer.py")
+    served = contents_of('[serve]\npredict = "src/p.py:f"\nmodel = "artifacts/m.skops"\ninput_schema = "schema.json"\n')
+    assert served.includes("artifacts/m.skops") and served.includes("schema.json") and not served.includes("src/q.py")
     listed = contents_of('[release]\ninclude = ["/models/**", "/data/vocab.txt"]\n')
     assert listed.includes("data/vocab.txt") and not listed.includes("data/train.csv")
     assert not listed.includes("MODEL_CARD.md")
