@@ -73,3 +73,15 @@ class UntrustedModel(ServeError):
     """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
 
     exit_code = 11
+
+
+class SettingError(BranchmlError):
+    """A setting in branchml.toml or local.toml has the wrong type: names the file and the setting."""
+
+    exit_code = 12
+
+
+class NoSpace(BranchmlError):
+    """The disk is full (or over quota): names the file that could not be written."""
+
+    exit_code = 13
