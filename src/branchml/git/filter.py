@@ -173,7 +173,8 @@ class FilterServer:
             pointer = parse_pointer(head, path)
             if pointer.size > self.checkout_in_git_max or self.skip_smudge or pointer.size >= self.link_min_size:
                 return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink); or pointers wanted
-            if treeish is not None and not self._local(pointer):
+            done = treeish in self._prefetched and self._prefetched[treeish] is None
+            if treeish is not None and not done and not self._local(pointer):
                 self._prefetch(treeish, ref)  # raises, naming every file of the target it lacks
             self.repo.store.require(pointer, path)
         except BranchmlError as exc:
@@ -190,8 +191,9 @@ class FilterServer:
         self.writer.flush()
 
     def _local(self, pointer) -> bool:
-        record = self.repo.store.file_record(pointer.oid)
-        return pointer.size == 0 or (record is not None and not self.repo.store.missing_chunks(record))
+        """Whether the store has the file's record (one indexed lookup per file: checkouts of many
+        small files stay fast; a record whose chunks are missing is fetched by `require`)."""
+        return pointer.size == 0 or self.repo.store.index.file(pointer.oid_bytes) is not None
 
     def _prefetch(self, treeish: str, ref: str | None) -> None:
         """At the first file of a checkout that the store lacks, fetch what the whole target tree

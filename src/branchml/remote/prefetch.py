@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from branchml.errors import BranchmlError, MissingObject
+from branchml.errors import BranchmlError, CorruptObject, MissingObject
 from branchml.git import plumbing
 from branchml.remote import download, settings
 from branchml.remote.connection import Connection, connect
@@ -78,7 +78,8 @@ def prefetch(repo: Repo, pointers: list[PointerBlob], *, what: str, retry: str) 
                 download.fetch(repo.store, conn.storage, conn.catalog, present, [])
     except BranchmlError as exc:
         error = MissingFiles(paths, what, exc.message, f"{exc.hint or 'fix that'}; then {retry}")
-        error.exit_code = exc.exit_code  # a corrupt or unreachable remote keeps its own exit code
+        if isinstance(exc, CorruptObject):
+            error.exit_code = exc.exit_code  # a remote that returns wrong bytes is not merely missing them
         raise error from exc
     still = [p.path for p in missing_locally(repo, wanted)]
     if still:
