@@ -15,14 +15,8 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.git.protocol import (
-    FLUSH,
-    ContentReader,
-    PacketReader,
-    PacketWriter,
-    ProtocolError,
-)
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
+from branchml.store.pointer import MAX_POINTER_SIZE, is_diff_summary, looks_like_pointer, parse_pointer
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -150,6 +144,11 @@ class FilterServer:
                 pass  # a small file that merely looks like one: store it, never inline it
         elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
             return self.respond(head)
+        elif content.done and is_diff_summary(head):
+            # `git blame` cleans what textconv made of the work-tree file: our own summary, not a file
+            # to store. Handing it back unchanged adds nothing to the store and lets blame compare it
+            # with the committed side's summary.
+            return self.respond(head)
         try:
             if content.done:
                 pointer = self.store_writer.add_bytes(head)
@@ -246,8 +245,18 @@ def run_filter_process() -> int:
         sys.stderr.write(f"branchml filter-process: {exc}\n")
         return 8
     finally:
-        server.close()
+        code = _close(server)
         _log_peak_rss()
+    return code
+
+
+def _close(server: FilterServer) -> int:
+    """Finish the store writer (its last index commit can meet a full disk too): one line, not a traceback."""
+    try:
+        server.close()
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml filter-process: {exc}\n")
+        return exc.exit_code
     return 0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchml.errors import StoreFormatError
+from branchml.errors import NoSpace, StoreFormatError, is_disk_full
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -129,9 +129,12 @@ class Index:
                 (indexed_end, scanned_size, pid),
             )
             self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite already rolled back on SQLITE_FULL
+                self.db.execute("ROLLBACK")
             self._pack_ids.clear()
+            if is_disk_full(exc):
+                raise NoSpace(self.path) from exc
             raise
 
     def _insert(self, pid: int, batch: PendingBatch) -> None:
