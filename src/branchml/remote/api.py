@@ -240,9 +240,9 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
     repo = Repo.find(target)
     setup.install(repo)
     if checkout and cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
-        # everything the checkout needs, in one batch, before Git writes a file (docs/remotes.md)
-        prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {_head_name(repo)}",
-                          retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
+        if not config.skip_smudge():  # everything the checkout needs, in one batch, before Git writes
+            prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {_head_name(repo)}",
+                              retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
         cmd.git(["checkout", "-q", "-f", "HEAD"], target)
         if submodules:
             _clone_submodules(target)

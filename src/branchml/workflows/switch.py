@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 
+from branchml import config
 from branchml.git import cmd, plumbing
 from branchml.remote import api, prefetch
 from branchml.repo import Repo
@@ -48,7 +49,7 @@ def target_of(args: list[str]) -> str | None:
 def switch(repo: Repo, args: list[str]) -> int:
     """Prefetch the target, repair a half switch toward it, then run `git switch ARGS`."""
     target = target_of(args)
-    if target is not None:
+    if target is not None and not config.skip_smudge():  # BRANCHML_SKIP_SMUDGE: pointers wanted
         rev = api.resolve_ref(repo, target)
         retry = "`branchml switch " + shlex.join(args) + "`"
         prefetch.prefetch(repo, prefetch.tree_pointers(repo, rev), what=target, retry=retry)
