@@ -15,8 +15,21 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
-from branchml.store.pointer import MAX_POINTER_SIZE, is_diff_summary, looks_like_pointer, parse_pointer
+from branchml.git import written
+from branchml.git.protocol import (
+    FLUSH,
+    ContentReader,
+    PacketReader,
+    PacketWriter,
+    ProtocolError,
+)
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    is_diff_summary,
+    looks_like_pointer,
+    parse_pointer,
+)
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -44,6 +57,7 @@ class FilterServer:
         self._repo = None
         self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
         self._store_writer = None
+        self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -134,6 +148,9 @@ class FilterServer:
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
+        entry = self.just_written.get(path)
+        if entry is not None and written.unchanged(self.root, entry):
+            return self.clean_just_written(entry)
         content = self.read_prefix(max(self.inline_below, IN_MEMORY))
         head = bytes(content.pending)
         if content.done and looks_like_pointer(head):
@@ -160,6 +177,13 @@ class FilterServer:
             content.drain()
             return self.fail(path, str(exc))
         self.respond(pointer.encode())
+
+    def clean_just_written(self, entry: written.Written) -> None:
+        """The refresh after branchml wrote this very file: answer its pointer without hashing."""
+        received = ContentReader(self.reader).drain()
+        if received != entry.size:  # not the file we wrote: let the refresh leave it unrefreshed
+            return self.fail(entry.path, f"expected the {entry.size} bytes just written, got {received}")
+        self.respond(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
     def smudge(self, path: str, treeish: str | None = None, ref: str | None = None) -> None:
@@ -230,14 +254,31 @@ class FilterServer:
             self.writer.flush()
 
 
+<<<<<<< HEAD
 def _branch_name(ref: str) -> str:
     """What to pass to `git switch`: refs/heads/x and refs/remotes/origin/x (a DWIM switch) -> x."""
     if ref.startswith("refs/remotes/"):
         return ref.split("/", 3)[-1]
     return ref.removeprefix("refs/heads/")
+=======
+PIPE_SIZE = 1 << 20
+
+
+def _widen_pipes() -> None:
+    """Ask Linux for 1 MiB pipe buffers to and from Git (default 64 KiB: one packet, then a context
+    switch). Not an error where pipes cannot grow (other systems, or a lowered pipe-max-size)."""
+    import fcntl
+
+    for fd in (0, 1):
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        except OSError:
+            pass
+>>>>>>> main
 
 
 def run_filter_process() -> int:
+    _widen_pipes()
     server = FilterServer(PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer), Path(os.getcwd()))
     try:
         server.serve()
@@ -246,7 +287,7 @@ def run_filter_process() -> int:
         return 8
     finally:
         code = _close(server)
-        _log_peak_rss()
+        log_peak_rss()
     return code
 
 
@@ -260,7 +301,7 @@ def _close(server: FilterServer) -> int:
     return 0
 
 
-def _log_peak_rss() -> None:
+def log_peak_rss() -> None:
     """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
     path = os.environ.get("BRANCHML_RSS_LOG")
     if path:

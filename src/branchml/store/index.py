@@ -212,6 +212,15 @@ class Index:
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None
 
+    def known_chunks(self, ids: list[bytes]) -> set[bytes]:
+        """Which of `ids` the index holds (one query per 500 ids, not one per chunk)."""
+        found: set[bytes] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(cid for (cid,) in self.db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part))
+        return found
+
     def chunk_locations(self, ids: list[bytes]) -> dict[bytes, ChunkLocation]:
         found: dict[bytes, ChunkLocation] = {}
         for start in range(0, len(ids), 500):
