@@ -254,13 +254,13 @@ class FilterServer:
             self.writer.flush()
 
 
-<<<<<<< HEAD
 def _branch_name(ref: str) -> str:
     """What to pass to `git switch`: refs/heads/x and refs/remotes/origin/x (a DWIM switch) -> x."""
     if ref.startswith("refs/remotes/"):
         return ref.split("/", 3)[-1]
     return ref.removeprefix("refs/heads/")
-=======
+
+
 PIPE_SIZE = 1 << 20
 
 
@@ -274,7 +274,6 @@ def _widen_pipes() -> None:
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
         except OSError:
             pass
->>>>>>> main
 
 
 def run_filter_process() -> int:

@@ -6,7 +6,6 @@ import fnmatch
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -16,45 +15,7 @@ from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
 
-if TYPE_CHECKING:  # fsspec is imported only when a remote is opened
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
-
 Advance = Callable[[int], None]
-<<<<<<< HEAD
-=======
-_warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
-
-
-@dataclass
-class Connection:
-    spec: RemoteSpec
-    storage: RemoteStorage
-    catalog: Catalog
-
-
-def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
-    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
-
-    spec = settings.load(repo, committed).choose(name)
-    warning = settings.ignored_warning(spec)
-    if warning and warning not in _warned:
-        _warned.add(warning)
-        sys.stderr.write(warning + "\n")
-    storage = RemoteStorage(spec)
-    return Connection(spec, storage, Catalog(repo.store_dir, storage))
-
-
-@contextmanager
-def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
-    conn = open_connection(repo, name, committed)
-    try:
-        yield conn
-    finally:
-        conn.catalog.close()
->>>>>>> main
 
 
 # -- configuration -----------------------------------------------------------------------------
