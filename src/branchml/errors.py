@@ -61,3 +61,15 @@ class GitTooOld(BranchmlError):
     """The installed Git is older than the oldest version branchml supports."""
 
     exit_code = 9
+
+
+class NotABranchmlRepository(BranchmlError):
+    """A Git repository where branchml was never set up (no store): nothing to check or read."""
+
+    exit_code = 10
+
+
+class FilesNotWritten(BranchmlError):
+    """A checkout left tracked files as pointer text because their content could not be had."""
+
+    exit_code = 11

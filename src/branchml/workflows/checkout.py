@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, FilesNotWritten
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 
-def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
+def materialize(
+    repo, paths: list[str] | None = None, *, keep_going: bool = False, failed: list[str] | None = None
+) -> list[str]:
     """Replace pointer files in the work tree by their content; returns the paths written.
 
-    With keep_going, a file that cannot be had is reported on stderr and the others still written.
+    With keep_going, a file that cannot be had is reported on stderr (and its path added to
+    `failed`), and the others are still written.
     """
     from branchml.workflows.pointers import index_pointers
 
@@ -32,6 +35,8 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
             import sys
 
             sys.stderr.write(f"branchml: {exc}\n")
+            if failed is not None:
+                failed.append(entry.path)
             continue
         written.append(entry)
     if written:
@@ -91,8 +96,21 @@ def after_checkout(repo, args: list[str], stdin: bytes) -> None:
 
     if repo.root is None or config.skip_smudge():
         return
-    written = materialize(repo, keep_going=True)
+    failed: list[str] = []
+    written = materialize(repo, keep_going=True, failed=failed)
     if written:
         import sys
 
         sys.stderr.write(f"branchml: wrote {len(written)} large file(s) after checkout\n")
+    if failed:
+        raise not_written(failed)
+
+
+def not_written(paths: list[str]) -> FilesNotWritten:
+    """The checkout's exit status comes from this hook: never 0 with pointer text left in a file."""
+    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    return FilesNotWritten(
+        f"{len(paths)} tracked file(s) could not be written and still hold their pointer text: {shown}",
+        hint="`branchml fsck` says what is missing or damaged; `branchml fetch` writes them once their content "
+        "is on the blob remote, or put the original files back and `git add` them",
+    )
