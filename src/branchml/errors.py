@@ -63,13 +63,25 @@ class GitTooOld(BranchmlError):
     exit_code = 9
 
 
+class ServeError(BranchmlError):
+    """A tag that cannot be served: no [serve] settings, a missing file, a broken entry point."""
+
+    exit_code = 10
+
+
+class UntrustedModel(ServeError):
+    """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
+
+    exit_code = 11
+
+
 class NotABranchmlRepository(BranchmlError):
     """A Git repository where branchml was never set up (no store): nothing to check or read."""
 
-    exit_code = 10
+    exit_code = 12
 
 
 class FilesNotWritten(BranchmlError):
     """A checkout left tracked files as pointer text because their content could not be had."""
 
-    exit_code = 11
+    exit_code = 13

@@ -66,12 +66,19 @@ def _fmt(value) -> str:
 
 @click.command()
 @click.argument("tag", shell_complete=complete_tags)
+@click.option("--monitor", "with_monitor", is_flag=True, help="Also TAG's production logs, per monitor/<env> branch.")
+@click.option("--since", help="With --monitor: only records newer than this (7d, 12h or an ISO date).")
 @json_option
-def show(tag: str, as_json: bool) -> None:
-    """Where TAG came from: code commit, data lineage, metrics, files."""
+def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None:
+    """Where TAG came from: code commit, data lineage, metrics, files (and, with --monitor, its logs)."""
     from branchml.runs.show import show as do_show
 
-    get_output().result(do_show(Repo.find(), tag), as_json, _render_show)
+    info = do_show(Repo.find(), tag)
+    if with_monitor:
+        from branchml.cli.serve_cmds import monitor_summary
+
+        info["monitor"] = monitor_summary(tag, since)
+    get_output().result(info, as_json, _render_show)
 
 
 def _render_show(info: dict) -> None:
@@ -91,6 +98,11 @@ def _render_show(info: dict) -> None:
     for f in info["files"]:
         table.add_row(f["path"], str(f["size"]), "yes" if f["store"] else "")
     out_console.print(table)
+    for env in info.get("monitor", []):
+        out_console.print(f"monitor/{env['env']}: {env['count']} record(s) in {env['parts']} part(s), "
+                          f"{env['first'] or '-'} .. {env['last'] or '-'}, variants {env['variants']}")
+    if "monitor" in info and not info["monitor"]:
+        out_console.print("monitor: no monitor/* branches")
 
 
 @click.group()

@@ -45,10 +45,13 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
 @json_option
 def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
+    from branchml.store.filecache import FileCache
+
     repo = Repo.find()
     totals = repo.store.stats()
     logical = totals["file_bytes"]
     totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
+    totals["checkout_links"] = FileCache(repo.store).stats().as_dict()
 
     def render(t: dict) -> None:
         out_console.print(f"files:          {t['files']}")
@@ -56,6 +59,10 @@ def stats(as_json: bool) -> None:
         out_console.print(f"unique chunks:  {t['chunks']} ({_size(t['chunk_bytes'])} before compression)")
         out_console.print(f"stored bytes:   {_size(t['stored_bytes'])} in packs of {_size(t['pack_bytes'])}")
         out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
+        links = t["checkout_links"]
+        if links["linked_files"]:
+            out_console.print(f"reflinked:      {links['linked_files']} work-tree file(s), {_size(links['linked_bytes'])} "
+                              f"sharing {_size(links['cache_bytes'])} of whole-file copies: {_size(links['saved_bytes'])} saved")
 
     get_output().result(totals, as_json, render)
 
@@ -84,14 +91,17 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         if not items:
             out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
+            if item["kind"] == "raw-bytes":
+                out_console.print(f"raw-bytes: {item['detail']}", markup=False)
+                continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
-            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
+            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}", markup=False)
             if item["hint"]:
-                out_console.print(f"  hint: {item['hint']}")
+                out_console.print(f"  hint: {item['hint']}", markup=False)
 
     out.result(items, as_json, render)
     if items:
-        raise BranchmlError(f"fsck found {len(items)} problem(s)", hint="follow the hint printed with each problem")
+        raise BranchmlError(f"fsck found {len(items)} problem(s)", hint="follow the hint or fix printed with each problem")
 
 
 @click.command()

@@ -42,6 +42,7 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._repo = None
         self._store_writer = None
+        self._link_min_size: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:
@@ -70,6 +71,18 @@ class FilterServer:
         if self._store_writer is None:
             self._store_writer = self.repo.store.writer()
         return self._store_writer
+
+    @property
+    def link_min_size(self) -> float:
+        """With `[checkout] link = "reflink"`, files this large are left to the checkout hook, which
+        clones them from the store's whole-file copies; read once, on the first smudge."""
+        if self._link_min_size is None:
+            try:
+                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+            except BranchmlError:
+                table = {}
+            self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
+        return self._link_min_size
 
     def close(self) -> None:
         if self._store_writer is not None:
@@ -153,8 +166,8 @@ class FilterServer:
             if self.skip_smudge:
                 return self.respond(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
             self.repo.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
-            if pointer.size > self.checkout_in_git_max:
-                return self.respond(head)  # the post-checkout hook writes it, streaming
+            if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
+                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
         self.writer.text("status=success")

@@ -62,7 +62,23 @@ def run_fsck(
     problems += _size_mismatches(store, entries)
     report = FsckReport(files_checked=len(paths))
     report.problems = [_with_paths(p, paths) for p in problems] + [_bad_pointer(b) for b in bad]
+    report.problems += _raw_bytes(repo, all_refs)
     return report
+
+
+def _raw_bytes(repo: Repo, all_refs: bool) -> list[dict[str, object]]:
+    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+    from branchml import config
+    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
+
+    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
+    out: list[dict[str, object]] = []
+    for r in found:
+        where = "in the index" if r.commit == STAGED else f"in commit {r.commit[:12]}"
+        detail = f"{r.path} ({where}) {r.message()}; fix: {fix_hint([r.path], committed=r.commit != STAGED)}"
+        out.append({"kind": "raw-bytes", "id": r.blob, "detail": detail, "files": [], "hint": "", "paths": [r.path]})
+    return out
 
 
 def _pointers(repo: Repo, all_refs: bool, bad: list[BadPointer]) -> list[PointerBlob]:
