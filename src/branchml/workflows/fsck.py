@@ -35,8 +35,12 @@ class FsckReport:
 
 
 def require_store(repo: Repo) -> None:
-    """Refuse (creating nothing) in a Git repository where branchml was never set up."""
-    if not (repo.store_dir / "format").exists():
+    """Refuse (creating nothing) in a Git repository where branchml was never set up: no store, and
+    no committed settings (a plain clone of a branchml project is checked: its store is created)."""
+    from branchml import config
+
+    project = repo.root is not None and (repo.root / config.FILE_NAME).is_file()
+    if not project and not (repo.store_dir / "format").exists():
         raise NotABranchmlRepository(
             f"branchml is not set up in {repo.root or repo.git_dir} (no store at {repo.store_dir})",
             hint="`branchml init` sets it up",
