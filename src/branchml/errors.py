@@ -75,13 +75,25 @@ class UntrustedModel(ServeError):
     exit_code = 11
 
 
+class SettingError(BranchmlError):
+    """A setting in branchml.toml or local.toml has the wrong type: names the file and the setting."""
+
+    exit_code = 12
+
+
+class NoSpace(BranchmlError):
+    """The disk is full (or over quota): names the file that could not be written."""
+
+    exit_code = 13
+
+
 class NotABranchmlRepository(BranchmlError):
     """A Git repository where branchml was never set up (no store): nothing to check or read."""
 
-    exit_code = 12
+    exit_code = 14
 
 
 class FilesNotWritten(BranchmlError):
     """A checkout left tracked files as pointer text because their content could not be had."""
 
-    exit_code = 13
+    exit_code = 15

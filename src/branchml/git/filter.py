@@ -23,10 +23,11 @@ IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without t
 
 
 def store_settings(root: Path) -> dict:
-    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
+    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail, but says so)."""
     try:
         cfg = config.load(root)
-    except BranchmlError:
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml: {exc.message}; the filter uses the default [store] settings until it is fixed\n")
         cfg = config.DEFAULTS
     return {**config.DEFAULTS["store"], **cfg.get("store", {})}
 
