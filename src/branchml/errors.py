@@ -86,14 +86,21 @@ class NoSpace(BranchmlError):
 
     exit_code = 13
 
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path}: no space left on the device (nothing was lost: what was written before is intact)",
+                         hint="free some space, then run the command again; `branchml gc` removes stored content nothing needs")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return type(exc).__name__ == "OperationalError" and "disk is full" in str(exc)
+
 
 class NotABranchmlRepository(BranchmlError):
     """A Git repository where branchml was never set up (no store): nothing to check or read."""
 
     exit_code = 14
-
-
-class FilesNotWritten(BranchmlError):
-    """A checkout left tracked files as pointer text because their content could not be had."""
-
-    exit_code = 15
