@@ -34,6 +34,11 @@ class Change:
 
 def commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None = None) -> str:
     """Commit `changes` on `branch` (a branch name, not a tag or commit); returns the new commit."""
+    with repo.store.gc_guard():  # gc must not sweep what is stored here before the ref names it
+        return _commit_changes(repo, branch, changes, message, source)
+
+
+def _commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None) -> str:
     ref = _branch_ref(repo, branch)
     entries = {c.path: (_store(repo, ref, c) if c.source else None) for c in changes}
     text = plumbing.with_trailers(message, [("Data-Source", source)] if source else [])

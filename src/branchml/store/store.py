@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,18 @@ class Store:
     # -- writing ------------------------------------------------------------------------------
     def writer(self) -> "StoreWriter":
         return StoreWriter(self)
+
+    @contextmanager
+    def gc_guard(self) -> Iterator[None]:
+        """Hold gc off (gc.lock shared) while content is stored and then recorded in Git by plumbing
+        (rule 4 of docs/store-format.md): the writer alone lets go before the ref update."""
+        from branchml.store.gc import GcLock
+
+        lock = GcLock(self.root, exclusive=False)
+        try:
+            yield
+        finally:
+            lock.release()
 
     def put_bytes(self, data: bytes) -> Pointer:
         """Store a small in-memory blob (tests, merge results)."""
