@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from branchml import config
 from branchml.errors import BranchmlError
+from branchml.store.filecache import FileCache, link_mode
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 
@@ -71,9 +73,6 @@ def _holds_pointer(path: Path) -> bool:
 
 def _file_cache(repo):
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
-    from branchml import config
-    from branchml.store.filecache import FileCache, link_mode
-
     settings = config.load(repo.root, repo.store_dir).get("checkout", {})
     return FileCache(repo.store) if link_mode(settings) == "reflink" else None
 
@@ -101,8 +100,6 @@ def _write_content(repo, entry, target: Path, cache=None) -> None:
 
 def after_checkout(repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the very large files the filter left as pointers."""
-    from branchml import config
-
     if repo.root is None or config.skip_smudge():
         return
     written = materialize(repo, keep_going=True)
