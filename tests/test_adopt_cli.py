@@ -110,6 +110,8 @@ def test_completion_scripts_and_branches_tags_customers_remotes(repo):
     git(repo, "tag", "globex-3")
     git(repo, "tag", "v1.0")
     bml(repo, "remote", "add", "shared", str(repo.parent / "blobs"))
+    git(repo, "add", "branchml.toml")
+    git(repo, "commit", "-qm", "blob remote")  # remotes count once committed on main
     for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete --no-files")):
         script = bml(repo, "completion", shell).stdout.decode()
         assert marker in script and "_BRANCHML_COMPLETE" in script

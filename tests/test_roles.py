@@ -22,6 +22,9 @@ def template(tmp_path_factory) -> Path:
     top = tmp_path_factory.mktemp("template")
     git(top, "init", "-q", "--bare", "server.git")
     bml(top / "server.git", "install", "--server")
+    # these tests are about role rules: this server has no blob remote, so pointers only warn there
+    (top / "server.git" / "branchml").mkdir(exist_ok=True)
+    (top / "server.git" / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
     bml(top, "init", "work")
     git(top / "work", "add", "-A")
     commit(top / "work", "Project scaffold")
