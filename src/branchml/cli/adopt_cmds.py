@@ -111,7 +111,7 @@ def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: 
 
     repo = Repo.find()
     source = source or ("git" if above else "lfs")
-    if not dry_run:
+    if not dry_run and repo.root is not None:
         setup.install(repo)  # the rewrite's closing checkout goes through the branchml filter
     if source == "git":
         if not above:

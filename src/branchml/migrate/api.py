@@ -91,7 +91,7 @@ def export(repo: Repo, refs: list[str], to: str, *, everything: bool = False, dr
 def _with_writer(repo: Repo, converter: LfsImport | AboveImport | DvcImport, refs: list[str], dry_run: bool) -> Report:
     if dry_run:
         return migrate(repo, refs, converter, dry_run=True)
-    if cmd.config_get("filter.branchml.process", repo.cwd) is None:
+    if repo.root is not None and cmd.config_get("filter.branchml.process", repo.cwd) is None:
         # the rewrite ends with `git reset --hard`, which must check files out through the filter
         raise BranchmlError("branchml is not installed in this clone", hint="run `branchml install` first")
     with repo.store.writer() as writer:
