@@ -73,3 +73,28 @@ class UntrustedModel(ServeError):
     """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
 
     exit_code = 11
+
+
+class SettingError(BranchmlError):
+    """A setting in branchml.toml or local.toml has the wrong type: names the file and the setting."""
+
+    exit_code = 12
+
+
+class NoSpace(BranchmlError):
+    """The disk is full (or over quota): names the file that could not be written."""
+
+    exit_code = 13
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path}: no space left on the device (nothing was lost: what was written before is intact)",
+                         hint="free some space, then run the command again; `branchml gc` removes stored content nothing needs")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return type(exc).__name__ == "OperationalError" and "disk is full" in str(exc)

@@ -7,7 +7,7 @@ import importlib
 import click
 
 from branchml import __version__
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, NoSpace, is_disk_full
 
 
 class LazyGroup(click.Group):
@@ -34,6 +34,14 @@ class LazyGroup(click.Group):
 
             print_error(exc)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            from branchml.cli.output import print_error
+
+            full = NoSpace(exc.filename or "a file this command writes")
+            print_error(full)
+            ctx.exit(full.exit_code)
 
 
 def build_cli(commands: dict[str, str]) -> click.Group:

@@ -103,8 +103,12 @@ def main(name: str, args: list[str]) -> int:
     """`branchml hook NAME ARGS...`: print a refusal plainly (no rich: hooks must start fast)."""
     from branchml.repo import Repo
 
+    from branchml.git.filter import log_peak_rss
+
     try:
         return run_hook(Repo.find(), name, args)
     except BranchmlError as exc:
         sys.stderr.write(f"branchml: {exc}\n")
         return exc.exit_code or 1
+    finally:
+        log_peak_rss()

@@ -8,6 +8,7 @@ an error is never passed off as a clean merge, and no partial bytes are ever wri
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 import tempfile
 import traceback
@@ -144,7 +145,7 @@ def _merge_streamed(env: Env, name: str, o: Side, a: Side, b: Side, marker_size:
     from branchml.merge.jsonlist import merge_json_sources
     from branchml.merge.rows import format_for, merge_row_sources
 
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
         base, ours, theirs = (Source(side.name, path=to_file(side, env.store, folder, env.path)) for side in (o, a, b))
         target = folder / "result"
@@ -176,7 +177,7 @@ def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
     if tails[0] is None or tails[1] is None:
         return False
     extra = append.theirs_extra(tails[0], tails[1], format_for(env.path))
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         result = Path(tmp) / "result"
         append.write_appended(result, a, tails[0], extra, env.store, env.path)
         write_result(a.path, result, env.as_pointer(a, b, result.stat().st_size), env.store)
@@ -186,7 +187,7 @@ def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
 def _merge_sqlite(env: Env, o: Side, a: Side, b: Side) -> list[str]:
     from branchml.merge.sqlite import merge_sqlite
 
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
         base, ours, theirs = (to_file(side, env.store, folder, env.path) for side in (o, a, b))
         result = folder / "result"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from branchml.errors import BranchmlError
-from branchml.remote.settings import OBJECT_STORES, RemoteSpec
+from branchml.remote.settings import OBJECT_STORES, RETRIES, RemoteSpec
 
 FORMAT_NAME = "branchml-remote"
 FORMAT_LINE = b"branchml-remote 1\n"
@@ -27,6 +29,17 @@ class RemoteError(BranchmlError):
     exit_code = 11
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    """A timeout, whatever the transport calls it (botocore's ReadTimeoutError, asyncio's, the socket's)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
 class RemoteStorage:
     def __init__(self, spec: RemoteSpec) -> None:
         self.spec = spec
@@ -35,6 +48,8 @@ class RemoteStorage:
             from fsspec.core import url_to_fs
 
             self.fs, self.root = url_to_fs(spec.url, **spec.storage_options())
+        if spec.protocol in ("s3", "s3a"):
+            self.fs.retries = RETRIES  # s3fs retries timeouts on top of botocore's own (a class attribute, 5)
         self.root = self.root.rstrip("/")
         self.on_upload: Callable[[str], None] = lambda path: None
 
@@ -43,17 +58,36 @@ class RemoteStorage:
 
     @contextmanager
     def errors(self, action: str) -> Iterator[None]:
-        """Turn whatever the transport raises into one clear error naming the remote."""
+        """Turn whatever the transport raises into one clear error naming the remote; say so when it is slow."""
+        notice = threading.Timer(min(10.0, self.spec.read_timeout / 2), self._still_waiting, (action,))
+        notice.daemon = True
+        notice.start()
         try:
             yield
         except BranchmlError:
             raise
         except Exception as exc:  # transports raise anything: OSError, botocore, asyncssh...
+            if _is_timeout(exc):
+                raise RemoteError(
+                    f"blob remote {self.spec.name!r} ({self.spec.url}): cannot {action}: no answer within "
+                    f"{self.spec.connect_timeout:g} s to connect / {self.spec.read_timeout:g} s to reply "
+                    f"({type(exc).__name__})",
+                    hint=f"check that the endpoint is up; on a slow link raise the limits: "
+                    f"`branchml remote add {self.spec.name} {self.spec.url} --option read_timeout=300 --option connect_timeout=60`",
+                ) from exc
             raise RemoteError(
                 f"blob remote {self.spec.name!r} ({self.spec.url}): cannot {action}: {type(exc).__name__}: {exc}",
                 hint="check the network and your credentials (environment, ~/.aws, ~/.ssh), "
                 "then retry; `branchml remote list` shows the remote's settings",
             ) from exc
+        finally:
+            notice.cancel()
+
+    def _still_waiting(self, action: str) -> None:
+        """Progress for a silent wait: one line, so a hung endpoint is never a silent hang."""
+        sys.stderr.write(f"branchml: blob remote {self.spec.name!r} ({self.spec.url}): still waiting to {action} "
+                         f"(each request gives up after {self.spec.read_timeout:g} s without an answer)\n")
+        sys.stderr.flush()
 
     # -- layout ------------------------------------------------------------------------------
     def check_format(self, create: bool) -> bool:

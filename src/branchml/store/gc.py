@@ -106,6 +106,8 @@ class GcReport:
     packs_deleted: int = 0
     damaged_packs: list[str] = field(default_factory=list)  # moved to damaged/, named in the report
     dropped_corrupt: list[str] = field(default_factory=list)  # chunk ids found corrupt, not copied
+    leftovers: int = 0  # tmp/ entries of killed processes removed (store/leftovers.py)
+    leftover_bytes: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
