@@ -37,6 +37,12 @@ def commit_changes(repo: Repo, branch: str, changes: list[Change], message: str,
     """Commit `changes` on `branch` (a branch name, not a tag or commit); returns the new commit.
 
     `author`: (name, email) of the commit's author and committer (default: Git's configuration)."""
+    with repo.store.gc_guard():  # gc must not sweep what is stored here before the ref names it
+        return _commit_changes(repo, branch, changes, message, source, author)
+
+
+def _commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None,
+                    author: tuple[str, str] | None) -> str:
     ref = _branch_ref(repo, branch)
     entries = {c.path: (_store(repo, ref, c) if c.source else None) for c in changes}
     text = plumbing.with_trailers(message, [("Data-Source", source)] if source else [])
