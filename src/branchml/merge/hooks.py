@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError, MissingObject
+from branchml.git import plumbing
 from branchml.merge.unresolved import Unresolved, find_unresolved
 
 if TYPE_CHECKING:
@@ -48,10 +49,5 @@ def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
 
 def staged_changes(repo: Repo) -> list[tuple[str, str]]:
     """(path, staged blob) of regular files the index adds or changes against HEAD."""
-    out = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"]).split(b"\0")
-    entries = []
-    for meta, path in zip(out[0::2], out[1::2]):
-        _old_mode, new_mode, _old, new_blob, _status = meta.decode().lstrip(":").split()
-        if new_mode.startswith("100"):
-            entries.append((path.decode(errors="surrogateescape"), new_blob))
-    return entries
+    raw = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"])
+    return [(e.path, e.new_oid) for e in plumbing.parse_diff_raw(raw) if e.new_mode.startswith("100")]

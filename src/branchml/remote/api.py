@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -16,6 +17,10 @@ from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
 
+if TYPE_CHECKING:  # fsspec is imported only when a remote is opened
+    from branchml.remote.catalog import Catalog
+    from branchml.remote.storage import RemoteStorage
+
 Advance = Callable[[int], None]
 _warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
 
@@ -23,8 +28,8 @@ _warned: set[str] = set()  # one warning per process (the filter opens a connect
 @dataclass
 class Connection:
     spec: RemoteSpec
-    storage: object  # RemoteStorage
-    catalog: object  # Catalog
+    storage: RemoteStorage
+    catalog: Catalog
 
 
 def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:

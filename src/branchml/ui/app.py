@@ -23,7 +23,7 @@ from branchml import __version__
 from branchml.errors import BranchmlError
 from branchml.repo import Repo
 from branchml.ui import files, monitoring, pages
-from branchml.ui.locate import NotFound, split_ref_path
+from branchml.fs.locate import NotFound, split_ref_path
 
 Handler = Callable[[Request, Repo], Response]
 

@@ -15,7 +15,7 @@ from typing import Any
 from branchml.audit.content import Blob, blob_at, iter_bytes
 from branchml.git import plumbing
 from branchml.repo import Repo
-from branchml.ui.locate import Location, NotFound
+from branchml.fs.locate import Location, NotFound
 
 PREVIEW_ROWS = 20
 PREVIEW_BYTES = 64 << 20

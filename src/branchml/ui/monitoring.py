@@ -20,7 +20,7 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
-from branchml.ui.locate import NotFound
+from branchml.fs.locate import NotFound
 
 PREFIX = "refs/heads/monitor/"
 COUNT_MAX_BYTES = 256 << 20  # request counts read log content up to this much per page

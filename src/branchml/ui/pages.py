@@ -17,7 +17,7 @@ from branchml.roles.branches import list_branches
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
 from branchml.runs.show import show
-from branchml.ui.locate import NotFound, commit_of
+from branchml.fs.locate import NotFound, commit_of
 from branchml.workflows.commitchecks import verify_all
 
 # The seed's diagram, left to right; dev/* and ds/* sit around the flow.
