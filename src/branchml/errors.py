@@ -98,3 +98,9 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return type(exc).__name__ == "OperationalError" and "disk is full" in str(exc)
+
+
+class NotABranchmlRepository(BranchmlError):
+    """A Git repository where branchml was never set up (no store): nothing to check or read."""
+
+    exit_code = 14

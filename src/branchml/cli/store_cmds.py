@@ -73,60 +73,35 @@ def stats(as_json: bool) -> None:
 @click.option("--rebuild-index", is_flag=True, help="Rebuild the index from the packs first.")
 @json_option
 def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) -> None:
-    """Verify the store; name every missing or corrupt object and the files it breaks. Exit 1 if any."""
-    from branchml.store.maintenance import check_store, missing_chunks_of_files
-    from branchml.store.store import discard_index
-    from branchml.workflows.pointers import index_pointers, reachable_pointers
+    """Verify the store and every pointer; name every problem and the files it breaks. Exit 1 if any.
+
+    What fails verification is set aside, so `branchml fetch` or re-adding the file repairs it.
+    """
+    from branchml.workflows.fsck import require_store, run_fsck
 
     repo = Repo.find()
-    if rebuild_index:
-        discard_index(repo.store_dir)
-    store = repo.store
+    require_store(repo)
     out = get_output()
-    with out.progress("checking chunks", store.stats()["chunk_bytes"]) as advance:
-        problems = check_store(store, read_data=read_data, advance=advance)
-    entries = reachable_pointers(repo) if all_refs else index_pointers(repo)
-    paths: dict[str, list[str]] = {}
-    for entry in entries:
-        paths.setdefault(entry.pointer.oid, []).append(entry.path)
-    problems += missing_chunks_of_files(store, paths)
-    report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
-    report += _raw_bytes_report(repo, all_refs)
+    total = 0 if rebuild_index else repo.store.stats()["chunk_bytes"]
+    with out.progress("checking chunks", total or None) as advance:
+        report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
+    items = report.problems
 
     def render(items: list[dict]) -> None:
         if not items:
-            out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
+            out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
             if item["kind"] == "raw-bytes":
                 out_console.print(f"raw-bytes: {item['detail']}", markup=False)
                 continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
-            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
+            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}", markup=False)
+            if item["hint"]:
+                out_console.print(f"  hint: {item['hint']}", markup=False)
 
-    out.result(report, as_json, render)
-    if report:
-        raise BranchmlError(
-            f"fsck found {len(report)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
-                 "index is at fault; for raw-bytes, the fix its line names",
-        )
-
-
-def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
-    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
-    from branchml import config
-    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
-
-    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
-    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
-    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
-             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
-
-
-def _where(commit: str) -> str:
-    from branchml.workflows.rawbytes import STAGED
-
-    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
+    out.result(items, as_json, render)
+    if items:
+        raise BranchmlError(f"fsck found {len(items)} problem(s)", hint="follow the hint or fix printed with each problem")
 
 
 @click.command()
@@ -160,8 +135,13 @@ def cat(pointer_file) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
     from branchml.store.pointer import parse_pointer
 
+    from branchml.workflows.fsck import require_store
+
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = Repo.find()
+    require_store(repo)
+    # A terminal or pipe cannot take bytes back: check the whole file before the first byte goes out.
+    repo.store.verify_file(pointer, pointer_file.name)
     for data in repo.store.iter_file(pointer, pointer_file.name):
         sys.stdout.buffer.write(data)
 

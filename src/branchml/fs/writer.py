@@ -32,14 +32,23 @@ class Change:
     source: Path | None  # a local file with the new content; None deletes the path
 
 
-def commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None = None) -> str:
-    """Commit `changes` on `branch` (a branch name, not a tag or commit); returns the new commit."""
+def commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None = None,
+                   *, author: tuple[str, str] | None = None) -> str:
+    """Commit `changes` on `branch` (a branch name, not a tag or commit); returns the new commit.
+
+    `author`: (name, email) of the commit's author and committer (default: Git's configuration)."""
+    with repo.store.gc_guard():  # gc must not sweep what is stored here before the ref names it
+        return _commit_changes(repo, branch, changes, message, source, author)
+
+
+def _commit_changes(repo: Repo, branch: str, changes: list[Change], message: str, source: str | None,
+                    author: tuple[str, str] | None) -> str:
     ref = _branch_ref(repo, branch)
     entries = {c.path: (_store(repo, ref, c) if c.source else None) for c in changes}
     text = plumbing.with_trailers(message, [("Data-Source", source)] if source else [])
     for _ in range(ATTEMPTS):
         old = plumbing.rev_parse(repo.cwd, ref)
-        new = _commit(repo, old, entries, text)
+        new = _commit(repo, old, entries, text, author)
         _check_rules(repo, ref, old, new)
         try:
             plumbing.update_ref(repo.cwd, ref, new, old=old, message=f"branchml fs: {message.splitlines()[0]}")
@@ -71,14 +80,17 @@ def _store(repo: Repo, ref: str, change: Change) -> tuple[str, str]:
     return "100644", plumbing.hash_object(repo.cwd, change.source.read_bytes())
 
 
-def _commit(repo: Repo, old: str | None, entries: dict[str, tuple[str, str] | None], message: str) -> str:
+def _commit(repo: Repo, old: str | None, entries: dict[str, tuple[str, str] | None], message: str,
+            author: tuple[str, str] | None) -> str:
     with tempfile.TemporaryDirectory(prefix="branchml-fs-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         repo.git(["read-tree", old] if old else ["read-tree", "--empty"], env=env)
         lines = b"".join(_index_line(path, entry) for path, entry in entries.items())
         repo.git(["update-index", "-z", "--index-info"], input=lines, env=env)
         tree = repo.git_text(["write-tree"], env=env)
-    return plumbing.commit_tree(repo.cwd, tree, [old] if old else [], message)
+    who = {f"GIT_{role}_{part}": value for role in ("AUTHOR", "COMMITTER")
+           for part, value in zip(("NAME", "EMAIL"), author)} if author else None
+    return plumbing.commit_tree(repo.cwd, tree, [old] if old else [], message, env=who)
 
 
 def _index_line(path: str, entry: tuple[str, str] | None) -> bytes:

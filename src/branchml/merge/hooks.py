@@ -3,7 +3,7 @@
 The check runs in `prepare-commit-msg`, not `pre-commit`: Git runs prepare-commit-msg for every
 commit it makes, including `rebase --continue`, `cherry-pick`, `revert` and `commit --no-verify`, and
 a failing prepare-commit-msg aborts the commit. (pre-commit is skipped by all of those.) It looks
-only while a merge, cherry-pick, revert or rebase is in progress. What gets past a client anyway
+only while a merge, cherry-pick, revert or rebase has stopped for the user. What gets past a client anyway
 (hooks not installed, a conflicted `git stash pop`) is caught by `branchml verify` and the server.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError, MissingObject
 from branchml.git import plumbing
+from branchml.git.hooks import stopped_for_user
 from branchml.merge.unresolved import Unresolved, find_unresolved
 
 if TYPE_CHECKING:
@@ -30,13 +31,10 @@ class UnresolvedMerge(BranchmlError):
         self.found = found
 
 
-# Files Git keeps while a merge, cherry-pick, revert or rebase waits for the user: only then can a
-# staged file hold conflicts, so ordinary commits pay nothing (the rest is verify's and the server's).
-IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
-
-
 def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
-    if not any((repo.git_dir / name).exists() for name in IN_PROGRESS):
+    # only a stopped merge, cherry-pick, revert or rebase can leave conflicts to commit: ordinary
+    # commits pay nothing (the hook script tests the same files before Python starts)
+    if not stopped_for_user(repo.git_dir):
         return
     try:
         found = find_unresolved(repo, staged_changes(repo))

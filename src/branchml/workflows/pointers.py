@@ -17,8 +17,20 @@ class PointerBlob:
     mode: str = "100644"
 
 
-def read_pointers(repo, blobs: dict[str, str]) -> list[PointerBlob]:
-    """Of `blobs` (sha -> a path it appears at), those that are pointers; two batched cat-file calls."""
+@dataclass(frozen=True)
+class BadPointer:
+    """A blob that claims to be a pointer (starts like one) but is not exactly one."""
+
+    blob: str
+    path: str
+    problem: str
+
+
+def read_pointers(repo, blobs: dict[str, str], bad: list[BadPointer] | None = None) -> list[PointerBlob]:
+    """Of `blobs` (sha -> a path it appears at), those that are pointers; two batched cat-file calls.
+
+    Blobs that start like a pointer but do not parse are skipped, or listed in `bad` when given.
+    """
     if not blobs:
         return []
     shas = list(blobs)
@@ -41,13 +53,14 @@ def read_pointers(repo, blobs: dict[str, str]) -> list[PointerBlob]:
         if looks_like_pointer(body):
             try:
                 out.append(PointerBlob(sha, blobs[sha], parse_pointer(body, blobs[sha])))
-            except MalformedPointer:
-                continue  # a small file that only looks like a pointer; fsck of Git reports these
+            except MalformedPointer as exc:
+                if bad is not None:
+                    bad.append(BadPointer(sha, blobs[sha], exc.message))
     return out
 
 
-def index_pointers(repo) -> list[PointerBlob]:
-    """Pointers staged in this worktree's index, by path."""
+def index_pointers(repo, bad: list[BadPointer] | None = None) -> list[PointerBlob]:
+    """Pointers staged in this worktree's index, by path (malformed ones into `bad`, when given)."""
     blobs: dict[str, str] = {}
     by_path: list[tuple[str, str, str]] = []
     for entry in repo.git(["ls-files", "-s", "-z"]).split(b"\0"):
@@ -58,11 +71,13 @@ def index_pointers(repo) -> list[PointerBlob]:
         if mode.startswith("100"):
             blobs.setdefault(sha, path.decode(errors="surrogateescape"))
             by_path.append((sha, path.decode(errors="surrogateescape"), mode))
-    found = {p.blob: p.pointer for p in read_pointers(repo, blobs)}
+    found = {p.blob: p.pointer for p in read_pointers(repo, blobs, bad)}
     return [PointerBlob(sha, path, found[sha], mode) for sha, path, mode in by_path if sha in found]
 
 
-def rev_list_pointers(repo, rev_args: Iterable[str], exclude: Iterable[str] = ()) -> list[PointerBlob]:
+def rev_list_pointers(
+    repo, rev_args: Iterable[str], exclude: Iterable[str] = (), bad: list[BadPointer] | None = None
+) -> list[PointerBlob]:
     """Pointers among the objects `git rev-list --objects <rev_args>` reaches (one path each),
     leaving out what the `exclude` commits reach (passed on stdin: there may be many)."""
     negative = "".join(f"^{rev}\n" for rev in exclude).encode()
@@ -72,12 +87,12 @@ def rev_list_pointers(repo, rev_args: Iterable[str], exclude: Iterable[str] = ()
         sha, _, path = line.partition(" ")
         if path:
             blobs.setdefault(sha, path)
-    return read_pointers(repo, blobs)
+    return read_pointers(repo, blobs, bad)
 
 
-def reachable_pointers(repo) -> list[PointerBlob]:
+def reachable_pointers(repo, bad: list[BadPointer] | None = None) -> list[PointerBlob]:
     """Everything gc must keep: all refs (stash included), reflogs, HEADs and indexes of all worktrees."""
-    return rev_list_pointers(repo, ["--all", "--reflog", "--indexed-objects"])
+    return rev_list_pointers(repo, ["--all", "--reflog", "--indexed-objects"], bad=bad)
 
 
 def tree_entries(repo, rev: str) -> list[tuple[str, str, str]]:
@@ -93,11 +108,11 @@ def tree_entries(repo, rev: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def commit_pointers(repo, rev: str) -> list[PointerBlob]:
+def commit_pointers(repo, rev: str, bad: list[BadPointer] | None = None) -> list[PointerBlob]:
     """Pointers in the tree of `rev`, one per path (two paths holding the same pointer are both listed)."""
     entries = tree_entries(repo, rev)
     blobs: dict[str, str] = {}
     for _mode, sha, path in entries:
         blobs.setdefault(sha, path)
-    found = {p.blob: p.pointer for p in read_pointers(repo, blobs)}
+    found = {p.blob: p.pointer for p in read_pointers(repo, blobs, bad)}
     return [PointerBlob(sha, path, found[sha], mode) for mode, sha, path in entries if sha in found]
