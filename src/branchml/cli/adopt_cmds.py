@@ -107,9 +107,12 @@ def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: 
             dry_run: bool, as_json: bool) -> None:
     """Bring history in: `--from lfs [--everything | REFS...]`, `--from dvc [REFS...]`, `--above SIZE PATTERNS...`."""
     from branchml.migrate import api
+    from branchml.workflows import setup
 
     repo = Repo.find()
     source = source or ("git" if above else "lfs")
+    if not dry_run and repo.root is not None:
+        setup.install(repo)  # the rewrite's closing checkout goes through the branchml filter
     if source == "git":
         if not above:
             raise click.UsageError("--from git needs --above SIZE and path patterns")

@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
-from click.shell_completion import CompletionItem
+from click.shell_completion import CompletionItem, get_completion_class
+
+from branchml.cli.app import build_cli
+from branchml.cli.entry import COMMANDS
+from branchml.errors import BranchmlError
+from branchml.git import cmd
+from branchml.remote import settings
+from branchml.repo import Repo
 
 Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 
 
 def _git_lines(args: list[str]) -> list[str]:
-    from branchml.git import cmd
-
     try:
         return cmd.git_text(args, check=False).splitlines()
     except (OSError, UnicodeDecodeError):
@@ -49,10 +54,6 @@ def customer_names() -> list[str]:
 def remote_names() -> list[str]:
     """Blob remotes (committed and local settings) and Git remotes."""
     names = set(_git_lines(["remote"]))
-    from branchml.errors import BranchmlError
-    from branchml.remote import settings
-    from branchml.repo import Repo
-
     try:
         names.update(spec.name for spec in settings.load_remotes(Repo.find()))
     except BranchmlError:
@@ -78,11 +79,6 @@ complete_refs = _completer(lambda: [*branch_names(), *_ref_names("refs/remotes/"
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the completion script for SHELL; e.g. `eval "$(branchml completion bash)"` in ~/.bashrc."""
-    from click.shell_completion import get_completion_class
-
-    from branchml.cli.app import build_cli
-    from branchml.cli.entry import COMMANDS
-
     cls = get_completion_class(shell)
     assert cls is not None  # the Choice above lists only shells click supports
     script = cls(build_cli(COMMANDS), {}, "branchml", "_BRANCHML_COMPLETE").source()

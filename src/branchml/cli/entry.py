@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "fetch": "branchml.cli.remote_cmds:fetch",
     "verify-remote": "branchml.cli.remote_cmds:verify_remote",
     "clone": "branchml.cli.remote_cmds:clone",
+    "switch": "branchml.cli.remote_cmds:switch",
     "branch": "branchml.cli.roles_cmds:branch",
     "branches": "branchml.cli.roles_cmds:branches",
     "verify": "branchml.cli.roles_cmds:verify",

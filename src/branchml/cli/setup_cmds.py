@@ -37,9 +37,9 @@ def install(global_: bool, server: bool) -> None:
     from branchml import config
 
     if not server and repo.root is not None and not config.skip_smudge():
-        from branchml.workflows.checkout import materialize
+        from branchml.workflows.checkout import materialize_all
 
-        written = materialize(repo)
+        written = materialize_all(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")
     get_output().info(f"branchml installed ({', '.join(result['hooks']) or 'hooks already in place'})")

@@ -55,6 +55,7 @@ class FilterServer:
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
         self.skip_smudge = config.skip_smudge()
         self._repo = None
+        self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
         self._store_writer = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
@@ -115,7 +116,7 @@ class FilterServer:
             if command == "clean":
                 self.clean(path)
             elif command == "smudge":
-                self.smudge(path)
+                self.smudge(path, headers.get("treeish"), headers.get("ref"))
             else:
                 ContentReader(self.reader).drain()
                 self.fail(path, f"unknown filter command {command!r}")
@@ -185,7 +186,7 @@ class FilterServer:
         self.respond(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
-    def smudge(self, path: str) -> None:
+    def smudge(self, path: str, treeish: str | None = None, ref: str | None = None) -> None:
         content = self.read_prefix(MAX_POINTER_SIZE + 1)
         head = bytes(content.pending)
         if not content.done or not looks_like_pointer(head):
@@ -195,6 +196,9 @@ class FilterServer:
             pointer = parse_pointer(head, path)
             if self.skip_smudge:
                 return self.respond(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
+            done = treeish in self._prefetched and self._prefetched[treeish] is None
+            if treeish is not None and not done and not self._local(pointer):
+                self._prefetch(treeish, ref)  # raises, naming every file of the target it lacks
             self.repo.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
             if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
                 return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
@@ -211,6 +215,32 @@ class FilterServer:
         self.writer.flush()
         self.writer.flush()
 
+    def _local(self, pointer) -> bool:
+        """Whether the store has the file's record (one indexed lookup per file: checkouts of many
+        small files stay fast; a record whose chunks are missing is fetched by `require`)."""
+        return pointer.size == 0 or self.repo.store.index.file(pointer.oid_bytes) is not None
+
+    def _prefetch(self, treeish: str, ref: str | None) -> None:
+        """At the first file of a checkout that the store lacks, fetch what the whole target tree
+        lacks in one batch (Git passes the checked-out commit as `treeish`); if some content cannot
+        be had, every later file of this checkout fails with the same message naming them all.
+        Git has already written some files by then: docs/remotes.md says why `branchml switch`
+        is the way to refuse before Git writes anything, and how it finishes such a half switch."""
+        if treeish not in self._prefetched:
+            # imported at the first missing file only: the filter starts with every Git command
+            from branchml.remote import prefetch
+
+            target = _branch_name(ref) if ref else treeish[:12]
+            try:
+                prefetch.prefetch(self.repo, prefetch.tree_pointers(self.repo, treeish), what=target,
+                                  retry=f"`branchml switch {target}` (it also finishes this half-done switch)")
+                self._prefetched[treeish] = None
+            except BranchmlError as exc:
+                self._prefetched[treeish] = exc
+        problem = self._prefetched[treeish]
+        if problem is not None:
+            raise problem
+
     def pass_through(self, content: ContentReader) -> None:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
             buffer = bytearray(1 << 20)
@@ -224,6 +254,13 @@ class FilterServer:
                 self.writer.content(block)
             self.writer.flush()
             self.writer.flush()
+
+
+def _branch_name(ref: str) -> str:
+    """What to pass to `git switch`: refs/heads/x and refs/remotes/origin/x (a DWIM switch) -> x."""
+    if ref.startswith("refs/remotes/"):
+        return ref.split("/", 3)[-1]
+    return ref.removeprefix("refs/heads/")
 
 
 PIPE_SIZE = 1 << 20

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MissingObject
-from branchml.migrate import lfs
+from branchml.git import cmd
+from branchml.migrate import dvc, lfs
 from branchml.migrate.convert import (
     AboveImport,
     Converter,
@@ -21,6 +22,8 @@ from branchml.migrate.dvc import DvcImport, DvcOut
 from branchml.migrate.history import history_files, resolve_refs, small_contents
 from branchml.migrate.rewrite import Report, migrate
 from branchml.repo import Repo
+from branchml.store.maintenance import check_store, missing_chunks_of_files
+from branchml.workflows.pointers import rev_list_pointers
 
 
 def import_lfs(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
@@ -46,8 +49,6 @@ LFS_FILTER = {"filter.lfs.clean": "git-lfs clean -- %f", "filter.lfs.smudge": "g
 
 def import_dvc(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
     """DVC outputs (`.dvc` files, `dvc.lock` stages) in the history of `refs` become tracked files."""
-    from branchml.migrate import dvc
-
     if repo.root is None:
         raise BranchmlError("`migrate import --from dvc` needs a work tree (DVC's cache lives in .dvc/cache)")
     names = resolve_refs(repo, refs, everything)
@@ -59,8 +60,6 @@ def import_dvc(repo: Repo, refs: list[str], *, everything: bool = False, dry_run
 
 
 def _ensure_dvc_content(root: Path, outs: list[DvcOut]) -> None:
-    from branchml.migrate import dvc
-
     missing = dvc.missing_content(root, outs)
     if missing and shutil.which("dvc"):
         subprocess.run(["dvc", "fetch", "--all-commits", "-q"], cwd=root, check=False)  # from the DVC remote
@@ -81,15 +80,20 @@ def export(repo: Repo, refs: list[str], to: str, *, everything: bool = False, dr
         # to install over branchml's; run `git lfs install --local --force` for them if wanted)
         for key, value in LFS_FILTER.items():
             repo.git(["config", "--local", key, value])
-    return migrate(repo, names, converter, dry_run=dry_run)
+    report = migrate(repo, names, converter, dry_run=dry_run)
+    missing = _missing_lfs(repo, names) if to == "lfs" and report.backups else []
+    if missing:  # every exported pointer's object must be in .git/lfs
+        raise BranchmlError(f"after the export, {len(missing)} Git LFS object(s) are missing, first {missing[0][0]}",
+                            hint="the old history is kept under refs/original/")
+    return report
 
 
 def _with_writer(repo: Repo, converter: LfsImport | AboveImport | DvcImport, refs: list[str], dry_run: bool) -> Report:
-    from branchml.workflows import setup
-
     if dry_run:
         return migrate(repo, refs, converter, dry_run=True)
-    setup.install(repo)  # the checkout at the end of the rewrite goes through the filter
+    if repo.root is not None and cmd.config_get("filter.branchml.process", repo.cwd) is None:
+        # the rewrite ends with `git reset --hard`, which must check files out through the filter
+        raise BranchmlError("branchml is not installed in this clone", hint="run `branchml install` first")
     with repo.store.writer() as writer:
         converter.writer = writer
         report = migrate(repo, refs, converter, dry_run=False)
@@ -123,9 +127,6 @@ def _missing_lfs(repo: Repo, refs: list[str]) -> list[tuple[str, str]]:
 def verify(repo: Repo, refs: list[str]) -> int:
     """After an import: every pointer of the rewritten refs has its content in the store, and the
     store reads back clean (fsck --read-data). Returns how many files were checked."""
-    from branchml.store.maintenance import check_store, missing_chunks_of_files
-    from branchml.workflows.pointers import rev_list_pointers
-
     oids = {p.pointer.oid for p in rev_list_pointers(repo, refs)}
     problems = missing_chunks_of_files(repo.store, oids) + check_store(repo.store, read_data=True)
     if problems:

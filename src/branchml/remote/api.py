@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.remote import settings, source
+from branchml.remote import prefetch, settings, source
+from branchml.remote.connection import Connection, connect, open_connection  # noqa: F401 (part of the API)
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
 
-if TYPE_CHECKING:  # fsspec is imported only when a remote is opened
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
-
 Advance = Callable[[int], None]
-_warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
-
-
-@dataclass
-class Connection:
-    spec: RemoteSpec
-    storage: RemoteStorage
-    catalog: Catalog
-
-
-def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
-    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
-
-    spec = settings.load(repo, committed).choose(name)
-    warning = settings.ignored_warning(spec)
-    if warning and warning not in _warned:
-        _warned.add(warning)
-        sys.stderr.write(warning + "\n")
-    storage = RemoteStorage(spec)
-    return Connection(spec, storage, Catalog(repo.store_dir, storage))
-
-
-@contextmanager
-def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
-    conn = open_connection(repo, name, committed)
-    try:
-        yield conn
-    finally:
-        conn.catalog.close()
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -277,10 +240,17 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
     repo = Repo.find(target)
     setup.install(repo)
     if checkout and cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
+        if not config.skip_smudge():  # everything the checkout needs, in one batch, before Git writes
+            prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {_head_name(repo)}",
+                              retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
         cmd.git(["checkout", "-q", "-f", "HEAD"], target)
         if submodules:
             _clone_submodules(target)
     return target.resolve()
+
+
+def _head_name(repo) -> str:
+    return source.current_branch(repo) or "HEAD"
 
 
 def _clone_submodules(top: Path) -> None:

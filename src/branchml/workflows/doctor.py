@@ -17,6 +17,9 @@ from pathlib import Path
 from branchml import config
 from branchml.git import cmd, hooks
 from branchml.repo import Repo
+from branchml.workflows import setup
+from branchml.workflows.checkout import materialize
+from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
 
 STALE_LOCK_SECONDS = 600  # Git holds index.lock for the length of one command; ten minutes is no command
 
@@ -69,8 +72,6 @@ def _is_our_hook(path: Path) -> bool:
 def check_raw_bytes(repo: Repo) -> list[Problem]:
     """Files the index holds as raw bytes although `.gitattributes` routes them through the filter
     (committed from a clone without `branchml install`): Git LFS's "should have been pointers"."""
-    from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
-
     if repo.root is None:
         return []
     inline_below = int(config.load(repo.root).get("store", {}).get("inline_below", 0))
@@ -117,8 +118,6 @@ def diagnose(repo: Repo) -> list[Problem]:
 
 def fix(repo: Repo, problems: list[Problem]) -> list[str]:
     """Repair what `diagnose` found: stale locks, install, renormalise; one line per action taken."""
-    from branchml.workflows import setup
-
     done = []
     for problem in problems:  # first: every later Git command refuses while a lock exists
         if problem.kind == "stale-lock":
@@ -138,8 +137,6 @@ def fix(repo: Repo, problems: list[Problem]) -> list[str]:
 
 def _materialize(repo: Repo) -> list[str]:
     """After a late install, the files a plain clone checked out as pointers get their content."""
-    from branchml.workflows.checkout import materialize
-
     if repo.root is None or config.skip_smudge():
         return []
     written = materialize(repo)

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 
 from branchml import __version__, config
 from branchml.git import cmd
+from branchml.remote import api
 from branchml.repo import Repo
+from branchml.roles.names import role_globs, role_of
 from branchml.workflows.doctor import Problem, diagnose, filter_command
 
 
@@ -53,8 +55,6 @@ def status(repo: Repo) -> Status:
 
 
 def _role(repo: Repo, branch: str | None) -> str | None:
-    from branchml.roles.names import role_globs, role_of
-
     if branch is None:
         return None
     return role_of(branch, role_globs(config.load(repo.root)) if repo.root else None)
@@ -73,8 +73,6 @@ def _store_totals(repo: Repo) -> dict[str, int]:
 
 
 def _remotes(repo: Repo) -> list[dict[str, object]]:
-    from branchml.remote import api
-
     return api.list_remotes(repo)
 
 
