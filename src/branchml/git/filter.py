@@ -218,7 +218,10 @@ class FilterServer:
     def _local(self, pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many
         small files stay fast; a record whose chunks are missing is fetched by `require`)."""
-        return pointer.size == 0 or self.repo.store.index.file(pointer.oid_bytes) is not None
+        if pointer.size == 0 or self.repo.store.index.file(pointer.oid_bytes) is not None:
+            return True
+        # records a live writer (e.g. `migrate import` rewriting history) wrote but has not indexed yet
+        return bool(self.repo.store.recover(include_locked=True)) and self.repo.store.has_file(pointer.oid)
 
     def _prefetch(self, treeish: str, ref: str | None) -> None:
         """At the first file of a checkout that the store lacks, fetch what the whole target tree
