@@ -4,4 +4,6 @@ The public Python API lives in the submodules (``branchml.store``, ``branchml.pr
 the ``branchml`` command is a thin layer over them.
 """
 
-__version__ = "0.1.0"
+from branchml.version import __version__
+
+__all__ = ["__version__"]

@@ -12,7 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from branchml.errors import BranchmlError
+from branchml.files import write_atomic
 
 FILE_NAME = "branchml.toml"
 
@@ -109,8 +112,4 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
 
 
 def write_toml(path: Path, data: dict) -> None:
-    import tomli_w
-
-    from branchml.store.store import write_atomic
-
     write_atomic(path, tomli_w.dumps(data).encode())

@@ -43,7 +43,12 @@ class Output:
         if self.quiet or not err_console.is_terminal:
             yield lambda n: None
             return
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        from rich.progress import (  # rich's renderers load only when output needs them
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TransferSpeedColumn,
+        )
 
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -57,6 +62,10 @@ def print_error(exc: BranchmlError) -> None:
     err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True)
     if exc.hint:
         err_console.print(f"  [yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+
+
+def print_crash(line: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def get_output() -> Output:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from branchml.cli.output import get_output, json_option
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.errors import CheckFailed
+from branchml.remote import api
 from branchml.repo import Repo
+from branchml.workflows.clone import clone as clone_repo
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -42,8 +44,6 @@ def remote() -> None:
 @click.option("--local", is_flag=True, help="Keep it in .git/branchml/local.toml (not committed).")
 def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
     """Add blob remote NAME at URL (stored in branchml.toml unless --local)."""
-    from branchml.remote import api
-
     spec = api.add_remote(Repo.find(), name, url, _parse_options(pairs), local=local)
     where = "local.toml" if local else "branchml.toml (commit it so clones find it)"
     get_output().info(f"blob remote {name} -> {spec.url} added to {where}")
@@ -53,15 +53,11 @@ def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Show the blob remotes and whether their settings are usable."""
-    from branchml.remote import api
-
     get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
 
 
 def _render_remotes(rows: list[dict]) -> None:
-    from rich.table import Table
-
-    from branchml.cli.output import out_console
+    from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table("name", "url", "options", "from", "status")
     for row in rows:
@@ -74,8 +70,6 @@ def _render_remotes(rows: list[dict]) -> None:
 @click.argument("name")
 def remove(name: str) -> None:
     """Forget blob remote NAME (its objects stay where they are)."""
-    from branchml.remote import api
-
     found = api.remove_remote(Repo.find(), name)
     get_output().info(f"removed blob remote {name} from {', '.join(found)}")
 
@@ -84,8 +78,6 @@ def remove(name: str) -> None:
 @click.argument("name")
 def trust(name: str) -> None:
     """Consent to the committed settings of remote NAME (e.g. its endpoint_url), as they are now."""
-    from branchml.remote import api
-
     table = api.trust_remote(Repo.find(), name)
     get_output().info(f"trusting remote {name}: " + ", ".join(f"{k}={v}" for k, v in table.items()))
 
@@ -99,8 +91,6 @@ def trust(name: str) -> None:
 @json_option
 def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as_json: bool) -> None:
     """Delete remote packs no branch, tag or reflog of this clone needs (run `git fetch` first)."""
-    from branchml.remote import api
-
     report = api.gc(Repo.find(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
     get_output().result(report.as_dict(), as_json, lambda r: get_output().info(
         f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
@@ -114,8 +104,6 @@ def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as
 @json_option
 def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
     """Upload the blobs that REFS (default: all branches and tags) need to REMOTE."""
-    from branchml.remote import api
-
     repo = Repo.find()
     out = get_output()
     remote_name, ref_list = api.split_remote_and_refs(repo, remote_name, list(refs))
@@ -133,8 +121,6 @@ def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
 @json_option
 def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | None, as_json: bool) -> None:
     """Download the blobs of the files in REFS (default HEAD) into the local store."""
-    from branchml.remote import api
-
     out = get_output()
     with out.progress("fetch", None) as advance:
         report = api.fetch(Repo.find(), list(refs), list(include), remote_name, advance)
@@ -148,12 +134,10 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 @json_option
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
-    from branchml.remote import api
-
     result = api.verify(Repo.find(), ref, remote_name)
     get_output().result(result, as_json, _render_verify)
     if result["missing"]:
-        sys.exit(1)
+        raise CheckFailed(f"{len(result['missing'])} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
 
 
 def _render_verify(result: dict) -> None:
@@ -171,7 +155,5 @@ def _render_verify(result: dict) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def clone(url: str, directory: Path | None) -> None:
     """git clone URL [DIRECTORY], install branchml there, and check out with files materialised."""
-    from branchml.remote import api
-
-    target = api.clone(url, directory)
+    target = clone_repo(url, directory)
     get_output().info(f"cloned into {target}")

@@ -8,8 +8,17 @@ import click
 from rich.table import Table
 
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.errors import BranchmlError
+from branchml.errors import CheckFailed
+from branchml.pointers import index_pointers, reachable_pointers
 from branchml.repo import Repo
+from branchml.store.maintenance import (
+    check_store,
+    collect_garbage,
+    missing_chunks_of_files,
+)
+from branchml.store.pointer import parse_pointer
+from branchml.store.store import discard_index
+from branchml.workflows.summary import summarize
 
 
 def _size(n: int) -> str:
@@ -24,8 +33,6 @@ def _size(n: int) -> str:
 @json_option
 def ls_files(as_json: bool) -> None:
     """Tracked large files of this checkout: path, size, oid, whether their content is local."""
-    from branchml.workflows.pointers import index_pointers
-
     repo = Repo.find()
     rows = []
     for entry in index_pointers(repo):
@@ -68,9 +75,6 @@ def stats(as_json: bool) -> None:
 @json_option
 def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) -> None:
     """Verify the store; name every missing or corrupt object and the files it breaks. Exit 1 if any."""
-    from branchml.store.maintenance import check_store, missing_chunks_of_files
-    from branchml.store.store import discard_index
-    from branchml.workflows.pointers import index_pointers, reachable_pointers
 
     repo = Repo.find()
     if rebuild_index:
@@ -95,7 +99,7 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 
     out.result(report, as_json, render)
     if report:
-        raise BranchmlError(
+        raise CheckFailed(
             f"fsck found {len(report)} problem(s)",
             hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
         )
@@ -106,8 +110,6 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    from branchml.store.maintenance import collect_garbage
-    from branchml.workflows.pointers import reachable_pointers
 
     repo = Repo.find()
     live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
@@ -128,8 +130,6 @@ def gc(dry_run: bool, as_json: bool) -> None:
 @click.argument("pointer_file", type=click.File("rb"), default="-")
 def cat(pointer_file) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
-    from branchml.store.pointer import parse_pointer
-
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = Repo.find()
     for data in repo.store.iter_file(pointer, pointer_file.name):
@@ -140,6 +140,4 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    from branchml.workflows.summary import summarize
-
     sys.stdout.write(summarize(path))

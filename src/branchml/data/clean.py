@@ -16,7 +16,15 @@ from branchml.data import rules as builtin
 from branchml.data.change import ChangeSet, commit_changes
 from branchml.data.rows import UnreadableFile, read_row_file, row_format
 from branchml.data.settings import data_settings, repo_folder
-from branchml.data.tree import Entry, head_commit, iter_contents, ls_tree, read_blobs, require_role
+from branchml.data.tree import (
+    Entry,
+    file_content,
+    head_commit,
+    iter_contents,
+    ls_tree,
+    read_blobs,
+    require_role,
+)
 from branchml.errors import BranchmlError
 
 ROLES = ("data/clean",)
@@ -133,7 +141,6 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
             f"--rules {script}: no such file committed on this branch",
             hint=f"commit it first (`git add {path} && git commit`): the rules that run are the committed ones",
         )
-    from branchml.data.tree import file_content
 
     source = file_content(repo, read_blobs(repo, [entry.sha])[entry.sha], path)
     return builtin.load_user_rules(path, entry.sha, source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from branchml.data.tree import resolve_commit
+from branchml.git.cmd import git_ok
 
 SEP, MULTI = "\x1f", "\x1e"
 FORMAT = SEP.join(["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")])
@@ -176,8 +177,6 @@ def _pull_path(repo, node: dict, target: str, ancestor: dict[str, bool]) -> list
 
 
 def _is_ancestor(repo, older: str, newer: str) -> bool:
-    from branchml.git.cmd import git_ok
-
     return git_ok(["merge-base", "--is-ancestor", older, newer], repo.cwd)
 
 

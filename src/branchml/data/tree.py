@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import blake3
+
+from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.roles.names import role_of
+from branchml.roles.names import role_globs, role_of
 from branchml.store.pointer import Pointer, looks_like_pointer, parse_pointer
 
 BATCH = 256  # blobs per cat-file call: bounds memory for many small inline files
@@ -48,8 +51,6 @@ def current_branch(repo) -> str:
 
 def require_role(repo, allowed: tuple[str, ...], action: str) -> str:
     """The current branch, if its role is one of `allowed`; otherwise a clear error."""
-    from branchml import config
-    from branchml.roles.names import role_globs
 
     branch = current_branch(repo)
     role = role_of(branch, role_globs(config.load(repo.root, repo.store_dir)))
@@ -115,7 +116,6 @@ def content_hash(blob: bytes, where: str) -> str:
     pointer = pointer_of(blob, where)
     if pointer is not None:
         return pointer.oid
-    import blake3
 
     return blake3.blake3(blob).hexdigest()
 

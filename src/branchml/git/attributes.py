@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from branchml.files import write_atomic
+
 TRACK_ATTRS = "filter=branchml diff=branchml -text"
 
 
@@ -27,8 +29,6 @@ def read_lines(path: Path) -> list[str]:
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
-    from branchml.store.store import write_atomic
-
     write_atomic(path, ("\n".join(lines) + "\n").encode() if lines else b"")
 
 

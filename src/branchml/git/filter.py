@@ -9,13 +9,23 @@ Any failure answers `status=error`, which makes Git discard what it received: ne
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from branchml.errors import BranchmlError, MalformedPointer
-from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
+from branchml import config
+from branchml.errors import BranchmlError, ExitCode, MalformedPointer
+from branchml.git.protocol import (
+    FLUSH,
+    ContentReader,
+    PacketReader,
+    PacketWriter,
+    ProtocolError,
+)
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+from branchml.store.store import Store
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -23,8 +33,6 @@ IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without t
 
 def store_settings(root: Path) -> dict:
     """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
-    from branchml import config
-
     try:
         cfg = config.load(root)
     except BranchmlError:
@@ -33,14 +41,23 @@ def store_settings(root: Path) -> dict:
 
 
 class FilterServer:
-    def __init__(self, reader: PacketReader, writer: PacketWriter, root: Path) -> None:
+    def __init__(
+        self, reader: PacketReader, writer: PacketWriter, root: Path,
+        open_store: Callable[[], Store], report_crash: Callable[[BaseException, str], str],
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.root = root
+        # Given by the entry point (layers above git/): the store with its on-demand fetcher, and
+        # the crash log writer that turns an unexpected error into one line.
+        self.open_store = open_store
+        self.report_crash = report_crash
+        self.content: ContentReader | None = None
+        self.started = False
         settings = store_settings(root)
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
-        self._repo = None
+        self._store: Store | None = None
         self._store_writer = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -58,17 +75,15 @@ class FilterServer:
         self.writer.flush()
 
     @property
-    def repo(self):
-        if self._repo is None:
-            from branchml.repo import Repo
-
-            self._repo = Repo.find(self.root)
-        return self._repo
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self.open_store()
+        return self._store
 
     @property
     def store_writer(self):
         if self._store_writer is None:
-            self._store_writer = self.repo.store.writer()
+            self._store_writer = self.store.writer()
         return self._store_writer
 
     def close(self) -> None:
@@ -84,13 +99,31 @@ class FilterServer:
             except EOFError:
                 return
             command, path = headers.get("command"), headers.get("pathname", "?")
-            if command == "clean":
-                self.clean(path)
-            elif command == "smudge":
-                self.smudge(path)
-            else:
-                ContentReader(self.reader).drain()
-                self.fail(path, f"unknown filter command {command!r}")
+            try:
+                self.answer(command, path)
+            except (ProtocolError, BrokenPipeError):
+                raise  # the stream itself is broken, or Git went away: nothing left to answer
+            except Exception as exc:  # a bug on one path: answer error for it and serve the next
+                self.crashed(path, exc)
+
+    def answer(self, command: str | None, path: str) -> None:
+        self.content: ContentReader | None = None
+        self.started = False  # status=success sent: an error now must end the content first
+        if command == "clean":
+            self.clean(path)
+        elif command == "smudge":
+            self.smudge(path)
+        else:
+            ContentReader(self.reader).drain()
+            self.fail(path, f"unknown filter command {command!r}")
+
+    def crashed(self, path: str, exc: Exception) -> None:
+        """An unexpected error on one path: log it, read the rest of its content, answer error."""
+        if self.content is not None:
+            self.content.drain()
+        if self.started:
+            self.writer.flush()
+        self.fail(path, self.report_crash(exc, f"filter-process {path}"))
 
     def fail(self, path: str, message: str) -> None:
         sys.stderr.write(f"branchml: {path}: {message}\n")
@@ -99,6 +132,7 @@ class FilterServer:
         self.writer.flush()
 
     def respond(self, content: bytes | memoryview) -> None:
+        self.started = True
         self.writer.text("status=success")
         self.writer.flush()
         self.writer.content(content)
@@ -115,7 +149,8 @@ class FilterServer:
                 done = True
                 break
             prefix += packet
-        return ContentReader(self.reader, bytes(prefix), done)
+        self.content = ContentReader(self.reader, bytes(prefix), done)
+        return self.content
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
@@ -133,7 +168,7 @@ class FilterServer:
             if content.done:
                 pointer = self.store_writer.add_bytes(head)
             else:
-                previous = self.repo.store.index.path_hint(path)
+                previous = self.store.index.path_hint(path)
                 pointer = self.store_writer.add_stream(content, previous)
                 self.store_writer.remember_path(path, pointer)
         except BranchmlError as exc:
@@ -152,13 +187,14 @@ class FilterServer:
             pointer = parse_pointer(head, path)
             if pointer.size > self.checkout_in_git_max:
                 return self.respond(head)  # the post-checkout hook writes it, streaming
-            self.repo.store.require(pointer, path)
+            self.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
+        self.started = True
         self.writer.text("status=success")
         self.writer.flush()
         try:
-            for data in self.repo.store.iter_file(pointer, path):
+            for data in self.store.iter_file(pointer, path):
                 self.writer.content(data)
         except BranchmlError as exc:
             self.writer.flush()
@@ -173,6 +209,7 @@ class FilterServer:
             while n := content.readinto(view):
                 spool.write(view[:n])
             spool.seek(0)
+            self.started = True
             self.writer.text("status=success")
             self.writer.flush()
             while block := spool.read(1 << 20):
@@ -181,13 +218,17 @@ class FilterServer:
             self.writer.flush()
 
 
-def run_filter_process() -> int:
-    server = FilterServer(PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer), Path(os.getcwd()))
+def run_filter_process(open_store: Callable[[], Store], report_crash: Callable[[BaseException, str], str]) -> int:
+    reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
+    server = FilterServer(reader, writer, Path(os.getcwd()), open_store, report_crash)
     try:
         server.serve()
     except (ProtocolError, BrokenPipeError) as exc:
         sys.stderr.write(f"branchml filter-process: {exc}\n")
-        return 8
+        return ExitCode.FILTER_PROTOCOL
+    except Exception as exc:  # outside any one path (start-up, the handshake): one line, a crash log
+        sys.stderr.write(f"branchml filter-process: {report_crash(exc, 'filter-process')}\n")
+        return ExitCode.CRASH
     finally:
         server.close()
         _log_peak_rss()
@@ -198,7 +239,5 @@ def _log_peak_rss() -> None:
     """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
     path = os.environ.get("BRANCHML_RSS_LOG")
     if path:
-        import resource
-
         with open(path, "a") as f:
             f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")

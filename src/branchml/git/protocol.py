@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 
 MAX_PAYLOAD = 65516
 FLUSH = None  # what read_packet returns for a flush packet
 
 
 class ProtocolError(BranchmlError):
-    exit_code = 8
+    exit_code = ExitCode.FILTER_PROTOCOL
 
 
 class PacketReader:

@@ -10,6 +10,8 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import blake3
+
 from branchml.errors import BranchmlError
 from branchml.merge.sqlite import CONFLICTS_TABLE, sqlite_uri
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
@@ -65,8 +67,6 @@ def _staged_content(repo, path: str, pointer, spare: Path) -> Path:
 
 
 def _blake3_of(path: Path) -> str:
-    import blake3
-
     digest = blake3.blake3()
     with open(path, "rb") as f:
         while block := f.read(1 << 20):

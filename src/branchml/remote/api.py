@@ -13,7 +13,7 @@ from branchml.errors import BranchmlError
 from branchml.remote import settings
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
-from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
+from branchml.pointers import PointerBlob, read_pointers, rev_list_pointers
 
 Advance = Callable[[int], None]
 
@@ -217,21 +217,6 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
     bad = {o for o in oids if o not in chunks or conn.catalog.missing(chunks[o], KIND_CHUNK)}
     path_of = {p.pointer.oid_bytes: p.path for p in pointers}
     return [{"path": path_of[o], "oid": o.hex()} for o in oids if o in bad]
-
-
-def clone(url: str, directory: Path | None) -> Path:
-    """git clone without checkout, install branchml, then check out (files fetched on demand)."""
-    from branchml.git import cmd
-    from branchml.repo import Repo
-    from branchml.workflows import setup
-
-    target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
-    cmd.git(["clone", "-q", "--no-checkout", url, str(target)])
-    repo = Repo.find(target)
-    setup.install(repo)
-    if cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
-        cmd.git(["checkout", "-q", "-f", "HEAD"], target)
-    return target.resolve()
 
 
 def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):

@@ -97,7 +97,7 @@ def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[by
     """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
     from branchml.remote.api import _oids
     from branchml.remote.download import remote_file_chunks
-    from branchml.workflows.pointers import reachable_pointers
+    from branchml.pointers import reachable_pointers
 
     oids = _oids(reachable_pointers(repo))
     oids += [r.id for r in young_records if r.kind == KIND_FILE]

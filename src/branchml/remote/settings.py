@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchml import config
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
@@ -30,7 +30,7 @@ DEFAULT_JOBS = 8
 
 
 class RemoteConfigError(BranchmlError):
-    exit_code = 10
+    exit_code = ExitCode.REMOTE_CONFIG
 
 
 @dataclass(frozen=True)

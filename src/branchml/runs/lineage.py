@@ -1,18 +1,15 @@
-"""Data lineage of a run's commit: the data issue's `lineage()` when present, else a trailer walk."""
+"""Data lineage of a run's commit: `branchml.data.lineage`, and a trailer walk for commits it does not cover."""
 
 from __future__ import annotations
+
+from branchml.data.lineage import lineage
+from branchml.git.cmd import git_ok
 
 LINEAGE_KEYS = ("Data-Source", "Data-From")
 MAX_COMMITS = 5000
 
 
 def data_lineage(repo, rev: str) -> dict:
-    try:
-        from branchml.data.lineage import lineage
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("branchml.data"):
-            raise
-        return trailer_lineage(repo, rev)
     return lineage(repo, rev)
 
 
@@ -30,8 +27,6 @@ def trailer_lineage(repo, rev: str) -> dict:
 
 
 def _exists(repo, rev: str) -> bool:
-    from branchml.git.cmd import git_ok
-
     return git_ok(["cat-file", "-e", f"{rev}^{{commit}}"], repo.cwd)
 
 

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.pointers import read_pointers
 from branchml.runs.show import tree_entries
 from branchml.runs.tags import check_name, tag_number
-from branchml.workflows.pointers import read_pointers
 
 
 def list_releases(repo, customer: str | None = None) -> list[dict]:

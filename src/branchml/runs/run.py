@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from branchml import config
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 from branchml.roles.names import role_of
 from branchml.runs import card, tags, tracking
 from branchml.runs.lineage import data_lineage
-
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
 
 class RunFailed(BranchmlError):
-    exit_code = 20
+    exit_code = ExitCode.RUN_FAILED
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.pointers import read_pointers
 from branchml.runs import tracking
 from branchml.runs.lineage import data_lineage
-from branchml.workflows.pointers import read_pointers
 
 
 def show(repo, tag: str) -> dict:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from branchml.errors import BranchmlError, GitCommandError
-from branchml.store.store import write_atomic
+from branchml.files import write_atomic
 
 RECORDS_DIR = "tracking/runs"
 MAX_ATTEMPTS = 20

@@ -14,6 +14,7 @@ import blake3
 from pyfastcdc import FastCDC
 
 from branchml.errors import CorruptObject, MissingObject, StoreFormatError
+from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
 from branchml.store.index import ChunkLocation, Index, PendingBatch
 from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_records
@@ -442,18 +443,3 @@ def discard_index(root: Path) -> None:
         path = Path(root) / f"index.db{suffix}"
         if path.exists():
             path.replace(path.with_name(path.name + ".broken"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

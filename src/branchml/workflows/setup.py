@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shlex
 import sys
 from pathlib import Path
@@ -75,8 +76,6 @@ SCAFFOLDERS: list[str] = ["branchml.roles.scaffold:scaffold", "branchml.merge.sc
 
 
 def _call(spec: str, *args):
-    import importlib
-
     module_name, func = spec.split(":")
     try:
         module = importlib.import_module(module_name)

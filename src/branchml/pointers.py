@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from branchml.errors import MalformedPointer
-from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer, parse_pointer
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    looks_like_pointer,
+    parse_pointer,
+)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.pointers import index_pointers
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 
@@ -14,8 +16,6 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
 
     With keep_going, a file that cannot be had is reported on stderr and the others still written.
     """
-    from branchml.workflows.pointers import index_pointers
-
     written = []
     wanted = set(paths) if paths else None
     for entry in index_pointers(repo):
@@ -29,7 +29,6 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
         except BranchmlError as exc:
             if not keep_going:
                 raise
-            import sys
 
             sys.stderr.write(f"branchml: {exc}\n")
             continue
@@ -81,6 +80,4 @@ def after_checkout(repo, args: list[str], stdin: bytes) -> None:
         return
     written = materialize(repo, keep_going=True)
     if written:
-        import sys
-
         sys.stderr.write(f"branchml: wrote {len(written)} large file(s) after checkout\n")
