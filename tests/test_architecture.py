@@ -123,8 +123,8 @@ def imports_of(module: str) -> Iterator[Import]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        around = lines[node.lineno - 1] + (lines[node.lineno - 2] if node.lineno > 1 else "")
-        commented = "#" in around
+        around = lines[max(node.lineno - 2, 0) : node.end_lineno]  # the line above, and the statement
+        commented = any("#" in line for line in around)
         is_local = id(node) in local
         if isinstance(node, ast.Import):
             for alias in node.names:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from pathlib import Path
 
+from branchml import config
 from branchml.errors import BranchmlError
 from branchml.pointers import index_pointers
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
@@ -36,6 +38,12 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     if written:
         _forget_stat_data(repo, written)
     return [entry.path for entry in written]
+
+
+def materialize_matching(repo, include: list[str]) -> list[str]:
+    """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
+    paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
+    return materialize(repo, paths) if paths else []
 
 
 def _forget_stat_data(repo, entries) -> None:
@@ -76,7 +84,7 @@ def _write_content(repo, entry, target: Path) -> None:
 
 def after_checkout(repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the very large files the filter left as pointers."""
-    if repo.root is None:
+    if repo.root is None or config.skip_smudge():
         return
     written = materialize(repo, keep_going=True)
     if written:

@@ -8,6 +8,7 @@ after the user consents locally (see `trusted_keys`).
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,12 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
 
 def write_toml(path: Path, data: dict) -> None:
     write_atomic(path, tomli_w.dumps(data).encode())
+
+
+# `BRANCHML_SKIP_SMUDGE=1 git clone URL` leaves tracked files as pointers (like GIT_LFS_SKIP_SMUDGE):
+# read at every smudge and checkout hook, so it applies to exactly the commands it is set for.
+SKIP_SMUDGE_ENV = "BRANCHML_SKIP_SMUDGE"
+
+
+def skip_smudge() -> bool:
+    return os.environ.get(SKIP_SMUDGE_ENV, "").strip().lower() not in ("", "0", "false", "no")

@@ -81,3 +81,26 @@ def rev_list_pointers(repo, rev_args: Iterable[str]) -> list[PointerBlob]:
 def reachable_pointers(repo) -> list[PointerBlob]:
     """Everything gc must keep: all refs (stash included), reflogs, HEADs and indexes of all worktrees."""
     return rev_list_pointers(repo, ["--all", "--reflog", "--indexed-objects"])
+
+
+def tree_entries(repo, rev: str) -> list[tuple[str, str, str]]:
+    """(mode, blob sha, path) of every file in the tree of `rev`, paths bytes-safe (surrogateescape)."""
+    out = []
+    for entry in repo.git(["ls-tree", "-r", "-z", "--full-tree", rev]).split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, kind, sha = meta.decode().split()
+        if kind == "blob":
+            out.append((mode, sha, path.decode(errors="surrogateescape")))
+    return out
+
+
+def commit_pointers(repo, rev: str) -> list[PointerBlob]:
+    """Pointers in the tree of `rev`, one per path (two paths holding the same pointer are both listed)."""
+    entries = tree_entries(repo, rev)
+    blobs: dict[str, str] = {}
+    for _mode, sha, path in entries:
+        blobs.setdefault(sha, path)
+    found = {p.blob: p.pointer for p in read_pointers(repo, blobs)}
+    return [PointerBlob(sha, path, found[sha], mode) for mode, sha, path in entries if sha in found]

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.data.add import add as add_files
 from branchml.data.clean import clean as clean_data
@@ -41,7 +42,7 @@ def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> 
 
 
 @data.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_refs)
 @click.option("--to", "to", metavar="DIR", help="Folder here (default: the same path as on REF).")
 @click.option("--path", "path", metavar="P", help="Folder or file of REF to copy (default: the data folder).")
 @click.option("--all", "everything", is_flag=True, help="Copy every file again, not only those changed since the last pull.")
@@ -130,7 +131,7 @@ def leaks(rev: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("rev")
+@click.argument("rev", shell_complete=complete_refs)
 @json_option
 def lineage(rev: str, as_json: bool) -> None:
     """What REV's data came from: pulls back to every raw upload and its source."""
@@ -163,7 +164,7 @@ def _add_pull(parent: Tree, pull: dict, seen: set[str]) -> None:
 
 
 @click.command("used-by")
-@click.argument("rev")
+@click.argument("rev", shell_complete=complete_refs)
 @json_option
 def used_by(rev: str, as_json: bool) -> None:
     """Which branches, tags and runs hold REV's data or pulled it (at any depth)."""

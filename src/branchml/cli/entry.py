@@ -49,6 +49,9 @@ COMMANDS: dict[str, str] = {
     "data": "branchml.cli.data_cmds:data",
     "lineage": "branchml.cli.data_cmds:lineage",
     "used-by": "branchml.cli.data_cmds:used_by",
+    "completion": "branchml.cli.complete:completion",
+    "status": "branchml.cli.adopt_cmds:status",
+    "doctor": "branchml.cli.adopt_cmds:doctor",
 }
 
 

@@ -64,6 +64,14 @@ def print_error(exc: BranchmlError) -> None:
         err_console.print(f"  [yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
 
 
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
 def print_crash(line: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
 

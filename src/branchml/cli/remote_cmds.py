@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from branchml.checkout import materialize_matching
+from branchml.cli.complete import complete_refs, complete_remotes
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.remote import api
@@ -67,7 +69,7 @@ def _render_remotes(rows: list[dict]) -> None:
 
 
 @remote.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_remotes)
 def remove(name: str) -> None:
     """Forget blob remote NAME (its objects stay where they are)."""
     found = api.remove_remote(Repo.find(), name)
@@ -75,7 +77,7 @@ def remove(name: str) -> None:
 
 
 @remote.command("trust")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_remotes)
 def trust(name: str) -> None:
     """Consent to the committed settings of remote NAME (e.g. its endpoint_url), as they are now."""
     table = api.trust_remote(Repo.find(), name)
@@ -83,7 +85,7 @@ def trust(name: str) -> None:
 
 
 @remote.command("gc")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_remotes)
 @click.option("--grace", "grace_hours", type=float, default=24.0, show_default=True,
               help="Never touch packs younger than this many hours (pushes in progress).")
 @click.option("--dry-run", is_flag=True, help="Report what would go, change nothing.")
@@ -99,8 +101,8 @@ def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as
 
 
 @click.command()
-@click.argument("remote_name", required=False)
-@click.argument("refs", nargs=-1)
+@click.argument("remote_name", required=False, shell_complete=complete_remotes)
+@click.argument("refs", nargs=-1, shell_complete=complete_refs)
 @json_option
 def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
     """Upload the blobs that REFS (default: all branches and tags) need to REMOTE."""
@@ -115,22 +117,31 @@ def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("refs", nargs=-1)
+@click.argument("refs", nargs=-1, shell_complete=complete_refs)
 @click.option("--include", multiple=True, help="Only paths matching this glob (repeatable), e.g. 'models/**'.")
-@click.option("--remote", "remote_name", help="Blob remote to fetch from (default: origin, else the first).")
+@click.option("--remote", "remote_name", shell_complete=complete_remotes, help="Blob remote to fetch from (default: origin, else the first).")
 @json_option
 def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | None, as_json: bool) -> None:
-    """Download the blobs of the files in REFS (default HEAD) into the local store."""
+    """Download the blobs of the files in REFS (default HEAD) into the local store.
+
+    Without REFS, files of this checkout still held as pointers (BRANCHML_SKIP_SMUDGE=1) are written.
+    """
+
+    repo = Repo.find()
     out = get_output()
     with out.progress("fetch", None) as advance:
-        report = api.fetch(Repo.find(), list(refs), list(include), remote_name, advance)
+        report = api.fetch(repo, list(refs), list(include), remote_name, advance)
     out.result(report.as_dict(), as_json, lambda r: out.info(
         f"{r['remote']}: fetched {r['files']} file record(s), {r['chunks']} chunk(s), {r['bytes']} bytes"))
+    if repo.root is not None and set(refs) <= {"HEAD"}:
+        written = materialize_matching(repo, list(include))
+        if written:
+            out.info(f"wrote {len(written)} file(s) that were checked out as pointers")
 
 
 @click.command("verify-remote")
-@click.argument("ref", default="HEAD")
-@click.option("--remote", "remote_name", help="Blob remote to check (default: origin, else the first).")
+@click.argument("ref", default="HEAD", shell_complete=complete_refs)
+@click.option("--remote", "remote_name", shell_complete=complete_remotes, help="Blob remote to check (default: origin, else the first).")
 @json_option
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
@@ -150,10 +161,35 @@ def _render_verify(result: dict) -> None:
     out.info(f"{len(result['missing'])} of {result['files']} file(s) missing; run `branchml push`")
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": False})
 @click.argument("url")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def clone(url: str, directory: Path | None) -> None:
-    """git clone URL [DIRECTORY], install branchml there, and check out with files materialised."""
-    target = clone_repo(url, directory)
+@click.argument("git_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GIT_CLONE_OPTIONS...]")
+@click.option("-b", "--branch", help="Check out this branch (or tag) instead of the remote's HEAD.")
+@click.option("--depth", type=click.IntRange(min=1), help="Shallow clone with this many commits.")
+@click.option("--filter", "filter_spec", help="Partial clone filter, e.g. blob:none (Git objects; branchml content is fetched on demand anyway).")
+@click.option("--recurse-submodules", is_flag=True, help="Also clone submodules (installing branchml in those that use it).")
+@click.option("--no-checkout", is_flag=True, help="Clone and install, but check nothing out.")
+@click.option("--single-branch", is_flag=True, help="Fetch only the history of the branch to check out.")
+@click.option("-o", "--origin", help="Name of the Git remote (default origin).")
+def clone(url: str, directory: Path | None, git_args: tuple[str, ...], branch: str | None, depth: int | None,
+          filter_spec: str | None, recurse_submodules: bool, no_checkout: bool, single_branch: bool,
+          origin: str | None) -> None:
+    """git clone URL [DIRECTORY], install branchml there, and check out with files materialised.
+
+    Set BRANCHML_SKIP_SMUDGE=1 to check out pointers only; `branchml fetch --include GLOB` writes
+    the files you want later. Other `git clone` options go after `--`.
+    """
+    options = _clone_options(branch=branch, depth=depth, filter_spec=filter_spec, single_branch=single_branch, origin=origin)
+    target = clone_repo(url, directory, [*options, *git_args], checkout=not no_checkout, submodules=recurse_submodules)
     get_output().info(f"cloned into {target}")
+
+
+def _clone_options(*, branch: str | None, depth: int | None, filter_spec: str | None, single_branch: bool,
+                   origin: str | None) -> list[str]:
+    """The options that go to `git clone` unchanged."""
+    options = []
+    for flag, value in (("--branch", branch), ("--depth", depth), ("--filter", filter_spec), ("--origin", origin)):
+        if value is not None:
+            options.append(f"{flag}={value}")
+    return options + (["--single-branch"] if single_branch else [])

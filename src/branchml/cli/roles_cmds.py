@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from branchml.cli.complete import complete_branches, complete_refs
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.repo import Repo
@@ -12,8 +13,8 @@ from branchml.roles.branches import verify as run_verify
 
 
 @click.command()
-@click.argument("name")
-@click.option("--from", "start", metavar="REF", help="Start the branch here (default: the current commit).")
+@click.argument("name", shell_complete=complete_branches)
+@click.option("--from", "start", metavar="REF", shell_complete=complete_refs, help="Start the branch here (default: the current commit).")
 @click.option("--force-role", "any_role", is_flag=True, help="Allow a name that no [roles.branches] glob gives a role.")
 def branch(name: str, start: str | None, any_role: bool) -> None:
     """Create branch NAME of a role (data/raw, dev/x, stable/x, monitor/x, ds/x...) and switch to it."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from branchml import config
+from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
@@ -66,7 +67,7 @@ def _fmt(value) -> str:
 
 
 @click.command()
-@click.argument("tag")
+@click.argument("tag", shell_complete=complete_tags)
 @json_option
 def show(tag: str, as_json: bool) -> None:
     """Where TAG came from: code commit, data lineage, metrics, files."""
@@ -98,7 +99,7 @@ def release() -> None:
 
 
 @release.command("list")
-@click.argument("customer", required=False)
+@click.argument("customer", required=False, shell_complete=complete_customers)
 @json_option
 def release_list(customer: str | None, as_json: bool) -> None:
     """Release tags (of CUSTOMER, or all), oldest first."""
@@ -116,7 +117,7 @@ def release_list(customer: str | None, as_json: bool) -> None:
 
 
 @release.command("get")
-@click.argument("customer")
+@click.argument("customer", shell_complete=complete_customers)
 @click.option("--latest", "latest_", is_flag=True, help="The newest <customer>-<n> tag (the default).")
 @click.option("--tag", help="This tag instead of the newest.")
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the files into.")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from branchml import config
 from branchml.checkout import materialize
 from branchml.cli.output import get_output
 from branchml.git.hooks import run_hook
@@ -33,7 +34,8 @@ def install(global_: bool, server: bool) -> None:
         return
     repo = Repo.find()
     result = setup.install(repo, server=server)
-    if not server and repo.root is not None:
+
+    if not server and repo.root is not None and not config.skip_smudge():
         written = materialize(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")

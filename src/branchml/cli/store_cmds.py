@@ -7,7 +7,8 @@ import sys
 import click
 from rich.table import Table
 
-from branchml.cli.output import get_output, json_option, out_console
+from branchml.cli.complete import complete_refs
+from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.pointers import index_pointers, reachable_pointers
 from branchml.repo import Repo
@@ -18,32 +19,23 @@ from branchml.store.maintenance import (
 )
 from branchml.store.pointer import parse_pointer
 from branchml.store.store import discard_index
+from branchml.workflows.listing import list_files
 from branchml.workflows.summary import summarize
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 @click.command("ls-files")
+@click.argument("ref", required=False, shell_complete=complete_refs)
+@click.option("--all", "all_refs", is_flag=True, help="Every file of every ref's whole history.")
+@click.option("--deleted", is_flag=True, help="Also files REF's history held and later deleted or changed.")
 @json_option
-def ls_files(as_json: bool) -> None:
-    """Tracked large files of this checkout: path, size, oid, whether their content is local."""
-    repo = Repo.find()
-    rows = []
-    for entry in index_pointers(repo):
-        record = repo.store.file_record(entry.pointer.oid)
-        present = record is not None and not repo.store.missing_chunks(record)
-        rows.append({"path": entry.path, "size": entry.pointer.size, "oid": entry.pointer.oid, "present": present})
+def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> None:
+    """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
+    rows = [f.as_dict() for f in list_files(Repo.find(), ref, all_refs=all_refs, deleted=deleted)]
 
     def render(data: list[dict]) -> None:
         table = Table("path", "size", "oid", "local", box=None)
         for row in data:
-            table.add_row(row["path"], _size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
+            table.add_row(row["path"], human_size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
         out_console.print(table)
 
     get_output().result(rows, as_json, render)
@@ -60,9 +52,9 @@ def stats(as_json: bool) -> None:
 
     def render(t: dict) -> None:
         out_console.print(f"files:          {t['files']}")
-        out_console.print(f"logical bytes:  {_size(t['file_bytes'])}")
-        out_console.print(f"unique chunks:  {t['chunks']} ({_size(t['chunk_bytes'])} before compression)")
-        out_console.print(f"stored bytes:   {_size(t['stored_bytes'])} in packs of {_size(t['pack_bytes'])}")
+        out_console.print(f"logical bytes:  {human_size(t['file_bytes'])}")
+        out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
+        out_console.print(f"stored bytes:   {human_size(t['stored_bytes'])} in packs of {human_size(t['pack_bytes'])}")
         out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
 
     get_output().result(totals, as_json, render)
@@ -119,7 +111,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
     def render(r: dict) -> None:
         verb = "would free" if dry_run else "freed"
         out_console.print(
-            f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
+            f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
 

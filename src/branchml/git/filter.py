@@ -17,13 +17,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
-from branchml.git.protocol import (
-    FLUSH,
-    ContentReader,
-    PacketReader,
-    PacketWriter,
-    ProtocolError,
-)
+from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
 from branchml.store.store import Store
 
@@ -57,6 +51,7 @@ class FilterServer:
         settings = store_settings(root)
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
+        self.skip_smudge = config.skip_smudge()
         self._store: Store | None = None
         self._store_writer = None
 
@@ -185,8 +180,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max:
-                return self.respond(head)  # the post-checkout hook writes it, streaming
+            if pointer.size > self.checkout_in_git_max or self.skip_smudge:
+                return self.respond(head)  # the post-checkout hook writes it, streaming; or pointers wanted
             self.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
