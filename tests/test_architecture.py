@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"errors", "config", "version", "files"},  # 1 leaf helpers
     {"store"},  # 2 bytes on disk
     {"git"},  # 3 the git binary
-    {"repo", "pointers", "checkout"},  # 4 a repository: its paths, its pointers, their checkout
+    {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs
     {"remote", "roles", "data", "merge", "runs"},  # 5 domain packages
     {"monitor", "serve", "fs", "audit", "migrate"},  # 6 product packages
     {"workflows"},  # 7 multi-step operations
