@@ -41,6 +41,23 @@ HEAVY = {
 KNOWN: set[str] = {
     "cycle branchml.remote.api <-> branchml.remote.gc <-> branchml.remote.upload",
     "cycle branchml.store.chunk <-> branchml.store.pack",
+    "cycle branchml.store.gc <-> branchml.store.store",
+    "local branchml.cli.audit_cmds -> branchml.audit.questions",
+    "local branchml.cli.audit_cmds -> branchml.audit.refdiff",
+    "local branchml.cli.audit_cmds -> branchml.audit.rerun",
+    "local branchml.cli.audit_cmds -> branchml.audit.why",
+    "local branchml.cli.serve_cmds -> branchml.monitor.imports",
+    "local branchml.cli.serve_cmds -> branchml.monitor.labels",
+    "local branchml.cli.serve_cmds -> branchml.monitor.query",
+    "local branchml.cli.serve_cmds -> branchml.serve.app",
+    "local branchml.cli.serve_cmds -> branchml.serve.server",
+    "local branchml.cli.serve_cmds -> branchml.serve.split",
+    "local branchml.cli.serve_cmds -> json",
+    "local branchml.migrate.api -> branchml.migrate.dvc",
+    "local branchml.migrate.api -> branchml.pointers",
+    "local branchml.migrate.api -> branchml.store.maintenance",
+    "local branchml.migrate.api -> branchml.workflows.setup",
+    "local branchml.migrate.dvc -> branchml.migrate.rewrite",
     "local branchml.remote.api -> branchml.git.cmd",
     "local branchml.remote.api -> branchml.remote.catalog",
     "local branchml.remote.api -> branchml.remote.download",
@@ -58,13 +75,14 @@ KNOWN: set[str] = {
     "local branchml.remote.ondemand -> branchml.remote.storage",
     "local branchml.remote.ondemand -> branchml.store.records",
     "local branchml.store.pack -> branchml.store.chunk",
-    "local branchml.store.store -> branchml.store.maintenance",
+    "local branchml.store.store -> branchml.store.gc",
     "local branchml.store.store -> branchml.store.pack",
     "local branchml.store.store -> io",
     "private branchml.remote.api _spec",
     "private branchml.remote.gc _oids",
-    "private branchml.store.maintenance _fd",
+    "private branchml.store.gc _fd",
     "private branchml.store.records _fd",
+    "upward branchml.migrate.api -> branchml.workflows.setup",
 }
 
 
@@ -115,6 +133,14 @@ def _function_nodes(tree: ast.Module) -> set[int]:
     return inside
 
 
+def _import_block(lines: list[str], node: ast.stmt) -> list[str]:
+    """The statement, the imports right above it (one comment may explain a group), and one more line."""
+    start = node.lineno - 1
+    while start > 0 and lines[start - 1].strip().startswith(("import ", "from ")):
+        start -= 1
+    return lines[max(start - 1, 0) : node.end_lineno]
+
+
 def imports_of(module: str) -> Iterator[Import]:
     source = MODULES[module].read_text()
     lines = source.splitlines()
@@ -123,8 +149,7 @@ def imports_of(module: str) -> Iterator[Import]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        around = lines[max(node.lineno - 2, 0) : node.end_lineno]  # the line above, and the statement
-        commented = any("#" in line for line in around)
+        commented = any("#" in line for line in _import_block(lines, node))
         is_local = id(node) in local
         if isinstance(node, ast.Import):
             for alias in node.names:

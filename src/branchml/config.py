@@ -71,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     # data flow (branchml.data): `dir` is what `data pull` copies by default and where splits go,
     # `uploads` where `data add` puts each upload, `reports` where `data clean` commits its reports
     "data": {"dir": "data", "uploads": "data/uploads", "reports": "reports"},
+    # `branchml serve TAG` reads these from the tag's own commit (docs/serve.md): the inference entry
+    # point `file.py:function`, the model file (skops), the input schema file, extra trusted skops types.
+    "serve": {"predict": "", "model": "", "input_schema": "", "trusted_types": []},
 }
 
 

@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     GIT_TOO_OLD = 9
     REMOTE_CONFIG = 10
     REMOTE_FAILED = 11
+    SERVE_FAILED = 12  # a tag cannot be served (no [serve] settings, a missing file)
+    UNTRUSTED_MODEL = 13  # a model file holds types nobody declared trusted
     RUN_FAILED = 20
     CRASH = 70  # an unexpected error (a bug): the message names the crash log (sysexits' EX_SOFTWARE)
     MERGE_DRIVER_ERROR = 129  # Git reads a merge driver's exit above 128 as "failed", not "conflict"
@@ -84,6 +86,19 @@ class GitTooOld(BranchmlError):
 
 
 class CheckFailed(BranchmlError):
-    """A check ran and found problems (already printed): fsck, verify, verify-remote, leakage."""
+    """A check ran and found problems (already printed): fsck, verify, verify-remote, data leaks,
+    a rerun that does not reproduce, a moved example."""
 
     exit_code = ExitCode.FAILED
+
+
+class ServeError(BranchmlError):
+    """A tag that cannot be served: no [serve] settings, a missing file, a broken entry point."""
+
+    exit_code = ExitCode.SERVE_FAILED
+
+
+class UntrustedModel(ServeError):
+    """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
+
+    exit_code = ExitCode.UNTRUSTED_MODEL

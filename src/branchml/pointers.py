@@ -67,9 +67,11 @@ def index_pointers(repo) -> list[PointerBlob]:
     return [PointerBlob(sha, path, found[sha], mode) for sha, path, mode in by_path if sha in found]
 
 
-def rev_list_pointers(repo, rev_args: Iterable[str]) -> list[PointerBlob]:
-    """Pointers among the objects `git rev-list --objects <rev_args>` reaches (one path each)."""
-    out = repo.git(["rev-list", "--objects", *rev_args])
+def rev_list_pointers(repo, rev_args: Iterable[str], exclude: Iterable[str] = ()) -> list[PointerBlob]:
+    """Pointers among the objects `git rev-list --objects <rev_args>` reaches (one path each),
+    leaving out what the `exclude` commits reach (passed on stdin: there may be many)."""
+    negative = "".join(f"^{rev}\n" for rev in exclude).encode()
+    out = repo.git(["rev-list", "--objects", "--stdin", *rev_args], input=negative)
     blobs: dict[str, str] = {}
     for line in out.decode(errors="surrogateescape").splitlines():
         sha, _, path = line.partition(" ")

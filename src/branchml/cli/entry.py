@@ -49,9 +49,16 @@ COMMANDS: dict[str, str] = {
     "data": "branchml.cli.data_cmds:data",
     "lineage": "branchml.cli.data_cmds:lineage",
     "used-by": "branchml.cli.data_cmds:used_by",
+    "serve": "branchml.cli.serve_cmds:serve",
+    "monitor": "branchml.cli.serve_cmds:monitor",
+    "diff": "branchml.cli.audit_cmds:diff",
+    "rerun": "branchml.cli.audit_cmds:rerun",
+    "why": "branchml.cli.audit_cmds:why",
+    "audit": "branchml.cli.audit_cmds:audit",
     "completion": "branchml.cli.complete:completion",
     "status": "branchml.cli.adopt_cmds:status",
     "doctor": "branchml.cli.adopt_cmds:doctor",
+    "migrate": "branchml.cli.adopt_cmds:migrate",
 }
 
 

@@ -8,8 +8,9 @@ from branchml.cli.complete import complete_branches, complete_refs
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.repo import Repo
-from branchml.roles.branches import create_branch, list_branches, verify_all
-from branchml.roles.branches import verify as run_verify
+from branchml.roles.branches import create_branch, list_branches
+from branchml.workflows.commitchecks import verify as run_verify
+from branchml.workflows.commitchecks import verify_all
 
 
 @click.command()
@@ -49,7 +50,8 @@ def _render_branches(rows: list[dict]) -> None:
 @click.option("--all", "all_branches", is_flag=True, help="Every local branch that has a role.")
 @json_option
 def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
-    """Check the role rules on RANGE (A..B, or a branch: its commits since it forked). Exit 1 on violations."""
+    """Check the role rules, unresolved merges and raw bytes on RANGE (A..B, or a branch: its commits since it
+    forked). Exit 1 on violations."""
     repo = Repo.find()
     found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
     if as_json:

@@ -9,6 +9,7 @@ import click
 from branchml import config
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
+from branchml.cli.serve_cmds import monitor_summary
 from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
 from branchml.runs.release import get, list_releases
@@ -68,10 +69,15 @@ def _fmt(value) -> str:
 
 @click.command()
 @click.argument("tag", shell_complete=complete_tags)
+@click.option("--monitor", "with_monitor", is_flag=True, help="Also TAG's production logs, per monitor/<env> branch.")
+@click.option("--since", help="With --monitor: only records newer than this (7d, 12h or an ISO date).")
 @json_option
-def show(tag: str, as_json: bool) -> None:
-    """Where TAG came from: code commit, data lineage, metrics, files."""
-    get_output().result(do_show(Repo.find(), tag), as_json, _render_show)
+def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None:
+    """Where TAG came from: code commit, data lineage, metrics, files (and, with --monitor, its logs)."""
+    info = do_show(Repo.find(), tag)
+    if with_monitor:
+        info["monitor"] = monitor_summary(tag, since)
+    get_output().result(info, as_json, _render_show)
 
 
 def _render_show(info: dict) -> None:
@@ -91,6 +97,11 @@ def _render_show(info: dict) -> None:
     for f in info["files"]:
         table.add_row(f["path"], str(f["size"]), "yes" if f["store"] else "")
     out_console.print(table)
+    for env in info.get("monitor", []):
+        out_console.print(f"monitor/{env['env']}: {env['count']} record(s) in {env['parts']} part(s), "
+                          f"{env['first'] or '-'} .. {env['last'] or '-'}, variants {env['variants']}")
+    if "monitor" in info and not info["monitor"]:
+        out_console.print("monitor: no monitor/* branches")
 
 
 @click.group()

@@ -7,6 +7,8 @@ import sys
 import click
 from rich.table import Table
 
+from branchml import config
+from branchml.audit.textconv import textconv
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
@@ -14,13 +16,13 @@ from branchml.pointers import index_pointers, reachable_pointers
 from branchml.repo import Repo
 from branchml.store.maintenance import (
     check_store,
-    collect_garbage,
     missing_chunks_of_files,
 )
 from branchml.store.pointer import parse_pointer
 from branchml.store.store import discard_index
+from branchml.workflows.gc import run_gc
 from branchml.workflows.listing import list_files
-from branchml.workflows.summary import summarize
+from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
 
 
 @click.command("ls-files")
@@ -81,11 +83,15 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         paths.setdefault(entry.pointer.oid, []).append(entry.path)
     problems += missing_chunks_of_files(store, paths)
     report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
+    report += _raw_bytes_report(repo, all_refs)
 
     def render(items: list[dict]) -> None:
         if not items:
             out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
+            if item["kind"] == "raw-bytes":
+                out_console.print(f"raw-bytes: {item['detail']}", markup=False)
+                continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
             out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
 
@@ -93,8 +99,22 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     if report:
         raise CheckFailed(
             f"fsck found {len(report)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the index is at fault",
+            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
+                 "index is at fault; for raw-bytes, the fix its line names",
         )
+
+
+def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
+    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+
+    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
+    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
+             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
+
+
+def _where(commit: str) -> str:
+    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
 
 
 @click.command()
@@ -102,10 +122,8 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-
     repo = Repo.find()
-    live = {bytes.fromhex(p.pointer.oid) for p in reachable_pointers(repo)}
-    report = collect_garbage(repo.store, live, dry_run=dry_run).as_dict()
+    report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
     def render(r: dict) -> None:
@@ -114,6 +132,10 @@ def gc(dry_run: bool, as_json: bool) -> None:
             f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
+        for cid in r["dropped_corrupt"]:
+            out_console.print(f"corrupt chunk {cid[:16]}… was not copied; `branchml fsck` names the files it breaks")
+        for path in r["damaged_packs"]:
+            out_console.print(f"a pack held damaged bytes: kept at {path} (its intact records were copied); delete it when no longer needed")
 
     get_output().result(report, as_json, render)
 
@@ -132,4 +154,5 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    sys.stdout.write(summarize(path))
+    textconv(path, sys.stdout.buffer)
+    sys.stdout.flush()

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from branchml import config
 from branchml.demo import scripts
 from branchml.errors import BranchmlError
 from branchml.git import cmd
@@ -108,9 +109,13 @@ class Demo:
     def dev_baseline(self, dataset: list[str]) -> None:
         self.git("switch", "-q", "-c", "dev/model", "main")
         self.write("train.py", scripts.BASELINE + scripts.TRAIN_TAIL)
+        self.write("predict.py", scripts.PREDICT)
+        settings = config.read_toml(self.root / config.FILE_NAME)
+        config.write_toml(self.root / config.FILE_NAME, {**settings, "serve": scripts.SERVE_SETTINGS})
         self.write("data/sample.csv", "\n".join(dataset[:201]) + "\n")
-        self.commit("Baseline: most frequent class")
-        self.say("dev/model", "train.py with a most-frequent-class baseline, tried on a 200-row sample")
+        self.commit("Baseline: most frequent class; predict.py and [serve] settings for `branchml serve`")
+        self.say("dev/model", "train.py with a most-frequent-class baseline, tried on a 200-row sample; "
+                 "predict.py is the inference entry point `branchml serve <tag>` loads")
 
     def stable_run(self, customer: str, dataset: list[str], rows: slice) -> str:
         self.git("switch", "-q", "-c", f"stable/{customer}", "dev/model")

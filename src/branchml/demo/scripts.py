@@ -35,6 +35,9 @@ model = LogisticRegression(C=params["C"], max_iter=1000).fit(X_train, y_train)
 TRAIN_TAIL = '''
 os.makedirs("models", exist_ok=True)
 sio.dump(model, "models/model.skops")  # skops, never pickle
+# What `branchml serve` checks requests against (MLflow-signature-like column names and types).
+columns = [{"name": f"p{i}", "type": "double"} for i in range(X.shape[1])]
+json.dump({"format": 1, "columns": columns}, open("models/input_schema.json", "w"), indent=1)
 metrics = {"accuracy": round(float(model.score(X_test, y_test)), 4)}
 json.dump(metrics, open("metrics.json", "w"), indent=2)
 json.dump(params, open("params.json", "w"), indent=2)
@@ -49,3 +52,20 @@ PROBLEM = """\
 - Metric: accuracy on a fixed held-out 25 % split; a model ships when it beats the previous tag.
 - Branches: data on data/raw -> data/clean; code on dev/model; training per customer on stable/<customer>.
 """
+
+PREDICT = '''\
+"""Inference entry point for `branchml serve` ([serve] predict in branchml.toml): same scaling as train.py."""
+import numpy as np
+
+
+def predict(model, frame):
+    """One digit per row; frame.rows hold the 64 pixel values in the input schema's order."""
+    return model.predict(np.asarray(frame.rows, dtype=float) / 16.0)
+'''
+
+SERVE_SETTINGS = {  # the [serve] table of branchml.toml on dev/model (so every tag trained from it)
+    "predict": "predict.py:predict",
+    "model": "models/model.skops",
+    "input_schema": "models/input_schema.json",
+    "trusted_types": [],
+}

@@ -21,16 +21,18 @@ from branchml.git import cmd
 
 MARKER = "# branchml hook v1"
 LEGACY_SUFFIX = ".pre-branchml"
-CLIENT_HOOKS = ("pre-commit", "commit-msg", "pre-push", "post-checkout", "post-merge")
+CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "pre-push", "post-checkout", "post-merge")
 SERVER_HOOKS = ("pre-receive",)
 
 # hook name -> handlers "module:function"; a handler gets (repo, args, stdin) and raises
 # BranchmlError to refuse. Topic modules register here.
 HANDLERS: dict[str, list[str]] = {
-    "pre-commit": ["branchml.roles.hooks:pre_commit", "branchml.merge.hooks:pre_commit"],
+    "pre-commit": ["branchml.roles.hooks:pre_commit"],
+    "prepare-commit-msg": ["branchml.merge.hooks:prepare_commit_msg"],
     "commit-msg": ["branchml.roles.hooks:commit_msg"],
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
-    "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.remote.hooks:pre_receive"],
+    "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.workflows.commitchecks:pre_receive",
+                    "branchml.remote.hooks:pre_receive"],
     "post-checkout": ["branchml.checkout:after_checkout"],
     "post-merge": ["branchml.checkout:after_checkout"],
 }
@@ -67,7 +69,7 @@ def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
                 if legacy.exists():
                     raise BranchmlError(
                         f"{path} is not branchml's hook and {legacy} already exists",
-                        hint=f"merge the two by hand, then run `branchml install` again",
+                        hint="merge the two by hand, then run `branchml install` again",
                     )
                 path.rename(legacy)
         path.write_text(wanted)

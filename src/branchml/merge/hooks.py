@@ -1,74 +1,57 @@
-"""pre-commit: refuse to commit a SQLite database whose merge conflicts are still unresolved.
+"""Commit hooks: refuse to commit a file whose merge conflicts are still unresolved.
 
-Git lets `git add` mark any file resolved; for a database the driver's only sign of unresolved rows
-is its `branchml_merge_conflicts` table, so the check looks for it in the staged version.
+The check runs in `prepare-commit-msg`, not `pre-commit`: Git runs prepare-commit-msg for every
+commit it makes, including `rebase --continue`, `cherry-pick`, `revert` and `commit --no-verify`, and
+a failing prepare-commit-msg aborts the commit. (pre-commit is skipped by all of those.) It looks
+only while a merge, cherry-pick, revert or rebase is in progress. What gets past a client anyway
+(hooks not installed, a conflicted `git stash pop`) is caught by `branchml verify` and the server.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
-import blake3
+from branchml.errors import BranchmlError, MissingObject
+from branchml.merge.unresolved import Unresolved, find_unresolved
 
-from branchml.errors import BranchmlError
-from branchml.merge.sqlite import CONFLICTS_TABLE, sqlite_uri
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
-
-
-def pre_commit(repo, args: list[str], stdin: bytes) -> None:
-    for path in _staged_databases(repo):
-        if _has_conflicts_table(repo, path):
-            raise BranchmlError(
-                f"{path} still holds the table {CONFLICTS_TABLE}: its merge conflicts are not resolved",
-                hint=f"fix the rows it lists, `DROP TABLE {CONFLICTS_TABLE}`, then `git add {path}` and commit",
-            )
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
 
-def _staged_databases(repo) -> list[str]:
-    """Staged (added or modified) paths whose merge attribute is branchml-sqlite."""
-    names = repo.git(["diff", "--cached", "--name-only", "-z", "--diff-filter=AM"])
-    if not names:
-        return []
-    out = repo.git(["check-attr", "-z", "--cached", "--stdin", "merge"], input=names).split(b"\0")
-    triples = zip(out[0::3], out[1::3], out[2::3])
-    return [p.decode(errors="surrogateescape") for p, _attr, value in triples if value == b"branchml-sqlite"]
+class UnresolvedMerge(BranchmlError):
+    """Staged files that still hold merge conflicts."""
+
+    def __init__(self, found: list[Unresolved]) -> None:
+        lines = "\n".join(f"  {u.path} {u.reason}" for u in found)
+        super().__init__(f"{len(found)} file(s) with unresolved merge conflicts:\n{lines}",
+                         hint="; ".join(u.hint for u in found[:3]) + ", then commit again")
+        self.found = found
 
 
-def _has_conflicts_table(repo, path: str) -> bool:
-    blob = repo.git(["cat-file", "blob", f":{path}"])
-    with tempfile.TemporaryDirectory(prefix="branchml-hook-") as tmp:
-        db = Path(tmp) / "staged.sqlite"
-        if len(blob) <= MAX_POINTER_SIZE and looks_like_pointer(blob):
-            db = _staged_content(repo, path, parse_pointer(blob, path), db)
-        else:
-            db.write_bytes(blob)
-        try:
-            conn = sqlite3.connect(sqlite_uri(db, True), uri=True)
-            conn.execute("PRAGMA trusted_schema = OFF")
-            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CONFLICTS_TABLE,)).fetchone()
-            conn.close()
-        except sqlite3.DatabaseError:
-            return False  # not a database: nothing of ours to find
-    return found is not None
+# Files Git keeps while a merge, cherry-pick, revert or rebase waits for the user: only then can a
+# staged file hold conflicts, so ordinary commits pay nothing (the rest is verify's and the server's).
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
 
-def _staged_content(repo, path: str, pointer, spare: Path) -> Path:
-    """The work-tree file when it is what was staged (during `commit -a` the filter may not have
-    committed its store index yet), else the content streamed from the store into `spare`."""
-    work_file = repo.root / path
-    if work_file.is_file() and work_file.stat().st_size == pointer.size and _blake3_of(work_file) == pointer.oid:
-        return work_file
-    with open(spare, "wb") as out:
-        for data in repo.store.iter_file(pointer, path):
-            out.write(data)
-    return spare
+def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
+    if not any((repo.git_dir / name).exists() for name in IN_PROGRESS):
+        return
+    try:
+        found = find_unresolved(repo, staged_changes(repo))
+    except MissingObject as exc:  # content nobody has cannot hold our conflicts; the commit is not ours to stop
+        sys.stderr.write(f"branchml: warning: not checked for unresolved merges: {exc.message}\n")
+        return
+    if found:
+        raise UnresolvedMerge(found)
 
 
-def _blake3_of(path: Path) -> str:
-    digest = blake3.blake3()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+def staged_changes(repo: Repo) -> list[tuple[str, str]]:
+    """(path, staged blob) of regular files the index adds or changes against HEAD."""
+    out = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"]).split(b"\0")
+    entries = []
+    for meta, path in zip(out[0::2], out[1::2]):
+        _old_mode, new_mode, _old, new_blob, _status = meta.decode().lstrip(":").split()
+        if new_mode.startswith("100"):
+            entries.append((path.decode(errors="surrogateescape"), new_blob))
+    return entries

@@ -70,6 +70,12 @@ def _tags_at(repo: Repo, commit: str) -> list[str]:
 
 def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -> list[Violation]:
     """Check the role rules on `revision` (`A..B`, or a branch/commit; default HEAD) as commits of `branch`."""
+    update, heads = verify_update(repo, revision, branch)
+    return check(repo, [update], client_policy(repo), heads)
+
+
+def verify_update(repo: Repo, revision: str | None, branch: str | None) -> tuple[RefUpdate, dict[str, str]]:
+    """`revision` as the ref update `check` judges, and the other branches (the view)."""
     revision = revision or "HEAD"
     old, _, new = revision.rpartition("..") if ".." in revision else ("", "", revision)
     ref = _branch_ref(repo, branch, new)
@@ -77,18 +83,7 @@ def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -
     old_sha = _commit(repo, old) if old else _default_base(repo, ref, new_sha)
     heads = branch_heads(repo)
     heads.pop(ref, None)
-    return check(repo, [RefUpdate(ref, old_sha, new_sha)], client_policy(repo), heads)
-
-
-def verify_all(repo: Repo) -> list[Violation]:
-    """`verify` on every local branch that has a role, each over its commits since its fork point."""
-    policy = client_policy(repo)
-    found = []
-    for ref in branch_heads(repo):
-        if policy.role(ref):
-            name = ref.removeprefix("refs/heads/")
-            found += verify(repo, name, name)
-    return found
+    return RefUpdate(ref, old_sha, new_sha), heads
 
 
 def _branch_ref(repo: Repo, branch: str | None, tip: str) -> str:

@@ -46,17 +46,20 @@ def client_policy(repo: Repo) -> Policy:
 
 
 def server_policy(repo: Repo) -> Policy:
-    """Rules from main's branchml.toml before the push; the defaults if that file is broken.
+    return Policy.from_config(server_config(repo))
+
+
+def server_config(repo: Repo) -> dict:
+    """Settings from main's branchml.toml before the push; the defaults if that file is broken.
 
     Falling back (with a warning) keeps the server open for the push that repairs the file.
     """
     committed = committed_config(repo, MAIN_REF)
     try:
-        cfg = config.load(None, repo.store_dir, committed_text=committed)
+        return config.load(None, repo.store_dir, committed_text=committed)
     except BranchmlError as exc:
         sys.stderr.write(f"branchml: warning: {exc.message}; checking with the default rules\n")
-        cfg = config.load(None, repo.store_dir)
-    return Policy.from_config(cfg)
+        return config.load(None, repo.store_dir)
 
 
 def committed_config(repo: Repo, commit: str) -> str | None:

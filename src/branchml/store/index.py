@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchml.errors import StoreFormatError
@@ -53,10 +53,15 @@ class PendingBatch:
 
     chunks: list[tuple[bytes, int, int, int, int]]  # id, offset, stored_len, raw_len, flags
     files: list[tuple[bytes, int, bytes]]  # oid, size, chunk ids
+    # files the writer found already stored and reused: gc must keep them (see docs/store-format.md)
+    reused: list[bytes] = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> "PendingBatch":
         return cls([], [])
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks or self.files or self.reused)
 
 
 class Index:
@@ -81,6 +86,13 @@ class Index:
         self._pack_names: dict[int, str] = {}
         # Hints only (path -> oid it last had): lets a re-add check chunks instead of re-cutting.
         self.db.execute("CREATE TABLE IF NOT EXISTS path_hints(path TEXT PRIMARY KEY, oid BLOB NOT NULL)")
+        # Files writers reused (dedup) since the last gc; a gc keeps those reused after its mark.
+        self.db.execute("CREATE TABLE IF NOT EXISTS reused(seq INTEGER PRIMARY KEY AUTOINCREMENT, oid BLOB NOT NULL)")
+        # Records that failed verification, set aside: readers, fetch and writers treat them as absent.
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine(kind TEXT NOT NULL, id BLOB NOT NULL, pack TEXT NOT NULL,"
+            " offset INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY(kind, id, pack, offset))"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -131,6 +143,55 @@ class Index:
             "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
             ((oid, size, ids, pid) for oid, size, ids in batch.files),
         )
+        self.db.executemany("INSERT INTO reused(oid) VALUES (?)", ((oid,) for oid in batch.reused))
+
+    # -- gc's view of concurrent writers ------------------------------------------------------
+    def record_reused(self, oids: list[bytes]) -> None:
+        if oids:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT INTO reused(oid) VALUES (?)", ((oid,) for oid in oids))
+            self.db.execute("COMMIT")
+
+    def last_reused_seq(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM reused").fetchone()[0])
+
+    def reused_since(self, seq: int) -> set[bytes]:
+        return {row[0] for row in self.db.execute("SELECT oid FROM reused WHERE seq > ?", (seq,))}
+
+    def forget_reused(self, up_to: int) -> None:
+        self.db.execute("DELETE FROM reused WHERE seq <= ?", (up_to,))
+
+    # -- quarantine ---------------------------------------------------------------------------
+    def quarantine_chunk(self, chunk_id: bytes, loc: "ChunkLocation", detail: str) -> None:
+        """Set a chunk's row aside: has_chunk() says no, so fetch and re-add store a good copy."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            pid = self.pack_id(loc.pack)
+            self.db.execute("DELETE FROM chunks WHERE id=? AND pack=? AND offset=?", (chunk_id, pid, loc.offset))
+            self.db.execute(
+                "INSERT OR REPLACE INTO quarantine VALUES ('chunk', ?, ?, ?, ?)", (chunk_id, loc.pack, loc.offset, detail)
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def quarantine_file(self, oid: bytes, pack: str, detail: str) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM files WHERE oid=?", (oid,))
+            self.db.execute("INSERT OR REPLACE INTO quarantine VALUES ('file', ?, ?, -1, ?)", (oid, pack, detail))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def quarantined(self) -> list[tuple[str, bytes, str, int, str]]:
+        """(kind, id, pack, offset, detail) of every record set aside."""
+        return list(self.db.execute("SELECT kind, id, pack, offset, detail FROM quarantine"))
+
+    def forget_quarantine(self, pack: str) -> None:
+        self.db.execute("DELETE FROM quarantine WHERE pack=?", (pack,))
 
     def path_hint(self, path: str) -> bytes | None:
         row = self.db.execute("SELECT oid FROM path_hints WHERE path=?", (path,)).fetchone()

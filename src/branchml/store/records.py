@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
+from branchml.store.gc import GcLock
 from branchml.store.index import PendingBatch
 from branchml.store import store as _store
 from branchml.store.pack import (
@@ -87,6 +88,7 @@ class RecordInserter:
     def __init__(self, store) -> None:
         self.store = store
         self.pack: PackWriter | None = None
+        self.gc_lock = GcLock(store.root, exclusive=False)  # a writer like any other (docs/store-format.md)
 
     def insert(self, records: Iterable[RawRecord], where: str = "") -> int:
         """Add the records the store lacks, all checked first; return how many were added."""
@@ -101,6 +103,8 @@ class RecordInserter:
         for record in records:
             key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
             if key in seen or _present(self.store, record):
+                if record.kind == KIND_FILE:
+                    batch.reused.append(record.id)  # a gc that marked it dead must keep it
                 continue
             seen.add(key)
             offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
@@ -108,6 +112,8 @@ class RecordInserter:
         if seen:
             self.pack.sync()
             self.store.index.commit(self.pack.name, batch, self.pack.size, self.pack.size)
+        else:
+            self.store.index.record_reused(batch.reused)
         return len(seen)
 
     def _pack(self) -> PackWriter:
@@ -119,6 +125,7 @@ class RecordInserter:
         if self.pack is not None:
             self.pack.close()
             self.pack = None
+        self.gc_lock.release()
 
 
 def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:

@@ -17,7 +17,7 @@ from branchml.errors import CorruptObject, MissingObject, StoreFormatError
 from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
 from branchml.store.index import ChunkLocation, Index, PendingBatch
-from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_records
+from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_pack
 from branchml.store.pointer import Pointer
 
 FORMAT_LINE = "branchml-store 1\n"
@@ -111,7 +111,7 @@ class Store:
                 continue
             batch = PendingBatch.empty()
             new_end = end
-            for rec in scan_records(path, end):
+            for rec in scan_pack(path, end).records:
                 self._add_scanned(batch, path, rec)
                 new_end = rec.offset + rec.stored_len
             self.index.commit(name, batch, new_end, size)
@@ -239,7 +239,7 @@ class StoreWriter:
     """Adds files to the store; used as a context manager so the index is always committed."""
 
     def __init__(self, store: Store) -> None:
-        from branchml.store.maintenance import GcLock
+        from branchml.store.gc import GcLock
 
         self.store = store
         self.gc_lock = GcLock(store.root, exclusive=False)
@@ -307,6 +307,8 @@ class StoreWriter:
             pack.append(KIND_FILE, 0, oid, encode_file_payload(state.size, ids), 0)
             self.batch.files.append((oid, state.size, ids))
             self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
+        elif oid not in self._pending_files:
+            self.batch.reused.append(oid)  # stored before: a gc that marked it dead must keep it
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
 
@@ -377,6 +379,8 @@ class StoreWriter:
         """fsync the pack, then record its new rows in the index (never the other way round)."""
         self._last_commit = time.monotonic()
         if self.pack is None or not (self.batch.chunks or self.batch.files):
+            self.store.index.record_reused(self.batch.reused)
+            self.batch.reused = []
             return
         self.pack.sync()
         self.store.index.commit(self.pack.name, self.batch, self.pack.size, self.pack.size)

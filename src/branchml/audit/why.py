@@ -1,0 +1,123 @@
+"""`branchml why TAG`: the whole story of a model in one answer.
+
+Raw uploads and their sources, the pulls that carried the data to the stable branch, the cleaning
+reports and split settings met on the way, the code commit and run, the metrics, where the model
+runs now (is it its customer's latest release?) and its monitoring logs on `monitor/*` branches.
+Everything is read from Git: it works in any clone, offline.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from branchml import config
+from branchml.audit.content import require_rev
+from branchml.data.lineage import lineage
+from branchml.errors import BranchmlError
+from branchml.git import plumbing
+from branchml.repo import Repo
+from branchml.runs import tracking
+from branchml.runs.release import list_releases
+
+MONITOR_PREFIX = "refs/heads/monitor/"
+
+
+@dataclass
+class Story:
+    tag: str
+    commit: str
+    date: str
+    code_commit: str
+    branch: str | None
+    command: list[str] | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    uploads: list[dict[str, Any]]
+    pulls: list[dict[str, Any]]
+    cleaning_reports: list[str] = field(default_factory=list)
+    split: dict[str, Any] | None = None
+    release: dict[str, Any] = field(default_factory=dict)
+    monitoring: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def why(repo: Repo, tag: str) -> Story:
+    if plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}") is None:
+        raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml release list` (or `git fetch --tags`)")
+    commit = require_rev(repo, tag)
+    settings = config.load(repo.root, repo.store_dir)["run"]
+    record = tracking.read_record(repo, tag, settings["tracking_branch"]) or {}
+    found = lineage(repo, commit)
+    pulls = list(flatten_pulls(found["chain"]))
+    story = Story(
+        tag=tag, commit=commit, date=repo.git_text(["log", "-1", "--format=%cI", commit]),
+        code_commit=record.get("code_commit") or found["code_commit"], branch=record.get("branch"),
+        command=record.get("command"), params=record.get("params") or {}, metrics=record.get("metrics") or {},
+        uploads=found["sources"], pulls=[{k: p[k] for k in ("ref", "commit", "pulled_in")} for p in pulls],
+    )
+    story.cleaning_reports = cleaning_reports(repo, pulls)
+    story.split = split_settings(repo, pulls)
+    story.release = release_status(repo, tag)
+    story.monitoring = monitoring_logs(repo, tag)
+    return story
+
+
+def flatten_pulls(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for pull in chain:
+        out.append(pull)
+        out.extend(flatten_pulls(pull.get("chain", [])))
+    return out
+
+
+def cleaning_reports(repo: Repo, pulls: list[dict[str, Any]]) -> list[str]:
+    """Report files on the data/clean commits the data came through."""
+    folder = config.DEFAULTS["data"]["reports"]
+    found: list[str] = []
+    for pull in pulls:
+        if pull.get("commit") and str(pull["ref"]).startswith("data/clean"):
+            entries = plumbing.ls_tree(repo.cwd, pull["commit"], [f"{folder}/"])
+            found += [f"{pull['commit'][:12]}:{e.path}" for e in entries if e.type == "blob"]
+    return found
+
+
+def split_settings(repo: Repo, pulls: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The `[split]` settings of the data/split commit the data came from (ratios, seed, key)."""
+    for pull in pulls:
+        if pull.get("commit") and str(pull["ref"]).startswith("data/split"):
+            with plumbing.CatFile(repo.cwd) as objects:
+                text = objects.contents(f"{pull['commit']}:{config.FILE_NAME}") or b""
+            try:
+                table = tomllib.loads(text.decode()).get("split")
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                table = None
+            return {"commit": pull["commit"], "settings": table}
+    return None
+
+
+def release_status(repo: Repo, tag: str) -> dict[str, Any]:
+    customer = tag.rpartition("-")[0] or tag
+    releases = list_releases(repo, customer)
+    latest = releases[-1]["tag"] if releases else None
+    return {"customer": customer, "latest": latest, "current": latest == tag,
+            "newer": [r["tag"] for r in releases if r["tag"] != tag and r["number"] > _number(tag)]}
+
+
+def _number(tag: str) -> int:
+    tail = tag.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else -1
+
+
+def monitoring_logs(repo: Repo, tag: str) -> list[dict[str, Any]]:
+    """Per monitor branch: the log files under `logs/<tag>/` (the serve-and-monitor layout)."""
+    out = []
+    for ref in plumbing.for_each_ref(repo.cwd, MONITOR_PREFIX):
+        files = [e for e in plumbing.ls_tree(repo.cwd, ref, [f"logs/{tag}/"], long=True) if e.type == "blob"]
+        if files:
+            out.append({"branch": ref.removeprefix("refs/heads/"), "files": len(files),
+                        "bytes": sum(e.size or 0 for e in files), "path": f"logs/{tag}/"})
+    return out

@@ -1,0 +1,53 @@
+"""Git attributes of paths as the index, or any commit, defines them: Git's answer, not our parsing.
+
+`git check-attr --source` needs Git 2.40; older Git reads attributes from the work tree or the
+index only. For a commit we build a throw-away index holding just that commit's `.gitattributes`
+files (check-attr reads nothing else), so the cost is one small `update-index`, whatever the tree size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from branchml.git import cmd
+
+
+def attribute_values(cwd: Path, paths: Sequence[str], attr: str, treeish: str | None = None) -> dict[str, str]:
+    """path -> value of `attr` ("unspecified", "set", "unset" or the value), from the index or `treeish`."""
+    if not paths:
+        return {}
+    if treeish is None:
+        return _check_attr(cwd, paths, attr, None)
+    with tempfile.TemporaryDirectory(prefix="branchml-attr-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        _load_attribute_files(cwd, treeish, env)
+        return _check_attr(cwd, paths, attr, env)
+
+
+def _check_attr(cwd: Path, paths: Sequence[str], attr: str, env: dict[str, str] | None) -> dict[str, str]:
+    listing = b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths)
+    out = cmd.git(["check-attr", "--cached", "-z", "--stdin", attr], cwd, input=listing, env=env).split(b"\0")
+    return {p.decode(errors="surrogateescape"): v.decode(errors="replace") for p, _a, v in zip(out[0::3], out[1::3], out[2::3])}
+
+
+def _load_attribute_files(cwd: Path, treeish: str, env: dict[str, str]) -> None:
+    """Put only `treeish`'s .gitattributes files into the index named by `env`."""
+    raw = cmd.git(["ls-tree", "-r", "-z", treeish], cwd)
+    lines = b"".join(f"{mode} {blob}\t".encode() + path.encode(errors="surrogateescape") + b"\0"
+                     for mode, blob, path in ls_tree_entries(raw)
+                     if path == ".gitattributes" or path.endswith("/.gitattributes"))
+    cmd.git(["update-index", "-z", "--index-info"], cwd, input=lines, env=env)
+
+
+def ls_tree_entries(raw: bytes) -> list[tuple[str, str, str]]:
+    """(mode, object id, path) of `ls-tree -r -z` output."""
+    entries = []
+    for record in raw.split(b"\0"):
+        if record:
+            meta, path = record.split(b"\t", 1)
+            mode, _type, obj = meta.decode().split()
+            entries.append((mode, obj, path.decode(errors="surrogateescape")))
+    return entries

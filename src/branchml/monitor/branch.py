@@ -1,0 +1,109 @@
+"""Batches of records committed onto `monitor/<env>` with plumbing: no checkout, no work tree.
+
+Each batch becomes new part files (blobs), a tree built from the branch tip's tree plus those files
+(`mktree`, only the directories on the new paths are rewritten), a commit, and
+`update-ref monitor/<env> NEW OLD`: a compare-and-swap that fails when another writer (another
+server process, another host's push) moved the branch first; we then rebuild on the new tip.
+
+Every commit carries `Monitor-Journal: <journal> <first>-<last>`, the journal sequence numbers it
+holds, so a restarted writer knows exactly which journaled records are already on the branch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from branchml.errors import BranchmlError, RefChanged
+from branchml.git import plumbing
+from branchml.git.cmd import Where, git
+from branchml.monitor.records import LogRecord, branch_ref, part_path
+
+MAX_ATTEMPTS = 50
+TRAILER = "Monitor-Journal"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records `first`..`last` of one journal, in order."""
+
+    journal: str
+    first: int
+    last: int
+    records: Sequence[LogRecord]
+
+
+def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
+    """Commit `batch` onto monitor/<env> (created when missing); returns the new commit."""
+    return commit_files(cwd, env, _parts(batch), _message(env, batch))
+
+
+def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str) -> str:
+    """Add new files to monitor/<env> in one commit, retrying the compare-and-swap when it moved."""
+    blobs = {path: plumbing.hash_object(cwd, data) for path, data in files.items()}
+    ref = branch_ref(env)
+    for attempt in range(MAX_ATTEMPTS):
+        old = plumbing.rev_parse(cwd, f"{ref}^{{commit}}")
+        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, blobs)
+        new = plumbing.commit_tree(cwd, tree, [old] if old else [], message)
+        try:
+            plumbing.update_ref(cwd, ref, new, old=old, message="branchml monitor: add logs")
+            return new
+        except RefChanged:
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # another writer won: rebuild on its tip
+    raise BranchmlError(f"could not commit {len(files)} file(s) onto {ref}: it kept moving", hint="retry")
+
+
+def _parts(batch: Batch) -> dict[str, bytes]:
+    """One part file per (tag, UTC date) of the batch, lines in journal order."""
+    lines: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for record in batch.records:
+        lines[(record.tag, record.date)].append(record.to_json())
+    return {part_path(tag, date, batch.journal, batch.first): ("\n".join(rows) + "\n").encode()
+            for (tag, date), rows in lines.items()}
+
+
+def _message(env: str, batch: Batch) -> str:
+    tags = sorted({r.tag for r in batch.records})
+    title = f"monitor/{env}: {len(batch.records)} record(s) of {', '.join(tags)}"
+    pairs = [(TRAILER, f"{batch.journal} {batch.first}-{batch.last}"),
+             ("Monitor-Writer", f"{socket.gethostname()} pid {os.getpid()}")]
+    return plumbing.with_trailers(title, pairs + [("Monitor-Tag", tag) for tag in tags])
+
+
+def tree_with(cwd: Where, base: str | None, files: Mapping[str, str]) -> str:
+    """The tree `base` (None: empty) with `files` (path -> blob id) added or replaced."""
+    entries = {e.path: e for e in plumbing.ls_tree(cwd, base, recursive=False)} if base else {}
+    subdirs: dict[str, dict[str, str]] = defaultdict(dict)
+    for path, oid in files.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            subdirs[head][rest] = oid
+        else:
+            entries[head] = plumbing.TreeEntry("100644", "blob", oid, head)
+    for name, inner in subdirs.items():
+        old = entries.get(name)
+        subtree = tree_with(cwd, old.oid if old is not None and old.type == "tree" else None, inner)
+        entries[name] = plumbing.TreeEntry("040000", "tree", subtree, name)
+    return plumbing.mktree(cwd, entries.values())
+
+
+def committed_through(cwd: Where, env: str, journal: str) -> int:
+    """The highest seq of `journal` already on monitor/<env> (0: none)."""
+    ref = branch_ref(env)
+    if plumbing.rev_parse(cwd, f"{ref}^{{commit}}") is None:
+        return 0
+    out = git(["log", "--format=%B", "-F", f"--grep={TRAILER}: {journal} ", ref, "--"], cwd).decode()
+    pattern = re.compile(rf"^{TRAILER}: {re.escape(journal)} (\d+)-(\d+)$", re.MULTILINE)
+    return max((int(m.group(2)) for m in pattern.finditer(out)), default=0)
+
+
+def list_files(cwd: Where, rev: str, prefix: str) -> list[plumbing.TreeEntry]:
+    """Blobs under the folder `prefix` of `rev` (recursive), paths from the root."""
+    return [e for e in plumbing.ls_tree(cwd, rev, [f"{prefix}/"]) if e.type == "blob"]

@@ -1,0 +1,122 @@
+"""The journal: records reach the disk (fsync) before a server answers, so a crash loses none.
+
+One journal file per writer segment, `<common dir>/branchml/monitor/<env>/<name>.journal`, held
+with an exclusive `flock` while its writer lives. Lines are `<seq>\\t<record JSON>\\n`, seq counting
+from 1 within the file. A journal whose lock can be taken belongs to a writer that died: its
+records are committed by the next writer that starts (see logger.recover), skipping the sequence
+numbers the branch already holds, then the file is removed.
+
+fsync is shared: a caller waits only until some fsync that started after its write has finished
+(group commit), so concurrent requests pay one disk flush between them, not one each.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchml.errors import BranchmlError
+from branchml.monitor.records import LogRecord
+
+SUFFIX = ".journal"
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    record: LogRecord
+
+
+class JournalClosed(Exception):
+    """The journal was retired (rotated) before this write: write to the current one."""
+
+
+class Journal:
+    """An append-only, fsynced file of records owned by one writer."""
+
+    def __init__(self, folder: Path, fsync: bool = True) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name = uuid.uuid4().hex[:12]
+        self.path = folder / f"{self.name}{SUFFIX}"
+        self.fsync = fsync
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _fsync_dir(folder)  # the file's name survives a crash too
+        self.lock = threading.Lock()  # held while writing; rotation takes it to retire the file
+        self._sync_lock = threading.Lock()
+        self.closed = False
+        self.seq = 0  # last seq written
+        self._synced = 0  # last seq known to be on disk
+
+    def append(self, record: LogRecord) -> int:
+        """Write `record`, wait until it is on disk, return its seq."""
+        with self.lock:
+            if self.closed:
+                raise JournalClosed(self.name)
+            self.seq += 1
+            seq = self.seq
+            os.write(self._fd, f"{seq}\t{record.to_json()}\n".encode())
+        if self.fsync:
+            self._sync_through(seq)
+        return seq
+
+    def _sync_through(self, seq: int) -> None:
+        with self._sync_lock:
+            if self._synced >= seq:
+                return  # an fsync that started after our write already covered it
+            target = self.seq
+            os.fdatasync(self._fd)
+            self._synced = target
+
+    def close(self, remove: bool) -> None:
+        self.closed = True
+        if remove:
+            self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+
+
+def read_entries(path: Path) -> list[Entry]:
+    """Every complete entry of a journal; a torn last line (a write cut by a crash) is ignored:
+    it was never fsynced, so it was never acknowledged."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    entries = []
+    for number, line in enumerate(lines[:-1], 1):  # the part after the last newline is torn or empty
+        seq, sep, body = line.partition(b"\t")
+        if not sep or not seq.isdigit():
+            raise BranchmlError(f"{path}:{number}: not a journal line", hint="inspect it; move it away to skip it")
+        entries.append(Entry(int(seq), LogRecord.from_dict(json.loads(body), f"{path}:{number}")))
+    return entries
+
+
+def orphans(folder: Path) -> list[tuple[Path, int]]:
+    """Journals no live writer holds, each with an fd that holds its lock for the caller."""
+    found = []
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # another recoverer finished it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if not path.exists():  # removed between our open and our lock
+            os.close(fd)
+            continue
+        found.append((path, fd))
+    return found
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

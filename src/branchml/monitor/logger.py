@@ -1,0 +1,192 @@
+"""`Logger`: journal each record, commit them in batches onto monitor/<env> from a background thread.
+
+    from branchml.monitor import Logger
+    with Logger(env="prod", tag="acme-4") as log:
+        log.log(features, prediction, request_id=rid)
+
+`log()` returns once the record is fsynced in the journal (that is what "acknowledged" means); a
+thread commits records every `batch_records` records or `batch_seconds` seconds, whichever comes
+first, in contiguous journal order (so `Monitor-Journal` ranges say exactly what is on the branch).
+A new Logger first commits what dead writers left in their journals, skipping what they had
+already committed: nothing acknowledged is lost, nothing is committed twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from branchml.errors import BranchmlError
+from branchml.monitor import branch, journal
+from branchml.monitor.records import LogRecord, check_env
+from branchml.repo import Repo
+
+ROTATE_AFTER = 100_000  # journal lines; a fully committed journal this long is replaced by a new one
+
+
+class Logger:
+    """Log records to monitor/<env> of the repository around `repo` (a path; default: cwd)."""
+
+    def __init__(self, env: str = "dev", tag: str | None = None, *, repo: str | os.PathLike[str] | None = None,
+                 batch_records: int = 1000, batch_seconds: float = 5.0, fsync: bool = True) -> None:
+        found = Repo.find(repo)
+        self.cwd = found.cwd
+        self.env = check_env(env)
+        self.tag = tag
+        self.folder = found.store_dir / "monitor" / env
+        self.batch_records = batch_records
+        self.batch_seconds = batch_seconds
+        self.recovered = recover(self.cwd, env, self.folder, batch_records)
+        self._journal = journal.Journal(self.folder, fsync)
+        self._ready: dict[int, LogRecord] = {}
+        self._committed = 0  # seq of the current journal committed so far
+        self._cond = threading.Condition()
+        self._flush_asked = False
+        self._stopping = False
+        self.error: BaseException | None = None
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name=f"branchml-monitor-{env}", daemon=True)
+        self._thread.start()
+
+    def log(self, features: Any, prediction: Any, *, request_id: str | None = None, tag: str | None = None,
+            variant: str = "primary", latency_ms: float | None = None) -> LogRecord:
+        """Journal one record (on disk when this returns); it reaches the branch with the next batch."""
+        use_tag = tag or self.tag
+        if not use_tag:
+            raise BranchmlError("a log record needs the model tag that answered", hint="Logger(env, tag=...) or log(..., tag=...)")
+        record = LogRecord(tag=use_tag, features=features, prediction=prediction, variant=variant, latency_ms=latency_ms)
+        if request_id:
+            record.request_id = request_id
+        self.write(record)
+        return record
+
+    def write(self, record: LogRecord) -> None:
+        with self._cond:
+            if self._stopping:
+                raise BranchmlError("this Logger is closed", hint="create a new Logger")
+        while True:
+            current = self._journal
+            try:
+                seq = current.append(record)
+                break
+            except journal.JournalClosed:
+                continue  # rotated under us: the new journal is in place already
+        with self._cond:
+            self._ready[seq] = record
+            if len(self._ready) >= self.batch_records:
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Commit every record written so far; raises if committing fails."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._journal.seq
+            self._flush_asked = True
+            self._cond.notify_all()
+            while self._committed < target and self.error is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise BranchmlError(f"log records not committed onto monitor/{self.env} within {timeout} s",
+                                        hint="they stay journaled and are committed on the next start")
+                self._cond.wait(left)
+            if self.error is not None:
+                raise BranchmlError(f"could not commit log records onto monitor/{self.env}: {self.error}",
+                                    hint="they stay journaled and are committed on the next start") from self.error
+
+    def close(self) -> None:
+        """Commit what is pending, stop the thread and remove the (fully committed) journal."""
+        try:
+            self.flush()
+        finally:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            self._thread.join()
+            self._journal.close(remove=self.error is None and self._committed == self._journal.seq)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(self._due, timeout=self.batch_seconds)
+                if self._stopping and (not self._ready or self.error is not None):
+                    return
+                self._flush_asked = False
+                batch = self._take()
+            if batch is not None:
+                self._commit(batch)
+
+    def _due(self) -> bool:
+        return self._stopping or self._flush_asked or len(self._ready) >= self.batch_records
+
+    def _take(self) -> branch.Batch | None:
+        """The contiguous run of ready records after the last committed one (at most batch_records)."""
+        seqs: list[int] = []
+        nxt = self._committed + 1
+        while nxt in self._ready and len(seqs) < self.batch_records:
+            seqs.append(nxt)
+            nxt += 1
+        if not seqs:
+            return None
+        records = [self._ready[s] for s in seqs]
+        return branch.Batch(self._journal.name, seqs[0], seqs[-1], records)
+
+    def _commit(self, batch: branch.Batch) -> None:
+        try:
+            branch.commit_batch(self.cwd, self.env, batch)
+        except Exception as exc:  # noqa: BLE001 (kept for flush(); the records stay journaled)
+            print(f"branchml monitor: {exc}", file=sys.stderr)
+            with self._cond:
+                self.error = exc
+                self._cond.notify_all()
+            time.sleep(1.0)
+            return
+        with self._cond:
+            for seq in range(batch.first, batch.last + 1):
+                del self._ready[seq]
+            self._committed = batch.last
+            self.error = None
+            self.commits += 1
+            self._maybe_rotate()
+            self._cond.notify_all()
+
+    def _maybe_rotate(self) -> None:
+        """Replace a long, fully committed journal by a new one (called with the condition held)."""
+        old = self._journal
+        if old.seq < ROTATE_AFTER or self._ready:
+            return
+        with old.lock:
+            if old.seq != self._committed:
+                return  # a write slipped in: rotate after the next batch
+            old.closed = True
+            self._journal = journal.Journal(self.folder, old.fsync)
+            self._committed = 0
+        old.close(remove=True)
+
+
+def recover(cwd: Path, env: str, folder: Path, batch_records: int = 1000) -> int:
+    """Commit the records of dead writers' journals that their branch does not hold yet; returns how many."""
+    count = 0
+    for path, fd in journal.orphans(folder):
+        try:
+            name = path.name.removesuffix(journal.SUFFIX)
+            done = branch.committed_through(cwd, env, name)
+            todo = [e for e in journal.read_entries(path) if e.seq > done]
+            for start in range(0, len(todo), batch_records):
+                chunk = todo[start:start + batch_records]
+                branch.commit_batch(cwd, env, branch.Batch(name, chunk[0].seq, chunk[-1].seq, [e.record for e in chunk]))
+            count += len(todo)
+            path.unlink()
+        finally:
+            os.close(fd)
+    return count

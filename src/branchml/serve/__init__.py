@@ -1,0 +1,1 @@
+"""`branchml serve TAG`: a tag's model behind MLflow's scoring protocol, with canaries and shadows."""

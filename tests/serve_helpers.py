@@ -1,0 +1,135 @@
+"""Shared set-up for serve/monitor tests: tags trained by `branchml run`, real uvicorn servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import bml, git
+from runs_helpers import stable_repo
+
+COLUMNS = ["a", "b", "c"]
+
+# A real scikit-learn model, saved with skops; UNSAFE=1 puts os.system into the pipeline, a type
+# skops does not trust (the test that the server refuses it).
+TRAIN = """\
+import json, os
+import numpy as np
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+rng = np.random.default_rng(int(os.environ.get("SEED", "0")))
+X = rng.normal(size=(200, 3))
+y = (X[:, 0] + X[:, 1] > 0).astype(int)
+model = make_pipeline(LogisticRegression()).fit(X, y)
+if os.environ.get("UNSAFE"):
+    model = make_pipeline(FunctionTransformer(os.system), LogisticRegression())  # never fitted, never called
+os.makedirs("models", exist_ok=True)
+sio.dump(model, "models/model.skops")
+json.dump({"format": 1, "columns": [{"name": "a", "type": "double"}, {"name": "b", "type": "double"},
+           {"name": "c", "type": "long"}]}, open("models/input_schema.json", "w"))
+json.dump({"rows": 200}, open("metrics.json", "w"))
+"""
+
+PREDICT = """\
+import numpy as np
+from .features import scale
+
+
+def predict(model, frame):
+    return model.predict(scale(np.asarray(frame.rows, dtype=float)))
+"""
+
+FEATURES = """\
+def scale(x):
+    return x * 1.0
+"""
+
+SERVE = """
+[serve]
+predict = "src/predict.py:predict"
+model = "models/model.skops"
+input_schema = "models/input_schema.json"
+"""
+
+
+def trained_repo(repo: Path) -> Path:
+    """A repository with tags m-1, m-2 (two seeds) and bad-1 (untrusted type), trained by `branchml run`."""
+    stable_repo(repo, "stable/m")
+    (repo / "train.py").write_text(TRAIN)
+    (repo / "src").mkdir(exist_ok=True)
+    (repo / "src/predict.py").write_text(PREDICT)
+    (repo / "src/features.py").write_text(FEATURES)
+    settings = (repo / "branchml.toml").read_text()
+    (repo / "branchml.toml").write_text(re.sub(r"(?ms)^\[serve\]\n.*?(?=^\[|\Z)", "", settings) + SERVE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "serving code")
+    for seed in ("1", "2"):
+        _run(repo, {"SEED": seed})
+    _run(repo, {"UNSAFE": "1"}, "--tag", "bad-1")
+    return repo
+
+
+def _run(repo: Path, env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "branchml", "run", *args, "--", sys.executable, "train.py"],
+                          cwd=repo, env={**os.environ, **env}, capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+class Server:
+    """`branchml serve ...` in a subprocess on an ephemeral loopback port."""
+
+    def __init__(self, repo: Path, *args: str) -> None:
+        self.log_path = repo.parent / f"serve-{time.monotonic_ns()}.err"
+        self.proc = subprocess.Popen([sys.executable, "-m", "branchml", "serve", *args, "--port", "0"], cwd=repo,
+                                     stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"))
+        self.url = self._wait_ready()
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _wait_ready(self) -> str:
+        for _ in range(600):
+            found = re.search(r"on (http://127\.0\.0\.1:\d+)", self.log_path.read_text())
+            if found:
+                try:
+                    if httpx.get(found.group(1) + "/ping", timeout=5).status_code == 200:
+                        return found.group(1)
+                except httpx.TransportError:
+                    pass
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.log_path.read_text()}")
+            time.sleep(0.1)
+        raise AssertionError(f"server did not start: {self.log_path.read_text()}")
+
+    def score(self, body: object, **headers: str) -> httpx.Response:
+        return self.client.post("/invocations", json=body, headers=headers)
+
+    def stop(self) -> None:
+        """SIGTERM: uvicorn shuts down gracefully (the logger commits what is pending), then re-raises
+        the signal, so the exit status is -SIGTERM."""
+        self.client.close()
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(60) in (0, -signal.SIGTERM), self.log_path.read_text()
+        assert "Traceback" not in self.log_path.read_text(), self.log_path.read_text()
+
+    def kill(self) -> None:
+        self.client.close()
+        self.proc.kill()
+        self.proc.wait(60)
+
+
+def split(rows: list[list[float]]) -> dict:
+    return {"dataframe_split": {"columns": COLUMNS, "data": rows}}
+
+
+def logged(repo: Path, tag: str, env: str = "prod") -> list[dict]:
+    out = bml(repo, "monitor", "logs", "--tag", tag, "--env", env, "--json").stdout
+    return [r for e in json.loads(out) for r in e["records"]]
