@@ -30,6 +30,8 @@ from branchml.errors import BranchmlError
 ROLES = ("data/clean",)
 RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
 
+CLEAN_REPORT_FORMAT = 1  # the `format` of committed clean reports (docs/formats.md)
+
 
 @dataclass
 class Drop:
@@ -148,6 +150,7 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
 
 def _report(head: str | None, user, result: CleanResult) -> bytes:
     report = {
+        "format": CLEAN_REPORT_FORMAT,
         "cleaned_commit": head,
         "checked_since": result.since,
         "rules": [*builtin.BUILTIN_FILE_RULES, "bad-row", "bad-rows"],

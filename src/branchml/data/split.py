@@ -250,6 +250,11 @@ def read_manifest(repo, rev: str | None = "HEAD") -> list[Example]:
         return []
     data = file_content(repo, read_blobs(repo, [found[0].sha])[found[0].sha], path)
     rows = csv.DictReader(io.StringIO(data.decode()))
+    if tuple(rows.fieldnames or ()) != tuple(MANIFEST_COLUMNS):  # the header row is the format version
+        raise BranchmlError(
+            f"{rev}:{path}: not a split manifest this branchml reads (header {rows.fieldnames})",
+            hint="upgrade branchml, or re-split with `branchml data split --force`",
+        )
     return [Example(r["example_id"], r["source_path"], r["split"], r["content_hash"]) for r in rows]
 
 

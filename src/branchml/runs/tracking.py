@@ -22,6 +22,7 @@ from branchml.errors import BranchmlError, GitCommandError
 from branchml.files import write_atomic
 
 RECORDS_DIR = "tracking/runs"
+RUN_RECORD_FORMAT = 1  # the `format` of tracking/runs/<tag>.json (docs/formats.md)
 MAX_ATTEMPTS = 20
 LOCK_RETRIES = 10
 
@@ -31,7 +32,9 @@ def record_path(tag: str) -> str:
 
 
 def encode_record(record: dict) -> bytes:
-    return (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
+    """The committed bytes of a run record; every record carries `format` (docs/formats.md)."""
+    versioned = {**record, "format": RUN_RECORD_FORMAT}
+    return (json.dumps(versioned, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 def write_record(repo, record: dict, branch: str = "main") -> str:
@@ -144,6 +147,12 @@ def _parse(body: bytes, where: str) -> dict:
         raise BranchmlError(f"{where}: not valid JSON ({exc})", hint="fix or remove it on that branch") from exc
     if not isinstance(record, dict) or "tag" not in record:
         raise BranchmlError(f"{where}: not a run record (no 'tag')", hint="fix or remove it on that branch")
+    version = record.get("format", 1)  # records written before versioning are format 1
+    if not isinstance(version, int) or not 1 <= version <= RUN_RECORD_FORMAT:
+        raise BranchmlError(
+            f"{where}: run record format {version!r}; this branchml reads formats 1 to {RUN_RECORD_FORMAT}",
+            hint="upgrade branchml (`pip install -U branchml`)",
+        )
     return record
 
 
