@@ -72,7 +72,7 @@ def clean(repo, rules_script: str | None = None, everything: bool = False) -> Cl
         _clean_file(entry, data, user, changes, result)
     if not changes:
         return result
-    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
+    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
     changes.contents[result.report] = _report(head, user, result)
     message = f"Clean data: drop {len(result.dropped_files)} file(s) and {len(result.dropped_rows)} row(s)"
     result.commit = commit_changes(repo, changes, message, [("Data-Cleaned", rules_id)])

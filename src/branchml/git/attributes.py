@@ -65,4 +65,4 @@ def remove_pattern(path: Path, pattern: str) -> bool:
 
 
 def tracked_patterns(path: Path) -> list[str]:
-    return [pattern_of(l) for l in read_lines(path) if "filter=branchml" in l.split()]  # type: ignore[misc]
+    return [pattern_of(line) for line in read_lines(path) if "filter=branchml" in line.split()]  # type: ignore[misc]

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
-from branchml.git.protocol import FLUSH, ContentReader, PacketReader, PacketWriter, ProtocolError
+from branchml.git.protocol import (
+    FLUSH,
+    ContentReader,
+    PacketReader,
+    PacketWriter,
+    ProtocolError,
+)
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
 from branchml.store.store import Store
 

@@ -111,6 +111,22 @@ def reachable_objects(cwd: Where, args: Sequence[str]) -> list[str]:
     return git(["rev-list", "--objects", "--no-object-names", *args], cwd).decode().split()
 
 
+def rev_list_objects(cwd: Where, args: Sequence[str], *, stdin: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(id, path) of the objects `git rev-list --objects args` reaches; path "" for commits and root trees.
+
+    Git prints these names raw, one per line (there is no -z before Git 2.45): a path holding a
+    newline comes back cut at it. Use them for messages, never to address files.
+    """
+    lines = "".join(f"{rev}\n" for rev in stdin).encode()
+    out = git(["rev-list", "--objects", *(["--stdin"] if lines else []), *args], cwd, input=lines or None)
+    pairs = []
+    for line in out.split(b"\n"):
+        oid, _, path = line.partition(b" ")
+        if oid:
+            pairs.append((oid.decode(errors="replace"), os.fsdecode(path)))
+    return pairs
+
+
 def update_ref(cwd: Where, ref: str, new: str, *, old: str | None, message: str | None = None) -> None:
     """Point `ref` at `new` only if it is still at `old` (None: only if it does not exist yet).
 

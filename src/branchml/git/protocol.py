@@ -6,7 +6,8 @@ Pure byte handling over binary streams, so it is tested without Git.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from branchml.errors import BranchmlError, ExitCode
 

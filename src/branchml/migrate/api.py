@@ -123,8 +123,8 @@ def _missing_lfs(repo: Repo, refs: list[str]) -> list[tuple[str, str]]:
 def verify(repo: Repo, refs: list[str]) -> int:
     """After an import: every pointer of the rewritten refs has its content in the store, and the
     store reads back clean (fsck --read-data). Returns how many files were checked."""
-    from branchml.store.maintenance import check_store, missing_chunks_of_files
     from branchml.pointers import rev_list_pointers
+    from branchml.store.maintenance import check_store, missing_chunks_of_files
 
     oids = {p.pointer.oid for p in rev_list_pointers(repo, refs)}
     problems = missing_chunks_of_files(repo.store, oids) + check_store(repo.store, read_data=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.pointers import PointerBlob, read_pointers, rev_list_pointers
 from branchml.remote import settings
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
-from branchml.pointers import PointerBlob, read_pointers, rev_list_pointers
 
 Advance = Callable[[int], None]
 

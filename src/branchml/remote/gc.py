@@ -95,9 +95,9 @@ def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool =
 
 def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
     """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
+    from branchml.pointers import reachable_pointers
     from branchml.remote.api import _oids
     from branchml.remote.download import remote_file_chunks
-    from branchml.pointers import reachable_pointers
 
     oids = _oids(reachable_pointers(repo))
     oids += [r.id for r in young_records if r.kind == KIND_FILE]

@@ -54,8 +54,8 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
 
 
 def pre_receive(repo, args: list[str], stdin: bytes) -> None:
-    from branchml.remote import api
     from branchml.pointers import rev_list_pointers
+    from branchml.remote import api
 
     for line in stdin.decode().splitlines():
         old, new, ref = line.split()

@@ -17,7 +17,7 @@ class PathKinds:
     specs: tuple[tuple[str, pathspec.PathSpec], ...]
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "PathKinds":
+    def from_config(cls, cfg: dict) -> PathKinds:
         table = cfg.get("paths", {})
         return cls(tuple((kind, pathspec.GitIgnoreSpec.from_lines(globs)) for kind, globs in table.items()))
 

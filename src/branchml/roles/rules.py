@@ -61,7 +61,7 @@ class Policy:
     client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Policy":
+    def from_config(cls, cfg: dict) -> Policy:
         roles = cfg.get("roles", {})
         refuses = roles.get("client_hooks", "warn") == "refuse"
         return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)

@@ -18,7 +18,11 @@ from branchml.runs import tracking
 
 def export(repo, db_path: Path, branch: str = "main") -> dict:
     try:
-        from mlflow.entities import Metric, Param, RunTag  # optional extra `mlflow`: export only
+        from mlflow.entities import (  # optional extra `mlflow`: export only
+            Metric,
+            Param,
+            RunTag,
+        )
         from mlflow.tracking import MlflowClient  # optional extra `mlflow`: export only
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"MLflow is not installed ({exc.name})", hint="pip install 'branchml[mlflow]'") from exc

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
+from branchml.store import store as _store
 from branchml.store.gc import GcLock
 from branchml.store.index import PendingBatch
-from branchml.store import store as _store
 from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,

@@ -17,7 +17,14 @@ from branchml.errors import CorruptObject, MissingObject, StoreFormatError
 from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
 from branchml.store.index import ChunkLocation, Index, PendingBatch
-from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_pack
+from branchml.store.pack import (
+    KIND_CHUNK,
+    KIND_FILE,
+    PackWriter,
+    encode_file_payload,
+    is_locked,
+    scan_pack,
+)
 from branchml.store.pointer import Pointer
 
 FORMAT_LINE = "branchml-store 1\n"
@@ -84,7 +91,7 @@ class Store:
         self._fds.clear()
         self.index.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,7 +138,7 @@ class Store:
             batch.files.append((rec.id, decoded[0], decoded[1]))  # type: ignore[attr-defined]
 
     # -- writing ------------------------------------------------------------------------------
-    def writer(self) -> "StoreWriter":
+    def writer(self) -> StoreWriter:
         return StoreWriter(self)
 
     def put_bytes(self, data: bytes) -> Pointer:
@@ -221,7 +228,7 @@ class Store:
             try:
                 self._fds[pack] = os.open(self.packs_dir / pack, os.O_RDONLY)
             except FileNotFoundError:
-                raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
+                raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`") from None
         return self._fds[pack]
 
     def forget_fd(self, pack: str) -> None:
@@ -256,7 +263,7 @@ class StoreWriter:
         self._path_hints: dict[str, bytes] = {}
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
@@ -299,7 +306,7 @@ class StoreWriter:
             future.result()
         return self._finish_file(state)
 
-    def _finish_file(self, state: "_FileState") -> Pointer:
+    def _finish_file(self, state: _FileState) -> Pointer:
         oid = state.whole.digest()
         ids = bytes(state.ids)
         if oid not in self._pending_files and self.store.index.file(oid) is None:
@@ -312,7 +319,7 @@ class StoreWriter:
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
 
-    def _skip_unchanged_prefix(self, state: "_FileState", stream: Readable, previous: bytes) -> Readable:
+    def _skip_unchanged_prefix(self, state: _FileState, stream: Readable, previous: bytes) -> Readable:
         """Re-adding a file that had content `previous`: check its chunks in place, without cutting.
 
         Reads the stream chunk by chunk at the previous version's boundaries while the BLAKE3 ids
@@ -345,14 +352,14 @@ class StoreWriter:
         self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
         return self._finish_file(state)
 
-    def _submit(self, pending: list[Future], state: "_FileState", batch: list[bytes]) -> list[Future]:
+    def _submit(self, pending: list[Future], state: _FileState, batch: list[bytes]) -> list[Future]:
         while len(pending) >= 4:
             pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
         pending.append(self._hasher.submit(_hash_whole, state, batch))
         pending.append(self._worker.submit(self._store_batch, state, batch, False))
         return pending
 
-    def _store_batch(self, state: "_FileState", batch: list[bytes], whole: bool = True) -> None:
+    def _store_batch(self, state: _FileState, batch: list[bytes], whole: bool = True) -> None:
         for data in batch:
             if whole:
                 state.whole.update(data)
@@ -426,7 +433,7 @@ class _PrefixedReader:
         return n + _read_exactly(self.stream, memoryview(buffer)[n:])
 
 
-def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
+def _hash_whole(state: _FileState, batch: list[bytes]) -> None:
     """The whole-file oid, on its own thread (one thread per hasher keeps the order of batches)."""
     for data in batch:
         state.whole.update(data)
@@ -436,7 +443,7 @@ def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
 class _FileState:
     """What the worker accumulates for one file."""
 
-    whole: "blake3.blake3" = field(default_factory=blake3.blake3)
+    whole: blake3.blake3 = field(default_factory=blake3.blake3)
     ids: bytearray = field(default_factory=bytearray)
     size: int = 0
 

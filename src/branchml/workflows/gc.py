@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
-from branchml.store import gc as store_gc
 from branchml.pointers import (
     PointerBlob,
     reachable_pointers,
     rev_list_pointers,
 )
+from branchml.store import gc as store_gc
 
 if TYPE_CHECKING:
     from branchml.repo import Repo

@@ -47,7 +47,7 @@ def install(repo: Repo, *, server: bool = False) -> dict:
         register(repo)
         return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
     register(repo)
-    repo.store  # creates the store folder and its format file
+    _ = repo.store  # creates the store folder and its format file
     return {"hooks": hooks.install_hooks(repo, hooks.CLIENT_HOOKS)}
 
 
