@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -109,6 +110,8 @@ def test_completion_scripts_and_branches_tags_customers_remotes(repo):
     git(repo, "tag", "globex-3")
     git(repo, "tag", "v1.0")
     bml(repo, "remote", "add", "shared", str(repo.parent / "blobs"))
+    git(repo, "add", "branchml.toml")
+    git(repo, "commit", "-qm", "blob remote")  # remotes count once committed on main
     for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete --no-files")):
         script = bml(repo, "completion", shell).stdout.decode()
         assert marker in script and "_BRANCHML_COMPLETE" in script
@@ -148,3 +151,25 @@ def test_doctor_finds_and_fixes_a_plain_clone_and_a_stale_lock(tmp_path):
     fresh.write_bytes(b"")  # a lock this young may belong to a running git: left alone
     assert bml(plain, "doctor").returncode == 0
     fresh.unlink()
+
+
+def test_doctor_names_raw_bytes_committed_without_install_and_fix_renormalises(tmp_path):
+    proj = project(tmp_path, str(tmp_path / "blobs"))
+    write_random(proj / "data" / "x.bin", 3000, 9)
+    commit_all(proj, "data")
+    git(proj, "push", "-q", "origin", "main")
+    plain = tmp_path / "plain"
+    git(tmp_path, "clone", "-q", str(tmp_path / "proj-server.git"), str(plain))
+    write_random(plain / "data" / "new.bin", 5000, 10)
+    commit_all(plain, "committed without branchml install")
+    assert git(plain, "cat-file", "-s", "HEAD:data/new.bin").strip() == "5000"  # raw bytes in Git
+    report = json.loads(bml(plain, "doctor", "--json", check=False).stdout)
+    raw = [p for p in report["problems"] if p["kind"] == "raw-bytes"]
+    assert raw and raw[0]["paths"] == ["data/new.bin"] and "should have been a pointer" in raw[0]["detail"]
+    fixed = json.loads(bml(plain, "doctor", "--fix", "--json").stdout)
+    assert fixed["remaining"] == []
+    git(plain, "commit", "-qm", "renormalised")
+    assert git(plain, "show", "HEAD:data/new.bin").startswith("branchml pointer v1\n")
+    assert (plain / "data" / "new.bin").read_bytes() == random.Random(10).randbytes(5000)
+    assert (plain / "data" / "x.bin").read_bytes() == (proj / "data" / "x.bin").read_bytes()
+    assert git(plain, "status", "--porcelain") == ""

@@ -16,6 +16,8 @@ def plain_clone_with_raw_commit(repo: Path, tmp_path: Path) -> tuple[Path, Path]
     server = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(server))
     bml(server, "install", "--server")
+    (server / "branchml").mkdir(exist_ok=True)  # a project without a blob remote: pointers only warn
+    (server / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
     bml(repo, "track", "data/**")
     git(repo, "switch", "-q", "-c", "data/clean")
     git(repo, "add", "-A")
@@ -53,6 +55,7 @@ def test_verify_fsck_and_the_server_name_raw_bytes_and_the_fix_works(repo, tmp_p
     git(plain, "add", "--renormalize", "data/new.csv")
     git(plain, "commit", "-q", "--amend", "--no-edit")
     assert bml(plain, "verify", "HEAD~1..HEAD").returncode == 0
+    (plain / ".git" / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
     git(plain, "push", "-q", "origin", "data/clean")
     assert bml(plain, "fsck", "--all").returncode == 0
 

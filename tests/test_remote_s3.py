@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import bml, git
+from conftest import bml, git, run
 from branchml.remote.api import tree_pointers
 from branchml.repo import Repo
 from remote_support import commit_all, digests, no_wrong_bytes, project, write_random
@@ -132,3 +132,65 @@ def test_tampered_s3_object_is_caught_and_unreachable_endpoint_is_named(tmp_path
     proc = bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "c2"), check=False)
     err = proc.stderr.decode()
     assert proc.returncode != 0 and "blob remote 'origin'" in err and url in err, err
+
+
+@pytest.fixture
+def fake_endpoint():
+    """An HTTP server on loopback that counts the requests it gets and refuses them all."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            hits.append(f"{self.command} {self.path}")
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_committed_endpoint_never_rides_on_a_local_remote_and_the_environment_wins(tmp_path, s3, fake_endpoint, monkeypatch):
+    """Issue 12's bypass: a local `origin` plus a committed endpoint_url for that name from upstream.
+    No request may reach the committed endpoint before trust, nor while the user's own
+    AWS_ENDPOINT_URL_S3 is set; after trust and without it, the committed value is used."""
+    endpoint, hits = fake_endpoint
+    url = s3_url()
+    src = project(tmp_path, url)
+    bml(src, "remote", "remove", "origin")
+    bml(src, "remote", "add", "origin", url, "--local")
+    (src / "branchml.toml").write_text(
+        f'[remotes.origin]\nurl = "{url}"\nendpoint_url = "{endpoint}"\n')  # as pulled from upstream
+    commit_all(src, "upstream: our endpoint")
+    write_random(src / "data" / "a.bin", 200_000, 21)
+    commit_all(src, "data")
+    git(src, "push", "-q", "origin", "main")
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
+    bml(tmp_path / "copy", "fetch", "main")
+    assert hits == []  # everything went to the user's own S3 (the environment's endpoint)
+
+    shown = bml(src, "remote", "trust", "origin", input=b"y\n")
+    assert endpoint in shown.stdout.decode() + shown.stderr.decode()
+    write_random(src / "data" / "b.bin", 100_000, 22)
+    commit_all(src, "more data")
+    git(src, "push", "-q", "origin", "main")  # trusted, but AWS_ENDPOINT_URL_S3 still wins
+    assert hits == []
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    write_random(src / "data" / "c.bin", 100_000, 23)
+    commit_all(src, "even more")
+    proc = run(["git", "push", "origin", "main"], src, check=False)
+    assert proc.returncode != 0 and hits  # now the trusted committed endpoint is used (and refuses)

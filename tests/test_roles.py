@@ -22,6 +22,9 @@ def template(tmp_path_factory) -> Path:
     top = tmp_path_factory.mktemp("template")
     git(top, "init", "-q", "--bare", "server.git")
     bml(top / "server.git", "install", "--server")
+    # these tests are about role rules: this server has no blob remote, so pointers only warn there
+    (top / "server.git" / "branchml").mkdir(exist_ok=True)
+    (top / "server.git" / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
     bml(top, "init", "work")
     git(top / "work", "add", "-A")
     commit(top / "work", "Project scaffold")
@@ -260,8 +263,61 @@ def dev_and_stable(work):
     git(work, "add", "-A")
     commit(work, "Baseline")
     git(work, "switch", "-q", "-c", "stable/model")
-    push(work, "dev/model", "stable/model")
+    push(work, "dev/model")  # the dev branch is on the server before stable takes its code
+    push(work, "stable/model")
     return work
+
+
+def test_a_dev_branch_created_in_the_same_push_cannot_vouch_for_stable_code(dev_and_stable, server):
+    work = dev_and_stable
+    write(work, "src/train.py", "print('hotfix')\n")
+    git(work, "add", "-A")
+    sha = commit(work, "Hotfix on stable")
+    git(work, "branch", "dev/hotfix")
+    out = push(work, "dev/hotfix", "stable/model", ok=False)
+    assert f"{sha[:12]} stable/model (stable) [merge-only] src/train.py: code changed on stable/model by a commit that is not a merge" in out
+    assert git(server, "branch", "--list", "dev/hotfix") == ""
+    git(work, "switch", "-q", "-c", "stable/other", "dev/model")  # a new stable branch, same trick
+    write(work, "src/train.py", "print('other hotfix')\n")
+    git(work, "add", "-A")
+    commit(work, "Hotfix on a new stable branch")
+    git(work, "branch", "dev/hotfix2")
+    assert "[merge-only] src/train.py" in push(work, "dev/hotfix2", "stable/other", ok=False)
+
+
+def test_a_plumbing_merge_with_the_root_commit_cannot_revert_or_delete_stable_code(dev_and_stable, server):
+    work = dev_and_stable
+    git(work, "switch", "-q", "dev/model")
+    write(work, "src/train.py", "print('linear')\n")
+    write(work, "src/util.py", "X = 1\n")
+    git(work, "add", "-A")
+    commit(work, "Linear model")
+    push(work, "dev/model")
+    git(work, "switch", "-q", "stable/model")
+    git(work, "merge", "-q", "--no-verify", "--no-edit", "dev/model")
+    push(work, "stable/model")
+    root = git(work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(work, "read-tree", "HEAD")
+    git(work, "rm", "-q", "--cached", "src/util.py")
+    baseline = git(work, "rev-parse", "dev/model~1:src/train.py").strip()
+    git(work, "update-index", "--cacheinfo", f"100644,{baseline},src/train.py")
+    tree = git(work, "write-tree").strip()
+    merge = git(work, "commit-tree", tree, "-p", "HEAD", "-p", root, "-m", "Merge branch 'dev/model'").strip()
+    git(work, "update-ref", "refs/heads/stable/model", merge)
+    out = push(work, "stable/model", ok=False)
+    assert f"{merge[:12]} stable/model (stable) [merge-only] src/train.py" in out
+    assert f"{merge[:12]} stable/model (stable) [merge-only] src/util.py" in out
+
+
+def test_python_files_in_the_model_folder_are_code(dev_and_stable, server):
+    work = dev_and_stable
+    write(work, "models/train.py", "print('code hidden among models')\n")
+    write(work, "models/model.skops", "weights")
+    git(work, "add", "-A")
+    sha = commit(work, "Run")
+    out = push(work, "stable/model", ok=False)
+    assert f"{sha[:12]} stable/model (stable) [merge-only] models/train.py" in out
+    assert "models/model.skops" not in out
 
 
 def test_stable_refuses_code_written_on_it(dev_and_stable, server):

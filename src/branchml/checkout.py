@@ -10,6 +10,7 @@ from pathlib import Path
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.pointers import index_pointers
+from branchml.store.filecache import FileCache, link_mode
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 
@@ -20,6 +21,7 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     """
     written = []
     wanted = set(paths) if paths else None
+    cache = _file_cache(repo)
     for entry in index_pointers(repo):
         if wanted is not None and entry.path not in wanted:
             continue
@@ -27,7 +29,7 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
         if not _holds_pointer(target):
             continue
         try:
-            _write_content(repo, entry, target)
+            _write_content(repo, entry, target, cache)
         except BranchmlError as exc:
             if not keep_going:
                 raise
@@ -65,18 +67,29 @@ def _holds_pointer(path: Path) -> bool:
         return False
 
 
-def _write_content(repo, entry, target: Path) -> None:
-    """Stream the verified content to a temp file beside the target, then rename over it."""
+def _file_cache(repo):
+    """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
+
+    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
+    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+
+
+def _write_content(repo, entry, target: Path, cache=None) -> None:
+    """Clone (reflink) or stream the verified content to a temp file beside the target, then rename
+    over it: the target holds the pointer or the whole content, never a mix."""
     mode = target.stat().st_mode & 0o777
     tmp = target.with_name(f".{target.name}.branchml-{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
     try:
-        with open(tmp, "wb") as out:
-            for data in repo.store.iter_file(entry.pointer, entry.path):
-                out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        if cache is None or not cache.clone_into(entry.pointer, tmp, entry.path):
+            with open(tmp, "wb") as out:
+                out.writelines(repo.store.iter_file(entry.pointer, entry.path))
+                out.flush()
+                os.fsync(out.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
+        if cache is not None:
+            cache.renamed(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
     # would hold the whole file in its memory (README, "Very large files").
     "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
+    # How branchml writes checked-out files (docs/adoption.md, "reflinks"): "copy", or "reflink" to
+    # clone them from whole-file copies kept in the store where the file system can (else copy).
+    # With reflink, files of at least link_min_size are written by the checkout hook, not by Git.
+    "checkout": {"link": "copy", "link_min_size": 1 << 20},
     # Merge drivers (docs/merge.md): key columns per driver, by path glob; in-memory size limit.
     "merge": {
         "max_bytes": 1 << 30,
@@ -35,8 +39,10 @@ DEFAULTS: dict[str, Any] = {
     },
     # Branch roles (docs/roles.md): branch glob -> role, first match wins; a role "" means none.
     # client_hooks: "warn" (commit/push hooks print violations) or "refuse"; the server always refuses.
+    # by_type: kinds decided by file type before folder (`models/train.py` is code; docs/roles.md).
     "roles": {
         "client_hooks": "warn",
+        "by_type": ["code"],
         "branches": {
             "main": "main", "data/raw": "data/raw", "data/clean": "data/clean", "data/split": "data/split",
             "dev/*": "dev", "stable/*": "stable", "monitor/*": "monitor", "ds/*": "ds",

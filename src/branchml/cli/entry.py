@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "branchml.cli.audit_cmds:rerun",
     "why": "branchml.cli.audit_cmds:why",
     "audit": "branchml.cli.audit_cmds:audit",
+    "ui": "branchml.cli.ui_cmd:ui",
     "completion": "branchml.cli.complete:completion",
     "status": "branchml.cli.adopt_cmds:status",
     "doctor": "branchml.cli.adopt_cmds:doctor",

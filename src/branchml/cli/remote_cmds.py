@@ -10,7 +10,7 @@ from branchml.checkout import materialize_matching
 from branchml.cli.complete import complete_refs, complete_remotes
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.remote import api
+from branchml.remote import api, settings
 from branchml.repo import Repo
 from branchml.workflows.clone import clone as clone_repo
 
@@ -78,10 +78,24 @@ def remove(name: str) -> None:
 
 @remote.command("trust")
 @click.argument("name", shell_complete=complete_remotes)
-def trust(name: str) -> None:
-    """Consent to the committed settings of remote NAME (e.g. its endpoint_url), as they are now."""
-    table = api.trust_remote(Repo.find(), name)
-    get_output().info(f"trusting remote {name}: " + ", ".join(f"{k}={v}" for k, v in table.items()))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; consent to the values shown.")
+def trust(name: str, yes: bool) -> None:
+    """Consent to the committed settings of remote NAME (e.g. its endpoint_url), as they are now.
+
+    Shows every value that could redirect traffic before asking; consent is bound to these exact
+    values (a later change is ignored again until trusted)."""
+    repo = Repo.find()
+    table = api.committed_remote(repo, name)
+    risky = settings.needs_consent(table)
+    out = get_output()
+    out.info(f"blob remote {name} as committed on the settings branch:")
+    for key, value in table.items():
+        mark = "  (redirects traffic: needs consent)" if key in risky else ""
+        out.info(f"  {key} = {value!r}{mark}")
+    if not yes and not click.confirm(f"Trust these values for remote {name}?", default=False, err=True):
+        raise click.Abort()
+    api.trust_remote(repo, name)
+    out.info(f"trusted: {name} " + ", ".join(f"{k}={v!r}" for k, v in table.items()))
 
 
 @remote.command("gc")

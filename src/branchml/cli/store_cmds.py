@@ -14,6 +14,7 @@ from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.pointers import index_pointers, reachable_pointers
 from branchml.repo import Repo
+from branchml.store.filecache import FileCache
 from branchml.store.maintenance import (
     check_store,
     missing_chunks_of_files,
@@ -51,6 +52,7 @@ def stats(as_json: bool) -> None:
     totals = repo.store.stats()
     logical = totals["file_bytes"]
     totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
+    totals["checkout_links"] = FileCache(repo.store).stats().as_dict()
 
     def render(t: dict) -> None:
         out_console.print(f"files:          {t['files']}")
@@ -58,6 +60,10 @@ def stats(as_json: bool) -> None:
         out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
         out_console.print(f"stored bytes:   {human_size(t['stored_bytes'])} in packs of {human_size(t['pack_bytes'])}")
         out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
+        links = t["checkout_links"]
+        if links["linked_files"]:
+            out_console.print(f"reflinked:      {links['linked_files']} work-tree file(s), {human_size(links['linked_bytes'])} "
+                              f"sharing {human_size(links['cache_bytes'])} of whole-file copies: {human_size(links['saved_bytes'])} saved")
 
     get_output().result(totals, as_json, render)
 

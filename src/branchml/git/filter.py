@@ -60,6 +60,7 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._store: Store | None = None
         self._store_writer = None
+        self._link_min_size: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def handshake(self) -> None:
@@ -86,6 +87,18 @@ class FilterServer:
         if self._store_writer is None:
             self._store_writer = self.store.writer()
         return self._store_writer
+
+    @property
+    def link_min_size(self) -> float:
+        """With `[checkout] link = "reflink"`, files this large are left to the checkout hook, which
+        clones them from the store's whole-file copies; read once, on the first smudge."""
+        if self._link_min_size is None:
+            try:
+                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+            except BranchmlError:
+                table = {}
+            self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
+        return self._link_min_size
 
     def close(self) -> None:
         if self._store_writer is not None:
@@ -186,8 +199,8 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max or self.skip_smudge:
-                return self.respond(head)  # the post-checkout hook writes it, streaming; or pointers wanted
+            if pointer.size > self.checkout_in_git_max or self.skip_smudge or pointer.size >= self.link_min_size:
+                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink); or pointers wanted
             self.store.require(pointer, path)
         except BranchmlError as exc:
             return self.fail(path, str(exc))

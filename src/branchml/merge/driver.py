@@ -16,10 +16,11 @@ from pathlib import Path
 from branchml import config
 from branchml.crash import report_crash
 from branchml.errors import BranchmlError, ExitCode, NotARepository
-from branchml.merge import append
-from branchml.merge.jsonlist import merge_jsonlist
+from branchml.merge import append, jsonstream
+from branchml.merge.external import Source
+from branchml.merge.jsonlist import merge_json_sources, merge_jsonlist, streams
 from branchml.merge.records import Unmergeable
-from branchml.merge.rows import format_for, merge_rows
+from branchml.merge.rows import format_for, merge_row_sources
 from branchml.merge.sides import (
     Side,
     read_bytes,
@@ -122,16 +123,46 @@ def merge(name: str, base: Path, ours: Path, theirs: Path, path: str, marker_siz
 
 
 def _merge_text(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int) -> list[str]:
-
     if name == "rows" and env.key("rows") is None and _merge_appended(env, o, a, b):
         return []
+    if name == "rows" or _json_arrays(env, (o, a, b)):
+        return _merge_streamed(env, name, o, a, b, marker_size)
     data = [read_bytes(side, env.store, env.max_bytes, env.path) for side in (o, a, b)]
-    if name == "jsonlist":
-        outcome = merge_jsonlist(*data, key=env.key("jsonlist"), marker_size=marker_size)
-    else:
-        outcome = merge_rows(*data, fmt=format_for(env.path), key=env.key("rows"), marker_size=marker_size)
+    outcome = merge_jsonlist(*data, key=env.key("jsonlist"), marker_size=marker_size)  # a JSON object: in memory
     write_result(a.path, outcome.data, env.as_pointer(a, b, len(outcome.data)), env.store)
     return outcome.conflicts
+
+
+def _json_arrays(env: Env, sides: tuple[Side, ...]) -> bool:
+    """True when every side is a JSON array or empty, judged from its first block: then it streams."""
+
+    def kind(side: Side) -> str | None:
+        head = next(append.content(side, env.store, env.path), b"")
+        found = jsonstream.kind(head)
+        return "other" if found is None and side.size > len(head) else found
+
+    return streams(kind(side) for side in sides)
+
+
+def _merge_streamed(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int) -> list[str]:
+    """The external merge (`external`): sides as files (pointers streamed out of the store), bounded memory."""
+
+    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+        folder = Path(tmp)
+        base, ours, theirs = (Source(side.name, path=to_file(side, env.store, folder, env.path)) for side in (o, a, b))
+        target = folder / "result"
+        with open(target, "wb") as out:
+            if name == "rows":
+                result = merge_row_sources(base, ours, theirs, out, fmt=format_for(env.path), key=env.key("rows"),
+                                           marker_size=marker_size, folder=folder)
+            else:
+                result = merge_json_sources(base, ours, theirs, out, key=env.key("jsonlist"),
+                                            marker_size=marker_size, folder=folder)
+        if result.same_as is ours and (a.pointer or not b.pointer):
+            return []  # %A already holds ours, in the form it should keep
+        chosen = result.same_as.path if result.same_as and result.same_as.path else target
+        write_result(a.path, chosen, env.as_pointer(a, b, chosen.stat().st_size), env.store)
+    return result.conflicts
 
 
 def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:

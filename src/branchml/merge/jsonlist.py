@@ -2,14 +2,21 @@
 
 Elements are compared by value (canonical JSON). With a key (`[merge.jsonlist] key = "run"`),
 objects that carry it are matched by that key, so a changed element is a change, not a new one.
-A JSON object (e.g. one run's record) merges field by field the same way, keyed by field name.
+Arrays stream element by element (`jsonstream`, `external`): any size merges in bounded memory.
+A JSON object (e.g. one run's record) merges field by field the same way, keyed by field name, in
+memory (objects are small records).
 """
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
 
+from branchml.merge import external, jsonstream
+from branchml.merge.external import Rec, Source
 from branchml.merge.outcome import Outcome
 from branchml.merge.records import (
     Conflict,
@@ -27,6 +34,26 @@ def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None =
         return Outcome(ours, [])
     if base == ours:
         return Outcome(theirs, [])
+    if streams(jsonstream.kind(data) for data in (base, ours, theirs)):
+        o, a, b = (Source(side, data=data) for side, data in zip(external.SIDES, (base, ours, theirs)))
+        out = io.BytesIO()
+        result = merge_json_sources(o, a, b, out, key=key, marker_size=marker_size, folder=None)
+        return Outcome(result.same_as.data if result.same_as else out.getvalue(), result.conflicts)
+    return _merge_in_memory(base, ours, theirs, key, marker_size)
+
+
+def streams(kinds: Iterator[str | None]) -> bool:
+    """True when every side is a JSON array (or empty): the streamed merge applies."""
+    return all(kind != "other" for kind in kinds)
+
+
+def merge_json_sources(base: Source, ours: Source, theirs: Source, out: IO[bytes], *, key: str | None,
+                       marker_size: int, folder: Path | None) -> external.Result:
+    codec = JsonCodec(key, marker_size, jsonstream.Layout(ours.blocks()))
+    return external.merge(codec, base, ours, theirs, out, folder)
+
+
+def _merge_in_memory(base: bytes, ours: bytes, theirs: bytes, key: str | None, marker_size: int) -> Outcome:
     parsed = [_parse(data, side, key) for data, side in ((base, "base"), (ours, "ours"), (theirs, "theirs"))]
     kind = _common_kind(parsed)
     sides = [records for _, records in parsed]
@@ -41,6 +68,92 @@ def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None =
             return Outcome(data, [])  # keep that side's exact bytes and layout
     values = [r.value for r in merged]  # type: ignore[union-attr]
     return Outcome(_dump(dict(values) if kind == "object" else values, like=ours), [])
+
+
+class JsonCodec:
+    """Array elements for the external merge: identity by canonical JSON, written back like ours."""
+
+    def __init__(self, key: str | None, marker_size: int, layout: jsonstream.Layout) -> None:
+        self.key, self.marker_size, self.layout = key, marker_size, layout
+
+    def records(self, source: Source) -> Iterator[Rec]:
+        for value, offset, length in jsonstream.elements(source.blocks(), source.name):
+            yield self._rec(value, offset, length)
+
+    def load(self, source: Source, offset: int, length: int) -> Rec:
+        return self._rec(json.loads(source.read_at(offset, length).decode("utf-8", "surrogatepass")), offset, length)
+
+    def _rec(self, value: Any, offset: int, length: int) -> Rec:
+        key = canonical(value[self.key]) if self.key is not None and isinstance(value, dict) and self.key in value else None
+        return Rec(value, canonical(value).encode("utf-8", "surrogatepass"), key, offset, length)
+
+    def writer(self, out: IO[bytes], conflicted: bool) -> MarkedWriter | ListWriter:
+        return MarkedWriter(out, self.key, self.marker_size) if conflicted else ListWriter(out, self.layout)
+
+
+class ListWriter:
+    """The array serialised as `_dump` does (indented, compact or spaced, like ours), element by element."""
+
+    def __init__(self, out: IO[bytes], layout: jsonstream.Layout) -> None:
+        self.out, self.layout, self.count = out, layout, 0
+        self.conflicts: list[str] = []
+        self.compact = not layout.multiline and not layout.spaced and layout.length > 2
+
+    def record(self, rec: Rec) -> None:
+        if self.layout.multiline:
+            text = "  " + json.dumps(rec.value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            separator = ",\n" if self.count else "[\n"
+        elif self.compact:
+            text = json.dumps(rec.value, separators=(",", ":"), ensure_ascii=False)
+            separator = "," if self.count else "["
+        else:
+            text = json.dumps(rec.value, ensure_ascii=False)
+            separator = ", " if self.count else "["
+        self.out.write((separator + text).encode())
+        self.count += 1
+
+    def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
+        raise AssertionError("a conflicted merge is written by MarkedWriter")
+
+    def close(self) -> None:
+        end = "[]" if not self.count else "\n]" if self.layout.multiline else "]"
+        self.out.write(end.encode() + (b"\n" if self.layout.trailing_newline else b""))
+
+
+class MarkedWriter:
+    """One element per line, conflicts between Git-style markers (as `_render_with_markers`)."""
+
+    def __init__(self, out: IO[bytes], key: str | None, marker_size: int) -> None:
+        self.out, self.key, self.marker_size = out, key, marker_size
+        self.conflicts: list[str] = []
+        self.pending: Rec | Conflict | None = None
+        out.write(b"[\n")
+
+    def _line(self, record: Record | Rec, comma: bytes) -> bytes:
+        return b"  " + json.dumps(record.value, ensure_ascii=False).encode() + comma + b"\n"
+
+    def _flush(self, comma: bytes) -> None:
+        item, self.pending = self.pending, None
+        if isinstance(item, Conflict):
+            render = lambda r: self._line(r, comma)
+            self.out.write(b"".join(marker_block(item, render, self.marker_size, f"{self.key}={item.key}")))
+        elif item is not None:
+            self.out.write(self._line(item, comma))
+
+    def record(self, rec: Rec) -> None:
+        self._flush(b",")
+        self.pending = rec
+
+    def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
+        self._flush(b",")
+        key = (ours or theirs).key  # type: ignore[union-attr]
+        as_record = lambda r: None if r is None else Record(r.value, r.ident, r.key)
+        self.pending = Conflict(key, as_record(ours), as_record(theirs))
+        self.conflicts.append(describe(self.pending, f"element with {self.key}={key}"))
+
+    def close(self) -> None:
+        self._flush(b"")
+        self.out.write(b"]\n")
 
 
 def _parse(data: bytes, side: str, key: str | None) -> tuple[str | None, list[Record]]:

@@ -39,11 +39,12 @@ Merged = list[Record | Conflict]
 
 def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequence[Record]) -> Merged:
     keyed = _merge_keyed(_by_key(base, "base"), _by_key(ours, "ours"), _by_key(theirs, "theirs"))
-    wanted = merge_counts(_counts(base), _counts(ours), _counts(theirs))
-    extra = Counter({ident: n - min(n, _counts(ours)[ident]) for ident, n in wanted.items()})
+    ours_counts = _counts(ours)
+    kept = merge_counts(_counts(base), ours_counts, _counts(theirs))
+    extra = Counter({ident: n - min(n, ours_counts[ident]) for ident, n in kept.items()})
     out: Merged = []
     seen_keys: set[Hashable] = set()
-    for records, taken in ((ours, _first_copies(ours, wanted)), (theirs, _last_copies(theirs, extra))):
+    for records, taken in ((ours, _first_copies(ours, kept)), (theirs, _last_copies(theirs, extra))):
         for i, record in enumerate(records):
             if record.key is None:
                 if i in taken:
@@ -112,20 +113,20 @@ def _counts(records: Sequence[Record]) -> Counter:
 
 
 def merge_counts(base: Counter, ours: Counter, theirs: Counter) -> Counter:
-    out: Counter = Counter()
-    for ident in ours.keys() | theirs.keys():
-        o, a, t = base[ident], ours[ident], theirs[ident]
-        if a == o:
-            out[ident] = t
-        elif t == o:
-            out[ident] = a
-        elif a > o and t > o:
-            out[ident] = max(a, t)  # both appended it: once
-        elif a < o and t < o:
-            out[ident] = min(a, t)
-        else:
-            out[ident] = a + t - o  # one side added copies, the other removed some
-    return out
+    return Counter({ident: wanted(base[ident], ours[ident], theirs[ident]) for ident in ours.keys() | theirs.keys()})
+
+
+def wanted(o: int, a: int, t: int) -> int:
+    """How many copies of one value the merge keeps, from its counts in base, ours and theirs."""
+    if a == o:
+        return t
+    if t == o:
+        return a
+    if a > o and t > o:
+        return max(a, t)  # both appended it: once
+    if a < o and t < o:
+        return min(a, t)
+    return a + t - o  # one side added copies, the other removed some
 
 
 def _show(key: Hashable) -> str:

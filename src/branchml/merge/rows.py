@@ -1,29 +1,24 @@
 """`branchml-rows`: merge row files (CSV, TSV, JSON Lines, plain lines) by appending.
 
 Rows keep their exact bytes; only the merged order is new. CSV/TSV files must have the same header
-on both sides. With a key column, rows are matched by key (see `records` for the rules).
+on both sides. With a key column, rows are matched by key (see `records` for the rules). The merge
+streams (`external`): files of any size merge in bounded memory.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import IO
 
+from branchml.merge import external
+from branchml.merge.external import Rec, Source
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import (
-    Conflict,
-    Record,
-    Unmergeable,
-    conflicts_of,
-    describe,
-    marker_block,
-    merge_records,
-)
-
-_LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
+from branchml.merge.records import Conflict, Record, Unmergeable, describe, marker_block
 
 
 @dataclass(frozen=True)
@@ -50,48 +45,56 @@ def merge_rows(
         return Outcome(ours, [])
     if base == ours:
         return Outcome(theirs, [])
-    parsed = [_split(data, fmt) for data in (base, ours, theirs)]
-    header = _common_header(parsed[1][0], parsed[2][0], fmt)
-    key_index = _key_index(header, key, fmt)
-    sides = [to_records(rows, fmt, key, key_index, side) for (_, rows), side in zip(parsed, ("base", "ours", "theirs"))]
-    merged = merge_records(*sides)
-    conflicts = conflicts_of(merged)
-    if not conflicts:
-        idents = [r.ident for r in merged]  # type: ignore[union-attr]
-        for data, records in ((ours, sides[1]), (theirs, sides[2])):
-            if idents == [r.ident for r in records]:
-                return Outcome(data, [])
-    eol = line_end(ours or theirs)
-    body = _render(merged, eol, marker_size, key)
-    head = parsed[1][0] or parsed[2][0] or b""
-    if head and body and not head.endswith(b"\n"):
-        head += eol
-    return Outcome(head + body, [describe(c, f"row with {key}={c.key}") for c in conflicts])
+    o, a, b = (Source(side, data=data) for side, data in zip(external.SIDES, (base, ours, theirs)))
+    out = io.BytesIO()
+    result = merge_row_sources(o, a, b, out, fmt=fmt, key=key, marker_size=marker_size, folder=None)
+    return Outcome(result.same_as.data if result.same_as else out.getvalue(), result.conflicts)
 
 
-def _split(data: bytes, fmt: RowFormat) -> tuple[bytes | None, list[bytes]]:
-    """(header, rows): the header only for CSV."""
-    rows = split_rows(data, fmt)
-    if fmt.kind != "csv":
-        return None, rows
-    return (rows[0], rows[1:]) if rows else (None, [])
+def merge_row_sources(base: Source, ours: Source, theirs: Source, out: IO[bytes], *, fmt: RowFormat,
+                      key: str | None, marker_size: int, folder: Path | None) -> external.Result:
+    codec = RowsCodec(fmt, key, marker_size)
+    codec.prepare(ours, theirs)
+    return external.merge(codec, base, ours, theirs, out, folder)
+
+
+def iter_rows(blocks: Iterable[bytes], fmt: RowFormat) -> Iterator[tuple[bytes, int]]:
+    """(row, offset) in order, rows with their line ends; a CSV row may span lines inside quotes."""
+    offset, pending, quotes = 0, [], 0
+    if fmt.kind != "csv":  # a row is a line
+        for line in _lines(blocks):
+            yield line, offset
+            offset += len(line)
+        return
+    for line in _lines(blocks):
+        pending.append(line)
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            row = pending[0] if len(pending) == 1 else b"".join(pending)
+            yield row, offset
+            offset += len(row)
+            pending, quotes = [], 0
+    if pending:
+        yield b"".join(pending), offset  # an unterminated quote: kept whole, compared as it is
+
+
+def _lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    carry: list[bytes] = []
+    for block in blocks:
+        end = block.rfind(b"\n")
+        if end < 0:
+            carry.append(block)
+            continue
+        data = b"".join([*carry, block[:end + 1]]) if carry else block[:end + 1]
+        carry = [block[end + 1:]] if end + 1 < len(block) else []
+        for line in data.split(b"\n")[:-1]:
+            yield line + b"\n"
+    if carry:
+        yield b"".join(carry)
 
 
 def split_rows(data: bytes, fmt: RowFormat) -> list[bytes]:
-    """Rows with their line ends; a CSV row may span lines inside quotes."""
-    lines = _LINE.findall(data)
-    if fmt.kind != "csv":
-        return lines
-    rows: list[bytes] = []
-    pending = b""
-    for line in lines:
-        pending += line
-        if pending.count(b'"') % 2 == 0:
-            rows.append(pending)
-            pending = b""
-    if pending:
-        rows.append(pending)  # an unterminated quote: kept whole, compared as it is
-    return rows
+    return [row for row, _ in iter_rows([data], fmt)]
 
 
 def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
@@ -102,45 +105,28 @@ def _fields(row: bytes, fmt: RowFormat) -> tuple[str, ...]:
         raise Unmergeable(f"a row cannot be read as CSV ({exc}): {text[:60]!r}") from None
 
 
-def _fields_or_raw(row: bytes, fmt: RowFormat) -> tuple:
-    """The row's fields, or its bytes when the csv module cannot read it (compared exactly then)."""
-    try:
-        return _fields(row, fmt)
-    except Unmergeable:
-        return ("raw", row.rstrip(b"\r\n"))
+def _fields_ident(fields: tuple[str, ...]) -> bytes:
+    return b"F" + repr(fields).encode("utf-8", "surrogatepass")  # repr of a tuple of str: one text per value
 
 
-def _common_header(ours: bytes | None, theirs: bytes | None, fmt: RowFormat) -> tuple[str, ...] | None:
-    if fmt.kind != "csv":
-        return None
-    a = _fields(ours, fmt) if ours else None
-    b = _fields(theirs, fmt) if theirs else None
-    if a is not None and b is not None and a != b:
-        raise Unmergeable(f"the CSV headers differ: ours {list(a)}, theirs {list(b)}")
-    return a or b
-
-
-def _key_index(header: tuple[str, ...] | None, key: str | None, fmt: RowFormat) -> int | None:
-    if key is None or fmt.kind != "csv" or header is None:
-        return None
-    if key not in header:
-        raise Unmergeable(f"the key column {key!r} is not in the header {list(header)}")
-    return header.index(key)
+def identify(row: bytes, fmt: RowFormat, key: str | None, key_index: int | None, where: str) -> tuple[bytes, str | None]:
+    """(identity, key) of one row: the parsed fields for CSV, else the row's bytes without its line end."""
+    if fmt.kind == "csv" and key_index is None:
+        try:
+            return _fields_ident(_fields(row, fmt)), None
+        except Unmergeable:  # compared as bytes then
+            return b"R" + row.rstrip(b"\r\n"), None
+    if fmt.kind == "csv":
+        fields = _fields(row, fmt)
+        return _fields_ident(fields), fields[key_index] if key_index is not None and key_index < len(fields) else None
+    if fmt.kind == "jsonl" and key is not None and row.strip():
+        return row.rstrip(b"\r\n"), _json_key(row, key, where)
+    return row.rstrip(b"\r\n"), None
 
 
 def to_records(rows: list[bytes], fmt: RowFormat, key: str | None, key_index: int | None, side: str) -> list[Record]:
-    out = []
-    for number, row in enumerate(rows, start=2 if fmt.kind == "csv" else 1):
-        if fmt.kind == "csv" and key_index is None:
-            out.append(Record(row, _fields_or_raw(row, fmt)))
-        elif fmt.kind == "csv":
-            fields = _fields(row, fmt)
-            out.append(Record(row, fields, fields[key_index] if key_index < len(fields) else None))
-        elif fmt.kind == "jsonl" and key is not None and row.strip():
-            out.append(Record(row, row.rstrip(b"\r\n"), _json_key(row, key, f"{side} line {number}")))
-        else:
-            out.append(Record(row, row.rstrip(b"\r\n")))
-    return out
+    first = 2 if fmt.kind == "csv" else 1
+    return [Record(row, *identify(row, fmt, key, key_index, f"{side} line {n}")) for n, row in enumerate(rows, first)]
 
 
 def _json_key(row: bytes, key: str, where: str) -> str | None:
@@ -154,21 +140,92 @@ def _json_key(row: bytes, key: str, where: str) -> str | None:
 
 
 def line_end(sample: bytes) -> bytes:
-    first = _LINE.match(sample)
-    return b"\r\n" if first and first.group().endswith(b"\r\n") else b"\n"
+    first = sample.split(b"\n", 1)[0]
+    return b"\r\n" if len(first) < len(sample) and first.endswith(b"\r") else b"\n"
 
 
-def _render(merged: list, eol: bytes, marker_size: int, key: str | None) -> bytes:
-    def line(record: Record) -> bytes:
-        return record.value if record.value.endswith(b"\n") else record.value + eol
+class RowsCodec:
+    """Rows for the external merge: the header, identities, keys, and the merged file's layout."""
 
-    out: list[bytes] = []
-    for i, item in enumerate(merged):
-        if isinstance(item, Conflict):
-            out += marker_block(item, line, marker_size, f"{key}={item.key}", eol)
-        elif i == len(merged) - 1:
-            out.append(item.value)  # the last row keeps its (missing) end of line
-        else:
-            out.append(line(item))
-    return b"".join(out)
+    def __init__(self, fmt: RowFormat, key: str | None, marker_size: int) -> None:
+        self.fmt, self.key, self.marker_size = fmt, key, marker_size
+        self.key_index: int | None = None
+        self.head, self.eol = b"", b"\n"
 
+    def prepare(self, ours: Source, theirs: Source) -> None:
+        """Check the headers (CSV) and take the line end from ours' first line (theirs' if ours is empty)."""
+        first = [next(iter_rows(side.blocks(), self.fmt), (b"", 0))[0] for side in (ours, theirs)]
+        self.eol = line_end(first[0] or first[1])
+        if self.fmt.kind != "csv":
+            return
+        a, b = (_fields(row, self.fmt) if row else None for row in first)
+        if a is not None and b is not None and a != b:
+            raise Unmergeable(f"the CSV headers differ: ours {list(a)}, theirs {list(b)}")
+        header = a or b
+        self.head = first[0] or first[1]
+        if self.key is not None and header is not None:
+            if self.key not in header:
+                raise Unmergeable(f"the key column {self.key!r} is not in the header {list(header)}")
+            self.key_index = header.index(self.key)
+
+    def records(self, source: Source) -> Iterator[Rec]:
+        rows = iter_rows(source.blocks(), self.fmt)
+        first = 1
+        if self.fmt.kind == "csv":
+            next(rows, None)
+            first = 2
+        for number, (row, offset) in enumerate(rows, first):
+            ident, key = identify(row, self.fmt, self.key, self.key_index, f"{source.name} line {number}")
+            yield Rec(row, ident, key, offset, len(row))
+
+    def load(self, source: Source, offset: int, length: int) -> Rec:
+        row = source.read_at(offset, length)
+        ident, key = identify(row, self.fmt, self.key, self.key_index, source.name)
+        return Rec(row, ident, key, offset, length)
+
+    def writer(self, out: IO[bytes], conflicted: bool) -> RowsWriter:
+        return RowsWriter(out, self, conflicted)
+
+
+class RowsWriter:
+    """Rows as they are; each ends with its line end except the last; conflicts between markers."""
+
+    def __init__(self, out: IO[bytes], codec: RowsCodec, conflicted: bool) -> None:
+        self.out, self.codec = out, codec
+        self.conflicts: list[str] = []
+        self.pending: bytes | None = None
+        self.started = False
+
+    def _line(self, record: Record | Rec) -> bytes:
+        row: bytes = record.value
+        return row if row.endswith(b"\n") else row + self.codec.eol
+
+    def _next(self) -> None:
+        if not self.started:
+            head = self.codec.head
+            self.out.write(head if not head or head.endswith(b"\n") else head + self.codec.eol)
+            self.started = True
+        if self.pending is not None:
+            self.out.write(self.pending if self.pending.endswith(b"\n") else self.pending + self.codec.eol)
+            self.pending = None
+
+    def record(self, rec: Rec) -> None:
+        self._next()
+        self.pending = rec.value
+
+    def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
+        self._next()
+        key = (ours or theirs).key  # type: ignore[union-attr]
+        item = Conflict(key, _as_record(ours), _as_record(theirs))
+        self.out.write(b"".join(marker_block(item, self._line, self.codec.marker_size, f"{self.codec.key}={key}", self.codec.eol)))
+        self.conflicts.append(describe(item, f"row with {self.codec.key}={key}"))
+
+    def close(self) -> None:
+        if not self.started:
+            self.out.write(self.codec.head)
+        elif self.pending is not None:
+            self.out.write(self.pending)  # the last row keeps its (missing) end of line
+
+
+def _as_record(rec: Rec | None) -> Record | None:
+    return None if rec is None else Record(rec.value, rec.ident, rec.key)

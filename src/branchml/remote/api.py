@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,12 +11,20 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.git import cmd
 from branchml.pointers import PointerBlob, read_pointers, rev_list_pointers
-from branchml.remote import settings
+from branchml.remote import settings, source
+from branchml.remote.catalog import Catalog
+from branchml.remote.download import fetch as fetch_records
+from branchml.remote.download import remote_file_chunks
+from branchml.remote.gc import collect
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
+from branchml.remote.storage import RemoteStorage
+from branchml.remote.upload import push_files
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
 Advance = Callable[[int], None]
+_warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
 
 
 @dataclass
@@ -27,10 +36,12 @@ class Connection:
 
 def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
     """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
 
-    spec = settings.choose(settings.load_remotes(repo, committed), name)
+    spec = settings.load(repo, committed).choose(name)
+    warning = settings.ignored_warning(spec)
+    if warning and warning not in _warned:
+        _warned.add(warning)
+        sys.stderr.write(warning + "\n")
     storage = RemoteStorage(spec)
     return Connection(spec, storage, Catalog(repo.store_dir, storage))
 
@@ -46,10 +57,15 @@ def connect(repo, name: str | None = None, committed: str | None = None) -> Iter
 
 # -- configuration -----------------------------------------------------------------------------
 def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False) -> RemoteSpec:
-    """Add a remote to branchml.toml (or local.toml); consent to the options the user typed."""
+    """Add a remote to branchml.toml (or local.toml); consent to the options the user typed.
+
+    The committed file counts once committed on the settings branch (remote/source.py), so adding
+    one on another branch is refused: it would silently apply to nobody."""
     if settings.protocol_of(url) == "file":
         url = str(Path(url).expanduser().resolve())
-    spec = settings._spec(name, {"url": url, **options}, "remote add")  # refuses credentials
+    spec = settings.parse_spec(name, {"url": url, **options}, "remote add")  # refuses credentials
+    if not local:
+        _require_settings_branch(repo)
     path = settings.local_path(repo.store_dir) if local else _committed_path(repo)
     data = config.read_toml(path)
     if name in data.get("remotes", {}):
@@ -60,6 +76,16 @@ def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False)
     if not local:
         _consent(repo, name, {"url": url, **options})
     return spec
+
+
+def _require_settings_branch(repo) -> None:
+    branch, here = source.settings_branch(repo), source.current_branch(repo)
+    if here != branch:
+        raise RemoteConfigError(
+            f"blob remotes are read from branchml.toml committed on {branch!r}, and this is {here or 'a detached HEAD'!r}",
+            hint=f"`git switch {branch}` and add it there (then commit and push {branch}), "
+            "or keep it to this clone with `--local`",
+        )
 
 
 def remove_remote(repo, name: str) -> list[str]:
@@ -80,11 +106,17 @@ def remove_remote(repo, name: str) -> list[str]:
 
 def trust_remote(repo, name: str) -> dict:
     """Consent to a committed remote's current settings (bound to these exact values)."""
-    text = settings.committed_text(repo)
-    table = config.parse_toml(text, config.FILE_NAME).get("remotes", {}).get(name) if text else None
-    if not table:
-        raise RemoteConfigError(f"branchml.toml has no remote {name!r}", hint="see `branchml remote list`")
+    table = committed_remote(repo, name)
     _consent(repo, name, table)
+    return table
+
+
+def committed_remote(repo, name: str) -> dict:
+    """The committed table of remote `name` on the settings branch (what `trust` would consent to)."""
+    shared = source.shared_settings(repo)
+    table = shared.table.get("remotes", {}).get(name)
+    if not table:
+        raise RemoteConfigError(f"{shared.where} has no remote {name!r}", hint="see `branchml remote list`")
     return table
 
 
@@ -97,21 +129,34 @@ def _consent(repo, name: str, table: dict) -> None:
 
 
 def list_remotes(repo) -> list[dict]:
-    text = settings.committed_text(repo)
-    shared = config.parse_toml(text, config.FILE_NAME).get("remotes", {}) if text else {}
+    shared = source.shared_settings(repo)
+    committed = shared.table.get("remotes", {})
     mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes", {})
+    loaded = settings.load(repo)
+    specs = {s.name: s for s in loaded.specs}
     out = []
-    for name in dict.fromkeys([*mine, *shared]):
-        table = {**shared.get(name, {}), **mine.get(name, {})}
-        status = "ok"
-        try:
-            settings.choose(settings.load_remotes(repo), name)
-        except RemoteConfigError as exc:
-            status = exc.message
-        source = "local.toml" if name in mine else config.FILE_NAME
-        out.append({"name": name, "url": table.get("url"), "options": {k: v for k, v in table.items() if k != "url"},
-                    "source": source, "status": status})
-    return out
+    for name in dict.fromkeys([*mine, *committed]):
+        table = {**committed.get(name, {}), **mine.get(name, {})}
+        problem = loaded.problems.get(name)
+        spec = specs.get(name)
+        status = problem.message if problem else "ok"
+        if spec is not None and spec.ignored:
+            status = f"ok; ignored until trusted: {', '.join(spec.ignored)}"
+        source_name = "local.toml" if name in mine else config.FILE_NAME
+        out.append({"name": name, "url": spec.url if spec else table.get("url"),
+                    "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
+                    "ref": None if name in mine else shared.ref, "status": status})
+    return out + _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+
+
+def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:
+    """Remotes in the work tree's branchml.toml that the settings branch does not hold yet."""
+    if repo.root is None or not (repo.root / config.FILE_NAME).exists():
+        return []
+    tables = config.read_toml(repo.root / config.FILE_NAME).get("remotes", {})
+    return [{"name": name, "url": table.get("url"), "options": {k: v for k, v in table.items() if k != "url"},
+             "source": "work tree", "ref": None, "status": f"not in effect until committed ({where})"}
+            for name, table in tables.items() if name not in known]
 
 
 def _committed_path(repo) -> Path:
@@ -143,8 +188,6 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
 
 def resolve_ref(repo, ref: str) -> str:
     """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
-    from branchml.git import cmd
-
     if cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{tree}}"], repo.cwd):
         return ref
     out = repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}"])
@@ -164,9 +207,7 @@ def _oids(pointers: list[PointerBlob]) -> list[bytes]:
 # -- transfers -------------------------------------------------------------------------------
 def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
     """`push main` means the ref main on the default remote, unless a blob remote is called main."""
-    from branchml.git import cmd
-
-    if first is None or first in {s.name for s in settings.load_remotes(repo)}:
+    if first is None or first in {s.name for s in settings.load_remotes(repo)} | set(settings.load(repo).problems):
         return first, refs
     if cmd.git_ok(["rev-parse", "--verify", "-q", first], repo.cwd):
         return None, [first, *refs]
@@ -175,23 +216,17 @@ def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str
 
 
 def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
-    from branchml.remote.upload import push_files
-
     pointers = history_pointers(repo, refs)
     with connect(repo, remote) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
 
 
 def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
-    from branchml.remote.upload import push_files
-
     with connect(repo, remote) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
 
 
 def fetch(repo, refs: list[str], include: list[str], remote: str | None = None, advance: Advance = lambda n: None):
-    from branchml.remote.download import fetch as fetch_records
-
     pointers = tree_pointers(repo, refs, include)
     with connect(repo, remote) as conn:
         return fetch_records(repo.store, conn.storage, conn.catalog, _oids(pointers), [], advance)
@@ -207,8 +242,6 @@ def verify(repo, ref: str, remote: str | None = None, committed: str | None = No
 
 def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict]:
     """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
-    from branchml.remote.download import remote_file_chunks
-
     oids = _oids(pointers)
     conn.catalog.refresh(require_data=False)
     absent = set(conn.catalog.missing(oids, KIND_FILE))
@@ -220,7 +253,5 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
 
 
 def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):
-    from branchml.remote.gc import collect
-
     with connect(repo, remote) as conn:
         return collect(repo, conn, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)

@@ -3,29 +3,30 @@
 pre-push (client): stdin has `<local ref> <local sha> <remote ref> <remote sha>` lines. We upload
 what the new commits' pointers need (commits the Git remote already has, as far as the
 remote-tracking refs say, are skipped), and refuse the push when the upload fails. Without any
-blob remote configured we only warn: the push goes on, but others will lack those files.
+blob remote configured the push is refused too: others could never get those files. A project
+without a blob remote says so with `[push] without_blob_remote = "warn"`.
 
 pre-receive (server, bare repo, `branchml install --server`): stdin has `<old> <new> <ref>` lines.
-The blob remote to check is the server's own (`branchml/local.toml` in the bare repo, trusted) or,
-when it has none, the one named by branchml.toml in the pushed commit, with the same trust rules
-as a clone. A push whose pointers reference a file or chunk missing from it is refused. With no
-blob remote configured anywhere, the push is accepted with a warning (as pre-push does).
+The blob remote to check is the server's own (`branchml/local.toml` in the bare repo, trusted) or
+the one committed on the server's settings branch (main) as it was before the push (as this push
+creates it, for the first push), with the same trust rules as a clone: never one a pusher names
+in their own branch. A push whose pointers reference a file or chunk missing from it is refused,
+and so is one with pointers while no blob remote is configured at all (unless the server's
+settings say "warn").
 """
 
 from __future__ import annotations
 
 import sys
 
-from branchml import config
 from branchml.errors import BranchmlError
-from branchml.remote import settings
+from branchml.pointers import rev_list_pointers
+from branchml.remote import api, settings, source
 
 ZERO = "0" * 40
 
 
 def pre_push(repo, args: list[str], stdin: bytes) -> None:
-    from branchml.remote import api
-
     git_remote = args[0] if args else "origin"
     shas = [line.split()[1] for line in stdin.decode().splitlines() if len(line.split()) == 4]
     shas = [s for s in shas if s.strip("0")]
@@ -34,15 +35,11 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
     pointers = api.history_pointers(repo, [*shas, "--not", f"--remotes={git_remote}"])
     if not pointers:
         return
-    specs = settings.load_remotes(repo)
-    if not specs:
-        sys.stderr.write(
-            f"branchml: warning: pushing {len(pointers)} pointer(s) but no blob remote is configured; "
-            "others will not get these files (run `branchml remote add origin URL`, then `branchml push`)\n"
-        )
-        return
+    remotes = settings.load(repo)
+    if not remotes.specs and not remotes.problems:
+        return _no_blob_remote(repo, f"pushing {len(pointers)} pointer(s)", remotes.where)
     try:
-        same_name = git_remote if any(s.name == git_remote for s in specs) else None
+        same_name = git_remote if any(s.name == git_remote for s in remotes.specs) else None
         report = api.push_pointers(repo, same_name, pointers)
     except BranchmlError as exc:
         raise BranchmlError(
@@ -53,22 +50,34 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
         sys.stderr.write(f"branchml: uploaded {report.new_chunks} chunk(s), {report.bytes} bytes to {report.remote}\n")
 
 
-def pre_receive(repo, args: list[str], stdin: bytes) -> None:
-    from branchml.pointers import rev_list_pointers
-    from branchml.remote import api
+def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -> None:
+    """Refuse (the default) or warn when pointers would be published with no blob remote at all."""
+    message = f"{what} but no blob remote is configured (none in local.toml, none in {where}); nobody else could get these files"
+    if settings.push_policy(repo, committed) == "warn":
+        sys.stderr.write(f"branchml: warning: {message}\n")
+        return
+    raise BranchmlError(
+        f"push refused: {message}",
+        hint="add one on main (`branchml remote add origin URL`, commit, push main first), or for a project "
+        'without a blob remote set `[push] without_blob_remote = "warn"` in branchml.toml on main or in '
+        ".git/branchml/local.toml",
+    )
 
-    for line in stdin.decode().splitlines():
-        old, new, ref = line.split()
+
+def pre_receive(repo, args: list[str], stdin: bytes) -> None:
+    """Refuse pushed pointers whose content the blob remote lacks (see the module docstring)."""
+
+    updates = [line.split() for line in stdin.decode().splitlines() if len(line.split()) == 3]
+    for _old, new, ref in updates:
         if new == ZERO:
             continue
         pointers = rev_list_pointers(repo, [new, "--not", "--all"])
         if not pointers:
             continue
-        server_own = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
-        committed = "" if server_own else _committed_at(repo, new)
-        if not server_own and not settings.load_remotes(repo, committed):
-            sys.stderr.write(f"branchml: warning: {ref}: {len(pointers)} pointer(s) but no blob remote is configured "
-                             "(here or in the pushed branchml.toml); their files are not checked\n")
+        committed = _server_settings(repo, updates)
+        remotes = settings.load(repo, committed)
+        if not remotes.specs and not remotes.problems:
+            _no_blob_remote(repo, f"{ref}: {len(pointers)} pointer(s)", "branchml.toml on main", committed)
             continue
         try:
             with api.connect(repo, None, committed) as conn:
@@ -76,15 +85,26 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
         except BranchmlError as exc:
             raise BranchmlError(f"{ref}: cannot check the blob remote: {exc.message}", hint=exc.hint) from exc
         if missing:
-            first = missing[0]
             raise BranchmlError(
-                f"{ref}: {len(missing)} file(s) are not on blob remote {conn.spec.name!r} ({conn.spec.url}) "
-                f"(first: {first['path']} {first['oid'][:16]}…); refusing dangling pointers",
+                f"{ref}: {len(missing)} file(s) are not on blob remote {conn.spec.name!r} ({conn.spec.url}), "
+                f"refusing dangling pointers: {names_of(missing)}",
                 hint="run `branchml push` in your clone, then `git push` again",
             )
 
 
-def _committed_at(repo, sha: str) -> str:
-    """branchml.toml of the pushed commit ('' when it has none: only the server's own remotes count)."""
-    out = repo.git(["cat-file", "blob", f"{sha}:{config.FILE_NAME}"], check=False)
-    return out.decode("utf-8", "replace")
+def names_of(missing: list[dict], limit: int = 50) -> str:
+    """Every missing path (up to `limit`; the rest counted)."""
+    paths = [item["path"] for item in missing]
+    more = f" ... and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
+def _server_settings(repo, updates: list[list[str]]) -> str:
+    """The committed settings the server goes by: its settings branch as before the push, or, when
+    that branch does not exist yet, as this push creates it ('' when neither has any)."""
+    shared = source.shared_settings(repo)
+    if shared.ref is not None:
+        return shared.text
+    wanted = {f"refs/heads/{source.settings_branch(repo)}"}
+    new = next((n for _, n, r in updates if r in wanted and n != ZERO), None)
+    return source.committed_at(repo, new) if new else ""

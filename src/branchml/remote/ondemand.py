@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from branchml import config
 from branchml.errors import BranchmlError, MissingObject
-from branchml.remote import settings
+from branchml.remote import settings, source
 
 
 def make_fetcher(repo):
@@ -20,8 +20,7 @@ def make_fetcher(repo):
 
 def _has_remotes(repo) -> bool:
     try:
-        text = settings.committed_text(repo)
-        shared = config.parse_toml(text, config.FILE_NAME).get("remotes") if text else None
+        shared = source.shared_settings(repo).table.get("remotes")
         mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
     except BranchmlError:
         return True  # let the fetch report the broken settings when something is actually missing
@@ -43,10 +42,10 @@ class OnDemandFetcher:
         from branchml.store.records import RecordInserter
 
         self.inserter = self.inserter or RecordInserter(self.repo.store)
-        specs = settings.load_remotes(self.repo)
-        default = settings.choose(specs)
+        remotes = settings.load(self.repo)
+        default = remotes.choose()
         errors = []
-        for spec in sorted(specs, key=lambda s: s is not default):
+        for spec in sorted(remotes.specs, key=lambda s: s is not default):
             try:
                 self._fetch_from(spec.name, file_oids, chunk_ids)
                 return

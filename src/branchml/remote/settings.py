@@ -18,6 +18,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
+from branchml.remote import source
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
@@ -38,6 +39,8 @@ class RemoteSpec:
     name: str
     url: str
     options: dict = field(default_factory=dict)
+    committed_keys: frozenset[str] = frozenset()  # options that came from branchml.toml
+    ignored: tuple[str, ...] = ()  # committed keys not honoured until trusted
 
     @property
     def protocol(self) -> str:
@@ -54,10 +57,10 @@ class RemoteSpec:
     def storage_options(self) -> dict:
         """Options for fsspec: ours removed, the S3 endpoint from the standard variables if unset."""
         opts = {k: v for k, v in self.options.items() if k not in OWN_OPTIONS}
-        if self.protocol in ("s3", "s3a") and "endpoint_url" not in opts:
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            if endpoint:
-                opts["endpoint_url"] = endpoint
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        own_endpoint = "endpoint_url" in opts and "endpoint_url" not in self.committed_keys
+        if self.protocol in ("s3", "s3a") and endpoint and not own_endpoint:
+            opts["endpoint_url"] = endpoint  # the user's environment wins over committed values
         if "region" in opts and self.protocol in ("s3", "s3a"):
             opts.setdefault("client_kwargs", {})["region_name"] = opts.pop("region")
         return opts
@@ -75,33 +78,90 @@ def local_path(store_dir: Path) -> Path:
     return store_dir / "local.toml"
 
 
-def committed_text(repo) -> str | None:
-    """branchml.toml of the work tree, else of HEAD (bare repos, clones before checkout)."""
-    if repo.root is not None and (repo.root / config.FILE_NAME).exists():
-        return (repo.root / config.FILE_NAME).read_text(encoding="utf-8")
-    out = repo.git(["cat-file", "blob", f"HEAD:{config.FILE_NAME}"], check=False)
-    return out.decode("utf-8", "replace") if out else None
+def committed_text(repo) -> str:
+    """The committed branchml.toml that counts for remotes: the settings branch's (remote/source.py)."""
+    return source.shared_settings(repo).text
 
 
-def load_remotes(repo, committed: str | None = None, *, use_worktree: bool = True) -> list[RemoteSpec]:
-    """Every usable remote, local ones first; committed ones checked against the trust rules."""
-    if committed is None and use_worktree:
-        committed = committed_text(repo)
-    shared = config.parse_toml(committed, config.FILE_NAME).get("remotes", {}) if committed else {}
+@dataclass
+class Remotes:
+    """The usable remotes (local ones first), and why any other configured remote is unusable."""
+
+    specs: list[RemoteSpec]
+    problems: dict[str, RemoteConfigError] = field(default_factory=dict)
+    where: str = config.FILE_NAME
+
+    def choose(self, name: str | None = None) -> RemoteSpec:
+        if name is not None and name in self.problems:
+            raise self.problems[name]
+        if name is None and not self.specs and self.problems:
+            raise next(iter(self.problems.values()))
+        return choose(self.specs, name, self.where)
+
+
+def load(repo, committed: str | None = None) -> Remotes:
+    """local.toml, then the committed settings (the settings branch's, or `committed` if given).
+
+    A remote named in local.toml is the user's own: its local values are used as they are, and
+    the committed table of the same name adds only what is safe or consented (the bypass the
+    issue 12 tests: a committed endpoint_url must not ride on a trusted local remote)."""
+    where = config.FILE_NAME
+    if committed is None:
+        shared_settings = source.shared_settings(repo)
+        committed, where = shared_settings.text, shared_settings.where
+    shared = config.parse_toml(committed, where).get("remotes", {}) if committed else {}
     local = config.read_toml(local_path(repo.store_dir))
-    mine = local.get("remotes", {})
-    consent = local.get(CONSENT_TABLE, {})
-    specs = []
-    for name, table in mine.items():
-        merged = {**shared.get(name, {}), **table}
-        specs.append(_spec(name, merged, "local.toml"))
-    for name, table in shared.items():
-        if name not in mine:
-            specs.append(_spec(name, _trusted(name, table, consent.get(name, {})), config.FILE_NAME))
-    return specs
+    mine, consent = local.get("remotes", {}), local.get(CONSENT_TABLE, {})
+    out = Remotes([], where=where)
+    for name in dict.fromkeys([*mine, *shared]):
+        try:
+            out.specs.append(_combine(name, mine.get(name), shared.get(name), consent.get(name, {}), where))
+        except RemoteConfigError as exc:
+            out.problems[name] = exc
+    return out
 
 
-def _spec(name: str, table: dict, where: str) -> RemoteSpec:
+def load_remotes(repo, committed: str | None = None) -> list[RemoteSpec]:
+    """Every usable remote, local ones first (see `load`)."""
+    return load(repo, committed).specs
+
+
+def _combine(name: str, mine: dict | None, shared: dict | None, consent: dict, where: str) -> RemoteSpec:
+    honoured, ignored = _honoured(name, shared or {}, consent, where)
+    mine = mine or {}
+    _refuse_credentials(name, mine, "local.toml")
+    if "url" in ignored and "url" not in mine:
+        raise _needs_consent(name, "url", ignored["url"], where)
+    spec = parse_spec(name, {**honoured, **mine}, "local.toml" if mine else where)  # the user's own values win
+    return RemoteSpec(spec.name, spec.url, spec.options, frozenset(k for k in honoured if k not in mine),
+                      tuple(k for k in ignored if k not in mine))
+
+
+def _honoured(name: str, table: dict, consent: dict, where: str) -> tuple[dict, dict]:
+    """Split a committed table into what is honoured (safe, or consented with this exact value)
+    and what is ignored until `branchml remote trust NAME`."""
+    _refuse_credentials(name, table, where)
+    honoured, ignored = {}, {}
+    for key, value in table.items():
+        if _is_safe(key, value) or (key in consent and consent[key] == value):
+            honoured[key] = value
+        else:
+            ignored[key] = value
+    return honoured, ignored
+
+
+def _is_safe(key: str, value) -> bool:
+    if key == "url":
+        return isinstance(value, str) and protocol_of(value) in SAFE_PROTOCOLS
+    return key in SAFE_OPTIONS
+
+
+def needs_consent(table: dict) -> dict:
+    """The keys of a committed table that are honoured only with consent."""
+    return {k: v for k, v in table.items() if not _is_safe(k, v)}
+
+
+def parse_spec(name: str, table: dict, where: str) -> RemoteSpec:
     url = table.get("url")
     if not isinstance(url, str) or not url:
         raise RemoteConfigError(f"{where}: [remotes.{name}] has no url", hint=f"run `branchml remote add {name} URL`")
@@ -118,31 +178,45 @@ def _refuse_credentials(name: str, table: dict, where: str) -> None:
             )
 
 
-def _trusted(name: str, table: dict, consent: dict) -> dict:
-    """The committed table, refusing what needs consent and has none (for this exact value)."""
-    _refuse_credentials(name, table, config.FILE_NAME)
-    url = table.get("url", "")
-    if isinstance(url, str) and protocol_of(url) not in SAFE_PROTOCOLS:
-        if consent.get("url") != url:
-            raise _needs_consent(name, "url", url)
-    for key, value in table.items():
-        if key not in SAFE_OPTIONS and consent.get(key) != value:
-            raise _needs_consent(name, key, value)
-    return table
-
-
-def _needs_consent(name: str, key: str, value) -> RemoteConfigError:
+def _needs_consent(name: str, key: str, value, where: str = config.FILE_NAME) -> RemoteConfigError:
     return RemoteConfigError(
-        f"branchml.toml: remote {name!r} sets {key} = {value!r}, which could redirect traffic or run code; "
+        f"{where}: remote {name!r} sets {key} = {value!r}, which could redirect traffic or run code; "
         "it is not honoured without your consent",
         hint=f"if you trust it, run `branchml remote trust {name}` (or set the remote in .git/branchml/local.toml)",
     )
 
 
-def choose(specs: list[RemoteSpec], name: str | None = None) -> RemoteSpec:
+def ignored_warning(spec: RemoteSpec) -> str | None:
+    """One line naming the committed values this remote does not use until trusted."""
+    if not spec.ignored:
+        return None
+    keys = ", ".join(spec.ignored)
+    return (f"branchml: warning: blob remote {spec.name!r}: committed {keys} ignored until you consent "
+            f"(`branchml remote trust {spec.name}` shows the values)")
+
+
+def push_policy(repo, committed: str | None = None) -> str:
+    """What a push does when no blob remote takes its pointers' content: "refuse" (default) or "warn".
+
+    `[push] without_blob_remote` in local.toml, else in the settings branch's branchml.toml (or
+    in `committed`, the text the server goes by)."""
+    local = config.read_toml(local_path(repo.store_dir)).get("push", {}).get("without_blob_remote")
+    if committed is None:
+        shared = source.shared_settings(repo).table
+    else:
+        shared = config.parse_toml(committed, config.FILE_NAME) if committed else {}
+    value = local or shared.get("push", {}).get("without_blob_remote")
+    return "warn" if value == "warn" else "refuse"
+
+
+def choose(specs: list[RemoteSpec], name: str | None = None, where: str = config.FILE_NAME) -> RemoteSpec:
     """The remote called `name`, else `origin`, else the first one."""
     if not specs:
-        raise RemoteConfigError("no blob remote is configured", hint="run `branchml remote add origin URL`")
+        raise RemoteConfigError(
+            f"no blob remote is configured (none in .git/branchml/local.toml, none in {where})",
+            hint="on main: `branchml remote add origin URL`, commit branchml.toml and push main "
+            "(or `branchml remote add origin URL --local` for this clone only)",
+        )
     if name is None:
         return next((s for s in specs if s.name == "origin"), specs[0])
     for spec in specs:

@@ -52,20 +52,30 @@ def list_branches(repo: Repo) -> list[BranchInfo]:
     policy = client_policy(repo)
     fmt = "%(refname)%00%(objectname)%00%(committerdate:iso-strict)%00%(subject)"
     current = current_branch(repo)
-    infos = []
-    for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/heads/"]).splitlines():
-        ref, head, date, subject = line.split("\0")
-        infos.append(BranchInfo(ref.removeprefix("refs/heads/"), policy.role(ref), head, date, subject,
-                                ref == current, _latest_tag(repo, head), _tags_at(repo, head)))
-    return infos
+    rows = [line.split("\0") for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/heads/"]).splitlines()]
+    heads = [row[1] for row in rows]
+    latest = _latest_tags(repo, heads)
+    at = _tags_by_commit(repo)
+    return [BranchInfo(ref.removeprefix("refs/heads/"), policy.role(ref), head, date, subject, ref == current,
+                       latest.get(head), at.get(head, [])) for ref, head, date, subject in rows]
 
 
-def _latest_tag(repo: Repo, commit: str) -> str | None:
-    return repo.git_text(["describe", "--tags", "--abbrev=0", commit], check=False) or None
+def _latest_tags(repo: Repo, commits: list[str]) -> dict[str, str]:
+    """The nearest tag of each commit, in one `git describe` (a commit without one describes as itself)."""
+    if not commits:
+        return {}
+    unique = list(dict.fromkeys(commits))
+    out = repo.git_text(["describe", "--tags", "--abbrev=0", "--always", *unique], check=False).splitlines()
+    return {commit: name for commit, name in zip(unique, out) if name and name != commit}
 
 
-def _tags_at(repo: Repo, commit: str) -> list[str]:
-    return repo.git_text(["tag", "--points-at", commit]).split()
+def _tags_by_commit(repo: Repo) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    fmt = "%(objectname) %(*objectname) %(refname:strip=2)"
+    for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/tags/"]).splitlines():
+        obj, peeled, name = line.split(" ", 2)
+        found.setdefault(peeled or obj, []).append(name)
+    return found
 
 
 def verify(repo: Repo, revision: str | None = None, branch: str | None = None) -> list[Violation]:

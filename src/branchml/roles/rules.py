@@ -84,6 +84,7 @@ class _Ctx:
     role: str
     rules: dict
     view: dict[str, str]
+    created: frozenset[str] = frozenset()  # refs this push creates: no merge source can be among them
     found: list[Violation] = field(default_factory=list)
     added: list[tuple[str, str]] = field(default_factory=list)  # (commit, path) added on append-only paths
 
@@ -92,6 +93,21 @@ class _Ctx:
 
     def tips_of(self, role: str) -> list[str]:
         return [sha for ref, sha in self.view.items() if self.policy.role(ref) == role]
+
+    def source_tips(self) -> list[str]:
+        """Tips of `merge_from` (dev/*) branches that existed before this push (their new tips if updated).
+
+        A dev branch created by the same push cannot vouch for code: else a push could create
+        `dev/hotfix` at a commit that wrote code on stable and pass that code off as dev's.
+        """
+        role = self.rules.get("merge_from", "")
+        return [sha for ref, sha in self.view.items() if role and self.policy.role(ref) == role and ref not in self.created]
+
+    def forks_from(self, ref: str) -> bool:
+        """May a created branch's commits be attributed to `ref`? Not to a merge source created with it."""
+        if ref == self.ref:
+            return False
+        return not (ref in self.created and self.policy.role(ref) == self.rules.get("merge_from"))
 
 
 def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) -> list[Violation]:
@@ -102,11 +118,12 @@ def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, 
     branch belong to that branch) and which commits are dev work (reachable from a dev/* tip).
     """
     found: list[Violation] = []
+    created = frozenset(u.ref for u in updates if u.old is None and u.new is not None)
     for update in updates:
         role = policy.role(update.ref)
         if role is None or not policy.rules_for(role):
             continue  # no role, or a free one (dev/*, ds/*): nothing to walk
-        ctx = _Ctx(repo, policy, update.ref, role, policy.rules_for(role), view)
+        ctx = _Ctx(repo, policy, update.ref, role, policy.rules_for(role), view, created)
         _check_update(ctx, update)
         found += ctx.found
     return found
@@ -140,9 +157,9 @@ def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
     On a created branch, commits reachable from any other branch are that branch's (the fork point).
     Commits reachable from a `merge_from` branch (dev/*) are dev work, judged by dev's rules.
     """
-    exclude = [update.old] if update.old else [sha for ref, sha in ctx.view.items() if ref != update.ref]
+    exclude = [update.old] if update.old else [sha for ref, sha in ctx.view.items() if ctx.forks_from(ref)]
     if ctx.rules.get("merge_from"):
-        exclude += ctx.tips_of(ctx.rules["merge_from"])
+        exclude += ctx.source_tips()
     revs = [update.new] + [f"^{sha}" for sha in exclude if sha]
     shas = ctx.repo.git_text(["rev-list", "--first-parent", "--stdin"], input="\n".join(revs).encode() + b"\n")
     return commit_snapshots(ctx.repo, list(reversed(shas.split())))
@@ -240,23 +257,37 @@ def _check_forbidden(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
 
 
 def _check_merge_only(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
-    """Paths of `merge_only` kinds change only by merging a `merge_from` branch, exactly as it has them."""
+    """Paths of `merge_only` kinds change only by merging a `merge_from` branch, exactly as its tip has them.
+
+    The comparison is with a dev tip, not with the merged parent: a parent that is merely an ancestor
+    of dev (the root commit, an old dev commit) would otherwise vouch for deleting or reverting code.
+    """
     kinds, source_role = ctx.rules["merge_only"], ctx.rules.get("merge_from", "")
     touched = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
     if not touched:
         return
-    tips = ctx.tips_of(source_role) if source_role else []
-    sources = [p for p in snap.parents[1:] if any(_is_ancestor(ctx.repo, p, tip) for tip in tips)]
-    states = [_path_states(ctx.repo, src, [c.path for c in touched]) for src in sources]
+    tips = ctx.source_tips()
+    merged = [t for t in tips if any(_is_ancestor(ctx.repo, p, t) for p in snap.parents[1:])]
+    wrong = _differing_paths(ctx.repo, touched, merged)
     branch = ctx.ref.removeprefix("refs/heads/")
     for change in touched:
-        wanted = None if change.status == "D" else (change.new_mode, change.new_oid)
-        if any(state.get(change.path) == wanted for state in states):
+        if change.path not in wrong:
             continue
-        how = "a merge whose code differs from the merged dev branch" if sources else "a commit that is not a merge of a dev/* branch"
+        how = "a merge whose code differs from the merged dev branch's tip" if merged else "a commit that is not a merge of a dev/* branch"
         ctx.add(snap.label, change.path, "merge-only", f"code changed on {branch} by {how}; no code is written on "
                 f"{ctx.role} branches: change it on a {source_role or 'dev'}/* branch, `git merge` that branch here "
-                "and push both")
+                "and push both (the dev branch first)")
+
+
+def _differing_paths(repo: Repo, touched: list[Change], tips: list[str]) -> set[str]:
+    """Touched paths that differ from the best-matching tip (all of them when there is no tip)."""
+    best = {c.path for c in touched}
+    for tip in dict.fromkeys(tips):
+        state = _path_states(repo, tip, [c.path for c in touched])
+        wrong = {c.path for c in touched if state.get(c.path) != (None if c.status == "D" else (c.new_mode, c.new_oid))}
+        if len(wrong) < len(best):
+            best = wrong
+    return best
 
 
 def _path_states(repo: Repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:

@@ -3,7 +3,8 @@
 What `git lfs env` and `dvc doctor` show, for branchml: versions, whether the filter and hooks are
 in place, the store, the blob remotes and where they are defined, the branch's role. `doctor` runs
 the checks; `doctor --fix` repairs what can be repaired without a decision by the user, in order
-(stale locks first: Git refuses to work while they exist; then install).
+(stale locks first: Git refuses to work while they exist; then install; then renormalising
+raw files, which needs the filter).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from branchml.checkout import materialize
 from branchml.git import cmd, hooks
 from branchml.repo import Repo
 from branchml.workflows import setup
+from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
 
 STALE_LOCK_SECONDS = 600  # Git holds index.lock for the length of one command; ten minutes is no command
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # not-installed | hooks-missing | stale-lock
+    kind: str  # not-installed | hooks-missing | raw-bytes | stale-lock
     detail: str
     paths: list[str] = field(default_factory=list)
     fix: str = ""  # what `doctor --fix` does, or the command to run
@@ -67,6 +69,19 @@ def _is_our_hook(path: Path) -> bool:
         return False
 
 
+def check_raw_bytes(repo: Repo) -> list[Problem]:
+    """Files the index holds as raw bytes although `.gitattributes` routes them through the filter
+    (committed from a clone without `branchml install`): Git LFS's "should have been pointers"."""
+    if repo.root is None:
+        return []
+    inline_below = int(config.load(repo.root).get("store", {}).get("inline_below", 0))
+    paths = sorted({r.path for r in staged_raw(repo, inline_below)})
+    if not paths:
+        return []
+    return [Problem("raw-bytes", f"{len(paths)} tracked file(s) {SHOULD_BE_POINTER}: {', '.join(paths[:5])}",
+                    paths, fix="git add --renormalize, then commit")]
+
+
 def check_locks(repo: Repo, now: float | None = None) -> list[Problem]:
     """Lock files a killed Git command left behind: every later Git command refuses while they exist."""
     now = time.time() if now is None else now
@@ -91,7 +106,7 @@ def _mtime(path: Path) -> float:
         return time.time()
 
 
-CHECKS = (check_install, check_hooks, check_locks)
+CHECKS = (check_install, check_hooks, check_raw_bytes, check_locks)
 
 
 def diagnose(repo: Repo) -> list[Problem]:
@@ -102,7 +117,7 @@ def diagnose(repo: Repo) -> list[Problem]:
 
 
 def fix(repo: Repo, problems: list[Problem]) -> list[str]:
-    """Repair what `diagnose` found: stale locks, then install; returns one line per action taken."""
+    """Repair what `diagnose` found: stale locks, install, renormalise; one line per action taken."""
     done = []
     for problem in problems:  # first: every later Git command refuses while a lock exists
         if problem.kind == "stale-lock":
@@ -113,6 +128,10 @@ def fix(repo: Repo, problems: list[Problem]) -> list[str]:
         setup.install(repo)
         done.append("ran branchml install (filter, merge drivers, hooks)")
         done += _materialize(repo)
+    for problem in problems:  # after install: renormalising goes through the filter
+        if problem.kind == "raw-bytes":
+            repo.git(["add", "--renormalize", "--", *problem.paths])
+            done.append(f"re-added {len(problem.paths)} file(s) through the filter as pointers; commit them (`git commit`)")
     return done
 
 

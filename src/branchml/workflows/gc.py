@@ -25,6 +25,7 @@ from branchml.pointers import (
     rev_list_pointers,
 )
 from branchml.store import gc as store_gc
+from branchml.store.filecache import FileCache
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
@@ -45,7 +46,10 @@ def run_gc(repo: Repo, *, dry_run: bool = False, wait: float = QUIET_WAIT_SECOND
     try:
         _test_pause("locked")
         live |= _oids(rev_list_pointers(repo, ["--all", "--reflog", "--indexed-objects"], exclude=tips))
-        return store_gc.sweep(store, gc_mark, live, dry_run=dry_run)
+        report = store_gc.sweep(store, gc_mark, live, dry_run=dry_run)
+        if not dry_run:  # whole-file copies for reflinks: only a cache, so dropping one is always safe
+            FileCache(store).prune({oid.hex() for oid in live})
+        return report
     finally:
         lock.release()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import attributes, cmd, hooks
+from branchml.remote import source
 from branchml.repo import Repo
 
 MERGE_DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
@@ -48,6 +49,7 @@ def install(repo: Repo, *, server: bool = False) -> dict:
         return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
     register(repo)
     _ = repo.store  # creates the store folder and its format file
+    source.record_settings_branch(repo)  # where every branch reads the blob remote from
     return {"hooks": hooks.install_hooks(repo, hooks.CLIENT_HOOKS)}
 
 

@@ -1,0 +1,63 @@
+"""What a release contains: the paths `[release] include` names, read from the tagged commit.
+
+A release goes to a customer, so it holds only what serving needs, never the whole tagged tree
+(training data and training code stay home). The default is the model folder, the model card,
+the metrics file of `[run] metrics`, and the inference code `[serve] predict` declares
+(`"path/to/file.py:function"` or a dotted module `"pkg.module:function"`). Patterns are
+gitignore-style globs over paths from the repository root ("/x" anchors at the root).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pathspec
+
+from branchml import config
+
+DEFAULT_INCLUDE = ["/models/**", "/MODEL_CARD.md"]
+
+
+@dataclass(frozen=True)
+class ReleaseContents:
+    patterns: list[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_spec", pathspec.GitIgnoreSpec.from_lines(self.patterns))
+
+    def includes(self, path: str) -> bool:
+        return bool(self._spec.match_file(path))  # type: ignore[attr-defined]
+
+
+def contents_of(committed_text: str) -> ReleaseContents:
+    """The include patterns of the tagged commit's branchml.toml (its own, as it was when trained)."""
+    cfg = config.merge_dicts(config.DEFAULTS, config.parse_toml(committed_text, config.FILE_NAME) if committed_text else {})
+    release: dict[str, Any] = cfg.get("release", {})
+    include = release.get("include")
+    if isinstance(include, list) and include:
+        return ReleaseContents([str(p) for p in include])
+    return ReleaseContents(default_patterns(cfg))
+
+
+def default_patterns(cfg: dict[str, Any]) -> list[str]:
+    patterns = list(DEFAULT_INCLUDE)
+    metrics = cfg.get("run", {}).get("metrics")
+    if isinstance(metrics, str) and metrics:
+        patterns.append("/" + metrics.lstrip("/"))
+    predict = serving_file(cfg.get("serve", {}).get("predict"))
+    if predict:
+        patterns.append("/" + predict)
+    return patterns
+
+
+def serving_file(predict: object) -> str | None:
+    """The file of `[serve] predict`: "src/predict.py:predict" -> src/predict.py, "pkg.mod:f" -> pkg/mod.py."""
+    if not isinstance(predict, str) or not predict.strip():
+        return None
+    target = predict.strip()
+    if ":" in target and not target.endswith(".py"):
+        target = target.rsplit(":", 1)[0]
+    if target.endswith(".py") or "/" in target:
+        return target.lstrip("/")
+    return target.replace(".", "/") + ".py"

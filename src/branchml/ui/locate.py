@@ -1,0 +1,52 @@
+"""URL parts to refs and paths, validated: the dashboard takes no Git argument it did not check.
+
+A ref from a URL must name a commit through `rev-parse --verify --end-of-options`; a path must be
+relative, without `.`/`..` segments, NUL or backslashes, so nothing outside the tree is ever named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from branchml.git import plumbing
+from branchml.repo import Repo
+
+
+class NotFound(Exception):
+    """Answered as a readable 404 page."""
+
+
+@dataclass(frozen=True)
+class Location:
+    ref: str
+    commit: str
+    path: str  # "" for the root of the tree
+
+
+def clean_path(path: str) -> str:
+    parts = [p for p in path.split("/") if p != ""]
+    if path.startswith("/") or "\0" in path or "\\" in path or any(p in (".", "..") for p in parts):
+        raise NotFound(f"not a path inside the tree: {path!r}")
+    return "/".join(parts)
+
+
+def commit_of(repo: Repo, ref: str) -> str:
+    if not ref or ref.startswith("-") or "\0" in ref or ".." in ref:
+        raise NotFound(f"not a ref: {ref!r}")
+    found = plumbing.rev_parse(repo.cwd, f"{ref}^{{commit}}")
+    if found is None:
+        raise NotFound(f"no branch, tag or commit named {ref!r}")
+    return found
+
+
+def split_ref_path(repo: Repo, rest: str) -> Location:
+    """`<ref>/<path>` where the ref may hold slashes: the longest prefix that names a commit wins."""
+    parts = rest.split("/")
+    for cut in range(len(parts), 0, -1):
+        ref = "/".join(parts[:cut])
+        try:
+            commit = commit_of(repo, ref)
+        except NotFound:
+            continue
+        return Location(ref, commit, clean_path("/".join(parts[cut:])))
+    raise NotFound(f"no branch, tag or commit at the start of {rest!r}")

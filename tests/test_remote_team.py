@@ -1,0 +1,87 @@
+"""A team sharing one repository: one blob remote for every branch, pushes that cannot strand files."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import bml, git, run
+from remote_support import TRACKED, commit_all, digests, write_random
+
+
+def test_daily_recipe_works_for_branches_forked_before_and_after_the_remote(tmp_path):
+    src, server, blobs = tmp_path / "proj", tmp_path / "server.git", tmp_path / "blobs"
+    bml(tmp_path, "init", str(src))
+    bml(src, "track", *TRACKED)
+    commit_all(src, "scaffold")
+    git(src, "branch", "stable/acme")  # forked before the blob remote existed
+    bml(src, "remote", "add", "origin", str(blobs))
+    commit_all(src, "blob remote")
+    git(src, "branch", "stable/globex")  # forked after
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    git(src, "remote", "add", "origin", str(server))
+    git(src, "push", "-q", "origin", "main")
+    expected = {}
+    for n, branch in enumerate(("stable/acme", "stable/globex")):
+        git(src, "switch", "-q", branch)  # the README's daily recipe, per customer
+        write_random(src / "models" / "model.bin", 300_000, n)
+        commit_all(src, f"train {branch}")
+        git(src, "tag", f"{branch.split('/')[1]}-1")
+        git(src, "push", "-q", "origin", branch, "main", "--follow-tags")
+        assert json.loads(bml(src, "verify-remote", "--json", branch).stdout)["missing"] == []
+        expected[branch] = digests(src)
+
+    copy = tmp_path / "copy"
+    bml(tmp_path, "clone", str(server), str(copy))
+    for branch, files in expected.items():
+        git(copy, "switch", "-q", branch)
+        assert digests(copy) == files
+    assert git(copy, "config", "branchml.settingsBranch").strip() == "main"
+
+
+def test_push_without_a_blob_remote_is_refused_unless_the_project_says_warn(tmp_path):
+    src, server = tmp_path / "proj", tmp_path / "server.git"
+    bml(tmp_path, "init", str(src))
+    bml(src, "track", *TRACKED)
+    commit_all(src, "scaffold")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    git(src, "remote", "add", "origin", str(server))
+    git(src, "switch", "-qc", "dev/data")
+    write_random(src / "data" / "a.bin", 50_000, 1)
+    commit_all(src, "data")
+    refused = run(["git", "push", "origin", "dev/data"], src, check=False)
+    assert refused.returncode != 0 and "no blob remote is configured" in refused.stderr.decode()
+    assert "without_blob_remote" in refused.stderr.decode()
+    assert git(server, "branch", "--list").strip() == ""
+    (src / ".git" / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
+    warned = run(["git", "push", "origin", "dev/data"], src)
+    assert "warning" in warned.stderr.decode() and git(server, "branch", "--list").strip() == "dev/data"
+
+    bml(server, "install", "--server")  # the server refuses too, whatever the client does
+    write_random(src / "data" / "b.bin", 50_000, 2)
+    commit_all(src, "more data")
+    proc = run(["git", "push", "origin", "dev/data"], src, check=False)
+    assert proc.returncode != 0 and "remote: branchml: push refused" in proc.stderr.decode()
+    (server / "branchml").mkdir(exist_ok=True)
+    (server / "branchml" / "local.toml").write_text('[push]\nwithout_blob_remote = "warn"\n')
+    run(["git", "push", "origin", "dev/data"], src)
+
+
+def test_server_checks_the_remote_committed_on_main_not_one_a_pusher_names(tmp_path):
+    """A pusher cannot point the server at a blob remote of their choosing from their own branch."""
+    src, server = tmp_path / "proj", tmp_path / "server.git"
+    bml(tmp_path, "init", str(src))
+    bml(src, "track", *TRACKED)
+    bml(src, "remote", "add", "origin", str(tmp_path / "team-blobs"))
+    commit_all(src, "scaffold with the team's blob remote")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    bml(server, "install", "--server")
+    git(src, "remote", "add", "origin", str(server))
+    git(src, "push", "-q", "origin", "main")
+    git(src, "switch", "-qc", "dev/sneaky")
+    settings = (src / "branchml.toml").read_text().replace(str(tmp_path / "team-blobs"), str(tmp_path / "mine"))
+    (src / "branchml.toml").write_text(settings)
+    write_random(src / "data" / "a.bin", 50_000, 3)
+    commit_all(src, "my own remote")
+    (src / ".git" / "branchml" / "local.toml").write_text(f'[remotes.origin]\nurl = "{tmp_path / "mine"}"\n')
+    proc = run(["git", "push", "origin", "dev/sneaky"], src, check=False)  # uploads to "mine" only
+    assert proc.returncode != 0 and "team-blobs" in proc.stderr.decode() and "data/a.bin" in proc.stderr.decode()
