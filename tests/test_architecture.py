@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"workflows"},  # 7 multi-step operations
     {"demo", "ui", "gateway"},  # 8 applications
     {"cli", "__main__"},  # 9 the command line
-    {"__init__"},  # 10 `branchml` itself: the public API re-exports every layer
+    {"__init__", "api"},  # 10 the public API (`branchml.api`, re-exported lazily by `branchml`)
 ]
 
 # Third-party packages heavy enough to import inside the function that needs them (with a comment).

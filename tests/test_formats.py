@@ -4,6 +4,7 @@ and committed JSON carries a `format` that readers check."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -27,7 +28,15 @@ def quoted_constants(doc: str) -> dict[str, str]:
 
 
 def code_value(name: str) -> object:
+    """The value of the module-level constant `name`, wherever in branchml it is defined."""
     owners = [m for m in MODULES if hasattr(m, name)]
+    if not owners:
+        pattern = re.compile(rf"^{name}\s*(:[^=]+)?=", re.M)
+        package = Path(store.__file__).resolve().parents[1]
+        for path in sorted(package.rglob("*.py")):
+            if pattern.search(path.read_text()):
+                dotted = ".".join(("branchml", *path.relative_to(package).with_suffix("").parts))
+                owners.append(importlib.import_module(dotted.removesuffix(".__init__")))
     assert owners, f"documented constant {name} is in no module"
     return getattr(owners[0], name)
 

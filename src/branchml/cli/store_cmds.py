@@ -7,23 +7,17 @@ import sys
 import click
 from rich.table import Table
 
-from branchml import config
 from branchml.audit.textconv import textconv
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.pointers import index_pointers, reachable_pointers
 from branchml.repo import Repo
 from branchml.store.filecache import FileCache
-from branchml.store.maintenance import (
-    check_store,
-    missing_chunks_of_files,
-)
 from branchml.store.pointer import parse_pointer
-from branchml.store.store import discard_index
+from branchml.workflows.fsck import chunk_bytes
+from branchml.workflows.fsck import fsck as run_fsck
 from branchml.workflows.gc import run_gc
 from branchml.workflows.listing import list_files
-from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
 
 
 @click.command("ls-files")
@@ -77,23 +71,14 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     """Verify the store; name every missing or corrupt object and the files it breaks. Exit 1 if any."""
 
     repo = Repo.find()
-    if rebuild_index:
-        discard_index(repo.store_dir)
-    store = repo.store
     out = get_output()
-    with out.progress("checking chunks", store.stats()["chunk_bytes"]) as advance:
-        problems = check_store(store, read_data=read_data, advance=advance)
-    entries = reachable_pointers(repo) if all_refs else index_pointers(repo)
-    paths: dict[str, list[str]] = {}
-    for entry in entries:
-        paths.setdefault(entry.pointer.oid, []).append(entry.path)
-    problems += missing_chunks_of_files(store, paths)
-    report = [{**p.as_dict(), "paths": sorted({x for oid in p.files for x in paths.get(oid, [])})} for p in problems]
-    report += _raw_bytes_report(repo, all_refs)
+    with out.progress("checking chunks", None if rebuild_index else chunk_bytes(repo)) as advance:
+        report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, advance=advance)
+    items = [p.as_dict() for p in report.problems]
 
     def render(items: list[dict]) -> None:
         if not items:
-            out_console.print(f"store OK ({len(paths)} tracked file(s) checked{', data read' if read_data else ''})")
+            out_console.print(f"store OK ({report.checked_files} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
             if item["kind"] == "raw-bytes":
                 out_console.print(f"raw-bytes: {item['detail']}", markup=False)
@@ -101,26 +86,13 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
             out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
 
-    out.result(report, as_json, render)
-    if report:
+    out.result(items, as_json, render)
+    if not report.ok:
         raise CheckFailed(
-            f"fsck found {len(report)} problem(s)",
+            f"fsck found {len(items)} problem(s)",
             hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
                  "index is at fault; for raw-bytes, the fix its line names",
         )
-
-
-def _raw_bytes_report(repo: Repo, all_refs: bool) -> list[dict]:
-    """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
-
-    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
-    found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
-    return [{"kind": "raw-bytes", "id": r.blob, "detail": f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
-             f"{fix_hint([r.path], committed=r.commit != STAGED)}", "files": [], "paths": [r.path]} for r in found]
-
-
-def _where(commit: str) -> str:
-    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
 
 
 @click.command()
