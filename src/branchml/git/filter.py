@@ -94,7 +94,7 @@ class FilterServer:
         clones them from the store's whole-file copies; read once, on the first smudge."""
         if self._link_min_size is None:
             try:
-                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+                table = config.load(self.root, self.store.root).get("checkout", {})
             except BranchmlError:
                 table = {}
             self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")

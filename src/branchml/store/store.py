@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,11 +17,13 @@ from pyfastcdc import FastCDC
 from branchml.errors import CorruptObject, MissingObject, StoreFormatError
 from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
+from branchml.store.gclock import GcLock
 from branchml.store.index import ChunkLocation, Index, PendingBatch
 from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,
     PackWriter,
+    decode_file_payload,
     encode_file_payload,
     is_locked,
     scan_pack,
@@ -126,8 +129,6 @@ class Store:
         return recovered
 
     def _add_scanned(self, batch: PendingBatch, path: Path, rec: object) -> None:
-        from branchml.store.pack import decode_file_payload
-
         if rec.kind == KIND_CHUNK:  # type: ignore[attr-defined]
             batch.chunks.append((rec.id, rec.offset, rec.stored_len, rec.raw_len, rec.flags))  # type: ignore[attr-defined]
             return
@@ -143,8 +144,6 @@ class Store:
 
     def put_bytes(self, data: bytes) -> Pointer:
         """Store a small in-memory blob (tests, merge results)."""
-        import io
-
         with self.writer() as w:
             return w.add_stream(io.BytesIO(data))
 
@@ -190,7 +189,7 @@ class Store:
 
     def read_chunk(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
         """One chunk's raw bytes, verified against its BLAKE3 id."""
-        fd = self._fd(loc.pack)
+        fd = self.pack_fd(loc.pack)
         stored = os.pread(fd, loc.stored_len, loc.offset)
         data = decode_chunk(stored, loc.flags, loc.raw_len)
         if data is None or blake3.blake3(data).digest() != chunk_id:
@@ -223,7 +222,7 @@ class Store:
         """Whole content in memory: for small files only (tests, merge drivers)."""
         return b"".join(self.iter_file(pointer))
 
-    def _fd(self, pack: str) -> int:
+    def pack_fd(self, pack: str) -> int:
         if pack not in self._fds:
             try:
                 self._fds[pack] = os.open(self.packs_dir / pack, os.O_RDONLY)
@@ -246,8 +245,6 @@ class StoreWriter:
     """Adds files to the store; used as a context manager so the index is always committed."""
 
     def __init__(self, store: Store) -> None:
-        from branchml.store.gc import GcLock
-
         self.store = store
         self.gc_lock = GcLock(store.root, exclusive=False)
         self.cdc = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
