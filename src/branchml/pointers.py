@@ -24,6 +24,11 @@ class PointerBlob:
     mode: str = "100644"
 
 
+def file_oids(pointers: Iterable[PointerBlob]) -> list[bytes]:
+    """The distinct file oids (binary) the pointers name, in order; empty files have none."""
+    return list(dict.fromkeys(p.pointer.oid_bytes for p in pointers if p.pointer.size > 0))
+
+
 def read_pointers(repo: Repo, blobs: dict[str, str]) -> list[PointerBlob]:
     """Of `blobs` (sha -> a path it appears at), those that are pointers; one cat-file process."""
     if not blobs:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MissingObject
-from branchml.migrate import lfs
+from branchml.migrate import dvc, lfs
 from branchml.migrate.convert import (
     AboveImport,
     Converter,
@@ -20,7 +20,10 @@ from branchml.migrate.convert import (
 from branchml.migrate.dvc import DvcImport, DvcOut
 from branchml.migrate.history import history_files, resolve_refs, small_contents
 from branchml.migrate.rewrite import Report, migrate
+from branchml.pointers import rev_list_pointers
 from branchml.repo import Repo
+from branchml.store.maintenance import check_store, missing_chunks_of_files
+from branchml.workflows import setup
 
 
 def import_lfs(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
@@ -46,8 +49,6 @@ LFS_FILTER = {"filter.lfs.clean": "git-lfs clean -- %f", "filter.lfs.smudge": "g
 
 def import_dvc(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
     """DVC outputs (`.dvc` files, `dvc.lock` stages) in the history of `refs` become tracked files."""
-    from branchml.migrate import dvc
-
     if repo.root is None:
         raise BranchmlError("`migrate import --from dvc` needs a work tree (DVC's cache lives in .dvc/cache)")
     names = resolve_refs(repo, refs, everything)
@@ -59,8 +60,6 @@ def import_dvc(repo: Repo, refs: list[str], *, everything: bool = False, dry_run
 
 
 def _ensure_dvc_content(root: Path, outs: list[DvcOut]) -> None:
-    from branchml.migrate import dvc
-
     missing = dvc.missing_content(root, outs)
     if missing and shutil.which("dvc"):
         subprocess.run(["dvc", "fetch", "--all-commits", "-q"], cwd=root, check=False)  # from the DVC remote
@@ -85,8 +84,6 @@ def export(repo: Repo, refs: list[str], to: str, *, everything: bool = False, dr
 
 
 def _with_writer(repo: Repo, converter: LfsImport | AboveImport | DvcImport, refs: list[str], dry_run: bool) -> Report:
-    from branchml.workflows import setup
-
     if dry_run:
         return migrate(repo, refs, converter, dry_run=True)
     setup.install(repo)  # the checkout at the end of the rewrite goes through the filter
@@ -123,8 +120,6 @@ def _missing_lfs(repo: Repo, refs: list[str]) -> list[tuple[str, str]]:
 def verify(repo: Repo, refs: list[str]) -> int:
     """After an import: every pointer of the rewritten refs has its content in the store, and the
     store reads back clean (fsck --read-data). Returns how many files were checked."""
-    from branchml.pointers import rev_list_pointers
-    from branchml.store.maintenance import check_store, missing_chunks_of_files
 
     oids = {p.pointer.oid for p in rev_list_pointers(repo, refs)}
     problems = missing_chunks_of_files(repo.store, oids) + check_store(repo.store, read_data=True)

@@ -26,6 +26,7 @@ import yaml
 from branchml.errors import BranchmlError, CorruptObject, MissingObject
 from branchml.git import plumbing
 from branchml.migrate.convert import Converter
+from branchml.migrate.rewrite import filter_repo
 from branchml.repo import Repo
 from branchml.store.store import StoreWriter
 
@@ -139,8 +140,6 @@ class DvcImport(Converter):
         return b"".join(line for line in lines if line.strip().decode(errors="replace") not in ours)
 
     def rewrite_commit(self, changes: list[Any], insert: Callable[[bytes], int]) -> list[Any]:
-        from branchml.migrate.rewrite import filter_repo
-
         fr = filter_repo()
         out: list[Any] = []
         with plumbing.CatFile(self.repo.cwd) as cat:

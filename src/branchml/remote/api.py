@@ -12,7 +12,7 @@ from pathlib import Path
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import cmd
-from branchml.pointers import PointerBlob, read_pointers, rev_list_pointers
+from branchml.pointers import PointerBlob, file_oids, read_pointers, rev_list_pointers
 from branchml.remote import settings, source
 from branchml.remote.catalog import Catalog
 from branchml.remote.download import fetch as fetch_records
@@ -200,10 +200,6 @@ def resolve_ref(repo, ref: str) -> str:
     )
 
 
-def _oids(pointers: list[PointerBlob]) -> list[bytes]:
-    return list(dict.fromkeys(p.pointer.oid_bytes for p in pointers if p.pointer.size > 0))
-
-
 # -- transfers -------------------------------------------------------------------------------
 def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
     """`push main` means the ref main on the default remote, unless a blob remote is called main."""
@@ -218,18 +214,18 @@ def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str
 def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
     pointers = history_pointers(repo, refs)
     with connect(repo, remote) as conn:
-        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+        return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
 def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
     with connect(repo, remote) as conn:
-        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+        return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
 def fetch(repo, refs: list[str], include: list[str], remote: str | None = None, advance: Advance = lambda n: None):
     pointers = tree_pointers(repo, refs, include)
     with connect(repo, remote) as conn:
-        return fetch_records(repo.store, conn.storage, conn.catalog, _oids(pointers), [], advance)
+        return fetch_records(repo.store, conn.storage, conn.catalog, file_oids(pointers), [], advance)
 
 
 def verify(repo, ref: str, remote: str | None = None, committed: str | None = None) -> dict:
@@ -237,12 +233,12 @@ def verify(repo, ref: str, remote: str | None = None, committed: str | None = No
     pointers = history_pointers(repo, [ref])
     with connect(repo, remote, committed) as conn:
         missing = missing_on_remote(conn, pointers)
-        return {"remote": conn.spec.name, "ref": ref, "files": len(_oids(pointers)), "missing": missing}
+        return {"remote": conn.spec.name, "ref": ref, "files": len(file_oids(pointers)), "missing": missing}
 
 
 def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict]:
     """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
-    oids = _oids(pointers)
+    oids = file_oids(pointers)
     conn.catalog.refresh(require_data=False)
     absent = set(conn.catalog.missing(oids, KIND_FILE))
     present = [o for o in oids if o not in absent]
