@@ -1,7 +1,12 @@
-"""branchml against plain Git and Git LFS (and DVC when installed), side by side in one run.
+"""branchml against plain Git, Git LFS, DVC and Oxen, side by side in one run.
 
     python bench/run.py                 # full size: 1 GiB files, 50,000 small files
     python bench/run.py --mb 64 --small 2000   # a quick run
+    python bench/run.py --mb 256 --workloads switch,clone --tools branchml,dvc
+
+DVC and Oxen (`oxenai`) are peers, not dependencies: each is installed from PyPI into its own venv
+under the temp folder on first use. Clone and pull use a local-folder remote for every tool (Oxen
+needs a server for that, so it has no clone/pull figures).
 
 Prints a table with each peer's time/bytes and the ratio branchml / peer, and writes
 bench/results-<date>.json. Times are wall-clock seconds of the whole git command (filter included).
@@ -22,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-TOOLS = ("branchml", "lfs", "dvc", "git")
+TOOLS = ("branchml", "lfs", "dvc", "oxen", "git")
+WORKLOADS = ("add", "switch", "clone", "small")
 DVC_VENV = Path(tempfile.gettempdir()) / "branchml-bench-dvc"
+OXEN_VENV = Path(tempfile.gettempdir()) / "branchml-bench-oxen"
+OXEN_DRIVER = Path(__file__).with_name("oxen_driver.py")
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -57,6 +65,16 @@ def ensure_dvc() -> str | None:
     return str(dvc) if dvc.exists() else None
 
 
+def ensure_oxen() -> str | None:
+    """The python of a venv holding `oxenai` (its wheel has no CLI: bench/oxen_driver.py drives it)."""
+    python = OXEN_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(OXEN_VENV)], capture_output=True)
+        subprocess.run([str(OXEN_VENV / "bin" / "pip"), "install", "-q", "oxenai"], capture_output=True)
+    ok = python.exists() and subprocess.run([str(python), "-c", "import oxen"], capture_output=True).returncode == 0
+    return str(python) if ok else None
+
+
 def du(path: Path) -> int:
     if not path.exists():
         return 0
@@ -64,12 +82,21 @@ def du(path: Path) -> int:
 
 
 class Tool:
-    def __init__(self, name: str, root: Path, env: dict, dvc: str | None = None) -> None:
-        self.name, self.root, self.env, self.dvc = name, root, env, dvc
+    def __init__(self, name: str, root: Path, env: dict, dvc: str | None = None, oxen: str | None = None) -> None:
+        self.name, self.root, self.env, self.dvc, self.oxen = name, root, env, dvc, oxen
+
+    def oxen_step(self, repo: Path, *args: str) -> float:
+        return sh([str(self.oxen), str(OXEN_DRIVER), *args], repo, self.env)
 
     def new_repo(self, label: str) -> Path:
         path = self.root / f"{self.name}-{label}"
         path.mkdir(parents=True)
+        if self.name == "oxen":
+            self.oxen_step(path, "init")
+            (path / "data").mkdir()
+            (path / "data" / "README").write_text(label)
+            self.oxen_step(path, "commit", "setup")
+            return path
         if self.name == "branchml":
             sh([sys.executable, "-m", "branchml", "init", "."], path, self.env)
             sh([sys.executable, "-m", "branchml", "track", "data/**"], path, self.env)
@@ -92,19 +119,56 @@ class Tool:
             "branchml": repo / ".git" / "branchml" / "packs",
             "lfs": repo / ".git" / "lfs" / "objects",
             "dvc": repo / ".dvc" / "cache",
+            "oxen": repo / ".oxen",
         }
         return du(repo / ".git" / "objects") + (du(extra[self.name]) if self.name in extra else 0)
 
     def add_commit(self, repo: Path, msg: str) -> float:
+        if self.name == "oxen":
+            return self.oxen_step(repo, "commit", msg)
         spent = sh([self.dvc, "add", "-q", "data"], repo, self.env) if self.name == "dvc" else 0.0
         return spent + sh(["git", "add", "-A"], repo, self.env) + sh(["git", "commit", "-qm", msg], repo, self.env)
 
     def readd(self, repo: Path) -> float:
+        if self.name == "oxen":
+            return self.oxen_step(repo, "add")
         if self.name == "dvc":
             return sh([self.dvc, "add", "-q", "data"], repo, self.env)
         return sh(["git", "add", "-A"], repo, self.env)
 
+    def push(self, repo: Path) -> float:
+        spent = sh(["git", "push", "-q", "origin", "main"], repo, self.env)  # branchml/LFS upload in pre-push
+        if self.name == "dvc":
+            spent += sh([self.dvc, "push", "-q"], repo, self.env)
+        return spent
+
+    def clone(self, server: Path, copy: Path) -> float:
+        if self.name == "branchml":
+            return sh([sys.executable, "-m", "branchml", "clone", str(server), str(copy)], server.parent, self.env)
+        spent = sh(["git", "clone", "-q", str(server), str(copy)], server.parent, self.env)
+        if self.name == "dvc":
+            spent += sh([self.dvc, "pull", "-q"], copy, self.env)
+        return spent
+
+    def pull(self, copy: Path) -> float:
+        spent = sh(["git", "pull", "-q", "--ff-only", "origin", "main"], copy, self.env)
+        if self.name == "dvc":
+            spent += sh([self.dvc, "pull", "-q"], copy, self.env)
+        return spent
+
+    def fetched(self, copy: Path) -> int:
+        """Bytes of blob data the clone holds (what it downloaded)."""
+        return self.stored(copy) - du(copy / ".git" / "objects")
+
+    def branch(self, repo: Path, name: str) -> None:
+        if self.name == "oxen":
+            self.oxen_step(repo, "branch", name)
+        else:
+            sh(["git", "switch", "-qc", name], repo, self.env)
+
     def switch(self, repo: Path, branch: str) -> float:
+        if self.name == "oxen":
+            return self.oxen_step(repo, "checkout", branch)
         spent = sh(["git", "switch", "-q", branch], repo, self.env)
         if self.name == "dvc":
             spent += sh([self.dvc, "checkout", "-q"], repo, self.env)
@@ -143,9 +207,18 @@ def csv_file(path: Path, size: int, seed: int, mode: str = "wb") -> None:
             f.write(csv_rows(min(1 << 20, rows - start), seed + start))
 
 
-def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
-    size = mb << 20
+def bench_tool(tool: Tool, mb: int, small: int, results: dict, workloads: list[str]) -> None:
     r = results.setdefault(tool.name, {})
+    for name in workloads:
+        if name == "clone" and tool.name in ("oxen", "git"):
+            continue  # Oxen clones from a server only; plain Git has no separate blob transfer
+        print(f"   {name}", file=sys.stderr, flush=True)
+        WORKLOAD[name](tool, mb << 20, small, r)
+    for path in tool.root.glob(f"{tool.name}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def bench_add(tool: Tool, size: int, small: int, r: dict) -> None:
     # 1. add+commit of a random file, then re-add after touch
     repo = tool.new_repo("big")
     random_file(repo / "data" / "big.bin", size, 1)
@@ -154,9 +227,7 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
     os.utime(repo / "data" / "big.bin")
     r["readd_touch_s"] = tool.readd(repo)
     # 2. 1% of the bytes changed in the middle
-    with open(repo / "data" / "big.bin", "r+b") as f:
-        f.seek(size // 2)
-        f.write(np.random.default_rng(2).bytes(size // 100))
+    change_one_percent(repo / "data" / "big.bin", size, 2)
     before = tool.stored(repo)
     r["binary_1pct_s"] = tool.add_commit(repo, "1pct")
     r["binary_1pct_growth"] = (tool.stored(repo) - before) / size
@@ -164,23 +235,63 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
     # 3. CSV then 1% rows appended
     repo = tool.new_repo("csv")
     csv_file(repo / "data" / "t.csv", size, 3)
-    tool.add_commit(repo, "csv")
+    r["csv_add_commit_s"] = tool.add_commit(repo, "csv")
     before = tool.stored(repo)
     csv_file(repo / "data" / "t.csv", size // 100, 10**9, mode="ab")
     r["csv_append_s"] = tool.add_commit(repo, "append")
     r["csv_append_growth"] = (tool.stored(repo) - before) / size
-    # 4. branch switch between two datasets
+
+
+def change_one_percent(path: Path, size: int, seed: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(np.random.default_rng(seed).bytes(size // 100))
+
+
+def bench_switch(tool: Tool, size: int, small: int, r: dict) -> None:
+    """Switch between two branches of 8 files each (size/8 each side), then `git status`."""
     repo = tool.new_repo("switch")
-    for i in range(4):
-        random_file(repo / "data" / f"a{i}.bin", size // 4, 10 + i)
+    for i in range(8):
+        random_file(repo / "data" / f"a{i}.bin", size // 8, 10 + i)
     tool.add_commit(repo, "a")
-    sh(["git", "switch", "-qc", "b"], repo, tool.env)
-    for i in range(4):
-        random_file(repo / "data" / f"a{i}.bin", size // 4, 20 + i)
+    tool.branch(repo, "b")
+    for i in range(8):
+        random_file(repo / "data" / f"a{i}.bin", size // 8, 20 + i)
     tool.add_commit(repo, "b")
     times = [tool.switch(repo, br) for br in ("main", "b", "main", "b")]
     r["switch_s"] = sum(times) / len(times)
-    # 5. many small files
+    if tool.name != "oxen":
+        r["status_after_switch_s"] = sh(["git", "status", "--porcelain"], repo, tool.env)
+
+
+def bench_clone(tool: Tool, size: int, small: int, r: dict) -> None:
+    """Push to a local bare repo (+ local-folder blob remote), clone with files, then pull a 1% change."""
+    src = tool.new_repo("clone-src")
+    server, blobs = tool.root / f"{tool.name}-clone-server.git", tool.root / f"{tool.name}-clone-blobs"
+    sh(["git", "init", "-q", "--bare", "-b", "main", str(server)], tool.root, tool.env)
+    sh(["git", "remote", "add", "origin", str(server)], src, tool.env)
+    if tool.name == "branchml":
+        sh([sys.executable, "-m", "branchml", "remote", "add", "origin", str(blobs)], src, tool.env)
+        sh(["git", "add", "-A"], src, tool.env)
+        sh(["git", "commit", "-qm", "remote"], src, tool.env)
+    elif tool.name == "dvc":
+        sh([tool.dvc, "remote", "add", "-d", "origin", str(blobs)], src, tool.env)
+    random_file(src / "data" / "big.bin", size, 30)
+    tool.add_commit(src, "big")
+    tool.push(src)
+    copy = tool.root / f"{tool.name}-clone-copy"
+    r["clone_s"] = tool.clone(server, copy)
+    change_one_percent(src / "data" / "big.bin", size, 31)
+    tool.add_commit(src, "1pct")
+    tool.push(src)
+    before = tool.fetched(copy)
+    r["pull_1pct_s"] = tool.pull(copy)
+    r["pull_1pct_downloaded"] = (tool.fetched(copy) - before) / size
+    if (copy / "data" / "big.bin").read_bytes() != (src / "data" / "big.bin").read_bytes():
+        raise SystemExit(f"{tool.name}: pulled file differs from the pushed one")
+
+
+def bench_small(tool: Tool, size: int, small: int, r: dict) -> None:
     repo = tool.new_repo("small")
     rng = np.random.default_rng(5)
     for i in range(small):
@@ -188,12 +299,14 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict) -> None:
         d.mkdir(exist_ok=True)
         (d / f"f{i}.bin").write_bytes(rng.bytes(int(rng.integers(1024, 20 * 1024))))
     r["small_files_s"] = tool.add_commit(repo, "small")
-    for label in ("big", "csv", "switch", "small"):
-        shutil.rmtree(tool.root / f"{tool.name}-{label}", ignore_errors=True)
 
 
-def peak_rss_mb(root: Path, env: dict, mb: int) -> float:
-    """Peak RSS of branchml's filter process while adding and checking out a file of `mb` MiB."""
+WORKLOAD = {"add": bench_add, "switch": bench_switch, "clone": bench_clone, "small": bench_small}
+
+
+def peak_rss_mb(root: Path, env: dict, mb: int) -> dict:
+    """Peak RSS while checking out a file of `mb` MiB: of branchml's own processes (filter, hooks:
+    BRANCHML_RSS_LOG), and of the whole checkout (Git and every process it waited for: GNU time)."""
     log = root / "rss.log"
     env = {**env, "BRANCHML_RSS_LOG": str(log)}
     tool = Tool("branchml", root / "rss", env)
@@ -201,18 +314,24 @@ def peak_rss_mb(root: Path, env: dict, mb: int) -> float:
     random_file(repo / "data" / "huge.bin", mb << 20, 7)
     tool.add_commit(repo, "huge")
     (repo / "data" / "huge.bin").unlink()
-    sh(["git", "checkout", "--", "data/huge.bin"], repo, env)
-    peak = max(int(x) for x in log.read_text().split()) / 1024
+    log.write_text("")
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "git", "checkout", "--", "data/huge.bin"], cwd=repo,
+                          env=env, capture_output=True, check=True)
+    if (repo / "data" / "huge.bin").stat().st_size != mb << 20:
+        raise SystemExit("peak RSS check: the file was not materialised")
+    own = max(int(x) for x in log.read_text().split()) / 1024
+    everything = int(proc.stderr.decode().strip().splitlines()[-1]) / 1024
     shutil.rmtree(root / "rss", ignore_errors=True)
-    return peak
+    return {"peak_rss_branchml_mb": own, "peak_rss_checkout_mb": everything, "peak_rss_file_mb": mb}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=1024, help="size of the large files (MiB)")
     ap.add_argument("--small", type=int, default=50000, help="number of small files")
-    ap.add_argument("--rss-mb", type=int, default=0, help="file size for the peak-RSS check (0: 4x --mb)")
+    ap.add_argument("--rss-mb", type=int, default=0, help="file size for the peak-RSS check (0: 4x --mb, -1: skip)")
     ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="of " + ",".join(WORKLOADS))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / f"results-{dt.date.today()}.json")
     args = ap.parse_args()
     tools = args.tools.split(",")
@@ -223,6 +342,11 @@ def main() -> None:
     if "dvc" in tools and dvc is None:
         print("dvc not installable here: skipped", file=sys.stderr)
         tools.remove("dvc")
+    oxen = ensure_oxen() if "oxen" in tools else None
+    if "oxen" in tools and oxen is None:
+        print("oxenai not installable here: skipped", file=sys.stderr)
+        tools.remove("oxen")
+    workloads = args.workloads.split(",")
     results: dict = {"config": {"mb": args.mb, "small": args.small, "tools": tools}}
     with tempfile.TemporaryDirectory(prefix="bml-bench-") as tmp:
         root = Path(tmp)
@@ -232,17 +356,18 @@ def main() -> None:
         env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
         for name in tools:
             print(f"== {name}", file=sys.stderr, flush=True)
-            bench_tool(Tool(name, root, env, dvc), args.mb, args.small, results)
+            bench_tool(Tool(name, root, env, dvc, oxen), args.mb, args.small, results, workloads)
+            args.out.write_text(json.dumps(results, indent=2))  # kept if a later tool fails
         rss = args.rss_mb or 4 * args.mb
-        results["branchml"]["peak_rss_mb"] = peak_rss_mb(root, env, rss)
-        results["branchml"]["peak_rss_file_mb"] = rss
+        if "branchml" in tools and rss > 0:
+            results["branchml"].update(peak_rss_mb(root, env, rss))
     report(results, tools)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"results written to {args.out}")
 
 
 def report(results: dict, tools: list[str]) -> None:
-    keys = [k for k in results["branchml"] if not k.startswith("peak")]
+    keys = list(dict.fromkeys(k for t in tools for k in results.get(t, {}) if not k.startswith("peak")))
     peers = [t for t in tools if t != "branchml"]
     header = f"{'measure':22}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{'bml/' + p:>12}" for p in peers)
     print(header)
@@ -250,10 +375,13 @@ def report(results: dict, tools: list[str]) -> None:
         row = f"{key:22}" + "".join(f"{results[t].get(key, float('nan')):12.3f}" for t in tools)
         for p in peers:
             peer = results[p].get(key)
-            row += f"{(results['branchml'][key] / peer) if peer else float('nan'):12.2f}"
+            mine = results.get("branchml", {}).get(key)
+            row += f"{(mine / peer) if peer and mine is not None else float('nan'):12.2f}"
         print(row)
-    b = results["branchml"]
-    print(f"peak RSS of branchml's filter with a {b['peak_rss_file_mb']} MiB file: {b['peak_rss_mb']:.0f} MiB")
+    b = results.get("branchml", {})
+    if "peak_rss_file_mb" in b:
+        print(f"peak RSS checking out a {b['peak_rss_file_mb']} MiB file: branchml's processes "
+              f"{b['peak_rss_branchml_mb']:.0f} MiB, Git and all it ran {b['peak_rss_checkout_mb']:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,6 @@ def test_monitor_branches_of_two_clones_merge_without_conflicts(repo, tmp_path):
     ids = sorted(r.request_id for r in tag_logs(repo, "acme-4")[0].records)
     assert ids == ["first", "here", "there"]
     assert bml(repo, "verify", "--branch", "monitor/prod", check=False).returncode == 0
+    bml(repo, "branch", "ds/acme", "--from", "main")  # an analysis branch pulls the tag's logs by copy
+    bml(repo, "data", "pull", "monitor/prod", "--path", "logs/acme-4")
+    assert len(list((repo / "logs/acme-4").rglob("*.jsonl"))) == 3

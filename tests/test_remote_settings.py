@@ -44,7 +44,10 @@ def test_a_local_remote_of_the_same_name_takes_no_untrusted_committed_option(rep
                     'client_kwargs = {proxies = {https = "http://10.0.0.2:3128"}}\npack_size = 1048576\n')
     (spec,) = settings.load_remotes(Repo.find(repo))
     assert spec.url == "s3://mine/p" and spec.pack_size == 1 << 20  # safe committed options still apply
-    assert spec.storage_options() == {} and set(spec.ignored) == {"endpoint_url", "client_kwargs"}
+    options = spec.storage_options()  # only branchml's own timeouts (docs/remotes.md), nothing committed
+    assert options == {"config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0,
+                                         "retries": {"max_attempts": 2, "mode": "standard"}}}
+    assert set(spec.ignored) == {"endpoint_url", "client_kwargs"}
 
 
 def test_the_users_environment_wins_over_a_trusted_committed_endpoint(repo, monkeypatch):

@@ -37,3 +37,9 @@ def test_demo_builds_tagged_runs_with_records_on_main(tmp_path):
     assert files["models/model.skops"]["store"] and files["data/train.csv"]["store"]
     assert git(repo, "cat-file", "-p", "acme-2:models/model.skops").startswith("branchml pointer v1")
     assert git(repo, "status", "--porcelain") == ""
+    # the README's next step on data/clean, `data pull data/raw`, keeps the demo's cleaning edit
+    git(repo, "switch", "-q", "data/clean")
+    cleaned = (repo / "data/digits.csv").read_bytes()
+    bml(repo, "data", "pull", "data/raw")
+    assert (repo / "data/digits.csv").read_bytes() == cleaned
+    assert git(repo, "status", "--porcelain") == ""

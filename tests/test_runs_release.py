@@ -106,3 +106,26 @@ def test_mlflow_export(released, tmp_path):
     assert runs["acme-2"].data.metrics["accuracy"] == 0.53
     assert runs["acme-2"].data.params["seed"] == "3"
     assert runs["acme-2"].data.tags["branchml.commit"] == git(released, "rev-parse", "acme-2^{commit}").strip()
+
+
+def test_mlflow_export_lives_in_the_store_and_an_open_reader_sees_a_reexport(released, tmp_path):
+    pytest.importorskip("mlflow", reason="MLflow export needs the `mlflow` extra")
+    pytest.importorskip("sqlalchemy", reason="MLflow's SQLite store needs sqlalchemy (the `mlflow` extra)")
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    repo = tmp_path / "repo"
+    shutil.copytree(released, repo, symlinks=True)
+    out = bml(repo, "mlflow", "export")
+    db = repo / ".git/branchml/mlflow/mlflow.db"
+    assert db.is_file() and git(repo, "status", "--porcelain") == ""  # nothing in the work tree
+    said = out.stderr.decode() + out.stdout.decode()
+    assert f"mlflow ui --backend-store-uri sqlite:///{db}" in said.replace("\n", "")
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")  # holds pooled connections, like a running `mlflow ui`
+    exp = client.get_experiment_by_name("stable/acme")
+    assert {r.info.run_name for r in client.search_runs([exp.experiment_id])} == {"acme-1", "acme-2"}
+    _run(repo, "5")  # the work tree is clean: the database does not block the next run
+    bml(repo, "mlflow", "export")
+    exp = client.get_experiment_by_name("stable/acme")
+    assert {r.info.run_name for r in client.search_runs([exp.experiment_id])} == {"acme-1", "acme-2", "acme-3"}

@@ -200,7 +200,10 @@ def test_sigkill_mid_load_loses_no_acknowledged_record(tagged):
     [t.join() for t in threads]
     before = Counter(r["request_id"] for r in logged(tagged, "m-1", "crash"))
     assert len(before) < len(acked)  # some records were only in the journal when it died
-    Server(tagged, "m-1", "--env", "crash").stop()  # the restart commits what the dead server journaled
+    restarted = Server(tagged, "m-1", "--env", "crash", "--timeout", "0.000001")  # commits the dead server's journal
+    late = restarted.score(split(ROWS[:1]))  # and, with that timeout, no prediction is ever in time
+    assert late.status_code == 504 and late.json()["error_code"] == "DEADLINE_EXCEEDED"
+    restarted.stop()
     after = Counter(r["request_id"] for r in logged(tagged, "m-1", "crash"))
     assert set(acked) <= set(after)
     assert max(after.values()) == 1  # none twice

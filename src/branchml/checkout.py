@@ -1,45 +1,74 @@
-"""Materialise tracked files that sit in the work tree as pointers (e.g. after a plain `git clone`)."""
+"""Materialise tracked files that sit in the work tree as pointers, outside Git's filter pipe.
+
+Files larger than `[store] checkout_in_git_max` are not handed to Git: the filter answers their
+pointer, and the post-checkout / post-merge hooks write them here (also after a plain `git clone`,
+or `branchml install`). Compared with Git's pipe this reads and verifies chunks on several threads,
+holds no file in memory, and fetches every missing chunk of the checkout in one batched plan.
+
+Safety (docs/materialise.md): only a file that holds exactly its index entry's pointer is written,
+so a file the user modified is never overwritten; bytes go to a temp file and are renamed into
+place after the whole-file check, so a crash leaves either the pointer or the full, verified
+content; a file that cannot be produced fails alone, and is reported.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.pointers import index_pointers
+from branchml.git import plumbing, written
+from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.store.filecache import FileCache, link_mode
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
+from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
+from branchml.store.restore import Restorer
+
+TEMP_PREFIX = "checkout-"
+
+
+@dataclass(frozen=True)
+class PointerFile:
+    """A work-tree file holding exactly the pointer its index entry stages."""
+
+    entry: PointerBlob
+    target: Path
+
+    @property
+    def text(self) -> bytes:
+        return self.entry.pointer.encode()
 
 
 def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
     """Replace pointer files in the work tree by their content; returns the paths written.
 
-    With keep_going, a file that cannot be had is reported on stderr and the others still written.
+    With keep_going, a file that cannot be had is reported on stderr, the others are still written,
+    and then one error names every file that was not (a checkout must not end in success then).
     """
-    written = []
-    wanted = set(paths) if paths else None
-    cache = _file_cache(repo)
-    for entry in index_pointers(repo):
-        if wanted is not None and entry.path not in wanted:
-            continue
-        target = repo.root / entry.path
-        if not _holds_pointer(target):
-            continue
-        try:
-            _write_content(repo, entry, target, cache)
-        except BranchmlError as exc:
-            if not keep_going:
-                raise
-
-            sys.stderr.write(f"branchml: {exc}\n")
-            continue
-        written.append(entry)
-    if written:
-        _forget_stat_data(repo, written)
-    return [entry.path for entry in written]
+    _clear_stale_temps(repo)
+    cache = _file_cache(repo)  # first: a refused [checkout] link setting is reported even with nothing to write
+    pending = pointer_files(repo, paths)
+    if not pending:
+        return []
+    _prefetch(repo, [p.entry.pointer for p in pending], keep_going)
+    done: list[written.Written] = []
+    failed: list[tuple[str, BranchmlError]] = []
+    try:
+        with _writer_lock(repo):
+            _write_all(repo, pending, cache, done, failed if keep_going else None)
+    finally:
+        if done:
+            refresh_stat_data(repo, {p.entry.path: p.entry for p in pending}, done)
+    if failed:
+        raise _summary(failed)
+    return [w.path for w in done]
 
 
 def materialize_matching(repo, include: list[str]) -> list[str]:
@@ -48,23 +77,86 @@ def materialize_matching(repo, include: list[str]) -> list[str]:
     return materialize(repo, paths) if paths else []
 
 
-def _forget_stat_data(repo, entries) -> None:
-    """Make Git re-check these files by content: their size no longer matches what Git recorded
-    (the pointer's), and Git trusts a size change without looking. Re-entering the index entries
-    clears their stat data; the refresh then re-cleans them, finds the same pointer, and records
-    the new stat data."""
-    lines = "".join(f"{e.mode} {e.blob}\t{e.path}\n" for e in entries)
-    repo.git(["update-index", "--index-info"], input=lines.encode())
-    repo.git(["update-index", "-q", "--refresh"], check=False)
+def _summary(failed: list[tuple[str, BranchmlError]]) -> BranchmlError:
+    """One error for every file left as its pointer, of the first failure's kind (its exit code)."""
+    paths = ", ".join(path for path, _ in failed[:5]) + (", ..." if len(failed) > 5 else "")
+    first = failed[0][1]
+    error = type(first)(
+        f"{len(failed)} file(s) could not be written and still hold their pointer: {paths}",
+        hint=first.hint or "run `branchml fsck`, then `git checkout -f` to try again",
+    )
+    return error
 
 
-def _holds_pointer(path: Path) -> bool:
+def pointer_files(repo, paths: list[str] | None = None) -> list[PointerFile]:
+    """Index entries whose work-tree file holds their pointer (only files of pointer size are read)."""
+    wanted = set(paths) if paths else None
+    maybe = {
+        e.path: e for e in plumbing.ls_files_staged(repo.root)
+        if e.mode.startswith("100") and (wanted is None or e.path in wanted) and _small_file(repo.root / e.path)
+    }
+    if not maybe:
+        return []
+    pointers = {p.blob: p.pointer for p in read_pointers(repo, {e.oid: path for path, e in maybe.items()})}
+    out = []
+    for path, e in maybe.items():
+        pointer = pointers.get(e.oid)
+        if pointer is not None and pointer.size > 0 and _holds(repo.root / path, pointer.encode()):
+            out.append(PointerFile(PointerBlob(e.oid, path, pointer, e.mode), repo.root / path))
+    return out
+
+
+def _small_file(path: Path) -> bool:
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_POINTER_SIZE:
-            return False
-        return looks_like_pointer(path.read_bytes())
-    except FileNotFoundError:
+        st = os.lstat(path)
+    except OSError:
         return False
+    return (st.st_mode & 0o170000) == 0o100000 and st.st_size <= MAX_POINTER_SIZE
+
+
+def _holds(path: Path, text: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_POINTER_SIZE + 1)
+    except OSError:
+        return False
+    return data == text and looks_like_pointer(data)
+
+
+def _prefetch(repo, pointers: list[Pointer], keep_going: bool) -> None:
+    """One batched download of every file record and chunk the checkout lacks (no per-file trips)."""
+    store = repo.store
+    if store.fetcher is None:
+        return
+    try:
+        missing_files = [p.oid_bytes for p in pointers if not store.has_file(p.oid)]
+        if missing_files:
+            store.fetcher(missing_files, [])
+        chunks: dict[bytes, None] = {}
+        for p in pointers:
+            record = store.file_record(p.oid)
+            if record is not None:
+                chunks.update(dict.fromkeys(store.missing_chunks(record)))
+        if chunks:
+            store.fetcher([], list(chunks))
+    except BranchmlError:
+        if not keep_going:
+            raise
+        # each file then asks for what it lacks, and the ones that cannot be had fail alone
+
+
+def _write_all(repo, pending: list[PointerFile], cache, done: list[written.Written],
+               failed: list[tuple[str, BranchmlError]] | None) -> None:
+    temp_dir = _temp_dir(repo)
+    with Restorer(repo.store) as restorer:
+        for item in pending:
+            try:
+                done.append(_write_one(restorer, item, temp_dir, cache))
+            except BranchmlError as exc:
+                if failed is None:
+                    raise
+                sys.stderr.write(f"branchml: {exc}\n")
+                failed.append((item.entry.path, exc))
 
 
 def _file_cache(repo):
@@ -74,31 +166,122 @@ def _file_cache(repo):
     return FileCache(repo.store) if link_mode(settings) == "reflink" else None
 
 
-def _write_content(repo, entry, target: Path, cache=None) -> None:
-    """Clone (reflink) or stream the verified content to a temp file beside the target, then rename
-    over it: the target holds the pointer or the whole content, never a mix."""
-    mode = target.stat().st_mode & 0o777
-    tmp = target.with_name(f".{target.name}.branchml-{os.getpid()}.tmp")
+def _write_one(restorer, item: PointerFile, temp_dir: Path | None, cache=None) -> written.Written:
+    """Verified content into a temp file (a reflink clone of the store's whole-file copy where
+    configured and possible), then renamed over the pointer if it is still there."""
+    target, pointer = item.target, item.entry.pointer
+    mode = os.lstat(target).st_mode & 0o777
+    directory = temp_dir or target.parent
+    tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{target.name[:80]}.tmp"
     tmp.unlink(missing_ok=True)
     try:
-        if cache is None or not cache.clone_into(entry.pointer, tmp, entry.path):
-            with open(tmp, "wb") as out:
-                out.writelines(repo.store.iter_file(entry.pointer, entry.path))
-                out.flush()
-                os.fsync(out.fileno())
+        if cache is None or not cache.clone_into(pointer, tmp, item.entry.path):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            try:
+                restorer.write(pointer, fd, item.entry.path)
+            finally:
+                os.close(fd)
         os.chmod(tmp, mode)
+        if not _holds(target, item.text):
+            raise BranchmlError(
+                f"{item.entry.path}: changed while branchml was writing it; left as it is",
+                hint=f"run `git checkout -- {item.entry.path}` to get the committed content",
+            )
         os.replace(tmp, target)
         if cache is not None:
             cache.renamed(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return written.Written(item.entry.path, pointer.oid, pointer.size, written.stat_key(os.lstat(target)))
+
+
+def _temp_dir(repo) -> Path | None:
+    """The store's tmp/ when it is on the work tree's file system (no stray files in the tree)."""
+    tmp = repo.store_dir / "tmp"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp if os.stat(tmp).st_dev == os.stat(repo.root).st_dev else None
+    except OSError:
+        return None
+
+
+def _clear_stale_temps(repo) -> None:
+    """Remove temp files that a killed checkout left: those whose writer no longer holds its lock
+    (a process id alone is not enough: ids are reused, quickly on a busy machine)."""
+    tmp_dir = repo.store_dir / "tmp"
+    for path in tmp_dir.glob(f"{TEMP_PREFIX}*.tmp"):
+        pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        lock = tmp_dir / f"{TEMP_PREFIX}{pid}.lock"
+        if pid.isdigit() and not _held(lock):
+            path.unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
+
+
+def _held(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextmanager
+def _writer_lock(repo) -> Iterator[None]:
+    """Held while this process has temp files: tells _clear_stale_temps they are not stale."""
+    lock = repo.store_dir / "tmp" / f"{TEMP_PREFIX}{os.getpid()}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def refresh_stat_data(repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
+    """Record the new files' stat data in Git's index, so `git status` is clean and never re-reads them.
+
+    Git trusts a size change without looking, so the entries are re-staged first (which clears their
+    stat data); the refresh then asks the clean filter, which recognises the files it just wrote
+    (git/written.py) and answers their pointers without hashing them again.
+    """
+    listing = repo.store_dir / "tmp" / f"written-{os.getpid()}.list"
+    _wait_for_clock_past(max(w.stat_key[1] for w in done), listing)  # before Git stamps the index
+    staged = [entries[w.path] for w in done]
+    plumbing.restage(repo.root, [plumbing.TreeEntry(e.mode, "blob", e.blob, e.path) for e in staged])
+    written.save(listing, done)
+    try:
+        plumbing.refresh_index(repo.root, env={written.ENV: str(listing)})
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def _wait_for_clock_past(mtime_ns: int, probe: Path) -> None:
+    """Wait until the file system stamps times later than `mtime_ns` (a few ms at most).
+
+    Git marks an entry "racily clean" when its file is not older than the index, and then stores
+    it with size 0, so the next `git status` would hash the file again. File times come from a
+    coarse clock, so a file written just before the refresh can get the index's very timestamp.
+    """
+    for _ in range(1000):
+        probe.write_bytes(b"")
+        if probe.stat().st_mtime_ns > mtime_ns:
+            return
+        time.sleep(0.001)
 
 
 def after_checkout(repo, args: list[str], stdin: bytes) -> None:
-    """post-checkout / post-merge: write the very large files the filter left as pointers."""
+    """post-checkout / post-merge: write the large files the filter left as pointers."""
     if repo.root is None or config.skip_smudge():
         return
-    written = materialize(repo, keep_going=True)
-    if written:
-        sys.stderr.write(f"branchml: wrote {len(written)} large file(s) after checkout\n")
+    written_paths = materialize(repo, keep_going=True)
+    if written_paths:
+        sys.stderr.write(f"branchml: wrote {len(written_paths)} large file(s) after checkout\n")

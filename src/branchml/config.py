@@ -15,7 +15,7 @@ from typing import Any
 
 import tomli_w
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, SettingError
 from branchml.files import write_atomic
 
 FILE_NAME = "branchml.toml"
@@ -107,6 +107,30 @@ def read_toml(path: Path) -> dict:
     return parse_toml(path.read_text(encoding="utf-8"), str(path))
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "a table"}
+
+
+def check_types(settings: dict, where: str, defaults: dict = DEFAULTS, table: str = "") -> None:
+    """Every setting that has a default must have the default's type: else one error naming file and setting."""
+    for key, value in settings.items():
+        default = defaults.get(key)
+        if default is None:
+            continue  # a free-form name (a remote, a glob) or a setting without a default
+        name = f"[{table}] {key}" if table else key
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                _wrong_type(where, name, value, dict)
+            check_types(value, where, default, f"{table}.{key}" if table else key)
+        elif type(value) is not type(default):  # exact: true is not an integer here
+            _wrong_type(where, name, value, type(default))
+
+
+def _wrong_type(where: str, name: str, value: Any, expected: type) -> None:
+    got = _TYPE_NAMES.get(type(value), type(value).__name__)
+    raise SettingError(f"{where}: setting {name} must be {_TYPE_NAMES[expected]}, not {got} {value!r}",
+                       hint=f"fix {name} in {where}")
+
+
 def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict:
     """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit) <- local.toml."""
     if committed_text is not None:
@@ -115,9 +139,12 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
         committed = read_toml(root / FILE_NAME)
     else:
         committed = {}
+    check_types(committed, str(root / FILE_NAME) if root is not None else FILE_NAME)
     cfg = merge_dicts(DEFAULTS, committed)
     if store_dir is not None:
-        cfg = merge_dicts(cfg, read_toml(store_dir / "local.toml"))
+        local = read_toml(store_dir / "local.toml")
+        check_types(local, str(store_dir / "local.toml"))
+        cfg = merge_dicts(cfg, local)
     return cfg
 
 

@@ -7,6 +7,7 @@ is checked against it by tests/test_errors.py: add a code here and there togethe
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -25,6 +26,8 @@ class ExitCode(IntEnum):
     REMOTE_FAILED = 11
     SERVE_FAILED = 12  # a tag cannot be served (no [serve] settings, a missing file)
     UNTRUSTED_MODEL = 13  # a model file holds types nobody declared trusted
+    SETTING_WRONG = 14  # a setting in branchml.toml or local.toml has the wrong type
+    DISK_FULL = 15  # the disk is full: the message names the file that could not be written
     RUN_FAILED = 20
     CRASH = 70  # an unexpected error (a bug): the message names the crash log (sysexits' EX_SOFTWARE)
     MERGE_DRIVER_ERROR = 129  # Git reads a merge driver's exit above 128 as "failed", not "conflict"
@@ -102,3 +105,26 @@ class UntrustedModel(ServeError):
     """A committed model file holds types nobody declared trusted (skops refuses to load them)."""
 
     exit_code = ExitCode.UNTRUSTED_MODEL
+
+
+class SettingError(BranchmlError):
+    """A setting in branchml.toml or local.toml has the wrong type: names the file and the setting."""
+
+    exit_code = ExitCode.SETTING_WRONG
+
+
+class NoSpace(BranchmlError):
+    """The disk is full (or over quota): names the file that could not be written."""
+
+    exit_code = ExitCode.DISK_FULL
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path}: no space left on the device (nothing was lost: what was written before is intact)",
+                         hint="free some space, then run the command again; `branchml gc` removes stored content nothing needs")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return type(exc).__name__ == "OperationalError" and "disk is full" in str(exc)

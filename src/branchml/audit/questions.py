@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from branchml.audit.content import require_rev
-from branchml.audit.why import flatten_pulls
-from branchml.data.lineage import lineage, used_by
+from branchml.data.lineage import used_by
 from branchml.data.split import read_manifest
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
@@ -56,23 +55,33 @@ class SplitHistory:
 
 def split_history(repo: Repo, branch: str) -> SplitHistory:
     """Compare the manifests of every data/split commit `branch` pulled, in pull order."""
-    commit = require_rev(repo, branch)
+    require_rev(repo, branch)
     history = SplitHistory(branch)
-    pulls = [p for p in flatten_pulls(lineage(repo, commit)["chain"]) if str(p["ref"]).startswith("data/split") and p.get("commit")]
-    ordered = sorted({p["commit"]: p for p in pulls}.values(), key=lambda p: _position(repo, p["commit"]))
     previous: dict[tuple[str, str], str] | None = None
-    for pull in ordered:
-        manifest = {(e.source_path, e.example_id): e.split for e in read_manifest(repo, pull["commit"])}
-        history.pulls.append({"commit": pull["commit"], "pulled_in": pull["pulled_in"], "examples": len(manifest),
+    for pulled_in, commit in split_pulls(repo, branch):
+        manifest = {(e.source_path, e.example_id): e.split for e in read_manifest(repo, commit)}
+        history.pulls.append({"commit": commit, "pulled_in": pulled_in, "examples": len(manifest),
                               "test": sum(1 for s in manifest.values() if s == "test")})
         if previous is not None:
-            _compare(previous, manifest, pull["commit"], history)
+            _compare(previous, manifest, commit, history)
         previous = manifest
     return history
 
 
-def _position(repo: Repo, commit: str) -> int:
-    return int(plumbing.rev_list(repo.cwd, ["--count", commit])[0])
+def split_pulls(repo: Repo, branch: str) -> list[tuple[str, str]]:
+    """(pulling commit, data/split commit) of every pull from a data/split branch, oldest first (one git log)."""
+    fmt = f"--format=%H{SEP}%(trailers:key=Data-From,valueonly,separator=%x1e)"
+    out = repo.git(["log", "-z", "--reverse", "--grep=^Data-From: data/split", fmt, branch, "--"])
+    pulls: list[tuple[str, str]] = []
+    for raw in out.decode(errors="replace").split("\0"):
+        if not raw.strip():
+            continue
+        commit, origins = raw.strip("\n").split(SEP, 1)
+        for origin in origins.split("\x1e"):
+            ref, _, pulled = origin.strip().rpartition("@")
+            if ref.startswith("data/split") and pulled and all(pulled != p for _, p in pulls):
+                pulls.append((commit, pulled))
+    return pulls
 
 
 def _compare(old: dict[tuple[str, str], str], new: dict[tuple[str, str], str], commit: str, history: SplitHistory) -> None:

@@ -11,7 +11,7 @@ import click
 
 from branchml.cli.output import Output, print_crash, print_error
 from branchml.crash import report_crash
-from branchml.errors import BranchmlError, ExitCode
+from branchml.errors import BranchmlError, ExitCode, NoSpace, is_disk_full
 from branchml.version import __version__
 
 
@@ -41,7 +41,17 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click's own: usage errors (exit 2), --help, Ctrl-C
+        except OSError as exc:
+            if not is_disk_full(exc):
+                print_crash(report_crash(exc, "branchml " + " ".join(sys.argv[1:])))
+                ctx.exit(ExitCode.CRASH)
+            full = NoSpace(exc.filename or "a file this command writes")
+            print_error(full)
+            ctx.exit(full.exit_code)
         except Exception as exc:
+            if is_disk_full(exc):  # SQLite's "database or disk is full"
+                print_error(NoSpace("the store index"))
+                ctx.exit(ExitCode.DISK_FULL)
             print_crash(report_crash(exc, "branchml " + " ".join(sys.argv[1:])))
             ctx.exit(ExitCode.CRASH)
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 from branchml.crash import guarded, report_crash
-from branchml.git.filter import run_filter_process
+from branchml.git.filter import log_peak_rss, run_filter_process
 from branchml.git.hooks import run_hook
 from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo, use_fetcher
@@ -82,4 +82,7 @@ def open_store() -> Store:
 
 def hook_main(name: str, args: list[str]) -> int:
     """`branchml hook NAME ARGS...`: refusals print plainly (no rich: hooks must start fast)."""
-    return guarded(f"hook {name}", lambda: run_hook(Repo.find(), name, args))
+    try:
+        return guarded(f"hook {name}", lambda: run_hook(Repo.find(), name, args))
+    finally:
+        log_peak_rss()  # bench/ measures hooks' memory too

@@ -150,12 +150,17 @@ def mlflow() -> None:
 
 
 @mlflow.command("export")
-@click.option("--db", "db", default="mlflow.db", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the database (default: <git common dir>/branchml/mlflow/mlflow.db, outside the work tree).")
 @json_option
-def mlflow_export(db: Path, as_json: bool) -> None:
-    """Rebuild an MLflow SQLite database from the records; then `mlflow ui --backend-store-uri sqlite:///mlflow.db`."""
+def mlflow_export(db: Path | None, as_json: bool) -> None:
+    """Rebuild an MLflow SQLite database from the records; the message says how to open it with `mlflow ui`.
+
+    Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
 
     repo = Repo.find()
     result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
-    get_output().info(f"{result['runs']} run(s) written to {result['db']}; open with `mlflow ui --backend-store-uri sqlite:///{result['db']}`")
+    get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
+                      f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
+                      "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")
     get_output().result(result, as_json, lambda r: None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +15,9 @@ from branchml.monitor.labels import add_labels, join, read_labels, read_rows
 from branchml.monitor.query import parse_since, tag_logs
 from branchml.repo import Repo
 from branchml.serve.split import Router, parse_canary
+
+if TYPE_CHECKING:
+    from branchml.monitor.records import LogRecord
 
 
 @click.command()
@@ -30,9 +34,10 @@ from branchml.serve.split import Router, parse_canary
 @click.option("--caller-field", help="Feature column whose value keeps a caller on one variant (when no header).")
 @click.option("--batch-records", default=1000, show_default=True, help="Commit logs every N records ...")
 @click.option("--batch-seconds", default=5.0, show_default=True, help="... or every T seconds.")
+@click.option("--no-fsync", is_flag=True, help="Answer before the journal reaches the disk: survives a killed server, not a power loss.")
 def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], shadows: tuple[str, ...], no_log: bool,
           timeout: float, max_body: int, caller_header: str, caller_field: str | None, batch_records: int,
-          batch_seconds: float) -> None:
+          batch_seconds: float, no_fsync: bool) -> None:
     """Serve TAG's model (MLflow scoring protocol on /invocations), logging every query to monitor/ENV."""
     try:  # optional extra `serve` (fastapi, uvicorn): loaded by this command only
         from branchml.serve.app import ServeOptions
@@ -42,7 +47,8 @@ def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], s
 
     router = Router(tag, tuple(parse_canary(c) for c in canaries), tuple(shadows))
     options = ServeOptions(env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
-                           caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds)
+                           caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds,
+                           fsync=not no_fsync)
     run_server(Repo.find(), router, options, host, port)
 
 
@@ -94,11 +100,12 @@ def monitor_logs(tag: str, envs: tuple[str, ...], since: str | None, with_labels
     get_output().result(result, as_json, _render_logs)
 
 
-def _plain(record: object) -> dict:
-    return json.loads(record.to_json())  # type: ignore[attr-defined]
+def _plain(record: LogRecord) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(record.to_json())
+    return data
 
 
-def _render_logs(result: list[dict]) -> None:
+def _render_logs(result: list[dict[str, Any]]) -> None:
     if not result:
         out_console.print("no monitor branches in this repository")
     for env in result:
@@ -109,6 +116,6 @@ def _render_logs(result: list[dict]) -> None:
                               + (f"  label {record['label']}" if "label" in record else ""))
 
 
-def monitor_summary(tag: str, since: str | None) -> list[dict]:
+def monitor_summary(tag: str, since: str | None) -> list[dict[str, object]]:
     """Per environment: how many records of TAG, when, which variants (for `show TAG --monitor`)."""
     return [logs.summary() for logs in tag_logs(Repo.find().cwd, tag, None, parse_since(since))]

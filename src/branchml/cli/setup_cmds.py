@@ -48,15 +48,17 @@ def install(global_: bool, server: bool) -> None:
               help="Merge these files with a branchml driver (rows append, replace takes the incoming side...).")
 def track(patterns: tuple[str, ...], merge: str | None) -> None:
     """Send files matching PATTERNS (gitattributes globs) through the branchml store."""
-    changed = setup.track(Repo.find(), list(patterns), merge=merge)
-    get_output().info(f"tracking {', '.join(patterns)}" + ("" if changed else " (already tracked)"))
+    repo = Repo.find()
+    rooted = setup.rooted(repo, list(patterns), Path.cwd())
+    changed = setup.track(repo, rooted, merge=merge)
+    get_output().info(f"tracking {', '.join(rooted)}" + ("" if changed else " (already tracked)"))
 
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True)
 def untrack(patterns: tuple[str, ...]) -> None:
     """Stop sending PATTERNS through the store (files already committed keep their pointers)."""
-    changed = setup.untrack(Repo.find(), list(patterns))
+    changed = setup.untrack(Repo.find(), list(patterns), Path.cwd())
     get_output().info(f"untracked {', '.join(changed) or 'nothing'}")
 
 

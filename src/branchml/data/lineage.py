@@ -8,9 +8,9 @@ the lineage of the pulled commit, recursively. Only Git is read, so it works in 
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from branchml.data.tree import resolve_commit
-from branchml.git.cmd import git_ok
 
 SEP, MULTI = "\x1f", "\x1e"
 FORMAT = SEP.join(["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")])
@@ -144,40 +144,57 @@ def used_by(repo, rev: str) -> dict:
 
     Returns {"rev", "commit", "users": [{"ref", "name", "kind" (branch/tag/run), "how" (contains/pulled),
     "via" (the pulls from the ref down to the commit that holds `rev`)}]}.
+
+    One `git log --all` gives every commit's parents and `Data-From` pulls; the commits that hold
+    `rev` are then found by a breadth-first walk up from it (children first, pulls after: each user
+    gets its path with the fewest pulls), so the cost does not grow with the number of refs.
     """
     target = resolve_commit(repo, rev)
-    walker = Walker(repo)
-    containing = _refs_containing(repo, target)
-    ancestor: dict[str, bool] = {}
+    children, pulled_by = _graph(repo)
+    holds = _holders(target, children, pulled_by)
     users = []
     for ref, commit, kind in _refs(repo):
-        if ref in containing:
-            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "contains", "via": []})
-            continue
-        via = _pull_path(repo, walker.node(commit), target, ancestor)
+        via = holds.get(commit)
         if via is not None:
-            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "pulled", "via": via})
+            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "pulled" if via else "contains", "via": list(via)})
     return {"rev": rev, "commit": target, "users": users}
 
 
-def _pull_path(repo, node: dict, target: str, ancestor: dict[str, bool]) -> list[str] | None:
-    """The first chain of pulls from `node` to a pulled commit that contains `target`, or None."""
-    for pull in node["chain"]:
-        pulled = pull.get("commit")
-        if not pulled or pull.get("missing"):
+def _graph(repo) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+    """children[commit] and pulled_by[pulled commit] = [(pulling commit, ref name)] over all refs."""
+    fmt = f"--format=%H{SEP}%P{SEP}%(trailers:key=Data-From,valueonly,separator=%x1e)"
+    out = repo.git(["log", "--all", "-z", fmt])
+    children: dict[str, list[str]] = {}
+    pulled_by: dict[str, list[tuple[str, str]]] = {}
+    for raw in out.decode(errors="replace").split("\0"):
+        if not raw.strip():
             continue
-        if pulled not in ancestor:
-            ancestor[pulled] = _is_ancestor(repo, target, pulled)
-        if ancestor[pulled]:
-            return [f"{pull['ref']}@{pulled}"]
-        deeper = _pull_path(repo, pull, target, ancestor)
-        if deeper is not None:
-            return [f"{pull['ref']}@{pulled}", *deeper]
-    return None
+        commit, parents, origins = raw.strip("\n").split(SEP, 2)
+        for parent in parents.split():
+            children.setdefault(parent, []).append(commit)
+        for origin in filter(None, (o.strip() for o in origins.split(MULTI))):
+            match = ORIGIN.match(origin)
+            if match:
+                pulled_by.setdefault(match["commit"], []).append((commit, match["ref"]))
+    return children, pulled_by
 
 
-def _is_ancestor(repo, older: str, newer: str) -> bool:
-    return git_ok(["merge-base", "--is-ancestor", older, newer], repo.cwd)
+def _holders(target: str, children: dict[str, list[str]], pulled_by: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, ...]]:
+    """Every commit that holds `target`'s data, with the pulls (outermost first) that brought it there."""
+    found: dict[str, tuple[str, ...]] = {target: ()}
+    queue = deque([target])
+    while queue:  # 0-1 breadth-first: a child costs no pull, a pull costs one
+        commit = queue.popleft()
+        via = found[commit]
+        for child in children.get(commit, []):
+            if child not in found or len(found[child]) > len(via):
+                found[child] = via
+                queue.appendleft(child)
+        for puller, ref in pulled_by.get(commit, []):
+            if puller not in found or len(found[puller]) > len(via) + 1:
+                found[puller] = (f"{ref}@{commit}", *via)
+                queue.append(puller)
+    return found
 
 
 def _refs(repo) -> list[tuple[str, str, str]]:
@@ -196,11 +213,6 @@ def _run_commits(repo, commits: list[str]) -> set[str]:
         return set()
     out = repo.git(["log", "--no-walk=unsorted", "-z", "--format=%H%x1f%(trailers:key=Run-Tag,valueonly)", *set(commits)])
     return {r.split(SEP)[0] for r in out.decode(errors="replace").split("\0") if r.strip() and r.split(SEP)[1].strip()}
-
-
-def _refs_containing(repo, commit: str) -> set[str]:
-    out = repo.git(["for-each-ref", "--contains", commit, "--format=%(refname)", "refs/heads", "refs/tags"])
-    return set(out.decode().split())
 
 
 def _short(ref: str) -> str:

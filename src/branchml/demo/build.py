@@ -94,7 +94,9 @@ class Demo:
         changed = _change_one_percent(dataset)
         self.write("data/digits.csv", "\n".join(changed) + "\n")
         raw = self.git("rev-parse", "data/raw")
-        self.commit("Clean digits: clip the last 1% of rows", f"Data-From: data/raw@{raw}")
+        # the trailers `branchml data pull` writes: a later `data pull data/raw` then starts from this
+        # commit of raw and copies only what raw changes after it, keeping the cleaning edit
+        self.commit("Clean digits: clip the last 1% of rows", f"Data-From: data/raw@{raw}", "Data-Path: data -> data")
         self.say("data/clean", "1% of the rows changed and committed on a new branch")
 
         self.git("switch", "-q", "data/raw")

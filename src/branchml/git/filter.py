@@ -8,6 +8,7 @@ Any failure answers `status=error`, which makes Git discard what it received: ne
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
+from branchml.git import written
 from branchml.git.protocol import (
     FLUSH,
     ContentReader,
@@ -24,7 +26,13 @@ from branchml.git.protocol import (
     PacketWriter,
     ProtocolError,
 )
-from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer, parse_pointer
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    is_diff_summary,
+    looks_like_pointer,
+    parse_pointer,
+)
 from branchml.store.store import Store
 
 SPOOL_LIMIT = 16 << 20
@@ -32,10 +40,11 @@ IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without t
 
 
 def store_settings(root: Path) -> dict:
-    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail)."""
+    """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail, but says so)."""
     try:
         cfg = config.load(root)
-    except BranchmlError:
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml: {exc.message}; the filter uses the default [store] settings until it is fixed\n")
         cfg = config.DEFAULTS
     return {**config.DEFAULTS["store"], **cfg.get("store", {})}
 
@@ -60,6 +69,7 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._store: Store | None = None
         self._store_writer = None
+        self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -168,6 +178,9 @@ class FilterServer:
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
+        entry = self.just_written.get(path)
+        if entry is not None and written.unchanged(self.root, entry):
+            return self.clean_just_written(entry)
         content = self.read_prefix(max(self.inline_below, IN_MEMORY))
         head = bytes(content.pending)
         if content.done and looks_like_pointer(head):
@@ -177,6 +190,11 @@ class FilterServer:
             except MalformedPointer:
                 pass  # a small file that merely looks like one: store it, never inline it
         elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
+            return self.respond(head)
+        elif content.done and is_diff_summary(head):
+            # `git blame` cleans what textconv made of the work-tree file: our own summary, not a file
+            # to store. Handing it back unchanged adds nothing to the store and lets blame compare it
+            # with the committed side's summary.
             return self.respond(head)
         try:
             if content.done:
@@ -189,6 +207,13 @@ class FilterServer:
             content.drain()
             return self.fail(path, str(exc))
         self.respond(pointer.encode())
+
+    def clean_just_written(self, entry: written.Written) -> None:
+        """The refresh after branchml wrote this very file: answer its pointer without hashing."""
+        received = ContentReader(self.reader).drain()
+        if received != entry.size:  # not the file we wrote: let the refresh leave it unrefreshed
+            return self.fail(entry.path, f"expected the {entry.size} bytes just written, got {received}")
+        self.respond(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
     def smudge(self, path: str) -> None:
@@ -232,7 +257,21 @@ class FilterServer:
             self.writer.flush()
 
 
+PIPE_SIZE = 1 << 20
+
+
+def _widen_pipes() -> None:
+    """Ask Linux for 1 MiB pipe buffers to and from Git (default 64 KiB: one packet, then a context
+    switch). Not an error where pipes cannot grow (other systems, or a lowered pipe-max-size)."""
+    for fd in (0, 1):
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        except OSError:
+            pass
+
+
 def run_filter_process(open_store: Callable[[], Store], report_crash: Callable[[BaseException, str], str]) -> int:
+    _widen_pipes()
     reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
     server = FilterServer(reader, writer, Path(os.getcwd()), open_store, report_crash)
     try:
@@ -244,12 +283,22 @@ def run_filter_process(open_store: Callable[[], Store], report_crash: Callable[[
         sys.stderr.write(f"branchml filter-process: {report_crash(exc, 'filter-process')}\n")
         return ExitCode.CRASH
     finally:
+        code = _close(server)
+        log_peak_rss()
+    return code
+
+
+def _close(server: FilterServer) -> int:
+    """Finish the store writer (its last index commit can meet a full disk too): one line, not a traceback."""
+    try:
         server.close()
-        _log_peak_rss()
+    except BranchmlError as exc:
+        sys.stderr.write(f"branchml filter-process: {exc}\n")
+        return exc.exit_code
     return 0
 
 
-def _log_peak_rss() -> None:
+def log_peak_rss() -> None:
     """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
     path = os.environ.get("BRANCHML_RSS_LOG")
     if path:

@@ -206,6 +206,19 @@ def ls_files_staged(cwd: Where) -> list[TreeEntry]:
     return entries
 
 
+def restage(cwd: Where, entries: Iterable[TreeEntry]) -> None:
+    """Re-enter index entries as they are (`update-index --index-info`): clears their stat data, so
+    Git compares those files by content next time instead of trusting a size change."""
+    lines = b"".join(b"%s %s\t%s\0" % (e.mode.encode(), e.oid.encode(), os.fsencode(e.path)) for e in entries)
+    git(["update-index", "-z", "--index-info"], cwd, input=lines)
+
+
+def refresh_index(cwd: Where, env: dict[str, str] | None = None) -> None:
+    """`update-index -q --refresh`: record the stat data of files that match the index; a file that
+    does not stays unrefreshed (not an error: `git status` shows it as modified)."""
+    git(["update-index", "-q", "--refresh"], cwd, check=False, env=env)
+
+
 def mktree(cwd: Where, entries: Iterable[TreeEntry]) -> str:
     """Write one tree object (non-recursive: nested paths need their own subtree entries)."""
     body = b"".join(

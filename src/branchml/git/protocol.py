@@ -89,11 +89,17 @@ class ContentReader:
             filled += n
         return filled
 
-    def drain(self) -> None:
+    def drain(self) -> int:
+        """Skip the rest of the content; return how many bytes were skipped."""
+        skipped = len(self.pending)
         self.pending = memoryview(b"")
         while not self.done:
-            if self.packets.read_packet() is FLUSH:
+            packet = self.packets.read_packet()
+            if packet is FLUSH:
                 self.done = True
+            else:
+                skipped += len(packet)
+        return skipped
 
 
 class PacketWriter:

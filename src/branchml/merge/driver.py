@@ -8,6 +8,7 @@ an error is never passed off as a clean merge, and no partial bytes are ever wri
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 import tempfile
 from functools import cached_property
@@ -147,7 +148,7 @@ def _json_arrays(env: Env, sides: tuple[Side, ...]) -> bool:
 def _merge_streamed(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int) -> list[str]:
     """The external merge (`external`): sides as files (pointers streamed out of the store), bounded memory."""
 
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
         base, ours, theirs = (Source(side.name, path=to_file(side, env.store, folder, env.path)) for side in (o, a, b))
         target = folder / "result"
@@ -177,7 +178,7 @@ def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
     if tails[0] is None or tails[1] is None:
         return False
     extra = append.theirs_extra(tails[0], tails[1], format_for(env.path))
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         result = Path(tmp) / "result"
         append.write_appended(result, a, tails[0], extra, env.store, env.path)
         write_result(a.path, result, env.as_pointer(a, b, result.stat().st_size), env.store)
@@ -185,7 +186,7 @@ def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
 
 
 def _merge_sqlite(env: Env, o: Side, a: Side, b: Side) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="branchml-merge-", dir=env.tmp_folder()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
         base, ours, theirs = (to_file(side, env.store, folder, env.path) for side in (o, a, b))
         result = folder / "result"

@@ -7,8 +7,9 @@ that returns wrong bytes is reported and nothing of that batch is kept.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from branchml.errors import CorruptObject, MissingObject
@@ -21,6 +22,7 @@ from branchml.store.pack import KIND_CHUNK, KIND_FILE
 MAX_GAP = 256 << 10  # fetch the gap rather than start a new range
 MAX_RANGE = 16 << 20
 BATCH_BYTES = 32 << 20  # held in memory before being verified and stored
+READ_AHEAD = 2  # batches read while the current one is verified: memory <= (1 + READ_AHEAD) batches
 
 
 @dataclass
@@ -61,15 +63,22 @@ def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> 
 
 
 def _download(inserter, storage, catalog, ids: list[bytes], kind: bytes, report, advance) -> int:
+    """One plan for every id: sorted by pack and offset, read in coalesced ranges, the next batch
+    read (on one thread: transports need not be thread-safe) while this one is verified and stored."""
     if not ids:
         return 0
     located = locate(catalog, ids, kind)
     by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
     for record in located.values():
         by_pack[record.pack].append(record)
-    for pack, records in by_pack.items():
-        for batch in _batches(sorted(records, key=lambda r: r.offset)):
-            raw = read_records(storage, pack, batch)
+    plan = [(pack, batch) for pack, records in sorted(by_pack.items())
+            for batch in _batches(sorted(records, key=lambda r: r.offset))]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-fetch") as reader:
+        ahead = deque(reader.submit(read_records, storage, pack, batch) for pack, batch in plan[:READ_AHEAD])
+        for i, (pack, batch) in enumerate(plan):
+            raw = ahead.popleft().result()
+            if i + READ_AHEAD < len(plan):
+                ahead.append(reader.submit(read_records, storage, *plan[i + READ_AHEAD]))
             inserter.insert(raw, where=f"blob remote {storage.spec.name!r}, pack {pack[:16]}…")
             size = sum(r.stored_len for r in batch)
             report.bytes += size

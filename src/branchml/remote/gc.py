@@ -169,7 +169,7 @@ def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
         )
     tmp_dir = repo.store_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    builder = PackBuilder(tmp_dir / f"gc-{secrets.token_hex(8)}.pack")
+    builder = PackBuilder(tmp_dir / f"gc-{secrets.token_hex(8)}-{os.getpid()}.pack")  # see store/leftovers.py
     try:
         for record in raw:
             builder.add(record)

@@ -22,12 +22,18 @@ from branchml.remote import source
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
-SAFE_OPTIONS = {"url", "region", "pack_size", "anon", "jobs"}
-OWN_OPTIONS = {"url", "pack_size", "jobs"}  # branchml's own keys, not passed to fsspec
+SAFE_OPTIONS = {"url", "region", "pack_size", "anon", "jobs", "connect_timeout", "read_timeout"}
+OWN_OPTIONS = {"url", "pack_size", "jobs", "connect_timeout", "read_timeout"}  # branchml's own keys, not passed to fsspec
 CREDENTIAL_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
 CONSENT_TABLE = "remote-consent"
 DEFAULT_PACK_SIZE = 64 << 20
 DEFAULT_JOBS = 8
+# Every request to a remote gives up after these many seconds without a connection / an answer, so a
+# hung endpoint ends in an error naming the remote instead of a silent wait (each request is tried
+# at most RETRIES times, with the transport's own retries limited to match).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+RETRIES = 2
 
 
 class RemoteConfigError(BranchmlError):
@@ -54,9 +60,29 @@ class RemoteSpec:
     def jobs(self) -> int:
         return max(1, int(self.options.get("jobs", DEFAULT_JOBS)))
 
+    @property
+    def connect_timeout(self) -> float:
+        return self._seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+
+    @property
+    def read_timeout(self) -> float:
+        return self._seconds("read_timeout", DEFAULT_READ_TIMEOUT)
+
+    def _seconds(self, key: str, default: float) -> float:
+        value = self.options.get(key, default)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not seconds > 0:
+            raise RemoteConfigError(f"remote {self.name!r}: {key} = {value!r} is not a number of seconds above 0",
+                                    hint=f"set it with `branchml remote add {self.name} URL --option {key}=30`")
+        return seconds
+
     def storage_options(self) -> dict:
-        """Options for fsspec: ours removed, the S3 endpoint from the standard variables if unset."""
+        """Options for fsspec: ours removed, the S3 endpoint from the standard variables if unset, timeouts set."""
         opts = {k: v for k, v in self.options.items() if k not in OWN_OPTIONS}
+        self._timeouts(opts)
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         own_endpoint = "endpoint_url" in opts and "endpoint_url" not in self.committed_keys
         if self.protocol in ("s3", "s3a") and endpoint and not own_endpoint:
@@ -64,6 +90,18 @@ class RemoteSpec:
         if "region" in opts and self.protocol in ("s3", "s3a"):
             opts.setdefault("client_kwargs", {})["region_name"] = opts.pop("region")
         return opts
+
+    def _timeouts(self, opts: dict) -> None:
+        """Connect and read timeouts in each transport's own terms (a local folder needs none; other
+        object stores keep their library's defaults)."""
+        connect, read = self.connect_timeout, self.read_timeout
+        if self.protocol in ("s3", "s3a"):
+            botocore = opts.setdefault("config_kwargs", {})
+            botocore.setdefault("connect_timeout", connect)
+            botocore.setdefault("read_timeout", read)
+            botocore.setdefault("retries", {"max_attempts": RETRIES, "mode": "standard"})
+        elif self.protocol in ("ssh", "sftp"):
+            opts.setdefault("connect_timeout", connect)
 
 
 def protocol_of(url: str) -> str:

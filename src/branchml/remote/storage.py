@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from branchml.errors import BranchmlError, ExitCode
-from branchml.remote.settings import OBJECT_STORES, RemoteSpec
+from branchml.remote.settings import OBJECT_STORES, RETRIES, RemoteSpec
 
 FORMAT_NAME = "branchml-remote"
 FORMAT_LINE = b"branchml-remote 1\n"
@@ -25,6 +25,17 @@ class RemoteError(BranchmlError):
     """The blob remote cannot be reached, refuses us, or holds something unexpected."""
 
     exit_code = ExitCode.REMOTE_FAILED
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """A timeout, whatever the transport calls it (botocore's ReadTimeoutError, asyncio's, the socket's)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 class RemoteStorage:
@@ -37,6 +48,8 @@ class RemoteStorage:
             )
 
             self.fs, self.root = url_to_fs(spec.url, **spec.storage_options())
+        if spec.protocol in ("s3", "s3a"):
+            self.fs.retries = RETRIES  # s3fs retries timeouts on top of botocore's own (a class attribute, 5)
         self.root = self.root.rstrip("/")
         self.on_upload: Callable[[str], None] = lambda path: None
 
@@ -51,6 +64,14 @@ class RemoteStorage:
         except BranchmlError:
             raise
         except Exception as exc:  # transports raise anything: OSError, botocore, asyncssh...
+            if _is_timeout(exc):
+                raise RemoteError(
+                    f"blob remote {self.spec.name!r} ({self.spec.url}): cannot {action}: no answer within "
+                    f"{self.spec.connect_timeout:g} s to connect / {self.spec.read_timeout:g} s to reply "
+                    f"({type(exc).__name__})",
+                    hint=f"check that the endpoint is up; on a slow link raise the limits: "
+                    f"`branchml remote add {self.spec.name} {self.spec.url} --option read_timeout=300 --option connect_timeout=60`",
+                ) from exc
             raise RemoteError(
                 f"blob remote {self.spec.name!r} ({self.spec.url}): cannot {action}: {type(exc).__name__}: {exc}",
                 hint="check the network and your credentials (environment, ~/.aws, ~/.ssh), "

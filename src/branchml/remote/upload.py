@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from branchml.remote.catalog import Catalog
 from branchml.remote.gc import refuse_if_locked
 from branchml.remote.objects import PackBuilder, decode_index, object_hash
 from branchml.remote.storage import RemoteStorage
+from branchml.store import leftovers
 from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
@@ -33,8 +35,10 @@ class PushReport:
     files: int = 0  # files the pushed refs need
     new_files: int = 0  # file records uploaded
     new_chunks: int = 0
-    packs: int = 0
+    packs: int = 0  # packs uploaded (the records in a pack the remote already had were not sent)
     bytes: int = 0
+    packs_present: int = 0  # packs built but found on the remote already (a killed push's): not sent
+    leftovers: int = 0  # tmp/ files of killed pushes removed first (store/leftovers.py)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -44,12 +48,12 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
                advance: Callable[[int], None] = lambda n: None) -> PushReport:
     """Upload what `oids` (file ids) need that the remote does not have."""
     report = PushReport(storage.spec.name, files=len(oids))
+    report.leftovers = leftovers.reclaim(store.root / "tmp").entries
     _arm_kill_switch(storage)
     storage.check_format(create=True)
     refuse_if_locked(storage)
     catalog.refresh()
     files, chunks = needed_records(store, catalog, oids)
-    report.new_files, report.new_chunks = len(files), len(chunks)
     if not files and not chunks:
         return report
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
@@ -84,7 +88,7 @@ def _upload_all(storage, catalog, pool, records, store, report, advance) -> None
     build_dir = storage.staging_dir() or store.root / "tmp"
     try:
         for record in records:
-            builder = builder or PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
+            builder = builder or _builder(build_dir)
             builder.add(record)
             if builder.size >= storage.spec.pack_size:
                 pending.add(pool.submit(_send_pack, storage, builder))
@@ -99,28 +103,48 @@ def _upload_all(storage, catalog, pool, records, store, report, advance) -> None
     _collect(pending, catalog, report, advance, limit=0)
 
 
+def _builder(build_dir) -> PackBuilder:
+    """A new pack under construction; its name carries our PID (see store/leftovers.py)."""
+    return PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
+
+
+@dataclass
+class _Sent:
+    index_name: str
+    index: bytes
+    size: int
+    records: Counter[bytes]  # kind -> how many records of that kind the pack holds
+    uploaded: bool  # False: the pack was on the remote already (only its index was written)
+
+
 def _collect(pending: set[Future], catalog, report, advance, *, limit: int) -> set[Future]:
-    """Wait until at most `limit` uploads are in flight; record the finished ones in the catalog."""
+    """Wait until at most `limit` uploads are in flight; record the finished ones in the catalog and the report."""
     while len(pending) > limit:
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            index_name, index_bytes, size = future.result()
-            catalog.add(index_name, decode_index(index_bytes, index_name))
+            sent: _Sent = future.result()
+            catalog.add(sent.index_name, decode_index(sent.index, sent.index_name))
+            advance(sent.size)
+            if not sent.uploaded:
+                report.packs_present += 1
+                continue
             report.packs += 1
-            report.bytes += size
-            advance(size)
+            report.bytes += sent.size
+            report.new_chunks += sent.records.get(KIND_CHUNK, 0)
+            report.new_files += sent.records.get(KIND_FILE, 0)
     return pending
 
 
-def _send_pack(storage: RemoteStorage, builder: PackBuilder) -> tuple[str, bytes, int]:
-    """Upload one pack, then its index; the temp file goes in any case."""
+def _send_pack(storage: RemoteStorage, builder: PackBuilder) -> _Sent:
+    """Upload one pack (unless the remote has it), then its index; the temp file goes in any case."""
     try:
         pack, index = builder.finish()
-        if not storage.has_pack(pack):  # a resumed push may find it uploaded but not indexed
+        present = storage.has_pack(pack)  # a resumed push may find it uploaded but not indexed
+        if not present:
             storage.upload_pack(builder.path, pack)
         name = object_hash(index)
         storage.put_bytes(f"indexes/{name}.idx", index)
-        return name, index, builder.size
+        return _Sent(name, index, builder.size, Counter(kind for kind, *_ in builder.entries), not present)
     finally:
         builder.discard()
 

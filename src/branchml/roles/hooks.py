@@ -35,7 +35,7 @@ class RulesRefused(BranchmlError):
     """One or more role rules are violated; the message lists them one per line."""
 
     def __init__(self, violations: list[Violation]) -> None:
-        lines = "\n".join("  " + v.line() for v in violations)
+        lines = "".join(listing(violations)).rstrip("\n")
         super().__init__(f"{len(violations)} branch role rule violation(s):\n{lines}",
                          hint="the rules and how to work with them: docs/roles.md (configurable in branchml.toml)")
         self.violations = violations
@@ -105,6 +105,22 @@ def after(view: dict[str, str], updates: list[RefUpdate]) -> dict[str, str]:
     return view
 
 
+SHOWN = 10  # a commit of 50,000 files must not print 50,000 lines
+
+
+def listing(violations: list[Violation]) -> list[str]:
+    """The first violations, one line each, then how many more of each rule (`branchml verify` lists all)."""
+    lines = [f"  {v.line()}\n" for v in violations[:SHOWN]]
+    rest = violations[SHOWN:]
+    if rest:
+        counts: dict[str, int] = {}
+        for v in rest:
+            counts[v.rule] = counts.get(v.rule, 0) + 1
+        by_rule = ", ".join(f"{n} [{rule}]" for rule, n in counts.items())
+        lines.append(f"  ... and {len(rest)} more ({by_rule}); `branchml verify` lists them all\n")
+    return lines
+
+
 def refuse_if_any(violations: list[Violation]) -> None:
     if violations:
         raise RulesRefused(violations)
@@ -115,7 +131,7 @@ def report(policy: Policy, violations: list[Violation]) -> None:
     if not violations or policy.client_refuses:
         refuse_if_any(violations)
         return
-    lines = "".join(f"  {v.line()}\n" for v in violations)
+    lines = "".join(listing(violations))
     sys.stderr.write(f"branchml: warning: {len(violations)} branch role rule violation(s):\n{lines}"
                      "  a server with `branchml install --server` refuses these; set [roles] client_hooks = "
                      "\"refuse\" in branchml.toml to refuse them here\n")

@@ -1,14 +1,21 @@
 """`branchml mlflow export`: rebuild an MLflow database from the run records, for `mlflow ui`.
 
 The records on the tracking branch stay the source of truth; the database is derived, rebuilt
-from scratch each time into a temporary file and renamed over the old one. MLflow's own client
-writes it, so the schema is whatever the installed MLflow expects. One experiment per branch.
+from scratch each time into a temporary file. MLflow's own client writes it, so the schema is
+whatever the installed MLflow expects. One experiment per branch.
+
+By default it lives in the store's folder (`<git common dir>/branchml/mlflow/mlflow.db`): not in the
+work tree, where it would block the next `branchml run` (a run needs a clean tree) and match the
+`*.db` patterns of the SQLite merge driver. An existing database is overwritten in place with
+SQLite's backup API, not renamed over: a running `mlflow ui`/`mlflow server` keeps its connections
+open, and after a rename they would go on reading the old, deleted file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +23,11 @@ from branchml.errors import BranchmlError
 from branchml.runs import tracking
 
 
-def export(repo, db_path: Path, branch: str = "main") -> dict:
+def default_db(repo) -> Path:
+    return repo.store_dir / "mlflow" / "mlflow.db"
+
+
+def export(repo, db_path: Path | None = None, branch: str = "main") -> dict:
     try:
         from mlflow.entities import (  # optional extra `mlflow`: export only
             Metric,
@@ -27,7 +38,8 @@ def export(repo, db_path: Path, branch: str = "main") -> dict:
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"MLflow is not installed ({exc.name})", hint="pip install 'branchml[mlflow]'") from exc
     records = tracking.read_records(repo, branch)
-    db_path = db_path.resolve()
+    db_path = (db_path or default_db(repo)).resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -38,10 +50,24 @@ def export(repo, db_path: Path, branch: str = "main") -> dict:
             if exp not in experiments:
                 experiments[exp] = client.create_experiment(exp)
             _log_run(client, experiments[exp], record, Metric, Param, RunTag)
-        os.replace(tmp, db_path)
+        _install(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
     return {"db": str(db_path), "runs": len(records), "experiments": sorted(experiments)}
+
+
+def _install(built: Path, db_path: Path) -> None:
+    """Put the new database at `db_path`: renamed into place the first time, else copied into the
+    existing file in one SQLite transaction, so open readers see the new runs (and never half of them)."""
+    if not db_path.exists():
+        os.replace(built, db_path)
+        return
+    source, target = sqlite3.connect(built), sqlite3.connect(db_path, timeout=30)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
 
 
 def _log_run(client, experiment_id: str, record: dict, Metric, Param, RunTag) -> None:

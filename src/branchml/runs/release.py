@@ -37,7 +37,7 @@ def list_releases(repo, customer: str | None = None) -> list[dict]:
 def latest(repo, customer: str) -> str:
     found = list_releases(repo, check_name(customer, "customer"))
     if not found:
-        raise BranchmlError(f"no release tags {customer}-<n> here", hint="train one with `branchml run --customer {customer}`, or fetch tags")
+        raise BranchmlError(f"no release tags {customer}-<n> here", hint=f"train one with `branchml run --customer {customer}`, or fetch tags (`git fetch --tags`)")
     return found[-1]["tag"]
 
 

@@ -51,9 +51,11 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
     code_commit = _head(repo)
     name = tags.reserve(repo, code_commit, prefix=customer or default_prefix(branch), tag=tag)
     log = log_path(repo, name)
+    stale = _remove_stale(repo.root, [settings["metrics"], settings["params"]])
     try:
         result = _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream or sys.stderr.buffer)
     except BaseException as exc:
+        _restore_stale(repo, stale)
         tags.release(repo, name)
         kept = _keep_failed_log(log)
         if isinstance(exc, BranchmlError) and kept:
@@ -117,7 +119,6 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
     started = datetime.now(UTC)
     steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings["steps"])]]
     env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
-    _remove_stale(repo.root, [settings["metrics"], settings["params"]])
     with open(log, "wb") as out:
         for step in steps:
             execute(step, repo.root, env, out, stream)
@@ -138,12 +139,23 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
     return RunResult(name, commit, record, log)
 
 
-def _remove_stale(root: Path, names: list[str]) -> None:
+def _remove_stale(root: Path, names: list[str]) -> list[str]:
     """Metrics and params left by the previous run must not pass for this run's (they are in HEAD)."""
+    removed = []
     for name in names:
         path = root / name
         if path.is_file() and path.resolve().is_relative_to(root.resolve()):
             path.unlink()
+            removed.append(name)
+    return removed
+
+
+def _restore_stale(repo, names: list[str]) -> None:
+    """A failed run puts back the previous run's files (the work tree was clean: they are HEAD's),
+    unless the failed command wrote new ones, which stay for you to look at."""
+    missing = [name for name in names if not os.path.lexists(repo.root / name)]
+    if missing:
+        repo.git(["checkout", "HEAD", "--", *missing], check=False)
 
 
 def _head(repo) -> str:

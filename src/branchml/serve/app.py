@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from branchml.errors import BranchmlError
 from branchml.monitor import Logger
@@ -48,6 +49,7 @@ class ServeOptions:
     caller_field: str | None = None
     batch_records: int = 1000
     batch_seconds: float = 5.0
+    fsync: bool = True  # False: the journal survives a killed server, not a power loss (docs/monitor.md)
 
 
 class Scorer:
@@ -59,7 +61,7 @@ class Scorer:
         self.options = options
         self.models = {tag: load_tag(repo, tag) for tag in dict.fromkeys(router.tags)}
         self.logger = Logger(options.env, repo=repo.cwd, batch_records=options.batch_records,
-                             batch_seconds=options.batch_seconds) if options.log else None
+                             batch_seconds=options.batch_seconds, fsync=options.fsync) if options.log else None
 
     def caller_key(self, request: Request, frame: Frame | None, request_id: str) -> str:
         header = request.headers.get(self.options.caller_header)
@@ -134,6 +136,8 @@ def create_app(repo: Repo, router: Router, options: ServeOptions) -> FastAPI:
             return await _score(scorer, request, background, request_id)
         except ScoringError as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers={"X-Request-ID": request_id})
+        except ClientDisconnect:  # the caller left while sending: nobody to answer, nothing logged
+            return Response(status_code=400)
         except BranchmlError as exc:  # the journal could not be written: nothing was acknowledged
             body = {"error_code": "INTERNAL_ERROR", "message": str(exc)}
             return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})

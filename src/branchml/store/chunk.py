@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 import zstandard
 
 FLAG_ZSTD = 1  # a record flag (docs/store-format.md): the payload is a zstd frame
@@ -9,6 +14,8 @@ ZSTD_LEVEL = 1
 # Keep the compressed form only when it saves at least this share of the bytes.
 MIN_SAVING = 0.03
 _decompressor = zstandard.ZstdDecompressor()
+COMPRESSORS = max(2, min(4, os.cpu_count() or 2))
+_local = threading.local()  # a ZstdCompressor must not be used by two threads at once
 
 
 class ChunkEncoder:
@@ -25,6 +32,7 @@ class ChunkEncoder:
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         self._misses = 0
         self._skipped = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     def encode(self, data: memoryview | bytes) -> tuple[int, bytes | memoryview]:
         """(flags, stored bytes) for one raw chunk."""
@@ -38,6 +46,38 @@ class ChunkEncoder:
             return FLAG_ZSTD, packed
         self._misses += 1
         return 0, data
+
+
+    def encode_many(self, chunks: Sequence[memoryview | bytes]) -> list[tuple[int, bytes | memoryview]]:
+        """(flags, stored bytes) for a batch of chunks; compressible batches on several threads.
+
+        The first chunk is the probe (it also drives the back-off above): when it compresses, the
+        batch is most likely the same kind of data, and the rest are compressed in parallel (zstd
+        releases the GIL); when it does not, the rest go through the cheap back-off path.
+        """
+        if not chunks:
+            return []
+        first = self.encode(chunks[0])
+        if not first[0] & FLAG_ZSTD or len(chunks) < 4:
+            return [first, *(self.encode(c) for c in chunks[1:])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(COMPRESSORS, thread_name_prefix="branchml-zstd")
+        return [first, *self._pool.map(_compress_if_pays, chunks[1:])]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def _compress_if_pays(data: memoryview | bytes) -> tuple[int, bytes | memoryview]:
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    packed = compressor.compress(data)
+    if len(packed) <= len(data) * (1 - MIN_SAVING):
+        return FLAG_ZSTD, packed
+    return 0, data
 
 
 def decode_chunk(stored: bytes, flags: int, raw_len: int) -> bytes | None:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from branchml.errors import CorruptObject, MissingObject
-from branchml.store.gclock import GcLock  # noqa: F401 - re-exported: gc and writers share it
+from branchml.store.gclock import (
+    GcLock as GcLock,  # re-exported: gc and writers share it
+)
 from branchml.store.index import ChunkLocation, PendingBatch
 from branchml.store.pack import (
     KIND_CHUNK,
@@ -64,6 +66,8 @@ class GcReport:
     packs_deleted: int = 0
     damaged_packs: list[str] = field(default_factory=list)  # moved to damaged/, named in the report
     dropped_corrupt: list[str] = field(default_factory=list)  # chunk ids found corrupt, not copied
+    leftovers: int = 0  # tmp/ entries of killed processes removed (store/leftovers.py)
+    leftover_bytes: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchml.errors import StoreFormatError
+from branchml.errors import NoSpace, StoreFormatError, is_disk_full
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -129,9 +129,12 @@ class Index:
                 (indexed_end, scanned_size, pid),
             )
             self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite already rolled back on SQLITE_FULL
+                self.db.execute("ROLLBACK")
             self._pack_ids.clear()
+            if is_disk_full(exc):
+                raise NoSpace(self.path) from exc
             raise
 
     def _insert(self, pid: int, batch: PendingBatch) -> None:
@@ -208,6 +211,15 @@ class Index:
 
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None
+
+    def known_chunks(self, ids: list[bytes]) -> set[bytes]:
+        """Which of `ids` the index holds (one query per 500 ids, not one per chunk)."""
+        found: set[bytes] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(cid for (cid,) in self.db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part))
+        return found
 
     def chunk_locations(self, ids: list[bytes]) -> dict[bytes, ChunkLocation]:
         found: dict[bytes, ChunkLocation] = {}

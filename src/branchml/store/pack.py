@@ -17,9 +17,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import blake3
 
+from branchml.errors import NoSpace, is_disk_full
 from branchml.store.chunk import FLAG_ZSTD, decode_chunk
 
 PACK_MAGIC = b"BMLPACK\x01"
@@ -67,28 +69,55 @@ class PackWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self.size = 0
-        self._write(PACK_MAGIC)
+        try:
+            self._write(PACK_MAGIC)
+        except NoSpace:
+            os.close(self._fd)
+            self._fd = -1
+            self.path.unlink(missing_ok=True)  # a pack without its magic would read as damaged
+            raise
 
     def _write(self, data: bytes | memoryview) -> None:
+        start = self.size
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self._give_back(start, exc)
         self.size += len(data)
 
     def append(self, kind: bytes, flags: int, record_id: bytes, payload: bytes | memoryview, raw_len: int) -> int:
         """Write one record; return the offset of its payload."""
         header = RECORD_HEADER.pack(kind, flags, 0, len(payload), raw_len, record_id)
         offset = self.size + len(header)
-        written = os.writev(self._fd, [header, payload])  # one syscall per record
+        try:
+            written = os.writev(self._fd, [header, payload])  # one syscall per record
+        except OSError as exc:
+            self._give_back(self.size, exc)
         total = len(header) + len(payload)
         if written < total:  # short write: finish the rest plainly
+            start = self.size
             rest = memoryview(header + bytes(payload))[written:]
             self.size += written
-            self._write(rest)
+            try:
+                self._write(rest)
+            except NoSpace:
+                self.size = start
+                os.ftruncate(self._fd, start)
+                raise
         else:
             self.size += total
         return offset
+
+    def _give_back(self, end: int, exc: OSError) -> NoReturn:
+        """A failed write: cut the pack back to its last whole record, then raise (NoSpace when the disk is full)."""
+        os.ftruncate(self._fd, end)
+        self.size = end
+        if is_disk_full(exc):
+            raise NoSpace(self.path) from exc
+        raise exc
 
     def sync(self) -> None:
         os.fsync(self._fd)

@@ -58,3 +58,12 @@ def parse_pointer(data: bytes, where: str = "<input>") -> Pointer:
     if size >= 1 << 63:
         raise MalformedPointer(f"{where}: pointer size {size} is out of range")
     return Pointer(oid=match.group(1).decode(), size=size)
+
+
+# What the `diff=branchml` textconv prints for a file it does not show (branchml.audit.textconv.summary);
+# the clean filter recognises it so that `git blame` never stores it as a file.
+_SUMMARY = re.compile(rb"branchml file\nsize (0|[1-9][0-9]{0,19})\noid blake3:[0-9a-f]{64}\n(\([^\n]*\)\n)?\Z")
+
+
+def is_diff_summary(data: bytes) -> bool:
+    return len(data) <= 4096 and _SUMMARY.match(data) is not None

@@ -223,12 +223,17 @@ class Store:
         return b"".join(self.iter_file(pointer))
 
     def pack_fd(self, pack: str) -> int:
-        if pack not in self._fds:
-            try:
-                self._fds[pack] = os.open(self.packs_dir / pack, os.O_RDONLY)
-            except FileNotFoundError:
-                raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`") from None
-        return self._fds[pack]
+        fd = self._fds.get(pack)
+        if fd is not None:
+            return fd
+        try:
+            fd = os.open(self.packs_dir / pack, os.O_RDONLY)
+        except FileNotFoundError:
+            raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`") from None
+        kept = self._fds.setdefault(pack, fd)  # restore threads may race here: keep one descriptor
+        if kept != fd:
+            os.close(fd)
+        return kept
 
     def forget_fd(self, pack: str) -> None:
         fd = self._fds.pop(pack, None)
@@ -273,9 +278,6 @@ class StoreWriter:
                 self.pack.close()
             self.pack = PackWriter(self.store.packs_dir)
         return self.pack
-
-    def _have_chunk(self, cid: bytes) -> bool:
-        return cid in self._pending_ids or self.store.index.has_chunk(cid)
 
     def add_stream(self, stream: Readable, previous: bytes | None = None) -> Pointer:
         """Chunk, dedup and store a stream; return its pointer once its records are written.
@@ -357,17 +359,22 @@ class StoreWriter:
         return pending
 
     def _store_batch(self, state: _FileState, batch: list[bytes], whole: bool = True) -> None:
-        for data in batch:
+        ids = [blake3.blake3(data).digest() for data in batch]
+        for data, cid in zip(batch, ids):
             if whole:
                 state.whole.update(data)
-            cid = blake3.blake3(data).digest()
             state.ids += cid
             state.size += len(data)
-            if not self._have_chunk(cid):
-                self._write_chunk(cid, data)
+        known = self.store.index.known_chunks(ids)
+        new: dict[bytes, bytes] = {}
+        for data, cid in zip(batch, ids):
+            if cid not in known and cid not in self._pending_ids and cid not in new:
+                new[cid] = data
+        encoded = self.encoder.encode_many(list(new.values()))
+        for (cid, data), (flags, stored) in zip(new.items(), encoded):
+            self._write_chunk(cid, data, flags, stored)
 
-    def _write_chunk(self, cid: bytes, data: memoryview) -> None:
-        flags, stored = self.encoder.encode(data)
+    def _write_chunk(self, cid: bytes, data: bytes | memoryview, flags: int, stored: bytes | memoryview) -> None:
         pack = self._pack()
         offset = pack.append(KIND_CHUNK, flags, cid, stored, len(data))
         self.batch.chunks.append((cid, offset, len(stored), len(data), flags))
@@ -403,6 +410,7 @@ class StoreWriter:
         self.gc_lock.release()
         self._worker.shutdown()
         self._hasher.shutdown()
+        self.encoder.close()
 
 
 def _read_exactly(stream: Readable, view: memoryview) -> int:

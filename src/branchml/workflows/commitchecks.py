@@ -14,7 +14,7 @@ from branchml import config
 from branchml.errors import BranchmlError
 from branchml.merge.unresolved import find_unresolved
 from branchml.roles.branches import verify_update
-from branchml.roles.hooks import branch_heads, client_policy, server_config
+from branchml.roles.hooks import branch_heads, client_policy, listing, server_config
 from branchml.roles.rules import Policy, RefUpdate, Violation, check
 from branchml.workflows.rawbytes import commit_changes, fix_hint, raw_in_commits
 
@@ -28,7 +28,7 @@ class CommitsRefused(BranchmlError):
     """Pushed commits that hold unresolved merges or raw bytes; one line per file."""
 
     def __init__(self, found: list[Violation]) -> None:
-        lines = "\n".join("  " + v.line() for v in found)
+        lines = "".join(listing(found)).rstrip("\n")
         super().__init__(f"{len(found)} file(s) in the pushed commits must not be committed as they are:\n{lines}",
                          hint="fix them in your clone as each line says, rewrite the commits that hold them, push again")
         self.violations = found

@@ -25,6 +25,7 @@ from branchml.pointers import (
     rev_list_pointers,
 )
 from branchml.store import gc as store_gc
+from branchml.store import leftovers
 from branchml.store.filecache import FileCache
 
 if TYPE_CHECKING:
@@ -49,9 +50,12 @@ def run_gc(repo: Repo, *, dry_run: bool = False, wait: float = QUIET_WAIT_SECOND
         report = store_gc.sweep(store, gc_mark, live, dry_run=dry_run)
         if not dry_run:  # whole-file copies for reflinks: only a cache, so dropping one is always safe
             FileCache(store).prune({oid.hex() for oid in live})
-        return report
     finally:
         lock.release()
+    if not dry_run:
+        reclaimed = leftovers.reclaim(store.root / "tmp")
+        report.leftovers, report.leftover_bytes = reclaimed.entries, reclaimed.bytes
+    return report
 
 
 def _oids(pointers: list[PointerBlob]) -> set[bytes]:

@@ -88,19 +88,39 @@ def _call(spec: str, *args):
     return getattr(module, func)(*args)
 
 
-def track(repo: Repo, patterns: list[str], merge: str | None = None) -> list[str]:
-    """Route `patterns` through the store; `merge` names a merge driver (else a line's own is kept)."""
+def rooted(repo: Repo, patterns: list[str], cwd: Path | None) -> list[str]:
+    """Patterns given in a subfolder, as the root `.gitattributes` must spell them to mean that folder.
+
+    In `data/`, `*.csv` means what it would in `data/.gitattributes`: `data/**/*.csv` (a glob without
+    a slash matches at any depth below the folder); `raw/*.csv` or `/x.bin` are anchored there.
+    """
+    if cwd is None or repo.root is None:
+        return patterns
+    folder = cwd.resolve().relative_to(repo.root.resolve()).as_posix()
+    if folder == ".":
+        return patterns
+    out = []
+    for p in patterns:
+        anchored = "/" in p.rstrip("/")
+        out.append(f"{folder}/{p.lstrip('/')}" if anchored else f"{folder}/**/{p}")
+    return out
+
+
+def track(repo: Repo, patterns: list[str], merge: str | None = None, cwd: Path | None = None) -> list[str]:
+    """Route `patterns` through the store; `merge` names a merge driver (else a line's own is kept).
+
+    `cwd`: the folder the user is in; patterns are relative to it, like Git's own pathspecs."""
     if merge is not None and merge not in MERGE_DRIVERS:
         raise BranchmlError(f"unknown merge driver {merge!r}", hint=f"use one of {', '.join(MERGE_DRIVERS)}")
     path = repo.root / ".gitattributes"
     changed = []
-    for p in patterns:
+    for p in rooted(repo, patterns, cwd):
         merge_attr = f"merge=branchml-{merge}" if merge else attributes.merge_attr_of(path, p)
         if attributes.set_pattern(path, p, attributes.track_attrs(merge_attr)):
             changed.append(p)
     return changed
 
 
-def untrack(repo: Repo, patterns: list[str]) -> list[str]:
+def untrack(repo: Repo, patterns: list[str], cwd: Path | None = None) -> list[str]:
     path = repo.root / ".gitattributes"
-    return [p for p in patterns if attributes.remove_pattern(path, p)]
+    return [p for p in rooted(repo, patterns, cwd) if attributes.remove_pattern(path, p)]

@@ -1,0 +1,250 @@
+"""`branchml serve` with logging on and off, and `mlflow models serve` on the same model, in one run.
+
+    python bench/serve.py                    # 10 s per phase, 500 requests/s for the latency phase
+    python bench/serve.py --seconds 5 --no-mlflow
+
+A tag is trained with `branchml run` in a temporary repository (the demo's digits training script:
+logistic regression saved with skops, 64 pixel columns). Each server runs in its own process on
+loopback; the load generator is a bounded httpx/asyncio loop in this process:
+- saturation: `--concurrency` workers send one-row requests back to back; requests/s;
+- fixed rate: requests are started on a schedule of `--rate` per second (open loop) and each
+  latency is measured from its scheduled start, so queueing behind a slow answer counts;
+  p50/p99 in ms and the rate actually reached.
+With logging on, the monitor branch's commit and record counts are printed after the server stops.
+MLflow (a peer, not our dependency) runs from its own venv under the temp folder with pandas added
+(`mlflow-skinny` in `[mlflow]` lacks it); the model is saved with `mlflow.sklearn.save_model`, which
+writes skops here too. Writes bench/serve-results-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+MLFLOW_VENV = Path(tempfile.gettempdir()) / "branchml-bench-mlflow"
+sys.path.insert(0, str(SRC))
+
+from branchml.demo import scripts  # noqa: E402  (after the path: bench the checkout's code)
+from branchml.demo.build import _digits_csv  # noqa: E402
+
+
+def sh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, env=env, check=False)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args)} failed in {cwd}: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode()
+
+
+def trained_repo(root: Path, env: dict[str, str]) -> tuple[Path, list[list[float]]]:
+    """A repository with tag bench-1 (the demo's linear model) and some rows to send."""
+    repo = root / "repo"
+    sh([sys.executable, "-m", "branchml", "init", str(repo)], root, env)
+    dataset = _digits_csv()
+    sh(["git", "switch", "-qc", "stable/bench"], repo, env)
+    (repo / "data").mkdir()
+    (repo / "data/train.csv").write_text("\n".join(dataset) + "\n")
+    (repo / "train.py").write_text(scripts.LINEAR + scripts.TRAIN_TAIL)
+    (repo / "predict.py").write_text(scripts.PREDICT)
+    settings = re.sub(r"(?ms)^\[serve\]\n.*?(?=^\[|\Z)", "", (repo / "branchml.toml").read_text())
+    serve = "".join(f"{k} = {json.dumps(v)}\n" for k, v in scripts.SERVE_SETTINGS.items())
+    (repo / "branchml.toml").write_text(settings + "\n[serve]\n" + serve)
+    sh([sys.executable, "-m", "branchml", "track", "models/**"], repo, env)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "bench"], repo, env)
+    sh([sys.executable, "-m", "branchml", "run", "--tag", "bench-1", "--", sys.executable, "train.py"], repo, env)
+    rows = [[float(v) for v in line.split(",")[:-1]] for line in dataset[1:201]]
+    return repo, rows
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], log: Path, url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    for _ in range(1200):
+        found = url or (m.group(1) if (m := re.search(r"on (http://127\.0\.0\.1:\d+)", log.read_text())) else None)
+        if found:
+            try:
+                if httpx.get(found + "/ping", timeout=5).status_code == 200:
+                    return proc, found
+            except httpx.TransportError:
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise SystemExit(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def body(rows: list[list[float]], i: int) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": [f"p{c}" for c in range(64)], "data": [rows[i % len(rows)]]}}).encode()
+
+
+async def saturate(url: str, rows: list[list[float]], seconds: float, concurrency: int) -> float:
+    done = 0
+    end = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, k: int) -> None:
+        nonlocal done
+        i = k
+        while time.perf_counter() < end:
+            answer = await client.post("/invocations", content=body(rows, i), headers={"content-type": "application/json"})
+            answer.raise_for_status()
+            done += 1
+            i += concurrency
+
+    start_time = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        await asyncio.gather(*(worker(client, k) for k in range(concurrency)))
+    return done / (time.perf_counter() - start_time)
+
+
+async def fixed_rate(url: str, rows: list[list[float]], seconds: float, rate: float) -> dict[str, float]:
+    latencies: list[float] = []
+    count = int(seconds * rate)
+
+    async def one(client: httpx.AsyncClient, i: int, due: float) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        answer = await client.post("/invocations", content=body(rows, i), headers={"content-type": "application/json"})
+        answer.raise_for_status()
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    limits = httpx.Limits(max_connections=256)
+    # no pool timeout: when the server falls behind the schedule, requests wait (and that is measured)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(120, pool=None)) as client:
+        t0 = time.perf_counter() + 0.2
+        await asyncio.gather(*(one(client, i, t0 + i / rate) for i in range(count)))
+        elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {"p50_ms": statistics.median(latencies), "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+            "reached_rps": len(latencies) / elapsed}
+
+
+def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace) -> dict[str, float]:
+    asyncio.run(saturate(url, rows, 1.0, 4))  # warm-up
+    rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
+    print(f"{name:<22} {rps:8.0f} req/s at saturation ({opts.concurrency} workers)", flush=True)
+    latency = asyncio.run(fixed_rate(url, rows, opts.seconds, opts.rate))
+    result = {"saturation_rps": rps, **latency}
+    print(f"{name:<22} at {opts.rate:.0f}/s: p50 {latency['p50_ms']:6.2f} ms  "
+          f"p99 {latency['p99_ms']:7.2f} ms  (reached {latency['reached_rps']:.0f}/s)", flush=True)
+    return result
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(120)
+
+
+def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace, log: bool,
+                   fsync: bool = True) -> dict[str, float]:
+    name = "branchml, logging " + ("on" if log else "off") + ("" if fsync or not log else ", no fsync")
+    where = "bench" if fsync else "bench-nofsync"
+    args = [sys.executable, "-m", "branchml", "serve", "bench-1", "--port", "0", "--env", where]
+    args += ([] if log else ["--no-log"]) + ([] if fsync else ["--no-fsync"])
+    proc, url = start(args, repo, env, repo.parent / f"serve-{log}-{fsync}.err")
+    try:
+        result = measure(name, url, rows, opts)
+    finally:
+        stop(proc)
+    if log:
+        result["commits"] = int(sh(["git", "rev-list", "--count", f"monitor/{where}"], repo, env))
+        out = sh([sys.executable, "-m", "branchml", "monitor", "logs", "--tag", "bench-1", "--env", where, "--json"], repo, env)
+        result["records"] = json.loads(out)[0]["count"]
+        print(f"{'':<22} monitor/{where}: {result['records']:.0f} records in {result['commits']:.0f} commits", flush=True)
+    return result
+
+
+def ensure_mlflow() -> Path | None:
+    """A venv (system site packages: mlflow-skinny, scikit-learn, uvicorn) plus pandas; None if it fails."""
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(MLFLOW_VENV)], capture_output=True, check=False)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pandas", "mlflow-skinny"], capture_output=True, check=False)
+    # `mlflow models serve` execs `uvicorn` from PATH: make it this venv's interpreter.
+    shim = MLFLOW_VENV / "bin" / "uvicorn"
+    shim.write_text(f'#!/bin/sh\nexec "{python}" -m uvicorn "$@"\n')
+    shim.chmod(0o755)
+    ok = subprocess.run([str(python), "-c", "import pandas, mlflow.sklearn"], capture_output=True, check=False).returncode == 0
+    return python if ok else None
+
+
+def bench_mlflow(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace) -> dict[str, float] | str:
+    python = ensure_mlflow()
+    if python is None:
+        return "mlflow with pandas could not be installed in its own venv"
+    model_dir = repo.parent / "mlflow-model"
+    save = ("import skops.io as sio, mlflow.sklearn\n"
+            f"model = sio.load({str(repo / 'models/model.skops')!r}, trusted=None)\n"
+            f"mlflow.sklearn.save_model(model, {str(model_dir)!r})\n")
+    sh([str(python), "-W", "ignore", "-c", save], repo, env)
+    port = 5000 + os.getpid() % 1000
+    menv = {**env, "PATH": f"{MLFLOW_VENV / 'bin'}{os.pathsep}{env['PATH']}"}
+    args = [str(python), "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-p", str(port), "-h", "127.0.0.1",
+            "--env-manager", "local"]
+    proc, url = start(args, repo, menv, repo.parent / "mlflow.err", f"http://127.0.0.1:{port}")
+    try:
+        # MLflow gets the same rows already scaled (its model has no predict.py): same model work.
+        scaled = [[v / 16.0 for v in row] for row in rows]
+        return measure("mlflow models serve", url, scaled, opts)
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--no-mlflow", action="store_true")
+    opts = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="branchml-bench-serve-"))
+    env = {**os.environ, "PYTHONPATH": str(SRC), "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
+    try:
+        repo, rows = trained_repo(root, env)
+        print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}; {opts.seconds:.0f} s per phase", flush=True)
+        results: dict[str, object] = {"off": bench_branchml(repo, rows, env, opts, False),
+                                      "on": bench_branchml(repo, rows, env, opts, True),
+                                      "on_no_fsync": bench_branchml(repo, rows, env, opts, True, fsync=False)}
+        if not opts.no_mlflow:
+            results["mlflow"] = bench_mlflow(repo, rows, env, opts)
+        report(results)
+        out = Path(__file__).with_name(f"serve-results-{dt.date.today()}.json")
+        out.write_text(json.dumps({"options": vars(opts), "results": results}, indent=2) + "\n")
+        print(f"written {out}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(results: dict[str, object]) -> None:
+    on, off = results["on"], results["off"]
+    assert isinstance(on, dict) and isinstance(off, dict)
+    print(f"logging on / off: throughput x{on['saturation_rps'] / off['saturation_rps']:.2f}, "
+          f"p99 +{on['p99_ms'] - off['p99_ms']:.2f} ms, p50 +{on['p50_ms'] - off['p50_ms']:.2f} ms")
+    fast = results["on_no_fsync"]
+    assert isinstance(fast, dict)
+    print(f"logging on without fsync / off: throughput x{fast['saturation_rps'] / off['saturation_rps']:.2f}, "
+          f"p99 +{fast['p99_ms'] - off['p99_ms']:.2f} ms")
+    peer = results.get("mlflow")
+    if isinstance(peer, dict):
+        print(f"branchml (logging on) / mlflow: throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}, "
+              f"p99 x{on['p99_ms'] / peer['p99_ms']:.2f}; logging off / mlflow: "
+              f"throughput x{off['saturation_rps'] / peer['saturation_rps']:.2f}")
+    elif peer:
+        print(f"mlflow: not measured ({peer})")
+
+
+if __name__ == "__main__":
+    main()
