@@ -96,7 +96,7 @@ def dead_chunks_reused(repo: Path, rng: random.Random) -> bytes:
 
 
 @pytest.mark.parametrize("content", [new_content, dead_content_again, dead_chunks_reused])
-@pytest.mark.parametrize("trial", [1, 2])
+@pytest.mark.parametrize("trial", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_git_add_between_gc_mark_and_sweep_is_kept(tracked, tmp_path, content, trial):
     data = content(tracked, random.Random(trial))
     gc = PausedGc(tracked, tmp_path / "pause")

@@ -73,3 +73,28 @@ def test_detection_skips_pointers_empty_files_and_untracked_paths(repo):
     raw = git(repo, "hash-object", "-w", "--no-filters", "data/big.bin").strip()  # the raw blob, as a filterless clone stores it
     git(repo, "update-index", "--cacheinfo", f"100644,{raw},data/big.bin")
     assert [(f.path, f.size) for f in staged_raw(r)] == [("data/big.bin", 5000)]
+
+
+def test_a_run_refuses_to_train_on_pointer_text_and_install_fixes_it(repo):
+    """A clone without the filter has pointer text where the data belongs; `branchml run` says so
+    instead of letting the training script read three lines of pointer as its data."""
+    import sys
+
+    from runs_helpers import stable_repo
+
+    stable_repo(repo)
+    bml(repo, "track", "data/**")
+    (repo / "data").mkdir()
+    (repo / "data/train.csv").write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(500)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--no-verify", "-m", "training data")
+    (repo / "data/train.csv").write_bytes(run(["git", "cat-file", "blob", "HEAD:data/train.csv"], repo).stdout)
+    assert git(repo, "diff", "--", "data/train.csv") == ""  # Git's diff sees nothing wrong
+    refused = bml(repo, "run", "--", sys.executable, "train.py", "{tag}", check=False)
+    assert refused.returncode != 0
+    err = refused.stderr.decode()
+    assert "data/train.csv" in err and "pointer, not their content" in err and "branchml install" in err
+    assert git(repo, "tag", "--list") == ""
+    bml(repo, "install")
+    assert (repo / "data/train.csv").read_text().startswith("x,y\n0,0\n")
+    bml(repo, "run", "--", sys.executable, "train.py", "{tag}")

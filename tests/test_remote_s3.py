@@ -38,7 +38,7 @@ def s3():
     import s3fs
 
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    fs.mkdir(BUCKET)
+    fs.makedirs(BUCKET, exist_ok=True)  # moto keeps its buckets per process: another module may have made it
     yield fs
     server.stop()
     for key, value in saved.items():

@@ -46,7 +46,7 @@ def test_a_local_remote_of_the_same_name_takes_no_untrusted_committed_option(rep
     assert spec.url == "s3://mine/p" and spec.pack_size == 1 << 20  # safe committed options still apply
     options = spec.storage_options()  # only branchml's own timeouts (docs/remotes.md), nothing committed
     assert options == {"config_kwargs": {"connect_timeout": 10.0, "read_timeout": 60.0,
-                                         "retries": {"max_attempts": 2, "mode": "standard"}}}
+                                         "retries": {"max_attempts": 1, "mode": "standard"}}}
     assert set(spec.ignored) == {"endpoint_url", "client_kwargs"}
 
 

@@ -43,3 +43,18 @@ def test_demo_builds_tagged_runs_with_records_on_main(tmp_path):
     bml(repo, "data", "pull", "data/raw")
     assert (repo / "data/digits.csv").read_bytes() == cleaned
     assert git(repo, "status", "--porcelain") == ""
+    # the demo's tags can be served (skops model, predict.py and [serve] committed), from any branch
+    from serve_helpers import Server
+
+    rows = [line.split(",") for line in cleaned.decode().splitlines()[1:6]]
+    server = Server(repo, "acme-2", "--no-log")
+    try:
+        meta = server.client.get("/metadata").json()
+        assert meta["tag"] == "acme-2" and len(meta["input_schema"]["columns"]) == 64
+        answer = server.client.post("/invocations", json={"dataframe_split": {
+            "columns": [c["name"] for c in meta["input_schema"]["columns"]], "data": [[int(v) for v in r[:-1]] for r in rows]}})
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+        assert sum(p == int(r[-1]) for p, r in zip(predictions, rows)) >= 4  # a model with accuracy > 0.9
+    finally:
+        server.stop()

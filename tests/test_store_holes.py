@@ -139,3 +139,4 @@ def test_a_hung_s3_endpoint_ends_in_an_error_naming_the_remote(tmp_path, hung_en
     assert proc.returncode == ExitCode.REMOTE_FAILED, err
     assert "blob remote 'origin' (s3://bucket/proj)" in err and "no answer within 1 s to connect / 1 s to reply" in err
     assert "read_timeout=" in err and "Traceback" not in err
+    assert "blob remote 'origin' (s3://bucket/proj): still waiting to" in err  # progress while it waited

@@ -38,7 +38,7 @@ def test_failed_run_leaves_the_previous_metrics_and_params_in_place(repo):
     bml(repo, "run", "--", sys.executable, "train.py", "{tag}")
     metrics, params = (repo / "metrics.json").read_bytes(), (repo / "params.json").read_bytes()
     failed = subprocess.run([sys.executable, "-m", "branchml", "run", "--", sys.executable, "-c", "raise SystemExit(2)"],
-                            cwd=repo, capture_output=True)
+                            cwd=repo, capture_output=True, check=False)
     assert failed.returncode != 0 and b"failed with exit code 2" in failed.stderr
     assert (repo / "metrics.json").read_bytes() == metrics and (repo / "params.json").read_bytes() == params
     assert git(repo, "status", "--porcelain") == ""

@@ -85,7 +85,7 @@ def page(server: str):
 def _open(page, url: str, shot: str | None = None) -> int:
     response = page.goto(url)
     page.wait_for_load_state("load")
-    if shot and os.environ.get("BRANCHML_SCREENSHOTS", "1") == "1":
+    if shot and os.environ.get("BRANCHML_SCREENSHOTS") == "1":  # refresh docs/screenshots on request
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
     return response.status

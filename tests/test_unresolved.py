@@ -111,3 +111,26 @@ def test_conflict_markers_are_found_across_chunk_boundaries():
     assert has_conflict_markers([text[i:i + 1] for i in range(len(text))])
     assert not has_conflict_markers([b"id,v\n1,<<<<<<< x\n>>>>>>> y\n"])
     assert not has_conflict_markers([b"<<<<<<< only an opening line\n2,b\n"])
+
+
+def test_cherry_pick_continue_refuses_rows_with_conflict_markers(repo):
+    toml = repo / "branchml.toml"
+    toml.write_text(toml.read_text().replace("[merge.rows.keys]", '[merge.rows.keys]\n"data/labels.csv" = "id"'))
+    (repo / "data").mkdir()
+    (repo / "data/labels.csv").write_text("id,label\n1,cat\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "switch", "-q", "-c", "dev/x")
+    (repo / "data/labels.csv").write_text("id,label\n1,tiger\n")
+    git(repo, "commit", "-q", "-am", "dev")
+    git(repo, "switch", "-q", "main")
+    (repo / "data/labels.csv").write_text("id,label\n1,lion\n")
+    git(repo, "commit", "-q", "-am", "main")
+    assert run(["git", "cherry-pick", "dev/x"], repo, check=False).returncode != 0
+    git(repo, "add", "data/labels.csv")
+    refused = run(["git", "-c", "core.editor=true", "cherry-pick", "--continue"], repo, check=False)
+    assert refused.returncode != 0 and "data/labels.csv still holds conflict markers" in refused.stderr.decode()
+    (repo / "data/labels.csv").write_text("id,label\n1,tiger\n")
+    git(repo, "add", "data/labels.csv")
+    run(["git", "-c", "core.editor=true", "cherry-pick", "--continue"], repo)
+    assert git(repo, "show", "HEAD:data/labels.csv") == "id,label\n1,tiger\n"

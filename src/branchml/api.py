@@ -29,12 +29,13 @@ from branchml.runs.tracking import read_records as list_runs
 from branchml.version import __version__
 from branchml.workflows.clone import clone
 from branchml.workflows.commitchecks import verify, verify_all
-from branchml.workflows.fsck import FsckProblem, FsckReport, fsck
+from branchml.workflows.fsck import FsckReport
+from branchml.workflows.fsck import run_fsck as fsck
 from branchml.workflows.gc import run_gc as gc
 from branchml.workflows.setup import init, install, track, untrack
 
 __all__ = [
-    "BranchmlError", "CheckFailed", "ExitCode", "FsckProblem", "FsckReport", "Repo", "__version__",
+    "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo", "__version__",
     "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
     "leakage", "lineage", "list_branches", "list_releases", "list_runs", "open_repo", "pull_data", "push", "run",
     "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     UNTRUSTED_MODEL = 13  # a model file holds types nobody declared trusted
     SETTING_WRONG = 14  # a setting in branchml.toml or local.toml has the wrong type
     DISK_FULL = 15  # the disk is full: the message names the file that could not be written
+    NO_STORE = 16  # no branchml store in this repository (branchml was never set up there)
     RUN_FAILED = 20
     CRASH = 70  # an unexpected error (a bug): the message names the crash log (sysexits' EX_SOFTWARE)
     MERGE_DRIVER_ERROR = 129  # Git reads a merge driver's exit above 128 as "failed", not "conflict"
@@ -128,3 +129,9 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return type(exc).__name__ == "OperationalError" and "disk is full" in str(exc)
+
+
+class NotABranchmlRepository(BranchmlError):
+    """A Git repository where branchml was never set up (no store): nothing to check or read."""
+
+    exit_code = ExitCode.NO_STORE

@@ -56,6 +56,8 @@ COMMANDS: dict[str, str] = {
     "why": "branchml.cli.audit_cmds:why",
     "audit": "branchml.cli.audit_cmds:audit",
     "ui": "branchml.cli.ui_cmd:ui",
+    "get": "branchml.cli.fs_cmds:get",
+    "gateway": "branchml.cli.gateway_cmds:gateway",
     "completion": "branchml.cli.complete:completion",
     "status": "branchml.cli.adopt_cmds:status",
     "doctor": "branchml.cli.adopt_cmds:doctor",

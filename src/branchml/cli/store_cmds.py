@@ -14,8 +14,7 @@ from branchml.errors import CheckFailed
 from branchml.repo import Repo
 from branchml.store.filecache import FileCache
 from branchml.store.pointer import parse_pointer
-from branchml.workflows.fsck import chunk_bytes
-from branchml.workflows.fsck import fsck as run_fsck
+from branchml.workflows.fsck import require_store, run_fsck
 from branchml.workflows.gc import run_gc
 from branchml.workflows.listing import list_files
 
@@ -68,31 +67,33 @@ def stats(as_json: bool) -> None:
 @click.option("--rebuild-index", is_flag=True, help="Rebuild the index from the packs first.")
 @json_option
 def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) -> None:
-    """Verify the store; name every missing or corrupt object and the files it breaks. Exit 1 if any."""
+    """Verify the store and every pointer; name every problem and the files it breaks. Exit 1 if any.
 
+    What fails verification is set aside, so `branchml fetch` or re-adding the file repairs it.
+    """
     repo = Repo.find()
+    require_store(repo)
     out = get_output()
-    with out.progress("checking chunks", None if rebuild_index else chunk_bytes(repo)) as advance:
-        report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, advance=advance)
-    items = [p.as_dict() for p in report.problems]
+    total = 0 if rebuild_index else repo.store.stats()["chunk_bytes"]
+    with out.progress("checking chunks", total or None) as advance:
+        report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
+    items = report.problems
 
     def render(items: list[dict]) -> None:
         if not items:
-            out_console.print(f"store OK ({report.checked_files} tracked file(s) checked{', data read' if read_data else ''})")
+            out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
             if item["kind"] == "raw-bytes":
                 out_console.print(f"raw-bytes: {item['detail']}", markup=False)
                 continue
             where = ", ".join(item["paths"][:5]) or f"{len(item['files'])} file(s)"
-            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}")
+            out_console.print(f"{item['kind']}: {item['id'][:16]}… {item['detail']}; breaks: {where}", markup=False)
+            if item["hint"]:
+                out_console.print(f"  hint: {item['hint']}", markup=False)
 
     out.result(items, as_json, render)
-    if not report.ok:
-        raise CheckFailed(
-            f"fsck found {len(items)} problem(s)",
-            hint="fetch the files again (`branchml fetch`) or restore the packs; `branchml fsck --rebuild-index` if the "
-                 "index is at fault; for raw-bytes, the fix its line names",
-        )
+    if items:
+        raise CheckFailed(f"fsck found {len(items)} problem(s)", hint="follow the hint or fix printed with each problem")
 
 
 @click.command()
@@ -124,6 +125,9 @@ def cat(pointer_file) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = Repo.find()
+    require_store(repo)
+    # A terminal or pipe cannot take bytes back: check the whole file before the first byte goes out.
+    repo.store.verify_file(pointer, pointer_file.name)
     for data in repo.store.iter_file(pointer, pointer_file.name):
         sys.stdout.buffer.write(data)
 

@@ -224,9 +224,11 @@ class FilterServer:
         content.drain()
         try:
             pointer = parse_pointer(head, path)
-            if pointer.size > self.checkout_in_git_max or self.skip_smudge or pointer.size >= self.link_min_size:
-                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink); or pointers wanted
-            self.store.require(pointer, path)
+            if self.skip_smudge:
+                return self.respond(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
+            self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
+            if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
+                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
         self.started = True

@@ -47,9 +47,37 @@ def hooks_dir(repo) -> Path:
     return repo.common_dir / "hooks"
 
 
+# Files Git keeps while a merge, cherry-pick or revert waits for the user: only then can a commit carry
+# conflicts the user marked resolved with `git add`. A rebase writes CHERRY_PICK_HEAD for every pick it
+# commits by itself, so while one runs only REBASE_HEAD (written when it stops) counts.
+STOPPED = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+REBASING, REBASE_STOPPED = ("rebase-merge", "rebase-apply"), "REBASE_HEAD"
+
+
+def stopped_for_user(git_dir: Path) -> bool:
+    if any((git_dir / name).exists() for name in REBASING):
+        return (git_dir / REBASE_STOPPED).exists()
+    return any((git_dir / name).exists() for name in STOPPED)
+
+
+# Shell tests that end a hook before Python starts when branchml has nothing to do: Git runs
+# prepare-commit-msg for every commit it makes (each pick of a rebase: a Python start each would
+# make a long rebase crawl). The same test as stopped_for_user; a legacy hook (`$0.pre-branchml`)
+# always goes through the dispatcher.
+GUARDS = {
+    "prepare-commit-msg": (
+        'g=$(git rev-parse --git-dir) || exit 1\n'
+        f'if [ -e "$g/{REBASING[0]}" ] || [ -e "$g/{REBASING[1]}" ]; then wait_files="{REBASE_STOPPED}"; '
+        f'else wait_files="{" ".join(STOPPED)}"; fi\n'
+        'stopped=; for f in $wait_files; do [ -e "$g/$f" ] && stopped=1; done\n'
+        f'[ -n "$stopped" ] || [ -e "$0{LEGACY_SUFFIX}" ] || exit 0\n'
+    ),
+}
+
+
 def hook_script(name: str) -> str:
     python = shlex.quote(sys.executable)
-    return f'#!/bin/sh\n{MARKER}\nexec {python} -m branchml hook {name} "$@"\n'
+    return f'#!/bin/sh\n{MARKER}\n{GUARDS.get(name, "")}exec {python} -m branchml hook {name} "$@"\n'
 
 
 def install_hooks(repo, names: tuple[str, ...]) -> list[str]:

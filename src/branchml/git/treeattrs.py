@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from branchml.git import cmd
+from branchml.git import cmd, plumbing
 
 
 def attribute_values(cwd: Path, paths: Sequence[str], attr: str, treeish: str | None = None) -> dict[str, str]:
@@ -28,26 +28,14 @@ def attribute_values(cwd: Path, paths: Sequence[str], attr: str, treeish: str | 
 
 
 def _check_attr(cwd: Path, paths: Sequence[str], attr: str, env: dict[str, str] | None) -> dict[str, str]:
-    listing = b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths)
+    listing = b"".join(os.fsencode(p) + b"\0" for p in paths)
     out = cmd.git(["check-attr", "--cached", "-z", "--stdin", attr], cwd, input=listing, env=env).split(b"\0")
-    return {p.decode(errors="surrogateescape"): v.decode(errors="replace") for p, _a, v in zip(out[0::3], out[1::3], out[2::3])}
+    return {os.fsdecode(p): v.decode(errors="replace") for p, _a, v in zip(out[0::3], out[1::3], out[2::3])}
 
 
 def _load_attribute_files(cwd: Path, treeish: str, env: dict[str, str]) -> None:
     """Put only `treeish`'s .gitattributes files into the index named by `env`."""
-    raw = cmd.git(["ls-tree", "-r", "-z", treeish], cwd)
-    lines = b"".join(f"{mode} {blob}\t".encode() + path.encode(errors="surrogateescape") + b"\0"
-                     for mode, blob, path in ls_tree_entries(raw)
-                     if path == ".gitattributes" or path.endswith("/.gitattributes"))
+    lines = b"".join(f"{e.mode} {e.oid}\t".encode() + os.fsencode(e.path) + b"\0"
+                     for e in plumbing.ls_tree(cwd, treeish)
+                     if e.path == ".gitattributes" or e.path.endswith("/.gitattributes"))
     cmd.git(["update-index", "-z", "--index-info"], cwd, input=lines, env=env)
-
-
-def ls_tree_entries(raw: bytes) -> list[tuple[str, str, str]]:
-    """(mode, object id, path) of `ls-tree -r -z` output."""
-    entries = []
-    for record in raw.split(b"\0"):
-        if record:
-            meta, path = record.split(b"\t", 1)
-            mode, _type, obj = meta.decode().split()
-            entries.append((mode, obj, path.decode(errors="surrogateescape")))
-    return entries

@@ -3,7 +3,7 @@
 The check runs in `prepare-commit-msg`, not `pre-commit`: Git runs prepare-commit-msg for every
 commit it makes, including `rebase --continue`, `cherry-pick`, `revert` and `commit --no-verify`, and
 a failing prepare-commit-msg aborts the commit. (pre-commit is skipped by all of those.) It looks
-only while a merge, cherry-pick, revert or rebase is in progress. What gets past a client anyway
+only while a merge, cherry-pick, revert or rebase has stopped for the user. What gets past a client anyway
 (hooks not installed, a conflicted `git stash pop`) is caught by `branchml verify` and the server.
 """
 
@@ -13,6 +13,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError, MissingObject
+from branchml.git import plumbing
+from branchml.git.hooks import stopped_for_user
 from branchml.merge.unresolved import Unresolved, find_unresolved
 
 if TYPE_CHECKING:
@@ -29,13 +31,10 @@ class UnresolvedMerge(BranchmlError):
         self.found = found
 
 
-# Files Git keeps while a merge, cherry-pick, revert or rebase waits for the user: only then can a
-# staged file hold conflicts, so ordinary commits pay nothing (the rest is verify's and the server's).
-IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
-
-
 def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
-    if not any((repo.git_dir / name).exists() for name in IN_PROGRESS):
+    # only a stopped merge, cherry-pick, revert or rebase can leave conflicts to commit: ordinary
+    # commits pay nothing (the hook script tests the same files before Python starts)
+    if not stopped_for_user(repo.git_dir):
         return
     try:
         found = find_unresolved(repo, staged_changes(repo))
@@ -48,10 +47,5 @@ def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
 
 def staged_changes(repo: Repo) -> list[tuple[str, str]]:
     """(path, staged blob) of regular files the index adds or changes against HEAD."""
-    out = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"]).split(b"\0")
-    entries = []
-    for meta, path in zip(out[0::2], out[1::2]):
-        _old_mode, new_mode, _old, new_blob, _status = meta.decode().lstrip(":").split()
-        if new_mode.startswith("100"):
-            entries.append((path.decode(errors="surrogateescape"), new_blob))
-    return entries
+    raw = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"])
+    return [(e.path, e.new_oid) for e in plumbing.parse_diff_raw(raw).get("", []) if e.new_mode.startswith("100")]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -23,6 +24,10 @@ from branchml.remote.storage import RemoteStorage
 from branchml.remote.upload import push_files
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
+if TYPE_CHECKING:  # fsspec is imported only when a remote is opened
+    from branchml.remote.catalog import Catalog
+    from branchml.remote.storage import RemoteStorage
+
 Advance = Callable[[int], None]
 _warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
 
@@ -30,8 +35,8 @@ _warned: set[str] = set()  # one warning per process (the filter opens a connect
 @dataclass
 class Connection:
     spec: RemoteSpec
-    storage: object  # RemoteStorage
-    catalog: object  # Catalog
+    storage: RemoteStorage
+    catalog: Catalog
 
 
 def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:

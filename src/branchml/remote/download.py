@@ -48,6 +48,16 @@ def fetch(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes
             inserter.close()
 
 
+def fetch_file_records(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes]) -> int:
+    """Only the records of `file_oids` (their chunk lists), none of their chunks: for ranged reads."""
+    inserter = rec.RecordInserter(store)
+    try:
+        wanted = [oid for oid in dict.fromkeys(file_oids) if store.index.file(oid) is None]
+        return _download(inserter, storage, catalog, wanted, KIND_FILE, FetchReport(storage.spec.name), lambda n: None)
+    finally:
+        inserter.close()
+
+
 def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> FetchReport:
     report = FetchReport(storage.spec.name)
     files = [oid for oid in dict.fromkeys(file_oids) if store.index.file(oid) is None]

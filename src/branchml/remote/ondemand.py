@@ -6,6 +6,8 @@ command), so it must stay cheap: it reads the settings only, and imports fsspec 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from branchml import config
 from branchml.errors import BranchmlError, MissingObject
 from branchml.remote import settings, source
@@ -14,8 +16,11 @@ from branchml.remote.download import fetch
 from branchml.remote.storage import RemoteError
 from branchml.store.records import RecordInserter
 
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
-def make_fetcher(repo):
+
+def make_fetcher(repo: Repo) -> OnDemandFetcher | None:
     """None when no remote is configured; else fetcher(file_oids, chunk_ids) -> None."""
     if not _has_remotes(repo):
         return None

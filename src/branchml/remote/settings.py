@@ -30,7 +30,7 @@ DEFAULT_PACK_SIZE = 64 << 20
 DEFAULT_JOBS = 8
 # Every request to a remote gives up after these many seconds without a connection / an answer, so a
 # hung endpoint ends in an error naming the remote instead of a silent wait (each request is tried
-# at most RETRIES times, with the transport's own retries limited to match).
+# at most RETRIES times: by s3fs, botocore's own retries are off).
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 RETRIES = 2
@@ -99,7 +99,7 @@ class RemoteSpec:
             botocore = opts.setdefault("config_kwargs", {})
             botocore.setdefault("connect_timeout", connect)
             botocore.setdefault("read_timeout", read)
-            botocore.setdefault("retries", {"max_attempts": RETRIES, "mode": "standard"})
+            botocore.setdefault("retries", {"max_attempts": 1, "mode": "standard"})  # s3fs retries (RETRIES)
         elif self.protocol in ("ssh", "sftp"):
             opts.setdefault("connect_timeout", connect)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +60,10 @@ class RemoteStorage:
 
     @contextmanager
     def errors(self, action: str) -> Iterator[None]:
-        """Turn whatever the transport raises into one clear error naming the remote."""
+        """Turn whatever the transport raises into one clear error naming the remote; say so when it is slow."""
+        notice = threading.Timer(min(10.0, self.spec.read_timeout / 2), self._still_waiting, (action,))
+        notice.daemon = True
+        notice.start()
         try:
             yield
         except BranchmlError:
@@ -77,6 +82,14 @@ class RemoteStorage:
                 hint="check the network and your credentials (environment, ~/.aws, ~/.ssh), "
                 "then retry; `branchml remote list` shows the remote's settings",
             ) from exc
+        finally:
+            notice.cancel()
+
+    def _still_waiting(self, action: str) -> None:
+        """Progress for a silent wait: one line, so a hung endpoint is never a silent hang."""
+        sys.stderr.write(f"branchml: blob remote {self.spec.name!r} ({self.spec.url}): still waiting to {action} "
+                         f"(each request gives up after {self.spec.read_timeout:g} s without an answer)\n")
+        sys.stderr.flush()
 
     # -- layout ------------------------------------------------------------------------------
     def check_format(self, create: bool) -> bool:

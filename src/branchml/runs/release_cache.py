@@ -28,11 +28,15 @@ def cache_root() -> Path:
 
 def release_repo(url: str) -> Repo:
     """The cache repository for Git remote `url`, created on first use, its settings branch fetched."""
-    path = cache_root() / "releases" / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git")
+    return bare_repo(url, cache_root() / "releases" / (hashlib.sha256(url.encode()).hexdigest()[:20] + ".git"))
+
+
+def bare_repo(url: str, path: Path) -> Repo:
+    """A bare repository at `path` (created if needed) whose `origin` is `url`, its settings branch fetched."""
     if not (path / "HEAD").exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         cmd.git(["init", "-q", "--bare", str(path)])
-        cmd.git(["remote", "add", "origin", url], path)
+        cmd.git(["remote", "add", "origin", "--", url], path)
     repo = Repo.find(path)
     branch = default_branch(url)
     cmd.config_set(source.BRANCH_KEY, branch, path)

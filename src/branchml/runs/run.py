@@ -24,6 +24,7 @@ from branchml.git import plumbing
 from branchml.roles.names import role_of
 from branchml.runs import card, tags, tracking
 from branchml.runs.lineage import data_lineage
+from branchml.workflows.rawbytes import require_materialised
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
@@ -47,6 +48,7 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
         raise BranchmlError("no training command given", hint="branchml run -- python train.py")
     settings = config.load(repo.root, repo.store_dir)["run"]
     branch = stable_branch(repo)
+    require_materialised(repo)  # the command would read pointer text where data belongs (Git calls it modified)
     require_clean(repo)
     code_commit = _head(repo)
     name = tags.reserve(repo, code_commit, prefix=customer or default_prefix(branch), tag=tag)

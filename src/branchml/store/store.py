@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -142,6 +143,16 @@ class Store:
     def writer(self) -> StoreWriter:
         return StoreWriter(self)
 
+    @contextmanager
+    def gc_guard(self) -> Iterator[None]:
+        """Hold gc off (gc.lock shared) while content is stored and then recorded in Git by plumbing
+        (rule 4 of docs/store-format.md): the writer alone lets go before the ref update."""
+        lock = GcLock(self.root, exclusive=False)
+        try:
+            yield
+        finally:
+            lock.release()
+
     def put_bytes(self, data: bytes) -> Pointer:
         """Store a small in-memory blob (tests, merge results)."""
         with self.writer() as w:
@@ -187,17 +198,42 @@ class Store:
             raise CorruptObject(f"{where}: pointer says {pointer.size} bytes, store says {record.size}")
         return record
 
-    def read_chunk(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
-        """One chunk's raw bytes, verified against its BLAKE3 id."""
-        fd = self.pack_fd(loc.pack)
+    def read_chunk(self, chunk_id: bytes, loc: ChunkLocation, *, quarantine: bool = True) -> bytes:
+        """One chunk's raw bytes, verified against its BLAKE3 id.
+
+        A chunk that fails is set aside (its index row moves to the quarantine table), so that
+        fetch and re-add, which skip what the index has, store a good copy.
+        """
+        try:
+            fd = self.pack_fd(loc.pack)
+        except MissingObject:
+            if quarantine:
+                self.index.quarantine_chunk(chunk_id, loc, f"pack {loc.pack} is missing")
+            raise
         stored = os.pread(fd, loc.stored_len, loc.offset)
         data = decode_chunk(stored, loc.flags, loc.raw_len)
         if data is None or blake3.blake3(data).digest() != chunk_id:
+            if quarantine:
+                self.index.quarantine_chunk(chunk_id, loc, "bytes do not match the id")
             raise CorruptObject(
                 f"chunk {chunk_id.hex()[:16]}… in {loc.pack} at offset {loc.offset} is corrupt",
-                hint="run `branchml fsck` to see which files it breaks; fetch them again from a remote",
+                hint="it is set aside now: `branchml fetch` brings a good copy from the blob remote, or put the "
+                "original file back and `git add` it; `branchml fsck` names every file it breaks",
             )
         return data
+
+    def _read_or_refetch(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
+        """read_chunk, and on failure one more try with a copy fetched from the blob remote."""
+        try:
+            return self.read_chunk(chunk_id, loc)
+        except (CorruptObject, MissingObject):
+            if self.fetcher is None:
+                raise
+            self.fetcher([], [chunk_id])
+            fresh = self.index.chunk_locations([chunk_id]).get(chunk_id)
+            if fresh is None:
+                raise
+            return self.read_chunk(chunk_id, fresh)
 
     def iter_file(self, pointer: Pointer, where: str = "") -> Iterator[bytes]:
         """Yield the file's bytes chunk by chunk, every chunk verified, then the whole file.
@@ -212,11 +248,22 @@ class Store:
             part = ids[start : start + 1024]
             locations = self.index.chunk_locations(part)
             for cid in part:
-                data = self.read_chunk(cid, locations[cid])
+                data = self._read_or_refetch(cid, locations[cid])
                 whole.update(data)
                 yield data
         if whole.hexdigest() != pointer.oid:
-            raise CorruptObject(f"{where}: rebuilt content does not match oid {pointer.oid[:16]}…")
+            self.index.quarantine_file(pointer.oid_bytes, "?", "its chunks do not rebuild the oid")
+            raise CorruptObject(
+                f"{where}: rebuilt content does not match oid {pointer.oid[:16]}… (the store's entry for it is wrong)",
+                hint="it is set aside now: `branchml fsck --rebuild-index` re-reads it from the packs, "
+                "`branchml fetch` brings it from the blob remote, or put the original file back and `git add` it",
+            )
+
+    def verify_file(self, pointer: Pointer, where: str = "") -> None:
+        """Read the whole file once and check it, writing nothing: for callers that cannot take
+        bytes back once they are out (a terminal, a pipe)."""
+        for _ in self.iter_file(pointer, where):
+            pass
 
     def read_file(self, pointer: Pointer) -> bytes:
         """Whole content in memory: for small files only (tests, merge drivers)."""

@@ -20,9 +20,9 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from branchml.errors import BranchmlError
+from branchml.fs.locate import NotFound, split_ref_path
 from branchml.repo import Repo
 from branchml.ui import files, monitoring, pages
-from branchml.ui.locate import NotFound, split_ref_path
 from branchml.version import __version__
 
 Handler = Callable[[Request, Repo], Response]

@@ -1,83 +1,119 @@
-"""`branchml fsck` as a library call: check the store and name the files each problem breaks.
+"""`branchml fsck`: the store's own checks, plus every pointer Git holds that the store must serve.
 
-The report is assembled here (the CLI only renders it), so Python callers and `--json` get the same
-records: missing or corrupt chunks and packs from the store, missing chunks of the files Git points
-at (this checkout's index, or with all_refs every ref and reflog), and tracked files Git holds as
-raw bytes.
+Pointers are read from this worktree's index and HEAD (with `all_refs`, from everything a ref,
+reflog or worktree index reaches). Each must be exactly one valid encoding, agree in size with
+the file the store knows under its oid, and have its record and chunks present.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from branchml import config
-from branchml.pointers import index_pointers, reachable_pointers
-from branchml.repo import Repo
-from branchml.store.maintenance import check_store, missing_chunks_of_files
+from branchml.errors import NotABranchmlRepository
+from branchml.pointers import (
+    BadPointer,
+    PointerBlob,
+    commit_pointers,
+    index_pointers,
+    reachable_pointers,
+)
+from branchml.store.maintenance import Problem, check_store, missing_chunks_of_files
 from branchml.store.store import discard_index
 from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
 
+if TYPE_CHECKING:
+    from branchml.repo import Repo
 
-@dataclass(frozen=True)
-class FsckProblem:
-    kind: str  # missing-pack | truncated-pack | bad-pack | missing-chunk | corrupt-chunk | raw-bytes
-    id: str  # chunk id, pack name, file oid or blob id
-    detail: str
-    files: list[str] = field(default_factory=list)  # oids of the files it breaks
-    paths: list[str] = field(default_factory=list)  # where those files are tracked
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+FIX_POINTER = "put the original file back and `git add` it, or restore a good version (`git checkout <commit> -- <path>`)"
 
 
-@dataclass(frozen=True)
+@dataclass
 class FsckReport:
-    problems: list[FsckProblem]
-    checked_files: int  # tracked files whose chunks were looked up
-    read_data: bool
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    problems: list[dict[str, object]] = field(default_factory=list)
+    files_checked: int = 0
 
 
-def fsck(
+def require_store(repo: Repo) -> None:
+    """Refuse (creating nothing) in a Git repository where branchml was never set up: no store, and
+    no committed settings (a plain clone of a branchml project is checked: its store is created)."""
+    project = repo.root is not None and (repo.root / config.FILE_NAME).is_file()
+    if not project and not (repo.store_dir / "format").exists():
+        raise NotABranchmlRepository(
+            f"branchml is not set up in {repo.root or repo.git_dir} (no store at {repo.store_dir})",
+            hint="`branchml init` sets it up",
+        )
+
+
+def run_fsck(
     repo: Repo, *, read_data: bool = False, all_refs: bool = False, rebuild_index: bool = False,
-    advance: Callable[[int], None] = lambda n: None,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> FsckReport:
-    """Check the store (and, with read_data, every chunk's bytes); see the module docstring."""
+    require_store(repo)
     if rebuild_index:
         discard_index(repo.store_dir)
     store = repo.store
-    found = check_store(store, read_data=read_data, advance=advance)
-    entries = reachable_pointers(repo) if all_refs else index_pointers(repo)
-    paths: dict[str, list[str]] = {}
+    problems = check_store(store, read_data=read_data, advance=progress)
+    bad: list[BadPointer] = []
+    entries = _pointers(repo, all_refs, bad)
+    paths: dict[str, set[str]] = {}
     for entry in entries:
-        paths.setdefault(entry.pointer.oid, []).append(entry.path)
-    found += missing_chunks_of_files(store, paths)
-    problems = [
-        FsckProblem(p.kind, p.object_id, p.detail, list(p.files), sorted({x for oid in p.files for x in paths.get(oid, [])}))
-        for p in found
-    ]
-    return FsckReport(problems + raw_bytes(repo, all_refs), len(paths), read_data)
+        paths.setdefault(entry.pointer.oid, set()).add(entry.path)
+    named = {oid for p in problems for oid in p.files}
+    problems += [p for p in missing_chunks_of_files(store, paths) if p.files[0] not in named]
+    problems += _size_mismatches(store, entries)
+    report = FsckReport(files_checked=len(paths))
+    report.problems = [_with_paths(p, paths) for p in problems] + [_bad_pointer(b) for b in bad]
+    report.problems += _raw_bytes(repo, all_refs)
+    return report
 
 
-def chunk_bytes(repo: Repo) -> int:
-    """What a full fsck reads (for a progress bar)."""
-    return int(repo.store.stats()["chunk_bytes"])
-
-
-def raw_bytes(repo: Repo, all_refs: bool) -> list[FsckProblem]:
+def _raw_bytes(repo: Repo, all_refs: bool) -> list[dict[str, object]]:
     """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
+
     inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
     found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
-    return [
-        FsckProblem("raw-bytes", r.blob, f"{r.path} ({_where(r.commit)}) {r.message()}; fix: "
-                    f"{fix_hint([r.path], committed=r.commit != STAGED)}", [], [r.path])
-        for r in found
-    ]
+    out: list[dict[str, object]] = []
+    for r in found:
+        where = "in the index" if r.commit == STAGED else f"in commit {r.commit[:12]}"
+        detail = f"{r.path} ({where}) {r.message()}; fix: {fix_hint([r.path], committed=r.commit != STAGED)}"
+        out.append({"kind": "raw-bytes", "id": r.blob, "detail": detail, "files": [], "hint": "", "paths": [r.path]})
+    return out
 
 
-def _where(commit: str) -> str:
-    return "in the index" if commit == STAGED else f"in commit {commit[:12]}"
+def _pointers(repo: Repo, all_refs: bool, bad: list[BadPointer]) -> list[PointerBlob]:
+    if all_refs:
+        return reachable_pointers(repo, bad)
+    entries = index_pointers(repo, bad)
+    if repo.git(["rev-parse", "--verify", "-q", "HEAD"], check=False).strip():
+        seen = {(b.blob, b.path) for b in bad}
+        head_bad: list[BadPointer] = []
+        entries += commit_pointers(repo, "HEAD", head_bad)
+        bad += [b for b in head_bad if (b.blob, b.path) not in seen]
+    return entries
+
+
+def _size_mismatches(store: object, entries: list[PointerBlob]) -> list[Problem]:
+    out = []
+    seen: set[tuple[str, int]] = set()
+    for entry in entries:
+        key = (entry.pointer.oid, entry.pointer.size)
+        if key in seen:
+            continue
+        seen.add(key)
+        record = store.file_record(entry.pointer.oid)  # type: ignore[attr-defined]
+        if record is not None and record.size != entry.pointer.size:
+            detail = f"pointer says {entry.pointer.size} bytes, the store's file with that oid has {record.size}"
+            out.append(Problem("size-mismatch", entry.pointer.oid, detail, [entry.pointer.oid], FIX_POINTER))
+    return out
+
+
+def _with_paths(problem: Problem, paths: dict[str, set[str]]) -> dict[str, object]:
+    found = sorted({path for oid in problem.files for path in paths.get(oid, ())})
+    return {**problem.as_dict(), "paths": found}
+
+
+def _bad_pointer(bad: BadPointer) -> dict[str, object]:
+    return {"kind": "malformed-pointer", "id": bad.blob, "detail": bad.problem, "files": [], "hint": FIX_POINTER, "paths": [bad.path]}

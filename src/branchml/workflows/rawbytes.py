@@ -12,11 +12,15 @@ of `.gitattributes`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from branchml.git.treeattrs import attribute_values, ls_tree_entries
+from branchml.errors import BranchmlError
+from branchml.git import plumbing
+from branchml.git.treeattrs import attribute_values
+from branchml.pointers import index_pointers
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 if TYPE_CHECKING:
@@ -51,23 +55,15 @@ def fix_hint(paths: Iterable[str], *, committed: bool) -> str:
 
 
 def staged_raw(repo: Repo, inline_below: int = 0) -> list[RawFile]:
-    """Raw blobs in this worktree's index (stage 0) where a pointer belongs."""
-    entries = []
-    for record in repo.git(["ls-files", "-s", "-z"]).split(b"\0"):
-        if record:
-            meta, path = record.split(b"\t", 1)
-            mode, blob, stage = meta.decode().split()
-            if mode.startswith("100") and stage == "0":
-                entries.append((path.decode(errors="surrogateescape"), blob))
-    return _check_in(repo, STAGED, None, entries, inline_below)
+    """Raw blobs in this worktree's index where a pointer belongs."""
+    entries = {e.path: e.oid for e in plumbing.ls_files_staged(repo.cwd) if e.mode.startswith("100")}
+    return _check_in(repo, STAGED, None, list(entries.items()), inline_below)
 
 
 def raw_in_tree(repo: Repo, treeish: str, inline_below: int = 0) -> list[RawFile]:
     """Every raw blob of a whole tree (a branch tip, a tag) where a pointer belongs."""
-    raw = repo.git(["ls-tree", "-r", "-z", treeish])
-    entries = [(path, blob) for mode, blob, path in ls_tree_entries(raw) if mode.startswith("100")]
-    label = repo.git_text(["rev-parse", treeish])
-    return _check_in(repo, label, treeish, entries, inline_below)
+    entries = [(e.path, e.oid) for e in plumbing.ls_tree(repo.cwd, treeish) if e.mode.startswith("100")]
+    return _check_in(repo, plumbing.rev_parse(repo.cwd, treeish) or treeish, treeish, entries, inline_below)
 
 
 def raw_at_refs(repo: Repo, inline_below: int = 0) -> list[RawFile]:
@@ -116,29 +112,13 @@ def _raw_candidates(repo: Repo, entries: list[tuple[str, str]], inline_below: in
 
 
 def _blob_sizes(repo: Repo, blobs: set[str]) -> dict[str, int]:
-    if not blobs:
-        return {}
-    out = repo.git(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
-                   input="".join(f"{b}\n" for b in blobs).encode())
-    sizes = {}
-    for line in out.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] == "blob":
-            sizes[parts[0]] = int(parts[2])
-    return sizes
+    with plumbing.CatFile(repo.cwd) as cat:
+        return {oid: info.size for oid, info in cat.info_many(sorted(blobs)) if info and info.type == "blob"}
 
 
 def _blob_contents(repo: Repo, blobs: list[str]) -> dict[str, bytes]:
-    if not blobs:
-        return {}
-    data = repo.git(["cat-file", "--batch"], input="".join(f"{b}\n" for b in blobs).encode())
-    out, pos = {}, 0
-    while pos < len(data):
-        end = data.index(b"\n", pos)
-        sha, _type, size = data[pos:end].decode().split()
-        out[sha] = data[end + 1 : end + 1 + int(size)]
-        pos = end + 1 + int(size) + 1
-    return out
+    with plumbing.CatFile(repo.cwd) as cat:
+        return {oid: found[1] for oid, found in cat.contents_many(blobs) if found}
 
 
 def _changes_by_commit(out: bytes) -> dict[str, list[tuple[str, str]]]:
@@ -150,9 +130,43 @@ def _changes_by_commit(out: bytes) -> dict[str, list[tuple[str, str]]]:
         if field.startswith(b":"):
             _old_mode, new_mode, _old, new_blob, _status = field.decode().lstrip(":").split()
             if new_mode.startswith("100"):
-                found.setdefault(current, []).append((fields[i + 1].decode(errors="surrogateescape"), new_blob))
+                found.setdefault(current, []).append((os.fsdecode(fields[i + 1]), new_blob))
             i += 2
         else:
             current = field.decode() if field else current
             i += 1
     return found
+
+
+# -- the other direction: a pointer where the content belongs ------------------------------------
+def pointers_in_work_tree(repo: Repo) -> list[str]:
+    """Tracked files whose work-tree bytes are still their pointer (a clone without the filter).
+
+    Whatever reads such a file (a training script, pandas) gets three lines of pointer text instead
+    of the data, without an error: branchml's own readers call this and say so instead.
+    """
+    if repo.root is None:
+        return []
+    found = []
+    for entry in index_pointers(repo):
+        file = repo.root / entry.path
+        small = entry.pointer.size and file.is_file() and file.stat().st_size <= MAX_POINTER_SIZE
+        if small and file.read_bytes() == entry.pointer.encode():
+            found.append(entry.path)
+    return found
+
+
+class NotMaterialised(BranchmlError):
+    """Tracked files whose work-tree copy is a pointer, not the content."""
+
+    def __init__(self, paths: list[str]) -> None:
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(f"{len(paths)} tracked file(s) hold a branchml pointer, not their content: {shown} "
+                         "(this clone has no branchml filter, or their content was never fetched)",
+                         hint="run `branchml install` (it registers the filter and writes the files), then retry")
+
+
+def require_materialised(repo: Repo) -> None:
+    found = pointers_in_work_tree(repo)
+    if found:
+        raise NotMaterialised(found)

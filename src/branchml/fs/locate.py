@@ -1,4 +1,4 @@
-"""URL parts to refs and paths, validated: the dashboard takes no Git argument it did not check.
+"""URL parts to refs and paths, validated: no Git argument or path is used that was not checked.
 
 A ref from a URL must name a commit through `rev-parse --verify --end-of-options`; a path must be
 relative, without `.`/`..` segments, NUL or backslashes, so nothing outside the tree is ever named.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.repo import Repo
 
 
-class NotFound(Exception):
-    """Answered as a readable 404 page."""
+class NotFound(BranchmlError, FileNotFoundError):
+    """No such ref or path: a user error for the CLI, FileNotFoundError for fsspec readers, a 404 page."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)

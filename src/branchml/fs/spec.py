@@ -1,0 +1,140 @@
+"""`branchml://<ref>/<path>`: an fsspec filesystem over any branch, tag or commit, without a checkout.
+
+Registered through the `fsspec.specs` entry point, so `pandas.read_csv("branchml://main/x.csv")`
+needs no import. The repository is the current directory's, or `repo=` in storage options. Reads are
+ranged (only the chunks that cover a range are read or fetched); writes buffer to a temporary file
+and become one commit on the branch when the file is closed (`message=`, `source=` for the
+`Data-Source` trailer), refused with the role rule's message where the branch's role forbids them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+from branchml.audit.content import blob_at
+from branchml.fs.locate import Location, NotFound, split_ref_path
+from branchml.fs.reader import RangeReader
+from branchml.fs.writer import Change, commit_changes
+from branchml.git import plumbing
+from branchml.remote.ondemand import make_fetcher
+from branchml.repo import Repo
+
+
+def open_repo(where: str | os.PathLike[str] | None) -> Repo:
+    """The repository with its store's on-demand fetcher attached (reads may need the blob remote)."""
+    repo = Repo.find(where)
+    if repo.store.fetcher is None:
+        repo.store.fetcher = make_fetcher(repo)
+    return repo
+
+
+class BranchmlFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
+    protocol = "branchml"
+    root_marker = ""
+
+    def __init__(self, repo: str | None = None, message: str | None = None, source: str | None = None, **kwargs: Any) -> None:
+        """`repo`: a folder of the repository (default: the current one); `message` and `source`:
+        the commit message and `Data-Source` trailer of writes (also accepted by `open`)."""
+        super().__init__(**kwargs)
+        self.repo = open_repo(repo)
+        self.message, self.source = message, source
+
+    @classmethod
+    def _strip_protocol(cls, path: str) -> str:
+        path = path.removeprefix("branchml://")
+        return path.rstrip("/")
+
+    def locate(self, path: str) -> Location:
+        return split_ref_path(self.repo, self._strip_protocol(path))
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        where = self.locate(path)
+        entries = plumbing.ls_tree(self.repo.cwd, where.commit, [where.path + "/"] if where.path else [], recursive=False, long=True)
+        if not entries:
+            info = self.info(path)
+            return [info] if detail else [info["name"]]
+        found = [self._entry(where.ref, e.path, e.type, e.size, where.commit) for e in entries]
+        return found if detail else [f["name"] for f in found]
+
+    def _entry(self, ref: str, path: str, kind: str, size: int | None, commit: str) -> dict[str, Any]:
+        name = f"{ref}/{path}"
+        if kind != "blob":
+            return {"name": name, "type": "directory", "size": 0}
+        if (size or 0) <= 200:
+            blob = blob_at(self.repo, commit, path)
+            size = blob.size if blob else size
+        return {"name": name, "type": "file", "size": size}
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        where = self.locate(path)
+        if not where.path:
+            return {"name": where.ref, "type": "directory", "size": 0}
+        blob = blob_at(self.repo, where.commit, where.path)
+        if blob is not None:
+            return {"name": f"{where.ref}/{where.path}", "type": "file", "size": blob.size,
+                    "oid": blob.pointer.oid if blob.pointer else None, "commit": where.commit}
+        if plumbing.ls_tree(self.repo.cwd, where.commit, [where.path + "/"], recursive=False):
+            return {"name": f"{where.ref}/{where.path}", "type": "directory", "size": 0}
+        raise NotFound(f"{where.ref} has no file or folder {where.path!r}")
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
+              cache_options: dict[str, Any] | None = None, **kwargs: Any) -> BranchmlFile:
+        return BranchmlFile(self, path, mode, block_size or 1 << 20, autocommit, cache_options=cache_options, **kwargs)
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        where = self.locate(path)
+        blob = blob_at(self.repo, where.commit, where.path)
+        if blob is None:
+            raise NotFound(f"{where.ref} has no file {where.path!r}")
+        reader = RangeReader(self.repo, blob)
+        return reader.read(start or 0, reader.size if end is None else end)
+
+    def rm_file(self, path: str, message: str | None = None, **kwargs: Any) -> None:
+        where = self.locate(path)
+        commit_changes(self.repo, where.ref, [Change(where.path, None)], message or f"Remove {where.path}")
+
+    def _rm(self, path: str) -> None:
+        self.rm_file(path)
+
+
+class BranchmlFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
+    """Reads ranges through RangeReader; writes spool to a temporary file and commit on close."""
+
+    def __init__(self, fs: BranchmlFileSystem, path: str, mode: str, block_size: int, autocommit: bool,
+                 message: str | None = None, source: str | None = None, **kwargs: Any) -> None:
+        self.where = fs.locate(path)
+        self.message, self.source = message or fs.message, source or fs.source
+        self.reader: RangeReader | None = None
+        size = None
+        if mode == "rb":
+            blob = blob_at(fs.repo, self.where.commit, self.where.path)
+            if blob is None:
+                raise NotFound(f"{self.where.ref} has no file {self.where.path!r}")
+            self.reader = RangeReader(fs.repo, blob)
+            size = blob.size
+        super().__init__(fs, path, mode, block_size, autocommit, size=size, **kwargs)
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        assert self.reader is not None
+        return self.reader.read(start, end)
+
+    def _initiate_upload(self) -> None:
+        # open across _upload_chunk calls, closed and removed on the final one
+        self.spool = tempfile.NamedTemporaryFile(prefix="branchml-fs-", delete=False)  # noqa: SIM115
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        self.spool.write(self.buffer.getvalue())
+        if final:
+            self.spool.close()
+            spooled = Path(self.spool.name)
+            try:
+                message = self.message or f"Write {self.where.path}"
+                commit_changes(self.fs.repo, self.where.ref, [Change(self.where.path, spooled)], message, self.source)
+            finally:
+                spooled.unlink(missing_ok=True)
+        return True
