@@ -62,12 +62,19 @@ def frames(stream: bytes) -> list[bytes | None]:
             out.append(packet)
 
 
-def serve(tmp_path: Path, stdin: bytes, open_store=None) -> bytes:
+class StoreOnly:
+    """What the filter needs of a repository here: its store (a real one, in a temporary folder)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+
+def serve(tmp_path: Path, stdin: bytes, open_repo=None) -> bytes:
     store = Store(tmp_path / "store")
     out = io.BytesIO()
     server = FilterServer(
         PacketReader(io.BytesIO(stdin)), PacketWriter(out), tmp_path,
-        open_store or (lambda: store), lambda exc, cmd: report_crash(exc, cmd, tmp_path),
+        open_repo or (lambda: StoreOnly(store)), lambda exc, cmd: report_crash(exc, cmd, tmp_path),
     )
     try:
         server.serve()
@@ -127,7 +134,7 @@ def test_eof_after_handshake_ends_cleanly(tmp_path):
 
 
 def test_a_bug_on_one_path_answers_error_logs_a_crash_and_serves_the_next(tmp_path, capfd):
-    def broken_store() -> Store:
+    def broken_store() -> StoreOnly:
         raise RuntimeError("a bug in opening the store")
 
     (tmp_path / ".git").mkdir()  # not a repository: the crash log goes to the temp folder instead

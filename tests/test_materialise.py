@@ -190,3 +190,24 @@ def test_clone_and_pull_fetch_in_one_plan_and_write_exact_bytes(tmp_path):
     downloaded = sum(p.stat().st_size for p in packs.glob("*.pack")) - before
     assert 0 < downloaded < (4 << 20) // 10  # the changed chunks, not the file
     assert (copy / "data" / "other.bin").stat().st_ino == other_inode  # unchanged file not rewritten
+
+
+def test_refresh_trusts_a_written_file_only_while_its_stat_data_is_unchanged(lowered):
+    from branchml.git import written
+
+    two_branches(lowered, {"a.bin": 1 << 20})
+    git(lowered, "switch", "-q", "main")
+    path = lowered / "data" / "a.bin"
+    pointer = git(lowered, "show", "main:data/a.bin")
+    oid, size = pointer.split("blake3:")[1].split()[0], path.stat().st_size
+    listed = written.Written("data/a.bin", oid, size, written.stat_key(os.lstat(path)))
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 1  # edited in place after it was listed: same size, same inode, new ctime
+    time.sleep(0.01)
+    path.write_bytes(bytes(data))
+    listing = lowered.parent / "written.list"
+    written.save(listing, [listed])
+    blob = git(lowered, "rev-parse", "main:data/a.bin").strip()
+    run(["git", "update-index", "-z", "--index-info"], lowered, input=f"100644 {blob}\tdata/a.bin\0".encode())
+    subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=lowered, env={**os.environ, written.ENV: str(listing)})
+    assert git(lowered, "status", "--porcelain").strip() == "M data/a.bin"  # hashed, not trusted

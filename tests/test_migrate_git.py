@@ -102,3 +102,17 @@ def test_migrate_refuses_unknown_refs_and_an_earlier_backup(tmp_path):
     before = _refs(repo)
     proc = bml(repo, "migrate", "export", check=False)
     assert proc.returncode == 1 and "refs/original/refs/heads/main" in proc.stderr.decode() and _refs(repo) == before
+
+
+def test_a_bare_repository_migrates_in_place(tmp_path):
+    repo = tmp_path / "plain"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    _write(repo / "data" / "a.bin", 20_000, 7)
+    (repo / "notes.txt").write_text("small\n")
+    _commit(repo, "one")
+    bare = tmp_path / "server.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    report = json.loads(bml(bare, "migrate", "import", "--above", "10kB", "data/**", "--json").stdout)
+    assert [c["path"] for c in report["changes"]] == ["data/a.bin"] and report["verified_files"] == 1
+    assert git(bare, "show", "main:data/a.bin").startswith("branchml pointer v1\n")
+    assert git(bare, "rev-parse", "refs/original/refs/heads/main").strip() == git(repo, "rev-parse", "main").strip()

@@ -85,3 +85,69 @@ def test_server_checks_the_remote_committed_on_main_not_one_a_pusher_names(tmp_p
     (src / ".git" / "branchml" / "local.toml").write_text(f'[remotes.origin]\nurl = "{tmp_path / "mine"}"\n')
     proc = run(["git", "push", "origin", "dev/sneaky"], src, check=False)  # uploads to "mine" only
     assert proc.returncode != 0 and "team-blobs" in proc.stderr.decode() and "data/a.bin" in proc.stderr.decode()
+
+
+def test_install_names_every_missing_file_and_its_hint_works_when_followed(tmp_path):
+    src, server = tmp_path / "proj", tmp_path / "server.git"
+    bml(tmp_path, "init", str(src))
+    bml(src, "track", *TRACKED)
+    bml(src, "remote", "add", "origin", str(tmp_path / "blobs"))
+    write_random(src / "data" / "kept.bin", 20_000, 9)
+    commit_all(src, "set up, one file")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    git(src, "remote", "add", "origin", str(server))
+    git(src, "push", "-q", "origin", "main")  # kept.bin reaches the blob remote
+    names = ["data/a.bin", "data/b.bin", "models/c.bin", "models/d.bin"]
+    for n, name in enumerate(names):
+        write_random(src / name, 30_000 + n, 10 + n)
+    commit_all(src, "four files")
+    git(src, "push", "-q", "--no-verify", "origin", "main")  # their content never uploaded
+
+    plain = tmp_path / "plain"
+    git(tmp_path, "clone", "-q", str(server), str(plain))  # no filter: pointers in the work tree
+    proc = bml(plain, "install", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 5 and all(name in err for name in names), err
+    assert "4 file(s)" in err and "branchml push" in err and "branchml install" in err
+    assert (plain / "data" / "kept.bin").read_bytes() == (src / "data" / "kept.bin").read_bytes()
+    bml(src, "push")  # the hint, followed: upload from the clone that has them, install again
+    bml(plain, "install")
+    assert digests(plain) == digests(src)
+    assert git(plain, "status", "--porcelain") == ""
+
+
+def test_switch_refuses_before_git_writes_and_finishes_a_half_switch_once_content_is_there(tmp_path):
+    src, server = tmp_path / "proj", tmp_path / "server.git"
+    bml(tmp_path, "init", str(src))
+    bml(src, "track", *TRACKED)
+    bml(src, "remote", "add", "origin", str(tmp_path / "blobs"))
+    write_random(src / "data" / "blob.bin", 20_000, 1)
+    commit_all(src, "set up")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    git(src, "remote", "add", "origin", str(server))
+    git(src, "push", "-q", "origin", "main")
+    git(src, "switch", "-qc", "stable/x")
+    (src / "aaa.txt").write_text("written by Git before any tracked file\n")
+    names = ["data/blob.bin", "data/new.bin", "models/m.bin"]
+    for n, name in enumerate(names):
+        write_random(src / name, 25_000 + n, 20 + n)
+    commit_all(src, "content never uploaded")
+    git(src, "push", "-q", "--no-verify", "origin", "stable/x")
+
+    copy = tmp_path / "copy"
+    bml(tmp_path, "clone", str(server), str(copy))
+    refused = bml(copy, "switch", "stable/x", check=False)
+    err = refused.stderr.decode()
+    assert refused.returncode == 5 and all(name in err for name in names) and "branchml push" in err, err
+    assert git(copy, "status", "--porcelain") == "" and git(copy, "branch", "--show-current").strip() == "main"
+
+    half = run(["git", "switch", "stable/x"], copy, check=False)  # plain Git: fails part-way
+    err = half.stderr.decode()
+    assert half.returncode != 0 and all(name in err for name in names) and "branchml switch stable/x" in err, err
+    assert git(copy, "branch", "--show-current").strip() == "main"
+
+    bml(src, "push")  # the hint, followed
+    bml(copy, "switch", "stable/x")
+    assert git(copy, "branch", "--show-current").strip() == "stable/x"
+    assert digests(copy) == digests(src) and (copy / "aaa.txt").exists()
+    assert git(copy, "status", "--porcelain") == ""

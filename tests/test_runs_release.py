@@ -40,7 +40,10 @@ def released(tmp_path_factory):
     return repo
 
 
-def test_release_get_latest_writes_newest_tag_files_only(released, tmp_path):
+RELEASED = ["MODEL_CARD.md", "metrics.json", "models/model.bin"]
+
+
+def test_release_get_latest_writes_only_what_the_release_includes(released, tmp_path):
     repo = released
     listed = json.loads(bml(repo, "release", "list", "acme", "--json").stdout)
     assert [r["tag"] for r in listed] == ["acme-1", "acme-2"]
@@ -48,8 +51,8 @@ def test_release_get_latest_writes_newest_tag_files_only(released, tmp_path):
     got = json.loads(bml(repo, "release", "get", "acme", "--latest", "--to", str(dest), "--json").stdout)
     assert got["tag"] == "acme-2"
     on_disk = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-    assert on_disk == sorted(git(repo, "ls-tree", "-r", "--name-only", "acme-2").split())
-    assert "old.txt" not in on_disk
+    assert on_disk == RELEASED  # no training data, no training code, no params
+    assert "data/train.csv" in git(repo, "ls-tree", "-r", "--name-only", "acme-2").split()
     # the tracked model is materialised from the store with acme-2's bytes (seed 3), not a pointer
     assert (dest / "models/model.bin").read_bytes() == bytes((i * 3) % 251 for i in range(300_000))
     assert json.loads((dest / "metrics.json").read_text())["accuracy"] == 0.53
@@ -57,24 +60,64 @@ def test_release_get_latest_writes_newest_tag_files_only(released, tmp_path):
     refused = bml(repo, "release", "get", "acme", "--tag", "acme-1", "--to", str(dest), check=False)
     assert refused.returncode != 0 and b"not empty" in refused.stderr
     bml(repo, "release", "get", "acme", "--tag", "acme-1", "--to", str(dest), "--force")
-    assert (dest / "old.txt").exists()
+    assert not (dest / "old.txt").exists()
     assert (dest / "models/model.bin").read_bytes() == bytes(i % 251 for i in range(300_000))
     missing = bml(repo, "release", "get", "initech", "--latest", "--to", str(tmp_path / "x"), check=False)
     assert missing.returncode != 0 and b"no release tags initech-<n>" in missing.stderr
+    assert b"--customer initech" in missing.stderr  # the hint is filled in
     assert not (tmp_path / "x").exists()
 
 
-def test_release_get_from_remote_fetches_only_that_tag(released, tmp_path):
-    """A customer's deploy clone fetches just the newest tag, shallow. This set-up has no blob remote,
-    so the tracked model cannot be had: the error names it and no folder is left behind."""
-    client = tmp_path / "customer"
-    git(tmp_path, "init", "-q", str(client))
-    bml(client, "install")
+def test_release_contents_follow_release_include_and_serve_predict():
+    from branchml.runs.contents import contents_of
+
+    default = contents_of('[serve]\npredict = "src/serve/predict.py:predict"\n')
+    assert [p for p in ["models/a/b.onnx", "MODEL_CARD.md", "metrics.json", "src/serve/predict.py",
+                        "src/train.py", "data/train.csv", "params.json", "x/metrics.json"] if default.includes(p)] == [
+        "models/a/b.onnx", "MODEL_CARD.md", "metrics.json", "src/serve/predict.py"]
+    assert contents_of('[serve]\npredict = "app.infer:run"\n').includes("app/infer.py")
+    served = contents_of('[serve]\npredict = "src/p.py:f"\nmodel = "artifacts/m.skops"\ninput_schema = "schema.json"\n')
+    assert served.includes("artifacts/m.skops") and served.includes("schema.json") and not served.includes("src/q.py")
+    listed = contents_of('[release]\ninclude = ["/models/**", "/data/vocab.txt"]\n')
+    assert listed.includes("data/vocab.txt") and not listed.includes("data/train.csv")
+    assert not listed.includes("MODEL_CARD.md")
+
+
+def test_customer_gets_a_release_in_an_empty_folder_learning_the_blob_remote(tmp_path, monkeypatch):
+    """The README's customer recipe: no repository, no configuration, only the Git remote's URL."""
+    repo, server, blobs = tmp_path / "repo", tmp_path / "server.git", tmp_path / "blobs"
+    bml(tmp_path, "init", str(repo))
+    bml(repo, "remote", "add", "origin", str(blobs))
+    stable_repo(repo)  # commits the blob remote on main, then stable/acme
+    (repo / "data").mkdir()
+    (repo / "data/train.csv").write_text("x,y\n1,2\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "customer data")
+    _run(repo, "2")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(server))
+    git(repo, "remote", "add", "origin", str(server))
+    git(repo, "push", "-q", "origin", "stable/acme", "main", "--follow-tags")
+    customer = tmp_path / "customer"
+    customer.mkdir()
+    monkeypatch.setenv("BRANCHML_CACHE", str(tmp_path / "cache"))
+    got = json.loads(bml(customer, "release", "get", "acme", "--latest", "--remote", str(server),
+                         "--to", "./deploy", "--json").stdout)
+    assert got["tag"] == "acme-1" and sorted(got["files"]) == RELEASED
+    assert (customer / "deploy/models/model.bin").read_bytes() == bytes((i * 2) % 251 for i in range(300_000))
+    assert sorted(p.name for p in customer.iterdir()) == ["deploy"]  # nothing else written here
+    _run(repo, "5")  # tomorrow's retraining
+    git(repo, "push", "-q", "origin", "stable/acme", "main", "--follow-tags")
+    bml(customer, "release", "get", "acme", "--latest", "--remote", str(server), "--to", "./deploy", "--force")
+    assert (customer / "deploy/models/model.bin").read_bytes() == bytes((i * 5) % 251 for i in range(300_000))
+
+
+def test_release_that_cannot_be_had_names_the_files_and_writes_nothing(released, tmp_path, monkeypatch):
+    """This set-up has no blob remote: the tracked model cannot be had; the error names it and no
+    folder is left behind."""
+    monkeypatch.setenv("BRANCHML_CACHE", str(tmp_path / "cache"))
     dest = tmp_path / "d"
-    proc = bml(client, "release", "get", "acme", "--remote", str(released), "--to", str(dest), check=False)
-    assert git(client, "tag", "--list").split() == ["acme-2"]
-    assert git(client, "rev-parse", "--is-shallow-repository").strip() == "true"
-    assert proc.returncode != 0 and b"models/model.bin" in proc.stderr and b"not in the store" in proc.stderr
+    proc = bml(tmp_path, "release", "get", "acme", "--remote", str(released), "--to", str(dest), check=False)
+    assert proc.returncode == 5 and b"models/model.bin" in proc.stderr and b"no blob remote" in proc.stderr
     assert not dest.exists() and list(tmp_path.glob(".d.*")) == []
 
 

@@ -25,8 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "remotes": {},
     # inline_below: tracked files smaller than this stay inline in Git (README, "Small files").
     # checkout_in_git_max: larger files are written by branchml after checkout, not by Git, which
-    # would hold the whole file in its memory (README, "Very large files").
-    "store": {"inline_below": 0, "checkout_in_git_max": 2 << 30},
+    # would hold each whole file in its memory (README, "Very large files"; docs/materialise.md).
+    "store": {"inline_below": 0, "checkout_in_git_max": 64 << 20},
     # How branchml writes checked-out files (docs/adoption.md, "reflinks"): "copy", or "reflink" to
     # clone them from whole-file copies kept in the store where the file system can (else copy).
     # With reflink, files of at least link_min_size are written by the checkout hook, not by Git.

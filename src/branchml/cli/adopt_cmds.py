@@ -13,6 +13,7 @@ from branchml.errors import BranchmlError
 from branchml.migrate import api
 from branchml.repo import Repo
 from branchml.workflows import doctor as checks
+from branchml.workflows import setup
 from branchml.workflows.status import status as get_status
 
 
@@ -98,8 +99,11 @@ def migrate() -> None:
 def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: tuple[str, ...], everything: bool,
             dry_run: bool, as_json: bool) -> None:
     """Bring history in: `--from lfs [--everything | REFS...]`, `--from dvc [REFS...]`, `--above SIZE PATTERNS...`."""
+
     repo = Repo.find()
     source = source or ("git" if above else "lfs")
+    if not dry_run and repo.root is not None:
+        setup.install(repo)  # the rewrite's closing checkout goes through the branchml filter
     if source == "git":
         if not above:
             raise click.UsageError("--from git needs --above SIZE and path patterns")

@@ -16,7 +16,6 @@ from branchml.git.filter import log_peak_rss, run_filter_process
 from branchml.git.hooks import run_hook
 from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo, use_fetcher
-from branchml.store.store import Store
 
 # command name -> "module:function"; each topic module owns its commands.
 COMMANDS: dict[str, str] = {
@@ -38,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "fetch": "branchml.cli.remote_cmds:fetch",
     "verify-remote": "branchml.cli.remote_cmds:verify_remote",
     "clone": "branchml.cli.remote_cmds:clone",
+    "switch": "branchml.cli.remote_cmds:switch",
     "branch": "branchml.cli.roles_cmds:branch",
     "branches": "branchml.cli.roles_cmds:branches",
     "verify": "branchml.cli.roles_cmds:verify",
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
     if argv[:1] == ["filter-process"]:
-        sys.exit(run_filter_process(open_store, report_crash))
+        sys.exit(run_filter_process(open_repo, report_crash))
     if argv[:1] == ["hook"] and len(argv) >= 2:
         sys.exit(hook_main(argv[1], argv[2:]))
     # click and the command modules load only for commands, not for the filter and hooks above
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     app.build_cli(COMMANDS).main(args=argv, prog_name="branchml")
 
 
-def open_store() -> Store:
-    """The store of the repository Git runs the filter in."""
-    return Repo.find(os.getcwd()).store
+def open_repo() -> Repo:
+    """The repository Git runs the filter in."""
+    return Repo.find(os.getcwd())
 
 
 def hook_main(name: str, args: list[str]) -> int:

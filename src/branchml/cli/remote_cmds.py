@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from branchml.errors import CheckFailed
 from branchml.remote import api, settings
 from branchml.repo import Repo
 from branchml.workflows.clone import clone as clone_repo
+from branchml.workflows.switch import switch as do_switch
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -207,3 +209,11 @@ def _clone_options(*, branch: str | None, depth: int | None, filter_spec: str | 
         if value is not None:
             options.append(f"{flag}={value}")
     return options + (["--single-branch"] if single_branch else [])
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def switch(args: tuple[str, ...]) -> None:
+    """`git switch ARGS`, after fetching everything the target needs (refuses, naming every file that
+    cannot be had, before Git writes anything); also finishes a switch a plain `git switch` left half done."""
+    sys.exit(do_switch(Repo.find(), list(args)))

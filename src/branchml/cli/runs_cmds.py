@@ -12,7 +12,7 @@ from branchml.cli.output import get_output, json_option, out_console
 from branchml.cli.serve_cmds import monitor_summary
 from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
-from branchml.runs.release import get, list_releases
+from branchml.runs.release import get, list_releases, repo_for
 from branchml.runs.run import run as do_run
 from branchml.runs.show import show as do_show
 from branchml.runs.tracking import read_records
@@ -132,14 +132,15 @@ def release_list(customer: str | None, as_json: bool) -> None:
 @click.option("--latest", "latest_", is_flag=True, help="The newest <customer>-<n> tag (the default).")
 @click.option("--tag", help="This tag instead of the newest.")
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the files into.")
-@click.option("--remote", help="Fetch just that tag from this Git remote first (no full history).")
+@click.option("--remote", help="Fetch just that tag from this Git remote (a name here, or a URL: works in an empty folder).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --to folder.")
 @json_option
 def release_get(customer: str, latest_: bool, tag: str | None, dest: Path, remote: str | None, force: bool, as_json: bool) -> None:
     """Write the files of CUSTOMER's latest release into a folder (replaced as a whole)."""
     if latest_ and tag:
         raise click.UsageError("give --latest or --tag, not both")
-    result = get(Repo.find(), customer, dest, tag=tag, remote=remote, force=force)
+    repo, git_remote = repo_for(remote)
+    result = get(repo, customer, dest, tag=tag, remote=git_remote, force=force)
     get_output().info(f"{result['tag']}: {len(result['files'])} file(s) written to {result['to']}")
     get_output().result(result, as_json, lambda r: None)
 

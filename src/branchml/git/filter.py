@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
@@ -26,6 +27,7 @@ from branchml.git.protocol import (
     PacketWriter,
     ProtocolError,
 )
+from branchml.remote import prefetch
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -52,14 +54,14 @@ def store_settings(root: Path) -> dict:
 class FilterServer:
     def __init__(
         self, reader: PacketReader, writer: PacketWriter, root: Path,
-        open_store: Callable[[], Store], report_crash: Callable[[BaseException, str], str],
+        open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str],
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.root = root
-        # Given by the entry point (layers above git/): the store with its on-demand fetcher, and
-        # the crash log writer that turns an unexpected error into one line.
-        self.open_store = open_store
+        # Given by the entry point (layers above git/): the repository, whose store has the
+        # on-demand fetcher attached, and the crash log writer that turns a bug into one line.
+        self.open_repo = open_repo
         self.report_crash = report_crash
         self.content: ContentReader | None = None
         self.started = False
@@ -67,7 +69,8 @@ class FilterServer:
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
         self.skip_smudge = config.skip_smudge()
-        self._store: Store | None = None
+        self._repo: Any = None
+        self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
         self._store_writer = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
@@ -87,10 +90,15 @@ class FilterServer:
         self.writer.flush()
 
     @property
+    def repo(self) -> Any:  # a branchml.repo.Repo (a layer above this one)
+        if self._repo is None:
+            self._repo = self.open_repo()
+        return self._repo
+
+    @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = self.open_store()
-        return self._store
+        store: Store = self.repo.store
+        return store
 
     @property
     def store_writer(self):
@@ -122,21 +130,22 @@ class FilterServer:
                 headers = self.reader.read_key_values()
             except EOFError:
                 return
-            command, path = headers.get("command"), headers.get("pathname", "?")
+            path = headers.get("pathname", "?")
             try:
-                self.answer(command, path)
+                self.answer(headers, path)
             except (ProtocolError, BrokenPipeError):
                 raise  # the stream itself is broken, or Git went away: nothing left to answer
             except Exception as exc:  # a bug on one path: answer error for it and serve the next
                 self.crashed(path, exc)
 
-    def answer(self, command: str | None, path: str) -> None:
-        self.content: ContentReader | None = None
+    def answer(self, headers: dict[str, str], path: str) -> None:
+        self.content = None
         self.started = False  # status=success sent: an error now must end the content first
+        command = headers.get("command")
         if command == "clean":
             self.clean(path)
         elif command == "smudge":
-            self.smudge(path)
+            self.smudge(path, headers.get("treeish"), headers.get("ref"))
         else:
             ContentReader(self.reader).drain()
             self.fail(path, f"unknown filter command {command!r}")
@@ -216,7 +225,7 @@ class FilterServer:
         self.respond(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
-    def smudge(self, path: str) -> None:
+    def smudge(self, path: str, treeish: str | None = None, ref: str | None = None) -> None:
         content = self.read_prefix(MAX_POINTER_SIZE + 1)
         head = bytes(content.pending)
         if not content.done or not looks_like_pointer(head):
@@ -226,6 +235,9 @@ class FilterServer:
             pointer = parse_pointer(head, path)
             if self.skip_smudge:
                 return self.respond(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
+            done = treeish in self._prefetched and self._prefetched[treeish] is None
+            if treeish is not None and not done and not self._local(pointer):
+                self._prefetch(treeish, ref)  # raises, naming every file of the target it lacks
             self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
             if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
                 return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
@@ -243,6 +255,31 @@ class FilterServer:
         self.writer.flush()
         self.writer.flush()
 
+    def _local(self, pointer) -> bool:
+        """Whether the store has the file's record (one indexed lookup per file: checkouts of many
+        small files stay fast; a record whose chunks are missing is fetched by `require`)."""
+        return pointer.size == 0 or self.store.index.file(pointer.oid_bytes) is not None
+
+    def _prefetch(self, treeish: str, ref: str | None) -> None:
+        """At the first file of a checkout that the store lacks, fetch what the whole target tree
+        lacks in one batch (Git passes the checked-out commit as `treeish`); if some content cannot
+        be had, every later file of this checkout fails with the same message naming them all.
+        Git has already written some files by then: docs/remotes.md says why `branchml switch`
+        is the way to refuse before Git writes anything, and how it finishes such a half switch."""
+        if treeish not in self._prefetched:
+            # imported at the first missing file only: the filter starts with every Git command
+
+            target = _branch_name(ref) if ref else treeish[:12]
+            try:
+                prefetch.prefetch(self.repo, prefetch.tree_pointers(self.repo, treeish), what=target,
+                                  retry=f"`branchml switch {target}` (it also finishes this half-done switch)")
+                self._prefetched[treeish] = None
+            except BranchmlError as exc:
+                self._prefetched[treeish] = exc
+        problem = self._prefetched[treeish]
+        if problem is not None:
+            raise problem
+
     def pass_through(self, content: ContentReader) -> None:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
             buffer = bytearray(1 << 20)
@@ -259,6 +296,13 @@ class FilterServer:
             self.writer.flush()
 
 
+def _branch_name(ref: str) -> str:
+    """What to pass to `git switch`: refs/heads/x and refs/remotes/origin/x (a DWIM switch) -> x."""
+    if ref.startswith("refs/remotes/"):
+        return ref.split("/", 3)[-1]
+    return ref.removeprefix("refs/heads/")
+
+
 PIPE_SIZE = 1 << 20
 
 
@@ -272,10 +316,10 @@ def _widen_pipes() -> None:
             pass
 
 
-def run_filter_process(open_store: Callable[[], Store], report_crash: Callable[[BaseException, str], str]) -> int:
+def run_filter_process(open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str]) -> int:
     _widen_pipes()
     reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
-    server = FilterServer(reader, writer, Path(os.getcwd()), open_store, report_crash)
+    server = FilterServer(reader, writer, Path(os.getcwd()), open_repo, report_crash)
     try:
         server.serve()
     except (ProtocolError, BrokenPipeError) as exc:

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MissingObject
+from branchml.git import cmd
 from branchml.migrate import dvc, lfs
 from branchml.migrate.convert import (
     AboveImport,
@@ -23,7 +24,6 @@ from branchml.migrate.rewrite import Report, migrate
 from branchml.pointers import rev_list_pointers
 from branchml.repo import Repo
 from branchml.store.maintenance import check_store, missing_chunks_of_files
-from branchml.workflows import setup
 
 
 def import_lfs(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
@@ -80,13 +80,20 @@ def export(repo: Repo, refs: list[str], to: str, *, everything: bool = False, dr
         # to install over branchml's; run `git lfs install --local --force` for them if wanted)
         for key, value in LFS_FILTER.items():
             repo.git(["config", "--local", key, value])
-    return migrate(repo, names, converter, dry_run=dry_run)
+    report = migrate(repo, names, converter, dry_run=dry_run)
+    missing = _missing_lfs(repo, names) if to == "lfs" and report.backups else []
+    if missing:  # every exported pointer's object must be in .git/lfs
+        raise BranchmlError(f"after the export, {len(missing)} Git LFS object(s) are missing, first {missing[0][0]}",
+                            hint="the old history is kept under refs/original/")
+    return report
 
 
 def _with_writer(repo: Repo, converter: LfsImport | AboveImport | DvcImport, refs: list[str], dry_run: bool) -> Report:
     if dry_run:
         return migrate(repo, refs, converter, dry_run=True)
-    setup.install(repo)  # the checkout at the end of the rewrite goes through the filter
+    if repo.root is not None and cmd.config_get("filter.branchml.process", repo.cwd) is None:
+        # the rewrite ends with `git reset --hard`, which must check files out through the filter
+        raise BranchmlError("branchml is not installed in this clone", hint="run `branchml install` first")
     with repo.store.writer() as writer:
         converter.writer = writer
         report = migrate(repo, refs, converter, dry_run=False)

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from branchml.errors import BranchmlError, MissingObject
+from branchml.errors import BranchmlError, CorruptObject, MissingObject
 from branchml.git import plumbing
 from branchml.pointers import PointerBlob, read_pointers
-from branchml.remote import api, download, settings
+from branchml.remote import download, settings
+from branchml.remote.connection import Connection, connect
 from branchml.store.pack import KIND_FILE
 
 if TYPE_CHECKING:
@@ -70,13 +71,16 @@ def prefetch(repo: Repo, pointers: list[PointerBlob], *, what: str, retry: str) 
     paths = [p.path for p in wanted]
     try:
         spec = settings.load(repo).choose()
-        with api.connect(repo, spec.name) as conn:
+        with connect(repo, spec.name) as conn:
             absent = _absent_on_remote(conn, wanted)
             present = list(dict.fromkeys(p.pointer.oid_bytes for p in wanted if p.pointer.oid_bytes not in absent))
             if present:
                 download.fetch(repo.store, conn.storage, conn.catalog, present, [])
     except BranchmlError as exc:
-        raise MissingFiles(paths, what, exc.message, f"{exc.hint or 'fix that'}; then {retry}") from exc
+        error = MissingFiles(paths, what, exc.message, f"{exc.hint or 'fix that'}; then {retry}")
+        if isinstance(exc, CorruptObject):
+            error.exit_code = exc.exit_code  # a remote that returns wrong bytes is not merely missing them
+        raise error from exc
     still = [p.path for p in missing_locally(repo, wanted)]
     if still:
         raise MissingFiles(
@@ -87,7 +91,7 @@ def prefetch(repo: Repo, pointers: list[PointerBlob], *, what: str, retry: str) 
     return len(wanted)
 
 
-def _absent_on_remote(conn: api.Connection, wanted: list[PointerBlob]) -> set[bytes]:
+def _absent_on_remote(conn: Connection, wanted: list[PointerBlob]) -> set[bytes]:
     oids = list(dict.fromkeys(p.pointer.oid_bytes for p in wanted))
-    conn.catalog.refresh(require_data=False)
+    conn.catalog.refresh()  # an empty remote (wrong URL, unmounted folder) is an error of its own
     return set(conn.catalog.missing(oids, KIND_FILE))

@@ -2,8 +2,9 @@
 
 A release goes to a customer, so it holds only what serving needs, never the whole tagged tree
 (training data and training code stay home). The default is the model folder, the model card,
-the metrics file of `[run] metrics`, and the inference code `[serve] predict` declares
-(`"path/to/file.py:function"` or a dotted module `"pkg.module:function"`). Patterns are
+the metrics file of `[run] metrics`, the inference code `[serve] predict` declares
+(`"path/to/file.py:function"` or a dotted module `"pkg.module:function"`), and the `[serve]`
+model and input schema files when set (docs/serve.md). Patterns are
 gitignore-style globs over paths from the repository root ("/x" anchors at the root).
 """
 
@@ -45,9 +46,13 @@ def default_patterns(cfg: dict[str, Any]) -> list[str]:
     metrics = cfg.get("run", {}).get("metrics")
     if isinstance(metrics, str) and metrics:
         patterns.append("/" + metrics.lstrip("/"))
-    predict = serving_file(cfg.get("serve", {}).get("predict"))
+    serve = cfg.get("serve", {})
+    predict = serving_file(serve.get("predict"))
     if predict:
         patterns.append("/" + predict)
+    for key in ("model", "input_schema"):  # what `branchml serve` loads besides the code
+        if isinstance(serve.get(key), str) and serve[key].strip():
+            patterns.append("/" + serve[key].strip().lstrip("/"))
     return patterns
 
 

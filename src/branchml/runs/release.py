@@ -1,8 +1,12 @@
 """Releases: the `<customer>-<n>` tags, and the files of the latest one extracted into a folder.
 
-`get` writes a tag's files (tracked large files rebuilt from the store, verified) into a new
-folder built beside the destination and renamed into place, so a deploy folder is never half
-written. With `remote`, only the wanted tag is fetched (`--depth 1`): no full history needed.
+`get` writes the files of a tag that `[release] include` names (runs/contents.py: by default the
+model folder, the model card, the metrics and the inference code, never training data) into a
+new folder built beside the destination and renamed into place, so a deploy folder is never half
+written. Tracked large files are rebuilt from the store and verified; what the store lacks is
+fetched in one batch from the blob remote before anything is written. With `remote`, only the
+wanted tag is fetched (`--depth 1`): no full history needed; outside a repository (a customer's
+empty folder) the fetch goes to a cache repository (runs/release_cache.py).
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, NotARepository
 from branchml.git import plumbing
 from branchml.pointers import read_pointers
+from branchml.remote import prefetch, source
+from branchml.repo import Repo
+from branchml.runs.contents import contents_of
+from branchml.runs.release_cache import release_repo
 from branchml.runs.show import tree_entries
 from branchml.runs.tags import check_name, tag_number
 
@@ -49,15 +57,34 @@ def latest_remote(repo, remote: str, customer: str) -> str:
     numbered = sorted((n, t) for n, t in numbered if n is not None)
     if not numbered:
         raise BranchmlError(f"{remote} has no release tags {customer}-<n>", hint="check the remote and customer name")
-    tag = numbered[-1][1]
+    return fetch_tag(repo, remote, numbered[-1][1])
+
+
+def fetch_tag(repo, remote: str, tag: str) -> str:
     repo.git(["fetch", "-q", "--depth", "1", "--no-tags", remote, f"+refs/tags/{tag}:refs/tags/{tag}"])
     return tag
 
 
+def repo_for(remote: str | None) -> tuple[Repo, str | None]:
+    """Where `release get` works: this repository, or with a `remote` that is not one of its Git
+    remotes (a URL, e.g. in a customer's empty folder), the cache repository of that URL."""
+    try:
+        here = Repo.find()
+    except NotARepository:
+        if remote is None:
+            raise
+        return release_repo(remote), "origin"
+    if remote is None or remote in here.git_text(["remote"]).split():
+        return here, remote
+    return release_repo(remote), "origin"
+
+
 def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict:
-    """Extract the files of `tag` (default: the latest of `customer`) into `dest`."""
+    """Extract the release files of `tag` (default: the latest of `customer`) into `dest`."""
     if tag is None:
         tag = latest_remote(repo, remote, customer) if remote else latest(repo, customer)
+    elif remote:
+        fetch_tag(repo, remote, check_name(tag))
     dest = dest.resolve()
     if dest.exists() and any(dest.iterdir()) and not force:
         raise BranchmlError(f"{dest} is not empty", hint="choose an empty folder, or add --force to replace it")
@@ -66,12 +93,18 @@ def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str 
 
 
 def extract(repo, rev: str, dest: Path) -> list[str]:
-    """Write every file of `rev` into `dest` (replaced as a whole only once all files are written)."""
+    """Write the release files of `rev` into `dest` (replaced as a whole only once all are written)."""
+    contents = contents_of(source.committed_at(repo, rev))
+    entries = [e for e in tree_entries(repo, rev) if contents.includes(e[3])]
+    if not entries:
+        raise BranchmlError(f"{rev}: no file matches the release's include patterns ({', '.join(contents.patterns)})",
+                            hint="set `[release] include = [...]` in branchml.toml on the stable branch")
+    pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
+    wanted = [prefetch.PointerBlob(sha, path, pointers[sha]) for _, sha, _, path in entries if sha in pointers]
+    prefetch.prefetch(repo, wanted, what=f"release {rev.split('/')[-1].split('^')[0]}", retry="run the same command again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        entries = list(tree_entries(repo, rev))
-        pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
         for mode, sha, _size, path in entries:
             _write_entry(repo, build, path, mode, sha, pointers.get(sha))
         _swap_into_place(build, dest)
@@ -92,8 +125,7 @@ def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> 
         return
     with open(target, "wb") as out:
         if pointer is not None:
-            for data in repo.store.iter_file(pointer, path):
-                out.write(data)
+            out.writelines(repo.store.iter_file(pointer, path))
         else:
             out.write(_blob(repo, sha))
     if mode == "100755":

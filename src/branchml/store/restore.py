@@ -1,11 +1,12 @@
-"""Writing a stored file to disk fast: chunks read and verified on several threads, written in order.
+"""Writing a stored file to disk fast: chunks read, verified and written on several threads.
 
-Reading a chunk (pread), decompressing it (zstd) and hashing it (BLAKE3) all release the GIL, so a
-pool of threads verifies batches of chunks ahead of the writer. The writer takes the batches in file
-order, feeds them to the whole-file hash and writes them with one pwritev per batch. Only verified
-bytes are written; the whole-file check runs before the caller renames the temp file into place,
-so a failure at any point leaves no file with wrong content. Memory is bounded by the batches in
-flight (``LOOKAHEAD`` x ``BATCH_BYTES``), whatever the file size.
+Reading a chunk (pread), decompressing it (zstd), hashing it (BLAKE3) and writing it (pwritev) all
+release the GIL. The file is cut into batches of about 4 MiB whose offsets are known from the chunk
+lengths; each batch is read, verified chunk by chunk, and written at its offset by a pool thread.
+This thread takes the batches in file order for the whole-file hash. Only verified chunks are
+written; the whole-file check runs before the caller renames the temp file into place, so a failure
+at any point leaves no file with wrong content. Memory is bounded by the batches in flight
+(``LOOKAHEAD`` x ``BATCH_BYTES``), whatever the file size.
 """
 
 from __future__ import annotations
@@ -49,23 +50,25 @@ class Restorer:
         """Write the file's verified content at offset 0 of `fd` (raises CorruptObject/MissingObject)."""
         record = self.store.require(pointer, where)
         whole = blake3.blake3()
-        offset = 0
-        for data in self._verified_batches(record):
+        size = 0
+        for data in self._written_batches(record, fd):
             for piece in data:
                 whole.update(piece)
-            offset += _pwritev_all(fd, data, offset)
-        if offset != pointer.size or whole.hexdigest() != pointer.oid:
+                size += len(piece)
+        if size != pointer.size or whole.hexdigest() != pointer.oid:
             raise CorruptObject(
                 f"{where}: rebuilt content does not match oid {pointer.oid[:16]}… (the file was not written)",
                 hint="run `branchml fsck` to find the damaged record",
             )
 
-    def _verified_batches(self, record: FileRecord) -> Iterator[list[bytes]]:
-        """Batches of verified chunk bytes in file order, LOOKAHEAD batches being read meanwhile."""
+    def _written_batches(self, record: FileRecord, fd: int) -> Iterator[list[bytes]]:
+        """Batches of verified (and written) chunk bytes in file order, LOOKAHEAD batches in flight."""
         in_flight: deque[Future[list[bytes]]] = deque()
+        offset = 0
         try:
             for batch in self._batches(record):
-                in_flight.append(self.pool.submit(self._read_batch, batch))
+                in_flight.append(self.pool.submit(self._restore_batch, batch, fd, offset))
+                offset += sum(loc.raw_len for _, loc in batch)
                 if len(in_flight) >= LOOKAHEAD:
                     yield in_flight.popleft().result()
             while in_flight:
@@ -91,8 +94,11 @@ class Restorer:
             if batch:
                 yield batch
 
-    def _read_batch(self, batch: _Batch) -> list[bytes]:
-        return [self.store.read_chunk(cid, loc) for cid, loc in batch]
+    def _restore_batch(self, batch: _Batch, fd: int, offset: int) -> list[bytes]:
+        """Read and verify every chunk of the batch, then write them all at `offset`."""
+        data = [self.store.read_chunk(cid, loc) for cid, loc in batch]
+        _pwritev_all(fd, data, offset)
+        return data
 
 
 def _pwritev_all(fd: int, buffers: list[bytes], offset: int) -> int:

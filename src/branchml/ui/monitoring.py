@@ -42,7 +42,8 @@ def environment(repo: Repo, env: str) -> dict[str, Any]:
 def _per_tag(repo: Repo, ref: str, logs: list[Any]) -> list[dict[str, Any]]:
     tags: dict[str, dict[str, Any]] = defaultdict(lambda: {"files": 0, "bytes": 0, "days": set(), "requests": 0})
     budget = COUNT_MAX_BYTES
-    by_oid = {e.oid: e for e in logs if len(e.path.split("/")) >= 3}
+    # logs/<tag>/<date>/<part>; folders starting with "_" (logs/_labels/) are not tags
+    by_oid = {e.oid: e for e in logs if len(e.path.split("/")) >= 3 and not e.path.split("/")[1].startswith("_")}
     with plumbing.CatFile(repo.cwd) as objects:
         for oid, found in objects.contents_many(list(by_oid)):
             entry, body = by_oid[oid], (found[1] if found else b"")

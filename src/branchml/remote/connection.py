@@ -1,0 +1,48 @@
+"""A connection to one blob remote: its settings, its storage (fsspec) and the local catalog of it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from branchml.remote import settings
+from branchml.remote.settings import RemoteSpec
+
+if TYPE_CHECKING:
+    from branchml.remote.catalog import Catalog
+    from branchml.remote.storage import RemoteStorage
+
+_warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
+
+
+@dataclass
+class Connection:
+    spec: RemoteSpec
+    storage: RemoteStorage
+    catalog: Catalog
+
+
+def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
+    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
+    from branchml.remote.catalog import Catalog
+    from branchml.remote.storage import RemoteStorage
+
+    spec = settings.load(repo, committed).choose(name)
+    warning = settings.ignored_warning(spec)
+    if warning and warning not in _warned:
+        _warned.add(warning)
+        sys.stderr.write(warning + "\n")
+    storage = RemoteStorage(spec)
+    return Connection(spec, storage, Catalog(repo.store_dir, storage))
+
+
+@contextmanager
+def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
+    conn = open_connection(repo, name, committed)
+    try:
+        yield conn
+    finally:
+        conn.catalog.close()
