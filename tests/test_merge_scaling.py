@@ -74,10 +74,12 @@ def peak_traced(fn) -> int:
 
 
 def test_streamed_merge_memory_does_not_grow_with_the_input(tmp_path, monkeypatch):
-    """With a small spill limit, doubling the input leaves the in-memory peak almost unchanged."""
+    """With a small spill limit and small reads, doubling the input leaves the in-memory peak almost unchanged."""
     from branchml.merge import external
 
-    monkeypatch.setattr(external, "HELD_BYTES", 16 << 10)
+    monkeypatch.setattr(external, "HELD_BYTES", 256 << 10)
+    monkeypatch.setattr(external, "BLOCK", 32 << 10)  # reads of 32 KiB: both inputs are many blocks long
+    monkeypatch.setattr(external, "BUCKET_INPUT", 64 << 10)  # and many buckets (2 MiB of input each, unpatched)
 
     def merge(n: int) -> int:
         rows = [b"%d,%s\n" % (i, b"x" * 60) for i in range(n)]
@@ -91,10 +93,9 @@ def test_streamed_merge_memory_does_not_grow_with_the_input(tmp_path, monkeypatc
         codec = RowsCodec(format_for("x.csv"), "id", 7)
         with open(tmp_path / "out", "wb") as out:
             peak = peak_traced(lambda: external.merge(codec, *sources, out, tmp_path))
-            print(n, peak)
             return peak
 
-    small, large = merge(15_000), merge(30_000)
+    small, large = merge(8_000), merge(16_000)
     assert large < 1.3 * small + (64 << 10), (small, large)
 
 

@@ -27,7 +27,7 @@ from branchml.merge.records import Unmergeable
 
 HELD_BYTES = 16 << 20  # entries held in memory before they spill to disk
 BUCKET_INPUT = 2 << 20  # about this much input per bucket, so one bucket's records fit in memory
-MAX_BUCKETS = 1024
+MAX_BUCKETS = 4096  # up to 8 GiB of input before a bucket grows past BUCKET_INPUT
 BLOCK = 1 << 20
 SIDES = ("base", "ours", "theirs")
 
