@@ -150,7 +150,7 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
             if not entry:
                 continue
             meta, path = entry.split(b"\t", 1)
-            mode, kind, sha = meta.decode().split()
+            _mode, kind, sha = meta.decode().split()
             name = path.decode(errors="surrogateescape")
             if kind == "blob" and (not include or any(fnmatch.fnmatchcase(name, g) for g in include)):
                 blobs.setdefault(sha, name)
