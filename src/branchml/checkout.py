@@ -14,6 +14,7 @@ content; a file that cannot be produced fails alone, and is reported.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import sys
 import time
@@ -23,12 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing, written
+from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.remote import prefetch
 from branchml.repo import Repo
+from branchml.store.filecache import FileCache, link_mode
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
-from branchml.workflows.pointers import PointerBlob, read_pointers
+from branchml.store.restore import Restorer
 
 if TYPE_CHECKING:  # both imported where used: they pull in the store's native libraries
     from branchml.store.filecache import FileCache
@@ -76,10 +80,6 @@ def materialize(repo: Repo, paths: list[str] | None = None, *, keep_going: bool 
 
 def materialize_matching(repo: Repo, include: list[str]) -> list[str]:
     """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
-    import fnmatch
-
-    from branchml.workflows.pointers import index_pointers
-
     paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
     return materialize(repo, paths) if paths else []
 
@@ -178,8 +178,6 @@ def _prefetch(repo: Repo, pointers: list[Pointer], keep_going: bool) -> None:
 
 def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, done: list[written.Written],
                failed: list[tuple[str, BranchmlError]] | None) -> None:
-    from branchml.store.restore import Restorer
-
     temp_dir = _temp_dir(repo)
     with Restorer(repo.store) as restorer:
         for item in pending:
@@ -194,8 +192,6 @@ def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, 
 
 def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
-    from branchml import config
-    from branchml.store.filecache import FileCache, link_mode
 
     settings = config.load(repo.root, repo.store_dir).get("checkout", {})
     return FileCache(repo.store) if link_mode(settings) == "reflink" else None
@@ -315,8 +311,6 @@ def _wait_for_clock_past(mtime_ns: int, probe: Path) -> None:
 
 def after_checkout(repo: Repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the large files the filter left as pointers."""
-    from branchml import config
-
     if repo.root is None or config.skip_smudge():
         return
     written_paths = materialize(repo, keep_going=True)
