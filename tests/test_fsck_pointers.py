@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from branchml.errors import ExitCode
 from conftest import bml, git, run
 
 REAL = random.Random(1).randbytes(300_000)
@@ -153,7 +154,7 @@ def test_fsck_and_cat_in_a_plain_git_repository_create_nothing(tmp_path):
     for args in (["fsck"], ["fsck", "--read-data", "--all"], ["cat"]):
         pointer = f"branchml pointer v1\noid blake3:{'ab' * 32}\nsize 5\n".encode()
         proc = bml(plain, *args, check=False, input=pointer)
-        assert proc.returncode == 14 and "not set up" in proc.stderr.decode(), proc.stderr.decode()
+        assert proc.returncode == ExitCode.NO_STORE and "not set up" in proc.stderr.decode(), proc.stderr.decode()
         assert "branchml init" in proc.stderr.decode()
     assert not (plain / ".git" / "branchml").exists()
 

@@ -21,13 +21,13 @@ from typing import NoReturn
 import blake3
 
 from branchml.errors import NoSpace, is_disk_full
+from branchml.store.chunk import FLAG_ZSTD, decode_chunk
 
 PACK_MAGIC = b"BMLPACK\x01"
 # kind, flags, reserved, stored length, raw length, id
 RECORD_HEADER = struct.Struct("<cBHII32s")
 KIND_CHUNK = b"C"
 KIND_FILE = b"F"
-FLAG_ZSTD = 1
 MAX_RECORD = 64 << 20  # a file record of 2M chunk ids is still under this
 FILE_CHECK_LEN = 32
 
@@ -145,8 +145,6 @@ def is_locked(path: Path) -> bool:
 
 
 def record_is_valid(record: Record, payload: bytes) -> bool:
-    from branchml.store.chunk import decode_chunk  # local: avoids a cycle
-
     if record.kind == KIND_FILE:
         return decode_file_payload(payload) is not None
     data = decode_chunk(payload, record.flags, record.raw_len)
