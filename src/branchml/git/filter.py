@@ -258,7 +258,11 @@ class FilterServer:
     def _local(self, pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many
         small files stay fast; a record whose chunks are missing is fetched by `require`)."""
-        return pointer.size == 0 or self.store.index.file(pointer.oid_bytes) is not None
+        if pointer.size == 0 or self.store.index.file(pointer.oid_bytes) is not None:
+            return True
+        # a live writer of this clone (`branchml migrate` around its own `git reset --hard`) may hold
+        # records it has not indexed yet: index them before calling the content missing
+        return bool(self.store.recover(include_locked=True)) and self.store.index.file(pointer.oid_bytes) is not None
 
     def _prefetch(self, treeish: str, ref: str | None) -> None:
         """At the first file of a checkout that the store lacks, fetch what the whole target tree
