@@ -175,3 +175,16 @@ def test_cat_writes_nothing_when_an_index_entry_does_not_rebuild_the_file(repo):
     assert "fsck --rebuild-index" in proc.stderr.decode()
     bml(repo, "fsck", "--rebuild-index")  # the hint, followed
     assert bml(repo, "cat", input=pointer.encode()).stdout == REAL
+
+
+def test_fsck_hint_for_a_malformed_pointer_works(repo):
+    """The hint: put the original file back and `git add` it."""
+    bml(repo, "track", "data/**")
+    (repo / "data").mkdir()
+    stage(repo, "data/x.bin", f"branchml pointer v1\noid blake3:{'AB' * 32}\nsize 300000\n".encode())
+    proc = bml(repo, "fsck", check=False)
+    assert proc.returncode == 1 and "data/x.bin" in proc.stdout.decode()
+    assert "put the original file back and `git add` it" in proc.stdout.decode().replace("\n", " ")
+    (repo / "data" / "x.bin").write_bytes(REAL)
+    git(repo, "add", "data/x.bin")
+    assert "store OK" in bml(repo, "fsck").stdout.decode()
