@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from branchml.errors import ExitCode
 from conftest import bml, git, run
 
 REAL = random.Random(1).randbytes(300_000)
@@ -153,7 +154,7 @@ def test_fsck_and_cat_in_a_plain_git_repository_create_nothing(tmp_path):
     for args in (["fsck"], ["fsck", "--read-data", "--all"], ["cat"]):
         pointer = f"branchml pointer v1\noid blake3:{'ab' * 32}\nsize 5\n".encode()
         proc = bml(plain, *args, check=False, input=pointer)
-        assert proc.returncode == 14 and "not set up" in proc.stderr.decode(), proc.stderr.decode()
+        assert proc.returncode == ExitCode.NO_STORE and "not set up" in proc.stderr.decode(), proc.stderr.decode()
         assert "branchml init" in proc.stderr.decode()
     assert not (plain / ".git" / "branchml").exists()
 
@@ -174,3 +175,16 @@ def test_cat_writes_nothing_when_an_index_entry_does_not_rebuild_the_file(repo):
     assert "fsck --rebuild-index" in proc.stderr.decode()
     bml(repo, "fsck", "--rebuild-index")  # the hint, followed
     assert bml(repo, "cat", input=pointer.encode()).stdout == REAL
+
+
+def test_fsck_hint_for_a_malformed_pointer_works(repo):
+    """The hint: put the original file back and `git add` it."""
+    bml(repo, "track", "data/**")
+    (repo / "data").mkdir()
+    stage(repo, "data/x.bin", f"branchml pointer v1\noid blake3:{'AB' * 32}\nsize 300000\n".encode())
+    proc = bml(repo, "fsck", check=False)
+    assert proc.returncode == 1 and "data/x.bin" in proc.stdout.decode()
+    assert "put the original file back and `git add` it" in proc.stdout.decode().replace("\n", " ")
+    (repo / "data" / "x.bin").write_bytes(REAL)
+    git(repo, "add", "data/x.bin")
+    assert "store OK" in bml(repo, "fsck").stdout.decode()

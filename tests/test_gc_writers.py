@@ -177,3 +177,32 @@ def test_identical_content_stored_twice_at_once_is_reclaimed(tracked):
     after = json.loads(bml(tracked, "stats", "--json").stdout)["pack_bytes"]
     assert before - after > SIZE * 0.9
     assert_restorable(tracked, "data/b.bin", data)
+
+
+def test_gc_copies_only_verified_chunks_and_keeps_the_damaged_pack_saying_so(tracked):
+    """A pack with garbage and a corrupt live chunk: gc copies the intact records, leaves the corrupt
+    chunk out (named), and moves the old pack to damaged/ instead of deleting the only copy."""
+    live = random.Random(11).randbytes(SIZE)
+    (tracked / "data" / "a_live.bin").write_bytes(live)
+    (tracked / "data" / "z_gone.bin").write_bytes(random.Random(12).randbytes(SIZE))
+    git(tracked, "add", ".")
+    git(tracked, "commit", "-qm", "two files, one pack")
+    git(tracked, "rm", "-q", "data/z_gone.bin")
+    git(tracked, "commit", "-q", "--amend", "-m", "one file; the other is garbage now")
+    git(tracked, "reflog", "expire", "--expire=now", "--all")
+    pack = max((tracked / ".git" / "branchml" / "packs").glob("*.pack"), key=lambda p: p.stat().st_mtime)
+    pack.chmod(0o644)
+    with open(pack, "r+b") as f:  # a_live.bin was cleaned first: its chunks open the pack
+        f.seek(5000)
+        f.write(b"\xff" * 8)
+    report = json.loads(bml(tracked, "gc", "--json").stdout)
+    assert len(report["dropped_corrupt"]) == 1, (report, sorted(p.name for p in pack.parent.glob("*")), pack.name)
+    kept = Path(report["damaged_packs"][0])
+    assert kept.parent.name == "damaged" and kept.read_bytes()[5000:5008] == b"\xff" * 8
+    text = bml(tracked, "gc").stdout.decode()  # nothing more to do, and nothing hidden
+    assert "freed 0 B" in text
+    fsck = bml(tracked, "fsck", "--read-data", "--json", check=False)
+    assert {p for item in json.loads(fsck.stdout) for p in item["paths"]} == {"data/a_live.bin"}
+    (tracked / "data" / "a_live.bin").write_bytes(live)  # the hint: put the original back and add it
+    git(tracked, "add", "data/a_live.bin")
+    assert_restorable(tracked, "data/a_live.bin", live)

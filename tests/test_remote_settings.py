@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import bml, git
+
 from branchml.remote import api, settings
 from branchml.remote.settings import RemoteConfigError
 from branchml.repo import Repo

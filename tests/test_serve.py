@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from branchml.errors import ExitCode
 from conftest import bml, git
 from serve_helpers import Server, logged, split, trained_repo
 
@@ -117,7 +118,7 @@ def test_metadata_names_tag_commit_lineage_and_input_schema(server, tagged):
 
 def test_untrusted_skops_type_is_refused_with_its_name(tagged):
     proc = bml(tagged, "serve", "bad-1", "--port", "0", check=False)
-    assert proc.returncode == 11
+    assert proc.returncode == ExitCode.UNTRUSTED_MODEL
     err = proc.stderr.decode()
     assert "posix.system" in err and "trusted_types" in err
 
@@ -127,7 +128,7 @@ def test_tag_without_serve_settings_is_refused(tagged, tmp_path):
     git(tmp_path / "plain", "commit", "-qm", "init", "--allow-empty")
     git(tmp_path / "plain", "tag", "v1")
     proc = bml(tmp_path / "plain", "serve", "v1", "--port", "0", check=False)
-    assert proc.returncode == 10 and "[serve]" in proc.stderr.decode()
+    assert proc.returncode == ExitCode.SERVE_FAILED and "[serve]" in proc.stderr.decode()
 
 
 def test_canary_is_sticky_per_caller_and_shadow_never_answers(tagged):

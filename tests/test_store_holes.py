@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from branchml.errors import ExitCode
 from conftest import bml
 from remote_support import commit_all, project, write_random
 from test_remote_s3 import s3, s3_url  # noqa: F401  (the module-scoped moto server fixture)
@@ -43,7 +44,7 @@ def test_a_wrongly_typed_setting_is_one_line_naming_the_file_and_the_setting(rep
     assert "Traceback" not in err and "branchml.toml: setting [store] inline_below must be an integer, not a string 'abc'" in err
     proc = bml(repo, "status", check=False)
     err = proc.stderr.decode()
-    assert proc.returncode == 12 and "Traceback" not in err, err
+    assert proc.returncode == ExitCode.SETTING_WRONG and "Traceback" not in err, err
     assert f"{repo / 'branchml.toml'}: setting [store] inline_below must be an integer" in err
 
 
@@ -135,7 +136,7 @@ def test_a_hung_s3_endpoint_ends_in_an_error_naming_the_remote(tmp_path, hung_en
     proc = subprocess.run([sys.executable, "-m", "branchml", "push"], cwd=src, env=env, capture_output=True,
                           timeout=300, check=False)  # a guard against a hang, not a measurement
     err = proc.stderr.decode()
-    assert proc.returncode == 11, err
+    assert proc.returncode == ExitCode.REMOTE_FAILED, err
     assert "blob remote 'origin' (s3://bucket/proj)" in err and "no answer within 1 s to connect / 1 s to reply" in err
     assert "read_timeout=" in err and "Traceback" not in err
     assert "blob remote 'origin' (s3://bucket/proj): still waiting to" in err  # progress while it waited

@@ -1,7 +1,27 @@
 """branchml: a whole ML project in one Git repository.
 
-The public Python API lives in the submodules (``branchml.store``, ``branchml.project``);
-the ``branchml`` command is a thin layer over them.
+The public Python API is `branchml.api` (described in docs/api.md), re-exported here lazily:
+`branchml.open_repo(...)` imports it on first use, so `import branchml` itself loads nothing more
+(Git starts `branchml filter-process`, which lives in this package, on every command).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from branchml.version import __version__
+
+_API = (
+    "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo",
+    "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
+    "leakage", "lineage", "list_branches", "list_releases", "list_runs", "open_repo", "pull_data", "push", "run",
+    "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
+)
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module("branchml.api"), name)
+    raise AttributeError(f"module 'branchml' has no attribute {name!r}")

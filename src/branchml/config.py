@@ -8,11 +8,15 @@ after the user consents locally (see `trusted_keys`).
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from branchml.errors import BranchmlError, SettingError
+from branchml.files import write_atomic
 
 FILE_NAME = "branchml.toml"
 
@@ -145,10 +149,6 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
 
 
 def write_toml(path: Path, data: dict) -> None:
-    import tomli_w
-
-    from branchml.store.store import write_atomic
-
     write_atomic(path, tomli_w.dumps(data).encode())
 
 
@@ -158,6 +158,4 @@ SKIP_SMUDGE_ENV = "BRANCHML_SKIP_SMUDGE"
 
 
 def skip_smudge() -> bool:
-    import os
-
     return os.environ.get(SKIP_SMUDGE_ENV, "").strip().lower() not in ("", "0", "false", "no")

@@ -1,13 +1,27 @@
-"""A branchml repository: where its work tree, git dirs, store and settings are."""
+"""A branchml repository: where its work tree, git dirs and store are."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from branchml.git import cmd, plumbing
+from branchml.store.store import Fetcher, Store
+
+# Makes the on-demand fetcher for a repository's store (None: nothing to fetch from). The remotes
+# package is above this layer, so whoever opens stores for a command (the CLI entry point, the
+# filter, the public API) registers it with `use_fetcher`; a bare library user gets a plain store.
+FetcherFactory = Callable[["Repo"], Fetcher | None]
+FETCHERS: list[FetcherFactory] = []
+
+
+def use_fetcher(factory: FetcherFactory) -> None:
+    """Make every store opened from now on in this process fetch what it lacks through `factory`."""
+    FETCHERS[:] = [factory]
 
 
 @dataclass
@@ -17,10 +31,9 @@ class Repo:
     root: Path | None  # work tree root; None in a bare repository
     git_dir: Path
     common_dir: Path
-    _store: object | None = field(default=None, repr=False)
 
     @classmethod
-    def find(cls, cwd: str | os.PathLike[str] | None = None) -> "Repo":
+    def find(cls, cwd: str | os.PathLike[str] | None = None) -> Repo:
         plumbing.require_git()
         paths = plumbing.repo_paths(cwd)
         return cls(root=paths.root, git_dir=paths.git_dir, common_dir=paths.common_dir)
@@ -34,26 +47,14 @@ class Repo:
         return self.common_dir / "branchml"
 
     @cached_property
-    def store(self):  # -> branchml.store.store.Store (imported lazily: keeps CLI start-up fast)
-        from branchml.store.store import Store
-
+    def store(self) -> Store:
         store = Store(self.store_dir)
-        store.fetcher = _remote_fetcher(self)
+        for factory in FETCHERS:
+            store.fetcher = factory(self)
         return store
 
-    def git(self, args: list[str], **kw) -> bytes:
+    def git(self, args: list[str], **kw: Any) -> bytes:
         return cmd.git(args, self.cwd, **kw)
 
-    def git_text(self, args: list[str], **kw) -> str:
+    def git_text(self, args: list[str], **kw: Any) -> str:
         return cmd.git_text(args, self.cwd, **kw)
-
-
-def _remote_fetcher(repo: "Repo"):
-    """The remotes module's on-demand fetcher for this repo, or None (no remote, or not built)."""
-    try:
-        from branchml.remote.ondemand import make_fetcher
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("branchml.remote"):
-            return None
-        raise
-    return make_fetcher(repo)

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
 
 from branchml.cli.complete import complete_refs
-from branchml.cli.output import get_output, json_option, out_console
+from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import BranchmlError
+from branchml.migrate import api
 from branchml.repo import Repo
-
-
-def _size(n: int) -> str:
-    from branchml.cli.store_cmds import _size as size
-
-    return size(n)
+from branchml.workflows import doctor as checks
+from branchml.workflows import setup
+from branchml.workflows.status import status as get_status
 
 
 @click.command()
 @json_option
 def status(as_json: bool) -> None:
     """The set-up at a glance: versions, filter and hooks, store, remotes, branch role, problems."""
-    from branchml.workflows.status import status as get_status
-
     get_output().result(get_status(Repo.find()).as_dict(), as_json, _render_status)
 
 
@@ -37,8 +34,8 @@ def _render_status(s: dict[str, Any]) -> None:
         line("checkout:     pointers only (BRANCHML_SKIP_SMUDGE is set)")
     store = s["store"]
     if store:
-        line(f"store:        {s['store_dir']}: {store['files']} file(s), {_size(store['file_bytes'])} logical, "
-             f"{_size(store['stored_bytes'])} stored")
+        line(f"store:        {s['store_dir']}: {store['files']} file(s), {human_size(store['file_bytes'])} logical, "
+             f"{human_size(store['stored_bytes'])} stored")
     line(f"settings:     {s['settings_from']}")
     for remote in s["remotes"] or [{"name": "-", "url": "no blob remote", "source": "", "status": ""}]:
         line(f"remote:       {remote['name']} {remote['url']} {remote['source']} {remote['status']}".rstrip())
@@ -52,8 +49,6 @@ def _render_status(s: dict[str, Any]) -> None:
 @json_option
 def doctor(apply_fix: bool, as_json: bool) -> None:
     """Check this clone: missing install, raw bytes where pointers belong, hooks, stale locks. Exit 1 if any."""
-    from branchml.workflows import doctor as checks
-
     repo = Repo.find()
     problems = checks.diagnose(repo)
     actions = checks.fix(repo, problems) if apply_fix and problems else []
@@ -80,8 +75,6 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 
 def parse_size(text: str) -> int:
     """`10MB` (10**6 bytes each), `10MiB` (2**20), `500k`, `1234`."""
-    import re
-
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     if not match or match.group(2).lower() not in _UNITS:
         raise click.BadParameter(f"{text!r} is not a size (e.g. 10MB, 512KiB, 1000000)", param_hint="--above")
@@ -106,8 +99,6 @@ def migrate() -> None:
 def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: tuple[str, ...], everything: bool,
             dry_run: bool, as_json: bool) -> None:
     """Bring history in: `--from lfs [--everything | REFS...]`, `--from dvc [REFS...]`, `--above SIZE PATTERNS...`."""
-    from branchml.migrate import api
-    from branchml.workflows import setup
 
     repo = Repo.find()
     source = source or ("git" if above else "lfs")
@@ -133,8 +124,6 @@ def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: 
 @json_option
 def export(refs: tuple[str, ...], target: str, everything: bool, dry_run: bool, as_json: bool) -> None:
     """Take history out of branchml: pointers become files again (or Git LFS pointers). No lock-in."""
-    from branchml.migrate import api
-
     report = api.export(Repo.find(), list(refs), target, everything=everything, dry_run=dry_run)
     get_output().result(report.as_dict(), as_json, _render_migration)
 
@@ -143,7 +132,7 @@ def _render_migration(report: dict[str, Any]) -> None:
     changes = report["changes"]
     verb = "would rewrite" if report["dry_run"] else "rewrote"
     for change in changes[:50] if report["dry_run"] else []:
-        out_console.print(f"  {change['path']}  {_size(change['size'])}  {change['blob'][:12]}")
+        out_console.print(f"  {change['path']}  {human_size(change['size'])}  {change['blob'][:12]}")
     if report["dry_run"] and len(changes) > 50:
         out_console.print(f"  ... and {len(changes) - 50} more (--json lists all)")
     out_console.print(f"{verb} {', '.join(report['refs'])}: {len(changes)} file version(s)")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from typing import Any
 
 import click
 
-from branchml import __version__
-from branchml.errors import BranchmlError, NoSpace, is_disk_full
+from branchml.cli.output import Output, print_crash, print_error
+from branchml.crash import report_crash
+from branchml.errors import BranchmlError, ExitCode, NoSpace, is_disk_full
+from branchml.version import __version__
 
 
 class LazyGroup(click.Group):
@@ -26,22 +31,29 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
+        """The error policy for every command: a BranchmlError is one line with its hint and its
+        exit code; anything unexpected is one line naming a crash log, and ExitCode.CRASH."""
         try:
             return super().invoke(ctx)
         except BranchmlError as exc:
-            from branchml.cli.output import print_error
-
             print_error(exc)
             ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors (exit 2), --help, Ctrl-C
         except OSError as exc:
             if not is_disk_full(exc):
-                raise
-            from branchml.cli.output import print_error
-
+                print_crash(report_crash(exc, "branchml " + " ".join(sys.argv[1:])))
+                ctx.exit(ExitCode.CRASH)
             full = NoSpace(exc.filename or "a file this command writes")
             print_error(full)
             ctx.exit(full.exit_code)
+        except Exception as exc:
+            if is_disk_full(exc):  # SQLite's "database or disk is full"
+                print_error(NoSpace("the store index"))
+                ctx.exit(ExitCode.DISK_FULL)
+            print_crash(report_crash(exc, "branchml " + " ".join(sys.argv[1:])))
+            ctx.exit(ExitCode.CRASH)
 
 
 def build_cli(commands: dict[str, str]) -> click.Group:
@@ -52,10 +64,6 @@ def build_cli(commands: dict[str, str]) -> click.Group:
     @click.pass_context
     def cli(ctx: click.Context, quiet: bool, directory: str | None) -> None:
         """branchml: a whole ML project in one Git repository."""
-        import os
-
-        from branchml.cli.output import Output
-
         if directory:
             os.chdir(directory)
         ctx.obj = Output(quiet=quiet)

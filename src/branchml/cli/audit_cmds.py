@@ -9,6 +9,13 @@ from typing import Any
 
 import click
 
+from branchml.audit import questions
+from branchml.audit.questions import retrain as affected
+from branchml.audit.questions import split_history as history
+from branchml.audit.refdiff import diff_refs
+from branchml.audit.rerun import plan
+from branchml.audit.rerun import rerun as do_rerun
+from branchml.audit.why import why as tell
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
 from branchml.repo import Repo
@@ -25,8 +32,6 @@ def diff(a: str, b: str, paths: tuple[str, ...], key: str | None, no_rows: bool,
     """What changed from A to B: data files (rows added/removed/changed), code, models, params, metrics.
 
     Name PATHS (after `--`) to compare those files' rows whatever their size."""
-    from branchml.audit.refdiff import diff_refs
-
     keys = [k for k in key.split(",") if k] if key else None
     result = diff_refs(Repo.find(), a, b, list(paths) or None, key=keys, rows=not no_rows)
     get_output().result(asdict(result), as_json, lambda _: _render_diff(result))
@@ -80,8 +85,6 @@ def rerun(tag: str, directory: Path | None, yes: bool, as_json: bool) -> None:
     """Run TAG's recorded training again from its code commit; compare metrics and output files.
 
     Exit 1 when it does not reproduce. Nothing is committed or tagged."""
-    from branchml.audit.rerun import plan
-    from branchml.audit.rerun import rerun as do_rerun
 
     repo = Repo.find()
     run = plan(repo, tag)
@@ -110,8 +113,6 @@ def _render_rerun(data: dict[str, Any]) -> None:
 def why(tag: str, as_json: bool) -> None:
     """The whole story of TAG: raw uploads and sources, pulls, cleaning, split, code, run, metrics,
     where it runs now, and its monitoring logs."""
-    from branchml.audit.why import why as tell
-
     story = tell(Repo.find(), tag)
     get_output().result(story.as_dict(), as_json, _render_story)
 
@@ -145,9 +146,7 @@ def audit() -> None:
 @json_option
 def uploads(branch: str, as_json: bool) -> None:
     """Who uploaded what, when, and from where."""
-    from branchml.audit.questions import uploads as find
-
-    get_output().result(find(Repo.find(), branch), as_json, _render_uploads)
+    get_output().result(questions.uploads(Repo.find(), branch), as_json, _render_uploads)
 
 
 def _render_uploads(rows: list[dict[str, Any]]) -> None:
@@ -160,8 +159,6 @@ def _render_uploads(rows: list[dict[str, Any]]) -> None:
 @json_option
 def split_history(branch: str, as_json: bool) -> None:
     """Was BRANCH's split ever changed under it, and did any example move between splits? Exit 1 if so."""
-    from branchml.audit.questions import split_history as history
-
     found = history(Repo.find(), branch)
     get_output().result({**asdict(found), "clean": found.clean}, as_json, _render_split)
     if not found.clean:
@@ -182,8 +179,6 @@ def _render_split(data: dict[str, Any]) -> None:
 @json_option
 def retrain(upload: str, as_json: bool) -> None:
     """Which tags hold data of raw upload UPLOAD (a commit), and which customers run them now."""
-    from branchml.audit.questions import retrain as affected
-
     found = affected(Repo.find(), upload)
     get_output().result(found, as_json, _render_retrain)
 
@@ -203,7 +198,5 @@ def _render_retrain(data: dict[str, Any]) -> None:
 @json_option
 def running(customer: str, at: str | None, as_json: bool) -> None:
     """What CUSTOMER runs now (its latest release), or ran on a date."""
-    from branchml.audit.questions import running as find
-
-    found = find(Repo.find(), customer, at)
+    found = questions.running(Repo.find(), customer, at)
     get_output().result(found, as_json, lambda r: out_console.print(f"{r['customer']}: {r['tag']} ({r['date']}, {r['commit'][:12]})"))

@@ -54,6 +54,7 @@ def customer_names() -> list[str]:
 def remote_names() -> list[str]:
     """Blob remotes (committed and local settings) and Git remotes."""
     names = set(_git_lines(["remote"]))
+
     try:
         names.update(spec.name for spec in settings.load_remotes(Repo.find()))
     except BranchmlError:
@@ -79,6 +80,7 @@ complete_refs = _completer(lambda: [*branch_names(), *_ref_names("refs/remotes/"
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the completion script for SHELL; e.g. `eval "$(branchml completion bash)"` in ~/.bashrc."""
+
     cls = get_completion_class(shell)
     assert cls is not None  # the Choice above lists only shells click supports
     script = cls(build_cli(COMMANDS), {}, "branchml", "_BRANCHML_COMPLETE").source()

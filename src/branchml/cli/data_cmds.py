@@ -12,6 +12,15 @@ from rich.tree import Tree
 
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, json_option, out_console
+from branchml.data.add import add as add_files
+from branchml.data.clean import clean as clean_data
+from branchml.data.lineage import lineage as data_lineage
+from branchml.data.lineage import used_by as data_used_by
+from branchml.data.pull import pull as pull_files
+from branchml.data.split import leakage
+from branchml.data.split import split as split_data
+from branchml.data.split import view as split_view
+from branchml.errors import CheckFailed
 from branchml.repo import Repo
 
 
@@ -27,8 +36,6 @@ def data() -> None:
 @json_option
 def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> None:
     """On data/raw: commit FILES (files or folders) as one upload with its source."""
-    from branchml.data.add import add as add_files
-
     upload = add_files(Repo.find(), list(files), source, to)
     get_output().result(asdict(upload), as_json, lambda u: _say(
         f"added {len(u['files'])} file(s) to {u['folder']} in {u['commit'][:12]} (source: {escape(u['source'])})"))
@@ -45,8 +52,6 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
 
     After a first pull of REF, only what changed on REF since the last pull is applied (new and
     modified files copied, copies of deleted files removed)."""
-    from branchml.data.pull import pull as pull_files
-
     result = pull_files(Repo.find(), ref, to, path, everything)
 
     def render(r: dict) -> None:
@@ -66,8 +71,6 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
 @json_option
 def clean(rules: str | None, everything: bool, as_json: bool) -> None:
     """On data/clean: drop broken files and bad rows; commit a report of every drop."""
-    from branchml.data.clean import clean as clean_data
-
     result = clean_data(Repo.find(), rules, everything)
 
     def render(r: dict) -> None:
@@ -93,8 +96,6 @@ def clean(rules: str | None, everything: bool, as_json: bool) -> None:
 @json_option
 def split(ratios: str | None, seed: int | None, key: str | None, source: str | None, force: bool, as_json: bool) -> None:
     """On data/split: (re)write train/ val/ test/ and manifest.csv; examples never move."""
-    from branchml.data.split import split as split_data
-
     result = split_data(Repo.find(), ratios, seed, key, source, force)
 
     def render(r: dict) -> None:
@@ -113,8 +114,6 @@ def split(ratios: str | None, seed: int | None, key: str | None, source: str | N
 @json_option
 def view(name: str, rev: str, as_json: bool) -> None:
     """List the files of a view of the split: train, val, test, train+val or all."""
-    from branchml.data.split import view as split_view
-
     paths = split_view(Repo.find(), name, rev)
     get_output().result(paths, as_json, lambda ps: _say("\n".join(escape(p) for p in ps)))
 
@@ -124,13 +123,11 @@ def view(name: str, rev: str, as_json: bool) -> None:
 @json_option
 def leaks(rev: str, as_json: bool) -> None:
     """Examples with the same content in more than one split (exit 1 when there are any)."""
-    from branchml.data.split import leakage
-
     found = leakage(Repo.find(), rev)
     get_output().result(found, as_json, lambda f: _say(
         "\n".join(f"content {h[:16]} is in {', '.join(s)}" for h, s in f.items()) or "no leaks"))
     if found:
-        raise SystemExit(1)
+        raise CheckFailed(f"{len(found)} example(s) are in more than one split", hint="re-split with a --key that groups duplicates")
 
 
 @click.command()
@@ -138,8 +135,6 @@ def leaks(rev: str, as_json: bool) -> None:
 @json_option
 def lineage(rev: str, as_json: bool) -> None:
     """What REV's data came from: pulls back to every raw upload and its source."""
-    from branchml.data.lineage import lineage as data_lineage
-
     get_output().result(data_lineage(Repo.find(), rev), as_json, _render_lineage)
 
 
@@ -173,8 +168,6 @@ def _add_pull(parent: Tree, pull: dict, seen: set[str]) -> None:
 @json_option
 def used_by(rev: str, as_json: bool) -> None:
     """Which branches, tags and runs hold REV's data or pulled it (at any depth)."""
-    from branchml.data.lineage import used_by as data_used_by
-
     def render(r: dict) -> None:
         table = _table("ref", "kind", "how", "via")
         for user in r["users"]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import click
 
 from branchml.cli.output import get_output, json_option
+from branchml.cli.runs_cmds import render_runs
+from branchml.demo.build import build
+from branchml.repo import Repo
+from branchml.runs.show import show
+from branchml.runs.tracking import read_records
 
 
 @click.command()
@@ -14,21 +20,14 @@ from branchml.cli.output import get_output, json_option
 @json_option
 def demo(directory: Path, as_json: bool) -> None:
     """Build a small example project in DIRECTORY (needs the `demo` extra) and explain each step."""
-    import itertools
+    from rich.markup import escape  # rich's renderers load only when output needs them
 
-    from rich.markup import escape
-
-    from branchml.demo.build import build
-    from branchml.repo import Repo
-    from branchml.runs.show import show
 
     out = get_output()
     step = itertools.count(1)
     summary = build(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {escape(title)}[/]: {escape(detail)}"))
     repo = Repo.find(directory)
     if not as_json and not out.quiet:
-        from branchml.cli.runs_cmds import render_runs
-        from branchml.runs.tracking import read_records
 
         out.info("[bold cyan]branchml runs[/] (on main):")
         render_runs(read_records(repo))

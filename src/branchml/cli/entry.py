@@ -7,7 +7,15 @@ Other commands are loaded lazily from the table below, one module per topic.
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+
+from branchml.crash import guarded, report_crash
+from branchml.git.filter import log_peak_rss, run_filter_process
+from branchml.git.hooks import run_hook
+from branchml.remote.ondemand import make_fetcher
+from branchml.repo import Repo, use_fetcher
 
 # command name -> "module:function"; each topic module owns its commands.
 COMMANDS: dict[str, str] = {
@@ -59,14 +67,24 @@ COMMANDS: dict[str, str] = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
     if argv[:1] == ["filter-process"]:
-        from branchml.git.filter import run_filter_process
-
-        sys.exit(run_filter_process())
+        sys.exit(run_filter_process(open_repo, report_crash))
     if argv[:1] == ["hook"] and len(argv) >= 2:
-        from branchml.git.hooks import main as hook_main  # hooks run on every commit: skip click
-
         sys.exit(hook_main(argv[1], argv[2:]))
-    from branchml.cli.app import build_cli
+    # click and the command modules load only for commands, not for the filter and hooks above
+    app = importlib.import_module("branchml.cli.app")
+    app.build_cli(COMMANDS).main(args=argv, prog_name="branchml")
 
-    build_cli(COMMANDS).main(args=argv, prog_name="branchml")
+
+def open_repo() -> Repo:
+    """The repository Git runs the filter in."""
+    return Repo.find(os.getcwd())
+
+
+def hook_main(name: str, args: list[str]) -> int:
+    """`branchml hook NAME ARGS...`: refusals print plainly (no rich: hooks must start fast)."""
+    try:
+        return guarded(f"hook {name}", lambda: run_hook(Repo.find(), name, args))
+    finally:
+        log_peak_rss()  # bench/ measures hooks' memory too

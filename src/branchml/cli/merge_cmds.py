@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from branchml.merge.driver import run
+
 
 @click.command("merge-driver", hidden=True)
 @click.argument("name")
@@ -16,6 +18,4 @@ import click
 @click.argument("marker_size", default="7")
 def merge_driver(name: str, base: str, ours: str, theirs: str, path: str, marker_size: str) -> None:
     """Merge BASE, OURS and THEIRS (Git's %O %A %B) of PATH into OURS; exit 0 clean, 1 conflict, 129 error."""
-    from branchml.merge.driver import run
-
     sys.exit(run(name, base, ours, theirs, path, marker_size))

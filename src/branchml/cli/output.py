@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 from rich.console import Console
@@ -43,7 +44,12 @@ class Output:
         if self.quiet or not err_console.is_terminal:
             yield lambda n: None
             return
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        from rich.progress import (  # rich's renderers load only when output needs them
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TransferSpeedColumn,
+        )
 
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -57,6 +63,18 @@ def print_error(exc: BranchmlError) -> None:
     err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True)
     if exc.hint:
         err_console.print(f"  [yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def print_crash(line: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def get_output() -> Output:

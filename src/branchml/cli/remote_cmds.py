@@ -7,9 +7,14 @@ from pathlib import Path
 
 import click
 
+from branchml.checkout import materialize_matching
 from branchml.cli.complete import complete_refs, complete_remotes
-from branchml.cli.output import get_output, json_option
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.errors import CheckFailed
+from branchml.remote import api, settings
 from branchml.repo import Repo
+from branchml.workflows.clone import clone as clone_repo
+from branchml.workflows.switch import switch as do_switch
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -43,8 +48,6 @@ def remote() -> None:
 @click.option("--local", is_flag=True, help="Keep it in .git/branchml/local.toml (not committed).")
 def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
     """Add blob remote NAME at URL (stored in branchml.toml unless --local)."""
-    from branchml.remote import api
-
     spec = api.add_remote(Repo.find(), name, url, _parse_options(pairs), local=local)
     where = "local.toml" if local else "branchml.toml (commit it so clones find it)"
     get_output().info(f"blob remote {name} -> {spec.url} added to {where}")
@@ -54,15 +57,11 @@ def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Show the blob remotes and whether their settings are usable."""
-    from branchml.remote import api
-
     get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
 
 
 def _render_remotes(rows: list[dict]) -> None:
-    from rich.table import Table
-
-    from branchml.cli.output import out_console
+    from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table("name", "url", "options", "from", "status")
     for row in rows:
@@ -75,8 +74,6 @@ def _render_remotes(rows: list[dict]) -> None:
 @click.argument("name", shell_complete=complete_remotes)
 def remove(name: str) -> None:
     """Forget blob remote NAME (its objects stay where they are)."""
-    from branchml.remote import api
-
     found = api.remove_remote(Repo.find(), name)
     get_output().info(f"removed blob remote {name} from {', '.join(found)}")
 
@@ -89,8 +86,6 @@ def trust(name: str, yes: bool) -> None:
 
     Shows every value that could redirect traffic before asking; consent is bound to these exact
     values (a later change is ignored again until trusted)."""
-    from branchml.remote import api, settings
-
     repo = Repo.find()
     table = api.committed_remote(repo, name)
     risky = settings.needs_consent(table)
@@ -114,8 +109,6 @@ def trust(name: str, yes: bool) -> None:
 @json_option
 def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as_json: bool) -> None:
     """Delete remote packs no branch, tag or reflog of this clone needs (run `git fetch` first)."""
-    from branchml.remote import api
-
     report = api.gc(Repo.find(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
     get_output().result(report.as_dict(), as_json, lambda r: get_output().info(
         f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
@@ -129,8 +122,6 @@ def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as
 @json_option
 def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
     """Upload the blobs that REFS (default: all branches and tags) need to REMOTE."""
-    from branchml.remote import api
-
     repo = Repo.find()
     out = get_output()
     remote_name, ref_list = api.split_remote_and_refs(repo, remote_name, list(refs))
@@ -151,8 +142,6 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 
     Without REFS, files of this checkout still held as pointers (BRANCHML_SKIP_SMUDGE=1) are written.
     """
-    from branchml.remote import api
-    from branchml.workflows.checkout import materialize_matching
 
     repo = Repo.find()
     out = get_output()
@@ -172,12 +161,10 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 @json_option
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
-    from branchml.remote import api
-
     result = api.verify(Repo.find(), ref, remote_name)
     get_output().result(result, as_json, _render_verify)
     if result["missing"]:
-        sys.exit(1)
+        raise CheckFailed(f"{len(result['missing'])} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
 
 
 def _render_verify(result: dict) -> None:
@@ -209,10 +196,8 @@ def clone(url: str, directory: Path | None, git_args: tuple[str, ...], branch: s
     Set BRANCHML_SKIP_SMUDGE=1 to check out pointers only; `branchml fetch --include GLOB` writes
     the files you want later. Other `git clone` options go after `--`.
     """
-    from branchml.remote import api
-
     options = _clone_options(branch=branch, depth=depth, filter_spec=filter_spec, single_branch=single_branch, origin=origin)
-    target = api.clone(url, directory, [*options, *git_args], checkout=not no_checkout, submodules=recurse_submodules)
+    target = clone_repo(url, directory, [*options, *git_args], checkout=not no_checkout, submodules=recurse_submodules)
     get_output().info(f"cloned into {target}")
 
 
@@ -231,6 +216,4 @@ def _clone_options(*, branch: str | None, depth: int | None, filter_spec: str | 
 def switch(args: tuple[str, ...]) -> None:
     """`git switch ARGS`, after fetching everything the target needs (refuses, naming every file that
     cannot be had, before Git writes anything); also finishes a switch a plain `git switch` left half done."""
-    from branchml.workflows.switch import switch as do_switch
-
     sys.exit(do_switch(Repo.find(), list(args)))

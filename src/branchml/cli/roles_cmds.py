@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from branchml.cli.complete import complete_branches, complete_refs
-from branchml.cli.output import get_output, json_option
+from branchml.cli.output import get_output, json_option, out_console
+from branchml.errors import CheckFailed
 from branchml.repo import Repo
+from branchml.roles.branches import create_branch, list_branches
+from branchml.workflows.commitchecks import verify as run_verify
+from branchml.workflows.commitchecks import verify_all
 
 
 @click.command()
@@ -17,8 +19,6 @@ from branchml.repo import Repo
 @click.option("--force-role", "any_role", is_flag=True, help="Allow a name that no [roles.branches] glob gives a role.")
 def branch(name: str, start: str | None, any_role: bool) -> None:
     """Create branch NAME of a role (data/raw, dev/x, stable/x, monitor/x, ds/x...) and switch to it."""
-    from branchml.roles.branches import create_branch
-
     role = create_branch(Repo.find(), name, start, any_role=any_role)
     get_output().info(f"switched to new branch {name} (role: {role or 'none'})")
 
@@ -27,16 +27,12 @@ def branch(name: str, start: str | None, any_role: bool) -> None:
 @json_option
 def branches(as_json: bool) -> None:
     """Every branch with its role, head, last activity and latest tag."""
-    from branchml.roles.branches import list_branches
-
     infos = list_branches(Repo.find())
     get_output().result([i.to_json() for i in infos], as_json, _render_branches)
 
 
 def _render_branches(rows: list[dict]) -> None:
-    from rich.table import Table
-
-    from branchml.cli.output import out_console
+    from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table(box=None)
     for column in ("branch", "role", "head", "last activity", "latest tag"):
@@ -56,8 +52,6 @@ def _render_branches(rows: list[dict]) -> None:
 def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
     """Check the role rules, unresolved merges and raw bytes on RANGE (A..B, or a branch: its commits since it
     forked). Exit 1 on violations."""
-    from branchml.workflows.commitchecks import verify as run_verify, verify_all
-
     repo = Repo.find()
     found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
     if as_json:
@@ -67,4 +61,5 @@ def verify(revision: str | None, branch_name: str | None, all_branches: bool, as
             click.echo(v.line())
         if not found:
             get_output().info("no role rule violations")
-    sys.exit(1 if found else 0)
+    if found:
+        raise CheckFailed(f"{len(found)} role rule violation(s)", hint="see the lines above; `branchml verify --json` lists them")

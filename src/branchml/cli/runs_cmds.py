@@ -6,9 +6,16 @@ from pathlib import Path
 
 import click
 
+from branchml import config
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
+from branchml.cli.serve_cmds import monitor_summary
 from branchml.repo import Repo
+from branchml.runs.mlflow_export import export
+from branchml.runs.release import get, list_releases, repo_for
+from branchml.runs.run import run as do_run
+from branchml.runs.show import show as do_show
+from branchml.runs.tracking import read_records
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -19,8 +26,6 @@ from branchml.repo import Repo
 def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str, ...]) -> None:
     """Train on this stable branch: reserve the tag, run COMMAND ({tag} and $BRANCHML_TAG give its
     name), commit models, metrics and MODEL_CARD.md, tag, and record the run on main."""
-    from branchml.runs.run import run as do_run
-
     if customer and tag:
         raise click.UsageError("give --customer or --tag, not both")
     result = do_run(Repo.find(), list(command), customer=customer, tag=tag)
@@ -35,8 +40,6 @@ def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str
 @json_option
 def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     """The run records on the tracking branch (main), from any branch."""
-    from branchml import config
-    from branchml.runs.tracking import read_records
 
     repo = Repo.find()
     records = read_records(repo, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
@@ -49,7 +52,7 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
 
 
 def render_runs(records: list[dict]) -> None:
-    from rich.table import Table
+    from rich.table import Table  # rich's renderers load only when output needs them
 
     names = sorted({m for r in records for m in r.get("metrics", {})})
     table = Table("tag", "branch", "commit", "started", *names)
@@ -71,18 +74,14 @@ def _fmt(value) -> str:
 @json_option
 def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None:
     """Where TAG came from: code commit, data lineage, metrics, files (and, with --monitor, its logs)."""
-    from branchml.runs.show import show as do_show
-
     info = do_show(Repo.find(), tag)
     if with_monitor:
-        from branchml.cli.serve_cmds import monitor_summary
-
         info["monitor"] = monitor_summary(tag, since)
     get_output().result(info, as_json, _render_show)
 
 
 def _render_show(info: dict) -> None:
-    from rich.table import Table
+    from rich.table import Table  # rich's renderers load only when output needs them
 
     out_console.print(f"[bold]{info['tag']}[/]  commit {info['commit']}  branch {info['branch'] or '?'}")
     out_console.print(f"code commit: {info['code_commit']}")
@@ -115,10 +114,10 @@ def release() -> None:
 @json_option
 def release_list(customer: str | None, as_json: bool) -> None:
     """Release tags (of CUSTOMER, or all), oldest first."""
-    from branchml.runs.release import list_releases
-
     def render(rows):
-        from rich.table import Table
+        from rich.table import (
+            Table,  # rich's renderers load only when output needs them
+        )
 
         table = Table("tag", "customer", "commit", "date")
         for r in rows:
@@ -138,8 +137,6 @@ def release_list(customer: str | None, as_json: bool) -> None:
 @json_option
 def release_get(customer: str, latest_: bool, tag: str | None, dest: Path, remote: str | None, force: bool, as_json: bool) -> None:
     """Write the files of CUSTOMER's latest release into a folder (replaced as a whole)."""
-    from branchml.runs.release import get, repo_for
-
     if latest_ and tag:
         raise click.UsageError("give --latest or --tag, not both")
     repo, git_remote = repo_for(remote)
@@ -161,8 +158,6 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
     """Rebuild an MLflow SQLite database from the records; the message says how to open it with `mlflow ui`.
 
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
-    from branchml import config
-    from branchml.runs.mlflow_export import export
 
     repo = Repo.find()
     result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])

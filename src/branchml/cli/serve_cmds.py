@@ -10,7 +10,11 @@ import click
 
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import BranchmlError
+from branchml.monitor.imports import import_queries
+from branchml.monitor.labels import add_labels, join, read_labels, read_rows
+from branchml.monitor.query import parse_since, tag_logs
 from branchml.repo import Repo
+from branchml.serve.split import Router, parse_canary
 
 if TYPE_CHECKING:
     from branchml.monitor.records import LogRecord
@@ -35,12 +39,11 @@ def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], s
           timeout: float, max_body: int, caller_header: str, caller_field: str | None, batch_records: int,
           batch_seconds: float, no_fsync: bool) -> None:
     """Serve TAG's model (MLflow scoring protocol on /invocations), logging every query to monitor/ENV."""
-    try:
+    try:  # optional extra `serve` (fastapi, uvicorn): loaded by this command only
         from branchml.serve.app import ServeOptions
         from branchml.serve.server import serve as run_server
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"serving needs {exc.name}", hint="pip install 'branchml[serve]'") from exc
-    from branchml.serve.split import Router, parse_canary
 
     router = Router(tag, tuple(parse_canary(c) for c in canaries), tuple(shadows))
     options = ServeOptions(env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
@@ -61,8 +64,6 @@ def monitor() -> None:
 @json_option
 def monitor_log(env: str, tag: str, path: Path, as_json: bool) -> None:
     """Commit queries logged elsewhere (JSON lines: features, prediction, [request_id, variant, latency_ms])."""
-    from branchml.monitor.imports import import_queries
-
     result = import_queries(Repo.find().cwd, env, tag, path)
     get_output().info(f"{result['records']} record(s) of {tag} committed onto monitor/{env}")
     get_output().result(result, as_json, lambda r: None)
@@ -74,8 +75,6 @@ def monitor_log(env: str, tag: str, path: Path, as_json: bool) -> None:
 @json_option
 def monitor_label(env: str, path: Path, as_json: bool) -> None:
     """Commit ground truth (CSV or JSON lines with request_id and label) joined later by request_id."""
-    from branchml.monitor.labels import add_labels, read_rows
-
     rows = read_rows(path)
     commit = add_labels(Repo.find().cwd, env, rows, str(path))
     get_output().info(f"{len(rows)} label(s) committed onto monitor/{env} ({commit[:12]})")
@@ -90,8 +89,6 @@ def monitor_label(env: str, path: Path, as_json: bool) -> None:
 @json_option
 def monitor_logs(tag: str, envs: tuple[str, ...], since: str | None, with_labels: bool, as_json: bool) -> None:
     """Every logged query of TAG on the monitor branches (E2: a customer's production logs from its tag)."""
-    from branchml.monitor.labels import join, read_labels
-    from branchml.monitor.query import parse_since, tag_logs
 
     cwd = Repo.find().cwd
     found = tag_logs(cwd, tag, list(envs) or None, parse_since(since))
@@ -121,6 +118,4 @@ def _render_logs(result: list[dict[str, Any]]) -> None:
 
 def monitor_summary(tag: str, since: str | None) -> list[dict[str, object]]:
     """Per environment: how many records of TAG, when, which variants (for `show TAG --monitor`)."""
-    from branchml.monitor.query import parse_since, tag_logs
-
     return [logs.summary() for logs in tag_logs(Repo.find().cwd, tag, None, parse_since(since))]

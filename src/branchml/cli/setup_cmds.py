@@ -7,16 +7,18 @@ from pathlib import Path
 
 import click
 
-from branchml.cli.output import get_output, json_option
+from branchml import config
+from branchml.checkout import materialize_all
+from branchml.cli.output import get_output
+from branchml.git.hooks import run_hook
 from branchml.repo import Repo
+from branchml.workflows import setup
 
 
 @click.command()
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(path: Path) -> None:
     """Make PATH (default: here) a branchml repository. Safe to run again."""
-    from branchml.workflows import setup
-
     repo = setup.init(path)
     get_output().info(f"branchml initialised in {repo.root}")
 
@@ -26,19 +28,14 @@ def init(path: Path) -> None:
 @click.option("--server", is_flag=True, help="In a bare repository: install the pre-receive checks.")
 def install(global_: bool, server: bool) -> None:
     """Register filter, merge drivers and hooks in this clone (what `git lfs install` is to Git LFS)."""
-    from branchml.workflows import setup
-
     if global_:
         setup.install_global()
         get_output().info("branchml filter registered in your global git config")
         return
     repo = Repo.find()
     result = setup.install(repo, server=server)
-    from branchml import config
 
     if not server and repo.root is not None and not config.skip_smudge():
-        from branchml.workflows.checkout import materialize_all
-
         written = materialize_all(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")
@@ -51,8 +48,6 @@ def install(global_: bool, server: bool) -> None:
               help="Merge these files with a branchml driver (rows append, replace takes the incoming side...).")
 def track(patterns: tuple[str, ...], merge: str | None) -> None:
     """Send files matching PATTERNS (gitattributes globs) through the branchml store."""
-    from branchml.workflows import setup
-
     repo = Repo.find()
     rooted = setup.rooted(repo, list(patterns), Path.cwd())
     changed = setup.track(repo, rooted, merge=merge)
@@ -63,8 +58,6 @@ def track(patterns: tuple[str, ...], merge: str | None) -> None:
 @click.argument("patterns", nargs=-1, required=True)
 def untrack(patterns: tuple[str, ...]) -> None:
     """Stop sending PATTERNS through the store (files already committed keep their pointers)."""
-    from branchml.workflows import setup
-
     changed = setup.untrack(Repo.find(), list(patterns), Path.cwd())
     get_output().info(f"untracked {', '.join(changed) or 'nothing'}")
 
@@ -74,6 +67,4 @@ def untrack(patterns: tuple[str, ...]) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Entry point of the hooks branchml installs (not for direct use)."""
-    from branchml.git.hooks import run_hook
-
     sys.exit(run_hook(Repo.find(), name, list(args)))

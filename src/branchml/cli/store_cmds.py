@@ -7,18 +7,16 @@ import sys
 import click
 from rich.table import Table
 
+from branchml.audit.textconv import textconv
 from branchml.cli.complete import complete_refs
-from branchml.cli.output import get_output, json_option, out_console
-from branchml.errors import BranchmlError
+from branchml.cli.output import get_output, human_size, json_option, out_console
+from branchml.errors import CheckFailed
 from branchml.repo import Repo
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from branchml.store.filecache import FileCache
+from branchml.store.pointer import parse_pointer
+from branchml.workflows.fsck import require_store, run_fsck
+from branchml.workflows.gc import run_gc
+from branchml.workflows.listing import list_files
 
 
 @click.command("ls-files")
@@ -28,14 +26,12 @@ def _size(n: int) -> str:
 @json_option
 def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> None:
     """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
-    from branchml.workflows.listing import list_files
-
     rows = [f.as_dict() for f in list_files(Repo.find(), ref, all_refs=all_refs, deleted=deleted)]
 
     def render(data: list[dict]) -> None:
         table = Table("path", "size", "oid", "local", box=None)
         for row in data:
-            table.add_row(row["path"], _size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
+            table.add_row(row["path"], human_size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
         out_console.print(table)
 
     get_output().result(rows, as_json, render)
@@ -45,8 +41,6 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
 @json_option
 def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
-    from branchml.store.filecache import FileCache
-
     repo = Repo.find()
     totals = repo.store.stats()
     logical = totals["file_bytes"]
@@ -55,14 +49,14 @@ def stats(as_json: bool) -> None:
 
     def render(t: dict) -> None:
         out_console.print(f"files:          {t['files']}")
-        out_console.print(f"logical bytes:  {_size(t['file_bytes'])}")
-        out_console.print(f"unique chunks:  {t['chunks']} ({_size(t['chunk_bytes'])} before compression)")
-        out_console.print(f"stored bytes:   {_size(t['stored_bytes'])} in packs of {_size(t['pack_bytes'])}")
+        out_console.print(f"logical bytes:  {human_size(t['file_bytes'])}")
+        out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
+        out_console.print(f"stored bytes:   {human_size(t['stored_bytes'])} in packs of {human_size(t['pack_bytes'])}")
         out_console.print(f"dedup ratio:    {t['dedup_ratio'] or '-'}x")
         links = t["checkout_links"]
         if links["linked_files"]:
-            out_console.print(f"reflinked:      {links['linked_files']} work-tree file(s), {_size(links['linked_bytes'])} "
-                              f"sharing {_size(links['cache_bytes'])} of whole-file copies: {_size(links['saved_bytes'])} saved")
+            out_console.print(f"reflinked:      {links['linked_files']} work-tree file(s), {human_size(links['linked_bytes'])} "
+                              f"sharing {human_size(links['cache_bytes'])} of whole-file copies: {human_size(links['saved_bytes'])} saved")
 
     get_output().result(totals, as_json, render)
 
@@ -77,8 +71,6 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 
     What fails verification is set aside, so `branchml fetch` or re-adding the file repairs it.
     """
-    from branchml.workflows.fsck import require_store, run_fsck
-
     repo = Repo.find()
     require_store(repo)
     out = get_output()
@@ -101,7 +93,7 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 
     out.result(items, as_json, render)
     if items:
-        raise BranchmlError(f"fsck found {len(items)} problem(s)", hint="follow the hint or fix printed with each problem")
+        raise CheckFailed(f"fsck found {len(items)} problem(s)", hint="follow the hint or fix printed with each problem")
 
 
 @click.command()
@@ -109,8 +101,6 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    from branchml.workflows.gc import run_gc
-
     repo = Repo.find()
     report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
@@ -118,7 +108,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
     def render(r: dict) -> None:
         verb = "would free" if dry_run else "freed"
         out_console.print(
-            f"{verb} {_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
+            f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
             f"kept {r['live_files']} file(s); packs rewritten {r['packs_rewritten']}"
         )
         for cid in r["dropped_corrupt"]:
@@ -133,10 +123,6 @@ def gc(dry_run: bool, as_json: bool) -> None:
 @click.argument("pointer_file", type=click.File("rb"), default="-")
 def cat(pointer_file) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
-    from branchml.store.pointer import parse_pointer
-
-    from branchml.workflows.fsck import require_store
-
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = Repo.find()
     require_store(repo)
@@ -150,7 +136,5 @@ def cat(pointer_file) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    from branchml.audit.textconv import textconv
-
     textconv(path, sys.stdout.buffer)
     sys.stdout.flush()

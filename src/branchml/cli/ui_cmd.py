@@ -16,7 +16,9 @@ def ui(port: int, host: str, allow_remote: bool, open_browser: bool) -> None:
     """A local, read-only dashboard of this repository: branches by role, runs, releases, tags with
     their lineage, files of any ref, monitoring."""
     try:
-        from branchml.ui.server import serve
+        from branchml.ui.server import (
+            serve,  # optional extra `ui` (starlette, uvicorn, jinja2)
+        )
     except ModuleNotFoundError as exc:
         raise click.ClickException(f"the dashboard needs the `ui` extra ({exc.name} is missing): pip install 'branchml[ui]'") from None
     serve(Repo.find(), host, port, allow_remote=allow_remote, open_browser=open_browser)

@@ -13,9 +13,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from branchml.checkout import materialize
 from branchml.data.tree import Entry, head_commit, ls_tree
 from branchml.errors import BranchmlError
-from branchml.store.store import write_atomic
+from branchml.files import write_atomic
+from branchml.git.cmd import git_ok
 
 
 @dataclass
@@ -47,8 +49,6 @@ def require_clean_index(repo) -> None:
 
 
 def _ok(repo, args: list[str]) -> bool:
-    from branchml.git.cmd import git_ok
-
     return git_ok(args, repo.cwd)
 
 
@@ -125,7 +125,6 @@ def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
     repo.git(["update-index", "-z", "--index-info"], input=info)
     paths = b"".join(path.encode(errors="surrogateescape") + b"\0" for path, _ in items)
     repo.git(["checkout-index", "-f", "-u", "-z", "--stdin"], input=paths)
-    from branchml.workflows.checkout import materialize
 
     materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
 

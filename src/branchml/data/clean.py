@@ -16,11 +16,21 @@ from branchml.data import rules as builtin
 from branchml.data.change import ChangeSet, commit_changes
 from branchml.data.rows import UnreadableFile, read_row_file, row_format
 from branchml.data.settings import data_settings, repo_folder
-from branchml.data.tree import Entry, head_commit, iter_contents, ls_tree, read_blobs, require_role
+from branchml.data.tree import (
+    Entry,
+    file_content,
+    head_commit,
+    iter_contents,
+    ls_tree,
+    read_blobs,
+    require_role,
+)
 from branchml.errors import BranchmlError
 
 ROLES = ("data/clean",)
 RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
+
+CLEAN_REPORT_FORMAT = 1  # the `format` of committed clean reports (docs/formats.md)
 
 
 @dataclass
@@ -62,7 +72,7 @@ def clean(repo, rules_script: str | None = None, everything: bool = False) -> Cl
         _clean_file(entry, data, user, changes, result)
     if not changes:
         return result
-    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
+    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
     changes.contents[result.report] = _report(head, user, result)
     message = f"Clean data: drop {len(result.dropped_files)} file(s) and {len(result.dropped_rows)} row(s)"
     result.commit = commit_changes(repo, changes, message, [("Data-Cleaned", rules_id)])
@@ -133,7 +143,6 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
             f"--rules {script}: no such file committed on this branch",
             hint=f"commit it first (`git add {path} && git commit`): the rules that run are the committed ones",
         )
-    from branchml.data.tree import file_content
 
     source = file_content(repo, read_blobs(repo, [entry.sha])[entry.sha], path)
     return builtin.load_user_rules(path, entry.sha, source)
@@ -141,6 +150,7 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
 
 def _report(head: str | None, user, result: CleanResult) -> bytes:
     report = {
+        "format": CLEAN_REPORT_FORMAT,
         "cleaned_commit": head,
         "checked_since": result.since,
         "rules": [*builtin.BUILTIN_FILE_RULES, "bad-row", "bad-rows"],

@@ -123,7 +123,7 @@ def code_commit(repo, commit: str) -> str:
 def trailer_entries(node: dict) -> list[dict]:
     """The same lineage as flat trailers, pulls before what they pulled: {"commit", "key", "value"}.
 
-    The shape of branchml.runs.lineage's fallback walk, which model cards read."""
+    The shape model cards read."""
     entries, seen = [], set()
 
     def visit(current: dict) -> None:

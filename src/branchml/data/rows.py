@@ -167,8 +167,8 @@ def _parquet_bytes(table) -> bytes:
 
 def _pyarrow():
     try:
-        import pyarrow
-        import pyarrow.parquet
+        import pyarrow  # optional extra `data`: Parquet only
+        import pyarrow.parquet  # optional extra `data`: Parquet only
     except ImportError as exc:
         raise BranchmlError("Parquet files need pyarrow", hint="pip install 'branchml[data]'") from exc
     return pyarrow, pyarrow.parquet

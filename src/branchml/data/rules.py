@@ -113,7 +113,7 @@ def load_user_rules(script: str, blob: str, source: bytes) -> UserRules:
 
 def _pillow():
     try:
-        from PIL import Image
+        from PIL import Image  # optional extra `data`: images only
     except ImportError as exc:
         raise BranchmlError("checking images needs Pillow", hint="pip install 'branchml[data]'") from exc
     return Image

@@ -16,11 +16,31 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
+import blake3
+import tomli_w
+
 from branchml import config
 from branchml.data.change import ChangeSet, commit_changes
-from branchml.data.rows import RowFile, UnreadableFile, canonical, key_of, read_row_file, row_format
+from branchml.data.rows import (
+    RowFile,
+    UnreadableFile,
+    canonical,
+    key_of,
+    read_row_file,
+    row_format,
+)
 from branchml.data.settings import data_settings, repo_folder
-from branchml.data.tree import BATCH, Entry, content_hash, file_content, head_commit, ls_tree, read_blobs, require_role
+from branchml.data.tree import (
+    BATCH,
+    Entry,
+    content_hash,
+    file_content,
+    head_commit,
+    ls_tree,
+    read_blobs,
+    require_role,
+    resolve_commit,
+)
 from branchml.errors import BranchmlError
 
 ROLES = ("data/split",)
@@ -199,8 +219,6 @@ def split_rows(table: RowFile, path: str, settings: Settings) -> tuple[list[Exam
     The content hash leaves the key column out, so one record uploaded twice under two ids is
     still recognised as the same example by the leakage check.
     """
-    import blake3
-
     examples, numbers = [], {s: [] for s in SPLITS}
     for row in table.rows:
         if row.error:
@@ -232,6 +250,11 @@ def read_manifest(repo, rev: str | None = "HEAD") -> list[Example]:
         return []
     data = file_content(repo, read_blobs(repo, [found[0].sha])[found[0].sha], path)
     rows = csv.DictReader(io.StringIO(data.decode()))
+    if tuple(rows.fieldnames or ()) != tuple(MANIFEST_COLUMNS):  # the header row is the format version
+        raise BranchmlError(
+            f"{rev}:{path}: not a split manifest this branchml reads (header {rows.fieldnames})",
+            hint="upgrade branchml, or re-split with `branchml data split --force`",
+        )
     return [Example(r["example_id"], r["source_path"], r["split"], r["content_hash"]) for r in rows]
 
 
@@ -249,8 +272,6 @@ def _check_nothing_moved(repo, head: str | None, out_dir: str, examples: list[Ex
 
 def _changes(repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
     """Only what differs from the committed split; outputs of vanished sources are removed."""
-    import blake3
-
     current = [e for s in SPLITS for e in ls_tree(repo, head, f"{out_dir}/{s}")]
     current += [e for e in ls_tree(repo, head, f"{out_dir}/manifest.csv")]
     blobs = read_blobs(repo, (e.sha for e in current))
@@ -268,8 +289,6 @@ def _changes(repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
 
 def _toml_with(repo, settings: Settings) -> bytes:
     """branchml.toml with [split] set; appended when new, so comments in the file survive."""
-    import tomli_w
-
     path = repo.root / config.FILE_NAME
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     data = config.parse_toml(text, config.FILE_NAME)
@@ -295,7 +314,6 @@ def view(repo, name: str, rev: str = "HEAD") -> list[str]:
     """Files of a view (train, val, test, train+val, all) of the split at `rev`."""
     if name not in VIEWS:
         raise BranchmlError(f"no view named {name!r}", hint=f"choose one of {', '.join(VIEWS)}")
-    from branchml.data.tree import resolve_commit
 
     commit = resolve_commit(repo, rev)
     out_dir = data_settings(repo)["dir"]
@@ -304,6 +322,4 @@ def view(repo, name: str, rev: str = "HEAD") -> list[str]:
 
 def leakage(repo, rev: str = "HEAD") -> dict[str, list[str]]:
     """Leaks in the split committed at `rev`, from its manifest."""
-    from branchml.data.tree import resolve_commit
-
     return leaks(read_manifest(repo, resolve_commit(repo, rev)))

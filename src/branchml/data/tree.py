@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import blake3
+
+from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.roles.names import role_of
+from branchml.git import plumbing
+from branchml.roles.names import role_globs, role_of
 from branchml.store.pointer import Pointer, looks_like_pointer, parse_pointer
 
 BATCH = 256  # blobs per cat-file call: bounds memory for many small inline files
@@ -23,9 +27,8 @@ class Entry:
 
 def resolve_commit(repo, rev: str) -> str:
     """The full commit id `rev` names, or a clear error when it names nothing."""
-    out = repo.git(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}"], check=False)
-    sha = out.decode().strip()
-    if not sha:
+    sha = plumbing.rev_parse(repo.cwd, f"{rev}^{{commit}}")
+    if sha is None:
         raise BranchmlError(
             f"no branch, tag or commit named {rev!r}",
             hint="list them with `git branch -a` and `git tag`; fetch first if it lives on a remote",
@@ -35,8 +38,7 @@ def resolve_commit(repo, rev: str) -> str:
 
 def head_commit(repo) -> str | None:
     """HEAD's commit, or None on a branch with no commit yet."""
-    out = repo.git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], check=False).decode().strip()
-    return out or None
+    return plumbing.rev_parse(repo.cwd, "HEAD^{commit}")
 
 
 def current_branch(repo) -> str:
@@ -48,8 +50,6 @@ def current_branch(repo) -> str:
 
 def require_role(repo, allowed: tuple[str, ...], action: str) -> str:
     """The current branch, if its role is one of `allowed`; otherwise a clear error."""
-    from branchml import config
-    from branchml.roles.names import role_globs
 
     branch = current_branch(repo)
     role = role_of(branch, role_globs(config.load(repo.root, repo.store_dir)))
@@ -70,34 +70,17 @@ def ls_tree(repo, rev: str | None, path: str = "") -> list[Entry]:
     """Files (blobs and symlinks) of `rev` under `path`, recursively; submodules are left out."""
     if rev is None:
         return []
-    args = ["ls-tree", "-r", "-z", "--full-tree", rev]
-    if path:
-        args += ["--", path]
-    entries = []
-    for record in repo.git(args).split(b"\0"):
-        if not record:
-            continue
-        meta, name = record.split(b"\t", 1)
-        mode, kind, sha = meta.decode().split()
-        if kind == "blob":
-            entries.append(Entry(mode, sha, name.decode(errors="surrogateescape")))
-    return entries
+    found = plumbing.ls_tree(repo.cwd, rev, [path] if path else [])
+    return [Entry(e.mode, e.oid, e.path) for e in found if e.type == "blob"]
 
 
 def read_blobs(repo, shas: Iterable[str]) -> dict[str, bytes]:
-    """Raw bytes of blobs as Git stores them (a pointer for a tracked file), one cat-file call."""
+    """Raw bytes of blobs as Git stores them (a pointer for a tracked file), one cat-file process."""
     wanted = list(dict.fromkeys(shas))
     if not wanted:
         return {}
-    data = repo.git(["cat-file", "--batch"], input="\n".join(wanted).encode() + b"\n")
-    out: dict[str, bytes] = {}
-    pos = 0
-    while pos < len(data):
-        end = data.index(b"\n", pos)
-        sha, _kind, size = data[pos:end].decode().split()
-        out[sha] = data[end + 1 : end + 1 + int(size)]
-        pos = end + 1 + int(size) + 1
-    return out
+    with plumbing.CatFile(repo.cwd) as cat:
+        return {sha: found[1] for sha, found in cat.contents_many(wanted) if found is not None}
 
 
 def pointer_of(blob: bytes, where: str) -> Pointer | None:
@@ -115,7 +98,6 @@ def content_hash(blob: bytes, where: str) -> str:
     pointer = pointer_of(blob, where)
     if pointer is not None:
         return pointer.oid
-    import blake3
 
     return blake3.blake3(blob).hexdigest()
 

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from branchml import config
+from branchml.demo import scripts
 from branchml.errors import BranchmlError
 from branchml.git import cmd
 from branchml.repo import Repo
-from branchml.demo import scripts
+from branchml.runs.run import run
+from branchml.workflows import setup
 
 Say = Callable[[str, str], None]
 
@@ -26,7 +28,6 @@ def build(dest: Path, say: Say) -> dict:
     dataset = _digits_csv()
     if dest.exists() and any(dest.iterdir()):
         raise BranchmlError(f"{dest} is not empty", hint="give the demo a new folder: branchml demo /tmp/branchml-demo")
-    from branchml.workflows import setup
 
     repo = setup.init(dest)
     demo = Demo(repo, say)
@@ -43,8 +44,8 @@ def build(dest: Path, say: Say) -> dict:
 
 def _digits_csv() -> list[str]:
     try:
-        from sklearn.datasets import load_digits
         import skops  # noqa: F401  (checked now, used by the training script)
+        from sklearn.datasets import load_digits
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"the demo needs scikit-learn and skops ({exc.name} is missing)", hint="pip install 'branchml[demo]'") from exc
     digits = load_digits()
@@ -76,8 +77,6 @@ class Demo:
         return self.git("rev-parse", "HEAD")
 
     def main_branch(self) -> None:
-        from branchml.workflows import setup
-
         self.write("PROBLEM.md", scripts.PROBLEM)
         setup.track(self.repo, ["data/**", "models/**"])
         self.commit("Problem definition; track data/ and models/ through the branchml store")
@@ -138,8 +137,6 @@ class Demo:
         return self.train(customer)
 
     def train(self, customer: str) -> str:
-        from branchml.runs.run import run
-
         result = run(self.repo, [sys.executable, "train.py", "data/train.csv"], customer=customer, stream=io.BytesIO())
         metrics = ", ".join(f"{k}={v}" for k, v in result.record["metrics"].items())
         self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first, trained ({metrics}), committed, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 from branchml.git import plumbing
 from branchml.repo import Repo
 
@@ -16,7 +16,7 @@ from branchml.repo import Repo
 class NotFound(BranchmlError, FileNotFoundError):
     """No such ref or path: a user error for the CLI, FileNotFoundError for fsspec readers, a 404 page."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from itertools import accumulate
 from branchml.audit.content import Blob
 from branchml.errors import MissingObject
 from branchml.git import plumbing
-from branchml.remote.api import connect
+from branchml.remote.connection import connect
 from branchml.remote.download import fetch, fetch_file_records
 from branchml.repo import Repo
 from branchml.store.pack import KIND_CHUNK

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from branchml.files import write_atomic
+
 TRACK_ATTRS = "filter=branchml diff=branchml -text"
 
 
@@ -27,8 +29,6 @@ def read_lines(path: Path) -> list[str]:
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
-    from branchml.store.store import write_atomic
-
     write_atomic(path, ("\n".join(lines) + "\n").encode() if lines else b"")
 
 
@@ -65,4 +65,4 @@ def remove_pattern(path: Path, pattern: str) -> bool:
 
 
 def tracked_patterns(path: Path) -> list[str]:
-    return [pattern_of(l) for l in read_lines(path) if "filter=branchml" in l.split()]  # type: ignore[misc]
+    return [pattern_of(line) for line in read_lines(path) if "filter=branchml" in line.split()]  # type: ignore[misc]

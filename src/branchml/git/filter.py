@@ -8,13 +8,17 @@ Any failure answers `status=error`, which makes Git discard what it received: ne
 
 from __future__ import annotations
 
+import fcntl
 import os
+import resource
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from branchml import config
-from branchml.errors import BranchmlError, MalformedPointer
+from branchml.errors import BranchmlError, ExitCode, MalformedPointer
 from branchml.git import written
 from branchml.git.protocol import (
     FLUSH,
@@ -23,6 +27,7 @@ from branchml.git.protocol import (
     PacketWriter,
     ProtocolError,
 )
+from branchml.remote import prefetch
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -30,6 +35,7 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
+from branchml.store.store import Store
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
@@ -46,15 +52,24 @@ def store_settings(root: Path) -> dict:
 
 
 class FilterServer:
-    def __init__(self, reader: PacketReader, writer: PacketWriter, root: Path) -> None:
+    def __init__(
+        self, reader: PacketReader, writer: PacketWriter, root: Path,
+        open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str],
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.root = root
+        # Given by the entry point (layers above git/): the repository, whose store has the
+        # on-demand fetcher attached, and the crash log writer that turns a bug into one line.
+        self.open_repo = open_repo
+        self.report_crash = report_crash
+        self.content: ContentReader | None = None
+        self.started = False
         settings = store_settings(root)
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
         self.skip_smudge = config.skip_smudge()
-        self._repo = None
+        self._repo: Any = None
         self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
         self._store_writer = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
@@ -75,17 +90,20 @@ class FilterServer:
         self.writer.flush()
 
     @property
-    def repo(self):
+    def repo(self) -> Any:  # a branchml.repo.Repo (a layer above this one)
         if self._repo is None:
-            from branchml.repo import Repo
-
-            self._repo = Repo.find(self.root)
+            self._repo = self.open_repo()
         return self._repo
+
+    @property
+    def store(self) -> Store:
+        store: Store = self.repo.store
+        return store
 
     @property
     def store_writer(self):
         if self._store_writer is None:
-            self._store_writer = self.repo.store.writer()
+            self._store_writer = self.store.writer()
         return self._store_writer
 
     @property
@@ -94,7 +112,7 @@ class FilterServer:
         clones them from the store's whole-file copies; read once, on the first smudge."""
         if self._link_min_size is None:
             try:
-                table = config.load(self.root, self.repo.store_dir).get("checkout", {})
+                table = config.load(self.root, self.store.root).get("checkout", {})
             except BranchmlError:
                 table = {}
             self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
@@ -112,14 +130,33 @@ class FilterServer:
                 headers = self.reader.read_key_values()
             except EOFError:
                 return
-            command, path = headers.get("command"), headers.get("pathname", "?")
-            if command == "clean":
-                self.clean(path)
-            elif command == "smudge":
-                self.smudge(path, headers.get("treeish"), headers.get("ref"))
-            else:
-                ContentReader(self.reader).drain()
-                self.fail(path, f"unknown filter command {command!r}")
+            path = headers.get("pathname", "?")
+            try:
+                self.answer(headers, path)
+            except (ProtocolError, BrokenPipeError):
+                raise  # the stream itself is broken, or Git went away: nothing left to answer
+            except Exception as exc:  # a bug on one path: answer error for it and serve the next
+                self.crashed(path, exc)
+
+    def answer(self, headers: dict[str, str], path: str) -> None:
+        self.content = None
+        self.started = False  # status=success sent: an error now must end the content first
+        command = headers.get("command")
+        if command == "clean":
+            self.clean(path)
+        elif command == "smudge":
+            self.smudge(path, headers.get("treeish"), headers.get("ref"))
+        else:
+            ContentReader(self.reader).drain()
+            self.fail(path, f"unknown filter command {command!r}")
+
+    def crashed(self, path: str, exc: Exception) -> None:
+        """An unexpected error on one path: log it, read the rest of its content, answer error."""
+        if self.content is not None:
+            self.content.drain()
+        if self.started:
+            self.writer.flush()
+        self.fail(path, self.report_crash(exc, f"filter-process {path}"))
 
     def fail(self, path: str, message: str) -> None:
         sys.stderr.write(f"branchml: {path}: {message}\n")
@@ -128,6 +165,7 @@ class FilterServer:
         self.writer.flush()
 
     def respond(self, content: bytes | memoryview) -> None:
+        self.started = True
         self.writer.text("status=success")
         self.writer.flush()
         self.writer.content(content)
@@ -144,7 +182,8 @@ class FilterServer:
                 done = True
                 break
             prefix += packet
-        return ContentReader(self.reader, bytes(prefix), done)
+        self.content = ContentReader(self.reader, bytes(prefix), done)
+        return self.content
 
     # -- clean -------------------------------------------------------------------------------
     def clean(self, path: str) -> None:
@@ -170,7 +209,7 @@ class FilterServer:
             if content.done:
                 pointer = self.store_writer.add_bytes(head)
             else:
-                previous = self.repo.store.index.path_hint(path)
+                previous = self.store.index.path_hint(path)
                 pointer = self.store_writer.add_stream(content, previous)
                 self.store_writer.remember_path(path, pointer)
         except BranchmlError as exc:
@@ -199,15 +238,16 @@ class FilterServer:
             done = treeish in self._prefetched and self._prefetched[treeish] is None
             if treeish is not None and not done and not self._local(pointer):
                 self._prefetch(treeish, ref)  # raises, naming every file of the target it lacks
-            self.repo.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
+            self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
             if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
                 return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
         except BranchmlError as exc:
             return self.fail(path, str(exc))
+        self.started = True
         self.writer.text("status=success")
         self.writer.flush()
         try:
-            for data in self.repo.store.iter_file(pointer, path):
+            for data in self.store.iter_file(pointer, path):
                 self.writer.content(data)
         except BranchmlError as exc:
             self.writer.flush()
@@ -218,7 +258,11 @@ class FilterServer:
     def _local(self, pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many
         small files stay fast; a record whose chunks are missing is fetched by `require`)."""
-        return pointer.size == 0 or self.repo.store.index.file(pointer.oid_bytes) is not None
+        if pointer.size == 0 or self.store.index.file(pointer.oid_bytes) is not None:
+            return True
+        # a live writer of this clone (`branchml migrate` around its own `git reset --hard`) may hold
+        # records it has not indexed yet: index them before calling the content missing
+        return bool(self.store.recover(include_locked=True)) and self.store.index.file(pointer.oid_bytes) is not None
 
     def _prefetch(self, treeish: str, ref: str | None) -> None:
         """At the first file of a checkout that the store lacks, fetch what the whole target tree
@@ -228,7 +272,6 @@ class FilterServer:
         is the way to refuse before Git writes anything, and how it finishes such a half switch."""
         if treeish not in self._prefetched:
             # imported at the first missing file only: the filter starts with every Git command
-            from branchml.remote import prefetch
 
             target = _branch_name(ref) if ref else treeish[:12]
             try:
@@ -248,6 +291,7 @@ class FilterServer:
             while n := content.readinto(view):
                 spool.write(view[:n])
             spool.seek(0)
+            self.started = True
             self.writer.text("status=success")
             self.writer.flush()
             while block := spool.read(1 << 20):
@@ -269,8 +313,6 @@ PIPE_SIZE = 1 << 20
 def _widen_pipes() -> None:
     """Ask Linux for 1 MiB pipe buffers to and from Git (default 64 KiB: one packet, then a context
     switch). Not an error where pipes cannot grow (other systems, or a lowered pipe-max-size)."""
-    import fcntl
-
     for fd in (0, 1):
         try:
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
@@ -278,14 +320,18 @@ def _widen_pipes() -> None:
             pass
 
 
-def run_filter_process() -> int:
+def run_filter_process(open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str]) -> int:
     _widen_pipes()
-    server = FilterServer(PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer), Path(os.getcwd()))
+    reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
+    server = FilterServer(reader, writer, Path(os.getcwd()), open_repo, report_crash)
     try:
         server.serve()
     except (ProtocolError, BrokenPipeError) as exc:
         sys.stderr.write(f"branchml filter-process: {exc}\n")
-        return 8
+        return ExitCode.FILTER_PROTOCOL
+    except Exception as exc:  # outside any one path (start-up, the handshake): one line, a crash log
+        sys.stderr.write(f"branchml filter-process: {report_crash(exc, 'filter-process')}\n")
+        return ExitCode.CRASH
     finally:
         code = _close(server)
         log_peak_rss()
@@ -306,7 +352,5 @@ def log_peak_rss() -> None:
     """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
     path = os.environ.get("BRANCHML_RSS_LOG")
     if path:
-        import resource
-
         with open(path, "a") as f:
             f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")

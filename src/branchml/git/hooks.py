@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.git import cmd
 
 MARKER = "# branchml hook v1"
 LEGACY_SUFFIX = ".pre-branchml"
@@ -32,15 +33,13 @@ HANDLERS: dict[str, list[str]] = {
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.workflows.commitchecks:pre_receive",
                     "branchml.remote.hooks:pre_receive"],
-    "post-checkout": ["branchml.workflows.checkout:after_checkout"],
-    "post-merge": ["branchml.workflows.checkout:after_checkout"],
+    "post-checkout": ["branchml.checkout:after_checkout"],
+    "post-merge": ["branchml.checkout:after_checkout"],
 }
 
 
 def hooks_dir(repo) -> Path:
     """Where Git looks for hooks (honours core.hooksPath, relative to the work tree like Git)."""
-    from branchml.git import cmd
-
     configured = cmd.config_get("core.hooksPath", repo.cwd)
     if configured:
         path = Path(os.path.expanduser(configured))
@@ -98,7 +97,7 @@ def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
                 if legacy.exists():
                     raise BranchmlError(
                         f"{path} is not branchml's hook and {legacy} already exists",
-                        hint=f"merge the two by hand, then run `branchml install` again",
+                        hint="merge the two by hand, then run `branchml install` again",
                     )
                 path.rename(legacy)
         path.write_text(wanted)
@@ -125,18 +124,3 @@ def run_hook(repo, name: str, args: list[str]) -> int:
             raise
         getattr(module, func)(repo, args, stdin)
     return 0
-
-
-def main(name: str, args: list[str]) -> int:
-    """`branchml hook NAME ARGS...`: print a refusal plainly (no rich: hooks must start fast)."""
-    from branchml.repo import Repo
-
-    from branchml.git.filter import log_peak_rss
-
-    try:
-        return run_hook(Repo.find(), name, args)
-    except BranchmlError as exc:
-        sys.stderr.write(f"branchml: {exc}\n")
-        return exc.exit_code or 1
-    finally:
-        log_peak_rss()

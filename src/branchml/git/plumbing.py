@@ -111,6 +111,22 @@ def reachable_objects(cwd: Where, args: Sequence[str]) -> list[str]:
     return git(["rev-list", "--objects", "--no-object-names", *args], cwd).decode().split()
 
 
+def rev_list_objects(cwd: Where, args: Sequence[str], *, stdin: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(id, path) of the objects `git rev-list --objects args` reaches; path "" for commits and root trees.
+
+    Git prints these names raw, one per line (there is no -z before Git 2.45): a path holding a
+    newline comes back cut at it. Use them for messages, never to address files.
+    """
+    lines = "".join(f"{rev}\n" for rev in stdin).encode()
+    out = git(["rev-list", "--objects", *(["--stdin"] if lines else []), *args], cwd, input=lines or None)
+    pairs = []
+    for line in out.split(b"\n"):
+        oid, _, path = line.partition(b" ")
+        if oid:
+            pairs.append((oid.decode(errors="replace"), os.fsdecode(path)))
+    return pairs
+
+
 def update_ref(cwd: Where, ref: str, new: str, *, old: str | None, message: str | None = None) -> None:
     """Point `ref` at `new` only if it is still at `old` (None: only if it does not exist yet).
 
@@ -226,14 +242,23 @@ class DiffEntry:
     path: str
 
 
-def parse_diff_raw(raw: bytes) -> list[DiffEntry]:
-    """Entries of `git diff-tree -r -z --raw --no-renames`: `:<meta>\\0<path>\\0` pairs."""
+def parse_diff_raw(raw: bytes) -> dict[str, list[DiffEntry]]:
+    """`git diff-tree -r -z --raw --no-renames` output by commit: `:<meta>\\0<path>\\0` pairs, each
+    group after the commit-id field that `--stdin` mode prints ("" when there is none)."""
     fields = raw.split(b"\0")
-    entries = []
-    for meta, path in zip(fields[0::2], fields[1::2]):
-        old_mode, new_mode, old_oid, new_oid, status = meta.decode().lstrip(":").split()
-        entries.append(DiffEntry(old_mode, new_mode, old_oid, new_oid, status[:1], os.fsdecode(path)))
-    return entries
+    out: dict[str, list[DiffEntry]] = {}
+    current, i = "", 0
+    while i < len(fields):
+        field = fields[i]
+        if field.startswith(b":"):
+            old_mode, new_mode, old_oid, new_oid, status = field.decode().lstrip(":").split()
+            entry = DiffEntry(old_mode, new_mode, old_oid, new_oid, status[:1], os.fsdecode(fields[i + 1]))
+            out.setdefault(current, []).append(entry)
+            i += 2
+        else:
+            current = field.decode() or current
+            i += 1
+    return out
 
 
 def diff_tree(
@@ -242,7 +267,14 @@ def diff_tree(
     """What changed from tree-ish `old` to `new` (use :func:`empty_tree` for "nothing")."""
     args = ["--literal-pathspecs", "diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-commit-id"]
     args += [f"--diff-filter={diff_filter}"] if diff_filter else []
-    return parse_diff_raw(git([*args, "--end-of-options", old, new, "--", *paths], cwd))
+    return parse_diff_raw(git([*args, "--end-of-options", old, new, "--", *paths], cwd)).get("", [])
+
+
+def diff_commits(cwd: Where, commits: Sequence[tuple[str, str | None]]) -> dict[str, list[DiffEntry]]:
+    """Changes of many (commit, parent) pairs in one call, by commit; parent None: a root commit."""
+    lines = "".join(f"{c} {p}\n" if p else f"{c}\n" for c, p in commits).encode()
+    args = ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--root", "--stdin"]
+    return parse_diff_raw(git(args, cwd, input=lines)) if lines else {}
 
 
 # -- objects ----------------------------------------------------------------------------------

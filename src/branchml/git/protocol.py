@@ -6,16 +6,17 @@ Pure byte handling over binary streams, so it is tested without Git.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 
 MAX_PAYLOAD = 65516
 FLUSH = None  # what read_packet returns for a flush packet
 
 
 class ProtocolError(BranchmlError):
-    exit_code = 8
+    exit_code = ExitCode.FILTER_PROTOCOL
 
 
 class PacketReader:

@@ -11,16 +11,30 @@ import fnmatch
 import os
 import sys
 import tempfile
-import traceback
 from functools import cached_property
 from pathlib import Path
 
-from branchml.errors import BranchmlError, NotARepository
+from branchml import config
+from branchml.crash import report_crash
+from branchml.errors import BranchmlError, ExitCode, NotARepository
+from branchml.merge import append, jsonstream
+from branchml.merge.external import Source
+from branchml.merge.jsonlist import merge_json_sources, merge_jsonlist, streams
 from branchml.merge.records import Unmergeable
-from branchml.merge.sides import Side, read_bytes, read_side, same_content, to_file, write_result
+from branchml.merge.rows import format_for, merge_row_sources
+from branchml.merge.sides import (
+    Side,
+    read_bytes,
+    read_side,
+    same_content,
+    to_file,
+    write_result,
+)
+from branchml.merge.sqlite import merge_sqlite
+from branchml.repo import Repo
 
 DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
-CLEAN, CONFLICT, ERROR = 0, 1, 129
+CLEAN, CONFLICT, ERROR = ExitCode.OK, ExitCode.FAILED, ExitCode.MERGE_DRIVER_ERROR
 
 
 class Env:
@@ -31,8 +45,6 @@ class Env:
 
     @cached_property
     def repo(self):
-        from branchml.repo import Repo
-
         try:
             return Repo.find()
         except NotARepository:
@@ -40,8 +52,6 @@ class Env:
 
     @cached_property
     def config(self) -> dict:
-        from branchml import config
-
         repo = self.repo
         if repo is None:
             return config.DEFAULTS
@@ -83,8 +93,8 @@ def run(name: str, base: str, ours: str, theirs: str, path: str, marker_size: st
     except BranchmlError as exc:
         _say(f"branchml merge-driver {name}: {path}: {exc}\n  the merge of {path} stopped; the file keeps our version")
         return ERROR
-    except Exception:  # a bug: say so loudly rather than report a conflict or a wrong merge
-        _say(traceback.format_exc() + f"branchml merge-driver {name}: {path}: unexpected error (please report it)")
+    except Exception as exc:  # a bug: say so loudly rather than report a conflict or a wrong merge
+        _say(f"{path}: " + report_crash(exc, f"merge-driver {name} {path}") + f"\n  the merge of {path} stopped; the file keeps our version")
         return ERROR
     for conflict in conflicts:
         _say(f"CONFLICT (branchml-{name}): {path}: {conflict}")
@@ -114,8 +124,6 @@ def merge(name: str, base: Path, ours: Path, theirs: Path, path: str, marker_siz
 
 
 def _merge_text(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int) -> list[str]:
-    from branchml.merge.jsonlist import merge_jsonlist
-
     if name == "rows" and env.key("rows") is None and _merge_appended(env, o, a, b):
         return []
     if name == "rows" or _json_arrays(env, (o, a, b)):
@@ -128,8 +136,6 @@ def _merge_text(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int
 
 def _json_arrays(env: Env, sides: tuple[Side, ...]) -> bool:
     """True when every side is a JSON array or empty, judged from its first block: then it streams."""
-    from branchml.merge import append, jsonstream
-    from branchml.merge.jsonlist import streams
 
     def kind(side: Side) -> str | None:
         head = next(append.content(side, env.store, env.path), b"")
@@ -141,9 +147,6 @@ def _json_arrays(env: Env, sides: tuple[Side, ...]) -> bool:
 
 def _merge_streamed(env: Env, name: str, o: Side, a: Side, b: Side, marker_size: int) -> list[str]:
     """The external merge (`external`): sides as files (pointers streamed out of the store), bounded memory."""
-    from branchml.merge.external import Source
-    from branchml.merge.jsonlist import merge_json_sources
-    from branchml.merge.rows import format_for, merge_row_sources
 
     with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
@@ -165,8 +168,6 @@ def _merge_streamed(env: Env, name: str, o: Side, a: Side, b: Side, marker_size:
 
 def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
     """When both sides only appended to the base, merge by streaming (see `append`); False otherwise."""
-    from branchml.merge import append
-    from branchml.merge.rows import format_for
 
     if o.size == 0:
         return False
@@ -185,8 +186,6 @@ def _merge_appended(env: Env, o: Side, a: Side, b: Side) -> bool:
 
 
 def _merge_sqlite(env: Env, o: Side, a: Side, b: Side) -> list[str]:
-    from branchml.merge.sqlite import merge_sqlite
-
     with tempfile.TemporaryDirectory(prefix=f"branchml-merge-{os.getpid()}-", dir=env.tmp_folder()) as tmp:
         folder = Path(tmp)
         base, ours, theirs = (to_file(side, env.store, folder, env.path) for side in (o, a, b))

@@ -18,7 +18,15 @@ from typing import IO, Any
 from branchml.merge import external, jsonstream
 from branchml.merge.external import Rec, Source
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, describe, marker_block, merge_records
+from branchml.merge.records import (
+    Conflict,
+    Record,
+    Unmergeable,
+    conflicts_of,
+    describe,
+    marker_block,
+    merge_records,
+)
 
 
 def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None = None, marker_size: int = 7) -> Outcome:

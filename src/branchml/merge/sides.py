@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer, parse_pointer
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    looks_like_pointer,
+    parse_pointer,
+)
 
 
 @dataclass(frozen=True)

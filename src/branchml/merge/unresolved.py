@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import blake3
+
 from branchml.git.treeattrs import attribute_values
 from branchml.merge.sqlite import CONFLICTS_TABLE, sqlite_uri
 from branchml.store.pointer import (
@@ -91,8 +93,6 @@ def _content(repo: Repo, path: str, blob: str) -> Iterator[bytes]:
 
 
 def _work_file_is(repo: Repo, path: str, pointer: Pointer) -> bool:
-    import blake3  # native hashing, only needed on this rare path
-
     file = repo.root / path if repo.root else None
     if file is None or not file.is_file() or file.stat().st_size != pointer.size:
         return False

@@ -21,9 +21,9 @@ from branchml.migrate.convert import (
 from branchml.migrate.dvc import DvcImport, DvcOut
 from branchml.migrate.history import history_files, resolve_refs, small_contents
 from branchml.migrate.rewrite import Report, migrate
+from branchml.pointers import rev_list_pointers
 from branchml.repo import Repo
 from branchml.store.maintenance import check_store, missing_chunks_of_files
-from branchml.workflows.pointers import rev_list_pointers
 
 
 def import_lfs(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:
@@ -127,6 +127,7 @@ def _missing_lfs(repo: Repo, refs: list[str]) -> list[tuple[str, str]]:
 def verify(repo: Repo, refs: list[str]) -> int:
     """After an import: every pointer of the rewritten refs has its content in the store, and the
     store reads back clean (fsck --read-data). Returns how many files were checked."""
+
     oids = {p.pointer.oid for p in rev_list_pointers(repo, refs)}
     problems = missing_chunks_of_files(repo.store, oids) + check_store(repo.store, read_data=True)
     if problems:

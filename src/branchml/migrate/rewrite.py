@@ -110,7 +110,7 @@ def run_filter_repo(repo: Repo, refs: list[str], converter: Converter) -> dict[s
 def filter_repo() -> Any:
     """The git-filter-repo module (an optional extra: only migrations need it)."""
     try:
-        import git_filter_repo
+        import git_filter_repo  # optional extra `migrate`
     except ModuleNotFoundError as exc:
         raise BranchmlError("git-filter-repo is not installed", hint="pip install 'branchml[migrate]'") from exc
     return git_filter_repo

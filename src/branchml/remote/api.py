@@ -8,12 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from branchml import config
+from branchml.checkout import materialize
 from branchml.errors import BranchmlError
+from branchml.git import cmd
+from branchml.pointers import PointerBlob, file_oids, read_pointers, rev_list_pointers
 from branchml.remote import prefetch, settings, source
 from branchml.remote.connection import Connection, connect, open_connection  # noqa: F401 (part of the API)
+from branchml.remote.download import fetch as fetch_records
+from branchml.remote.download import remote_file_chunks
+from branchml.remote.gc import collect
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
+from branchml.remote.upload import push_files
+from branchml.repo import Repo
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
-from branchml.workflows.pointers import PointerBlob, read_pointers, rev_list_pointers
+from branchml.workflows import setup
 
 Advance = Callable[[int], None]
 
@@ -26,7 +34,7 @@ def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False)
     one on another branch is refused: it would silently apply to nobody."""
     if settings.protocol_of(url) == "file":
         url = str(Path(url).expanduser().resolve())
-    spec = settings._spec(name, {"url": url, **options}, "remote add")  # refuses credentials
+    spec = settings.parse_spec(name, {"url": url, **options}, "remote add")  # refuses credentials
     if not local:
         _require_settings_branch(repo)
     path = settings.local_path(repo.store_dir) if local else _committed_path(repo)
@@ -142,7 +150,7 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
             if not entry:
                 continue
             meta, path = entry.split(b"\t", 1)
-            mode, kind, sha = meta.decode().split()
+            _mode, kind, sha = meta.decode().split()
             name = path.decode(errors="surrogateescape")
             if kind == "blob" and (not include or any(fnmatch.fnmatchcase(name, g) for g in include)):
                 blobs.setdefault(sha, name)
@@ -151,8 +159,6 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
 
 def resolve_ref(repo, ref: str) -> str:
     """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
-    from branchml.git import cmd
-
     if cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{tree}}"], repo.cwd):
         return ref
     out = repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}"])
@@ -165,15 +171,9 @@ def resolve_ref(repo, ref: str) -> str:
     )
 
 
-def _oids(pointers: list[PointerBlob]) -> list[bytes]:
-    return list(dict.fromkeys(p.pointer.oid_bytes for p in pointers if p.pointer.size > 0))
-
-
 # -- transfers -------------------------------------------------------------------------------
 def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
     """`push main` means the ref main on the default remote, unless a blob remote is called main."""
-    from branchml.git import cmd
-
     if first is None or first in {s.name for s in settings.load_remotes(repo)} | set(settings.load(repo).problems):
         return first, refs
     if cmd.git_ok(["rev-parse", "--verify", "-q", first], repo.cwd):
@@ -183,26 +183,20 @@ def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str
 
 
 def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
-    from branchml.remote.upload import push_files
-
     pointers = history_pointers(repo, refs)
     with connect(repo, remote) as conn:
-        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+        return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
 def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
-    from branchml.remote.upload import push_files
-
     with connect(repo, remote) as conn:
-        return push_files(repo.store, conn.storage, conn.catalog, _oids(pointers), advance)
+        return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
 def fetch(repo, refs: list[str], include: list[str], remote: str | None = None, advance: Advance = lambda n: None):
-    from branchml.remote.download import fetch as fetch_records
-
     pointers = tree_pointers(repo, refs, include)
     with connect(repo, remote) as conn:
-        return fetch_records(repo.store, conn.storage, conn.catalog, _oids(pointers), [], advance)
+        return fetch_records(repo.store, conn.storage, conn.catalog, file_oids(pointers), [], advance)
 
 
 def verify(repo, ref: str, remote: str | None = None, committed: str | None = None) -> dict:
@@ -210,14 +204,12 @@ def verify(repo, ref: str, remote: str | None = None, committed: str | None = No
     pointers = history_pointers(repo, [ref])
     with connect(repo, remote, committed) as conn:
         missing = missing_on_remote(conn, pointers)
-        return {"remote": conn.spec.name, "ref": ref, "files": len(_oids(pointers)), "missing": missing}
+        return {"remote": conn.spec.name, "ref": ref, "files": len(file_oids(pointers)), "missing": missing}
 
 
 def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict]:
     """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
-    from branchml.remote.download import remote_file_chunks
-
-    oids = _oids(pointers)
+    oids = file_oids(pointers)
     conn.catalog.refresh(require_data=False)
     absent = set(conn.catalog.missing(oids, KIND_FILE))
     present = [o for o in oids if o not in absent]
@@ -231,9 +223,6 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
           checkout: bool = True, submodules: bool = False) -> Path:
     """git clone (with the user's clone options) without checkout, install branchml, then check
     out with files fetched on demand: the filter must be in place before the first file is written."""
-    from branchml.git import cmd
-    from branchml.repo import Repo
-    from branchml.workflows import setup
 
     target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
     cmd.git(["clone", "-q", "--no-checkout", *(git_options or []), "--", url, str(target)])
@@ -256,11 +245,6 @@ def _head_name(repo) -> str:
 def _clone_submodules(top: Path) -> None:
     """`--recurse-submodules`: Git skips submodules in a --no-checkout clone, so fetch them now;
     those that are branchml projects get branchml installed and their files materialised."""
-    from branchml import config
-    from branchml.git import cmd
-    from branchml.repo import Repo
-    from branchml.workflows import setup
-    from branchml.workflows.checkout import materialize
 
     cmd.git(["submodule", "update", "-q", "--init", "--recursive"], top)
     listing = cmd.git_text(["submodule", "foreach", "-q", "--recursive", "pwd"], top)
@@ -274,7 +258,5 @@ def _clone_submodules(top: Path) -> None:
 
 
 def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):
-    from branchml.remote.gc import collect
-
     with connect(repo, remote) as conn:
         return collect(repo, conn, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)

@@ -14,6 +14,7 @@ from branchml.remote.settings import RemoteSpec
 if TYPE_CHECKING:
     from branchml.remote.catalog import Catalog
     from branchml.remote.storage import RemoteStorage
+    from branchml.repo import Repo
 
 _warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
 
@@ -25,7 +26,7 @@ class Connection:
     catalog: Catalog
 
 
-def open_connection(repo, name: str | None = None, committed: str | None = None) -> Connection:
+def open_connection(repo: Repo, name: str | None = None, committed: str | None = None) -> Connection:
     """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
     from branchml.remote.catalog import Catalog
     from branchml.remote.storage import RemoteStorage
@@ -40,7 +41,7 @@ def open_connection(repo, name: str | None = None, committed: str | None = None)
 
 
 @contextmanager
-def connect(repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
+def connect(repo: Repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
     conn = open_connection(repo, name, committed)
     try:
         yield conn

@@ -19,8 +19,11 @@ import time
 from dataclasses import dataclass, field
 
 from branchml.errors import BranchmlError
+from branchml.pointers import file_oids, reachable_pointers
+from branchml.remote.download import read_records, remote_file_chunks
 from branchml.remote.objects import PackBuilder, RemoteRecord, decode_index, object_hash
 from branchml.remote.storage import RemoteError, RemoteStorage
+from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
 LOCK = "locks/gc.lock"
@@ -95,11 +98,8 @@ def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool =
 
 def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
     """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
-    from branchml.remote.api import _oids
-    from branchml.remote.download import remote_file_chunks
-    from branchml.workflows.pointers import reachable_pointers
 
-    oids = _oids(reachable_pointers(repo))
+    oids = file_oids(reachable_pointers(repo))
     oids += [r.id for r in young_records if r.kind == KIND_FILE]
     live = {(KIND_FILE, o) for o in oids}
     known = [o for o in dict.fromkeys(oids) if o not in set(conn.catalog.missing(oids, KIND_FILE))]
@@ -158,8 +158,6 @@ def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
 
 def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
     """Upload the still-needed records of a pack as a new pack and index (verified on the way)."""
-    from branchml.remote.download import read_records
-    from branchml.store import records as rec
 
     pack = records[0].pack
     raw = read_records(storage, pack, sorted(records, key=lambda r: r.offset))

@@ -20,14 +20,13 @@ from __future__ import annotations
 import sys
 
 from branchml.errors import BranchmlError
-from branchml.remote import settings, source
+from branchml.pointers import rev_list_pointers
+from branchml.remote import api, settings, source
 
 ZERO = "0" * 40
 
 
 def pre_push(repo, args: list[str], stdin: bytes) -> None:
-    from branchml.remote import api
-
     git_remote = args[0] if args else "origin"
     shas = [line.split()[1] for line in stdin.decode().splitlines() if len(line.split()) == 4]
     shas = [s for s in shas if s.strip("0")]
@@ -67,11 +66,9 @@ def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -
 
 def pre_receive(repo, args: list[str], stdin: bytes) -> None:
     """Refuse pushed pointers whose content the blob remote lacks (see the module docstring)."""
-    from branchml.remote import api
-    from branchml.workflows.pointers import rev_list_pointers
 
     updates = [line.split() for line in stdin.decode().splitlines() if len(line.split()) == 3]
-    for old, new, ref in updates:
+    for _old, new, ref in updates:
         if new == ZERO:
             continue
         pointers = rev_list_pointers(repo, [new, "--not", "--all"])

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 from branchml import config
 from branchml.errors import BranchmlError, MissingObject
 from branchml.remote import settings, source
+from branchml.remote.api import open_connection
+from branchml.remote.download import fetch
+from branchml.remote.storage import RemoteError
+from branchml.store.records import RecordInserter
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
@@ -44,8 +48,6 @@ class OnDemandFetcher:
         self.inserter = None
 
     def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-        from branchml.store.records import RecordInserter
-
         self.inserter = self.inserter or RecordInserter(self.repo.store)
         remotes = settings.load(self.repo)
         default = remotes.choose()
@@ -61,9 +63,6 @@ class OnDemandFetcher:
         raise MissingObject("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
     def _fetch_from(self, name: str, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-        from branchml.remote.api import open_connection
-        from branchml.remote.download import fetch
-        from branchml.remote.storage import RemoteError
 
         if name in self.failed:
             raise self.failed[name]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError, CorruptObject, MissingObject
 from branchml.git import plumbing
+from branchml.pointers import PointerBlob, read_pointers
 from branchml.remote import download, settings
 from branchml.remote.connection import Connection, connect
 from branchml.store.pack import KIND_FILE
-from branchml.workflows.pointers import PointerBlob, read_pointers
 
 if TYPE_CHECKING:
     from branchml.repo import Repo

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchml import config
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 from branchml.remote import source
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
@@ -37,7 +37,7 @@ RETRIES = 2
 
 
 class RemoteConfigError(BranchmlError):
-    exit_code = 10
+    exit_code = ExitCode.REMOTE_CONFIG
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _combine(name: str, mine: dict | None, shared: dict | None, consent: dict, w
     _refuse_credentials(name, mine, "local.toml")
     if "url" in ignored and "url" not in mine:
         raise _needs_consent(name, "url", ignored["url"], where)
-    spec = _spec(name, {**honoured, **mine}, "local.toml" if mine else where)  # the user's own values win
+    spec = parse_spec(name, {**honoured, **mine}, "local.toml" if mine else where)  # the user's own values win
     return RemoteSpec(spec.name, spec.url, spec.options, frozenset(k for k in honoured if k not in mine),
                       tuple(k for k in ignored if k not in mine))
 
@@ -199,7 +199,7 @@ def needs_consent(table: dict) -> dict:
     return {k: v for k, v in table.items() if not _is_safe(k, v)}
 
 
-def _spec(name: str, table: dict, where: str) -> RemoteSpec:
+def parse_spec(name: str, table: dict, where: str) -> RemoteSpec:
     url = table.get("url")
     if not isinstance(url, str) or not url:
         raise RemoteConfigError(f"{where}: [remotes.{name}] has no url", hint=f"run `branchml remote add {name} URL`")

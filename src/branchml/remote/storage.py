@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
 from branchml.remote.settings import OBJECT_STORES, RETRIES, RemoteSpec
 
 FORMAT_NAME = "branchml-remote"
@@ -26,7 +26,7 @@ FORMAT_LINE = b"branchml-remote 1\n"
 class RemoteError(BranchmlError):
     """The blob remote cannot be reached, refuses us, or holds something unexpected."""
 
-    exit_code = 11
+    exit_code = ExitCode.REMOTE_FAILED
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -45,7 +45,9 @@ class RemoteStorage:
         self.spec = spec
         self.atomic_put = spec.protocol in OBJECT_STORES
         with self.errors("connect to"):
-            from fsspec.core import url_to_fs
+            from fsspec.core import (
+                url_to_fs,  # optional extra `remote`: loaded on first remote access
+            )
 
             self.fs, self.root = url_to_fs(spec.url, **spec.storage_options())
         if spec.protocol in ("s3", "s3a"):
@@ -148,7 +150,9 @@ class RemoteStorage:
     def staging_dir(self) -> Path | None:
         """For a remote on a local file system: its tmp/ folder, where a pack can be built in place
         and renamed into packs/ (one write instead of a build plus a copy). None otherwise."""
-        from fsspec.implementations.local import LocalFileSystem
+        from fsspec.implementations.local import (
+            LocalFileSystem,  # optional extra `remote`: loaded on first remote access
+        )
 
         if not isinstance(self.fs, LocalFileSystem):
             return None

@@ -14,11 +14,11 @@ import posixpath
 import tempfile
 from typing import TYPE_CHECKING
 
+from branchml.git.plumbing import DiffEntry as Change
 from branchml.store.pointer import looks_like_pointer
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
-    from branchml.roles.rules import Change
 
 SYMLINK, GITLINK = "120000", "160000"
 MODE_NAMES = {SYMLINK: "symlink", GITLINK: "submodule", "100644": "file", "100755": "executable file", "040000": "folder"}
@@ -45,7 +45,7 @@ def _describe(change: Change, is_attributes: bool) -> str:
         return "was deleted (or renamed: Git records a rename as a delete plus an add)"
     if change.status == "T":
         return f"changed type ({_mode(change.old_mode)} -> {_mode(change.new_mode)})"
-    if change.old_blob == change.new_blob:
+    if change.old_oid == change.new_oid:
         return f"changed mode ({change.old_mode} -> {change.new_mode})"
     if is_attributes:
         return "was edited so that existing files are read differently (only new lines for new paths may be added)"
@@ -62,7 +62,7 @@ def _blob(repo: Repo, sha: str) -> bytes:
 
 def _grows(repo: Repo, change: Change) -> bool:
     """True when the new content starts with the old (an appended log). Pointers cannot be compared."""
-    old, new = _blob(repo, change.old_blob), _blob(repo, change.new_blob)
+    old, new = _blob(repo, change.old_oid), _blob(repo, change.new_oid)
     if looks_like_pointer(old) or looks_like_pointer(new):
         return False
     return len(new) > len(old) and new.startswith(old)
@@ -70,8 +70,8 @@ def _grows(repo: Repo, change: Change) -> bool:
 
 def attributes_only_added(repo: Repo, change: Change, base: str, tree: str) -> bool:
     """A .gitattributes change that appends lines and leaves every existing file's attributes as they were."""
-    old = b"" if change.status == "A" else _blob(repo, change.old_blob)
-    new = _blob(repo, change.new_blob)
+    old = b"" if change.status == "A" else _blob(repo, change.old_oid)
+    new = _blob(repo, change.new_oid)
     if not new.startswith(old) or (old and not old.endswith(b"\n")):
         return False
     folder = posixpath.dirname(change.path)

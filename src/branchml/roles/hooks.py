@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import cmd
-from branchml.roles.rules import Policy, RefUpdate, Snapshot, Violation, check, check_staged, trailer_message
+from branchml.roles.rules import (
+    Policy,
+    RefUpdate,
+    Snapshot,
+    Violation,
+    check,
+    check_staged,
+    trailer_message,
+)
 
 if TYPE_CHECKING:
     from branchml.repo import Repo

@@ -24,7 +24,7 @@ class PathKinds:
     by_type: tuple[tuple[str, pathspec.PathSpec], ...] = ()  # kinds decided by file type first
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "PathKinds":
+    def from_config(cls, cfg: dict) -> PathKinds:
         table = cfg.get("paths", {})
         typed = cfg.get("roles", {}).get("by_type", ["code"])
         specs = tuple((kind, pathspec.GitIgnoreSpec.from_lines(globs)) for kind, globs in table.items())

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from branchml.git import cmd
+from branchml.git import cmd, plumbing
+from branchml.git.plumbing import DiffEntry
+from branchml.roles import appendonly
 from branchml.roles.names import role_globs, role_of
 from branchml.roles.paths import PathKinds
 
@@ -59,7 +61,7 @@ class Policy:
     client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Policy":
+    def from_config(cls, cfg: dict) -> Policy:
         roles = cfg.get("roles", {})
         refuses = roles.get("client_hooks", "warn") == "refuse"
         return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)
@@ -71,14 +73,7 @@ class Policy:
         return self.rules.get(role, {})
 
 
-@dataclass(frozen=True)
-class Change:
-    status: str  # A, D, M or T (type change), as `git diff-tree --raw` says
-    path: str
-    old_mode: str
-    new_mode: str
-    old_blob: str
-    new_blob: str
+Change = DiffEntry  # a path changed between two trees (status A, D, M or T; renames are off)
 
 
 @dataclass
@@ -205,41 +200,18 @@ def check_snapshot(ctx: _Ctx, snap: Snapshot, changes: list[Change] | None = Non
         _check_merge_only(ctx, snap, changes)
 
 
-DIFF_ARGS = ["diff-tree", "-r", "-z", "--no-renames", "--raw"]  # a rename is a delete plus an add
-
-
 def tree_changes(repo: Repo, old: str, new: str) -> list[Change]:
     """Changed paths between two tree-ishes."""
-    return _parse_raw(repo.git([*DIFF_ARGS, old, new]).split(b"\0")).get("", [])
+    return plumbing.diff_tree(repo.cwd, old, new)
 
 
 def commit_changes(repo: Repo, snapshots: list[Snapshot]) -> dict[str, list[Change]]:
     """Each commit's changes against its first parent (a root commit: against nothing), in one git call."""
-    if not snapshots:
-        return {}
-    lines = "".join(f"{s.label} {s.parents[0]}\n" if s.parents else f"{s.label}\n" for s in snapshots)
-    return _parse_raw(repo.git([*DIFF_ARGS, "--root", "--stdin"], input=lines.encode()).split(b"\0"))
-
-
-def _parse_raw(fields: list[bytes]) -> dict[str, list[Change]]:
-    """`--raw -z` output: optional commit-id headers, then `:modes ids status` and path fields."""
-    out: dict[str, list[Change]] = {}
-    current, i = "", 0
-    while i < len(fields):
-        field = fields[i]
-        if field.startswith(b":"):
-            old_mode, new_mode, old_blob, new_blob, status = field.decode().lstrip(":").split()
-            path = fields[i + 1].decode(errors="surrogateescape")
-            out.setdefault(current, []).append(Change(status[0], path, old_mode, new_mode, old_blob, new_blob))
-            i += 2
-        else:
-            current = field.decode() if field else current
-            i += 1
-    return out
+    return plumbing.diff_commits(repo.cwd, [(s.label, s.parents[0] if s.parents else None) for s in snapshots])
 
 
 def empty_tree(repo: Repo) -> str:
-    return repo.git_text(["hash-object", "-t", "tree", "--stdin"], input=b"")
+    return plumbing.empty_tree(repo.cwd)
 
 
 def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
@@ -247,8 +219,6 @@ def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
 
 
 def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Change]) -> None:
-    from branchml.roles import appendonly
-
     kinds = ctx.rules["append_only"]
     mine = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
     for change in mine:
@@ -260,8 +230,6 @@ def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Chang
 
 
 def _check_case(ctx: _Ctx, tip: str) -> None:
-    from branchml.roles import appendonly
-
     for label, path, other in appendonly.case_collisions(ctx.repo, tip, ctx.added):
         ctx.add(label, path, "append-only", f"differs only in letter case from the existing {other}: on "
                 "macOS and Windows it replaces that file, so it counts as a modification; choose a distinct name")
@@ -316,7 +284,7 @@ def _differing_paths(repo: Repo, touched: list[Change], tips: list[str]) -> set[
     best = {c.path for c in touched}
     for tip in dict.fromkeys(tips):
         state = _path_states(repo, tip, [c.path for c in touched])
-        wrong = {c.path for c in touched if state.get(c.path) != (None if c.status == "D" else (c.new_mode, c.new_blob))}
+        wrong = {c.path for c in touched if state.get(c.path) != (None if c.status == "D" else (c.new_mode, c.new_oid))}
         if len(wrong) < len(best):
             best = wrong
     return best

@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import tomli_w
+
 from branchml import config
+from branchml.files import write_atomic
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
@@ -87,15 +90,11 @@ def scaffold(repo: Repo) -> list[str]:
 
 
 def _create(path: Path, text: str) -> None:
-    from branchml.store.store import write_atomic
-
     write_atomic(path, text.encode())
 
 
 def _add_role_tables(toml_path: Path) -> bool:
     """Append the default [roles] and [paths] tables the file lacks, keeping its text as it is."""
-    import tomli_w
-
     current = config.read_toml(toml_path)
     missing = {key: config.DEFAULTS[key] for key in ("roles", "paths") if key not in current}
     if not missing:

@@ -29,8 +29,12 @@ def default_db(repo) -> Path:
 
 def export(repo, db_path: Path | None = None, branch: str = "main") -> dict:
     try:
-        from mlflow.entities import Metric, Param, RunTag
-        from mlflow.tracking import MlflowClient
+        from mlflow.entities import (  # optional extra `mlflow`: export only
+            Metric,
+            Param,
+            RunTag,
+        )
+        from mlflow.tracking import MlflowClient  # optional extra `mlflow`: export only
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"MLflow is not installed ({exc.name})", hint="pip install 'branchml[mlflow]'") from exc
     records = tracking.read_records(repo, branch)

@@ -17,13 +17,14 @@ import tempfile
 from pathlib import Path
 
 from branchml.errors import BranchmlError, NotARepository
+from branchml.git import plumbing
+from branchml.pointers import read_pointers
 from branchml.remote import prefetch, source
 from branchml.repo import Repo
 from branchml.runs.contents import contents_of
 from branchml.runs.release_cache import release_repo
 from branchml.runs.show import tree_entries
 from branchml.runs.tags import check_name, tag_number
-from branchml.workflows.pointers import read_pointers
 
 
 def list_releases(repo, customer: str | None = None) -> list[dict]:
@@ -88,7 +89,7 @@ def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str 
     if dest.exists() and any(dest.iterdir()) and not force:
         raise BranchmlError(f"{dest} is not empty", hint="choose an empty folder, or add --force to replace it")
     written = extract(repo, f"refs/tags/{tag}^{{commit}}", dest)
-    return {"tag": tag, "commit": repo.git_text(["rev-parse", f"refs/tags/{tag}^{{commit}}"]), "to": str(dest), "files": written}
+    return {"tag": tag, "commit": plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), "to": str(dest), "files": written}
 
 
 def extract(repo, rev: str, dest: Path) -> list[str]:
@@ -117,7 +118,7 @@ def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> 
     target = build / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "120000":
-        link = repo.git(["cat-file", "blob", sha]).decode(errors="surrogateescape")
+        link = os.fsdecode(_blob(repo, sha))
         if os.path.isabs(link) or not (target.parent / link).resolve().is_relative_to(build.resolve()):
             raise BranchmlError(f"{path}: symlink to {link!r} points outside the release", hint="fix it on the stable branch")
         os.symlink(link, target)
@@ -126,9 +127,14 @@ def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> 
         if pointer is not None:
             out.writelines(repo.store.iter_file(pointer, path))
         else:
-            out.write(repo.git(["cat-file", "blob", sha]))
+            out.write(_blob(repo, sha))
     if mode == "100755":
         target.chmod(0o755)
+
+
+def _blob(repo, sha: str) -> bytes:
+    with plumbing.CatFile(repo.cwd) as cat:
+        return cat.blob(sha)
 
 
 def _swap_into_place(build: Path, dest: Path) -> None:

@@ -14,23 +14,23 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from branchml import config
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, ExitCode
+from branchml.git import plumbing
 from branchml.roles.names import role_of
 from branchml.runs import card, tags, tracking
 from branchml.runs.lineage import data_lineage
 from branchml.workflows.rawbytes import require_materialised
 
-
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
 
 class RunFailed(BranchmlError):
-    exit_code = 20
+    exit_code = ExitCode.RUN_FAILED
 
 
 @dataclass
@@ -50,7 +50,7 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
     branch = stable_branch(repo)
     require_materialised(repo)  # the command would read pointer text where data belongs (Git calls it modified)
     require_clean(repo)
-    code_commit = repo.git_text(["rev-parse", "HEAD"])
+    code_commit = _head(repo)
     name = tags.reserve(repo, code_commit, prefix=customer or default_prefix(branch), tag=tag)
     log = log_path(repo, name)
     stale = _remove_stale(repo.root, [settings["metrics"], settings["params"]])
@@ -111,14 +111,14 @@ def _keep_failed_log(log: Path) -> Path | None:
     """The number is reused by the next run, so the failed run's log moves out of its way."""
     if not log.exists():
         return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     kept = log.with_name(f"{log.stem}.failed-{stamp}.log")
     log.rename(kept)
     return kept
 
 
 def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream) -> RunResult:
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings["steps"])]]
     env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
     with open(log, "wb") as out:
@@ -131,13 +131,13 @@ def _train_and_tag(repo, name, branch, code_commit, command, settings, log, stre
         "metrics": read_numbers(repo.root, settings["metrics"]),
         "params": read_json_object(repo.root, settings["params"]),
         "data_lineage": data_lineage(repo, code_commit),
-        **_timing(started, datetime.now(timezone.utc)),
+        **_timing(started, datetime.now(UTC)),
     }
     previous = previous_record(repo, name, settings["tracking_branch"])
     (repo.root / card.CARD_NAME).write_text(card.render(record, previous, settings["task"]), encoding="utf-8")
     commit = commit_and_tag(repo, name, code_commit, record)
     record["commit"] = commit
-    record["files"] = repo.git_text(["diff-tree", "-r", "--name-only", "--no-commit-id", code_commit, commit]).splitlines()
+    record["files"] = [change.path for change in plumbing.diff_tree(repo.cwd, code_commit, commit)]
     return RunResult(name, commit, record, log)
 
 
@@ -158,6 +158,13 @@ def _restore_stale(repo, names: list[str]) -> None:
     missing = [name for name in names if not os.path.lexists(repo.root / name)]
     if missing:
         repo.git(["checkout", "HEAD", "--", *missing], check=False)
+
+
+def _head(repo) -> str:
+    head = plumbing.rev_parse(repo.cwd, "HEAD^{commit}")
+    if head is None:
+        raise BranchmlError("this branch has no commit yet", hint="commit your training code first")
+    return head
 
 
 def _timing(started: datetime, finished: datetime) -> dict:
@@ -196,7 +203,7 @@ def execute(args: list[str], cwd: Path, env: dict, log: BinaryIO, stream: Binary
     try:
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
-        raise RunFailed(f"could not start {args[0]!r}: {exc}", hint="check the command; nothing was committed or tagged")
+        raise RunFailed(f"could not start {args[0]!r}: {exc}", hint="check the command; nothing was committed or tagged") from exc
     while data := proc.stdout.read1(65536):
         log.write(data)
         log.flush()
@@ -216,7 +223,7 @@ def read_json_object(root: Path, name: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunFailed(f"{name} (written by the run) is not valid JSON: {exc}", hint="fix the training script")
+        raise RunFailed(f"{name} (written by the run) is not valid JSON: {exc}", hint="fix the training script") from exc
     if not isinstance(data, dict):
         raise RunFailed(f"{name} must hold a JSON object (name -> value)", hint="fix the training script")
     return data
@@ -242,10 +249,10 @@ def commit_and_tag(repo, name: str, code_commit: str, record: dict) -> str:
     try:
         repo.git(["add", "-A"])
         repo.git(["commit", "-q", "-F", "-"], input=commit_message(record).encode())
-        commit = repo.git_text(["rev-parse", "HEAD"])
+        commit = _head(repo)
         tags.create_tag(repo, name, commit, summary(record))
     except BaseException:
-        if repo.git_text(["rev-parse", "HEAD"]) != code_commit:
+        if _head(repo) != code_commit:
             repo.git(["reset", "-q", "--soft", code_commit])
         repo.git(["reset", "-q"], check=False)
         raise

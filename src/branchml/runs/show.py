@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
+from branchml.pointers import read_pointers
 from branchml.runs import tracking
 from branchml.runs.lineage import data_lineage
-from branchml.workflows.pointers import read_pointers
 
 
 def show(repo, tag: str) -> dict:
-    if not repo.git(["rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"], check=False):
+    commit = plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}")
+    if commit is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml runs` or `branchml release list`")
-    commit = repo.git_text(["rev-parse", f"refs/tags/{tag}^{{commit}}"])
     branch = config.load(repo.root, repo.store_dir)["run"]["tracking_branch"]
     record = tracking.read_record(repo, tag, branch) or {}
     return {
@@ -20,7 +21,7 @@ def show(repo, tag: str) -> dict:
         "commit": commit,
         "message": repo.git_text(["for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"]),
         "branch": record.get("branch"),
-        "code_commit": record.get("code_commit") or repo.git_text(["rev-parse", f"{commit}^"]),
+        "code_commit": record.get("code_commit") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
         "metrics": record.get("metrics", {}),
         "params": record.get("params", {}),
         "data_lineage": record.get("data_lineage") or data_lineage(repo, commit),
@@ -42,10 +43,6 @@ def tree_files(repo, rev: str) -> list[dict]:
 
 def tree_entries(repo, rev: str):
     """(mode, blob sha, size, path) of every file in `rev` (submodules left out)."""
-    for entry in repo.git(["ls-tree", "-r", "-l", "-z", rev]).split(b"\0"):
-        if not entry:
-            continue
-        meta, path = entry.split(b"\t", 1)
-        mode, kind, sha, size = meta.decode().split()
-        if kind == "blob":
-            yield mode, sha, int(size), path.decode(errors="surrogateescape")
+    for entry in plumbing.ls_tree(repo.cwd, rev, long=True):
+        if entry.type == "blob":
+            yield entry.mode, entry.oid, entry.size or 0, entry.path

@@ -1,6 +1,7 @@
 """Tag names `<prefix>-<n>`, numbered per prefix, reserved race-safely before training starts.
 
-A reservation is a ref `refs/branchml/reserved/<tag>` created with `update-ref <ref> <obj> 0{40}`:
+A reservation is a ref `refs/branchml/reserved/<tag>` created with `update-ref <ref> <obj> 0{40}`
+(`plumbing.update_ref(..., old=None)`):
 Git creates it only if it does not exist yet (compare-and-swap), so of two racing runs exactly one
 gets a number and the other moves on to the next. The real tag is created at the end of a
 successful run, create-only too; then the reservation is dropped. A failed run drops its reservation
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import re
 
-from branchml.errors import BranchmlError, GitCommandError
+from branchml.errors import BranchmlError, RefChanged
+from branchml.git import plumbing
 
 RESERVED = "refs/branchml/reserved/"
-ZERO = "0" * 40
 MAX_ATTEMPTS = 100
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -38,13 +39,13 @@ def tag_number(tag: str, prefix: str) -> int | None:
 
 def numbered_tags(repo, prefix: str) -> list[tuple[int, str]]:
     """(n, name) of the tags `<prefix>-<n>`, oldest number first."""
-    names = repo.git_text(["for-each-ref", "--format=%(refname:strip=2)", f"refs/tags/{prefix}-*"]).split()
+    names = plumbing.for_each_ref(repo.cwd, f"refs/tags/{prefix}-*", "refname:strip=2")
     found = [(tag_number(n, prefix), n) for n in names]
     return sorted((n, name) for n, name in found if n is not None)
 
 
 def _reserved_numbers(repo, prefix: str) -> list[int]:
-    names = repo.git_text(["for-each-ref", "--format=%(refname:strip=3)", f"{RESERVED}{prefix}-*"]).split()
+    names = plumbing.for_each_ref(repo.cwd, f"{RESERVED}{prefix}-*", "refname:strip=3")
     return [n for n in (tag_number(name, prefix) for name in names) if n is not None]
 
 
@@ -54,15 +55,15 @@ def next_number(repo, prefix: str) -> int:
 
 
 def tag_exists(repo, tag: str) -> bool:
-    return bool(repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/tags/{tag}"]))
+    return bool(plumbing.for_each_ref(repo.cwd, f"refs/tags/{tag}"))
 
 
 def _create_only(repo, ref: str, obj: str) -> bool:
     """Create `ref` at `obj` unless it exists; True when this process created it."""
     try:
-        repo.git(["update-ref", ref, obj, ZERO])
+        plumbing.update_ref(repo.cwd, ref, obj, old=None)
         return True
-    except GitCommandError:
+    except RefChanged:
         return False
 
 
@@ -83,7 +84,7 @@ def reserve(repo, obj: str, *, prefix: str | None = None, tag: str | None = None
 
 def release(repo, tag: str) -> None:
     """Drop a reservation (after tagging, or when the run failed)."""
-    repo.git(["update-ref", "-d", RESERVED + tag], check=False)
+    plumbing.delete_ref(repo.cwd, RESERVED + tag)
 
 
 def create_tag(repo, tag: str, commit: str, message: str) -> str:

@@ -18,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from branchml.errors import BranchmlError, GitCommandError
-from branchml.store.store import write_atomic
+from branchml.errors import BranchmlError, GitCommandError, RefChanged
+from branchml.files import write_atomic
+from branchml.git import plumbing
 
 RECORDS_DIR = "tracking/runs"
+RUN_RECORD_FORMAT = 1  # the `format` of tracking/runs/<tag>.json (docs/formats.md)
 MAX_ATTEMPTS = 20
 LOCK_RETRIES = 10
 
@@ -31,22 +33,24 @@ def record_path(tag: str) -> str:
 
 
 def encode_record(record: dict) -> bytes:
-    return (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
+    """The committed bytes of a run record; every record carries `format` (docs/formats.md)."""
+    versioned = {**record, "format": RUN_RECORD_FORMAT}
+    return (json.dumps(versioned, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 def write_record(repo, record: dict, branch: str = "main") -> str:
     """Add `tracking/runs/<tag>.json` to `branch` in a new commit; returns that commit."""
     path = record_path(record["tag"])
-    blob = repo.git_text(["hash-object", "-w", "--stdin"], input=encode_record(record))
+    blob = plumbing.hash_object(repo.cwd, encode_record(record))
     ref = f"refs/heads/{branch}"
+    message = plumbing.with_trailers(f"Track run {record['tag']}", [("Run-Tag", record["tag"])])
     for _ in range(MAX_ATTEMPTS):
         old = _tip(repo, ref)
         tree = _tree_with(repo, old, path, blob)
-        args = ["commit-tree", tree, "-m", f"Track run {record['tag']}\n\nRun-Tag: {record['tag']}"]
-        new = repo.git_text(args + (["-p", old] if old else []))
+        new = plumbing.commit_tree(repo.cwd, tree, [old] if old else [], message)
         try:
-            repo.git(["update-ref", "-m", f"branchml: track run {record['tag']}", ref, new, old or "0" * 40])
-        except GitCommandError:
+            plumbing.update_ref(repo.cwd, ref, new, old=old, message=f"branchml: track run {record['tag']}")
+        except RefChanged:
             continue  # someone moved the branch: rebuild on the new tip
         _sync_checkouts(repo, branch, path, blob, encode_record(record))
         return new
@@ -54,8 +58,7 @@ def write_record(repo, record: dict, branch: str = "main") -> str:
 
 
 def _tip(repo, ref: str) -> str | None:
-    out = repo.git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False).decode().strip()
-    return out or None
+    return plumbing.rev_parse(repo.cwd, f"{ref}^{{commit}}")
 
 
 def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
@@ -114,27 +117,18 @@ def read_records(repo, branch: str = "main") -> list[dict]:
     """All records on `branch` (empty when it has none); unreadable files are reported, not skipped."""
     if _tip(repo, f"refs/heads/{branch}") is None:
         return []
-    listing = repo.git(["ls-tree", "-z", f"refs/heads/{branch}", f"{RECORDS_DIR}/"]).split(b"\0")
-    blobs = {}
-    for entry in filter(None, listing):
-        meta, name = entry.split(b"\t", 1)
-        if name.endswith(b".json") and meta.split()[1] == b"blob":
-            blobs[meta.split()[2].decode()] = f"{branch}:{name.decode()}"
+    blobs = {
+        e.oid: f"{branch}:{e.path}"
+        for e in plumbing.ls_tree(repo.cwd, f"refs/heads/{branch}", [RECORDS_DIR])
+        if e.type == "blob" and e.path.endswith(".json") and e.path.count("/") == RECORDS_DIR.count("/") + 1
+    }
     return [_parse(body, blobs[sha]) for sha, body in cat_blobs(repo, list(blobs))]
 
 
 def cat_blobs(repo, shas: list[str]) -> list[tuple[str, bytes]]:
-    """(sha, content) of many blobs in one `git cat-file --batch` call."""
-    if not shas:
-        return []
-    data = repo.git(["cat-file", "--batch"], input="\n".join(shas).encode() + b"\n")
-    out, pos = [], 0
-    while pos < len(data):
-        end = data.index(b"\n", pos)
-        sha, _type, size = data[pos:end].decode().split()
-        out.append((sha, data[end + 1 : end + 1 + int(size)]))
-        pos = end + 1 + int(size) + 1
-    return out
+    """(sha, content) of many blobs over one `git cat-file` process."""
+    with plumbing.CatFile(repo.cwd) as cat:
+        return [(sha, found[1]) for sha, found in cat.contents_many(shas) if found is not None]
 
 
 def _parse(body: bytes, where: str) -> dict:
@@ -144,10 +138,17 @@ def _parse(body: bytes, where: str) -> dict:
         raise BranchmlError(f"{where}: not valid JSON ({exc})", hint="fix or remove it on that branch") from exc
     if not isinstance(record, dict) or "tag" not in record:
         raise BranchmlError(f"{where}: not a run record (no 'tag')", hint="fix or remove it on that branch")
+    version = record.get("format", 1)  # records written before versioning are format 1
+    if not isinstance(version, int) or not 1 <= version <= RUN_RECORD_FORMAT:
+        raise BranchmlError(
+            f"{where}: run record format {version!r}; this branchml reads formats 1 to {RUN_RECORD_FORMAT}",
+            hint="upgrade branchml (`pip install -U branchml`)",
+        )
     return record
 
 
 def read_record(repo, tag: str, branch: str = "main") -> dict | None:
     where = f"refs/heads/{branch}:{record_path(tag)}"
-    body = repo.git(["cat-file", "blob", where], check=False)
+    with plumbing.CatFile(repo.cwd) as cat:
+        body = cat.contents(where)
     return _parse(body, where) if body else None

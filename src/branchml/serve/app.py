@@ -25,7 +25,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from branchml import __version__
 from branchml.errors import BranchmlError
 from branchml.monitor import Logger
 from branchml.monitor.records import new_request_id
@@ -35,6 +34,7 @@ from branchml.serve.frame import BAD_REQUEST, Frame, ScoringError
 from branchml.serve.model import TaggedModel, load_tag
 from branchml.serve.protocol import parse_request
 from branchml.serve.split import SHADOW, Router
+from branchml.version import __version__
 
 FORCE_HEADER = "x-branchml-variant"
 

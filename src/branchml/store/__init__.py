@@ -3,7 +3,7 @@
 It knows nothing of Git branches; ``docs/store-format.md`` specifies the on-disk format.
 """
 
-from branchml.store.pointer import Pointer, parse_pointer, looks_like_pointer
-from branchml.store.store import Store, FileRecord
+from branchml.store.pointer import Pointer, looks_like_pointer, parse_pointer
+from branchml.store.store import FileRecord, Store
 
 __all__ = ["Pointer", "parse_pointer", "looks_like_pointer", "Store", "FileRecord"]

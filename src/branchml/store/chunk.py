@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import zstandard
 
-from branchml.store.pack import FLAG_ZSTD
-
+FLAG_ZSTD = 1  # a record flag (docs/store-format.md): the payload is a zstd frame
 ZSTD_LEVEL = 1
 # Keep the compressed form only when it saves at least this share of the bytes.
 MIN_SAVING = 0.03

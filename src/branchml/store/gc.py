@@ -16,15 +16,15 @@ is not deleted but moved to `damaged/`, and the report says so.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from branchml.errors import BranchmlError, CorruptObject, MissingObject
+from branchml.errors import CorruptObject, MissingObject
+from branchml.store.gclock import (
+    GcLock as GcLock,  # re-exported: gc and writers share it
+)
 from branchml.store.index import ChunkLocation, PendingBatch
 from branchml.store.pack import (
     KIND_CHUNK,
@@ -41,46 +41,6 @@ from branchml.store.pack import (
 
 if TYPE_CHECKING:
     from branchml.store.store import Store
-
-WRITER_WAIT_SECONDS = 1800.0  # a writer waits this long for a gc to finish before giving up
-POLL_SECONDS = 0.05
-
-
-class GcLock:
-    """Exclusive (gc) or shared (writers) lock on `<store>/gc.lock`; waits up to `wait` seconds."""
-
-    def __init__(self, root: Path, exclusive: bool, wait: float | None = None) -> None:
-        self.fd = os.open(root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        deadline = time.monotonic() + (WRITER_WAIT_SECONDS if wait is None else wait)
-        told = False
-        while True:
-            try:
-                fcntl.flock(self.fd, mode)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    self.fd = -1
-                    raise _busy(exclusive) from None
-                if not exclusive and not told:
-                    sys.stderr.write("branchml: waiting for `branchml gc` to finish…\n")
-                    sys.stderr.flush()
-                    told = True
-                time.sleep(POLL_SECONDS)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _busy(exclusive: bool) -> BranchmlError:
-    if exclusive:
-        return BranchmlError("another branchml process is writing to the store", hint="retry `branchml gc` when it is done")
-    return BranchmlError("`branchml gc` is still running on this store", hint="retry when it is done")
-
 
 @dataclass(frozen=True)
 class GcMark:
@@ -229,10 +189,10 @@ def _file_payload(path: Path, record: Record) -> tuple[int, bytes]:
 def _verified_chunk(store: Store, cid: bytes, loc: ChunkLocation, valid: set[tuple[bytes, int]], report: GcReport) -> bytes | None:
     """The chunk's stored bytes if its record is intact, else None (and the report names it)."""
     if (KIND_CHUNK, loc.offset) in valid:
-        return os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+        return os.pread(store.pack_fd(loc.pack), loc.stored_len, loc.offset)
     try:
         store.read_chunk(cid, loc)  # payload intact under a damaged header: still copy it
-        return os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+        return os.pread(store.pack_fd(loc.pack), loc.stored_len, loc.offset)
     except (CorruptObject, MissingObject):
         report.dropped_corrupt.append(cid.hex())
         return None

@@ -57,7 +57,7 @@ class PendingBatch:
     reused: list[bytes] = field(default_factory=list)
 
     @classmethod
-    def empty(cls) -> "PendingBatch":
+    def empty(cls) -> PendingBatch:
         return cls([], [])
 
     def __bool__(self) -> bool:
@@ -165,7 +165,7 @@ class Index:
         self.db.execute("DELETE FROM reused WHERE seq <= ?", (up_to,))
 
     # -- quarantine ---------------------------------------------------------------------------
-    def quarantine_chunk(self, chunk_id: bytes, loc: "ChunkLocation", detail: str) -> None:
+    def quarantine_chunk(self, chunk_id: bytes, loc: ChunkLocation, detail: str) -> None:
         """Set a chunk's row aside: has_chunk() says no, so fetch and re-add store a good copy."""
         self.db.execute("BEGIN IMMEDIATE")
         try:

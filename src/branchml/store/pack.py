@@ -3,7 +3,7 @@
 Each writer process appends to a pack of its own, held under an exclusive flock, so writers never
 share a file. Records are written (a write() syscall, not just a Python buffer) before Git is told
 the file's pointer, so a killed process leaves them in the pack; the index is only a cache of what
-packs hold, and the records past a pack's indexed end are recovered by :func:`scan_records`.
+packs hold, and the records past a pack's indexed end are recovered by :func:`scan_pack`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -22,13 +21,13 @@ from typing import NoReturn
 import blake3
 
 from branchml.errors import NoSpace, is_disk_full
+from branchml.store.chunk import FLAG_ZSTD, decode_chunk
 
 PACK_MAGIC = b"BMLPACK\x01"
 # kind, flags, reserved, stored length, raw length, id
 RECORD_HEADER = struct.Struct("<cBHII32s")
 KIND_CHUNK = b"C"
 KIND_FILE = b"F"
-FLAG_ZSTD = 1
 MAX_RECORD = 64 << 20  # a file record of 2M chunk ids is still under this
 FILE_CHECK_LEN = 32
 
@@ -145,38 +144,7 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def scan_records(path: Path, start: int, *, verify: bool = True) -> Iterator[Record]:
-    """Yield complete, valid records from start; stop at the first torn or invalid one.
-
-    Used to recover what a killed writer appended past the indexed end, and by fsck.
-    """
-    with open(path, "rb") as f:
-        if start == 0:
-            if f.read(len(PACK_MAGIC)) != PACK_MAGIC:
-                return
-            start = len(PACK_MAGIC)
-        f.seek(start)
-        pos = start
-        while True:
-            header = f.read(RECORD_HEADER.size)
-            if len(header) < RECORD_HEADER.size:
-                return
-            kind, flags, _, stored_len, raw_len, record_id = RECORD_HEADER.unpack(header)
-            if kind not in (KIND_CHUNK, KIND_FILE) or stored_len > MAX_RECORD:
-                return
-            payload = f.read(stored_len)
-            if len(payload) < stored_len:
-                return
-            record = Record(kind, flags, record_id, pos + RECORD_HEADER.size, stored_len, raw_len)
-            if verify and not record_is_valid(record, payload):
-                return
-            yield record
-            pos += RECORD_HEADER.size + stored_len
-
-
 def record_is_valid(record: Record, payload: bytes) -> bool:
-    from branchml.store.chunk import decode_chunk  # local: avoids a cycle
-
     if record.kind == KIND_FILE:
         return decode_file_payload(payload) is not None
     data = decode_chunk(payload, record.flags, record.raw_len)

@@ -49,7 +49,7 @@ def stored_chunks(store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
             loc = locations.get(chunk_id)
             if loc is None:
                 raise MissingObject(f"chunk {chunk_id.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
-            payload = os.pread(store._fd(loc.pack), loc.stored_len, loc.offset)
+            payload = os.pread(store.pack_fd(loc.pack), loc.stored_len, loc.offset)
             record = RawRecord(KIND_CHUNK, loc.flags, chunk_id, loc.raw_len, payload)
             if not is_valid(record):
                 raise CorruptObject(

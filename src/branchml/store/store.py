@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,9 +16,19 @@ import blake3
 from pyfastcdc import FastCDC
 
 from branchml.errors import CorruptObject, MissingObject, StoreFormatError
+from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
+from branchml.store.gclock import GcLock
 from branchml.store.index import ChunkLocation, Index, PendingBatch
-from branchml.store.pack import KIND_CHUNK, KIND_FILE, PackWriter, encode_file_payload, is_locked, scan_pack
+from branchml.store.pack import (
+    KIND_CHUNK,
+    KIND_FILE,
+    PackWriter,
+    decode_file_payload,
+    encode_file_payload,
+    is_locked,
+    scan_pack,
+)
 from branchml.store.pointer import Pointer
 
 FORMAT_LINE = "branchml-store 1\n"
@@ -84,7 +95,7 @@ class Store:
         self._fds.clear()
         self.index.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,8 +130,6 @@ class Store:
         return recovered
 
     def _add_scanned(self, batch: PendingBatch, path: Path, rec: object) -> None:
-        from branchml.store.pack import decode_file_payload
-
         if rec.kind == KIND_CHUNK:  # type: ignore[attr-defined]
             batch.chunks.append((rec.id, rec.offset, rec.stored_len, rec.raw_len, rec.flags))  # type: ignore[attr-defined]
             return
@@ -131,15 +140,13 @@ class Store:
             batch.files.append((rec.id, decoded[0], decoded[1]))  # type: ignore[attr-defined]
 
     # -- writing ------------------------------------------------------------------------------
-    def writer(self) -> "StoreWriter":
+    def writer(self) -> StoreWriter:
         return StoreWriter(self)
 
     @contextmanager
     def gc_guard(self) -> Iterator[None]:
         """Hold gc off (gc.lock shared) while content is stored and then recorded in Git by plumbing
         (rule 4 of docs/store-format.md): the writer alone lets go before the ref update."""
-        from branchml.store.gc import GcLock
-
         lock = GcLock(self.root, exclusive=False)
         try:
             yield
@@ -148,8 +155,6 @@ class Store:
 
     def put_bytes(self, data: bytes) -> Pointer:
         """Store a small in-memory blob (tests, merge results)."""
-        import io
-
         with self.writer() as w:
             return w.add_stream(io.BytesIO(data))
 
@@ -200,7 +205,7 @@ class Store:
         fetch and re-add, which skip what the index has, store a good copy.
         """
         try:
-            fd = self._fd(loc.pack)
+            fd = self.pack_fd(loc.pack)
         except MissingObject:
             if quarantine:
                 self.index.quarantine_chunk(chunk_id, loc, f"pack {loc.pack} is missing")
@@ -264,14 +269,14 @@ class Store:
         """Whole content in memory: for small files only (tests, merge drivers)."""
         return b"".join(self.iter_file(pointer))
 
-    def _fd(self, pack: str) -> int:
+    def pack_fd(self, pack: str) -> int:
         fd = self._fds.get(pack)
         if fd is not None:
             return fd
         try:
             fd = os.open(self.packs_dir / pack, os.O_RDONLY)
         except FileNotFoundError:
-            raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`")
+            raise MissingObject(f"pack {pack} is missing from {self.packs_dir}", hint="run `branchml fsck`") from None
         kept = self._fds.setdefault(pack, fd)  # restore threads may race here: keep one descriptor
         if kept != fd:
             os.close(fd)
@@ -292,8 +297,6 @@ class StoreWriter:
     """Adds files to the store; used as a context manager so the index is always committed."""
 
     def __init__(self, store: Store) -> None:
-        from branchml.store.gc import GcLock
-
         self.store = store
         self.gc_lock = GcLock(store.root, exclusive=False)
         self.cdc = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
@@ -309,7 +312,7 @@ class StoreWriter:
         self._path_hints: dict[str, bytes] = {}
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
@@ -349,7 +352,7 @@ class StoreWriter:
             future.result()
         return self._finish_file(state)
 
-    def _finish_file(self, state: "_FileState") -> Pointer:
+    def _finish_file(self, state: _FileState) -> Pointer:
         oid = state.whole.digest()
         ids = bytes(state.ids)
         if oid not in self._pending_files and self.store.index.file(oid) is None:
@@ -362,7 +365,7 @@ class StoreWriter:
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
 
-    def _skip_unchanged_prefix(self, state: "_FileState", stream: Readable, previous: bytes) -> Readable:
+    def _skip_unchanged_prefix(self, state: _FileState, stream: Readable, previous: bytes) -> Readable:
         """Re-adding a file that had content `previous`: check its chunks in place, without cutting.
 
         Reads the stream chunk by chunk at the previous version's boundaries while the BLAKE3 ids
@@ -395,14 +398,14 @@ class StoreWriter:
         self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
         return self._finish_file(state)
 
-    def _submit(self, pending: list[Future], state: "_FileState", batch: list[bytes]) -> list[Future]:
+    def _submit(self, pending: list[Future], state: _FileState, batch: list[bytes]) -> list[Future]:
         while len(pending) >= 4:
             pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
         pending.append(self._hasher.submit(_hash_whole, state, batch))
         pending.append(self._worker.submit(self._store_batch, state, batch, False))
         return pending
 
-    def _store_batch(self, state: "_FileState", batch: list[bytes], whole: bool = True) -> None:
+    def _store_batch(self, state: _FileState, batch: list[bytes], whole: bool = True) -> None:
         ids = [blake3.blake3(data).digest() for data in batch]
         for data, cid in zip(batch, ids):
             if whole:
@@ -482,7 +485,7 @@ class _PrefixedReader:
         return n + _read_exactly(self.stream, memoryview(buffer)[n:])
 
 
-def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
+def _hash_whole(state: _FileState, batch: list[bytes]) -> None:
     """The whole-file oid, on its own thread (one thread per hasher keeps the order of batches)."""
     for data in batch:
         state.whole.update(data)
@@ -492,7 +495,7 @@ def _hash_whole(state: "_FileState", batch: list[bytes]) -> None:
 class _FileState:
     """What the worker accumulates for one file."""
 
-    whole: "blake3.blake3" = field(default_factory=blake3.blake3)
+    whole: blake3.blake3 = field(default_factory=blake3.blake3)
     ids: bytearray = field(default_factory=bytearray)
     size: int = 0
 
@@ -503,18 +506,3 @@ def discard_index(root: Path) -> None:
         path = Path(root) / f"index.db{suffix}"
         if path.exists():
             path.replace(path.with_name(path.name + ".broken"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

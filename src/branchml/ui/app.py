@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from branchml import __version__
 from branchml.errors import BranchmlError
+from branchml.fs.locate import NotFound, split_ref_path
 from branchml.repo import Repo
 from branchml.ui import files, monitoring, pages
-from branchml.fs.locate import NotFound, split_ref_path
+from branchml.version import __version__
 
 Handler = Callable[[Request, Repo], Response]
 

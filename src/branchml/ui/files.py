@@ -13,9 +13,9 @@ from itertools import islice
 from typing import Any
 
 from branchml.audit.content import Blob, blob_at, iter_bytes
+from branchml.fs.locate import Location, NotFound
 from branchml.git import plumbing
 from branchml.repo import Repo
-from branchml.fs.locate import Location, NotFound
 
 PREVIEW_ROWS = 20
 PREVIEW_BYTES = 64 << 20

@@ -12,6 +12,7 @@ from typing import Any
 
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.errors import MalformedPointer
+from branchml.fs.locate import NotFound
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.store.pointer import (
@@ -20,7 +21,6 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
-from branchml.fs.locate import NotFound
 
 PREFIX = "refs/heads/monitor/"
 COUNT_MAX_BYTES = 256 << 20  # request counts read log content up to this much per page

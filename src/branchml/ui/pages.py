@@ -11,13 +11,13 @@ from branchml import config
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.audit.refdiff import diff_refs
 from branchml.audit.why import why
+from branchml.fs.locate import NotFound, commit_of
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.roles.branches import list_branches
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
 from branchml.runs.show import show
-from branchml.fs.locate import NotFound, commit_of
 from branchml.workflows.commitchecks import verify_all
 
 # The seed's diagram, left to right; dev/* and ds/* sit around the flow.

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from branchml import config
+from branchml.checkout import materialize
 from branchml.git import cmd, hooks
 from branchml.repo import Repo
 from branchml.workflows import setup
-from branchml.workflows.checkout import materialize
 from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
 
 STALE_LOCK_SECONDS = 600  # Git holds index.lock for the length of one command; ten minutes is no command

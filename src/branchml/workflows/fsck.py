@@ -11,16 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from branchml import config
 from branchml.errors import NotABranchmlRepository
-from branchml.store.maintenance import Problem, check_store, missing_chunks_of_files
-from branchml.store.store import discard_index
-from branchml.workflows.pointers import (
+from branchml.pointers import (
     BadPointer,
     PointerBlob,
     commit_pointers,
     index_pointers,
     reachable_pointers,
 )
+from branchml.store.maintenance import Problem, check_store, missing_chunks_of_files
+from branchml.store.store import discard_index
+from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
@@ -37,8 +39,6 @@ class FsckReport:
 def require_store(repo: Repo) -> None:
     """Refuse (creating nothing) in a Git repository where branchml was never set up: no store, and
     no committed settings (a plain clone of a branchml project is checked: its store is created)."""
-    from branchml import config
-
     project = repo.root is not None and (repo.root / config.FILE_NAME).is_file()
     if not project and not (repo.store_dir / "format").exists():
         raise NotABranchmlRepository(
@@ -72,8 +72,6 @@ def run_fsck(
 
 def _raw_bytes(repo: Repo, all_refs: bool) -> list[dict[str, object]]:
     """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
-    from branchml import config
-    from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
 
     inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
     found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
-from branchml.store import gc as store_gc
-from branchml.store import leftovers
-from branchml.store.filecache import FileCache
-from branchml.workflows.pointers import (
+from branchml.pointers import (
     PointerBlob,
     reachable_pointers,
     rev_list_pointers,
 )
+from branchml.store import gc as store_gc
+from branchml.store import leftovers
+from branchml.store.filecache import FileCache
 
 if TYPE_CHECKING:
     from branchml.repo import Repo

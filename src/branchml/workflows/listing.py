@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from branchml.repo import Repo
-from branchml.workflows.pointers import (
+from branchml.pointers import (
     PointerBlob,
     commit_pointers,
     index_pointers,
     rev_list_pointers,
 )
+from branchml.repo import Repo
 
 
 @dataclass(frozen=True)

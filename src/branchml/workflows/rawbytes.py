@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.git.treeattrs import attribute_values
+from branchml.pointers import index_pointers
 from branchml.store.pointer import MAX_POINTER_SIZE, looks_like_pointer
 
 if TYPE_CHECKING:
@@ -144,8 +145,6 @@ def pointers_in_work_tree(repo: Repo) -> list[str]:
     Whatever reads such a file (a training script, pandas) gets three lines of pointer text instead
     of the data, without an error: branchml's own readers call this and say so instead.
     """
-    from branchml.workflows.pointers import index_pointers
-
     if repo.root is None:
         return []
     found = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shlex
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def install(repo: Repo, *, server: bool = False) -> dict:
         register(repo)
         return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
     register(repo)
-    repo.store  # creates the store folder and its format file
+    _ = repo.store  # creates the store folder and its format file
     source.record_settings_branch(repo)  # where every branch reads the blob remote from
     return {"hooks": hooks.install_hooks(repo, hooks.CLIENT_HOOKS)}
 
@@ -77,8 +78,6 @@ SCAFFOLDERS: list[str] = ["branchml.roles.scaffold:scaffold", "branchml.merge.sc
 
 
 def _call(spec: str, *args):
-    import importlib
-
     module_name, func = spec.split(":")
     try:
         module = importlib.import_module(module_name)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import platform
 from dataclasses import asdict, dataclass, field
 
-from branchml import __version__, config
+from branchml import config
 from branchml.git import cmd
 from branchml.remote import api
 from branchml.repo import Repo
 from branchml.roles.names import role_globs, role_of
+from branchml.version import __version__
 from branchml.workflows.doctor import Problem, diagnose, filter_command
 
 

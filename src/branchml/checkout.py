@@ -14,6 +14,7 @@ content; a file that cannot be produced fails alone, and is reported.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import sys
 import time
@@ -21,13 +22,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing, written
+from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.remote import prefetch
 from branchml.repo import Repo
+from branchml.store.filecache import FileCache, link_mode
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
-from branchml.workflows.pointers import PointerBlob, read_pointers
+from branchml.store.restore import Restorer
+
+if TYPE_CHECKING:  # both imported where used: they pull in the store's native libraries
+    from branchml.store.filecache import FileCache
+    from branchml.store.restore import Restorer
 
 TEMP_PREFIX = "checkout-"
 
@@ -44,7 +53,7 @@ class PointerFile:
         return self.entry.pointer.encode()
 
 
-def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
+def materialize(repo: Repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
     """Replace pointer files in the work tree by their content; returns the paths written.
 
     With keep_going, a file that cannot be had is reported on stderr, the others are still written,
@@ -69,12 +78,8 @@ def materialize(repo, paths: list[str] | None = None, *, keep_going: bool = Fals
     return [w.path for w in done]
 
 
-def materialize_matching(repo, include: list[str]) -> list[str]:
+def materialize_matching(repo: Repo, include: list[str]) -> list[str]:
     """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
-    import fnmatch
-
-    from branchml.workflows.pointers import index_pointers
-
     paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
     return materialize(repo, paths) if paths else []
 
@@ -106,12 +111,13 @@ def _summary(failed: list[tuple[str, BranchmlError]]) -> BranchmlError:
     return error
 
 
-def pointer_files(repo, paths: list[str] | None = None) -> list[PointerFile]:
+def pointer_files(repo: Repo, paths: list[str] | None = None) -> list[PointerFile]:
     """Index entries whose work-tree file holds their pointer (only files of pointer size are read)."""
     wanted = set(paths) if paths else None
+    root = _work_tree(repo)
     maybe = {
-        e.path: e for e in plumbing.ls_files_staged(repo.root)
-        if e.mode.startswith("100") and (wanted is None or e.path in wanted) and _small_file(repo.root / e.path)
+        e.path: e for e in plumbing.ls_files_staged(root)
+        if e.mode.startswith("100") and (wanted is None or e.path in wanted) and _small_file(root / e.path)
     }
     if not maybe:
         return []
@@ -119,9 +125,16 @@ def pointer_files(repo, paths: list[str] | None = None) -> list[PointerFile]:
     out = []
     for path, e in maybe.items():
         pointer = pointers.get(e.oid)
-        if pointer is not None and pointer.size > 0 and _holds(repo.root / path, pointer.encode()):
-            out.append(PointerFile(PointerBlob(e.oid, path, pointer, e.mode), repo.root / path))
+        if pointer is not None and pointer.size > 0 and _holds(root / path, pointer.encode()):
+            out.append(PointerFile(PointerBlob(e.oid, path, pointer, e.mode), root / path))
     return out
+
+
+def _work_tree(repo: Repo) -> Path:
+    if repo.root is None:
+        raise BranchmlError("this is a bare repository: it has no work tree to write files into",
+                            hint="run this in a clone that has a work tree")
+    return repo.root
 
 
 def _small_file(path: Path) -> bool:
@@ -141,7 +154,7 @@ def _holds(path: Path, text: bytes) -> bool:
     return data == text and looks_like_pointer(data)
 
 
-def _prefetch(repo, pointers: list[Pointer], keep_going: bool) -> None:
+def _prefetch(repo: Repo, pointers: list[Pointer], keep_going: bool) -> None:
     """One batched download of every file record and chunk the checkout lacks (no per-file trips)."""
     store = repo.store
     if store.fetcher is None:
@@ -163,10 +176,8 @@ def _prefetch(repo, pointers: list[Pointer], keep_going: bool) -> None:
         # each file then asks for what it lacks, and the ones that cannot be had fail alone
 
 
-def _write_all(repo, pending: list[PointerFile], cache, done: list[written.Written],
+def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, done: list[written.Written],
                failed: list[tuple[str, BranchmlError]] | None) -> None:
-    from branchml.store.restore import Restorer
-
     temp_dir = _temp_dir(repo)
     with Restorer(repo.store) as restorer:
         for item in pending:
@@ -179,16 +190,14 @@ def _write_all(repo, pending: list[PointerFile], cache, done: list[written.Writt
                 failed.append((item.entry.path, exc))
 
 
-def _file_cache(repo):
+def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
-    from branchml import config
-    from branchml.store.filecache import FileCache, link_mode
 
     settings = config.load(repo.root, repo.store_dir).get("checkout", {})
     return FileCache(repo.store) if link_mode(settings) == "reflink" else None
 
 
-def _write_one(restorer, item: PointerFile, temp_dir: Path | None, cache=None) -> written.Written:
+def _write_one(restorer: Restorer, item: PointerFile, temp_dir: Path | None, cache: FileCache | None = None) -> written.Written:
     """Verified content into a temp file (a reflink clone of the store's whole-file copy where
     configured and possible), then renamed over the pointer if it is still there."""
     target, pointer = item.target, item.entry.pointer
@@ -218,17 +227,17 @@ def _write_one(restorer, item: PointerFile, temp_dir: Path | None, cache=None) -
     return written.Written(item.entry.path, pointer.oid, pointer.size, written.stat_key(os.lstat(target)))
 
 
-def _temp_dir(repo) -> Path | None:
+def _temp_dir(repo: Repo) -> Path | None:
     """The store's tmp/ when it is on the work tree's file system (no stray files in the tree)."""
     tmp = repo.store_dir / "tmp"
     try:
         tmp.mkdir(parents=True, exist_ok=True)
-        return tmp if os.stat(tmp).st_dev == os.stat(repo.root).st_dev else None
+        return tmp if os.stat(tmp).st_dev == os.stat(_work_tree(repo)).st_dev else None
     except OSError:
         return None
 
 
-def _clear_stale_temps(repo) -> None:
+def _clear_stale_temps(repo: Repo) -> None:
     """Remove temp files that a killed checkout left: those whose writer no longer holds its lock
     (a process id alone is not enough: ids are reused, quickly on a busy machine)."""
     tmp_dir = repo.store_dir / "tmp"
@@ -255,7 +264,7 @@ def _held(lock: Path) -> bool:
 
 
 @contextmanager
-def _writer_lock(repo) -> Iterator[None]:
+def _writer_lock(repo: Repo) -> Iterator[None]:
     """Held while this process has temp files: tells _clear_stale_temps they are not stale."""
     lock = repo.store_dir / "tmp" / f"{TEMP_PREFIX}{os.getpid()}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +277,7 @@ def _writer_lock(repo) -> Iterator[None]:
         os.close(fd)
 
 
-def refresh_stat_data(repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
+def refresh_stat_data(repo: Repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
     """Record the new files' stat data in Git's index, so `git status` is clean and never re-reads them.
 
     Git trusts a size change without looking, so the entries are re-staged first (which clears their
@@ -300,10 +309,8 @@ def _wait_for_clock_past(mtime_ns: int, probe: Path) -> None:
         time.sleep(0.001)
 
 
-def after_checkout(repo, args: list[str], stdin: bytes) -> None:
+def after_checkout(repo: Repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the large files the filter left as pointers."""
-    from branchml import config
-
     if repo.root is None or config.skip_smudge():
         return
     written_paths = materialize(repo, keep_going=True)

@@ -1,0 +1,40 @@
+"""`branchml clone`: a Git clone with branchml installed before the first checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from branchml import config
+from branchml.checkout import materialize
+from branchml.git import cmd, plumbing
+from branchml.repo import Repo
+from branchml.workflows import setup
+
+
+def clone(url: str, directory: Path | None, git_options: list[str] | None = None, *,
+          checkout: bool = True, submodules: bool = False) -> Path:
+    """git clone (with the user's clone options) without checkout, install branchml, then check
+    out with files fetched on demand: the filter must be in place before the first file is written."""
+    target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
+    cmd.git(["clone", "-q", "--no-checkout", *(git_options or []), "--", url, str(target)])
+    repo = Repo.find(target)
+    setup.install(repo)
+    if checkout and plumbing.rev_parse(target, "HEAD") is not None:
+        cmd.git(["checkout", "-q", "-f", "HEAD"], target)
+        if submodules:
+            _clone_submodules(target)
+    return target.resolve()
+
+
+def _clone_submodules(top: Path) -> None:
+    """`--recurse-submodules`: Git skips submodules in a --no-checkout clone, so fetch them now;
+    those that are branchml projects get branchml installed and their files materialised."""
+    cmd.git(["submodule", "update", "-q", "--init", "--recursive"], top)
+    listing = cmd.git_text(["submodule", "foreach", "-q", "--recursive", "pwd"], top)
+    for line in listing.splitlines():
+        sub = Path(line)
+        if (sub / config.FILE_NAME).is_file():
+            repo = Repo.find(sub)
+            setup.install(repo)
+            if not config.skip_smudge():
+                materialize(repo)

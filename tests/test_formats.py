@@ -1,0 +1,115 @@
+"""The format documents and the code agree: every constant docs/store-format.md and docs/formats.md
+quote (as `NAME = value`) is the code's value, the pointer grammar refuses a table of near misses,
+and committed JSON carries a `format` that readers check."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from branchml.data import clean, split
+from branchml.errors import BranchmlError, MalformedPointer
+from branchml.repo import Repo
+from branchml.runs import tracking
+from branchml.store import chunk, index, pack, pointer, store
+from conftest import git
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+MODULES = [store, pack, pointer, chunk, index, tracking, clean, split]
+
+
+def quoted_constants(doc: str) -> dict[str, str]:
+    """`NAME = value` spans in a document."""
+    return dict(re.findall(r"`([A-Z][A-Z_]+) = ([^`]+)`", (DOCS / doc).read_text()))
+
+
+def code_value(name: str) -> object:
+    """The value of the module-level constant `name`, wherever in branchml it is defined."""
+    owners = [m for m in MODULES if hasattr(m, name)]
+    if not owners:
+        pattern = re.compile(rf"^{name}\s*(:[^=]+)?=", re.M)
+        package = Path(store.__file__).resolve().parents[1]
+        for path in sorted(package.rglob("*.py")):
+            if pattern.search(path.read_text()):
+                dotted = ".".join(("branchml", *path.relative_to(package).with_suffix("").parts))
+                owners.append(importlib.import_module(dotted.removesuffix(".__init__")))
+    assert owners, f"documented constant {name} is in no module"
+    return getattr(owners[0], name)
+
+
+@pytest.mark.parametrize("doc", ["store-format.md", "formats.md"])
+def test_documented_constants_match_the_code(doc):
+    found = quoted_constants(doc)
+    assert found, f"{doc} quotes no constants"
+    for name, text in found.items():
+        value = code_value(name)
+        expected = eval(text.split(" (")[0], {}) if not isinstance(value, str) else text  # noqa: S307 - our own docs
+        assert value == expected, f"{doc}: {name} = {text}, the code says {value!r}"
+
+
+def test_store_format_document_states_the_three_version_markers_and_the_header_layout():
+    text = (DOCS / "store-format.md").read_text()
+    assert f"`{store.FORMAT_LINE.strip()}`" in text
+    assert "42 4D 4C 50 41 43 4B 01" in text and pack.PACK_MAGIC == bytes.fromhex("424D4C5041434B01")
+    assert f"`{pointer.HEADER.decode().strip()}`" in text
+    assert pack.RECORD_HEADER.format in text and pack.RECORD_HEADER.size == 44 and "44-byte header" in text
+    assert pack.RECORD_HEADER.format.startswith("<")  # little-endian, as documented
+    for section in ("## Terminology", "## Byte order", "## Versioning", "## Changes", "MUST"):
+        assert section in text
+
+
+GOOD = b"branchml pointer v1\noid blake3:" + b"ab" * 32 + b"\nsize 12\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (GOOD.replace(b"v1", b"v2"), "unknown version"),
+        (GOOD.replace(b"ab" * 32, b"AB" * 32), "upper-case hex"),
+        (GOOD.replace(b"size 12", b"size 012"), "leading zero"),
+        (GOOD[:-1], "no final newline"),
+        (GOOD + b"extra\n", "something follows"),
+        (GOOD.replace(b"blake3:", b"sha256:"), "not BLAKE3"),
+        (GOOD.replace(b"\n", b"\r\n"), "CRLF"),
+        (GOOD.replace(b"ab" * 32, b"ab" * 31), "short oid"),
+        (GOOD.replace(b"size 12", b"size -1"), "negative size"),
+        (GOOD.replace(b"size 12", b"size 99999999999999999999"), "size out of range"),
+        (GOOD.replace(b"oid", b"OID"), "key case"),
+        (GOOD + b" " * 200, "too long"),
+    ],
+)
+def test_invalid_pointers_are_refused(content, why):
+    with pytest.raises(MalformedPointer):
+        pointer.parse_pointer(content, why)
+
+
+def test_the_one_valid_encoding_parses_and_round_trips():
+    parsed = pointer.parse_pointer(GOOD)
+    assert parsed.size == 12 and parsed.encode() == GOOD
+
+
+def _commit_record(repo: Path, name: str, record: dict) -> None:
+    (repo / "tracking" / "runs").mkdir(parents=True, exist_ok=True)
+    (repo / "tracking" / "runs" / name).write_text(json.dumps(record))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"record {name}")
+
+
+def test_run_records_carry_a_format_and_readers_check_it(tmp_path):
+    assert json.loads(tracking.encode_record({"tag": "a-1"}))["format"] == tracking.RUN_RECORD_FORMAT
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    _commit_record(repo, "old-1.json", {"tag": "old-1"})  # before versioning: read as format 1
+    assert [r["tag"] for r in tracking.read_records(Repo.find(repo))] == ["old-1"]
+    _commit_record(repo, "new-1.json", {"tag": "new-1", "format": tracking.RUN_RECORD_FORMAT + 1})
+    with pytest.raises(BranchmlError, match=r"new-1\.json: run record format 2; this branchml reads formats 1 to 1"):
+        tracking.read_records(Repo.find(repo))
+
+
+def test_split_manifest_header_is_its_version(tmp_path):
+    examples = [split.Example("1", "a.csv", "train", "h")]
+    assert split.manifest_bytes(examples).splitlines()[0].decode() == ",".join(split.MANIFEST_COLUMNS)
