@@ -24,7 +24,6 @@ from branchml.repo import Repo
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
 SEP = "\x1f"
-csv.field_size_limit(1 << 30)
 
 
 def format_of(path: str) -> str | None:
