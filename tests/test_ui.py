@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import bml, git
 
 pytest.importorskip("starlette", reason="the dashboard needs the `ui` extra")
@@ -66,7 +67,7 @@ def server(demo: Path) -> Iterator[str]:
             break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode() if proc.stdout else "ui exited")
+                raise AssertionError(proc.stdout.read().decode() if proc.stdout else "ui exited") from None
             time.sleep(0.1)
     yield url
     proc.terminate()
@@ -129,6 +130,10 @@ def test_runs_table_sorts_and_charts_render_one_mark_per_run(page, server):
 def test_compare_releases_files_and_monitoring_pages(page, server):
     assert _open(page, server + "/runs/compare?a=acme-1&b=acme-2", "compare") == 200
     assert page.locator("tr.differs").count() >= 1  # accuracy differs
+    _open(page, server + "/runs/compare?a=acme-2&b=globex-1")  # two customers: other training data
+    page.locator('a.rowdiff[href*="data/train.csv"]').click()
+    assert "/diff?" in page.url and page.locator("table.rowdiff").count() == 1
+    assert int(page.locator("table.rowdiff td.num").first.inner_text()) > 0
     assert _open(page, server + "/releases", "releases") == 200
     assert "runs acme-2 now" in page.locator('section[data-customer="acme"] h2').inner_text()
     assert _open(page, server + "/files/acme-2/data/train.csv", "file") == 200

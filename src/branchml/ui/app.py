@@ -58,6 +58,9 @@ def make_app(root: Path) -> Starlette:
         Route("/", page("index.html", lambda r, repo: pages.branch_map(repo))),
         Route("/runs", page("runs.html", lambda r, repo: pages.runs(repo, **_runs_query(r)))),
         Route("/runs/compare", page("compare.html", lambda r, repo: pages.compare(repo, r.query_params.get("a", ""), r.query_params.get("b", "")))),
+        Route("/diff", page("diff.html", lambda r, repo: pages.data_diff(
+            repo, r.query_params.get("a", ""), r.query_params.get("b", ""), r.query_params.get("path", ""),
+            r.query_params.get("key", "")))),
         Route("/releases", page("releases.html", lambda r, repo: pages.releases(repo))),
         Route("/tags/{name:path}", page("tag.html", lambda r, repo: pages.tag(repo, r.path_params["name"]))),
         Route("/branches/{name:path}", page("branch.html", lambda r, repo: pages.branch(repo, r.path_params["name"]))),

@@ -11,7 +11,7 @@ from branchml import config
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.audit.refdiff import diff_refs
 from branchml.audit.why import why
-from branchml.fs.locate import NotFound, commit_of
+from branchml.fs.locate import NotFound, clean_path, commit_of
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.roles.branches import list_branches
@@ -107,6 +107,15 @@ def compare(repo: Repo, a: str, b: str) -> dict[str, Any]:
     records = {tag: tracking.read_record(repo, tag, _tracking_branch(repo)) for tag in (a, b)}
     result = diff_refs(repo, a, b, rows=False)
     return {"a": a, "b": b, "records": records, "diff": asdict(result), "by_kind": result.by_kind()}
+
+
+def data_diff(repo: Repo, a: str, b: str, path: str, key: str) -> dict[str, Any]:
+    """Row-level differences of one data file between two refs (`branchml diff A B PATH`)."""
+    commit_of(repo, a)
+    commit_of(repo, b)
+    keys = [k for k in key.split(",") if k] or None
+    result = diff_refs(repo, a, b, [clean_path(path)], key=keys)
+    return {"a": a, "b": b, "path": path, "key": key, "files": [asdict(f) for f in result.files]}
 
 
 def releases(repo: Repo) -> dict[str, Any]:
