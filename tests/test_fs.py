@@ -7,6 +7,7 @@ import json
 
 import fsspec
 import pytest
+
 from conftest import bml, git
 from data_helpers import csv_bytes, parquet
 from remote_support import commit_all, project, write_random
@@ -162,3 +163,37 @@ def test_pandas_writes_a_csv_through_a_branchml_url(repo):
     shown = git(repo, "show", "data/raw:data/uploads/pandas.csv")
     assert shown.startswith("branchml pointer v1")
     assert pd.read_csv(io.BytesIO(fsspec.filesystem("branchml", repo=str(repo)).cat("data/raw/data/uploads/pandas.csv"))).equals(frame)
+
+
+def test_a_git_url_as_repo_reads_a_ref_of_another_repository_shallow_and_read_only(tmp_path):
+    src = project(tmp_path, str(tmp_path / "blobs"))
+    (src / "data").mkdir()
+    (src / "data" / "t.csv").write_bytes(b"id,v\n" + b"1,2\n" * 3000)
+    commit_all(src, "data")
+    git(src, "tag", "acme-1")
+    git(src, "push", "-q", "origin", "main", "acme-1")
+    url = f"file://{tmp_path / 'proj-server.git'}"
+    frame = pd.read_csv("branchml://acme-1/data/t.csv", storage_options={"repo": url})
+    assert len(frame) == 3000 and list(frame.columns) == ["id", "v"]
+    fs = fsspec.filesystem("branchml", repo=url, skip_instance_cache=True)
+    assert fs.cat("main/data/t.csv") == (src / "data" / "t.csv").read_bytes()
+    with pytest.raises(FileNotFoundError):
+        fs.cat("nope/data/t.csv")
+    with pytest.raises(PermissionError):
+        fs.pipe_file("main/data/new.csv", b"x")
+
+
+def test_a_transaction_is_one_commit_and_a_failed_one_commits_nothing(repo):
+    _raw_repo(repo)
+    fs = fsspec.filesystem("branchml", repo=str(repo), source="batch export", skip_instance_cache=True)
+    before = _head(repo, "data/raw")
+    with fs.transaction:
+        fs.pipe_file("data/raw/data/uploads/a.csv", b"id\n1\n")
+        fs.pipe_file("data/raw/data/uploads/b.csv", b"id\n2\n")
+    after = _head(repo, "data/raw")
+    assert git(repo, "rev-list", "--count", f"{before}..{after}").strip() == "1"
+    assert fs.cat("data/raw/data/uploads/b.csv") == b"id\n2\n"
+    with pytest.raises(RuntimeError), fs.transaction:
+        fs.pipe_file("data/raw/data/uploads/c.csv", b"id\n3\n")
+        raise RuntimeError("the job failed half way")
+    assert _head(repo, "data/raw") == after

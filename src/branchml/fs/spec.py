@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+from fsspec.transaction import Transaction
 
 from branchml.audit.content import blob_at
 from branchml.fs.locate import Location, NotFound, split_ref_path
 from branchml.fs.reader import RangeReader
+from branchml.fs.remote_repo import RemoteRefs, is_url
 from branchml.fs.writer import Change, commit_changes
 from branchml.git import plumbing
 from branchml.remote.ondemand import make_fetcher
@@ -33,15 +35,42 @@ def open_repo(where: str | os.PathLike[str] | None) -> Repo:
     return repo
 
 
+class BranchmlTransaction(Transaction):  # type: ignore[misc]  # fsspec is untyped
+    """`with fs.transaction:` -- every file written inside becomes part of one commit per branch."""
+
+    def complete(self, commit: bool = True) -> None:
+        files: list[BranchmlFile] = list(self.files)
+        self.files.clear()
+        fs: Any = self.fs  # type: ignore[has-type]  # set by fsspec's untyped Transaction
+        try:
+            if commit:
+                by_branch: dict[str, list[Change]] = {}
+                for f in files:
+                    by_branch.setdefault(f.where.ref, []).append(Change(f.where.path, f.spooled))
+                for branch, changes in by_branch.items():
+                    first = files[0]
+                    message = first.message or f"Write {len(changes)} file(s)"
+                    commit_changes(fs.repo, branch, changes, message, first.source)
+        finally:
+            for f in files:
+                f.discard()
+            fs._intrans = False
+            fs._transaction = None
+            self.fs = None
+
+
 class BranchmlFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     protocol = "branchml"
     root_marker = ""
+    transaction_type = BranchmlTransaction
 
     def __init__(self, repo: str | None = None, message: str | None = None, source: str | None = None, **kwargs: Any) -> None:
-        """`repo`: a folder of the repository (default: the current one); `message` and `source`:
+        """`repo`: a folder of the repository (default: the current one) or a Git URL (read-only, each ref
+        fetched shallow on first use); `message` and `source`:
         the commit message and `Data-Source` trailer of writes (also accepted by `open`)."""
         super().__init__(**kwargs)
-        self.repo = open_repo(repo)
+        self.remote = RemoteRefs(repo) if repo and is_url(repo) else None
+        self.repo = open_repo(self.remote.repo.cwd if self.remote else repo)
         self.message, self.source = message, source
 
     @classmethod
@@ -50,7 +79,10 @@ class BranchmlFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         return path.rstrip("/")
 
     def locate(self, path: str) -> Location:
-        return split_ref_path(self.repo, self._strip_protocol(path))
+        path = self._strip_protocol(path)
+        if self.remote is not None:
+            self.remote.ensure(path)
+        return split_ref_path(self.repo, path)
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         where = self.locate(path)
@@ -95,6 +127,8 @@ class BranchmlFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         return reader.read(start or 0, reader.size if end is None else end)
 
     def rm_file(self, path: str, message: str | None = None, **kwargs: Any) -> None:
+        if self.remote is not None:
+            raise PermissionError(f"{self.remote.url} is read here: write in a clone of it")
         where = self.locate(path)
         commit_changes(self.repo, where.ref, [Change(where.path, None)], message or f"Remove {where.path}")
 
@@ -108,6 +142,8 @@ class BranchmlFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
     def __init__(self, fs: BranchmlFileSystem, path: str, mode: str, block_size: int, autocommit: bool,
                  message: str | None = None, source: str | None = None, **kwargs: Any) -> None:
         self.where = fs.locate(path)
+        if mode != "rb" and fs.remote is not None:
+            raise PermissionError(f"{fs.remote.url} is read here: write in a clone of it")
         self.message, self.source = message or fs.message, source or fs.source
         self.reader: RangeReader | None = None
         size = None
@@ -131,10 +167,19 @@ class BranchmlFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
         self.spool.write(self.buffer.getvalue())
         if final:
             self.spool.close()
-            spooled = Path(self.spool.name)
-            try:
-                message = self.message or f"Write {self.where.path}"
-                commit_changes(self.fs.repo, self.where.ref, [Change(self.where.path, spooled)], message, self.source)
-            finally:
-                spooled.unlink(missing_ok=True)
+            self.spooled = Path(self.spool.name)
+            if self.autocommit:  # else the transaction commits every file together
+                try:
+                    message = self.message or f"Write {self.where.path}"
+                    commit_changes(self.fs.repo, self.where.ref, [Change(self.where.path, self.spooled)], message, self.source)
+                finally:
+                    self.discard()
         return True
+
+    def discard(self) -> None:
+        spooled = getattr(self, "spooled", None)
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Committed by BranchmlTransaction.complete, all files of a transaction at once."""
