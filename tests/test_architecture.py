@@ -50,10 +50,9 @@ KNOWN: set[str] = {
     "local branchml.gateway.server -> branchml.gateway.app",
     "local branchml.remote.connection -> branchml.remote.catalog",
     "local branchml.remote.connection -> branchml.remote.storage",
-    "packages checkout <-> crash <-> git <-> merge <-> pointers <-> remote <-> repo <-> roles <-> workflows",
+    "packages git <-> pointers <-> remote <-> repo",
     "upward branchml.checkout -> branchml.remote.prefetch",
     "upward branchml.git.filter -> branchml.remote.prefetch",
-    "upward branchml.remote.api -> branchml.workflows.setup",
     "upward branchml.runs.run -> branchml.workflows.rawbytes",
 }
 

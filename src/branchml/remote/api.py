@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import fnmatch
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 from branchml import config
-from branchml.checkout import materialize
 from branchml.errors import BranchmlError
 from branchml.git import cmd
 from branchml.pointers import PointerBlob, file_oids, read_pointers, rev_list_pointers
-from branchml.remote import prefetch, settings, source
+from branchml.remote import settings, source
 from branchml.remote.connection import Connection, connect, open_connection  # noqa: F401 (part of the API)
 from branchml.remote.download import fetch as fetch_records
 from branchml.remote.download import remote_file_chunks
 from branchml.remote.gc import collect
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
 from branchml.remote.upload import push_files
-from branchml.repo import Repo
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
-from branchml.workflows import setup
 
 Advance = Callable[[int], None]
 
@@ -217,44 +213,6 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
     bad = {o for o in oids if o not in chunks or conn.catalog.missing(chunks[o], KIND_CHUNK)}
     path_of = {p.pointer.oid_bytes: p.path for p in pointers}
     return [{"path": path_of[o], "oid": o.hex()} for o in oids if o in bad]
-
-
-def clone(url: str, directory: Path | None, git_options: list[str] | None = None, *,
-          checkout: bool = True, submodules: bool = False) -> Path:
-    """git clone (with the user's clone options) without checkout, install branchml, then check
-    out with files fetched on demand: the filter must be in place before the first file is written."""
-
-    target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
-    cmd.git(["clone", "-q", "--no-checkout", *(git_options or []), "--", url, str(target)])
-    repo = Repo.find(target)
-    setup.install(repo)
-    if checkout and cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD"], target):
-        if not config.skip_smudge():  # everything the checkout needs, in one batch, before Git writes
-            prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {_head_name(repo)}",
-                              retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
-        cmd.git(["checkout", "-q", "-f", "HEAD"], target)
-        if submodules:
-            _clone_submodules(target)
-    return target.resolve()
-
-
-def _head_name(repo) -> str:
-    return source.current_branch(repo) or "HEAD"
-
-
-def _clone_submodules(top: Path) -> None:
-    """`--recurse-submodules`: Git skips submodules in a --no-checkout clone, so fetch them now;
-    those that are branchml projects get branchml installed and their files materialised."""
-
-    cmd.git(["submodule", "update", "-q", "--init", "--recursive"], top)
-    listing = cmd.git_text(["submodule", "foreach", "-q", "--recursive", "pwd"], top)
-    for line in listing.splitlines():
-        sub = Path(line)
-        if (sub / config.FILE_NAME).is_file():
-            repo = Repo.find(sub)
-            setup.install(repo)
-            if not config.skip_smudge():
-                materialize(repo)
 
 
 def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from branchml import config
 from branchml.checkout import materialize
 from branchml.git import cmd, plumbing
+from branchml.remote import prefetch, source
 from branchml.repo import Repo
 from branchml.workflows import setup
 
@@ -20,6 +22,9 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
     repo = Repo.find(target)
     setup.install(repo)
     if checkout and plumbing.rev_parse(target, "HEAD") is not None:
+        if not config.skip_smudge():  # everything the checkout needs, in one batch, before Git writes
+            prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {source.current_branch(repo) or 'HEAD'}",
+                              retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
         cmd.git(["checkout", "-q", "-f", "HEAD"], target)
         if submodules:
             _clone_submodules(target)
