@@ -31,6 +31,7 @@ from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.remote import prefetch
 from branchml.repo import Repo
 from branchml.store.filecache import FileCache, link_mode
+from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.store.restore import Restorer
 
@@ -244,23 +245,9 @@ def _clear_stale_temps(repo: Repo) -> None:
     for path in tmp_dir.glob(f"{TEMP_PREFIX}*.tmp"):
         pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
         lock = tmp_dir / f"{TEMP_PREFIX}{pid}.lock"
-        if pid.isdigit() and not _held(lock):
+        if pid.isdigit() and not is_locked(lock):
             path.unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
-
-
-def _held(lock: Path) -> bool:
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 @contextmanager
