@@ -248,6 +248,9 @@ def _clear_stale_temps(repo: Repo) -> None:
         if pid.isdigit() and not is_locked(lock):
             path.unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
+    for lock in tmp_dir.glob(f"{TEMP_PREFIX}*.lock"):  # a writer killed before its first temp file
+        if not is_locked(lock):
+            lock.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -255,13 +258,24 @@ def _writer_lock(repo: Repo) -> Iterator[None]:
     """Held while this process has temp files: tells _clear_stale_temps they are not stale."""
     lock = repo.store_dir / "tmp" / f"{TEMP_PREFIX}{os.getpid()}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_file(fd, lock):
+            break
+        os.close(fd)  # a cleaner removed it between our open and flock: lock a fresh one
+    try:
         yield
     finally:
         lock.unlink(missing_ok=True)
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def refresh_stat_data(repo: Repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:

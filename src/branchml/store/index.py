@@ -78,6 +78,8 @@ class Index:
             elif version != SCHEMA_VERSION:
                 raise StoreFormatError(f"{path}: index schema {version}, this branchml reads {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise NoSpace(path) from exc
             raise StoreFormatError(
                 f"{path}: the store index cannot be read ({exc})",
                 hint="run `branchml fsck --rebuild-index` to rebuild it from the packs",

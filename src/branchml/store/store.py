@@ -15,7 +15,7 @@ from typing import Protocol
 import blake3
 from pyfastcdc import FastCDC
 
-from branchml.errors import CorruptObject, MissingObject, StoreFormatError
+from branchml.errors import CorruptObject, MissingObject, NoSpace, StoreFormatError
 from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
 from branchml.store.gclock import GcLock
@@ -75,7 +75,9 @@ class Store:
         self.index = Index(self.root / "index.db")
         self._fds: dict[str, int] = {}
         self.fetcher: Fetcher | None = None
-        self.recover()
+        # Opening must work on a full disk (fsck, reads, gc's own space): records the index cannot
+        # take yet stay in their pack, and the next open with space indexes them.
+        self.recover(when_full="skip")
 
     def _check_format(self, create: bool) -> None:
         fmt = self.root / "format"
@@ -105,12 +107,13 @@ class Store:
     def pack_names(self) -> list[str]:
         return sorted(p.name for p in self.packs_dir.glob("pack-*.pack"))
 
-    def recover(self, include_locked: bool = False) -> int:
+    def recover(self, include_locked: bool = False, when_full: str = "raise") -> int:
         """Index records past a pack's indexed end that killed writers left; return how many.
 
         With include_locked, also the records a live writer has written but not yet indexed (a
         hook reading what `git commit -a` just cleaned): only complete, verified records are
-        taken, and indexing a record twice is harmless.
+        taken, and indexing a record twice is harmless. With when_full="skip", a pack whose
+        records the full disk cannot index is left for later instead of raising NoSpace.
         """
         states = self.index.pack_states()
         recovered = 0
@@ -125,7 +128,12 @@ class Store:
             for rec in scan_pack(path, end).records:
                 self._add_scanned(batch, path, rec)
                 new_end = rec.offset + rec.stored_len
-            self.index.commit(name, batch, new_end, size)
+            try:
+                self.index.commit(name, batch, new_end, size)
+            except NoSpace:
+                if when_full != "skip":
+                    raise
+                continue
             recovered += len(batch.chunks) + len(batch.files)
         return recovered
 
