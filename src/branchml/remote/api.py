@@ -184,8 +184,9 @@ def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
-def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
-    with connect(repo, remote) as conn:
+def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None,
+                  spec: RemoteSpec | None = None):
+    with connect(repo, remote, spec=spec) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 

@@ -26,24 +26,37 @@ class Connection:
     catalog: Catalog
 
 
-def open_connection(repo: Repo, name: str | None = None, committed: str | None = None) -> Connection:
-    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
+def open_connection(repo: Repo, name: str | None = None, committed: str | None = None,
+                    spec: RemoteSpec | None = None) -> Connection:
+    """Open a remote (`spec`, else by name, else the default) with its catalog; fsspec is imported only here."""
     from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
 
-    spec = settings.load(repo, committed).choose(name)
+    spec = spec or settings.load(repo, committed).choose(name)
     warning = settings.ignored_warning(spec)
     if warning and warning not in _warned:
         _warned.add(warning)
         sys.stderr.write(warning + "\n")
-    storage = RemoteStorage(spec)
+    storage = open_storage(repo, spec)
     return Connection(spec, storage, Catalog(repo.store_dir, storage))
 
 
+def open_storage(repo: Repo, spec: RemoteSpec) -> RemoteStorage:
+    """An fsspec remote, or the Git remote itself (refs/branchml/*) when the spec says so."""
+    from branchml.remote.storage import RemoteStorage
+
+    if spec.is_git:
+        from branchml.remote.gitrefs import GitRefStorage
+
+        return GitRefStorage(spec, repo.cwd, repo.store_dir)  # type: ignore[return-value]  # same interface
+    return RemoteStorage(spec)
+
+
 @contextmanager
-def connect(repo: Repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
-    conn = open_connection(repo, name, committed)
+def connect(repo: Repo, name: str | None = None, committed: str | None = None,
+            spec: RemoteSpec | None = None) -> Iterator[Connection]:
+    conn = open_connection(repo, name, committed, spec)
     try:
         yield conn
     finally:
         conn.catalog.close()
+        conn.storage.close()

@@ -59,6 +59,7 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
         _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store, report, advance)
         _upload_all(storage, catalog, pool, rec.file_records(store, files), store, report, advance)
+    storage.publish()
     return report
 
 
