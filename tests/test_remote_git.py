@@ -12,12 +12,12 @@ import subprocess
 from pathlib import Path
 
 import blake3
-from conftest import bml, git, run
-from remote_support import TRACKED, commit_all, digests, no_wrong_bytes, write_random
-from sshd_support import sshd  # noqa: F401  (the module-scoped fixture)
 
 from branchml.repo import Repo
 from branchml.store.pointer import parse_pointer
+from conftest import bml, git, run
+from remote_support import TRACKED, commit_all, digests, no_wrong_bytes, write_random
+from sshd_support import sshd  # noqa: F401  (the module-scoped fixture)
 
 NS = "refs/branchml/"
 
@@ -144,7 +144,7 @@ def test_hostile_ref_names_are_ignored_and_a_ref_without_branchml_content_is_nam
     src, server, url = _project(tmp_path)
     git(src, "push", "-q", "origin", "main", "dev/data")
     junk = run(["git", "hash-object", "-w", "--stdin"], server, input=b"junk").stdout.decode().strip()
-    for ref in (NS + "indexes/evil", NS + "indexes/" + "A" * 64, NS + "packs/x;rm -rf ~", NS + "indexes/1/2"):
+    for ref in (NS + "indexes/evil", NS + "indexes/" + "A" * 64, NS + "packs/--upload-pack=touch", NS + "indexes/1/2"):
         git(server, "update-ref", ref, git(server, "rev-parse", "main").strip())
     git(server, "update-ref", NS + "packs/" + "0" * 64, junk)  # a pack nobody's index names: never read
     copy = tmp_path / "copy"
@@ -180,7 +180,8 @@ def test_remote_gc_drops_the_packs_of_deleted_branches_and_keeps_the_rest(tmp_pa
     git(src, "switch", "-qc", "dev/gone", "main")
     write_random(src / "data" / "g.bin", 400_000, 4)
     commit_all(src, "data to drop")
-    git(src, "push", "-q", "origin", "main", "dev/data", "dev/gone")
+    git(src, "push", "-q", "origin", "main", "dev/data")
+    git(src, "push", "-q", "origin", "dev/gone")  # packs of its own
     before = _namespace(server)
     git(src, "switch", "-q", "dev/data")
     git(src, "push", "-q", "origin", ":dev/gone")

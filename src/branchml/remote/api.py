@@ -113,7 +113,12 @@ def list_remotes(repo) -> list[dict]:
         out.append({"name": name, "url": spec.url if spec else table.get("url"),
                     "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
                     "ref": None if name in mine else shared.ref, "status": status})
-    return out + _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    out += _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    default = settings.git_default(repo) if not loaded.specs and not loaded.problems else None
+    if default is not None:  # nothing configured: the Git remote carries the chunks (remote/gitrefs.py)
+        out.append({"name": default.name, "url": default.url, "options": {}, "source": "the Git remote (default)",
+                    "ref": None, "status": "ok"})
+    return out
 
 
 def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:

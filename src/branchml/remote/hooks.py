@@ -36,8 +36,6 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
     if not pointers:
         return
     remotes = settings.load(repo)
-    if not remotes.specs and not remotes.problems:
-        return _no_blob_remote(repo, f"pushing {len(pointers)} pointer(s)", remotes.where)
     spec = None
     if all(s.is_git for s in remotes.specs) and not remotes.problems:
         # no blob remote configured: the chunks go where the commits go, pushed before them

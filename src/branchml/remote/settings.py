@@ -181,7 +181,13 @@ def git_default(repo) -> RemoteSpec | None:
     names = plumbing.remote_names(repo.cwd)
     wanted = source.settings_remote(repo)
     name = wanted if wanted in names else (names[0] if len(names) == 1 else None)
-    return None if name is None else git_spec(name, plumbing.remote_url(repo.cwd, name) or name)
+    return None if name is None else git_remote_spec(repo, name)
+
+
+def git_remote_spec(repo, git_remote: str) -> RemoteSpec:
+    """Git remote `git_remote` of this clone (a name or a URL) as blob remote, configured or not
+    (for `remote migrate` from the Git remote to an object store, say)."""
+    return git_spec(git_remote, plumbing.remote_url(repo.cwd, git_remote) or git_remote)
 
 
 def git_spec(git_remote: str, url: str) -> RemoteSpec:
