@@ -106,11 +106,15 @@ def peers(root: Path, transport: str, ssh_url: Callable[[Path], str] | None) -> 
     if transport == "file" or shutil.which("git-lfs-transfer"):
         out.append(Peer("git-lfs", _lfs_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
                         lambda url, dest: [["git", "clone", "-q", url, str(dest)]]))
+    else:
+        print("  git-lfs   skipped: Git LFS over SSH needs git-lfs-transfer on the server (not installed)")
     dvc_remote = root / f"dvc-{transport}-store"
     if transport == "file" or _has_dvc_ssh():
         url = str(dvc_remote) if transport == "file" else (ssh_url(dvc_remote) if ssh_url else "")
         out.append(Peer("dvc", _dvc_init(url), DVC_ADD, ["sh", "-c", "dvc push -q && git push -q origin main"],
                         lambda url, dest: [["git", "clone", "-q", url, str(dest)], ["dvc", "pull", "-q"]]))
+    else:
+        print("  dvc       skipped: DVC's SSH remote needs the dvc-ssh plugin (not installed)")
     return out
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from branchml.remote import settings
+from branchml.remote.gitrefs import GitRefStorage
 from branchml.remote.settings import RemoteSpec
 
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ def open_storage(repo: Repo, spec: RemoteSpec) -> RemoteStorage:
     from branchml.remote.storage import RemoteStorage
 
     if spec.is_git:
-        from branchml.remote.gitrefs import GitRefStorage
-
         return GitRefStorage(spec, repo.cwd, repo.store_dir)  # type: ignore[return-value]  # same interface
     return RemoteStorage(spec)
 

@@ -84,8 +84,9 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
         if not remotes.specs and not remotes.problems:
             _no_blob_remote(repo, f"{ref}: {len(pointers)} pointer(s)", "branchml.toml on main", committed)
             continue
+        own = settings.this_repository(repo) if all(s.is_git for s in remotes.specs) and not remotes.problems else None
         try:
-            with api.connect(repo, None, committed) as conn:
+            with api.connect(repo, None, committed, spec=own) as conn:
                 missing = api.missing_on_remote(conn, pointers)
         except BranchmlError as exc:
             raise BranchmlError(f"{ref}: cannot check the blob remote: {exc.message}", hint=exc.hint) from exc

@@ -173,15 +173,20 @@ def load(repo, committed: str | None = None) -> Remotes:
 def git_default(repo) -> RemoteSpec | None:
     """The blob remote used when none is configured: the Git remote itself (refs/branchml/*).
 
-    In a bare repository (the server) that is the repository itself; in a clone, the Git remote
-    that backs the settings branch (`origin` unless `branchml.settingsRemote` says otherwise),
-    else the only Git remote. None when the clone has no Git remote at all."""
-    if repo.root is None:
-        return git_spec(".", str(repo.common_dir))
+    The Git remote that backs the settings branch (`origin` unless `branchml.settingsRemote` says
+    otherwise), else the only Git remote; with none, a bare repository is its own (a server; its
+    pre-receive hook always checks itself), a clone has none."""
     names = plumbing.remote_names(repo.cwd)
     wanted = source.settings_remote(repo)
     name = wanted if wanted in names else (names[0] if len(names) == 1 else None)
-    return None if name is None else git_remote_spec(repo, name)
+    if name is None:
+        return this_repository(repo) if repo.root is None else None
+    return git_remote_spec(repo, name)
+
+
+def this_repository(repo) -> RemoteSpec:
+    """The repository's own refs/branchml/ as blob remote (on the server)."""
+    return git_spec(".", str(repo.common_dir))
 
 
 def git_remote_spec(repo, git_remote: str) -> RemoteSpec:
