@@ -4,7 +4,8 @@
 
 Peers, each against a bare repo on the same disk, reached over file:// and over SSH on loopback
 (a throwaway sshd, tests/sshd_support.py; skipped when it cannot start):
-- branchml with no blob remote: the chunks go to `refs/branchml/*` of the Git remote;
+- branchml with no blob remote: the chunks go to `refs/branchml/*` of the Git remote, a plain
+  bare repo (`branchml`) and one set up with `branchml install --server` (`bml+srv`);
 - Git LFS with its own transfer to the same server (file:// uses LFS's standalone file transfer;
   over SSH it needs `git-lfs-transfer` on the server, skipped when absent);
 - DVC with a local remote (the same disk), and an SSH remote when the dvc-ssh plugin is installed.
@@ -69,8 +70,9 @@ def change_one_percent(path: Path, mb: int) -> None:
 
 class Peer:
     def __init__(self, name: str, init: Callable[[Path], None], add: list[list[str]], push: list[str],
-                 clone: Callable[[str, Path], list[list[str]]]) -> None:
+                 clone: Callable[[str, Path], list[list[str]]], server_setup: list[list[str]] | None = None) -> None:
         self.name, self.init, self.add, self.push, self.clone = name, init, add, push, clone
+        self.server_setup = server_setup or []
 
 
 def _bml_init(repo: Path) -> None:
@@ -102,7 +104,10 @@ DVC_ADD = [["dvc", "add", "-q", "data/big.bin"], ["git", "add", "-A"], ["git", "
 
 def peers(root: Path, transport: str, ssh_url: Callable[[Path], str] | None) -> list[Peer]:
     out = [Peer("branchml", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
-                lambda url, dest: [[*BML, "clone", url, str(dest)]])]
+                lambda url, dest: [[*BML, "clone", url, str(dest)]]),
+           # the same with `branchml install --server` on the bare repo (packs kept as received, no delta search)
+           Peer("bml+srv", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
+                lambda url, dest: [[*BML, "clone", url, str(dest)]], [[*BML, "install", "--server"]])]
     if transport == "file" or shutil.which("git-lfs-transfer"):
         out.append(Peer("git-lfs", _lfs_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
                         lambda url, dest: [["git", "clone", "-q", url, str(dest)]]))
@@ -133,6 +138,8 @@ def bench_peer(peer: Peer, root: Path, data: Path, mb: int, url_of: Callable[[Pa
     base.mkdir(parents=True)
     peer.init(src)
     quiet(["git", "init", "-q", "--bare", "-b", "main", str(server)], root)
+    for step in peer.server_setup:
+        quiet(step, server)
     quiet(["git", "remote", "add", "origin", url_of(server)], src)
     (src / "data").mkdir(exist_ok=True)
     shutil.copy(data, src / "data" / "big.bin")
@@ -160,6 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--no-ssh", action="store_true")
+    parser.add_argument("--peers", help="comma-separated subset: branchml,bml+srv,git-lfs,dvc")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -182,6 +190,8 @@ def main() -> None:
                 print(f"\n{args.mb} MiB over {transport}://   seconds (peak RSS MiB)")
                 table = {}
                 for peer in peers(root, transport, server.url if server else None):
+                    if args.peers and peer.name not in args.peers.split(","):
+                        continue
                     table[peer.name] = bench_peer(peer, root / transport, data, args.mb, url_of, env)
                     row = "  ".join(f"{step} {s:6.1f} ({m:4.0f})" for step, (s, m) in table[peer.name].items())
                     print(f"  {peer.name:9} {row}", flush=True)
@@ -192,8 +202,8 @@ def main() -> None:
 
 
 def _ratios(table: dict[str, dict[str, tuple[float, float]]]) -> None:
-    ours = table["branchml"]
-    for name, other in table.items():
+    ours = table.get("branchml")
+    for name, other in table.items() if ours else ():
         if name != "branchml":
             row = "  ".join(f"{step} {ours[step][0] / other[step][0]:5.2f}" for step in ours)
             print(f"  branchml/{name:7} {row}")

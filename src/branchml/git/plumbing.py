@@ -521,9 +521,10 @@ def push_refspecs(cwd: Where, remote: str, refspecs: Sequence[str], *, atomic: b
     return PushResult(proc.returncode == 0, "does not support --atomic" in err, err)
 
 
-def commit_time(cwd: Where, commit: str, *, env: dict[str, str] | None = None) -> int:
-    """The committer time of a commit (seconds since the epoch)."""
-    return int(git(["show", "-s", "--format=%ct", _revision(commit)], cwd, env=env).decode().strip())
+def commit_times(cwd: Where, commits: Sequence[str], *, env: dict[str, str] | None = None) -> dict[str, int]:
+    """commit id -> committer time (seconds since the epoch), in one call."""
+    out = git(["show", "-s", "--format=%H %ct", *(_revision(c) for c in commits)], cwd, env=env).decode()
+    return {oid: int(seconds) for oid, seconds in (line.split() for line in out.splitlines() if line)}
 
 
 def read_blob(cwd: Where, name: str, *, env: dict[str, str] | None = None) -> bytes:

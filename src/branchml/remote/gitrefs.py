@@ -44,6 +44,7 @@ from branchml.remote.storage import FORMAT_LINE, FORMAT_NAME, RemoteError
 NAMESPACE = "refs/branchml/"
 CONTENT = re.compile(r"^(packs|indexes)/([0-9a-f]{64})\.(pack|idx)$")
 OTHER = {FORMAT_NAME: "format", "locks/gc.lock": "locks/gc"}
+FETCH_BATCH = 256  # refs per `git fetch` (its command line stays short)
 PUBLISH_BYTES = 256 << 20  # queued bytes that trigger a push during a long upload
 PUBLISH_BYTES_ENV = "BRANCHML_TEST_PUBLISH_BYTES"  # tests only: publish more often (a push killed between two)
 IDENTITY = {"GIT_AUTHOR_NAME": "branchml", "GIT_AUTHOR_EMAIL": "branchml@invalid",
@@ -76,6 +77,7 @@ class GitRefStorage:
         self._listing: dict[str, str] | None = None
         self._pack_cache: tuple[str, bytes] | None = None
         self._format_checked = False
+        self._times: dict[str, int] = {}  # commit -> committer time, of every object read
         self._scratch = store_dir / "tmp" / f"gitref-{secrets.token_hex(8)}-{os.getpid()}"
         self._objects = objects_dir(repo_dir)
 
@@ -159,15 +161,25 @@ class GitRefStorage:
         if absent:
             raise RemoteError(f"Git remote {self.spec.name!r} has no {refs[absent[0]]}",
                               hint="it was removed (remote gc?) or never pushed: run `branchml push` where the data is")
-        env = self._env(side)
-        try:
-            with self.errors(f"fetch {len(refs)} object(s) from {NAMESPACE}"):
+        out: dict[str, bytes] = {}
+        names = list(refs)
+        for start in range(0, len(names), FETCH_BATCH):
+            out.update(self._fetch_batch({rel: refs[rel] for rel in names[start : start + FETCH_BATCH]}, listing, side))
+        return out
+
+    def _fetch_batch(self, refs: dict[str, str], listing: dict[str, str], side: str) -> dict[str, bytes]:
+        with self._lock:
+            env = self._env(side)
+            try:
+                with self.errors(f"fetch {len(refs)} object(s) from {NAMESPACE}"):
+                    if self.remote is not None:
+                        plumbing.fetch_refs(self.cwd, self.remote, list(refs.values()), env=env)
+                    found = {rel: self._blob(listing[ref], ref, rel, env) for rel, ref in refs.items()}
+                    self._times.update(plumbing.commit_times(self.cwd, [listing[ref] for ref in refs.values()], env=env))
+                    return found
+            finally:
                 if self.remote is not None:
-                    plumbing.fetch_refs(self.cwd, self.remote, list(refs.values()), env=env)
-                return {rel: self._blob(listing[ref], ref, rel, env) for rel, ref in refs.items()}
-        finally:
-            if self.remote is not None:
-                shutil.rmtree(self._scratch / side, ignore_errors=True)  # the store keeps the only copy
+                    shutil.rmtree(self._scratch / side, ignore_errors=True)  # the store keeps the only copy
 
     def _blob(self, commit: str, ref: str, relative: str, env: dict[str, str] | None) -> bytes:
         try:
@@ -203,17 +215,10 @@ class GitRefStorage:
 
     def modified(self, relative: str) -> float:
         """When the object was pushed (its commit's time)."""
-        ref = ref_of(relative)
-        commit = self.listing()[ref]
-        env = self._env("in")
-        try:
-            with self.errors(f"read the age of {ref}"):
-                if self.remote is not None:
-                    plumbing.fetch_refs(self.cwd, self.remote, [ref], env=env)
-                return float(plumbing.commit_time(self.cwd, commit, env=env))
-        finally:
-            if self.remote is not None:
-                shutil.rmtree(self._scratch / "in", ignore_errors=True)
+        commit = self.listing()[ref_of(relative)]
+        if commit not in self._times:
+            self._read(relative, "in")  # records its time (remote gc has read every index already)
+        return float(self._times[commit])
 
     def stale_parts(self, grace_seconds: float) -> list[str]:
         return []  # a push either published its refs or left nothing on the server
@@ -222,29 +227,28 @@ class GitRefStorage:
     def staging_dir(self) -> Path | None:
         return None
 
+    # Writes and publishes hold the lock: a publish empties the upload directory, so no object may
+    # be half written there (the upload threads wait for a push in progress; building packs does not).
     def upload_pack(self, local: Path, name: str) -> None:
         relative = f"packs/{name}.pack"
-        with self.errors(f"store {relative}"):
+        with self._lock, self.errors(f"store {relative}"):
             blob = plumbing.hash_object_file(self.cwd, local, env=self._env("out"))
-        self._enqueue(relative, blob, local.stat().st_size)
+            self._enqueue(relative, blob, local.stat().st_size)
 
     def put_bytes(self, relative: str, data: bytes) -> None:
-        with self.errors(f"store {relative}"):
+        with self._lock, self.errors(f"store {relative}"):
             blob = plumbing.hash_object(self.cwd, data, env=self._env("out"))
-        self._enqueue(relative, blob, len(data))
+            self._enqueue(relative, blob, len(data))
         if not CONTENT.match(relative):
             self.publish()  # the gc lock and the format marker are not held back
 
     def _enqueue(self, relative: str, blob: str, size: int) -> None:
         env = self._env("out")
-        with self.errors(f"store {relative}"):
-            tree = plumbing.mktree(self.cwd, [TreeEntry("100644", "blob", blob, relative.rsplit("/", 1)[-1])], env=env)
-            commit = plumbing.commit_tree(self.cwd, tree, [], f"branchml {relative}\n", env=env)
-        with self._lock:
-            self._queue.append((relative, ref_of(relative), commit))
-            self._queued_bytes += size
-            due = self._queued_bytes >= int(os.environ.get(PUBLISH_BYTES_ENV) or PUBLISH_BYTES)
-        if due:
+        tree = plumbing.mktree(self.cwd, [TreeEntry("100644", "blob", blob, relative.rsplit("/", 1)[-1])], env=env)
+        commit = plumbing.commit_tree(self.cwd, tree, [], f"branchml {relative}\n", env=env)
+        self._queue.append((relative, ref_of(relative), commit))
+        self._queued_bytes += size
+        if self._queued_bytes >= int(os.environ.get(PUBLISH_BYTES_ENV) or PUBLISH_BYTES):
             self.publish()
 
     def publish(self) -> None:
