@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 from branchml.errors import BranchmlError
 from branchml.git import cmd
@@ -39,7 +40,17 @@ HANDLERS: dict[str, list[str]] = {
 }
 
 
-def hooks_dir(repo) -> Path:
+class GitDirs(Protocol):
+    """What hooks need of a repository (a `branchml.repo.Repo`, a layer above this one)."""
+
+    @property
+    def cwd(self) -> Path: ...
+
+    @property
+    def common_dir(self) -> Path: ...
+
+
+def hooks_dir(repo: GitDirs) -> Path:
     """Where Git looks for hooks (honours core.hooksPath, relative to the work tree like Git)."""
     configured = cmd.config_get("core.hooksPath", repo.cwd)
     if configured:
@@ -81,7 +92,7 @@ def hook_script(name: str) -> str:
     return f'#!/bin/sh\n{MARKER}\n{GUARDS.get(name, "")}exec {python} -m branchml hook {name} "$@"\n'
 
 
-def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
+def install_hooks(repo: GitDirs, names: tuple[str, ...]) -> list[str]:
     """Write our hooks; keep any existing foreign hook as `<name>.pre-branchml`. Idempotent."""
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
@@ -107,7 +118,7 @@ def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
     return changed
 
 
-def run_hook(repo, name: str, args: list[str]) -> int:
+def run_hook(repo: GitDirs, name: str, args: list[str]) -> int:
     """Run the user's legacy hook, then every branchml handler. Returns the exit code for Git."""
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     legacy = hooks_dir(repo) / (name + LEGACY_SUFFIX)
