@@ -13,7 +13,7 @@ import pytest
 
 from conftest import bml, git
 from remote_support import commit_all, digests, no_wrong_bytes, project, remote_objects, write_random
-from sshd_support import start_sshd, sshd  # noqa: F401  (sshd: the module's server)
+from sshd_support import sshd, start_sshd  # noqa: F401  (sshd: the module's server)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import Any
 
 import paramiko
 from fsspec.implementations.sftp import SFTPFileSystem
+from fsspec.utils import infer_storage_options
 
 from branchml.errors import BranchmlError, ExitCode
 
@@ -137,8 +138,10 @@ def _known_hosts_files(option: object) -> list[Path]:
 def sftp_filesystem(url: str, options: dict[str, Any], label: str, connect_timeout: float,
                     read_timeout: float) -> tuple[KnownHostsSFTP, str]:
     """The file system and root path of an ssh:// or sftp:// URL (`user@host:port/abs/path`)."""
-    where = KnownHostsSFTP._get_kwargs_from_urls(url)
+    where = infer_storage_options(url)  # what fsspec's SFTP file system takes from a URL
+    root = str(where.pop("path"))
+    where.pop("protocol", None)
     for key in ("timeout", "banner_timeout", "auth_timeout"):
         options.setdefault(key, connect_timeout)
     fs = KnownHostsSFTP(where.pop("host"), **where, **options, remote_label=label, read_timeout=read_timeout)
-    return fs, str(KnownHostsSFTP._strip_protocol(url))
+    return fs, root

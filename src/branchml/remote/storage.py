@@ -44,9 +44,13 @@ def _is_timeout(exc: BaseException) -> bool:
 def _open_filesystem(spec: RemoteSpec) -> tuple[Any, str]:
     """fsspec's file system for the URL; SSH through ours, which checks known_hosts (remote/sftp.py)."""
     if spec.protocol in ("ssh", "sftp"):
-        from branchml.remote.sftp import (
-            sftp_filesystem,  # imports paramiko: only for SSH remotes
-        )
+        try:
+            from branchml.remote.sftp import (
+                sftp_filesystem,  # imports paramiko (extra `remote`): only for SSH remotes
+            )
+        except ImportError as exc:
+            raise RemoteError(f"blob remote {spec.name!r} ({spec.url}) needs paramiko: {exc}",
+                              hint="pip install 'branchml[remote]'") from exc
 
         label = f"blob remote {spec.name!r} ({spec.url})"
         return sftp_filesystem(spec.url, spec.storage_options(), label, spec.connect_timeout, spec.read_timeout)
