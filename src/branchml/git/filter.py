@@ -35,13 +35,13 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
-from branchml.store.store import Store
+from branchml.store.store import Store, StoreWriter
 
 SPOOL_LIMIT = 16 << 20
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
 
 
-def store_settings(root: Path) -> dict:
+def store_settings(root: Path) -> dict[str, Any]:
     """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail, but says so)."""
     try:
         cfg = config.load(root)
@@ -71,7 +71,7 @@ class FilterServer:
         self.skip_smudge = config.skip_smudge()
         self._repo: Any = None
         self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
-        self._store_writer = None
+        self._store_writer: StoreWriter | None = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
 
@@ -101,7 +101,7 @@ class FilterServer:
         return store
 
     @property
-    def store_writer(self):
+    def store_writer(self) -> StoreWriter:
         if self._store_writer is None:
             self._store_writer = self.store.writer()
         return self._store_writer
@@ -255,7 +255,7 @@ class FilterServer:
         self.writer.flush()
         self.writer.flush()
 
-    def _local(self, pointer) -> bool:
+    def _local(self, pointer: Pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many
         small files stay fast; a record whose chunks are missing is fetched by `require`)."""
         if pointer.size == 0 or self.store.index.file(pointer.oid_bytes) is not None:
