@@ -15,6 +15,7 @@ from branchml.crash import guarded, report_crash
 from branchml.git.filter import log_peak_rss, run_filter_process
 from branchml.git.hooks import run_hook
 from branchml.remote.ondemand import make_fetcher
+from branchml.remote.prefetch import prefetch_tree
 from branchml.repo import Repo, use_fetcher
 
 # command name -> "module:function"; each topic module owns its commands.
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
     if argv[:1] == ["filter-process"]:
-        sys.exit(run_filter_process(open_repo, report_crash))
+        sys.exit(run_filter_process(open_repo, report_crash, prefetch_tree))
     if argv[:1] == ["hook"] and len(argv) >= 2:
         sys.exit(hook_main(argv[1], argv[2:]))
     # click and the command modules load only for commands, not for the filter and hooks above

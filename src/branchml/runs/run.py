@@ -21,10 +21,10 @@ from typing import BinaryIO
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
 from branchml.git import plumbing
+from branchml.pointers import require_materialised
 from branchml.roles.names import role_of
 from branchml.runs import baseline, card, tags, tracking
 from branchml.runs.lineage import data_lineage
-from branchml.workflows.rawbytes import require_materialised
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
