@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"git"},  # 3 the git binary
     {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs
     {"remote", "roles", "data", "merge", "runs"},  # 5 domain packages
-    {"monitor", "serve", "fs", "audit"},  # 6 product packages
+    {"monitor", "serve", "fs", "audit", "experiments"},  # 6 product packages
     {"workflows", "migrate"},  # 7 multi-step operations (a migration installs branchml: workflows.setup)
     {"demo", "ui", "gateway"},  # 8 applications
     {"cli", "__main__"},  # 9 the command line
@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
 HEAVY = {
     "pyarrow", "pandas", "numpy", "sklearn", "skops", "PIL", "fsspec", "s3fs", "mlflow", "sqlalchemy",
     "alembic", "httpx", "uvicorn", "fastapi", "starlette", "jinja2", "playwright", "onnx", "onnxruntime",
-    "scipy", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
+    "scipy", "matplotlib", "vega_datasets", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
     "paramiko",
 }
 
