@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "used-by": "branchml.cli.data_cmds:used_by",
     "serve": "branchml.cli.serve_cmds:serve",
     "monitor": "branchml.cli.serve_cmds:monitor",
+    "ab": "branchml.cli.ab_cmds:ab",
     "diff": "branchml.cli.audit_cmds:diff",
     "rerun": "branchml.cli.audit_cmds:rerun",
     "why": "branchml.cli.audit_cmds:why",
