@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"git"},  # 3 the git binary
     {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs
     {"remote", "roles", "data", "merge", "runs"},  # 5 domain packages
-    {"monitor", "serve", "fs", "audit"},  # 6 product packages
+    {"monitor", "serve", "fs", "audit", "experiments"},  # 6 product packages
     {"workflows", "migrate"},  # 7 multi-step operations (a migration installs branchml: workflows.setup)
     {"demo", "ui", "gateway"},  # 8 applications
     {"cli", "__main__"},  # 9 the command line
@@ -35,26 +35,18 @@ LAYERS: list[set[str]] = [
 HEAVY = {
     "pyarrow", "pandas", "numpy", "sklearn", "skops", "PIL", "fsspec", "s3fs", "mlflow", "sqlalchemy",
     "alembic", "httpx", "uvicorn", "fastapi", "starlette", "jinja2", "playwright", "onnx", "onnxruntime",
-    "scipy", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
+    "scipy", "matplotlib", "vega_datasets", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
 }
 
 # branchml modules that need an optional extra at import time: the CLI loads them lazily, inside a
 # try that turns a missing extra into a clear error (like the heavy packages above).
-OPTIONAL_MODULES = {"branchml.serve.app", "branchml.serve.server", "branchml.ui.server", "branchml.ui.app"}
+OPTIONAL_MODULES = {
+    "branchml.serve.app", "branchml.serve.server", "branchml.ui.server", "branchml.ui.app",
+    "branchml.gateway.app", "branchml.gateway.server",  # starlette (and ui.server for its loopback check)
+}
 
 # Violations that predate this test, being fixed; the list may only shrink (the test says when).
-KNOWN: set[str] = {
-    "local branchml.cli.fs_cmds -> branchml.fs.get",
-    "local branchml.cli.gateway_cmds -> branchml.gateway.credentials",
-    "local branchml.cli.gateway_cmds -> branchml.gateway.server",
-    "local branchml.gateway.server -> branchml.gateway.app",
-    "local branchml.remote.connection -> branchml.remote.catalog",
-    "local branchml.remote.connection -> branchml.remote.storage",
-    "packages git <-> pointers <-> remote <-> repo",
-    "upward branchml.checkout -> branchml.remote.prefetch",
-    "upward branchml.git.filter -> branchml.remote.prefetch",
-    "upward branchml.runs.run -> branchml.workflows.rawbytes",
-}
+KNOWN: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -301,17 +293,13 @@ def test_cycle_finder_finds_a_planted_cycle():
 # lists the others). This list only shrinks: a module leaves it when it joins the gate, and a module
 # created later must pass from its first commit.
 NOT_YET_TYPED = {
-    "remote/connection.py",
-    "checkout.py",
     "cli/app.py",
     "cli/data_cmds.py",
     "cli/output.py",
     "cli/remote_cmds.py",
     "cli/roles_cmds.py",
     "cli/runs_cmds.py",
-    "cli/serve_cmds.py",
     "cli/store_cmds.py",
-    "config.py",
     "data/add.py",
     "data/change.py",
     "data/clean.py",
@@ -323,8 +311,6 @@ NOT_YET_TYPED = {
     "data/split.py",
     "data/tree.py",
     "demo/build.py",
-    "git/filter.py",
-    "git/hooks.py",
     "merge/append.py",
     "merge/driver.py",
     "merge/jsonlist.py",
@@ -338,7 +324,6 @@ NOT_YET_TYPED = {
     "remote/hooks.py",
     "remote/objects.py",
     "remote/ondemand.py",
-    "remote/prefetch.py",
     "remote/settings.py",
     "remote/storage.py",
     "remote/upload.py",
@@ -356,10 +341,6 @@ NOT_YET_TYPED = {
     "runs/show.py",
     "runs/tags.py",
     "runs/tracking.py",
-    "store/filecache.py",
-    "store/maintenance.py",
-    "store/records.py",
-    "store/store.py",
     "ui/app.py",
     "workflows/setup.py",
 }
