@@ -365,6 +365,12 @@ def refresh_index(cwd: Where, env: dict[str, str] | None = None) -> None:
     git(["update-index", "-q", "--refresh"], cwd, check=False, env=env)
 
 
+def index_file(cwd: Where) -> Path:
+    """The index file Git uses here (`rev-parse --git-path index`: honours GIT_INDEX_FILE and worktrees)."""
+    out = os.fsdecode(git(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd)).rstrip("\n")
+    return Path(out)
+
+
 def mktree(cwd: Where, entries: Iterable[TreeEntry]) -> str:
     """Write one tree object (non-recursive: nested paths need their own subtree entries)."""
     body = b"".join(
