@@ -28,6 +28,7 @@ from branchml.git import plumbing
 from branchml.git.cmd import Where, git
 from branchml.monitor import stored
 from branchml.monitor.records import LogRecord, branch_ref, part_path
+from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
 
 MAX_ATTEMPTS = 50
 TRAILER = "Monitor-Journal"
@@ -57,7 +58,9 @@ def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str)
         attributes = plumbing.rev_parse(cwd, f"{old}:{stored.ATTRIBUTES}") or "" if old else ""
         if blobs is None or attributes != routed_by:  # which parts are pointers depends on the tip's attributes
             blobs, routed_by = stored.part_blobs(cwd, old, files).oids, attributes
-        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, blobs)
+        # a new monitor branch starts with the editable alert rules (docs/alerts.md)
+        first = {} if old else {RULES_PATH: plumbing.hash_object(cwd, SCAFFOLD.encode())}
+        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, {**first, **blobs})
         new = plumbing.commit_tree(cwd, tree, [old] if old else [], message)
         try:
             plumbing.update_ref(cwd, ref, new, old=old, message="branchml monitor: add logs")
