@@ -24,8 +24,9 @@ def _parts(repo, rev: str) -> dict[str, bytes]:
 def test_large_log_parts_are_pointers_pushed_through_the_blob_remote(tmp_path):
     blobs = tmp_path / "blobs"
     src = project(tmp_path, str(blobs))
-    with open(src / "branchml.toml", "a") as f:
-        f.write("\n[monitor]\nstore_above = 4096\n")  # a part of 4 KiB or more goes to the chunk store
+    settings = (src / "branchml.toml").read_text()
+    assert "store_above = 1048576" in settings
+    (src / "branchml.toml").write_text(settings.replace("store_above = 1048576", "store_above = 4096"))  # 4 KiB parts
     git(src, "commit", "-qam", "small threshold for the test")
     git(src, "switch", "-qc", "dev/linear")
     linear_tag(src, "lin-1")

@@ -49,7 +49,7 @@ def part_blobs(cwd: Where, tip: str | None, files: Mapping[str, bytes]) -> Blobs
     repo = Repo.find(cwd)
     settings = config.load(repo.root, repo.store_dir)
     inline_below = int(settings["store"]["inline_below"])
-    store_above = int(settings.get("monitor", {}).get("store_above", 1 << 20))
+    store_above = int(settings["monitor"]["store_above"])
     renamed = {p: stored_name(p) for p in files}
     routed = attribute_values(repo.cwd, [*files, *renamed.values()], "filter", tip) if tip else {}
     contents: dict[str, bytes] = {}
