@@ -385,8 +385,6 @@ RAW_GIT_LEFT: dict[str, int] = {
     "migrate/history.py": 3,
     "migrate/rewrite.py": 8,
     "monitor/branch.py": 1,
-    "remote/api.py": 4,
-    "remote/source.py": 8,
     "repo.py": 2,
     "runs/release.py": 4,
     "runs/release_cache.py": 4,
@@ -396,13 +394,10 @@ RAW_GIT_LEFT: dict[str, int] = {
     "runs/tracking.py": 5,
     "ui/pages.py": 3,
     "workflows/clone.py": 4,
-    "workflows/commitchecks.py": 2,
     "workflows/doctor.py": 1,
     "workflows/fsck.py": 1,
-    "workflows/rawbytes.py": 4,
     "workflows/setup.py": 2,
     "workflows/status.py": 3,
-    "workflows/switch.py": 4,
 }
 
 
