@@ -42,7 +42,8 @@ def test_logger_commits_batches_without_touching_the_checkout(repo):
     assert [r.request_id for r in logs.records] == [f"q{i}" for i in range(25)]
     assert logs.records[3].features == {"x": 3, "name": "é"} and logs.records[3].prediction == 6
     files = git(repo, "ls-tree", "-r", "--name-only", "monitor/prod").split()
-    assert all(f.startswith("logs/acme-4/") and f.endswith(".jsonl") for f in files)
+    assert "alerts/rules.py" in files  # a new monitor branch starts with its editable alert rules
+    assert all(f.startswith("logs/acme-4/") and f.endswith(".jsonl") for f in files if f != "alerts/rules.py")
     assert bml(repo, "verify", "--branch", "monitor/prod", check=False).returncode == 0
     assert not list((repo / ".git/branchml/monitor/prod").glob("*.journal"))  # closed: journal removed
 
@@ -114,3 +115,14 @@ def test_monitor_branches_of_two_clones_merge_without_conflicts(repo, tmp_path):
     bml(repo, "branch", "ds/acme", "--from", "main")  # an analysis branch pulls the tag's logs by copy
     bml(repo, "data", "pull", "monitor/prod", "--path", "logs/acme-4")
     assert len(list((repo / "logs/acme-4").rglob("*.jsonl"))) == 3
+
+
+def test_show_monitor_of_a_tag_on_a_root_commit(repo):
+    _commit_readme(repo)  # the repository's first commit: it has no parent to call its code commit
+    git(repo, "tag", "first-1")
+    with Logger(env="prod", tag="first-1", repo=repo) as log:
+        log.log({"x": 1}, 0, request_id="root-1")
+    info = json.loads(bml(repo, "show", "first-1", "--monitor", "--json").stdout)
+    assert info["commit"] == git(repo, "rev-parse", "first-1").strip() and info["code_commit"] is None
+    assert [(e["env"], e["count"]) for e in info["monitor"]] == [("prod", 1)]
+    assert "first-1" in bml(repo, "show", "first-1", "--monitor").stdout.decode()

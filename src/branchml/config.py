@@ -78,12 +78,18 @@ DEFAULTS: dict[str, Any] = {
     # `uploads` where `data add` puts each upload, `reports` where `data clean` commits its reports
     "data": {"dir": "data", "uploads": "data/uploads", "reports": "reports"},
     # `branchml serve TAG` reads these from the tag's own commit (docs/serve.md): the inference entry
-    # point `file.py:function`, the model file (skops), the input schema file, extra trusted skops types.
+    # point `file.py:function`, the model file (.skops, .onnx or .safetensors), the input schema file, extra trusted skops types.
     "serve": {"predict": "", "model": "", "input_schema": "", "trusted_types": []},
+    # Drift baseline and alerts (docs/alerts.md): `branchml run` summarises the training file `data`
+    # (features: [] = every column but `target`) into `baseline`; `thresholds` (per feature too) tune
+    # `branchml monitor check`, over the defaults of the monitor branch's alerts/rules.py.
+    # store_above: log parts of at least this many bytes go to the chunk store (docs/monitor.md, "Push").
+    "monitor": {"data": "", "features": [], "categorical": [], "target": "", "baseline": "models/baseline.json",
+                "sample": 1000, "bins": 10, "thresholds": {}, "store_above": 1 << 20},
 }
 
 
-def merge_dicts(base: dict, over: dict) -> dict:
+def merge_dicts(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Deep merge: `over` wins, tables merge key by key."""
     out = copy.deepcopy(base)
     for key, value in over.items():
@@ -94,14 +100,14 @@ def merge_dicts(base: dict, over: dict) -> dict:
     return out
 
 
-def parse_toml(text: str, where: str) -> dict:
+def parse_toml(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BranchmlError(f"{where}: not valid TOML: {exc}", hint=f"fix {where} and retry") from exc
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     return parse_toml(path.read_text(encoding="utf-8"), str(path))
@@ -110,7 +116,7 @@ def read_toml(path: Path) -> dict:
 _TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "a table"}
 
 
-def check_types(settings: dict, where: str, defaults: dict = DEFAULTS, table: str = "") -> None:
+def check_types(settings: dict[str, Any], where: str, defaults: dict[str, Any] = DEFAULTS, table: str = "") -> None:
     """Every setting that has a default must have the default's type: else one error naming file and setting."""
     for key, value in settings.items():
         default = defaults.get(key)
@@ -131,7 +137,7 @@ def _wrong_type(where: str, name: str, value: Any, expected: type) -> None:
                        hint=f"fix {name} in {where}")
 
 
-def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict:
+def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict[str, Any]:
     """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit) <- local.toml."""
     if committed_text is not None:
         committed = parse_toml(committed_text, FILE_NAME)
@@ -148,7 +154,7 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
     return cfg
 
 
-def write_toml(path: Path, data: dict) -> None:
+def write_toml(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, tomli_w.dumps(data).encode())
 
 

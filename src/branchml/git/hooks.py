@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 from branchml.errors import BranchmlError
 from branchml.git import cmd
@@ -22,7 +23,7 @@ from branchml.git import cmd
 MARKER = "# branchml hook v1"
 LEGACY_SUFFIX = ".pre-branchml"
 CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "pre-push", "post-checkout", "post-merge")
-SERVER_HOOKS = ("pre-receive",)
+SERVER_HOOKS = ("pre-receive", "post-receive")
 
 # hook name -> handlers "module:function"; a handler gets (repo, args, stdin) and raises
 # BranchmlError to refuse. Topic modules register here.
@@ -33,12 +34,23 @@ HANDLERS: dict[str, list[str]] = {
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.workflows.commitchecks:pre_receive",
                     "branchml.remote.hooks:pre_receive"],
+    "post-receive": ["branchml.monitor.hooks:post_receive"],  # alert checks after pushes to monitor/*
     "post-checkout": ["branchml.checkout:after_checkout"],
     "post-merge": ["branchml.checkout:after_checkout"],
 }
 
 
-def hooks_dir(repo) -> Path:
+class GitDirs(Protocol):
+    """What hooks need of a repository (a `branchml.repo.Repo`, a layer above this one)."""
+
+    @property
+    def cwd(self) -> Path: ...
+
+    @property
+    def common_dir(self) -> Path: ...
+
+
+def hooks_dir(repo: GitDirs) -> Path:
     """Where Git looks for hooks (honours core.hooksPath, relative to the work tree like Git)."""
     configured = cmd.config_get("core.hooksPath", repo.cwd)
     if configured:
@@ -80,7 +92,7 @@ def hook_script(name: str) -> str:
     return f'#!/bin/sh\n{MARKER}\n{GUARDS.get(name, "")}exec {python} -m branchml hook {name} "$@"\n'
 
 
-def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
+def install_hooks(repo: GitDirs, names: tuple[str, ...]) -> list[str]:
     """Write our hooks; keep any existing foreign hook as `<name>.pre-branchml`. Idempotent."""
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
@@ -106,7 +118,7 @@ def install_hooks(repo, names: tuple[str, ...]) -> list[str]:
     return changed
 
 
-def run_hook(repo, name: str, args: list[str]) -> int:
+def run_hook(repo: GitDirs, name: str, args: list[str]) -> int:
     """Run the user's legacy hook, then every branchml handler. Returns the exit code for Git."""
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     legacy = hooks_dir(repo) / (name + LEGACY_SUFFIX)

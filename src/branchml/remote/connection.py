@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from branchml.remote import settings
+from branchml.remote.catalog import Catalog
 from branchml.remote.gitrefs import GitRefStorage
 from branchml.remote.settings import RemoteSpec
+from branchml.remote.storage import RemoteStorage
 
 if TYPE_CHECKING:
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
     from branchml.repo import Repo
 
 _warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
@@ -29,9 +29,7 @@ class Connection:
 
 def open_connection(repo: Repo, name: str | None = None, committed: str | None = None,
                     spec: RemoteSpec | None = None) -> Connection:
-    """Open a remote (`spec`, else by name, else the default) with its catalog; fsspec is imported only here."""
-    from branchml.remote.catalog import Catalog
-
+    """Open a remote (`spec`, else by name, else the default) with its catalog (fsspec loads when storage is first used)."""
     spec = spec or settings.load(repo, committed).choose(name)
     warning = settings.ignored_warning(spec)
     if warning and warning not in _warned:
@@ -43,8 +41,6 @@ def open_connection(repo: Repo, name: str | None = None, committed: str | None =
 
 def open_storage(repo: Repo, spec: RemoteSpec) -> RemoteStorage:
     """An fsspec remote, or the Git remote itself (refs/branchml/*) when the spec says so."""
-    from branchml.remote.storage import RemoteStorage
-
     if spec.is_git:
         return GitRefStorage(spec, repo.cwd, repo.store_dir)  # type: ignore[return-value]  # same interface
     return RemoteStorage(spec)

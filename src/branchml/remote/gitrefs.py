@@ -183,7 +183,7 @@ class GitRefStorage:
 
     def _blob(self, commit: str, ref: str, relative: str, env: dict[str, str] | None) -> bytes:
         try:
-            return plumbing.read_blob(self.cwd, f"{commit}:{relative.rsplit('/', 1)[-1]}", env=env)
+            return plumbing.blob_bytes(self.cwd, f"{commit}:{relative.rsplit('/', 1)[-1]}", env=env)
         except BranchmlError as exc:
             raise CorruptObject(f"Git remote {self.spec.name!r}: {ref} does not hold {relative} "
                                 "(not written by branchml, or damaged)",

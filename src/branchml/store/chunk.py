@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import overload
 
 import zstandard
 
@@ -80,8 +81,13 @@ def _compress_if_pays(data: memoryview | bytes) -> tuple[int, bytes | memoryview
     return 0, data
 
 
-def decode_chunk(stored: bytes, flags: int, raw_len: int) -> bytes | None:
-    """The raw bytes of a stored chunk, or None when they cannot be decoded to raw_len bytes."""
+@overload
+def decode_chunk(stored: bytes, flags: int, raw_len: int) -> bytes | None: ...
+@overload
+def decode_chunk(stored: bytes | memoryview, flags: int, raw_len: int) -> bytes | memoryview | None: ...
+def decode_chunk(stored: bytes | memoryview, flags: int, raw_len: int) -> bytes | memoryview | None:
+    """The raw bytes of a stored chunk, or None when they cannot be decoded to raw_len bytes
+    (a raw chunk read as a memoryview comes back as that view, uncopied)."""
     if not flags & FLAG_ZSTD:
         return stored if len(stored) == raw_len else None
     try:

@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.files import write_atomic
 from branchml.store import reflink
 from branchml.store.pointer import Pointer
-from branchml.store.store import Store, write_atomic
+from branchml.store.store import Store
 
 MODES = ("copy", "reflink")
 LEDGER_FORMAT = 1

@@ -51,7 +51,7 @@ def encode_file_payload(size: int, chunk_ids: bytes) -> bytes:
     return body + blake3.blake3(body).digest()
 
 
-def decode_file_payload(payload: bytes) -> tuple[int, bytes] | None:
+def decode_file_payload(payload: bytes | memoryview) -> tuple[int, bytes] | None:
     """(size, concatenated chunk ids), or None when the payload fails its check."""
     body, check = payload[:-FILE_CHECK_LEN], payload[-FILE_CHECK_LEN:]
     if len(body) < 8 or (len(body) - 8) % 32 or blake3.blake3(body).digest() != check:
@@ -144,7 +144,7 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def record_is_valid(record: Record, payload: bytes) -> bool:
+def record_is_valid(record: Record, payload: bytes | memoryview) -> bool:
     if record.kind == KIND_FILE:
         return decode_file_payload(payload) is not None
     data = decode_chunk(payload, record.flags, record.raw_len)

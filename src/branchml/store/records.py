@@ -26,6 +26,7 @@ from branchml.store.pack import (
     encode_file_payload,
     record_is_valid,
 )
+from branchml.store.store import Store
 
 CHECKERS = max(2, min(4, os.cpu_count() or 2))
 
@@ -39,7 +40,7 @@ class RawRecord:
     payload: bytes | memoryview
 
 
-def stored_chunks(store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
+def stored_chunks(store: Store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
     """Chunks as stored in their packs (still compressed), each verified before it leaves the store."""
     ids = list(chunk_ids)
     for start in range(0, len(ids), 512):
@@ -58,12 +59,12 @@ def stored_chunks(store, chunk_ids: Iterable[bytes]) -> Iterator[RawRecord]:
             yield record
 
 
-def file_records(store, oids: Iterable[bytes]) -> Iterator[RawRecord]:
+def file_records(store: Store, oids: Iterable[bytes]) -> Iterator[RawRecord]:
     for oid in oids:
         yield file_record(store, oid)
 
 
-def file_record(store, oid: bytes) -> RawRecord:
+def file_record(store: Store, oid: bytes) -> RawRecord:
     row = store.index.file(oid)
     if row is None:
         raise MissingObject(f"file {oid.hex()[:16]}… is not in the local store", hint="run `branchml fsck`")
@@ -88,7 +89,7 @@ class RecordInserter:
     """Adds verified records to one pack that stays open across batches (a fetcher called per file
     must not leave a pack per file). Each batch is fsynced and indexed before `insert` returns."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.pack: PackWriter | None = None
         self.gc_lock = GcLock(store.root, exclusive=False)  # a writer like any other (docs/store-format.md)
@@ -114,8 +115,9 @@ class RecordInserter:
             offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
             _add_to_batch(batch, record, offset)
         if seen:
-            self.pack.sync()
-            self.store.index.commit(self.pack.name, batch, self.pack.size, self.pack.size)
+            pack = self._pack()
+            pack.sync()
+            self.store.index.commit(pack.name, batch, pack.size, pack.size)
         else:
             self.store.index.record_reused(batch.reused)
         return len(seen)
@@ -148,7 +150,7 @@ class RecordInserter:
             self._checkers = None
 
 
-def insert_records(store, records: Iterable[RawRecord], where: str = "") -> int:
+def insert_records(store: Store, records: Iterable[RawRecord], where: str = "") -> int:
     """One batch in a pack of its own (see RecordInserter)."""
     inserter = RecordInserter(store)
     try:
@@ -165,7 +167,7 @@ def _corrupt(record: RawRecord, where: str) -> CorruptObject:
     )
 
 
-def _present(store, record: RawRecord) -> bool:
+def _present(store: Store, record: RawRecord) -> bool:
     if record.kind == KIND_CHUNK:
         return store.index.has_chunk(record.id)
     return store.index.file(record.id) is not None

@@ -345,7 +345,7 @@ class StoreWriter:
         state = _FileState()
         if previous is not None:
             stream = self._skip_unchanged_prefix(state, stream, previous)
-        pending: list[Future] = []
+        pending: list[Future[None]] = []
         batch: list[bytes] = []
         batch_bytes = 0
         for chunk in self.cdc.cut_stream(stream):
@@ -406,7 +406,7 @@ class StoreWriter:
         self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
         return self._finish_file(state)
 
-    def _submit(self, pending: list[Future], state: _FileState, batch: list[bytes]) -> list[Future]:
+    def _submit(self, pending: list[Future[None]], state: _FileState, batch: list[bytes]) -> list[Future[None]]:
         while len(pending) >= 4:
             pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
         pending.append(self._hasher.submit(_hash_whole, state, batch))
