@@ -219,3 +219,26 @@ def test_a_push_to_a_url_sends_the_chunks_where_the_commits_go(tmp_path):
     bml(tmp_path, "clone", "-b", "dev/data", url, str(copy))
     git(src, "switch", "-q", "dev/data")
     assert digests(copy) == digests(src)
+
+
+def test_migrate_from_the_git_remote_to_a_folder_and_back_to_a_fresh_git_server(tmp_path):
+    """A team that outgrows the Git remote moves its content to object storage (and could move back)."""
+    src, server, url = _project(tmp_path)
+    git(src, "push", "-q", "origin", "main", "dev/data")
+    blobs = tmp_path / "blobs"
+    moved = json.loads(bml(src, "remote", "migrate", "origin", str(blobs), "--json").stdout)
+    assert moved["copied_files"] >= 1 and moved["verified_records"] > 0
+    assert list((blobs / "indexes").glob("*.idx")) and list((blobs / "packs").glob("*.pack"))
+    again = json.loads(bml(src, "remote", "migrate", "origin", str(blobs), "--json").stdout)
+    assert again["copied_files"] == 0 and again["packs"] == 0
+
+    other = tmp_path / "other.git"  # back: from the folder into another Git server's refs/branchml/
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(other))
+    git(src, "remote", "add", "mirror", other.resolve().as_uri())
+    back = json.loads(bml(src, "remote", "migrate", str(blobs), "mirror", "--json").stdout)
+    assert back["copied_files"] >= 1 and any(r.startswith(NS + "indexes/") for r in _namespace(other))
+    git(src, "push", "-q", "--no-verify", "mirror", "main", "dev/data")  # commits only: the chunks are there
+    copy = tmp_path / "copy"
+    bml(tmp_path, "clone", "-b", "dev/data", other.resolve().as_uri(), str(copy))
+    git(src, "switch", "-q", "dev/data")
+    assert digests(copy) == digests(src)
