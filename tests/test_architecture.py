@@ -36,7 +36,7 @@ HEAVY = {
     "pyarrow", "pandas", "numpy", "sklearn", "skops", "PIL", "fsspec", "s3fs", "mlflow", "sqlalchemy",
     "alembic", "httpx", "uvicorn", "fastapi", "starlette", "jinja2", "playwright", "onnx", "onnxruntime",
     "scipy", "matplotlib", "vega_datasets", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
-    "paramiko",
+    "paramiko", "safetensors",
 }
 
 # branchml modules that need an optional extra at import time: the CLI loads them lazily, inside a
@@ -378,7 +378,6 @@ RAW_GIT_LEFT: dict[str, int] = {
     "merge/unresolved.py": 1,
     "monitor/branch.py": 1,
     "repo.py": 2,
-    "serve/app.py": 2,
     "ui/pages.py": 3,
     "workflows/clone.py": 4,
     "workflows/doctor.py": 1,
