@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +13,14 @@ import blake3
 import pytest
 
 from conftest import bml, git
-from remote_support import commit_all, digests, no_wrong_bytes, project, remote_objects, write_random
+from remote_support import (
+    commit_all,
+    digests,
+    no_wrong_bytes,
+    project,
+    remote_objects,
+    write_random,
+)
 from sshd_support import sshd, start_sshd  # noqa: F401  (sshd: the module's server)
 
 
@@ -94,3 +102,21 @@ def test_changed_or_unknown_host_key_is_refused_and_known_hosts_is_left_alone(tm
         assert server.known_hosts.read_text() == ""
     finally:
         server.stop()
+
+
+def test_migrate_from_a_folder_to_sftp_then_clone_from_sftp(tmp_path, ssh_home):
+    old = tmp_path / "old-blobs"
+    src = project(tmp_path, str(old))
+    write_random(src / "data" / "a.bin", 600_000, 36)
+    commit_all(src, "data")
+    git(src, "push", "-q", "origin", "main")
+    url = ssh_home.url(tmp_path / "sftp-blobs")
+    done = json.loads(bml(src, "remote", "migrate", "origin", url, "--json").stdout)
+    assert done["copied_files"] == 1 and done["verified_records"] > done["copied_chunks"] > 0
+    bml(src, "remote", "remove", "origin")
+    bml(src, "remote", "add", "origin", url)
+    commit_all(src, "blobs on the SSH server now")
+    git(src, "push", "-q", "origin", "main")
+    shutil.rmtree(old)
+    bml(tmp_path, "clone", str(tmp_path / "proj-server.git"), str(tmp_path / "copy"))
+    assert digests(tmp_path / "copy") == digests(src)
