@@ -201,9 +201,17 @@ def log_records(
     args += [f"--grep={grep}"] * (grep is not None) + ["-F"] * fixed + ["-E"] * (grep is not None and not fixed)
     args += ["--first-parent"] * first_parent + ["--reverse"] * reverse + ["--no-walk=unsorted"] * no_walk
     args += [f"-{limit}"] if limit else []
-    lines = "".join(f"{rev}\n" for rev in revs).encode()  # on stdin: no limit on how many
-    out = git([*args, "--stdin", "--"], cwd, input=lines).decode(errors="surrogateescape")
-    return [record.split("\x1f") for record in out.split("\0") if record]
+    walks = [r for r in revs if r.startswith("--")]  # --all, --branches: not accepted on stdin
+    lines = "".join(f"{rev}\n" for rev in revs if not rev.startswith("--")).encode()  # no limit on how many
+    out = git([*args, *walks, "--stdin", "--"], cwd, input=lines).decode(errors="surrogateescape")
+    return [record.split("\x1f") for record in out.split("\0")[:-1]]  # each record ends with NUL
+
+
+def added_paths(cwd: Where, commits: Sequence[str]) -> dict[str, list[str]]:
+    """The paths each commit adds against its parent (a merge adds none, as `git log` shows it)."""
+    heads = [c for c in commit_heads(cwd, commits) if len(c.parents) <= 1]
+    changes = diff_commits(cwd, [(c.oid, c.parents[0] if c.parents else None) for c in heads])
+    return {c.oid: [d.path for d in changes.get(c.oid, []) if d.status == "A"] for c in heads}
 
 
 def commit_message(cwd: Where, rev: str) -> str:

@@ -47,9 +47,10 @@ def renormalize(cwd: Where, paths: Sequence[str]) -> None:
     git(["add", "--renormalize", "--", *paths], cwd)
 
 
-def commit(cwd: Where, message: str, *, env: dict[str, str] | None = None) -> None:
-    """Commit the index with `message` (hooks run, as for a user's commit)."""
-    git(["commit", "-q", "-F", "-"], cwd, input=message.encode(), env=env)
+def commit(cwd: Where, message: str, *, trailers: Sequence[tuple[str, str]] = (), env: dict[str, str] | None = None) -> None:
+    """Commit the index with `message` and `trailers` added as Git adds them (hooks run, as for a user's commit)."""
+    extra = [a for key, value in trailers for a in ("--trailer", f"{key}: {value}")]
+    git(["commit", "-q", "-F", "-", *extra], cwd, input=message.encode(), env=env)
 
 
 def reset(cwd: Where, commit: str | None = None, *, soft: bool = False, check: bool = True) -> None:
@@ -108,10 +109,15 @@ def worktree_remove(cwd: Where, where: Path) -> None:
     git(["worktree", "remove", "--force", str(where)], cwd, check=False)
 
 
-def worktree_paths(cwd: Where) -> list[Path]:
-    """Every worktree of the repository, the main one first."""
-    out = git(["worktree", "list", "--porcelain", "-z"], cwd)
-    return [Path(os.fsdecode(f[len(b"worktree "):])) for f in out.split(b"\0") if f.startswith(b"worktree ")]
+def worktree_branches(cwd: Where) -> list[tuple[Path, str | None]]:
+    """(work tree, full branch ref or None when detached) of every worktree, the main one first."""
+    found: list[tuple[Path, str | None]] = []
+    for field in git(["worktree", "list", "--porcelain", "-z"], cwd).split(b"\0"):
+        if field.startswith(b"worktree "):
+            found.append((Path(os.fsdecode(field[len(b"worktree "):])), None))
+        elif field.startswith(b"branch ") and found:
+            found[-1] = (found[-1][0], field[len(b"branch "):].decode(errors="surrogateescape"))
+    return found
 
 
 # -- repositories and remotes --------------------------------------------------------------------
@@ -172,3 +178,54 @@ def submodules_update(cwd: Where) -> list[Path]:
     git(["submodule", "update", "-q", "--init", "--recursive"], cwd)
     listing = git(["submodule", "foreach", "-q", "--recursive", "pwd"], cwd).decode()
     return [Path(line) for line in listing.splitlines() if line]
+
+
+# -- notes and Git LFS (history migrations) ------------------------------------------------------
+
+
+def notes_refs(cwd: Where) -> list[str]:
+    return git(["for-each-ref", "--format=%(refname)", "refs/notes/"], cwd).decode().splitlines()
+
+
+def notes_targets(cwd: Where, notes_ref: str) -> list[str]:
+    """The objects that have a note in `notes_ref`."""
+    return [line.split()[1] for line in git(["notes", "--ref", notes_ref, "list"], cwd).decode().splitlines()]
+
+
+def copy_notes(cwd: Where, notes_ref: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Copy the note of each `old` object to its `new` one (replacing a note `new` had)."""
+    lines = "".join(f"{old} {new}\n" for old, new in pairs).encode()
+    git(["notes", "--ref", notes_ref, "copy", "--force", "--stdin"], cwd, input=lines)
+
+
+def lfs_fetch_all(cwd: Where) -> bool:
+    """`git lfs fetch --all` from the LFS server; what it cannot get stays missing (returns success)."""
+    return git_ok(["lfs", "fetch", "--all"], cwd)
+
+
+# -- path-taking commands, paths on stdin (no argv limit, no glob magic) ------------------------
+
+
+def _with_paths(cwd: Where, args: Sequence[str], paths: Sequence[str], *, check: bool = True) -> None:
+    git(["--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul"], cwd,
+        input=_nul_paths(paths), check=check)
+
+
+def add_paths(cwd: Where, paths: Sequence[str], *, force: bool = True) -> None:
+    """Stage `paths` (through their filters); `force` adds ignored ones too."""
+    _with_paths(cwd, ["add", *(["-f"] * force)], paths)
+
+
+def remove_from_index(cwd: Where, paths: Sequence[str]) -> None:
+    """Unstage `paths` as deleted (`git rm --cached`); their work-tree files are left alone."""
+    _with_paths(cwd, ["rm", "-q", "--cached"], paths)
+
+
+def restore_from_head(cwd: Where, paths: Sequence[str], *, check: bool = True) -> None:
+    """Put `paths` back as HEAD has them, in the index and the work tree."""
+    _with_paths(cwd, ["checkout", "HEAD"], paths, check=check)
+
+
+def index_matches_head(cwd: Where) -> bool:
+    """Whether nothing is staged (`git diff --cached --quiet`)."""
+    return git_ok(["diff", "--cached", "--quiet"], cwd)
