@@ -19,7 +19,7 @@ import errno
 import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Self
 
 import blake3
@@ -45,10 +45,12 @@ class Restorer:
     def __init__(self, store: Store, workers: int = WORKERS) -> None:
         self.store = store
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="branchml-restore")
+        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")  # in file order
         self.kernel_copy = hasattr(os, "copy_file_range")
 
     def close(self) -> None:
         self.pool.shutdown()
+        self.hasher.shutdown()
 
     def __enter__(self) -> Self:
         return self
@@ -61,33 +63,35 @@ class Restorer:
         (raises CorruptObject/MissingObject)."""
         record = self.store.require(pointer, where)
         whole = blake3.blake3()
-        size = 0
-        for offset, length in self._written_batches(record, fd):
-            whole.update(_read_back(fd, offset, length))
-            size += length
+        size = sum(self._written_and_hashed(record, fd, whole))
         if size != pointer.size or whole.hexdigest() != pointer.oid:
             raise CorruptObject(
                 f"{where}: rebuilt content does not match oid {pointer.oid[:16]}… (the file was not written)",
                 hint="run `branchml fsck` to find the damaged record",
             )
 
-    def _written_batches(self, record: FileRecord, fd: int) -> Iterator[tuple[int, int]]:
-        """(offset, length) of each written batch in file order, LOOKAHEAD batches in flight."""
-        in_flight: deque[tuple[int, Future[int]]] = deque()
+    def _written_and_hashed(self, record: FileRecord, fd: int, whole: blake3.blake3) -> Iterator[int]:
+        """Length of each batch once written and hashed, in file order, LOOKAHEAD batches in flight.
+
+        Three stages overlap: this thread looks chunks up in the index and hands out batches, the
+        pool reads, verifies and writes them, and the hasher thread reads each written batch back
+        into the whole-file hash in file order (it was this thread's job, and the pool sat idle).
+        """
+        writes: list[Future[int]] = []
+        hashes: deque[Future[int]] = deque()
         offset = 0
         try:
             for batch in self._batches(record):
-                in_flight.append((offset, self.pool.submit(self._restore_batch, batch, fd, offset)))
+                written = self.pool.submit(self._restore_batch, batch, fd, offset)
+                writes.append(written)
+                hashes.append(self.hasher.submit(_hash_written, whole, written, fd, offset))
                 offset += sum(loc.raw_len for _, loc in batch)
-                if len(in_flight) >= LOOKAHEAD:
-                    at, future = in_flight.popleft()
-                    yield at, future.result()
-            while in_flight:
-                at, future = in_flight.popleft()
-                yield at, future.result()
+                if len(hashes) >= LOOKAHEAD:
+                    yield hashes.popleft().result()
+            while hashes:
+                yield hashes.popleft().result()
         finally:
-            for _, future in in_flight:
-                future.cancel()
+            _settle(writes, hashes)
 
     def _batches(self, record: FileRecord) -> Iterator[_Batch]:
         ids = record.chunk_list()
@@ -157,6 +161,20 @@ def _pwritev_all(fd: int, buffers: list[bytes], offset: int) -> int:
             view = view[n:]
             done += n
     return total
+
+
+def _hash_written(whole: blake3.blake3, written: Future[int], fd: int, offset: int) -> int:
+    length = written.result()
+    whole.update(_read_back(fd, offset, length))
+    return length
+
+
+def _settle(writes: list[Future[int]], hashes: deque[Future[int]]) -> None:
+    """After a failure: cancel what has not started and wait for what has, so that no thread
+    writes to the descriptor after the caller closed it (its number may name another file then)."""
+    for future in [*hashes, *writes]:
+        future.cancel()
+    wait([*hashes, *writes])
 
 
 def _read_back(fd: int, offset: int, length: int) -> bytes:
