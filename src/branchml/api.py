@@ -16,6 +16,9 @@ from branchml.data.pull import pull as pull_data
 from branchml.data.split import leakage
 from branchml.data.split import split as split_data
 from branchml.errors import BranchmlError, CheckFailed, ExitCode
+from branchml.monitor.check import CheckOptions
+from branchml.monitor.check import check as check_monitor
+from branchml.monitor.reports import commit_report as commit_check_report
 from branchml.remote.api import fetch, push
 from branchml.remote.api import verify as verify_remote
 from branchml.remote.migration import migrate as migrate_remote
@@ -36,8 +39,8 @@ from branchml.workflows.gc import run_gc as gc
 from branchml.workflows.setup import init, install, track, untrack
 
 __all__ = [
-    "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo", "__version__",
-    "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
+    "BranchmlError", "CheckFailed", "CheckOptions", "ExitCode", "FsckReport", "Repo", "__version__",
+    "add_data", "check_monitor", "clean_data", "commit_check_report", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
     "leakage", "lineage", "list_branches", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
     "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
 ]
