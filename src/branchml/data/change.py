@@ -12,12 +12,14 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from branchml.checkout import materialize
 from branchml.data.tree import Entry, head_commit, ls_tree
 from branchml.errors import BranchmlError
 from branchml.files import write_atomic
 from branchml.git.cmd import git_ok
+from branchml.repo import Repo
 
 
 @dataclass
@@ -34,13 +36,13 @@ class ChangeSet:
         return bool(self.copies or self.contents or self.entries or self.removals)
 
 
-def git_paths(repo, args: list[str], paths: list[str], **kw) -> bytes:
+def git_paths(repo: Repo, args: list[str], paths: list[str], **kw: Any) -> bytes:
     """Run a path-taking git command with paths fed on stdin (no argv limit, no glob magic)."""
     data = b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths)
     return repo.git(["--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul"], input=data, **kw)
 
 
-def require_clean_index(repo) -> None:
+def require_clean_index(repo: Repo) -> None:
     if head_commit(repo) and not _ok(repo, ["diff", "--cached", "--quiet"]):
         raise BranchmlError(
             "the index has staged changes: a data commit must contain only its own changes",
@@ -48,11 +50,11 @@ def require_clean_index(repo) -> None:
         )
 
 
-def _ok(repo, args: list[str]) -> bool:
+def _ok(repo: Repo, args: list[str]) -> bool:
     return git_ok(args, repo.cwd)
 
 
-def check_targets(repo, changes: ChangeSet) -> None:
+def check_targets(repo: Repo, changes: ChangeSet) -> None:
     """Refuse when applying would overwrite something of the user's that Git does not hold."""
     paths = changes.paths()
     tracked = {e.path for e in ls_tree(repo, head_commit(repo))}
@@ -62,7 +64,7 @@ def check_targets(repo, changes: ChangeSet) -> None:
     if modified:
         raise _local_changes(sorted(modified))
     for path in paths:
-        if path not in tracked and os.path.lexists(repo.root / path):
+        if path not in tracked and os.path.lexists(repo.work_tree / path):
             raise _local_changes([path], untracked=True)
         _check_no_file_in_the_way(path, tracked)
 
@@ -83,11 +85,11 @@ def _local_changes(paths: list[str], untracked: bool = False) -> BranchmlError:
     )
 
 
-def commit_changes(repo, changes: ChangeSet, message: str, trailers: list[tuple[str, str]]) -> str:
+def commit_changes(repo: Repo, changes: ChangeSet, message: str, trailers: list[tuple[str, str]]) -> str:
     """Apply `changes`, commit them with `trailers`, and return the new commit id."""
     require_clean_index(repo)
     check_targets(repo, changes)
-    created = [p for p in changes.paths() if not os.path.lexists(repo.root / p)]
+    created = [p for p in changes.paths() if not os.path.lexists(repo.work_tree / p)]
     try:
         _apply(repo, changes)
         args = ["commit", "-q", "--no-edit", "-m", message]
@@ -97,16 +99,18 @@ def commit_changes(repo, changes: ChangeSet, message: str, trailers: list[tuple[
     except BaseException:
         _roll_back(repo, changes, created)
         raise
-    return head_commit(repo)
+    head = head_commit(repo)
+    assert head is not None  # the commit above made one
+    return head
 
 
-def _apply(repo, changes: ChangeSet) -> None:
+def _apply(repo: Repo, changes: ChangeSet) -> None:
     for path, source in changes.copies.items():
-        target = repo.root / path
+        target = repo.work_tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     for path, data in changes.contents.items():
-        target = repo.root / path
+        target = repo.work_tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
     if changes.copies or changes.contents:
@@ -116,10 +120,10 @@ def _apply(repo, changes: ChangeSet) -> None:
     if changes.removals:
         git_paths(repo, ["rm", "-q", "--cached"], sorted(changes.removals))
         for path in changes.removals:
-            (repo.root / path).unlink(missing_ok=True)
+            (repo.work_tree / path).unlink(missing_ok=True)
 
 
-def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
+def _stage_entries(repo: Repo, items: list[tuple[str, Entry]]) -> None:
     """Point index entries at existing blobs (no bytes copied), then write them out through the filter."""
     info = b"".join(f"{e.mode} {e.sha}\t{path}".encode(errors="surrogateescape") + b"\0" for path, e in items)
     repo.git(["update-index", "-z", "--index-info"], input=info)
@@ -129,7 +133,7 @@ def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
     materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
 
 
-def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
+def _roll_back(repo: Repo, changes: ChangeSet, created: list[str]) -> None:
     """Index back to HEAD (it was clean), touched files back to HEAD, new files removed."""
     head = head_commit(repo)
     if head:
@@ -138,10 +142,10 @@ def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
         repo.git(["read-tree", "--empty"], check=False)
     new = set(created)
     for path in new:
-        target = repo.root / path
+        target = repo.work_tree / path
         if target.is_file() or target.is_symlink():
             target.unlink()
-        _remove_empty_parents(repo.root, target.parent)
+        _remove_empty_parents(repo.work_tree, target.parent)
     restore = [p for p in changes.paths() if p not in new]
     if restore and head:
         git_paths(repo, ["checkout", "HEAD"], restore, check=False)

@@ -26,6 +26,7 @@ from branchml.data.tree import (
     require_role,
 )
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 
 ROLES = ("data/clean",)
 RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
@@ -51,7 +52,7 @@ class CleanResult:
     since: str | None = None  # the clean commit after which files were checked (None: all files)
 
 
-def clean(repo, rules_script: str | None = None, everything: bool = False) -> CleanResult:
+def clean(repo: Repo, rules_script: str | None = None, everything: bool = False) -> CleanResult:
     """Check the data folder and commit the drops with a report.
 
     Files unchanged since the last clean commit made with the same rules are not checked again
@@ -64,7 +65,7 @@ def clean(repo, rules_script: str | None = None, everything: bool = False) -> Cl
     entries = [e for e in ls_tree(repo, head, settings["dir"]) if e.path != (user.script if user else None)]
     rules_id = RULES_VERSION + (f" {user.script}@{user.blob}" if user else "")
     since = None if everything else last_cleaned(repo, head, rules_id)
-    if since:
+    if since and head:  # a last clean implies a head
         entries = [e for e in entries if e.path in changed_since(repo, since, head, settings["dir"])]
     changes = ChangeSet()
     result = CleanResult(None, None, len(entries), since=since)
@@ -79,7 +80,7 @@ def clean(repo, rules_script: str | None = None, everything: bool = False) -> Cl
     return result
 
 
-def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
+def last_cleaned(repo: Repo, head: str | None, rules_id: str) -> str | None:
     """The last clean commit, if it used the same rules (else everything must be checked again)."""
     if head is None:
         return None
@@ -88,12 +89,12 @@ def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
     return commit if commit and used.strip() == rules_id else None
 
 
-def changed_since(repo, old: str, new: str, folder: str) -> set[str]:
+def changed_since(repo: Repo, old: str, new: str, folder: str) -> set[str]:
     out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT", "--name-only", old, new, "--", folder])
     return {p for p in out.decode(errors="surrogateescape").split("\0") if p}
 
 
-def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: CleanResult) -> None:
+def _clean_file(entry: Entry, data: bytes, user: builtin.UserRules | None, changes: ChangeSet, result: CleanResult) -> None:
     problem = file_problem(entry.path, data, user)
     if problem is None and row_format(entry.path):
         problem = _clean_rows(entry.path, data, user, changes, result)
@@ -103,7 +104,7 @@ def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: Cle
         result.dropped_files.append(Drop(entry.path, rule, reason))
 
 
-def file_problem(path: str, data: bytes, user) -> tuple[str, str] | None:
+def file_problem(path: str, data: bytes, user: builtin.UserRules | None) -> tuple[str, str] | None:
     """(rule, reason) of the first rule that rejects the whole file, or None."""
     for name, rule in builtin.BUILTIN_FILE_RULES.items():
         reason = rule(path, data)
@@ -113,7 +114,7 @@ def file_problem(path: str, data: bytes, user) -> tuple[str, str] | None:
     return ("user:check_file", reason) if reason else None
 
 
-def _clean_rows(path: str, data: bytes, user, changes: ChangeSet, result: CleanResult) -> tuple[str, str] | None:
+def _clean_rows(path: str, data: bytes, user: builtin.UserRules | None, changes: ChangeSet, result: CleanResult) -> tuple[str, str] | None:
     """Drop bad rows; a file-level problem when the file cannot be read or no row is left."""
     try:
         table = read_row_file(path, data)
@@ -135,7 +136,7 @@ def _clean_rows(path: str, data: bytes, user, changes: ChangeSet, result: CleanR
     return None
 
 
-def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
+def _user_rules(repo: Repo, head: str | None, script: str) -> builtin.UserRules:
     path = repo_folder(script, "--rules")
     entry = next((e for e in ls_tree(repo, head, path) if e.path == path), None)
     if entry is None:
@@ -148,7 +149,7 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
     return builtin.load_user_rules(path, entry.sha, source)
 
 
-def _report(head: str | None, user, result: CleanResult) -> bytes:
+def _report(head: str | None, user: builtin.UserRules | None, result: CleanResult) -> bytes:
     report = {
         "format": CLEAN_REPORT_FORMAT,
         "cleaned_commit": head,

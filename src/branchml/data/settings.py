@@ -6,9 +6,10 @@ from pathlib import PurePosixPath
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 
 
-def data_settings(repo) -> dict[str, str]:
+def data_settings(repo: Repo) -> dict[str, str]:
     """[data] from this work tree's branchml.toml (plus local.toml), every path checked."""
     cfg = config.load(repo.root, repo.store_dir)
     table = {**config.DEFAULTS["data"], **cfg.get("data", {})}

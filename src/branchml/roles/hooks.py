@@ -10,7 +10,7 @@ it is checked by) and from the server's local.toml.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -49,7 +49,7 @@ def server_policy(repo: Repo) -> Policy:
     return Policy.from_config(server_config(repo))
 
 
-def server_config(repo: Repo) -> dict:
+def server_config(repo: Repo) -> dict[str, Any]:
     """Settings from main's branchml.toml before the push; the defaults if that file is broken.
 
     Falling back (with a warning) keeps the server open for the push that repairs the file.
@@ -196,7 +196,7 @@ def commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
     role = policy.role(ref) if ref else None
-    if role is None or not args:
+    if ref is None or role is None or not args:
         return
     present = message_trailers(repo, args[0])
     missing = [k for k in policy.rules_for(role).get("trailers", []) if k.lower() not in present]

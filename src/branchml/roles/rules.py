@@ -9,7 +9,7 @@ cannot drift apart. How commits are chosen and why is written down in docs/roles
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from branchml.git import cmd, plumbing
 from branchml.git.plumbing import DiffEntry
@@ -57,11 +57,11 @@ class Policy:
 
     globs: list[tuple[str, str]]
     kinds: PathKinds
-    rules: dict[str, dict]
+    rules: dict[str, dict[str, Any]]
     client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Policy:
+    def from_config(cls, cfg: dict[str, Any]) -> Policy:
         roles = cfg.get("roles", {})
         refuses = roles.get("client_hooks", "warn") == "refuse"
         return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)
@@ -69,7 +69,7 @@ class Policy:
     def role(self, ref: str) -> str | None:
         return role_of(ref, self.globs) if ref.startswith("refs/heads/") else None
 
-    def rules_for(self, role: str) -> dict:
+    def rules_for(self, role: str) -> dict[str, Any]:
         return self.rules.get(role, {})
 
 
@@ -82,7 +82,7 @@ class _Ctx:
     policy: Policy
     ref: str
     role: str
-    rules: dict
+    rules: dict[str, Any]
     view: dict[str, str]
     created: frozenset[str] = frozenset()  # refs this push creates: no merge source can be among them
     found: list[Violation] = field(default_factory=list)
@@ -141,17 +141,17 @@ def _check_update(ctx: _Ctx, update: RefUpdate) -> None:
         ctx.add(update.new, "", "history", f"this push rewrites the history of {branch} (not a fast-forward "
                 f"of {update.old[:12]}); fetch it, add your commits on top of its tip, and push without --force")
         return
-    snapshots = _new_commits(ctx, update)
+    snapshots = _new_commits(ctx, update, update.new)
     diffs = commit_changes(ctx.repo, snapshots)
     for snap in snapshots:
         check_snapshot(ctx, snap, diffs.get(snap.label, []))
     _check_case(ctx, update.new)
     _check_trailers(ctx, [s.label for s in snapshots])
     if update.old and ctx.rules.get("append_only"):
-        _check_net_effect(ctx, update)
+        _check_net_effect(ctx, update.old, update.new)
 
 
-def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
+def _new_commits(ctx: _Ctx, update: RefUpdate, new: str) -> list[Snapshot]:
     """The branch's own new commits, oldest first: its first-parent line, minus what other branches hold.
 
     On a created branch, commits reachable from any other branch are that branch's (the fork point).
@@ -160,7 +160,7 @@ def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
     exclude = [update.old] if update.old else [sha for ref, sha in ctx.view.items() if ctx.forks_from(ref)]
     if ctx.rules.get("merge_from"):
         exclude += ctx.source_tips()
-    revs = [update.new] + [f"^{sha}" for sha in exclude if sha]
+    revs = [new] + [f"^{sha}" for sha in exclude if sha]
     shas = ctx.repo.git_text(["rev-list", "--first-parent", "--stdin"], input="\n".join(revs).encode() + b"\n")
     return commit_snapshots(ctx.repo, list(reversed(shas.split())))
 
@@ -239,11 +239,11 @@ def _branch_hint(ctx: _Ctx) -> str:
     return f"; {ctx.ref.removeprefix('refs/heads/')} is append-only: commit new data under a new path"
 
 
-def _check_net_effect(ctx: _Ctx, update: RefUpdate) -> None:
+def _check_net_effect(ctx: _Ctx, old: str, new: str) -> None:
     """Old tip -> new tip must only add: catches merges that drop files the first-parent line never saw."""
     reported = {v.path for v in ctx.found}
-    changes = [c for c in tree_changes(ctx.repo, update.old, update.new) if c.status != "A" and c.path not in reported]
-    _check_append_only(ctx, Snapshot(update.new, update.new, [update.old]), update.old, changes)
+    changes = [c for c in tree_changes(ctx.repo, old, new) if c.status != "A" and c.path not in reported]
+    _check_append_only(ctx, Snapshot(new, new, [old]), old, changes)
 
 
 def _check_forbidden(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
