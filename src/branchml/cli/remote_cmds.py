@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ from branchml.workflows.clone import clone as clone_repo
 from branchml.workflows.switch import switch as do_switch
 
 
-def _parse_options(pairs: tuple[str, ...]) -> dict:
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -60,7 +61,7 @@ def list_(as_json: bool) -> None:
     get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
 
 
-def _render_remotes(rows: list[dict]) -> None:
+def _render_remotes(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table("name", "url", "options", "from", "status")
@@ -167,7 +168,7 @@ def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
         raise CheckFailed(f"{len(result['missing'])} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
 
 
-def _render_verify(result: dict) -> None:
+def _render_verify(result: dict[str, Any]) -> None:
     out = get_output()
     if not result["missing"]:
         out.info(f"{result['remote']}: all {result['files']} file(s) of {result['ref']} are on the remote")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     get_output().result(records, as_json, render_runs)
 
 
-def render_runs(records: list[dict]) -> None:
+def render_runs(records: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     names = sorted({m for r in records for m in r.get("metrics", {})})
@@ -63,7 +64,7 @@ def render_runs(records: list[dict]) -> None:
     out_console.print(table if records else "no runs recorded yet (train one with `branchml run`)")
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -80,7 +81,7 @@ def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None
     get_output().result(info, as_json, _render_show)
 
 
-def _render_show(info: dict) -> None:
+def _render_show(info: dict[str, Any]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     out_console.print(f"[bold]{info['tag']}[/]  commit {info['commit']}  branch {info['branch'] or '?'}")
@@ -114,7 +115,7 @@ def release() -> None:
 @json_option
 def release_list(customer: str | None, as_json: bool) -> None:
     """Release tags (of CUSTOMER, or all), oldest first."""
-    def render(rows):
+    def render(rows: list[dict[str, Any]]) -> None:
         from rich.table import (
             Table,  # rich's renderers load only when output needs them
         )

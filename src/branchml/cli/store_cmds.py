@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, BinaryIO
 
 import click
 from rich.table import Table
@@ -28,7 +29,7 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
     """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
     rows = [f.as_dict() for f in list_files(Repo.find(), ref, all_refs=all_refs, deleted=deleted)]
 
-    def render(data: list[dict]) -> None:
+    def render(data: list[dict[str, Any]]) -> None:
         table = Table("path", "size", "oid", "local", box=None)
         for row in data:
             table.add_row(row["path"], human_size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
@@ -42,12 +43,12 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
 def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
     repo = Repo.find()
-    totals = repo.store.stats()
+    totals: dict[str, Any] = repo.store.stats()
     logical = totals["file_bytes"]
     totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
     totals["checkout_links"] = FileCache(repo.store).stats().as_dict()
 
-    def render(t: dict) -> None:
+    def render(t: dict[str, Any]) -> None:
         out_console.print(f"files:          {t['files']}")
         out_console.print(f"logical bytes:  {human_size(t['file_bytes'])}")
         out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
@@ -79,7 +80,7 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
     items = report.problems
 
-    def render(items: list[dict]) -> None:
+    def render(items: list[dict[str, Any]]) -> None:
         if not items:
             out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
@@ -105,7 +106,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
     report = run_gc(repo, dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         verb = "would free" if dry_run else "freed"
         out_console.print(
             f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
@@ -121,7 +122,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("pointer_file", type=click.File("rb"), default="-")
-def cat(pointer_file) -> None:
+def cat(pointer_file: BinaryIO) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = Repo.find()

@@ -11,6 +11,7 @@ import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from branchml import config
 from branchml.demo import scripts
@@ -23,7 +24,7 @@ from branchml.workflows import setup
 Say = Callable[[str, str], None]
 
 
-def build(dest: Path, say: Say) -> dict:
+def build(dest: Path, say: Say) -> dict[str, Any]:
     """Create the demo repository in `dest` (which must be empty or absent); returns a summary."""
     dataset = _digits_csv()
     if dest.exists() and any(dest.iterdir()):
@@ -44,7 +45,7 @@ def build(dest: Path, say: Say) -> dict:
 
 def _digits_csv() -> list[str]:
     try:
-        import skops  # noqa: F401  (checked now, used by the training script)
+        import skops  # type: ignore[import-untyped]  # noqa: F401  (checked now, used by the training script; no type hints)
         from sklearn.datasets import load_digits
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"the demo needs scikit-learn and skops ({exc.name} is missing)", hint="pip install 'branchml[demo]'") from exc
@@ -57,7 +58,7 @@ def _digits_csv() -> list[str]:
 class Demo:
     def __init__(self, repo: Repo, say: Say) -> None:
         self.repo = repo
-        self.root = repo.root
+        self.root = repo.work_tree
         self.say = say
 
     def git(self, *args: str) -> str:

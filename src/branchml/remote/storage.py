@@ -136,15 +136,17 @@ class RemoteStorage:
 
     def has_pack(self, name: str) -> bool:
         with self.errors("check"):
-            return self.fs.exists(self.path("packs", f"{name}.pack"))
+            exists: bool = self.fs.exists(self.path("packs", f"{name}.pack"))
+            return exists
 
     def read_ranges(self, pack: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Bytes of [start, end) ranges of one pack, fetched together."""
         path = self.path("packs", f"{pack}.pack")
         with self.errors(f"read pack {pack[:16]}…"):
-            return self.fs.cat_ranges(
+            data: list[bytes] = self.fs.cat_ranges(
                 [path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges], on_error="raise"
             )
+            return data
 
     # -- uploads -----------------------------------------------------------------------------
     def staging_dir(self) -> Path | None:

@@ -27,8 +27,8 @@ def front_matter(record: dict[str, Any], task: str) -> dict[str, Any]:
 def dataset_name(record: dict[str, Any]) -> str:
     """The first data source named by the lineage, else the branch the data was trained on."""
     for entry in record.get("data_lineage", {}).get("entries", []):
-        return entry["value"]
-    return record["branch"]
+        return str(entry["value"])
+    return str(record["branch"])
 
 
 def render(record: dict[str, Any], previous: dict[str, Any] | None, task: str = "other") -> str:
