@@ -7,6 +7,7 @@ so a cycle cannot hide behind a function-local import. The layer order is docs/a
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,3 +307,22 @@ def test_the_type_gate_covers_the_whole_package():
     for override in settings.get("overrides", []):
         modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
         assert not [m for m in modules if m.split(".")[0] == "branchml"], f"mypy override exempts {modules}"
+
+
+IGNORE_WITH_REASON = re.compile(r"# type: ignore\[[a-z-]+(,[a-z-]+)*\]\s+#\s*\S")
+
+
+def test_every_type_ignore_names_its_error_code_and_says_why():
+    bare = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "type: ignore" in line and not IGNORE_WITH_REASON.search(line)
+    ]
+    assert not bare, "a `# type: ignore` needs [its-code] and a comment saying why:\n" + "\n".join(bare)
+
+
+def test_the_type_ignore_check_tells_a_bare_ignore_from_an_explained_one():
+    assert IGNORE_WITH_REASON.search("x = f()  # type: ignore[attr-defined]  # set by fsspec")
+    assert not IGNORE_WITH_REASON.search("x = f()  # type: ignore[attr-defined]")
+    assert not IGNORE_WITH_REASON.search("x = f()  # type: ignore  # why")

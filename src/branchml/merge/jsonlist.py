@@ -64,11 +64,12 @@ def _merge_in_memory(base: bytes, ours: bytes, theirs: bytes, key: str | None, m
     if conflicts:
         what = "field " if kind == "object" else f"element with {key}="
         return Outcome(_render_with_markers(merged, kind, key, marker_size), [describe(c, f"{what}{c.key}") for c in conflicts])
-    idents = [r.ident for r in merged]  # type: ignore[union-attr]
+    kept = [r for r in merged if isinstance(r, Record)]  # all of them: there is no conflict
+    idents = [r.ident for r in kept]
     for data, records in ((ours, sides[1]), (theirs, sides[2])):
         if idents == [r.ident for r in records]:
             return Outcome(data, [])  # keep that side's exact bytes and layout
-    values = [r.value for r in merged]  # type: ignore[union-attr]
+    values = [r.value for r in kept]
     return Outcome(_dump(dict(values) if kind == "object" else values, like=ours), [])
 
 
@@ -148,7 +149,7 @@ class MarkedWriter:
 
     def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
         self._flush(b",")
-        key = (ours or theirs).key  # type: ignore[union-attr]
+        key = ours.key if ours is not None else theirs.key if theirs is not None else None
         self.pending = Conflict(key, _as_record(ours), _as_record(theirs))
         self.conflicts.append(describe(self.pending, f"element with {self.key}={key}"))
 

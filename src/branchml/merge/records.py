@@ -52,8 +52,9 @@ def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequen
                     out.append(record)
             elif record.key not in seen_keys:
                 seen_keys.add(record.key)
-                if keyed[record.key] is not None:
-                    out.append(keyed[record.key])  # type: ignore[arg-type]
+                chosen = keyed[record.key]
+                if chosen is not None:
+                    out.append(chosen)
     return out
 
 

@@ -32,11 +32,12 @@ class RemoteError(BranchmlError):
 def _is_timeout(exc: BaseException) -> bool:
     """A timeout, whatever the transport calls it (botocore's ReadTimeoutError, asyncio's, the socket's)."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__:
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        cause = cause.__cause__ or cause.__context__
     return False
 
 
