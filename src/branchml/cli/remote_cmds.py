@@ -163,19 +163,19 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
     result = api.verify(Repo.find(), ref, remote_name)
-    get_output().result(result, as_json, _render_verify)
-    if result["missing"]:
-        raise CheckFailed(f"{len(result['missing'])} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
+    get_output().result(result.as_dict(), as_json, lambda _: _render_verify(result))
+    if result.missing:
+        raise CheckFailed(f"{len(result.missing)} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
 
 
-def _render_verify(result: dict[str, Any]) -> None:
+def _render_verify(result: api.RemoteVerification) -> None:
     out = get_output()
-    if not result["missing"]:
-        out.info(f"{result['remote']}: all {result['files']} file(s) of {result['ref']} are on the remote")
+    if not result.missing:
+        out.info(f"{result.remote}: all {result.files} file(s) of {result.ref} are on the remote")
         return
-    for item in result["missing"]:
-        out.info(f"missing on {result['remote']}: {item['path']} ({item['oid'][:16]}…)")
-    out.info(f"{len(result['missing'])} of {result['files']} file(s) missing; run `branchml push`")
+    for item in result.missing:
+        out.info(f"missing on {result.remote}: {item.path} ({item.oid[:16]}…)")
+    out.info(f"{len(result.missing)} of {result.files} file(s) missing; run `branchml push`")
 
 
 @click.command(context_settings={"ignore_unknown_options": False})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -200,15 +201,34 @@ def fetch(repo: Repo, refs: list[str], include: list[str], remote: str | None = 
         return fetch_records(repo.store, conn.storage, conn.catalog, file_oids(pointers), [], advance)
 
 
-def verify(repo: Repo, ref: str, remote: str | None = None, committed: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class MissingFile:
+    path: str
+    oid: str  # hex
+
+
+@dataclass(frozen=True)
+class RemoteVerification:
+    """What `branchml verify-remote` found: of the `files` that `ref`'s history needs, those `missing` on `remote`."""
+
+    remote: str
+    ref: str
+    files: int
+    missing: list[MissingFile]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # the --json output: {"remote", "ref", "files", "missing": [{"path", "oid"}]}
+
+
+def verify(repo: Repo, ref: str, remote: str | None = None, committed: str | None = None) -> RemoteVerification:
     """What of the files reachable from `ref` the remote lacks (files or chunks)."""
     pointers = history_pointers(repo, [ref])
     with connect(repo, remote, committed) as conn:
         missing = missing_on_remote(conn, pointers)
-        return {"remote": conn.spec.name, "ref": ref, "files": len(file_oids(pointers)), "missing": missing}
+        return RemoteVerification(conn.spec.name, ref, len(file_oids(pointers)), missing)
 
 
-def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict[str, Any]]:
+def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[MissingFile]:
     """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
     oids = file_oids(pointers)
     conn.catalog.refresh(require_data=False)
@@ -217,7 +237,7 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
     chunks = remote_file_chunks(conn.storage, conn.catalog, present) if present else {}
     bad = {o for o in oids if o not in chunks or conn.catalog.missing(chunks[o], KIND_CHUNK)}
     path_of = {p.pointer.oid_bytes: p.path for p in pointers}
-    return [{"path": path_of[o], "oid": o.hex()} for o in oids if o in bad]
+    return [MissingFile(path_of[o], o.hex()) for o in oids if o in bad]
 
 
 def gc(repo: Repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:

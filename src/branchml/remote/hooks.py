@@ -18,7 +18,6 @@ settings say "warn").
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from branchml.errors import BranchmlError
 from branchml.pointers import rev_list_pointers
@@ -95,9 +94,9 @@ def pre_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
             )
 
 
-def names_of(missing: list[dict[str, Any]], limit: int = 50) -> str:
+def names_of(missing: list[api.MissingFile], limit: int = 50) -> str:
     """Every missing path (up to `limit`; the rest counted)."""
-    paths = [item["path"] for item in missing]
+    paths = [item.path for item in missing]
     more = f" ... and {len(paths) - limit} more" if len(paths) > limit else ""
     return ", ".join(paths[:limit]) + more
 
