@@ -14,6 +14,7 @@ import pytest
 
 from branchml.crash import report_crash
 from branchml.git.filter import FilterServer
+from branchml.git.filterproto import FilterProtocol, Reply, Request
 from branchml.git.protocol import PacketReader, PacketWriter, ProtocolError
 from branchml.store.pointer import parse_pointer
 from branchml.store.store import Store
@@ -150,3 +151,59 @@ def test_a_bug_on_one_path_answers_error_logs_a_crash_and_serves_the_next(tmp_pa
 def test_truncated_stream_is_a_protocol_error(tmp_path):
     with pytest.raises(ProtocolError):
         serve(tmp_path, HANDSHAKE + pkt(b"command=clean\n")[:-3])
+
+
+# -- the protocol alone (git/filterproto.py): no store, a handler of a few lines ------------------
+
+
+def converse(stdin: bytes, handle) -> tuple[bytes, list[str]]:
+    """Run FilterProtocol over `stdin` with `handle`; return what it wrote and the failures it reported."""
+    out, failures = io.BytesIO(), []
+    protocol = FilterProtocol(PacketReader(io.BytesIO(stdin)), PacketWriter(out))
+    protocol.serve(handle, lambda request, exc: failures.append(f"{request.path}: {exc}"))
+    return out.getvalue(), failures
+
+
+def upper(request: Request, reply: Reply) -> None:
+    reply.success(request.content.fill(1 << 30).upper())
+
+
+def test_protocol_answers_each_request_with_its_handler(tmp_path):
+    answer, failures = converse(HANDSHAKE + request("clean", "a", b"abc") + request("smudge", "b", b"x" * 70_000), upper)
+    assert frames(answer) == frames(HANDSHAKE_ANSWER + success(b"ABC") + success(b"X" * 70_000))
+    assert failures == []
+
+
+def test_protocol_announces_only_capabilities_git_offers():
+    only_clean = pkt(b"git-filter-client\n") + pkt(b"version=2\n") + FLUSH + pkt(b"capability=clean\n") + FLUSH
+    answer, _ = converse(only_clean, upper)
+    assert answer == pkt(b"git-filter-server\n") + pkt(b"version=2\n") + FLUSH + pkt(b"capability=clean\n") + FLUSH
+
+
+def test_protocol_refuses_a_handshake_that_is_not_version_2():
+    with pytest.raises(ProtocolError, match="handshake"):
+        converse(pkt(b"git-filter-client\n") + pkt(b"version=1\n") + FLUSH, upper)
+
+
+def test_protocol_ends_started_content_before_an_error_and_skips_unread_content():
+    def half(request: Request, reply: Reply) -> None:
+        reply.begin()
+        reply.write(request.content.fill(3)[:3])  # 3 bytes of a longer content, then a failure
+        raise OSError("disk gone")
+
+    answer, failures = converse(HANDSHAKE + request("smudge", "a", b"abcdef" * 20_000) + request("clean", "b", b"b"), half)
+    assert answer == HANDSHAKE_ANSWER + pkt(b"status=success\n") + FLUSH + pkt(b"abc") + FLUSH + ERROR + pkt(b"status=success\n") + FLUSH + pkt(b"b") + FLUSH + ERROR
+    assert failures == ["a: disk gone", "b: disk gone"]
+
+
+def test_protocol_answers_error_for_a_handler_that_forgets_to_answer():
+    answer, failures = converse(HANDSHAKE + request("clean", "a", b"abc"), lambda request, reply: None)
+    assert answer == HANDSHAKE_ANSWER + ERROR
+    assert failures == ["a: the filter gave no answer for a"]
+
+
+def test_a_reply_cannot_answer_twice():
+    reply = Reply(PacketWriter(io.BytesIO()))
+    reply.success(b"x")
+    with pytest.raises(ProtocolError, match="second answer"):
+        reply.error()

@@ -28,7 +28,6 @@ from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
-from branchml.remote import prefetch
 from branchml.repo import Repo
 from branchml.store.filecache import FileCache, link_mode
 from branchml.store.pack import is_locked
@@ -83,22 +82,6 @@ def materialize_matching(repo: Repo, include: list[str]) -> list[str]:
     """Materialise the index's tracked files whose path matches an include glob (all without globs)."""
     paths = [e.path for e in index_pointers(repo) if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)]
     return materialize(repo, paths) if paths else []
-
-
-def materialize_all(repo: Repo, retry: str = "`branchml install`") -> list[str]:
-    """`branchml install`: fetch what every pointer file of the work tree needs in one batch, write
-    them all; when some cannot be had, write the others and raise one error naming every missing
-    file with the command that fixes it (remote/prefetch.py)."""
-    targets = [f.entry for f in pointer_files(repo)]
-    try:
-        prefetch.prefetch(repo, targets, what="this work tree", retry=retry)
-    except prefetch.MissingFiles as exc:
-        missing = set(exc.paths)
-        available = [t.path for t in targets if t.path not in missing]
-        if available:
-            materialize(repo, available)
-        raise
-    return materialize(repo)
 
 
 def _summary(failed: list[tuple[str, BranchmlError]]) -> BranchmlError:

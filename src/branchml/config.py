@@ -80,6 +80,11 @@ DEFAULTS: dict[str, Any] = {
     # `branchml serve TAG` reads these from the tag's own commit (docs/serve.md): the inference entry
     # point `file.py:function`, the model file (skops), the input schema file, extra trusted skops types.
     "serve": {"predict": "", "model": "", "input_schema": "", "trusted_types": []},
+    # Drift baseline and alerts (docs/alerts.md): `branchml run` summarises the training file `data`
+    # (features: [] = every column but `target`) into `baseline`; `thresholds` (per feature too) tune
+    # `branchml monitor check`, over the defaults of the monitor branch's alerts/rules.py.
+    "monitor": {"data": "", "features": [], "categorical": [], "target": "", "baseline": "models/baseline.json",
+                "sample": 1000, "bins": 10, "thresholds": {}},
 }
 
 

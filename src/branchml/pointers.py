@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from branchml.errors import MalformedPointer
+from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.store.pointer import (
@@ -102,3 +102,37 @@ def commit_pointers(repo: Repo, rev: str, bad: list[BadPointer] | None = None) -
         blobs.setdefault(sha, path)
     found = {p.blob: p.pointer for p in read_pointers(repo, blobs, bad)}
     return [PointerBlob(sha, path, found[sha], mode) for mode, sha, path in entries if sha in found]
+
+
+# -- the other direction: a pointer where the content belongs ------------------------------------
+def pointers_in_work_tree(repo: Repo) -> list[str]:
+    """Tracked files whose work-tree bytes are still their pointer (a clone without the filter).
+
+    Whatever reads such a file (a training script, pandas) gets three lines of pointer text instead
+    of the data, without an error: branchml's own readers call this and say so instead.
+    """
+    if repo.root is None:
+        return []
+    found = []
+    for entry in index_pointers(repo):
+        file = repo.root / entry.path
+        small = entry.pointer.size and file.is_file() and file.stat().st_size <= MAX_POINTER_SIZE
+        if small and file.read_bytes() == entry.pointer.encode():
+            found.append(entry.path)
+    return found
+
+
+class NotMaterialised(BranchmlError):
+    """Tracked files whose work-tree copy is a pointer, not the content."""
+
+    def __init__(self, paths: list[str]) -> None:
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(f"{len(paths)} tracked file(s) hold a branchml pointer, not their content: {shown} "
+                         "(this clone has no branchml filter, or their content was never fetched)",
+                         hint="run `branchml install` (it registers the filter and writes the files), then retry")
+
+
+def require_materialised(repo: Repo) -> None:
+    found = pointers_in_work_tree(repo)
+    if found:
+        raise NotMaterialised(found)

@@ -15,6 +15,7 @@ from branchml.crash import guarded, report_crash
 from branchml.git.filter import log_peak_rss, run_filter_process
 from branchml.git.hooks import run_hook
 from branchml.remote.ondemand import make_fetcher
+from branchml.remote.prefetch import prefetch_tree
 from branchml.repo import Repo, use_fetcher
 
 # command name -> "module:function"; each topic module owns its commands.
@@ -51,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "used-by": "branchml.cli.data_cmds:used_by",
     "serve": "branchml.cli.serve_cmds:serve",
     "monitor": "branchml.cli.serve_cmds:monitor",
+    "ab": "branchml.cli.ab_cmds:ab",
     "diff": "branchml.cli.audit_cmds:diff",
     "rerun": "branchml.cli.audit_cmds:rerun",
     "why": "branchml.cli.audit_cmds:why",
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
     if argv[:1] == ["filter-process"]:
-        sys.exit(run_filter_process(open_repo, report_crash))
+        sys.exit(run_filter_process(open_repo, report_crash, prefetch_tree))
     if argv[:1] == ["hook"] and len(argv) >= 2:
         sys.exit(hook_main(argv[1], argv[2:]))
     # click and the command modules load only for commands, not for the filter and hooks above

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from branchml.cli.output import get_output, json_option
+from branchml.fs.get import get as fetch_files
 
 
 @click.command()
@@ -19,10 +20,6 @@ from branchml.cli.output import get_output, json_option
 @json_option
 def get(url: str, path: str, rev: str, dest: Path | None, force: bool, as_json: bool) -> None:
     """Files of PATH at REV in the repository at URL, written into a folder; no clone is kept."""
-    from branchml.fs.get import (
-        get as fetch_files,  # fsspec is imported on the way: only for this command
-    )
-
     target = dest or Path(Path(path).name or "get")
     result = fetch_files(url, path, target, rev, force=force)
     out = get_output()

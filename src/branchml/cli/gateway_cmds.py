@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from branchml.cli.output import get_output, json_option, out_console
+from branchml.errors import BranchmlError
+from branchml.gateway.credentials import credentials_path, load_or_create
 from branchml.repo import Repo
 
 
@@ -16,8 +18,10 @@ from branchml.repo import Repo
 def gateway(ctx: click.Context, port: int, host: str, allow_remote: bool) -> None:
     """An S3-compatible endpoint: bucket = this repository, key = <ref>/<path>; writes are commits."""
     if ctx.invoked_subcommand is None:
-        from branchml.gateway.server import serve
-
+        try:  # optional extra `gateway` (starlette, uvicorn): loaded by this command only
+            from branchml.gateway.server import serve
+        except ModuleNotFoundError as exc:
+            raise BranchmlError(f"the gateway needs {exc.name}", hint="pip install 'branchml[gateway]'") from exc
         serve(Repo.find(), host, port, allow_remote=allow_remote)
 
 
@@ -25,8 +29,6 @@ def gateway(ctx: click.Context, port: int, host: str, allow_remote: bool) -> Non
 @json_option
 def credentials(as_json: bool) -> None:
     """Create or show this gateway's access key id and secret (a local file, never committed)."""
-    from branchml.gateway.credentials import credentials_path, load_or_create
-
     repo = Repo.find()
     found = load_or_create(repo)
     data = {"access_key_id": found.access_key_id, "secret_access_key": found.secret_access_key}

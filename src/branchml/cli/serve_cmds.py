@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from branchml.cli import alerts_cmds
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import BranchmlError
 from branchml.monitor.imports import import_queries
@@ -54,7 +55,11 @@ def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], s
 
 @click.group()
 def monitor() -> None:
-    """Production logs on monitor/<env> branches: import, label, query."""
+    """Production logs on monitor/<env> branches: import, label, query, check for alerts."""
+
+
+for _command in (alerts_cmds.check_cmd, alerts_cmds.watch_cmd, alerts_cmds.trust_cmd, alerts_cmds.scaffold_cmd):
+    monitor.add_command(_command)
 
 
 @monitor.command("log")

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from branchml import config
-from branchml.checkout import materialize_all
 from branchml.cli.output import get_output
 from branchml.git.hooks import run_hook
 from branchml.repo import Repo
@@ -36,7 +35,7 @@ def install(global_: bool, server: bool) -> None:
     result = setup.install(repo, server=server)
 
     if not server and repo.root is not None and not config.skip_smudge():
-        written = materialize_all(repo)
+        written = setup.materialize_all(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")
     get_output().info(f"branchml installed ({', '.join(result['hooks']) or 'hooks already in place'})")

@@ -20,14 +20,13 @@ from typing import Any
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
 from branchml.git import written
+from branchml.git.filterproto import FilterProtocol, Reply, Request
 from branchml.git.protocol import (
-    FLUSH,
     ContentReader,
     PacketReader,
     PacketWriter,
     ProtocolError,
 )
-from branchml.remote import prefetch
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -37,8 +36,8 @@ from branchml.store.pointer import (
 )
 from branchml.store.store import Store, StoreWriter
 
-SPOOL_LIMIT = 16 << 20
-IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread  # pass-through content above this spools to disk (memory stays bounded)
+SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory stays bounded)
+IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread
 
 
 def store_settings(root: Path) -> dict[str, Any]:
@@ -51,20 +50,28 @@ def store_settings(root: Path) -> dict[str, Any]:
     return {**config.DEFAULTS["store"], **cfg.get("store", {})}
 
 
+# Given by the entry point (remote/ is a layer above): fetch, in one batch, what a checkout's target
+# tree lacks; raises a BranchmlError naming every file that cannot be had. Arguments: the repository,
+# the tree-ish Git checks out, what to call it in messages, and the command to retry with.
+PrefetchTree = Callable[[Any, str, str, str], None]
+
+
 class FilterServer:
+    """The clean and smudge handlers over the store, answering through :class:`FilterProtocol`."""
+
     def __init__(
         self, reader: PacketReader, writer: PacketWriter, root: Path,
         open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str],
+        prefetch_tree: PrefetchTree | None = None,
     ) -> None:
-        self.reader = reader
-        self.writer = writer
+        self.protocol = FilterProtocol(reader, writer)
         self.root = root
         # Given by the entry point (layers above git/): the repository, whose store has the
-        # on-demand fetcher attached, and the crash log writer that turns a bug into one line.
+        # on-demand fetcher attached, the batch prefetch of a checkout's tree, and the crash log
+        # writer that turns a bug into one line.
         self.open_repo = open_repo
+        self.prefetch_tree = prefetch_tree
         self.report_crash = report_crash
-        self.content: ContentReader | None = None
-        self.started = False
         settings = store_settings(root)
         self.inline_below = int(settings["inline_below"])
         self.checkout_in_git_max = int(settings["checkout_in_git_max"])
@@ -74,20 +81,6 @@ class FilterServer:
         self._store_writer: StoreWriter | None = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
-
-    # -- set-up ------------------------------------------------------------------------------
-    def handshake(self) -> None:
-        hello = self.reader.read_text_list()
-        if "git-filter-client" not in hello or "version=2" not in hello:
-            raise ProtocolError(f"unexpected filter handshake {hello!r}")
-        self.writer.text("git-filter-server")
-        self.writer.text("version=2")
-        self.writer.flush()
-        caps = self.reader.read_text_list()
-        for cap in ("capability=clean", "capability=smudge"):
-            if cap in caps:
-                self.writer.text(cap)
-        self.writer.flush()
 
     @property
     def repo(self) -> Any:  # a branchml.repo.Repo (a layer above this one)
@@ -124,136 +117,84 @@ class FilterServer:
 
     # -- main loop ---------------------------------------------------------------------------
     def serve(self) -> None:
-        self.handshake()
-        while True:
-            try:
-                headers = self.reader.read_key_values()
-            except EOFError:
-                return
-            path = headers.get("pathname", "?")
-            try:
-                self.answer(headers, path)
-            except (ProtocolError, BrokenPipeError):
-                raise  # the stream itself is broken, or Git went away: nothing left to answer
-            except Exception as exc:  # a bug on one path: answer error for it and serve the next
-                self.crashed(path, exc)
+        self.protocol.serve(self.answer, self.failed)
 
-    def answer(self, headers: dict[str, str], path: str) -> None:
-        self.content = None
-        self.started = False  # status=success sent: an error now must end the content first
-        command = headers.get("command")
-        if command == "clean":
-            self.clean(path)
-        elif command == "smudge":
-            self.smudge(path, headers.get("treeish"), headers.get("ref"))
+    def answer(self, request: Request, reply: Reply) -> None:
+        if request.command == "clean":
+            self.clean(request, reply)
+        elif request.command == "smudge":
+            self.smudge(request, reply)
         else:
-            ContentReader(self.reader).drain()
-            self.fail(path, f"unknown filter command {command!r}")
+            raise UnknownCommand(f"unknown filter command {request.command!r}")
 
-    def crashed(self, path: str, exc: Exception) -> None:
-        """An unexpected error on one path: log it, read the rest of its content, answer error."""
-        if self.content is not None:
-            self.content.drain()
-        if self.started:
-            self.writer.flush()
-        self.fail(path, self.report_crash(exc, f"filter-process {path}"))
-
-    def fail(self, path: str, message: str) -> None:
-        sys.stderr.write(f"branchml: {path}: {message}\n")
+    def failed(self, request: Request, exc: Exception) -> None:
+        """One line on stderr for a path answered `status=error`: the error, or a bug's crash log."""
+        if isinstance(exc, BranchmlError):
+            message = str(exc)
+        else:
+            message = self.report_crash(exc, f"filter-process {request.path}")
+        sys.stderr.write(f"branchml: {request.path}: {message}\n")
         sys.stderr.flush()
-        self.writer.text("status=error")
-        self.writer.flush()
-
-    def respond(self, content: bytes | memoryview) -> None:
-        self.started = True
-        self.writer.text("status=success")
-        self.writer.flush()
-        self.writer.content(content)
-        self.writer.flush()
-        self.writer.flush()  # empty list: status stays "success"
-
-    def read_prefix(self, limit: int) -> ContentReader:
-        """Read up to `limit` bytes of content; the reader remembers whether the content ended."""
-        prefix = bytearray()
-        done = False
-        while len(prefix) < limit:
-            packet = self.reader.read_packet()
-            if packet is FLUSH:
-                done = True
-                break
-            prefix += packet
-        self.content = ContentReader(self.reader, bytes(prefix), done)
-        return self.content
 
     # -- clean -------------------------------------------------------------------------------
-    def clean(self, path: str) -> None:
+    def clean(self, request: Request, reply: Reply) -> None:
+        path, content = request.path, request.content
         entry = self.just_written.get(path)
         if entry is not None and written.unchanged(self.root, entry):
-            return self.clean_just_written(entry)
-        content = self.read_prefix(max(self.inline_below, IN_MEMORY))
-        head = bytes(content.pending)
+            return self.clean_just_written(entry, request, reply)
+        head = content.fill(max(self.inline_below, IN_MEMORY))
         if content.done and looks_like_pointer(head):
             try:
                 parse_pointer(head, path)
-                return self.respond(head)  # already a pointer (e.g. checked out before install)
+                return reply.success(head)  # already a pointer (e.g. checked out before install)
             except MalformedPointer:
                 pass  # a small file that merely looks like one: store it, never inline it
         elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
-            return self.respond(head)
+            return reply.success(head)
         elif content.done and is_diff_summary(head):
             # `git blame` cleans what textconv made of the work-tree file: our own summary, not a file
             # to store. Handing it back unchanged adds nothing to the store and lets blame compare it
             # with the committed side's summary.
-            return self.respond(head)
-        try:
-            if content.done:
-                pointer = self.store_writer.add_bytes(head)
-            else:
-                previous = self.store.index.path_hint(path)
-                pointer = self.store_writer.add_stream(content, previous)
-                self.store_writer.remember_path(path, pointer)
-        except BranchmlError as exc:
-            content.drain()
-            return self.fail(path, str(exc))
-        self.respond(pointer.encode())
+            return reply.success(head)
+        if content.done:
+            pointer = self.store_writer.add_bytes(head)
+        else:
+            previous = self.store.index.path_hint(path)
+            pointer = self.store_writer.add_stream(content, previous)
+            self.store_writer.remember_path(path, pointer)
+        reply.success(pointer.encode())
 
-    def clean_just_written(self, entry: written.Written) -> None:
+    def clean_just_written(self, entry: written.Written, request: Request, reply: Reply) -> None:
         """The refresh after branchml wrote this very file: answer its pointer without hashing."""
-        received = ContentReader(self.reader).drain()
+        received = request.content.drain()
         if received != entry.size:  # not the file we wrote: let the refresh leave it unrefreshed
-            return self.fail(entry.path, f"expected the {entry.size} bytes just written, got {received}")
-        self.respond(Pointer(entry.oid, entry.size).encode())
+            raise BranchmlError(f"expected the {entry.size} bytes just written, got {received}")
+        reply.success(Pointer(entry.oid, entry.size).encode())
 
     # -- smudge ------------------------------------------------------------------------------
-    def smudge(self, path: str, treeish: str | None = None, ref: str | None = None) -> None:
-        content = self.read_prefix(MAX_POINTER_SIZE + 1)
-        head = bytes(content.pending)
+    def smudge(self, request: Request, reply: Reply) -> None:
+        path, content = request.path, request.content
+        head = content.fill(MAX_POINTER_SIZE + 1)
         if not content.done or not looks_like_pointer(head):
-            return self.pass_through(content)  # longer than any pointer, or plain content
+            return self.pass_through(content, reply)  # longer than any pointer, or plain content
         content.drain()
-        try:
-            pointer = parse_pointer(head, path)
-            if self.skip_smudge:
-                return self.respond(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
-            done = treeish in self._prefetched and self._prefetched[treeish] is None
-            if treeish is not None and not done and not self._local(pointer):
-                self._prefetch(treeish, ref)  # raises, naming every file of the target it lacks
-            self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
-            if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
-                return self.respond(head)  # the post-checkout hook writes it (streaming, or a reflink)
-        except BranchmlError as exc:
-            return self.fail(path, str(exc))
-        self.started = True
-        self.writer.text("status=success")
-        self.writer.flush()
+        pointer = parse_pointer(head, path)
+        if self.skip_smudge:
+            return reply.success(head)  # pointers wanted (BRANCHML_SKIP_SMUDGE)
+        treeish = request.headers.get("treeish")
+        done = treeish in self._prefetched and self._prefetched[treeish] is None
+        if treeish is not None and not done and not self._local(pointer):
+            self._prefetch(treeish, request.headers.get("ref"))  # raises, naming every file the target lacks
+        self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
+        if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
+            return reply.success(head)  # the post-checkout hook writes it (streaming, or a reflink)
+        reply.begin()
         try:
             for data in self.store.iter_file(pointer, path):
-                self.writer.content(data)
+                reply.write(data)
         except BranchmlError as exc:
-            self.writer.flush()
-            return self.fail(path, f"{exc} (the file was not written)")
-        self.writer.flush()
-        self.writer.flush()
+            raise type(exc)(f"{exc} (the file was not written)", hint=exc.hint) from exc
+        reply.end()
 
     def _local(self, pointer: Pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many
@@ -270,13 +211,13 @@ class FilterServer:
         be had, every later file of this checkout fails with the same message naming them all.
         Git has already written some files by then: docs/remotes.md says why `branchml switch`
         is the way to refuse before Git writes anything, and how it finishes such a half switch."""
+        if self.prefetch_tree is None:
+            return  # nothing to fetch from (a library user's filter): `require` names what is missing
         if treeish not in self._prefetched:
-            # imported at the first missing file only: the filter starts with every Git command
-
             target = _branch_name(ref) if ref else treeish[:12]
             try:
-                prefetch.prefetch(self.repo, prefetch.tree_pointers(self.repo, treeish), what=target,
-                                  retry=f"`branchml switch {target}` (it also finishes this half-done switch)")
+                self.prefetch_tree(self.repo, treeish, target,
+                                   f"`branchml switch {target}` (it also finishes this half-done switch)")
                 self._prefetched[treeish] = None
             except BranchmlError as exc:
                 self._prefetched[treeish] = exc
@@ -284,20 +225,21 @@ class FilterServer:
         if problem is not None:
             raise problem
 
-    def pass_through(self, content: ContentReader) -> None:
+    def pass_through(self, content: ContentReader, reply: Reply) -> None:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
             buffer = bytearray(1 << 20)
             view = memoryview(buffer)
             while n := content.readinto(view):
                 spool.write(view[:n])
             spool.seek(0)
-            self.started = True
-            self.writer.text("status=success")
-            self.writer.flush()
+            reply.begin()
             while block := spool.read(1 << 20):
-                self.writer.content(block)
-            self.writer.flush()
-            self.writer.flush()
+                reply.write(block)
+            reply.end()
+
+
+class UnknownCommand(BranchmlError):
+    """A filter command this server did not announce (Git sends only clean and smudge)."""
 
 
 def _branch_name(ref: str) -> str:
@@ -320,10 +262,13 @@ def _widen_pipes() -> None:
             pass
 
 
-def run_filter_process(open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str]) -> int:
+def run_filter_process(
+    open_repo: Callable[[], Any], report_crash: Callable[[BaseException, str], str],
+    prefetch_tree: PrefetchTree | None = None,
+) -> int:
     _widen_pipes()
     reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
-    server = FilterServer(reader, writer, Path(os.getcwd()), open_repo, report_crash)
+    server = FilterServer(reader, writer, Path(os.getcwd()), open_repo, report_crash, prefetch_tree)
     try:
         server.serve()
     except (ProtocolError, BrokenPipeError) as exc:

@@ -23,7 +23,7 @@ from branchml.git import cmd
 MARKER = "# branchml hook v1"
 LEGACY_SUFFIX = ".pre-branchml"
 CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "pre-push", "post-checkout", "post-merge")
-SERVER_HOOKS = ("pre-receive",)
+SERVER_HOOKS = ("pre-receive", "post-receive")
 
 # hook name -> handlers "module:function"; a handler gets (repo, args, stdin) and raises
 # BranchmlError to refuse. Topic modules register here.
@@ -34,6 +34,7 @@ HANDLERS: dict[str, list[str]] = {
     "pre-push": ["branchml.roles.hooks:pre_push", "branchml.remote.hooks:pre_push"],
     "pre-receive": ["branchml.roles.hooks:pre_receive", "branchml.workflows.commitchecks:pre_receive",
                     "branchml.remote.hooks:pre_receive"],
+    "post-receive": ["branchml.monitor.hooks:post_receive"],  # alert checks after pushes to monitor/*
     "post-checkout": ["branchml.checkout:after_checkout"],
     "post-merge": ["branchml.checkout:after_checkout"],
 }

@@ -99,6 +99,12 @@ def rev_parse(cwd: Where, rev: str) -> str | None:
     return out.decode().strip() or None
 
 
+def head_ref(cwd: Where) -> str | None:
+    """The full ref HEAD points at (`refs/heads/...`), or None when HEAD is detached."""
+    out = git(["symbolic-ref", "-q", "HEAD"], cwd, check=False)
+    return out.decode().strip() or None
+
+
 def rev_list(cwd: Where, args: Sequence[str], *, stdin: Iterable[str] = ()) -> list[str]:
     """Commit ids `git rev-list args` prints (revisions from `stdin` too, when given)."""
     lines = "".join(f"{rev}\n" for rev in stdin).encode()

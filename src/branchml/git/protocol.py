@@ -89,6 +89,18 @@ class ContentReader:
             filled += n
         return filled
 
+    def fill(self, limit: int) -> bytes:
+        """Read content until `limit` bytes are pending or it ended (see `done`); the bytes stay pending."""
+        prefix = bytearray(self.pending)
+        while len(prefix) < limit and not self.done:
+            packet = self.packets.read_packet()
+            if packet is FLUSH:
+                self.done = True
+            else:
+                prefix += packet
+        self.pending = memoryview(bytes(prefix))
+        return bytes(prefix)
+
     def drain(self) -> int:
         """Skip the rest of the content; return how many bytes were skipped."""
         skipped = len(self.pending)

@@ -24,6 +24,7 @@ from branchml.errors import BranchmlError, RefChanged
 from branchml.git import plumbing
 from branchml.git.cmd import Where, git
 from branchml.monitor.records import LogRecord, branch_ref, part_path
+from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
 
 MAX_ATTEMPTS = 50
 TRAILER = "Monitor-Journal"
@@ -50,7 +51,9 @@ def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str)
     ref = branch_ref(env)
     for attempt in range(MAX_ATTEMPTS):
         old = plumbing.rev_parse(cwd, f"{ref}^{{commit}}")
-        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, blobs)
+        # a new monitor branch starts with the editable alert rules (docs/alerts.md)
+        first = {} if old else {RULES_PATH: plumbing.hash_object(cwd, SCAFFOLD.encode())}
+        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, {**first, **blobs})
         new = plumbing.commit_tree(cwd, tree, [old] if old else [], message)
         try:
             plumbing.update_ref(cwd, ref, new, old=old, message="branchml monitor: add logs")

@@ -14,7 +14,13 @@ from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.git.cmd import Where
 from branchml.monitor.branch import list_files
-from branchml.monitor.records import LOGS_DIR, LogRecord, branch_ref, parse_lines
+from branchml.monitor.records import (
+    LABELS_DIR,
+    LOGS_DIR,
+    LogRecord,
+    branch_ref,
+    parse_lines,
+)
 
 _AGO = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -73,9 +79,22 @@ def tag_logs(cwd: Where, tag: str, envs: list[str] | None = None, since: str | N
     return found
 
 
-def _read_env(cwd: Where, cat: plumbing.CatFile, env: str, commit: str, tag: str, since: str | None) -> EnvLogs:
+def env_logs(cwd: Where, env: str, since: str | None = None) -> EnvLogs:
+    """Every record of every tag on monitor/<env> (labels left out), oldest first: what an A/B
+    report or a drift check over the whole environment reads."""
+    commit = plumbing.rev_parse(cwd, f"{branch_ref(env)}^{{commit}}")
+    if commit is None:
+        raise BranchmlError(f"no branch monitor/{env}", hint="serve a tag with `branchml serve TAG --env " + env + "` first")
+    with plumbing.CatFile(cwd) as cat:
+        return _read_env(cwd, cat, env, commit, None, since)
+
+
+def _read_env(cwd: Where, cat: plumbing.CatFile, env: str, commit: str, tag: str | None, since: str | None) -> EnvLogs:
+    """The records under logs/<tag>/ (tag None: under logs/, except the labels folder)."""
     logs = EnvLogs(env, commit)
-    parts = [e for e in list_files(cwd, commit, f"{LOGS_DIR}/{tag}") if since is None or _day(e.path) >= since[:10]]
+    folder = LOGS_DIR if tag is None else f"{LOGS_DIR}/{tag}"
+    parts = [e for e in list_files(cwd, commit, folder)
+             if (since is None or _day(e.path) >= since[:10]) and not e.path.startswith(LABELS_DIR + "/")]
     for entry, (_name, found) in zip(parts, cat.contents_many(e.oid for e in parts)):
         if found is None:
             raise BranchmlError(f"monitor/{env}:{entry.path}: blob {entry.oid} is missing", hint="git fetch the monitor branch again")

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from branchml.remote import settings
+from branchml.remote.catalog import Catalog
 from branchml.remote.settings import RemoteSpec
+from branchml.remote.storage import RemoteStorage
 
 if TYPE_CHECKING:
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
     from branchml.repo import Repo
 
 _warned: set[str] = set()  # one warning per process (the filter opens a connection per remote)
@@ -27,10 +27,7 @@ class Connection:
 
 
 def open_connection(repo: Repo, name: str | None = None, committed: str | None = None) -> Connection:
-    """Open a remote (by name, else the default) with its catalog; fsspec is imported only here."""
-    from branchml.remote.catalog import Catalog
-    from branchml.remote.storage import RemoteStorage
-
+    """Open a remote (by name, else the default) with its catalog (fsspec loads when storage is first used)."""
     spec = settings.load(repo, committed).choose(name)
     warning = settings.ignored_warning(spec)
     if warning and warning not in _warned:

@@ -47,6 +47,12 @@ def tree_pointers(repo: Repo, treeish: str) -> list[PointerBlob]:
     return [PointerBlob(e.oid, e.path, found[e.oid], e.mode) for e in entries if e.oid in found]
 
 
+def prefetch_tree(repo: Repo, treeish: str, what: str, retry: str) -> None:
+    """Fetch what the tree `treeish` needs in one batch (see :func:`prefetch`); what the filter is
+    given by its entry point, since git/ sits below this package."""
+    prefetch(repo, tree_pointers(repo, treeish), what=what, retry=retry)
+
+
 def missing_locally(repo: Repo, pointers: Iterable[PointerBlob]) -> list[PointerBlob]:
     """Pointers whose file record or any chunk the local store lacks (empty files need nothing)."""
     store = repo.store

@@ -22,11 +22,11 @@ from typing import Any, BinaryIO
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
 from branchml.git import plumbing
+from branchml.pointers import require_materialised
 from branchml.repo import Repo
 from branchml.roles.names import role_of
-from branchml.runs import card, tags, tracking
+from branchml.runs import baseline, card, tags, tracking
 from branchml.runs.lineage import data_lineage
-from branchml.workflows.rawbytes import require_materialised
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
@@ -128,6 +128,8 @@ def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command
         for step in steps:
             execute(step, repo.work_tree, env, out, stream)
         _warn_large_outside_store(repo, out, stream)
+    # the drift baseline of the training data, committed and tagged with the model (docs/alerts.md)
+    baseline.write_for_run(repo.work_tree, config.load(repo.root, repo.store_dir)["monitor"], name)
     record = {
         "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
         "code_commit": code_commit, "command": steps[0], "steps": [shlex.join(s) for s in steps[1:]],

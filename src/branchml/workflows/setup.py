@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from branchml import config
+from branchml import checkout, config
 from branchml.errors import BranchmlError
 from branchml.git import attributes, cmd, hooks
-from branchml.remote import source
+from branchml.remote import prefetch, source
 from branchml.repo import Repo
 
 MERGE_DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
@@ -125,3 +125,19 @@ def track(repo: Repo, patterns: list[str], merge: str | None = None, cwd: Path |
 def untrack(repo: Repo, patterns: list[str], cwd: Path | None = None) -> list[str]:
     path = repo.work_tree / ".gitattributes"
     return [p for p in rooted(repo, patterns, cwd) if attributes.remove_pattern(path, p)]
+
+
+def materialize_all(repo: Repo, retry: str = "`branchml install`") -> list[str]:
+    """`branchml install`: fetch what every pointer file of the work tree needs in one batch, write
+    them all; when some cannot be had, write the others and raise one error naming every missing
+    file with the command that fixes it (remote/prefetch.py)."""
+    targets = [f.entry for f in checkout.pointer_files(repo)]
+    try:
+        prefetch.prefetch(repo, targets, what="this work tree", retry=retry)
+    except prefetch.MissingFiles as exc:
+        missing = set(exc.paths)
+        available = [t.path for t in targets if t.path not in missing]
+        if available:
+            checkout.materialize(repo, available)
+        raise
+    return checkout.materialize(repo)

@@ -1,0 +1,62 @@
+"""The baseline of the tag that served a record, found through lineage: tag -> its commit -> the
+`[monitor]` settings of that commit's branchml.toml -> the baseline file committed with the model.
+
+Read from Git objects and the store only (no checkout); a tag without a baseline is a note in the
+report, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from branchml import config
+from branchml.audit.content import blob_at, iter_bytes
+from branchml.errors import BranchmlError
+from branchml.git import plumbing
+from branchml.repo import Repo
+from branchml.runs.baseline import BASELINE_FORMAT
+
+
+@dataclass
+class TagBaseline:
+    tag: str
+    commit: str | None
+    path: str
+    baseline: dict[str, Any] | None  # None: see note
+    thresholds: dict[str, Any] = field(default_factory=dict)  # the tag's [monitor.thresholds]
+    note: str = ""
+
+
+def load(repo: Repo, tag: str) -> TagBaseline:
+    commit = plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}")
+    default = str(config.DEFAULTS["monitor"]["baseline"])
+    if commit is None:
+        return TagBaseline(tag, None, default, None, note=f"no tag {tag} in this repository: drift not checked "
+                           "(`git fetch --tags` brings it)")
+    section = _settings(repo, commit, tag)
+    path = str(section.get("baseline") or default)
+    thresholds = section.get("thresholds", {})
+    blob = blob_at(repo, commit, path)
+    if blob is None:
+        return TagBaseline(tag, commit, path, None, thresholds, f"{tag} has no drift baseline ({path}): drift not "
+                           "checked; set [monitor] data in branchml.toml and train a new tag (docs/alerts.md)")
+    where = f"{tag}:{path}"
+    try:
+        data = json.loads(b"".join(iter_bytes(repo, blob)))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BranchmlError(f"{where}: not JSON ({exc})", hint="train a new tag; the baseline is written by `branchml run`") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("format", 1), int) or data.get("format", 1) > BASELINE_FORMAT:
+        raise BranchmlError(f"{where}: baseline format {data.get('format') if isinstance(data, dict) else '?'!r}, "
+                            f"this branchml reads {BASELINE_FORMAT}", hint="upgrade branchml")
+    return TagBaseline(tag, commit, path, data, thresholds if isinstance(thresholds, dict) else {})
+
+
+def _settings(repo: Repo, commit: str, tag: str) -> dict[str, Any]:
+    blob = blob_at(repo, commit, config.FILE_NAME)
+    if blob is None:
+        return {}
+    text = b"".join(iter_bytes(repo, blob)).decode("utf-8", errors="replace")
+    section = config.parse_toml(text, f"{tag}:{config.FILE_NAME}").get("monitor", {})
+    return section if isinstance(section, dict) else {}
