@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from branchml import config
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.cli.serve_cmds import monitor_summary
@@ -15,6 +14,7 @@ from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
 from branchml.runs.release import get, list_releases, repo_for
 from branchml.runs.run import run as do_run
+from branchml.runs.settings import run_settings
 from branchml.runs.show import show as do_show
 from branchml.runs.tracking import read_records
 
@@ -43,7 +43,7 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     """The run records on the tracking branch (main), from any branch."""
 
     repo = Repo.find()
-    records = read_records(repo, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    records = read_records(repo, run_settings(repo).tracking_branch)
     records.sort(key=lambda r: r.get("started", ""))
     if sort_by:
         have = [r for r in records if sort_by in r.get("metrics", {})]
@@ -161,7 +161,7 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
 
     repo = Repo.find()
-    result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    result = export(repo, db, run_settings(repo).tracking_branch)
     get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
                       f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
                       "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")

@@ -60,7 +60,7 @@ def check_source(source: str | None) -> str:
 
 def new_upload_folder(repo: Repo, existing: set[str]) -> str:
     """`data/uploads/<UTC date>-<n>`, with n one more than any upload of that day."""
-    base = f"{data_settings(repo)['uploads']}/{dt.datetime.now(dt.UTC):%Y-%m-%d}-"
+    base = f"{data_settings(repo).uploads}/{dt.datetime.now(dt.UTC):%Y-%m-%d}-"
     taken = {p[len(base):].split("/", 1)[0] for p in existing if p.startswith(base)}
     numbers = [int(t) for t in taken if t.isdigit()]
     return f"{base}{max(numbers, default=0) + 1}"

@@ -62,18 +62,18 @@ def clean(repo: Repo, rules_script: str | None = None, everything: bool = False)
     settings = data_settings(repo)
     head = head_commit(repo)
     user = _user_rules(repo, head, rules_script) if rules_script else None
-    entries = [e for e in ls_tree(repo, head, settings["dir"]) if e.path != (user.script if user else None)]
+    entries = [e for e in ls_tree(repo, head, settings.dir) if e.path != (user.script if user else None)]
     rules_id = RULES_VERSION + (f" {user.script}@{user.blob}" if user else "")
     since = None if everything else last_cleaned(repo, head, rules_id)
     if since and head:  # a last clean implies a head
-        entries = [e for e in entries if e.path in changed_since(repo, since, head, settings["dir"])]
+        entries = [e for e in entries if e.path in changed_since(repo, since, head, settings.dir)]
     changes = ChangeSet()
     result = CleanResult(None, None, len(entries), since=since)
     for entry, data in iter_contents(repo, entries):
         _clean_file(entry, data, user, changes, result)
     if not changes:
         return result
-    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
+    result.report = f"{settings.reports}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
     changes.contents[result.report] = _report(head, user, result)
     message = f"Clean data: drop {len(result.dropped_files)} file(s) and {len(result.dropped_rows)} row(s)"
     result.commit = commit_changes(repo, changes, message, [("Data-Cleaned", rules_id)])

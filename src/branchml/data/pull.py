@@ -41,7 +41,7 @@ def pull(repo: Repo, ref: str, to: str | None = None, path: str | None = None, e
     """
     require_role(repo, ROLES, "data pull")
     commit = resolve_commit(repo, ref)
-    src = repo_folder(path, "--path") if path else data_settings(repo)["dir"]
+    src = repo_folder(path, "--path") if path else data_settings(repo).dir
     entries = ls_tree(repo, commit, src)
     if not entries:
         raise BranchmlError(f"{ref} has no files under {src}/", hint=f"see what it has with `git ls-tree -r --name-only {ref}`")

@@ -122,7 +122,7 @@ def resolve_settings(repo: Repo, saved: dict[str, Any], ratios: str | None, seed
     merged: dict[str, Any] = {k: v if v is not None else saved.get(k) for k, v in given.items()}
     if merged["ratios"] is None or merged["seed"] is None:
         raise BranchmlError("this branch has no saved split yet", hint="pass --ratios 0.8,0.1,0.1 --seed 7 (saved to branchml.toml [split])")
-    merged["source"] = repo_folder(merged["source"] or data_settings(repo)["uploads"], "split source")
+    merged["source"] = repo_folder(merged["source"] or data_settings(repo).uploads, "split source")
     train, val, test = (float(r) for r in merged["ratios"])  # three: parse_ratios checked them
     settings = Settings((train, val, test), int(merged["seed"]), merged["source"], merged["key"])
     changed = changed_settings(saved, settings)
@@ -154,7 +154,7 @@ def split(repo: Repo, ratios: str | None = None, seed: int | None = None, key: s
     saved = saved_settings(repo)
     settings = resolve_settings(repo, saved, ratios, seed, key, source, force)
     head = head_commit(repo)
-    out_dir = data_settings(repo)["dir"]
+    out_dir = data_settings(repo).dir
     _check_source(settings.source, out_dir)
     entries = ls_tree(repo, head, settings.source)
     if not entries:
@@ -252,7 +252,7 @@ def manifest_bytes(examples: list[Example]) -> bytes:
 
 def read_manifest(repo: Repo, rev: str | None = "HEAD") -> list[Example]:
     """The examples of the split committed at `rev` (empty when there is none)."""
-    path = f"{data_settings(repo)['dir']}/manifest.csv"
+    path = f"{data_settings(repo).dir}/manifest.csv"
     found = [e for e in ls_tree(repo, rev, path) if e.path == path] if rev else []
     if not found:
         return []
@@ -324,7 +324,7 @@ def view(repo: Repo, name: str, rev: str = "HEAD") -> list[str]:
         raise BranchmlError(f"no view named {name!r}", hint=f"choose one of {', '.join(VIEWS)}")
 
     commit = resolve_commit(repo, rev)
-    out_dir = data_settings(repo)["dir"]
+    out_dir = data_settings(repo).dir
     return sorted(e.path for s in VIEWS[name] for e in ls_tree(repo, commit, f"{out_dir}/{s}"))
 
 

@@ -27,6 +27,7 @@ from branchml.repo import Repo
 from branchml.roles.names import role_of
 from branchml.runs import baseline, card, tags, tracking
 from branchml.runs.lineage import data_lineage
+from branchml.runs.settings import RunSettings, run_settings
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
@@ -48,14 +49,14 @@ def run(repo: Repo, command: list[str], *, customer: str | None = None, tag: str
     """Train with `command` on the current stable branch, commit, tag and track the result."""
     if not command:
         raise BranchmlError("no training command given", hint="branchml run -- python train.py")
-    settings = config.load(repo.root, repo.store_dir)["run"]
+    settings = run_settings(repo)
     branch = stable_branch(repo)
     require_materialised(repo)  # the command would read pointer text where data belongs (Git calls it modified)
     require_clean(repo)
     code_commit = _head(repo)
     name = tags.reserve(repo, code_commit, prefix=customer or default_prefix(branch), tag=tag)
     log = log_path(repo, name)
-    stale = _remove_stale(repo.work_tree, [settings["metrics"], settings["params"]])
+    stale = _remove_stale(repo.work_tree, [settings.metrics, settings.params])
     try:
         result = _train_and_tag(repo, name, branch, code_commit, command, settings, log, stream or sys.stderr.buffer)
     except BaseException as exc:
@@ -67,10 +68,10 @@ def run(repo: Repo, command: list[str], *, customer: str | None = None, tag: str
         raise
     tags.release(repo, name)
     try:
-        tracking.write_record(repo, result.record, settings["tracking_branch"])
+        tracking.write_record(repo, result.record, settings.tracking_branch)
     except BranchmlError as exc:
         raise BranchmlError(
-            f"{name} is committed and tagged, but its record could not be added to {settings['tracking_branch']}: {exc.message}",
+            f"{name} is committed and tagged, but its record could not be added to {settings.tracking_branch}: {exc.message}",
             hint=f"`branchml show {name}` still works from the tag; the record can be rebuilt from it",
         ) from exc
     return result
@@ -119,10 +120,10 @@ def _keep_failed_log(log: Path) -> Path | None:
     return kept
 
 
-def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command: list[str], settings: dict[str, Any],
+def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command: list[str], settings: RunSettings,
                    log: Path, stream: BinaryIO) -> RunResult:
     started = datetime.now(UTC)
-    steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings["steps"])]]
+    steps = [[arg.replace("{tag}", name) for arg in step] for step in [command, *map(_as_args, settings.steps)]]
     env = {**os.environ, "BRANCHML_TAG": name, "BRANCHML_BRANCH": branch, "BRANCHML_CODE_COMMIT": code_commit}
     with open(log, "wb") as out:
         for step in steps:
@@ -133,13 +134,13 @@ def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command
     record = {
         "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
         "code_commit": code_commit, "command": steps[0], "steps": [shlex.join(s) for s in steps[1:]],
-        "metrics": read_numbers(repo.work_tree, settings["metrics"]),
-        "params": read_json_object(repo.work_tree, settings["params"]),
+        "metrics": read_numbers(repo.work_tree, settings.metrics),
+        "params": read_json_object(repo.work_tree, settings.params),
         "data_lineage": data_lineage(repo, code_commit),
         **_timing(started, datetime.now(UTC)),
     }
-    previous = previous_record(repo, name, settings["tracking_branch"])
-    (repo.work_tree / card.CARD_NAME).write_text(card.render(record, previous, settings["task"]), encoding="utf-8")
+    previous = previous_record(repo, name, settings.tracking_branch)
+    (repo.work_tree / card.CARD_NAME).write_text(card.render(record, previous, settings.task), encoding="utf-8")
     commit = commit_and_tag(repo, name, code_commit, record)
     record["commit"] = commit
     record["files"] = [change.path for change in plumbing.diff_tree(repo.cwd, code_commit, commit)]

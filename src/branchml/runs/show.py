@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.pointers import read_pointers
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.lineage import data_lineage
+from branchml.runs.settings import run_settings
 
 
 def show(repo: Repo, tag: str) -> dict[str, Any]:
     commit = plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}")
     if commit is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml runs` or `branchml release list`")
-    branch = config.load(repo.root, repo.store_dir)["run"]["tracking_branch"]
+    branch = run_settings(repo).tracking_branch
     record = tracking.read_record(repo, tag, branch) or {}
     return {
         "tag": tag,
