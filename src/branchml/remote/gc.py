@@ -51,14 +51,14 @@ class RemoteGcReport:
 
 def lock_holder(storage: RemoteStorage) -> dict[str, Any] | None:
     """What the gc lock says (who, since when), or None when no gc runs."""
-    with storage.errors("read the gc lock"):
-        if not storage.fs.exists(storage.path(LOCK)):
-            return None
-        try:
-            holder: dict[str, Any] = json.loads(storage.fs.cat_file(storage.path(LOCK)))
-            return holder
-        except ValueError:
-            return {"host": "?", "pid": "?", "since": 0}
+    data = storage.read_optional(LOCK)
+    if data is None:
+        return None
+    try:
+        holder: dict[str, Any] = json.loads(data)
+        return holder
+    except ValueError:
+        return {"host": "?", "pid": "?", "since": 0}
 
 
 def refuse_if_locked(storage: RemoteStorage) -> None:
@@ -77,6 +77,7 @@ def acquire(storage: RemoteStorage, break_lock: bool) -> str:
     token = secrets.token_hex(8)
     body = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
     storage.put_bytes(LOCK, json.dumps(body).encode())
+    storage.publish()
     if (lock_holder(storage) or {}).get("token") != token:
         raise RemoteError(f"blob remote {storage.spec.name!r}: another gc took the lock", hint="retry later")
     return token
@@ -141,24 +142,15 @@ def _sweep(repo: Repo, storage: RemoteStorage, indexes: dict[str, list[RemoteRec
 
 def _clear_stale_uploads(storage: RemoteStorage, grace_seconds: float, dry_run: bool) -> int:
     """Remove tmp/ parts of killed pushes, once older than the grace period."""
-    with storage.errors("list tmp/"):
-        try:
-            entries = storage.fs.ls(storage.path("tmp"), detail=True)
-        except FileNotFoundError:
-            return 0
-    stale = [e["name"] for e in entries if e.get("type") == "file"
-             and time.time() - storage.fs.modified(e["name"]).timestamp() >= grace_seconds]
+    stale = storage.stale_parts(grace_seconds)
     if not dry_run:
         for name in stale:
-            with storage.errors("delete a stale upload"):
-                storage.fs.rm_file(name)
+            storage.remove_part(name)
     return len(stale)
 
 
 def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
-    with storage.errors("read the age of an index"):
-        modified = storage.fs.modified(storage.path("indexes", f"{name}.idx"))
-    return bool(time.time() - modified.timestamp() < grace_seconds)
+    return time.time() - storage.modified(f"indexes/{name}.idx") < grace_seconds
 
 
 def _rewrite(repo: Repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
@@ -181,5 +173,6 @@ def _rewrite(repo: Repo, storage: RemoteStorage, records: list[RemoteRecord]) ->
         new_pack, index = builder.finish()
         storage.upload_pack(builder.path, new_pack)
         storage.put_bytes(f"indexes/{object_hash(index)}.idx", index)
+        storage.publish()  # visible before the old index and pack go
     finally:
         builder.discard()
