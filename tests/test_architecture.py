@@ -36,6 +36,7 @@ HEAVY = {
     "pyarrow", "pandas", "numpy", "sklearn", "skops", "PIL", "fsspec", "s3fs", "mlflow", "sqlalchemy",
     "alembic", "httpx", "uvicorn", "fastapi", "starlette", "jinja2", "playwright", "onnx", "onnxruntime",
     "scipy", "matplotlib", "vega_datasets", "rich", "plotly", "markdown_it", "boto3", "botocore", "moto", "git_filter_repo", "fuse", "torch", "aiohttp",
+    "paramiko", "safetensors",
 }
 
 # branchml modules that need an optional extra at import time: the CLI loads them lazily, inside a
@@ -43,6 +44,7 @@ HEAVY = {
 OPTIONAL_MODULES = {
     "branchml.serve.app", "branchml.serve.server", "branchml.ui.server", "branchml.ui.app",
     "branchml.gateway.app", "branchml.gateway.server",  # starlette (and ui.server for its loopback check)
+    "branchml.remote.sftp",  # paramiko (extra `remote`): loaded only for ssh:// and sftp:// remotes
 }
 
 # Violations that predate this test, being fixed; the list may only shrink (the test says when).
@@ -354,3 +356,81 @@ def test_every_module_is_type_checked_or_grandfathered():
     assert not gated & NOT_YET_TYPED, f"typed now, remove from NOT_YET_TYPED: {sorted(gated & NOT_YET_TYPED)}"
     untyped = sorted(modules - gated - NOT_YET_TYPED)
     assert not untyped, f"new modules must pass mypy --strict and be listed in pyproject.toml: {untyped}"
+
+
+# -- git argument lists live in git/ ----------------------------------------------------------------
+
+GIT_RUNNERS = {"git", "git_text", "git_ok"}  # git.cmd's runners and Repo's shortcuts to them
+SUBPROCESS = {"run", "Popen", "check_output", "check_call", "call"}
+
+# Modules outside git/ that still spell git argument lists, and how many; a module leaves this table
+# when it goes through named operations of git/plumbing.py. The counts may only go down.
+RAW_GIT_LEFT: dict[str, int] = {
+    "audit/questions.py": 2,
+    "audit/rerun.py": 3,
+    "audit/why.py": 1,
+    "cli/complete.py": 1,
+    "demo/build.py": 15,
+    "fs/get.py": 1,
+    "fs/remote_repo.py": 2,
+    "fs/writer.py": 3,
+    "merge/hooks.py": 1,
+    "merge/unresolved.py": 1,
+    "monitor/branch.py": 1,
+    "repo.py": 2,
+    "ui/pages.py": 3,
+    "workflows/clone.py": 4,
+    "workflows/doctor.py": 1,
+    "workflows/fsck.py": 1,
+    "workflows/setup.py": 2,
+    "workflows/status.py": 3,
+}
+
+
+def raw_git_calls(path: Path) -> list[int]:
+    """Lines where a module runs git with an argument list of its own: a call of one of the
+    GIT_RUNNERS, or a subprocess call whose list or tuple starts with "git" (subprocess.run(["git", ...]))."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        first = node.args[0] if node.args else None
+        starts_with_git = (
+            isinstance(first, ast.List | ast.Tuple) and bool(first.elts)
+            and isinstance(first.elts[0], ast.Constant) and first.elts[0].value == "git"
+        )
+        if name in GIT_RUNNERS or (name in SUBPROCESS and starts_with_git):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_git_argument_lists_are_spelled_only_in_the_git_package():
+    found = {
+        str(path.relative_to(PACKAGE)): raw_git_calls(path)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] != "git"
+    }
+    found = {module: lines for module, lines in found.items() if lines}
+    grown = [
+        f"src/branchml/{m}:{','.join(map(str, lines))}: {len(lines)} git argument list(s) (allowed {RAW_GIT_LEFT.get(m, 0)}); "
+        "add a named operation to branchml/git/plumbing.py and call it"
+        for m, lines in found.items() if len(lines) > RAW_GIT_LEFT.get(m, 0)
+    ]
+    shrunk = [f"{m}: {RAW_GIT_LEFT[m]} -> {len(found.get(m, []))}" for m in RAW_GIT_LEFT if len(found.get(m, [])) < RAW_GIT_LEFT[m]]
+    assert not grown, "\n".join(grown)
+    assert not shrunk, "fewer raw git lists now: lower RAW_GIT_LEFT in tests/test_architecture.py:\n" + "\n".join(shrunk)
+
+
+def test_raw_git_finder_sees_runner_calls_and_literal_argument_lists(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "import subprocess\n"
+        "def f(repo, cmd):\n"
+        "    repo.git(['log', '-1'])\n"
+        "    cmd.git_ok(['rev-parse', 'HEAD'], repo.cwd)\n"
+        "    subprocess.run(('git', 'status'))\n"
+        "    plumbing.rev_parse(repo.cwd, 'HEAD')\n"
+        "    click.Choice(['git', 'lfs'])\n"
+    )
+    assert raw_git_calls(planted) == [3, 4, 5]

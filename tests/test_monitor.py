@@ -115,3 +115,14 @@ def test_monitor_branches_of_two_clones_merge_without_conflicts(repo, tmp_path):
     bml(repo, "branch", "ds/acme", "--from", "main")  # an analysis branch pulls the tag's logs by copy
     bml(repo, "data", "pull", "monitor/prod", "--path", "logs/acme-4")
     assert len(list((repo / "logs/acme-4").rglob("*.jsonl"))) == 3
+
+
+def test_show_monitor_of_a_tag_on_a_root_commit(repo):
+    _commit_readme(repo)  # the repository's first commit: it has no parent to call its code commit
+    git(repo, "tag", "first-1")
+    with Logger(env="prod", tag="first-1", repo=repo) as log:
+        log.log({"x": 1}, 0, request_id="root-1")
+    info = json.loads(bml(repo, "show", "first-1", "--monitor", "--json").stdout)
+    assert info["commit"] == git(repo, "rev-parse", "first-1").strip() and info["code_commit"] is None
+    assert [(e["env"], e["count"]) for e in info["monitor"]] == [("prod", 1)]
+    assert "first-1" in bml(repo, "show", "first-1", "--monitor").stdout.decode()

@@ -18,6 +18,7 @@ from branchml.data.split import split as split_data
 from branchml.errors import BranchmlError, CheckFailed, ExitCode
 from branchml.remote.api import fetch, push
 from branchml.remote.api import verify as verify_remote
+from branchml.remote.migration import migrate as migrate_remote
 from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo, use_fetcher
 from branchml.roles.branches import create_branch, list_branches
@@ -37,7 +38,7 @@ from branchml.workflows.setup import init, install, track, untrack
 __all__ = [
     "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo", "__version__",
     "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
-    "leakage", "lineage", "list_branches", "list_releases", "list_runs", "open_repo", "pull_data", "push", "run",
+    "leakage", "lineage", "list_branches", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
     "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
 ]
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.git import plumbing, written
+from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
 from branchml.store.filecache import FileCache, link_mode
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # both imported where used: they pull in the store's native l
     from branchml.store.restore import Restorer
 
 TEMP_PREFIX = "checkout-"
+DIRECT_INDEX_ENV = "BRANCHML_DIRECT_INDEX"  # "0": leave every refresh to Git (bench/ compares both roads)
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,13 @@ def _write_one(restorer: Restorer, item: PointerFile, temp_dir: Path | None, cac
     tmp.unlink(missing_ok=True)
     try:
         if cache is None or not cache.clone_into(pointer, tmp, item.entry.path):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)  # read back for the whole-file check
             try:
                 restorer.write(pointer, fd, item.entry.path)
             finally:
                 os.close(fd)
         os.chmod(tmp, mode)
+        _backdate(tmp)
         if not _holds(target, item.text):
             raise BranchmlError(
                 f"{item.entry.path}: changed while branchml was writing it; left as it is",
@@ -209,6 +211,19 @@ def _write_one(restorer: Restorer, item: PointerFile, temp_dir: Path | None, cac
         tmp.unlink(missing_ok=True)
         raise
     return written.Written(item.entry.path, pointer.oid, pointer.size, written.stat_key(os.lstat(target)))
+
+
+def _backdate(path: Path) -> None:
+    """Set the file's mtime into the previous second.
+
+    Git built without USE_NSEC (Debian's, among others) calls an entry "racily clean" when its file's
+    mtime is in the same second as the index file, and then re-reads the file on every `git status`
+    until the index is written in a later second: a full pass over a large file. A mtime a second in
+    the past costs nothing and means the index written just after is always later.
+    """
+    st = os.stat(path)
+    second = time.time_ns() // 1_000_000_000 - 1
+    os.utime(path, ns=(st.st_atime_ns, second * 1_000_000_000 + st.st_mtime_ns % 1_000_000_000))
 
 
 def _temp_dir(repo: Repo) -> Path | None:
@@ -264,19 +279,42 @@ def _same_file(fd: int, path: Path) -> bool:
 def refresh_stat_data(repo: Repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
     """Record the new files' stat data in Git's index, so `git status` is clean and never re-reads them.
 
-    Git trusts a size change without looking, so the entries are re-staged first (which clears their
-    stat data); the refresh then asks the clean filter, which recognises the files it just wrote
-    (git/written.py) and answers their pointers without hashing them again.
+    Written straight into the index file (git/indexstat.py) where it can be: the content was just
+    verified, so Git need not read it again. Entries that cannot be patched there are re-staged
+    (Git trusts a size change without looking, and re-staging clears their stat data) and refreshed
+    by Git, whose clean filter recognises the files it just wrote (git/written.py) and answers their
+    pointers without hashing them again; Git still pipes every byte of them once.
     """
     listing = repo.store_dir / "tmp" / f"written-{os.getpid()}.list"
     _wait_for_clock_past(max(w.stat_key[1] for w in done), listing)  # before Git stamps the index
-    staged = [entries[w.path] for w in done]
+    left = _record_in_index(repo, entries, done)
+    if not left:
+        return
+    staged = [entries[w.path] for w in left]
     plumbing.restage(repo.root, [plumbing.TreeEntry(e.mode, "blob", e.blob, e.path) for e in staged])
-    written.save(listing, done)
+    written.save(listing, left)
     try:
         plumbing.refresh_index(repo.root, env={written.ENV: str(listing)})
     finally:
         listing.unlink(missing_ok=True)
+
+
+def _record_in_index(repo: Repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> list[written.Written]:
+    """Patch the stat data of the files still exactly as written into the index; the others."""
+    root = _work_tree(repo)
+    files: dict[str, indexstat.NewStat] = {}
+    for w in done:
+        try:
+            st = os.lstat(root / w.path)
+        except OSError:
+            continue
+        if written.stat_key(st) == w.stat_key:  # changed since: Git must look at it
+            files[w.path] = indexstat.NewStat(entries[w.path].blob, st)
+    if os.environ.get(DIRECT_INDEX_ENV) == "0":
+        left = set(files)
+    else:
+        left = indexstat.record_stat_data(plumbing.index_file(root), files)
+    return [w for w in done if w.path in left or w.path not in files]
 
 
 def _wait_for_clock_past(mtime_ns: int, probe: Path) -> None:

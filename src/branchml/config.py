@@ -78,13 +78,14 @@ DEFAULTS: dict[str, Any] = {
     # `uploads` where `data add` puts each upload, `reports` where `data clean` commits its reports
     "data": {"dir": "data", "uploads": "data/uploads", "reports": "reports"},
     # `branchml serve TAG` reads these from the tag's own commit (docs/serve.md): the inference entry
-    # point `file.py:function`, the model file (skops), the input schema file, extra trusted skops types.
+    # point `file.py:function`, the model file (.skops, .onnx or .safetensors), the input schema file, extra trusted skops types.
     "serve": {"predict": "", "model": "", "input_schema": "", "trusted_types": []},
     # Drift baseline and alerts (docs/alerts.md): `branchml run` summarises the training file `data`
     # (features: [] = every column but `target`) into `baseline`; `thresholds` (per feature too) tune
     # `branchml monitor check`, over the defaults of the monitor branch's alerts/rules.py.
+    # store_above: log parts of at least this many bytes go to the chunk store (docs/monitor.md, "Push").
     "monitor": {"data": "", "features": [], "categorical": [], "target": "", "baseline": "models/baseline.json",
-                "sample": 1000, "bins": 10, "thresholds": {}},
+                "sample": 1000, "bins": 10, "thresholds": {}, "store_above": 1 << 20},
 }
 
 

@@ -11,7 +11,7 @@ from branchml.checkout import materialize_matching
 from branchml.cli.complete import complete_refs, complete_remotes
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.remote import api, settings
+from branchml.remote import api, migration, settings
 from branchml.repo import Repo
 from branchml.workflows.clone import clone as clone_repo
 from branchml.workflows.switch import switch as do_switch
@@ -114,6 +114,33 @@ def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as
         f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
         f"{r['deleted_packs']}, rewrote {r['rewritten_packs']}, kept {r['kept_young']} young; "
         f"{r['freed_bytes']} bytes freed"))
+
+
+@remote.command("migrate")
+@click.argument("source", metavar="FROM", shell_complete=complete_remotes)
+@click.argument("target", metavar="TO", shell_complete=complete_remotes)
+@click.option("--refs", "refs", multiple=True, shell_complete=complete_refs,
+              help="Only what this ref needs (repeatable; default: every branch, tag and remote-tracking branch).")
+@click.option("--no-read-back", is_flag=True, help="Check TO's listing only, do not download what it holds to check it.")
+@json_option
+def migrate(source: str, target: str, refs: tuple[str, ...], no_read_back: bool, as_json: bool) -> None:
+    """Copy every blob REFS need from remote FROM to remote TO, then verify TO (names or URLs).
+
+    Run it again after an interruption: it copies only what TO lacks. It configures nothing: point
+    the repository at TO yourself (the last line says how)."""
+    out = get_output()
+    with out.progress("migrate", None) as advance:
+        report = migration.migrate(Repo.find(), source, target, list(refs), read_back=not no_read_back, advance=advance)
+    out.result(report.as_dict(), as_json, _render_migration)
+
+
+def _render_migration(r: dict) -> None:
+    out = get_output()
+    out.info(f"{r['source']} -> {r['target']}: {r['files']} file(s) needed; copied {r['copied_chunks']} chunk(s) and "
+             f"{r['copied_files']} file record(s) in {r['packs']} pack(s), {r['bytes']} bytes")
+    checked = f"downloaded and checked {r['verified_records']} record(s)" if r["verified_records"] else "listing checked"
+    out.info(f"{r['target']} holds everything ({checked}). To use it: on the settings branch, "
+             f"`branchml remote remove origin && branchml remote add origin {r['target_url']}`, then commit and push")
 
 
 @click.command()

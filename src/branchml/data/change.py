@@ -17,7 +17,7 @@ from branchml.checkout import materialize
 from branchml.data.tree import Entry, head_commit, ls_tree
 from branchml.errors import BranchmlError
 from branchml.files import write_atomic
-from branchml.git.cmd import git_ok
+from branchml.git import plumbing, porcelain
 
 
 @dataclass
@@ -34,22 +34,12 @@ class ChangeSet:
         return bool(self.copies or self.contents or self.entries or self.removals)
 
 
-def git_paths(repo, args: list[str], paths: list[str], **kw) -> bytes:
-    """Run a path-taking git command with paths fed on stdin (no argv limit, no glob magic)."""
-    data = b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths)
-    return repo.git(["--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul"], input=data, **kw)
-
-
 def require_clean_index(repo) -> None:
-    if head_commit(repo) and not _ok(repo, ["diff", "--cached", "--quiet"]):
+    if head_commit(repo) and not porcelain.index_matches_head(repo.cwd):
         raise BranchmlError(
             "the index has staged changes: a data commit must contain only its own changes",
             hint="commit them, or unstage them with `git restore --staged .`",
         )
-
-
-def _ok(repo, args: list[str]) -> bool:
-    return git_ok(args, repo.cwd)
 
 
 def check_targets(repo, changes: ChangeSet) -> None:
@@ -57,7 +47,7 @@ def check_targets(repo, changes: ChangeSet) -> None:
     paths = changes.paths()
     tracked = {e.path for e in ls_tree(repo, head_commit(repo))}
     # the whole work tree's diff, intersected: `git diff` takes no --pathspec-from-file
-    changed = repo.git(["diff", "--name-only", "-z", "--no-renames"]).decode(errors="surrogateescape").split("\0")
+    changed = porcelain.unstaged_paths(repo.cwd)
     modified = set(changed) & set(paths)
     if modified:
         raise _local_changes(sorted(modified))
@@ -90,10 +80,7 @@ def commit_changes(repo, changes: ChangeSet, message: str, trailers: list[tuple[
     created = [p for p in changes.paths() if not os.path.lexists(repo.root / p)]
     try:
         _apply(repo, changes)
-        args = ["commit", "-q", "--no-edit", "-m", message]
-        for key, value in trailers:
-            args += ["--trailer", f"{key}: {value}"]
-        repo.git(args)
+        porcelain.commit(repo.cwd, message, trailers=trailers)
     except BaseException:
         _roll_back(repo, changes, created)
         raise
@@ -110,21 +97,19 @@ def _apply(repo, changes: ChangeSet) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
     if changes.copies or changes.contents:
-        git_paths(repo, ["add", "-f"], [*changes.copies, *changes.contents])
+        porcelain.add_paths(repo.cwd, [*changes.copies, *changes.contents])
     if changes.entries:
         _stage_entries(repo, list(changes.entries.items()))
     if changes.removals:
-        git_paths(repo, ["rm", "-q", "--cached"], sorted(changes.removals))
+        porcelain.remove_from_index(repo.cwd, sorted(changes.removals))
         for path in changes.removals:
             (repo.root / path).unlink(missing_ok=True)
 
 
 def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
     """Point index entries at existing blobs (no bytes copied), then write them out through the filter."""
-    info = b"".join(f"{e.mode} {e.sha}\t{path}".encode(errors="surrogateescape") + b"\0" for path, e in items)
-    repo.git(["update-index", "-z", "--index-info"], input=info)
-    paths = b"".join(path.encode(errors="surrogateescape") + b"\0" for path, _ in items)
-    repo.git(["checkout-index", "-f", "-u", "-z", "--stdin"], input=paths)
+    plumbing.restage(repo.cwd, [plumbing.TreeEntry(e.mode, "blob", e.sha, path) for path, e in items])
+    porcelain.checkout_index(repo.cwd, [path for path, _ in items], update_stat=True)
 
     materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
 
@@ -133,9 +118,9 @@ def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
     """Index back to HEAD (it was clean), touched files back to HEAD, new files removed."""
     head = head_commit(repo)
     if head:
-        repo.git(["reset", "-q"], check=False)
+        porcelain.reset(repo.cwd, check=False)
     else:
-        repo.git(["read-tree", "--empty"], check=False)
+        plumbing.read_tree(repo.cwd, None)
     new = set(created)
     for path in new:
         target = repo.root / path
@@ -144,7 +129,7 @@ def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
         _remove_empty_parents(repo.root, target.parent)
     restore = [p for p in changes.paths() if p not in new]
     if restore and head:
-        git_paths(repo, ["checkout", "HEAD"], restore, check=False)
+        porcelain.restore_from_head(repo.cwd, restore, check=False)
 
 
 def _remove_empty_parents(root: Path, folder: Path) -> None:

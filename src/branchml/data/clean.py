@@ -26,6 +26,7 @@ from branchml.data.tree import (
     require_role,
 )
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 
 ROLES = ("data/clean",)
 RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
@@ -83,14 +84,16 @@ def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
     """The last clean commit, if it used the same rules (else everything must be checked again)."""
     if head is None:
         return None
-    out = repo.git(["log", "-1", "-F", "--grep=Data-Cleaned: ", "--format=%H%x1f%(trailers:key=Data-Cleaned,valueonly)", head])
-    commit, _, used = out.decode(errors="replace").strip().partition("\x1f")
-    return commit if commit and used.strip() == rules_id else None
+    found = plumbing.log_records(repo.cwd, [head], ["%H", "%(trailers:key=Data-Cleaned,valueonly)"],
+                                 grep="Data-Cleaned: ", fixed=True, limit=1)
+    if not found:
+        return None
+    commit, used = found[0]
+    return commit if used.strip() == rules_id else None
 
 
 def changed_since(repo, old: str, new: str, folder: str) -> set[str]:
-    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT", "--name-only", old, new, "--", folder])
-    return {p for p in out.decode(errors="surrogateescape").split("\0") if p}
+    return {d.path for d in plumbing.diff_tree(repo.cwd, old, new, [folder], diff_filter="AMT")}
 
 
 def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: CleanResult) -> None:

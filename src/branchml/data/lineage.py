@@ -11,9 +11,10 @@ import re
 from collections import deque
 
 from branchml.data.tree import resolve_commit
+from branchml.git import plumbing
 
-SEP, MULTI = "\x1f", "\x1e"
-FORMAT = SEP.join(["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")])
+MULTI = "\x1e"  # between the values of one trailer key
+FIELDS = ["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")]
 ORIGIN = re.compile(r"^(?P<ref>.+)@(?P<commit>[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
@@ -51,30 +52,21 @@ class Walker:
         return {"ref": match["ref"], "pulled_in": pulled_in, **self.node(target, stack)}
 
     def _exists(self, commit: str) -> bool:
-        return bool(self.repo.git(["rev-parse", "--verify", "-q", f"{commit}^{{commit}}"], check=False).strip())
+        return plumbing.commit_id(self.repo.cwd, commit) is not None
 
     def _trailer_commits(self, commit: str) -> list[dict]:
-        out = self.repo.git(["log", "-z", "-E", "--grep=^(Data-From|Data-Source):", f"--format={FORMAT}", commit])
+        rows = plumbing.log_records(self.repo.cwd, [commit], FIELDS, grep="^(Data-From|Data-Source):")
         records = []
-        for raw in out.decode(errors="replace").split("\0"):
-            if not raw.strip():
-                continue
-            sha, date, subject, origins, sources, _runs = raw.split(SEP)
+        for sha, date, subject, origins, sources, _runs in rows:
             records.append({"commit": sha, "date": date, "subject": subject, "origins": _values(origins), "sources": _values(sources)})
         return records
 
     def _count_files(self, uploads: list[dict]) -> None:
-        """Files each upload added, from one `git log --no-walk` over the uploads not counted yet."""
+        """Files each upload added, in one batch over the uploads not counted yet."""
         todo = [u["commit"] for u in uploads if u["commit"] not in self._files]
         if todo:
-            out = self.repo.git(["log", "--no-walk=unsorted", "--format=@%H", "--name-only", "--diff-filter=A", "-z", *todo])
-            current = None
-            for item in out.decode(errors="replace").replace("\n", "\0").split("\0"):
-                if item.startswith("@") and len(item) in (41, 65):
-                    current = item[1:]
-                    self._files[current] = 0
-                elif item and current:
-                    self._files[current] += 1
+            for commit, paths in plumbing.added_paths(self.repo.cwd, todo).items():
+                self._files[commit] = len(paths)
         for upload in uploads:
             upload["files"] = self._files.get(upload["commit"], 0)
 
@@ -95,7 +87,7 @@ def all_uploads(repo, node: dict) -> list[dict]:
     if not seen:
         return []
     # commit dates tie within a second; the topological order does not
-    order = repo.git(["rev-list", "--topo-order", "--reverse", *seen]).decode().split()
+    order = plumbing.rev_list(repo.cwd, ["--topo-order", "--reverse"], stdin=list(seen))
     rank = {commit: i for i, commit in enumerate(order)}
     return sorted(seen.values(), key=lambda u: (rank.get(u["commit"], len(rank)), u["date"], u["commit"]))
 
@@ -115,8 +107,8 @@ def lineage(repo, rev: str) -> dict:
 
 def code_commit(repo, commit: str) -> str:
     """The code that goes with the data: a run commit's `Code-From:` trailer, else the commit itself."""
-    out = repo.git(["log", "-1", "--format=%(trailers:key=Code-From,valueonly,separator=%x1f)", commit])
-    named = out.decode(errors="replace").strip().split("\x1f")[0].strip()
+    (value,) = plumbing.log_records(repo.cwd, [commit], ["%(trailers:key=Code-From,valueonly,separator=%x1e)"], no_walk=True)[0]
+    named = value.strip().split(MULTI)[0].strip()
     return named or commit
 
 
@@ -162,14 +154,11 @@ def used_by(repo, rev: str) -> dict:
 
 def _graph(repo) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
     """children[commit] and pulled_by[pulled commit] = [(pulling commit, ref name)] over all refs."""
-    fmt = f"--format=%H{SEP}%P{SEP}%(trailers:key=Data-From,valueonly,separator=%x1e)"
-    out = repo.git(["log", "--all", "-z", fmt])
+    fields = ["%H", "%P", "%(trailers:key=Data-From,valueonly,separator=%x1e)"]
     children: dict[str, list[str]] = {}
     pulled_by: dict[str, list[tuple[str, str]]] = {}
-    for raw in out.decode(errors="replace").split("\0"):
-        if not raw.strip():
-            continue
-        commit, parents, origins = raw.strip("\n").split(SEP, 2)
+    for commit, parents, origins in plumbing.log_records(repo.cwd, ["--all"], fields):
+        commit = commit.strip("\n")
         for parent in parents.split():
             children.setdefault(parent, []).append(commit)
         for origin in filter(None, (o.strip() for o in origins.split(MULTI))):
@@ -199,10 +188,8 @@ def _holders(target: str, children: dict[str, list[str]], pulled_by: dict[str, l
 
 def _refs(repo) -> list[tuple[str, str, str]]:
     """(ref, commit, kind) of every branch and tag; a tag whose commit carries Run-Tag is a run."""
-    out = repo.git(["for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", "refs/heads", "refs/tags"])
     refs = []
-    for line in out.decode().splitlines():
-        ref, obj, peeled = line.split("\0")
+    for ref, obj, peeled in plumbing.ref_rows(repo.cwd, ["refs/heads", "refs/tags"], ["refname", "objectname", "*objectname"]):
         refs.append((ref, peeled or obj, "branch" if ref.startswith("refs/heads/") else "tag"))
     runs = _run_commits(repo, [c for r, c, k in refs if k == "tag"])
     return [(r, c, "run" if k == "tag" and c in runs else k) for r, c, k in refs]
@@ -211,8 +198,8 @@ def _refs(repo) -> list[tuple[str, str, str]]:
 def _run_commits(repo, commits: list[str]) -> set[str]:
     if not commits:
         return set()
-    out = repo.git(["log", "--no-walk=unsorted", "-z", "--format=%H%x1f%(trailers:key=Run-Tag,valueonly)", *set(commits)])
-    return {r.split(SEP)[0] for r in out.decode(errors="replace").split("\0") if r.strip() and r.split(SEP)[1].strip()}
+    rows = plumbing.log_records(repo.cwd, sorted(set(commits)), ["%H", "%(trailers:key=Run-Tag,valueonly)"], no_walk=True)
+    return {commit for commit, tag in rows if tag.strip()}
 
 
 def _short(ref: str) -> str:

@@ -16,6 +16,7 @@ from branchml.data.change import ChangeSet, commit_changes
 from branchml.data.settings import data_settings, repo_folder
 from branchml.data.tree import Entry, head_commit, ls_tree, require_role, resolve_commit
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 
 ROLES = ("data/clean", "data/split", "stable", "ds")
 
@@ -69,13 +70,11 @@ def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
     if head is None:
         return None
     prefix = f"{ref}@"
-    keys = "%x1f".join(f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Path"))
-    out = repo.git(["log", "-z", "-F", f"--grep=Data-From: {prefix}", f"--format={keys}", head])
-    for record in out.decode(errors="replace").split("\0"):
-        origins, _, paths = record.partition("\x1f")
+    keys = [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Path")]
+    for origins, paths in plumbing.log_records(repo.cwd, [head], keys, grep=f"Data-From: {prefix}", fixed=True):
         if paths.strip() == mapping and origins.strip().startswith(prefix) and "\x1e" not in origins:
             commit = origins.strip()[len(prefix):]
-            return commit if repo.git(["cat-file", "-t", commit], check=False).strip() == b"commit" else None
+            return commit if plumbing.object_type(repo.cwd, commit) == "commit" else None
     return None
 
 
@@ -88,11 +87,9 @@ def _since(repo, since: str, commit: str, src: str, dest: str | None, entries: l
 
 def source_changes(repo, old: str, new: str, src: str) -> tuple[set[str], set[str]]:
     """Files under `src` (added or modified, deleted) between two commits of the source."""
-    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new, "--", src])
-    fields = out.decode(errors="surrogateescape").split("\0")
     changed, deleted = set(), set()
-    for status, path in zip(fields[0::2], fields[1::2]):
-        (deleted if status == "D" else changed).add(path)
+    for d in plumbing.diff_tree(repo.cwd, old, new, [src]):
+        (deleted if d.status == "D" else changed).add(d.path)
     return changed, deleted
 
 

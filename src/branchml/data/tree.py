@@ -42,7 +42,7 @@ def head_commit(repo) -> str | None:
 
 
 def current_branch(repo) -> str:
-    name = repo.git(["symbolic-ref", "--short", "-q", "HEAD"], check=False).decode().strip()
+    name = plumbing.short_head(repo.cwd)
     if not name:
         raise BranchmlError("HEAD is detached: data commands commit on a branch", hint="`git switch <branch>` first")
     return name

@@ -12,11 +12,12 @@ import threading
 from itertools import accumulate
 
 from branchml.audit.content import Blob
-from branchml.errors import MissingObject
+from branchml.errors import CorruptObject, MissingObject
 from branchml.git import plumbing
 from branchml.remote.connection import connect
 from branchml.remote.download import fetch, fetch_file_records
 from branchml.repo import Repo
+from branchml.store.index import ChunkLocation
 from branchml.store.pack import KIND_CHUNK
 from branchml.store.pointer import Pointer
 
@@ -30,6 +31,9 @@ class RangeReader:
         self._lock = threading.Lock()
         self._chunks: list[bytes] = []
         self._ends: list[int] = []
+        # where each local chunk is, looked up once: sequential reads (pandas, pyarrow) then cost no
+        # index query each (a warm read of a large file spent a third of its time asking again)
+        self._locations: dict[bytes, ChunkLocation] = {}
         if blob.pointer is not None:
             self._chunks = self._chunk_ids(blob.pointer)
             self._ends = list(accumulate(self._raw_lengths(self._chunks)))
@@ -64,6 +68,7 @@ class RangeReader:
 
     def _raw_lengths(self, ids: list[bytes]) -> list[int]:
         local = self.repo.store.index.chunk_locations(ids)
+        self._locations = dict(local)
         missing = [cid for cid in ids if cid not in local]
         remote = _remote_lengths(self.repo, missing) if missing else {}
         lengths = []
@@ -78,16 +83,42 @@ class RangeReader:
         return lengths
 
     def _verified(self, ids: list[bytes]) -> list[bytes]:
-        store = self.repo.store
         with self._lock:  # readers such as pyarrow call from their own threads
+            missing = [cid for cid in ids if cid not in self._locations]
+            if missing:
+                self._locate(missing)
+            return [self._read(cid) for cid in ids]
+
+    def _locate(self, ids: list[bytes]) -> None:
+        """Find (fetching first, when a blob remote is set) chunks this reader has no location for."""
+        store = self.repo.store
+        found = store.index.chunk_locations(ids)
+        absent = [cid for cid in ids if cid not in found]
+        if absent and store.fetcher:
+            # a connection of this thread's own: the store's fetcher keeps SQLite handles of another
+            with connect(self.repo) as conn:
+                fetch(store, conn.storage, conn.catalog, [], absent)
             found = store.index.chunk_locations(ids)
-            missing = [cid for cid in ids if cid not in found]
-            if missing and store.fetcher:
-                # a connection of this thread's own: the store's fetcher keeps SQLite handles of another
-                with connect(self.repo) as conn:
-                    fetch(store, conn.storage, conn.catalog, [], missing)
-                found = store.index.chunk_locations(ids)
-            return [store.read_chunk(cid, found[cid]) for cid in ids]
+        self._locations.update(found)
+        if len(found) < len(ids):
+            cid = next(c for c in ids if c not in found)
+            raise MissingObject(f"{self.blob.path}: chunk {cid.hex()[:16]}… is neither here nor on the blob remote",
+                                hint="run `branchml verify-remote` to see what the remote lacks")
+
+    def _read(self, cid: bytes) -> bytes:
+        """The verified chunk; a remembered location that went stale (gc repacked it) is looked up again."""
+        store = self.repo.store
+        try:
+            return store.read_chunk(cid, self._locations[cid], quarantine=False)
+        except (CorruptObject, MissingObject):
+            store.index.forget_pack_names()
+            fresh = store.index.chunk_locations([cid]).get(cid)
+            if fresh is None:
+                del self._locations[cid]
+                self._locate([cid])
+                fresh = self._locations[cid]
+            self._locations[cid] = fresh
+            return store.read_chunk(cid, fresh)  # now a failure is the chunk's own: set it aside
 
 
 def _remote_lengths(repo: Repo, ids: list[bytes]) -> dict[bytes, int]:

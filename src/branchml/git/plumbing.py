@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Self
 
 from branchml.errors import GitCommandError, GitTooOld, NotARepository, RefChanged
-from branchml.git.cmd import Where, git
+from branchml.git.cmd import Where, git, git_ok
 
 MIN_GIT = (2, 36)
 BATCH = 256  # commands per cat-file round trip: their input stays far below a pipe buffer
@@ -103,6 +103,143 @@ def head_ref(cwd: Where) -> str | None:
     """The full ref HEAD points at (`refs/heads/...`), or None when HEAD is detached."""
     out = git(["symbolic-ref", "-q", "HEAD"], cwd, check=False)
     return out.decode().strip() or None
+
+
+def commit_id(cwd: Where, rev: str) -> str | None:
+    """The commit `rev` names (a tag is peeled), or None when it names no commit."""
+    return rev_parse(cwd, f"{rev}^{{commit}}")
+
+
+def commit_ids(cwd: Where, revs: Sequence[str]) -> list[str]:
+    """The commit each of `revs` names, in order, in one call (raises if one names no commit)."""
+    if not revs:
+        return []
+    return git(["rev-parse", *(f"{_revision(r)}^{{commit}}" for r in revs)], cwd).decode().split()
+
+
+def full_ref_name(cwd: Where, rev: str) -> str | None:
+    """`refs/heads/x` for a branch name `x` (or `HEAD` on a branch); None when `rev` is no ref."""
+    # no --end-of-options: rev-parse without --verify prints it back (Git 2.39)
+    out = git(["rev-parse", "--symbolic-full-name", _revision(rev)], cwd, check=False)
+    return out.decode().strip() or None
+
+
+def short_head(cwd: Where) -> str | None:
+    """The branch HEAD is on, without `refs/heads/`; None when HEAD is detached."""
+    ref = head_ref(cwd)
+    return ref.removeprefix("refs/heads/") if ref else None
+
+
+def symbolic_ref(cwd: Where, name: str) -> str | None:
+    """The ref a symbolic ref (e.g. `refs/remotes/origin/HEAD`) points at, or None."""
+    out = git(["symbolic-ref", "-q", "--", name], cwd, check=False)
+    return out.decode().strip() or None
+
+
+def valid_branch_name(cwd: Where, name: str) -> bool:
+    return git_ok(["check-ref-format", "--branch", name], cwd)
+
+
+def merge_base(cwd: Where, a: str, b: str) -> str | None:
+    out = git(["merge-base", "--end-of-options", a, b], cwd, check=False)
+    return out.decode().strip() or None
+
+
+def is_ancestor(cwd: Where, old: str, new: str) -> bool:
+    """Whether `old` is `new` or one of its ancestors (a fast-forward from `old` to `new`)."""
+    return git_ok(["merge-base", "--is-ancestor", "--end-of-options", old, new], cwd)
+
+
+def nearest_tags(cwd: Where, commits: Sequence[str]) -> dict[str, str]:
+    """The nearest tag of each commit that has one (`git describe --tags`), in one call."""
+    unique = list(dict.fromkeys(commits))
+    if not unique:
+        return {}
+    out = git(["describe", "--tags", "--abbrev=0", "--always", *unique], cwd, check=False).decode().splitlines()
+    return {commit: name for commit, name in zip(unique, out) if name and name != commit}
+
+
+def ref_rows(cwd: Where, patterns: Sequence[str], fields: Sequence[str]) -> list[list[str]]:
+    """For each ref matching `patterns`, the values of `fields` (for-each-ref atoms, e.g. "refname",
+    "objectname", "*objectname"). Fields are NUL-separated; they must not hold a newline (use
+    :func:`ref_contents` for messages)."""
+    fmt = "%00".join(f"%({f})" for f in fields)
+    out = git(["for-each-ref", f"--format={fmt}", "--", *patterns], cwd).decode(errors="surrogateescape")
+    return [line.split("\0") for line in out.splitlines()]
+
+
+def ref_contents(cwd: Where, ref: str) -> str:
+    """The message of the annotated tag (or commit) `ref` names, as `%(contents)` prints it."""
+    return git(["for-each-ref", "--format=%(contents)", "--", ref], cwd).decode(errors="surrogateescape").rstrip("\n")
+
+
+@dataclass(frozen=True)
+class CommitHead:
+    oid: str
+    tree: str
+    parents: tuple[str, ...]
+
+
+def commit_heads(cwd: Where, commits: Sequence[str]) -> list[CommitHead]:
+    """Tree and parents of each commit, in the order given, in one call."""
+    if not commits:
+        return []
+    lines = "".join(f"{c}\n" for c in commits).encode()
+    out = git(["log", "--no-walk=unsorted", "--stdin", "--format=%H %T %P"], cwd, input=lines).decode()
+    return [CommitHead(oid, tree, tuple(parents)) for oid, tree, *parents in (line.split() for line in out.splitlines())]
+
+
+def log_records(
+    cwd: Where, revs: Sequence[str], fields: Sequence[str], *, grep: str | None = None, fixed: bool = False,
+    first_parent: bool = False, reverse: bool = False, no_walk: bool = False, limit: int | None = None,
+) -> list[list[str]]:
+    """One list of `fields` (pretty-format placeholders, e.g. "%H", "%(trailers:key=X,valueonly)")
+    per commit `git log revs` shows. Records are NUL-terminated and fields 0x1f-separated, so
+    messages and trailer values may hold newlines. `grep` selects by message (a regex, or a fixed
+    string with `fixed`)."""
+    args = ["log", "-z", f"--format={'%x1f'.join(fields)}"]
+    args += [f"--grep={grep}"] * (grep is not None) + ["-F"] * fixed + ["-E"] * (grep is not None and not fixed)
+    args += ["--first-parent"] * first_parent + ["--reverse"] * reverse + ["--no-walk=unsorted"] * no_walk
+    args += [f"-{limit}"] if limit else []
+    walks = [r for r in revs if r.startswith("--")]  # --all, --branches: not accepted on stdin
+    lines = "".join(f"{rev}\n" for rev in revs if not rev.startswith("--")).encode()  # no limit on how many
+    out = git([*args, *walks, "--stdin", "--"], cwd, input=lines).decode(errors="surrogateescape")
+    return [record.split("\x1f") for record in out.split("\0")[:-1]]  # each record ends with NUL
+
+
+def added_paths(cwd: Where, commits: Sequence[str]) -> dict[str, list[str]]:
+    """The paths each commit adds against its parent (a merge adds none, as `git log` shows it)."""
+    heads = [c for c in commit_heads(cwd, commits) if len(c.parents) <= 1]
+    changes = diff_commits(cwd, [(c.oid, c.parents[0] if c.parents else None) for c in heads])
+    return {c.oid: [d.path for d in changes.get(c.oid, []) if d.status == "A"] for c in heads}
+
+
+def commit_message(cwd: Where, rev: str) -> str:
+    """The full message of one commit."""
+    return log_records(cwd, [rev], ["%B"], no_walk=True)[0][0]
+
+
+def object_type(cwd: Where, name: str) -> str | None:
+    """"blob", "tree", "commit" or "tag"; None when `name` names no object."""
+    out = git(["cat-file", "-t", name], cwd, check=False)
+    return out.decode().strip() or None
+
+
+def read_blob(cwd: Where, name: str) -> bytes | None:
+    """The bytes of one blob (`<rev>:<path>` or an id), or None when there is no such blob."""
+    with CatFile(cwd) as cat:
+        ((_, found),) = cat.contents_many([name])
+    return found[1] if found is not None and found[0].type == "blob" else None
+
+
+def git_var(cwd: Where, name: str) -> str:
+    """A Git logical variable, e.g. GIT_COMMITTER_IDENT."""
+    return git(["var", name], cwd).decode().strip()
+
+
+def mktag(cwd: Where, body: bytes) -> str:
+    """Write an annotated tag object from its full text; returns its id."""
+    return git(["mktag"], cwd, input=body).decode().strip()
 
 
 def rev_list(cwd: Where, args: Sequence[str], *, stdin: Iterable[str] = ()) -> list[str]:
@@ -212,17 +349,34 @@ def ls_files_staged(cwd: Where) -> list[TreeEntry]:
     return entries
 
 
-def restage(cwd: Where, entries: Iterable[TreeEntry]) -> None:
+def restage(cwd: Where, entries: Iterable[TreeEntry], env: dict[str, str] | None = None) -> None:
     """Re-enter index entries as they are (`update-index --index-info`): clears their stat data, so
-    Git compares those files by content next time instead of trusting a size change."""
+    Git compares those files by content next time instead of trusting a size change. Also how
+    entries are set in a temporary index (`env` with GIT_INDEX_FILE); mode "0" removes a path."""
     lines = b"".join(b"%s %s\t%s\0" % (e.mode.encode(), e.oid.encode(), os.fsencode(e.path)) for e in entries)
-    git(["update-index", "-z", "--index-info"], cwd, input=lines)
+    git(["update-index", "-z", "--index-info"], cwd, input=lines, env=env)
+
+
+def read_tree(cwd: Where, treeish: str | None, env: dict[str, str] | None = None) -> None:
+    """Load `treeish` into the index (None: empty it); with GIT_INDEX_FILE in `env`, a temporary one."""
+    git(["read-tree", _revision(treeish)] if treeish else ["read-tree", "--empty"], cwd, env=env)
+
+
+def write_tree(cwd: Where, env: dict[str, str] | None = None) -> str:
+    """The tree object of the index (written; no ref moves)."""
+    return git(["write-tree"], cwd, env=env).decode().strip()
 
 
 def refresh_index(cwd: Where, env: dict[str, str] | None = None) -> None:
     """`update-index -q --refresh`: record the stat data of files that match the index; a file that
     does not stays unrefreshed (not an error: `git status` shows it as modified)."""
     git(["update-index", "-q", "--refresh"], cwd, check=False, env=env)
+
+
+def index_file(cwd: Where) -> Path:
+    """The index file Git uses here (`rev-parse --git-path index`: honours GIT_INDEX_FILE and worktrees)."""
+    out = os.fsdecode(git(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd)).rstrip("\n")
+    return Path(out)
 
 
 def mktree(cwd: Where, entries: Iterable[TreeEntry]) -> str:

@@ -27,6 +27,30 @@ def attribute_values(cwd: Path, paths: Sequence[str], attr: str, treeish: str | 
         return _check_attr(cwd, paths, attr, env)
 
 
+def work_tree_attribute_values(cwd: Path, paths: Sequence[str], attr: str) -> dict[str, str]:
+    """path -> value of `attr` as the work tree's .gitattributes files say (for files not yet added)."""
+    if not paths:
+        return {}
+    listing = b"".join(os.fsencode(p) + b"\0" for p in paths)
+    out = cmd.git(["check-attr", "-z", "--stdin", attr], cwd, input=listing).split(b"\0")
+    return {os.fsdecode(p): v.decode(errors="replace") for p, _a, v in zip(out[0::3], out[1::3], out[2::3])}
+
+
+def all_attributes(cwd: Path, paths: Sequence[str], treeish: str) -> dict[str, list[tuple[str, str]]]:
+    """path -> every (attribute, value) set for it, as `treeish` defines them (`check-attr -a`)."""
+    if not paths:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="branchml-attr-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        _load_attribute_files(cwd, treeish, env)
+        listing = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        out = cmd.git(["check-attr", "--cached", "-a", "-z", "--stdin"], cwd, input=listing, env=env).split(b"\0")
+    found: dict[str, list[tuple[str, str]]] = {os.fsdecode(p): [] for p in paths}
+    for path, attr, value in zip(out[0::3], out[1::3], out[2::3]):
+        found.setdefault(os.fsdecode(path), []).append((attr.decode(errors="replace"), value.decode(errors="replace")))
+    return found
+
+
 def _check_attr(cwd: Path, paths: Sequence[str], attr: str, env: dict[str, str] | None) -> dict[str, str]:
     listing = b"".join(os.fsencode(p) + b"\0" for p in paths)
     out = cmd.git(["check-attr", "--cached", "-z", "--stdin", attr], cwd, input=listing, env=env).split(b"\0")

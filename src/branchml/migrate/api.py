@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from branchml.errors import BranchmlError, MissingObject
-from branchml.git import cmd
+from branchml.git import cmd, porcelain
 from branchml.migrate import dvc, lfs
 from branchml.migrate.convert import (
     AboveImport,
@@ -79,7 +79,7 @@ def export(repo: Repo, refs: list[str], to: str, *, everything: bool = False, dr
         # The filter settings `git lfs install --local` writes, without its hooks (git-lfs refuses
         # to install over branchml's; run `git lfs install --local --force` for them if wanted)
         for key, value in LFS_FILTER.items():
-            repo.git(["config", "--local", key, value])
+            cmd.config_set(key, value, repo.cwd)
     report = migrate(repo, names, converter, dry_run=dry_run)
     missing = _missing_lfs(repo, names) if to == "lfs" and report.backups else []
     if missing:  # every exported pointer's object must be in .git/lfs
@@ -105,7 +105,7 @@ def _ensure_lfs_objects(repo: Repo, refs: list[str]) -> None:
     """Every LFS object the history needs must be local before anything is rewritten."""
     missing = _missing_lfs(repo, refs)
     if missing and shutil.which("git-lfs"):
-        repo.git(["lfs", "fetch", "--all"], check=False)  # from the LFS server; what it cannot get stays missing
+        porcelain.lfs_fetch_all(repo.cwd)  # from the LFS server; what it cannot get stays missing
         missing = _missing_lfs(repo, refs)
     if missing:
         listed = ", ".join(f"{path} ({oid[:12]}…)" for path, oid in missing[:5])

@@ -31,7 +31,7 @@ def resolve_refs(repo: Repo, names: list[str], everything: bool) -> list[str]:
         return [r for r in refs if not r.startswith(SKIPPED)]
     out = []
     for name in names or ["HEAD"]:
-        full = repo.git_text(["rev-parse", "--symbolic-full-name", name], check=False)
+        full = plumbing.full_ref_name(repo.cwd, name) or ""
         if not full.startswith("refs/") or full.startswith(SKIPPED):
             raise BranchmlError(f"{name!r} is not a branch or tag that can be rewritten",
                                 hint="name branches or tags (e.g. main v1.0), or use --everything")
@@ -42,9 +42,7 @@ def resolve_refs(repo: Repo, names: list[str], everything: bool) -> list[str]:
 def history_files(repo: Repo, refs: list[str]) -> list[FileVersion]:
     """Every (path, blob) the history of `refs` holds, one path per blob, with its size."""
     pairs: dict[str, str] = {}
-    listing = repo.git(["rev-list", "--objects", *refs, "--"])
-    for line in listing.decode(errors="surrogateescape").splitlines():
-        sha, _, path = line.partition(" ")
+    for sha, path in plumbing.rev_list_objects(repo.cwd, [*refs, "--"]):
         if path:
             pairs.setdefault(sha, path)
     sizes = _blob_sizes(repo, list(pairs))
@@ -54,14 +52,8 @@ def history_files(repo: Repo, refs: list[str]) -> list[FileVersion]:
 def _blob_sizes(repo: Repo, shas: list[str]) -> dict[str, int]:
     if not shas:
         return {}
-    out = repo.git(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
-                   input="".join(f"{s}\n" for s in shas).encode())
-    sizes = {}
-    for line in out.decode().splitlines():
-        sha, kind, size = line.split()
-        if kind == "blob":
-            sizes[sha] = int(size)
-    return sizes
+    with plumbing.CatFile(repo.cwd) as cat:
+        return {sha: info.size for sha, info in cat.info_many(shas) if info is not None and info.type == "blob"}
 
 
 def small_contents(repo: Repo, files: list[FileVersion], limit: int) -> dict[str, bytes]:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from branchml.errors import BranchmlError
+from branchml.git import plumbing, porcelain
 from branchml.migrate.convert import PEEK, Converter
 from branchml.migrate.history import BACKUP, FileVersion, history_files, small_contents
 from branchml.repo import Repo
 
-ZERO = "0" * 40
 ATTRIBUTES = ".gitattributes"
 
 
@@ -63,7 +63,7 @@ def migrate(repo: Repo, refs: list[str], converter: Converter, *, dry_run: bool)
 def require_clean(repo: Repo) -> None:
     if repo.root is None:
         return
-    dirty = repo.git_text(["status", "--porcelain", "--untracked-files=no"])
+    dirty = porcelain.status_porcelain(repo.cwd, untracked="no")
     if dirty:
         raise BranchmlError(f"the work tree has changes ({dirty.splitlines()[0].strip()} ...): a migration rewrites "
                             "the checked-out branch", hint="commit or stash them first (`git stash`)")
@@ -71,22 +71,24 @@ def require_clean(repo: Repo) -> None:
 
 def backup(repo: Repo, refs: list[str]) -> list[str]:
     """Keep every ref's old value under refs/original/ (create-only: an earlier backup is never lost)."""
-    existing = [BACKUP + r for r in refs if repo.git_text(["rev-parse", "-q", "--verify", BACKUP + r], check=False)]
+    existing = [BACKUP + r for r in refs if plumbing.rev_parse(repo.cwd, BACKUP + r)]
     if existing:
         raise BranchmlError(f"backup refs of an earlier migration exist: {', '.join(existing[:3])}",
                             hint="check that migration, then delete them: "
                                  "`git for-each-ref --format='delete %(refname)' refs/original/ | git update-ref --stdin`")
     made = []
     for ref in refs:
-        old = repo.git_text(["rev-parse", "--verify", ref])
-        repo.git(["update-ref", "-m", "branchml migrate: backup", BACKUP + ref, old, ZERO])
+        old = plumbing.rev_parse(repo.cwd, ref)
+        if old is None:
+            raise BranchmlError(f"{ref} does not exist", hint="name existing branches or tags")
+        plumbing.update_ref(repo.cwd, BACKUP + ref, old, old=None, message="branchml migrate: backup")
         made.append(BACKUP + ref)
     return made
 
 
 def drop_backups(repo: Repo, backups: list[str]) -> None:
     for ref in backups:
-        repo.git(["update-ref", "-d", ref], check=False)
+        plumbing.delete_ref(repo.cwd, ref)
 
 
 def run_filter_repo(repo: Repo, refs: list[str], converter: Converter) -> dict[str, str]:
@@ -206,13 +208,9 @@ def _collect_commit_map(repo: Repo) -> dict[str, str]:
 def copy_notes(repo: Repo, commit_map: dict[str, str]) -> int:
     """Notes on rewritten commits are copied to their new commits, in every notes ref."""
     copied = 0
-    for ref in repo.git_text(["for-each-ref", "--format=%(refname)", "refs/notes/"]).splitlines():
-        pairs = []
-        for line in repo.git_text(["notes", "--ref", ref, "list"]).splitlines():
-            _note, target = line.split()
-            if target in commit_map:
-                pairs.append(f"{target} {commit_map[target]}\n")
+    for ref in porcelain.notes_refs(repo.cwd):
+        pairs = [(target, commit_map[target]) for target in porcelain.notes_targets(repo.cwd, ref) if target in commit_map]
         if pairs:
-            repo.git(["notes", "--ref", ref, "copy", "--force", "--stdin"], input="".join(pairs).encode())
+            porcelain.copy_notes(repo.cwd, ref, pairs)
             copied += len(pairs)
     return copied

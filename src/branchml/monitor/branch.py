@@ -5,6 +5,9 @@ Each batch becomes new part files (blobs), a tree built from the branch tip's tr
 `update-ref monitor/<env> NEW OLD`: a compare-and-swap that fails when another writer (another
 server process, another host's push) moved the branch first; we then rebuild on the new tip.
 
+Large parts (or all, when the branch tracks `logs/**`) are stored like the filter stores any tracked
+file: content in the chunk store, a pointer in Git (stored.py), so the pre-push hook uploads them.
+
 Every commit carries `Monitor-Journal: <journal> <first>-<last>`, the journal sequence numbers it
 holds, so a restarted writer knows exactly which journaled records are already on the branch.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from branchml.errors import BranchmlError, RefChanged
 from branchml.git import plumbing
 from branchml.git.cmd import Where, git
+from branchml.monitor import stored
 from branchml.monitor.records import LogRecord, branch_ref, part_path
 from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
 
@@ -47,10 +51,13 @@ def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
 
 def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str) -> str:
     """Add new files to monitor/<env> in one commit, retrying the compare-and-swap when it moved."""
-    blobs = {path: plumbing.hash_object(cwd, data) for path, data in files.items()}
     ref = branch_ref(env)
+    blobs, routed_by = None, ""
     for attempt in range(MAX_ATTEMPTS):
         old = plumbing.rev_parse(cwd, f"{ref}^{{commit}}")
+        attributes = plumbing.rev_parse(cwd, f"{old}:{stored.ATTRIBUTES}") or "" if old else ""
+        if blobs is None or attributes != routed_by:  # which parts are pointers depends on the tip's attributes
+            blobs, routed_by = stored.part_blobs(cwd, old, files).oids, attributes
         # a new monitor branch starts with the editable alert rules (docs/alerts.md)
         first = {} if old else {RULES_PATH: plumbing.hash_object(cwd, SCAFFOLD.encode())}
         tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, {**first, **blobs})

@@ -55,15 +55,21 @@ class Journal:
 
     def append(self, record: LogRecord) -> int:
         """Write `record`, wait until it is on disk, return its seq."""
+        return self.append_all([record])[-1]
+
+    def append_all(self, records: list[LogRecord]) -> list[int]:
+        """Write `records` (the rows of one request) in one write and one flush; their seqs, in order."""
+        lines = [record.to_json() for record in records]  # serialised outside the lock
         with self.lock:
             if self.closed:
                 raise JournalClosed(self.name)
-            self.seq += 1
-            seq = self.seq
-            os.write(self._fd, f"{seq}\t{record.to_json()}\n".encode())
+            first = self.seq + 1
+            self.seq += len(lines)
+            os.write(self._fd, "".join(f"{first + n}\t{line}\n" for n, line in enumerate(lines)).encode())
+            last = self.seq
         if self.fsync:
-            self._sync_through(seq)
-        return seq
+            self._sync_through(last)
+        return list(range(first, last + 1))
 
     def _sync_through(self, seq: int) -> None:
         with self._sync_lock:

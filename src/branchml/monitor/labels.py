@@ -20,6 +20,7 @@ from typing import Any
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.git.cmd import Where
+from branchml.monitor import stored
 from branchml.monitor.branch import commit_files, list_files
 from branchml.monitor.records import FORMAT, LABELS_DIR, LogRecord, branch_ref, now_iso
 
@@ -76,7 +77,7 @@ def read_labels(cwd: Where, env: str) -> dict[str, Label]:
     parts = list_files(cwd, ref, LABELS_DIR)
     with plumbing.CatFile(cwd) as cat:
         for entry, (_name, found) in zip(parts, cat.contents_many(e.oid for e in parts)):
-            body = b"" if found is None else found[1]
+            body = b"" if found is None else stored.part_content(cwd, found[1], f"monitor/{env}:{entry.path}")
             for n, line in enumerate(body.decode().splitlines(), 1):
                 row = _json_line(line, f"monitor/{env}:{entry.path}:{n}")
                 label = Label(str(row["request_id"]), row.get("label"), str(row.get("ts", "")))

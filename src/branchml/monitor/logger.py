@@ -66,18 +66,22 @@ class Logger:
         return record
 
     def write(self, record: LogRecord) -> None:
+        self.write_all([record])
+
+    def write_all(self, records: list[LogRecord]) -> None:
+        """Journal several records with one write and one flush (the rows of one request)."""
         with self._cond:
             if self._stopping:
                 raise BranchmlError("this Logger is closed", hint="create a new Logger")
         while True:
             current = self._journal
             try:
-                seq = current.append(record)
+                seqs = current.append_all(records)
                 break
             except journal.JournalClosed:
                 continue  # rotated under us: the new journal is in place already
         with self._cond:
-            self._ready[seq] = record
+            self._ready.update(zip(seqs, records))
             if len(self._ready) >= self.batch_records:
                 self._cond.notify_all()
 

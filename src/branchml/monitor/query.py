@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.git.cmd import Where
+from branchml.monitor import stored
 from branchml.monitor.branch import list_files
 from branchml.monitor.records import (
     LABELS_DIR,
@@ -98,7 +99,7 @@ def _read_env(cwd: Where, cat: plumbing.CatFile, env: str, commit: str, tag: str
     for entry, (_name, found) in zip(parts, cat.contents_many(e.oid for e in parts)):
         if found is None:
             raise BranchmlError(f"monitor/{env}:{entry.path}: blob {entry.oid} is missing", hint="git fetch the monitor branch again")
-        records = parse_lines(found[1], f"monitor/{env}:{entry.path}")
+        records = parse_lines(stored.part_content(cwd, found[1], f"monitor/{env}:{entry.path}"), f"monitor/{env}:{entry.path}")
         logs.records.extend(r for r in records if since is None or r.ts >= since)
         logs.parts.append(entry.path)
     logs.records.sort(key=lambda r: r.ts)

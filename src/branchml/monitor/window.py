@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.git.cmd import Where
+from branchml.monitor import stored
 from branchml.monitor.branch import list_files
 from branchml.monitor.records import LABELS_DIR, LOGS_DIR, LogRecord, parse_lines
 
@@ -41,7 +42,8 @@ def read_window(cwd: Where, env: str, commit: str, since: str | None) -> Window:
         for entry, (_name, body) in zip(parts, cat.contents_many(e.oid for e in parts)):
             if body is None:
                 raise BranchmlError(f"monitor/{env}:{entry.path}: blob {entry.oid} is missing", hint="git fetch the monitor branch again")
-            for record in parse_lines(body[1], f"monitor/{env}:{entry.path}"):
+            where = f"monitor/{env}:{entry.path}"
+            for record in parse_lines(stored.part_content(cwd, body[1], where), where):  # a part may be a pointer
                 if since is None or record.ts >= since:
                     found[record.tag].append(record)
     window.by_tag = {tag: sorted(records, key=lambda r: r.ts) for tag, records in sorted(found.items())}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing
 from branchml.pointers import PointerBlob, file_oids, read_pointers, rev_list_pointers
 from branchml.remote import settings, source
 from branchml.remote.connection import Connection, connect, open_connection  # noqa: F401 (part of the API)
@@ -142,23 +142,17 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
     """Pointers in the trees of refs (default HEAD), limited to paths matching an include glob."""
     blobs: dict[str, str] = {}
     for ref in refs or ["HEAD"]:
-        for entry in repo.git(["ls-tree", "-r", "-z", "--full-tree", resolve_ref(repo, ref)]).split(b"\0"):
-            if not entry:
-                continue
-            meta, path = entry.split(b"\t", 1)
-            _mode, kind, sha = meta.decode().split()
-            name = path.decode(errors="surrogateescape")
-            if kind == "blob" and (not include or any(fnmatch.fnmatchcase(name, g) for g in include)):
-                blobs.setdefault(sha, name)
+        for entry in plumbing.ls_tree(repo.cwd, resolve_ref(repo, ref)):
+            if entry.type == "blob" and (not include or any(fnmatch.fnmatchcase(entry.path, g) for g in include)):
+                blobs.setdefault(entry.oid, entry.path)
     return read_pointers(repo, blobs)
 
 
 def resolve_ref(repo, ref: str) -> str:
     """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
-    if cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{tree}}"], repo.cwd):
+    if plumbing.rev_parse(repo.cwd, f"{ref}^{{tree}}"):
         return ref
-    out = repo.git_text(["for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}"])
-    matches = out.split()
+    matches = plumbing.for_each_ref(repo.cwd, f"refs/remotes/*/{ref}")
     if len(matches) == 1:
         return matches[0]
     raise BranchmlError(
@@ -172,7 +166,7 @@ def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str
     """`push main` means the ref main on the default remote, unless a blob remote is called main."""
     if first is None or first in {s.name for s in settings.load_remotes(repo)} | set(settings.load(repo).problems):
         return first, refs
-    if cmd.git_ok(["rev-parse", "--verify", "-q", first], repo.cwd):
+    if plumbing.rev_parse(repo.cwd, first):
         return None, [first, *refs]
     return first, refs  # an unknown remote: connect() says so
 

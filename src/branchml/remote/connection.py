@@ -26,9 +26,10 @@ class Connection:
     catalog: Catalog
 
 
-def open_connection(repo: Repo, name: str | None = None, committed: str | None = None) -> Connection:
-    """Open a remote (by name, else the default) with its catalog (fsspec loads when storage is first used)."""
-    spec = settings.load(repo, committed).choose(name)
+def open_connection(repo: Repo, name: str | None = None, committed: str | None = None,
+                    spec: RemoteSpec | None = None) -> Connection:
+    """Open a remote (`spec`, else by name, else the default) with its catalog (fsspec loads when storage is first used)."""
+    spec = spec or settings.load(repo, committed).choose(name)
     warning = settings.ignored_warning(spec)
     if warning and warning not in _warned:
         _warned.add(warning)
@@ -38,8 +39,9 @@ def open_connection(repo: Repo, name: str | None = None, committed: str | None =
 
 
 @contextmanager
-def connect(repo: Repo, name: str | None = None, committed: str | None = None) -> Iterator[Connection]:
-    conn = open_connection(repo, name, committed)
+def connect(repo: Repo, name: str | None = None, committed: str | None = None,
+            spec: RemoteSpec | None = None) -> Iterator[Connection]:
+    conn = open_connection(repo, name, committed, spec)
     try:
         yield conn
     finally:

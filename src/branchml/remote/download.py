@@ -8,7 +8,7 @@ that returns wrong bytes is reported and nothing of that batch is kept.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -78,11 +78,7 @@ def _download(inserter, storage, catalog, ids: list[bytes], kind: bytes, report,
     if not ids:
         return 0
     located = locate(catalog, ids, kind)
-    by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
-    for record in located.values():
-        by_pack[record.pack].append(record)
-    plan = [(pack, batch) for pack, records in sorted(by_pack.items())
-            for batch in _batches(sorted(records, key=lambda r: r.offset))]
+    plan = read_plan(located.values())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-fetch") as reader:
         ahead = deque(reader.submit(read_records, storage, pack, batch) for pack, batch in plan[:READ_AHEAD])
         for i, (pack, batch) in enumerate(plan):
@@ -111,6 +107,15 @@ def locate(catalog: Catalog, ids: list[bytes], kind: bytes) -> dict[bytes, Remot
             hint="whoever committed them has not pushed their blobs: ask them to run `branchml push`",
         )
     return found
+
+
+def read_plan(located: Iterable[RemoteRecord]) -> list[tuple[str, list[RemoteRecord]]]:
+    """(pack, records) batches of at most BATCH_BYTES, by pack and offset: the order reads coalesce in."""
+    by_pack: dict[str, list[RemoteRecord]] = defaultdict(list)
+    for record in located:
+        by_pack[record.pack].append(record)
+    return [(pack, batch) for pack, records in sorted(by_pack.items())
+            for batch in _batches(sorted(records, key=lambda r: r.offset))]
 
 
 def _batches(records: list[RemoteRecord]) -> list[list[RemoteRecord]]:

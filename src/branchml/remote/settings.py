@@ -100,8 +100,7 @@ class RemoteSpec:
             botocore.setdefault("connect_timeout", connect)
             botocore.setdefault("read_timeout", read)
             botocore.setdefault("retries", {"max_attempts": 1, "mode": "standard"})  # s3fs retries (RETRIES)
-        elif self.protocol in ("ssh", "sftp"):
-            opts.setdefault("connect_timeout", connect)
+        # ssh/sftp: remote/sftp.py gives paramiko both limits in its own terms
 
 
 def protocol_of(url: str) -> str:

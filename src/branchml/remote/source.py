@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import cmd, plumbing, porcelain
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
@@ -67,7 +67,7 @@ def shared_settings(repo: Repo) -> SharedSettings:
     """The committed settings of the settings branch (see the module docstring for the order)."""
     found: list[SharedSettings] = []
     for ref in candidates(repo):
-        if not cmd.git_ok(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], repo.cwd):
+        if not plumbing.commit_id(repo.cwd, ref):
             continue
         text = committed_at(repo, ref)
         current = SharedSettings(ref, text)
@@ -82,21 +82,21 @@ def shared_settings(repo: Repo) -> SharedSettings:
 
 def committed_at(repo: Repo, rev: str) -> str:
     """branchml.toml of a commit ('' when it has none)."""
-    out: bytes = repo.git(["cat-file", "blob", f"{rev}:{config.FILE_NAME}"], check=False)
-    return out.decode("utf-8", "replace")
+    out = plumbing.read_blob(repo.cwd, f"{rev}:{config.FILE_NAME}")
+    return (out or b"").decode("utf-8", "replace")
 
 
 def record_settings_branch(repo: Repo) -> str:
     """Remember the Git remote's default branch as the settings branch (install, clone), and fetch
     it when this clone lacks it (`clone --single-branch -b dev/x`): every branch needs its settings."""
-    remotes = cmd.git_text(["remote"], repo.cwd).split()
+    remotes = porcelain.remote_names(repo.cwd)
     if not remotes:
         return settings_branch(repo)
     git_remote = "origin" if "origin" in remotes else remotes[0]
     if git_remote != "origin":
         cmd.config_set(REMOTE_KEY, git_remote, repo.cwd)
-    head = cmd.git(["symbolic-ref", "-q", f"refs/remotes/{git_remote}/HEAD"], repo.cwd, check=False)
-    branch = head.decode().strip().removeprefix(f"refs/remotes/{git_remote}/")
+    head = plumbing.symbolic_ref(repo.cwd, f"refs/remotes/{git_remote}/HEAD") or ""
+    branch = head.removeprefix(f"refs/remotes/{git_remote}/")
     if branch and cmd.config_get(BRANCH_KEY, repo.cwd) is None:
         cmd.config_set(BRANCH_KEY, branch, repo.cwd)
     _fetch_if_missing(repo, git_remote, settings_branch(repo))
@@ -104,13 +104,12 @@ def record_settings_branch(repo: Repo) -> str:
 
 
 def _fetch_if_missing(repo: Repo, git_remote: str, branch: str) -> None:
-    if any(cmd.git_ok(["rev-parse", "--verify", "-q", ref], repo.cwd) for ref in candidates(repo)):
+    if any(plumbing.rev_parse(repo.cwd, ref) for ref in candidates(repo)):
         return
-    shallow = cmd.git_text(["rev-parse", "--is-shallow-repository"], repo.cwd) == "true"
+    depth = 1 if porcelain.is_shallow(repo.cwd) else None
     refspec = f"+refs/heads/{branch}:refs/remotes/{git_remote}/{branch}"
-    cmd.git(["fetch", "-q", "--no-tags", *(["--depth", "1"] * shallow), git_remote, refspec], repo.cwd, check=False)
+    porcelain.fetch(repo.cwd, git_remote, [refspec], depth=depth, check=False)
 
 
 def current_branch(repo: Repo) -> str | None:
-    out = cmd.git(["symbolic-ref", "-q", "HEAD"], repo.cwd, check=False).decode().strip()
-    return out.removeprefix("refs/heads/") or None
+    return plumbing.short_head(repo.cwd)

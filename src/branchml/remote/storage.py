@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError, ExitCode
 from branchml.remote.settings import OBJECT_STORES, RETRIES, RemoteSpec
@@ -40,16 +41,33 @@ def _is_timeout(exc: BaseException) -> bool:
     return False
 
 
+def _open_filesystem(spec: RemoteSpec) -> tuple[Any, str]:
+    """fsspec's file system for the URL; SSH through ours, which checks known_hosts (remote/sftp.py)."""
+    if spec.protocol in ("ssh", "sftp"):
+        try:
+            from branchml.remote.sftp import (
+                sftp_filesystem,  # imports paramiko (extra `remote`): only for SSH remotes
+            )
+        except ImportError as exc:
+            raise RemoteError(f"blob remote {spec.name!r} ({spec.url}) needs paramiko: {exc}",
+                              hint="pip install 'branchml[remote]'") from exc
+
+        label = f"blob remote {spec.name!r} ({spec.url})"
+        return sftp_filesystem(spec.url, spec.storage_options(), label, spec.connect_timeout, spec.read_timeout)
+    from fsspec.core import (
+        url_to_fs,  # optional extra `remote`: loaded on first remote access
+    )
+
+    fs, root = url_to_fs(spec.url, **spec.storage_options())
+    return fs, str(root)
+
+
 class RemoteStorage:
     def __init__(self, spec: RemoteSpec) -> None:
         self.spec = spec
         self.atomic_put = spec.protocol in OBJECT_STORES
         with self.errors("connect to"):
-            from fsspec.core import (
-                url_to_fs,  # optional extra `remote`: loaded on first remote access
-            )
-
-            self.fs, self.root = url_to_fs(spec.url, **spec.storage_options())
+            self.fs, self.root = _open_filesystem(spec)
         if spec.protocol in ("s3", "s3a"):
             self.fs.retries = RETRIES  # s3fs retries timeouts on top of botocore's own (a class attribute, 5)
         self.root = self.root.rstrip("/")

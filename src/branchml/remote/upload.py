@@ -12,9 +12,10 @@ import secrets
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 
 from branchml.errors import MissingObject
 from branchml.remote.catalog import Catalog
@@ -49,7 +50,7 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     """Upload what `oids` (file ids) need that the remote does not have."""
     report = PushReport(storage.spec.name, files=len(oids))
     report.leftovers = leftovers.reclaim(store.root / "tmp").entries
-    _arm_kill_switch(storage)
+    arm_kill_switch(storage)
     storage.check_format(create=True)
     refuse_if_locked(storage)
     catalog.refresh()
@@ -57,9 +58,17 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     if not files and not chunks:
         return report
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
-        _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store, report, advance)
-        _upload_all(storage, catalog, pool, rec.file_records(store, files), store, report, advance)
+        _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store.root / "tmp", report, advance)
+        _upload_all(storage, catalog, pool, rec.file_records(store, files), store.root / "tmp", report, advance)
     return report
+
+
+def upload_records(storage: RemoteStorage, catalog: Catalog, records: Iterable[rec.RawRecord], local_tmp: Path,
+                   report: PushReport, advance: Callable[[int], None] = lambda n: None) -> None:
+    """Pack and upload `records` as they come (a remote migration's): the caller orders them, chunks
+    before the file records that need them. Packs are built in the remote's tmp/ or in `local_tmp`."""
+    with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
+        _upload_all(storage, catalog, pool, records, local_tmp, report, advance)
 
 
 def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -81,11 +90,11 @@ def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[byt
     return files, catalog.missing(list(wanted), KIND_CHUNK)
 
 
-def _upload_all(storage, catalog, pool, records, store, report, advance) -> None:
+def _upload_all(storage, catalog, pool, records, local_tmp: Path, report, advance) -> None:
     """Build packs of about pack_size from `records` and upload them, a few in flight at a time."""
     pending: set[Future] = set()
     builder: PackBuilder | None = None
-    build_dir = storage.staging_dir() or store.root / "tmp"
+    build_dir = storage.staging_dir() or local_tmp
     try:
         for record in records:
             builder = builder or _builder(build_dir)
@@ -149,7 +158,8 @@ def _send_pack(storage: RemoteStorage, builder: PackBuilder) -> _Sent:
         builder.discard()
 
 
-def _arm_kill_switch(storage: RemoteStorage) -> None:
+def arm_kill_switch(storage: RemoteStorage) -> None:
+    """Tests only: SIGKILL this process after $BRANCHML_TEST_KILL_AFTER_UPLOADS uploads (when set)."""
     limit = os.environ.get(KILL_AFTER_ENV)
     if not limit:
         return

@@ -9,12 +9,12 @@ not by parsing `.gitattributes` ourselves.
 
 from __future__ import annotations
 
-import os
 import posixpath
-import tempfile
 from typing import TYPE_CHECKING
 
+from branchml.git import plumbing
 from branchml.git.plumbing import DiffEntry as Change
+from branchml.git.treeattrs import all_attributes
 from branchml.store.pointer import looks_like_pointer
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ def _mode(mode: str) -> str:
 
 
 def _blob(repo: Repo, sha: str) -> bytes:
-    return repo.git(["cat-file", "blob", sha])
+    with plumbing.CatFile(repo.cwd) as cat:
+        return cat.blob(sha)
 
 
 def _grows(repo: Repo, change: Change) -> bool:
@@ -81,18 +82,12 @@ def attributes_only_added(repo: Repo, change: Change, base: str, tree: str) -> b
 
 def list_paths(repo: Repo, treeish: str, folders: list[str]) -> list[str]:
     """Every file path under `folders` (all of them when empty) in a tree-ish."""
-    args = ["--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", treeish]
-    raw = repo.git(args + (["--", *folders] if folders else []))
-    return [p.decode(errors="surrogateescape") for p in raw.split(b"\0") if p]
+    return [e.path for e in plumbing.ls_tree(repo.cwd, treeish, folders) if e.type != "tree"]
 
 
-def _attributes(repo: Repo, treeish: str, paths: list[str]) -> bytes:
-    """`git check-attr -a` for `paths` as `treeish` defines them, through a throw-away index."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        repo.git(["read-tree", treeish], env=env)
-        listing = "\0".join(paths).encode(errors="surrogateescape") + b"\0"
-        return repo.git(["check-attr", "--cached", "-a", "-z", "--stdin"], input=listing, env=env)
+def _attributes(repo: Repo, treeish: str, paths: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Every attribute of `paths` as `treeish` defines them (Git's answer, git/treeattrs.py)."""
+    return all_attributes(repo.cwd, paths, treeish)
 
 
 def case_collisions(repo: Repo, tree: str, added: list[tuple[str, str]]) -> list[tuple[str, str, str]]:

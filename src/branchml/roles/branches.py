@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing, porcelain
 from branchml.roles.hooks import branch_heads, client_policy, current_branch
 from branchml.roles.rules import RefUpdate, Violation, check
 
@@ -38,21 +38,20 @@ def create_branch(repo: Repo, name: str, start: str | None = None, *, any_role: 
         raise BranchmlError(f"branch name {name!r} has no role (roles are given to: {globs})",
                             hint="pick a name such as dev/<topic> or stable/<customer>, add a glob under "
                                  "[roles.branches] in branchml.toml, or pass --force-role")
-    if not cmd.git_ok(["check-ref-format", "--branch", name], repo.cwd):
+    if not plumbing.valid_branch_name(repo.cwd, name):
         raise BranchmlError(f"{name!r} is not a valid Git branch name", hint="see `git help check-ref-format`")
-    if cmd.git_ok(["rev-parse", "-q", "--verify", f"refs/heads/{name}"], repo.cwd):
+    if plumbing.rev_parse(repo.cwd, f"refs/heads/{name}"):
         raise BranchmlError(f"branch {name} already exists", hint=f"switch to it with `git switch {name}`")
-    if start and not cmd.git_ok(["rev-parse", "-q", "--verify", f"{start}^{{commit}}"], repo.cwd):
+    if start and not plumbing.commit_id(repo.cwd, start):
         raise BranchmlError(f"--from {start!r} is not a commit, branch or tag here", hint="see `branchml branches`")
-    repo.git(["switch", "-c", name, *([start] if start else [])])
+    porcelain.switch(repo.cwd, name, create=True, start=start)
     return role or ""
 
 
 def list_branches(repo: Repo) -> list[BranchInfo]:
     policy = client_policy(repo)
-    fmt = "%(refname)%00%(objectname)%00%(committerdate:iso-strict)%00%(subject)"
     current = current_branch(repo)
-    rows = [line.split("\0") for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/heads/"]).splitlines()]
+    rows = plumbing.ref_rows(repo.cwd, ["refs/heads/"], ["refname", "objectname", "committerdate:iso-strict", "subject"])
     heads = [row[1] for row in rows]
     latest = _latest_tags(repo, heads)
     at = _tags_by_commit(repo)
@@ -62,18 +61,12 @@ def list_branches(repo: Repo) -> list[BranchInfo]:
 
 def _latest_tags(repo: Repo, commits: list[str]) -> dict[str, str]:
     """The nearest tag of each commit, in one `git describe` (a commit without one describes as itself)."""
-    if not commits:
-        return {}
-    unique = list(dict.fromkeys(commits))
-    out = repo.git_text(["describe", "--tags", "--abbrev=0", "--always", *unique], check=False).splitlines()
-    return {commit: name for commit, name in zip(unique, out) if name and name != commit}
+    return plumbing.nearest_tags(repo.cwd, commits)
 
 
 def _tags_by_commit(repo: Repo) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    fmt = "%(objectname) %(*objectname) %(refname:strip=2)"
-    for line in repo.git_text(["for-each-ref", f"--format={fmt}", "refs/tags/"]).splitlines():
-        obj, peeled, name = line.split(" ", 2)
+    for obj, peeled, name in plumbing.ref_rows(repo.cwd, ["refs/tags/"], ["objectname", "*objectname", "refname:strip=2"]):
         found.setdefault(peeled or obj, []).append(name)
     return found
 
@@ -99,14 +92,14 @@ def verify_update(repo: Repo, revision: str | None, branch: str | None) -> tuple
 def _branch_ref(repo: Repo, branch: str | None, tip: str) -> str:
     if branch:
         return "refs/heads/" + branch.removeprefix("refs/heads/")
-    name = repo.git_text(["rev-parse", "--symbolic-full-name", tip or "HEAD"], check=False)
+    name = plumbing.full_ref_name(repo.cwd, tip or "HEAD") or ""
     if name.startswith("refs/heads/"):
         return name
     raise BranchmlError(f"cannot tell which branch {tip or 'HEAD'!r} is", hint="name it: branchml verify RANGE --branch <name>")
 
 
 def _commit(repo: Repo, rev: str) -> str:
-    sha = repo.git_text(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], check=False)
+    sha = plumbing.commit_id(repo.cwd, rev)
     if not sha:
         raise BranchmlError(f"{rev!r} is not a commit here", hint="give a range such as origin/main..HEAD")
     return sha
@@ -118,9 +111,9 @@ def _default_base(repo: Repo, ref: str, tip: str) -> str | None:
     None (every commit of the branch) when neither exists, or for main itself without an upstream.
     """
     for other in (f"{ref}@{{upstream}}", "refs/heads/main"):
-        if other == ref or not cmd.git_ok(["rev-parse", "-q", "--verify", other], repo.cwd):
+        if other == ref or not plumbing.rev_parse(repo.cwd, other):
             continue
-        base = repo.git_text(["merge-base", other, tip], check=False)
+        base = plumbing.merge_base(repo.cwd, other, tip)
         if base:
             return base
     return None

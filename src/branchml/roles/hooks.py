@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing
 from branchml.roles.rules import (
     Policy,
     RefUpdate,
@@ -63,8 +63,8 @@ def server_config(repo: Repo) -> dict:
 
 
 def committed_config(repo: Repo, commit: str) -> str | None:
-    text = repo.git(["cat-file", "blob", f"{commit}:{config.FILE_NAME}"], check=False)
-    return text.decode(errors="replace") or None
+    text = plumbing.read_blob(repo.cwd, f"{commit}:{config.FILE_NAME}")
+    return text.decode(errors="replace") if text else None
 
 
 def broken_config(repo: Repo, updates: list[RefUpdate]) -> list[Violation]:
@@ -86,10 +86,8 @@ def is_zero(sha: str) -> bool:
 
 def branch_heads(repo: Repo, prefix: str = "refs/heads/") -> dict[str, str]:
     """refs under `prefix` -> commit, renamed to refs/heads/<branch>."""
-    out = repo.git_text(["for-each-ref", "--format=%(refname) %(objectname)", prefix])
     heads = {}
-    for line in out.splitlines():
-        ref, sha = line.split()
+    for ref, sha in plumbing.ref_rows(repo.cwd, [prefix], ["refname", "objectname"]):
         heads["refs/heads/" + ref.removeprefix(prefix)] = sha
     return heads
 
@@ -154,7 +152,7 @@ def pre_push(repo: Repo, args: list[str], stdin: bytes) -> None:
     for line in stdin.decode().splitlines():
         _local_ref, local_sha, remote_ref, remote_sha = line.split()
         old = None if is_zero(remote_sha) else remote_sha
-        if old and not cmd.git_ok(["cat-file", "-e", f"{old}^{{commit}}"], repo.cwd):
+        if old and not plumbing.commit_id(repo.cwd, old):
             found += _unknown_remote_tip(policy, remote_ref, old)
             old = None
         updates.append(RefUpdate(remote_ref, old, None if is_zero(local_sha) else local_sha))
@@ -171,8 +169,7 @@ def _unknown_remote_tip(policy: Policy, ref: str, old: str) -> list[Violation]:
 
 
 def current_branch(repo: Repo) -> str | None:
-    out = repo.git_text(["symbolic-ref", "-q", "HEAD"], check=False)
-    return out or None
+    return plumbing.head_ref(repo.cwd)
 
 
 def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
@@ -180,13 +177,13 @@ def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
     policy = client_policy(repo)
     if ref is None or not policy.rules_for(policy.role(ref) or ""):
         return
-    tree = repo.git_text(["write-tree"])  # the tree the commit will record (object only, no ref moves)
+    tree = plumbing.write_tree(repo.cwd)  # the tree the commit will record (object only, no ref moves)
     snap = Snapshot("(staged)", tree, _next_parents(repo))
     report(policy, check_staged(repo, ref, snap, policy, branch_heads(repo)))
 
 
 def _next_parents(repo: Repo) -> list[str]:
-    head = repo.git_text(["rev-parse", "-q", "--verify", "HEAD^{commit}"], check=False)
+    head = plumbing.commit_id(repo.cwd, "HEAD")
     merge_head = repo.git_dir / "MERGE_HEAD"
     merged = merge_head.read_text().split() if merge_head.exists() else []
     return ([head] if head else []) + merged
@@ -207,5 +204,4 @@ def message_trailers(repo: Repo, message_file: str) -> set[str]:
     """Lower-cased keys of the trailers Git itself finds in a commit message file."""
     with open(message_file, "rb") as f:
         text = f.read()
-    out = repo.git_text(["interpret-trailers", "--parse"], input=text)
-    return {line.split(":", 1)[0].strip().lower() for line in out.splitlines() if ":" in line}
+    return {key.lower() for key, _ in plumbing.trailers(repo.cwd, text)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing
 from branchml.git.plumbing import DiffEntry
 from branchml.roles import appendonly
 from branchml.roles.names import role_globs, role_of
@@ -161,19 +161,12 @@ def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
     if ctx.rules.get("merge_from"):
         exclude += ctx.source_tips()
     revs = [update.new] + [f"^{sha}" for sha in exclude if sha]
-    shas = ctx.repo.git_text(["rev-list", "--first-parent", "--stdin"], input="\n".join(revs).encode() + b"\n")
-    return commit_snapshots(ctx.repo, list(reversed(shas.split())))
+    shas = plumbing.rev_list(ctx.repo.cwd, ["--first-parent"], stdin=revs)
+    return commit_snapshots(ctx.repo, list(reversed(shas)))
 
 
 def commit_snapshots(repo: Repo, shas: list[str]) -> list[Snapshot]:
-    if not shas:
-        return []
-    out = repo.git_text(["log", "--no-walk=unsorted", "--stdin", "--format=%H %T %P"], input="\n".join(shas).encode() + b"\n")
-    snaps = []
-    for line in out.splitlines():
-        sha, tree, *parents = line.split()
-        snaps.append(Snapshot(sha, tree, parents))
-    return snaps
+    return [Snapshot(c.oid, c.tree, list(c.parents)) for c in plumbing.commit_heads(repo.cwd, shas)]
 
 
 def check_staged(repo: Repo, ref: str, snap: Snapshot, policy: Policy, view: dict[str, str]) -> list[Violation]:
@@ -215,7 +208,7 @@ def empty_tree(repo: Repo) -> str:
 
 
 def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
-    return cmd.git_ok(["merge-base", "--is-ancestor", old, new], repo.cwd)
+    return plumbing.is_ancestor(repo.cwd, old, new)
 
 
 def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Change]) -> None:
@@ -291,14 +284,7 @@ def _differing_paths(repo: Repo, touched: list[Change], tips: list[str]) -> set[
 
 
 def _path_states(repo: Repo, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
-    raw = repo.git(["--literal-pathspecs", "ls-tree", "-r", "-z", commit, "--", *paths])
-    states = {}
-    for entry in raw.split(b"\0"):
-        if entry:
-            meta, path = entry.split(b"\t", 1)
-            mode, _type, blob = meta.decode().split()
-            states[path.decode(errors="surrogateescape")] = (mode, blob)
-    return states
+    return {e.path: (e.mode, e.oid) for e in plumbing.ls_tree(repo.cwd, commit, paths)}
 
 
 def _check_trailers(ctx: _Ctx, commits: list[str]) -> None:
@@ -310,10 +296,8 @@ def _check_trailers(ctx: _Ctx, commits: list[str]) -> None:
 def commits_missing_trailer(repo: Repo, commits: list[str], key: str) -> list[str]:
     if not commits:
         return []
-    fmt = f"--format=%H%x00%(trailers:key={key},valueonly,separator=%x2C)%x00"
-    out = repo.git(["log", "--no-walk=unsorted", "--stdin", fmt], input="\n".join(commits).encode() + b"\n").decode()
-    fields = [f.strip() for f in out.split("\0")]
-    return [sha for sha, value in zip(fields[0::2], fields[1::2]) if not value]
+    rows = plumbing.log_records(repo.cwd, commits, ["%H", f"%(trailers:key={key},valueonly,separator=%x2C)"], no_walk=True)
+    return [sha for sha, value in rows if not value.strip()]
 
 
 def trailer_message(key: str, ref: str) -> str:

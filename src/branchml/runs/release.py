@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from branchml.errors import BranchmlError, NotARepository
-from branchml.git import plumbing
+from branchml.git import plumbing, porcelain
 from branchml.pointers import read_pointers
 from branchml.remote import prefetch, source
 from branchml.repo import Repo
@@ -30,10 +30,9 @@ from branchml.runs.tags import check_name, tag_number
 def list_releases(repo, customer: str | None = None) -> list[dict]:
     """Numbered tags (`<customer>-<n>`), by customer then number."""
     pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
-    fmt = "%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:iso-strict)"
+    fields = ["refname:strip=2", "*objectname", "objectname", "creatordate:iso-strict"]
     out = []
-    for line in repo.git_text(["for-each-ref", f"--format={fmt}", pattern]).splitlines():
-        name, peeled, obj, date = line.split("\0")
+    for name, peeled, obj, date in plumbing.ref_rows(repo.cwd, [pattern], fields):
         prefix = name.rpartition("-")[0]
         number = tag_number(name, prefix)
         if number is None or (customer and prefix != customer):
@@ -52,7 +51,7 @@ def latest(repo, customer: str) -> str:
 def latest_remote(repo, remote: str, customer: str) -> str:
     """Fetch only the newest `<customer>-<n>` tag of `remote` (shallow) and return its name."""
     check_name(customer, "customer")
-    refs = repo.git_text(["ls-remote", "--tags", "--refs", remote, f"refs/tags/{customer}-*"]).splitlines()
+    refs = [ref for _, ref in porcelain.ls_remote(repo.cwd, remote, [f"refs/tags/{customer}-*"], tags=True)]
     numbered = [(tag_number(r.split("refs/tags/")[1], customer), r.split("refs/tags/")[1]) for r in refs]
     numbered = sorted((n, t) for n, t in numbered if n is not None)
     if not numbered:
@@ -61,7 +60,7 @@ def latest_remote(repo, remote: str, customer: str) -> str:
 
 
 def fetch_tag(repo, remote: str, tag: str) -> str:
-    repo.git(["fetch", "-q", "--depth", "1", "--no-tags", remote, f"+refs/tags/{tag}:refs/tags/{tag}"])
+    porcelain.fetch(repo.cwd, remote, [f"+refs/tags/{tag}:refs/tags/{tag}"], depth=1)
     return tag
 
 
@@ -74,7 +73,7 @@ def repo_for(remote: str | None) -> tuple[Repo, str | None]:
         if remote is None:
             raise
         return release_repo(remote), "origin"
-    if remote is None or remote in here.git_text(["remote"]).split():
+    if remote is None or remote in porcelain.remote_names(here.cwd):
         return here, remote
     return release_repo(remote), "origin"
 

@@ -14,7 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from branchml.git import cmd
+from branchml.git import cmd, porcelain
 from branchml.remote import source
 from branchml.repo import Repo
 
@@ -35,20 +35,16 @@ def bare_repo(url: str, path: Path) -> Repo:
     """A bare repository at `path` (created if needed) whose `origin` is `url`, its settings branch fetched."""
     if not (path / "HEAD").exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        cmd.git(["init", "-q", "--bare", str(path)])
-        cmd.git(["remote", "add", "origin", "--", url], path)
+        porcelain.init(path, bare=True)
+        porcelain.add_remote(path, "origin", url)
     repo = Repo.find(path)
     branch = default_branch(url)
     cmd.config_set(source.BRANCH_KEY, branch, path)
-    cmd.git(["fetch", "-q", "--depth", "1", "--no-tags", "origin",
-             f"+refs/heads/{branch}:refs/remotes/origin/{branch}"], path)
+    porcelain.fetch(path, "origin", [f"+refs/heads/{branch}:refs/remotes/origin/{branch}"], depth=1)
     return repo
 
 
 def default_branch(url: str) -> str:
     """The branch the remote's HEAD names (main when it names none)."""
-    out = cmd.git_text(["ls-remote", "--symref", url, "HEAD"])
-    for line in out.splitlines():
-        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
-            return line.removeprefix("ref: refs/heads/").removesuffix("\tHEAD")
-    return source.DEFAULT_BRANCH
+    head = porcelain.remote_head(None, url)
+    return head.removeprefix("refs/heads/") if head and head.startswith("refs/heads/") else source.DEFAULT_BRANCH

@@ -20,7 +20,8 @@ from typing import BinaryIO
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
-from branchml.git import plumbing
+from branchml.git import plumbing, porcelain
+from branchml.git.treeattrs import work_tree_attribute_values
 from branchml.pointers import require_materialised
 from branchml.roles.names import role_of
 from branchml.runs import baseline, card, tags, tracking
@@ -75,7 +76,7 @@ def run(repo, command: list[str], *, customer: str | None = None, tag: str | Non
 
 
 def stable_branch(repo) -> str:
-    branch = repo.git(["symbolic-ref", "--short", "-q", "HEAD"], check=False).decode().strip()
+    branch = plumbing.short_head(repo.cwd)
     if not branch:
         raise BranchmlError("HEAD is detached: runs happen on a stable/* branch", hint="git switch stable/<name>")
     if role_of(branch) != "stable":
@@ -92,7 +93,7 @@ def default_prefix(branch: str) -> str:
 
 def require_clean(repo) -> None:
     """A run must be reproducible from its commit: refuse uncommitted or untracked files."""
-    status = repo.git_text(["status", "--porcelain", "--untracked-files=all"])
+    status = porcelain.status_porcelain(repo.cwd).rstrip("\n")
     if status:
         shown = "\n".join(status.splitlines()[:10])
         raise BranchmlError(
@@ -159,7 +160,7 @@ def _restore_stale(repo, names: list[str]) -> None:
     unless the failed command wrote new ones, which stay for you to look at."""
     missing = [name for name in names if not os.path.lexists(repo.root / name)]
     if missing:
-        repo.git(["checkout", "HEAD", "--", *missing], check=False)
+        porcelain.checkout_paths(repo.cwd, "HEAD", missing, check=False)
 
 
 def _head(repo) -> str:
@@ -178,11 +179,8 @@ def _timing(started: datetime, finished: datetime) -> dict:
 
 def _warn_large_outside_store(repo, log: BinaryIO, stream: BinaryIO) -> None:
     """Outputs above LARGE_OUTSIDE_STORE that no `branchml track` pattern covers would go into Git as is."""
-    changed = [p for p in repo.git(["ls-files", "-z", "--others", "--modified", "--exclude-standard"]).decode().split("\0") if p]
-    if not changed:
-        return
-    attrs = repo.git(["check-attr", "-z", "filter", "--stdin"], input="\0".join(changed).encode() + b"\0").decode().split("\0")
-    for path, _attr, value in zip(attrs[0::3], attrs[1::3], attrs[2::3]):
+    changed = porcelain.changed_paths(repo.cwd)
+    for path, value in work_tree_attribute_values(repo.cwd, changed, "filter").items():
         size = (repo.root / path).stat().st_size if (repo.root / path).is_file() else 0
         if value != "branchml" and size > LARGE_OUTSIDE_STORE:
             line = f"branchml: warning: {path} ({size:,} bytes) is not tracked by the store; `branchml track` it\n".encode()
@@ -249,14 +247,14 @@ def previous_record(repo, name: str, branch: str) -> dict | None:
 def commit_and_tag(repo, name: str, code_commit: str, record: dict) -> str:
     """Commit everything the run produced and tag it; on failure, undo the commit (files stay)."""
     try:
-        repo.git(["add", "-A"])
-        repo.git(["commit", "-q", "-F", "-"], input=commit_message(record).encode())
+        porcelain.add_all(repo.cwd)
+        porcelain.commit(repo.cwd, commit_message(record))
         commit = _head(repo)
         tags.create_tag(repo, name, commit, summary(record))
     except BaseException:
         if _head(repo) != code_commit:
-            repo.git(["reset", "-q", "--soft", code_commit])
-        repo.git(["reset", "-q"], check=False)
+            porcelain.reset(repo.cwd, code_commit, soft=True)
+        porcelain.reset(repo.cwd, check=False)
         raise
     return commit
 

@@ -19,7 +19,7 @@ def show(repo, tag: str) -> dict:
     return {
         "tag": tag,
         "commit": commit,
-        "message": repo.git_text(["for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"]),
+        "message": plumbing.ref_contents(repo.cwd, f"refs/tags/{tag}"),
         "branch": record.get("branch"),
         "code_commit": record.get("code_commit") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
         "metrics": record.get("metrics", {}),

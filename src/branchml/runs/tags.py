@@ -89,12 +89,12 @@ def release(repo, tag: str) -> None:
 
 def create_tag(repo, tag: str, commit: str, message: str) -> str:
     """The annotated tag `tag` on `commit`, created only if no tag of that name exists."""
-    tag_obj = repo.git_text(["mktag"], input=_tag_object(repo, tag, commit, message).encode())
+    tag_obj = plumbing.mktag(repo.cwd, _tag_object(repo, tag, commit, message).encode())
     if not _create_only(repo, f"refs/tags/{tag}", tag_obj):
         raise BranchmlError(f"tag {tag} appeared while the run was going on", hint="inspect it with `git show {tag}`")
     return tag_obj
 
 
 def _tag_object(repo, tag: str, commit: str, message: str) -> str:
-    tagger = repo.git_text(["var", "GIT_COMMITTER_IDENT"])
+    tagger = plumbing.git_var(repo.cwd, "GIT_COMMITTER_IDENT")
     return f"object {commit}\ntype commit\ntag {tag}\ntagger {tagger}\n\n{message.rstrip()}\n"

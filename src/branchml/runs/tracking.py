@@ -20,7 +20,7 @@ from pathlib import Path
 
 from branchml.errors import BranchmlError, GitCommandError, RefChanged
 from branchml.files import write_atomic
-from branchml.git import plumbing
+from branchml.git import plumbing, porcelain
 
 RECORDS_DIR = "tracking/runs"
 RUN_RECORD_FORMAT = 1  # the `format` of tracking/runs/<tag>.json (docs/formats.md)
@@ -68,9 +68,9 @@ def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
     os.unlink(index)  # git wants to create it itself
     env = {"GIT_INDEX_FILE": index}
     try:
-        repo.git(["read-tree", base] if base else ["read-tree", "--empty"], env=env)
-        repo.git(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], env=env)
-        return repo.git_text(["write-tree"], env=env)
+        plumbing.read_tree(repo.cwd, base, env)
+        plumbing.restage(repo.cwd, [plumbing.TreeEntry("100644", "blob", blob, path)], env)
+        return plumbing.write_tree(repo.cwd, env)
     finally:
         Path(index).unlink(missing_ok=True)
 
@@ -96,21 +96,15 @@ def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
     """
     for attempt in range(LOCK_RETRIES):
         try:
-            repo.git(["-C", str(root), "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"])
+            plumbing.restage(root, [plumbing.TreeEntry("100644", "blob", blob, path)])
             return
         except GitCommandError:
             time.sleep(0.05 * (attempt + 1))
 
 
 def worktrees_on(repo, branch: str) -> list[Path]:
-    out = repo.git_text(["worktree", "list", "--porcelain"])
-    roots, current = [], None
-    for line in out.splitlines():
-        if line.startswith("worktree "):
-            current = Path(line.removeprefix("worktree "))
-        elif line == f"branch refs/heads/{branch}" and current is not None and (current / ".git").exists():
-            roots.append(current)
-    return roots
+    return [root for root, ref in porcelain.worktree_branches(repo.cwd)
+            if ref == f"refs/heads/{branch}" and (root / ".git").exists()]
 
 
 def read_records(repo, branch: str = "main") -> list[dict]:

@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.monitor import Logger
-from branchml.monitor.records import new_request_id
+from branchml.monitor.records import LogRecord, new_request_id
 from branchml.repo import Repo
 from branchml.runs.lineage import data_lineage
 from branchml.serve.frame import BAD_REQUEST, Frame, ScoringError
@@ -75,9 +76,10 @@ class Scorer:
     def log(self, model: TaggedModel, variant: str, request_id: str, frame: Frame, predictions: list[Any], latency_ms: float) -> None:
         if self.logger is None:
             return
-        for row, (features, prediction) in enumerate(zip(frame.records(), predictions)):
-            rid = request_id if len(predictions) == 1 else f"{request_id}-{row}"
-            self.logger.log(features, prediction, request_id=rid, tag=model.tag, variant=variant, latency_ms=round(latency_ms, 3))
+        one = len(predictions) == 1
+        self.logger.write_all([LogRecord(tag=model.tag, features=features, prediction=prediction, variant=variant,
+                                         latency_ms=round(latency_ms, 3), request_id=request_id if one else f"{request_id}-{row}")
+                               for row, (features, prediction) in enumerate(zip(frame.records(), predictions))])
 
     def shadow(self, request_id: str, frame: Frame) -> None:
         for tag in self.router.shadows:
@@ -93,14 +95,10 @@ class Scorer:
 
     def metadata(self) -> dict[str, Any]:
         primary = self.models[self.router.primary]
-        code = self.repo.git_text(["rev-parse", f"{primary.commit}^"]) if _has_parent(self.repo, primary.commit) else None
+        code = plumbing.rev_parse(self.repo.cwd, f"{primary.commit}^")  # None for a tag on a root commit
         return {**primary.metadata(), "code_commit": code, "data_lineage": data_lineage(self.repo, primary.commit),
                 "canaries": [{"tag": c.tag, "weight": c.weight} for c in self.router.canaries],
                 "shadows": list(self.router.shadows), "env": self.options.env, "logging": self.logger is not None}
-
-
-def _has_parent(repo: Repo, commit: str) -> bool:
-    return bool(repo.git(["rev-parse", "--verify", "--quiet", f"{commit}^"], check=False))
 
 
 def create_app(repo: Repo, router: Router, options: ServeOptions) -> FastAPI:

@@ -4,13 +4,14 @@ Everything is read from the tag's commit (Git objects and the chunk store), neve
 
     [serve]                                   # branchml.toml as committed at the tag
     predict = "predict.py:predict"            # def predict(model, frame) -> one prediction per row
-    model = "models/model.skops"              # loaded with skops, never with pickle
+    model = "models/model.skops"              # .skops, .onnx or .safetensors (loaders.py); never pickle
     input_schema = "models/input_schema.json" # {"format": 1, "columns": [{"name", "type"}]}
     trusted_types = []                        # skops types to allow beyond skops' own safe list
 
 The entry point runs in the server's process: it is the tag's own code, trusted like the training
 script the same commit holds. The model file is not code: skops refuses any type that is neither
-in skops' safe list nor in `trusted_types`, and we name the types it refused.
+in skops' safe list nor in `trusted_types`, and we name the types it refused; ONNX graphs and
+safetensors weights hold no code at all. An ONNX tag may leave `predict` out (the graph answers).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from branchml import config
-from branchml.errors import ServeError, UntrustedModel
+from branchml.errors import ServeError
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.serve.frame import Column, Frame, parse_schema
+from branchml.serve.loaders import NEEDS_PREDICT, load_model, onnx_predict
 from branchml.serve.tree import TagFiles, TreeImporter
 
 Predict = Callable[[Any, Frame], Any]
@@ -39,11 +41,13 @@ class ServeSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any], tag: str) -> ServeSettings:
         serve = cfg.get("serve", {})
-        if not serve.get("predict") or ":" not in serve["predict"] or not serve.get("model"):
+        model, predict = serve.get("model") or "", serve.get("predict") or ""
+        needs_predict = model.endswith(NEEDS_PREDICT)
+        if not model or (predict and ":" not in predict) or (needs_predict and not predict):
             raise ServeError(f"{tag}: branchml.toml at that tag has no usable [serve] predict/model settings",
-                             hint='commit [serve] predict = "predict.py:predict" and model = "models/model.skops", '
-                                  "then train and tag again")
-        return cls(serve["predict"], serve["model"], serve.get("input_schema", ""), list(serve.get("trusted_types", [])))
+                             hint='commit [serve] predict = "predict.py:predict" and model = "models/model.skops" '
+                                  '(an .onnx model needs no predict), then train and tag again')
+        return cls(predict, model, serve.get("input_schema", ""), list(serve.get("trusted_types", [])))
 
 
 @dataclass
@@ -78,27 +82,12 @@ def load_tag(repo: Repo, tag: str) -> TaggedModel:
         toml = files.get(config.FILE_NAME)
         cfg = config.load(None, repo.store_dir, committed_text=(toml or b"").decode())
         settings = ServeSettings.from_config(cfg, tag)
-        model = load_skops(files.require(settings.model, "[serve] model"), settings, tag)
+        model = load_model(files.require(settings.model, "[serve] model"), settings.model, settings.trusted_types, tag)
         schema = _schema(files, settings)
-        entry = _entry_point(files, settings.predict)
+        entry = _entry_point(files, settings.predict) if settings.predict else onnx_predict
     finally:
         files.close()
     return TaggedModel(tag, commit, settings, model, entry, schema)
-
-
-def load_skops(data: bytes, settings: ServeSettings, tag: str) -> Any:
-    if not settings.model.endswith(".skops"):
-        raise ServeError(f"{tag}: {settings.model} is not a .skops file; branchml never unpickles models",
-                         hint="save scikit-learn models with skops.io.dump (https://skops.readthedocs.io)")
-    try:
-        import skops.io as sio  # type: ignore[import-untyped]  # optional extra [serve]: only serving loads models
-    except ModuleNotFoundError as exc:
-        raise ServeError("serving a .skops model needs skops", hint="pip install 'branchml[serve]'") from exc
-    refused = sorted(set(sio.get_untrusted_types(data=data)) - set(settings.trusted_types))
-    if refused:
-        raise UntrustedModel(f"{tag}: {settings.model} holds types that are not trusted: {', '.join(refused)}",
-                             hint="if you trust them, list them in [serve] trusted_types of branchml.toml, commit, retrain")
-    return sio.loads(data, trusted=list(settings.trusted_types) or None)
 
 
 def _schema(files: TagFiles, settings: ServeSettings) -> list[Column] | None:

@@ -115,6 +115,13 @@ class Index:
             self._pack_names[pid] = name
         return self._pack_names[pid]
 
+    def forget_pack_names(self) -> None:
+        """Drop the cached pack id -> name map: another process's gc may have given a deleted pack's
+        id to the pack it wrote (SQLite reuses the largest rowid), so a long-lived reader that finds
+        a pack missing asks again before it calls the chunk missing."""
+        self._pack_ids.clear()
+        self._pack_names.clear()
+
     def pack_states(self) -> dict[str, tuple[int, int]]:
         """name -> (indexed_end, scanned_size)"""
         rows = self.db.execute("SELECT name, indexed_end, scanned_size FROM packs")

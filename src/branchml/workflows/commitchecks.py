@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.merge.unresolved import find_unresolved
 from branchml.roles.branches import verify_update
 from branchml.roles.hooks import branch_heads, client_policy, listing, server_config
@@ -74,7 +75,7 @@ def verify_all(repo: Repo) -> list[Violation]:
 def _range(repo: Repo, update: RefUpdate, heads: dict[str, str]) -> list[str]:
     exclude = [update.old] if update.old else list(heads.values())
     revs = [update.new or "HEAD"] + [f"^{sha}" for sha in exclude if sha]
-    return repo.git_text(["rev-list", "--stdin"], input="\n".join(revs).encode() + b"\n").split()
+    return plumbing.rev_list(repo.cwd, [], stdin=revs)
 
 
 def _client_config(repo: Repo) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def pre_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
         _old, new, ref = line.split()
         if new == ZERO:
             continue
-        commits = [c for c in repo.git_text(["rev-list", new, "--not", "--all"]).split() if c not in seen]
+        commits = [c for c in plumbing.rev_list(repo.cwd, [new, "--not", "--all"]) if c not in seen]
         seen.update(commits)
         found += commit_problems(repo, ref, commits, cfg, policy.role(ref) or "-")
     if found:

@@ -12,7 +12,6 @@ of `.gitattributes`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,10 +65,8 @@ def raw_in_tree(repo: Repo, treeish: str, inline_below: int = 0) -> list[RawFile
 
 def raw_at_refs(repo: Repo, inline_below: int = 0) -> list[RawFile]:
     """Raw blobs in the trees of every branch and tag tip (each distinct tree checked once)."""
-    out = repo.git_text(["for-each-ref", "--format=%(objectname)^{commit}", "refs/heads/", "refs/tags/"])
-    if not out:
-        return []
-    commits = repo.git_text(["rev-parse", *out.split()]).split()
+    tips = [oid for (oid,) in plumbing.ref_rows(repo.cwd, ["refs/heads/", "refs/tags/"], ["objectname"])]
+    commits = plumbing.commit_ids(repo.cwd, tips)
     found = []
     for commit in dict.fromkeys(commits):
         found += raw_in_tree(repo, commit, inline_below)
@@ -86,12 +83,14 @@ def raw_in_commits(repo: Repo, commits: list[str], inline_below: int = 0) -> lis
 
 def commit_changes(repo: Repo, commits: list[str]) -> dict[str, list[tuple[str, str]]]:
     """commit -> [(path, blob)] of the regular files it adds or changes against its first parent."""
-    if not commits:
-        return {}
-    parents = repo.git_text(["log", "--no-walk=unsorted", "--stdin", "--format=%H %P"], input="\n".join(commits).encode() + b"\n")
-    lines = "".join(" ".join(line.split()[:2]) + "\n" for line in parents.splitlines()).encode()
-    out = repo.git(["diff-tree", "-r", "-z", "--no-renames", "--root", "--raw", "--diff-filter=AMT", "--stdin"], input=lines)
-    return _changes_by_commit(out)
+    heads = plumbing.commit_heads(repo.cwd, commits)
+    changes = plumbing.diff_commits(repo.cwd, [(c.oid, c.parents[0] if c.parents else None) for c in heads])
+    found: dict[str, list[tuple[str, str]]] = {}
+    for commit, entries in changes.items():
+        for d in entries:
+            if d.status in "AMT" and d.new_mode.startswith("100"):
+                found.setdefault(commit, []).append((d.path, d.new_oid))
+    return found
 
 
 def _check_in(repo: Repo, label: str, treeish: str | None, entries: list[tuple[str, str]], inline_below: int) -> list[RawFile]:
@@ -117,20 +116,3 @@ def _blob_sizes(repo: Repo, blobs: set[str]) -> dict[str, int]:
 def _blob_contents(repo: Repo, blobs: list[str]) -> dict[str, bytes]:
     with plumbing.CatFile(repo.cwd) as cat:
         return {oid: found[1] for oid, found in cat.contents_many(blobs) if found}
-
-
-def _changes_by_commit(out: bytes) -> dict[str, list[tuple[str, str]]]:
-    """`diff-tree --stdin --raw -z` output -> commit -> [(path, new blob)] of regular files."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    fields, current, i = out.split(b"\0"), "", 0
-    while i < len(fields):
-        field = fields[i]
-        if field.startswith(b":"):
-            _old_mode, new_mode, _old, new_blob, _status = field.decode().lstrip(":").split()
-            if new_mode.startswith("100"):
-                found.setdefault(current, []).append((os.fsdecode(fields[i + 1]), new_blob))
-            i += 2
-        else:
-            current = field.decode() if field else current
-            i += 1
-    return found

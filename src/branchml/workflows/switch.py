@@ -12,12 +12,10 @@ is in the target commit), so Git can switch again. Anything else in the work tre
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
 
 from branchml import config
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing, porcelain
 from branchml.remote import api, prefetch
 from branchml.repo import Repo
 
@@ -52,14 +50,14 @@ def switch(repo: Repo, args: list[str]) -> int:
     if target is not None and not config.skip_smudge():  # BRANCHML_SKIP_SMUDGE: pointers wanted
         rev = api.resolve_ref(repo, target)
         retry = "`branchml switch " + shlex.join(args) + "`"
-        prefetch.prefetch(repo, prefetch.tree_pointers(repo, rev), what=target, retry=retry)
+        prefetch.prefetch_tree(repo, rev, target, retry)
         undo_half_switch(repo, rev)
-    return subprocess.run(["git", "switch", *args], check=False, cwd=repo.cwd).returncode
+    return porcelain.switch_passthrough(repo.cwd, args)
 
 
 def undo_half_switch(repo: Repo, rev: str) -> list[str]:
     """Put back, as HEAD has them, the paths a failed switch to `rev` already wrote; returns them."""
-    if not cmd.git_ok(["rev-parse", "--verify", "-q", "HEAD^{commit}"], repo.cwd) or repo.root is None:
+    if not plumbing.commit_id(repo.cwd, "HEAD") or repo.root is None:
         return []
     changed = [d for d in plumbing.diff_tree(repo.cwd, "HEAD", rev) if d.status in "AMT" and d.new_mode != "120000"]
     present = [d for d in changed if (repo.root / d.path).is_file() and not (repo.root / d.path).is_symlink()]
@@ -73,11 +71,10 @@ def undo_half_switch(repo: Repo, rev: str) -> list[str]:
         if d.path not in indexed:
             (repo.root / d.path).unlink()  # new in the target: its content is in the target commit
     if restore:
-        cmd.git(["checkout-index", "-f", "-z", "--stdin"], repo.cwd, input=b"".join(os.fsencode(p) + b"\0" for p in restore))
+        porcelain.checkout_index(repo.cwd, restore)
     return [d.path for d in written]
 
 
 def _work_tree_ids(repo: Repo, paths: list[str]) -> list[str]:
     """Blob ids of work tree files as Git would store them (clean filter applied: pointers)."""
-    out = cmd.git(["hash-object", "--stdin-paths"], repo.cwd, input=b"".join(os.fsencode(p) + b"\n" for p in paths))
-    return out.decode().split()
+    return porcelain.hash_files(repo.cwd, paths)
