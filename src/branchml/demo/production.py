@@ -21,7 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from branchml.data.pull import pull
 from branchml.demo import weather
@@ -31,15 +31,27 @@ from branchml.experiments.report import Report, report
 from branchml.monitor.check import CheckOptions, check
 from branchml.monitor.labels import add_labels, read_rows
 from branchml.monitor.reports import commit_report
-
-if TYPE_CHECKING:
-    from branchml.demo.build import Demo
+from branchml.repo import Repo
 
 ENV = "prod"
 CALLERS = 1000  # weather apps; 1% of them (sticky, by a hash of the caller id) see the canary
 GROUPS = 12  # caller j asks about every day whose index in the phase is j modulo GROUPS (about 15 days)
 WEEK = 7
 THREADS = 4
+
+
+class Demo(Protocol):
+    """What the story needs of the demo under construction (demo.build.Demo)."""
+
+    repo: Repo
+    incoming: Path
+
+    def say(self, title: str, detail: str) -> None: ...
+    def switch(self, branch: str, start: str = "main") -> None: ...
+    def write(self, path: str, text: str) -> None: ...
+    def commit(self, message: str, *trailers: str) -> str: ...
+    def upload(self, days: list[weather.Day], years: str, first: bool = False) -> None: ...
+    def train(self, customer: str) -> str: ...
 
 
 def story(demo: Demo, days: list[weather.Day]) -> dict[str, Any]:
