@@ -5,11 +5,15 @@
 
 A tag is trained with `branchml run` in a temporary repository (the demo's digits training script:
 logistic regression saved with skops, 64 pixel columns). Each server runs in its own process on
-loopback; the load generator is a bounded httpx/asyncio loop in this process:
-- saturation: `--concurrency` workers send one-row requests back to back; requests/s;
-- fixed rate: requests are started on a schedule of `--rate` per second (open loop) and each
-  latency is measured from its scheduled start, so queueing behind a slow answer counts;
-  p50/p99 in ms and the rate actually reached.
+loopback. The load generator is `hey` (Go; `apt-get install hey`) when it is on PATH, else a bounded
+httpx/asyncio loop in this process (which costs more CPU per request than the server it measures, so
+on a busy 2-core machine it, not the server, sets the pace):
+- saturation: `--concurrency` workers send one-row requests back to back; requests/s, and the
+  server's own CPU time per request (user+system of its process tree, from psutil), which the
+  machine's load disturbs much less than wall-clock figures;
+- fixed rate: `--rate` requests per second. With hey: 50 workers, each limited to rate/50 per
+  second, latency from each request's send; with httpx: requests started on a schedule (open loop),
+  latency from the scheduled start. p50/p99 in ms and the rate actually reached.
 With logging on, the monitor branch's commit and record counts are printed after the server stops.
 MLflow (a peer, not our dependency) runs from its own venv under the temp folder with pandas added
 (`mlflow-skinny` in `[mlflow]` lacks it); the model is saved with `mlflow.sklearn.save_model`, which
@@ -131,14 +135,50 @@ async def fixed_rate(url: str, rows: list[list[float]], seconds: float, rate: fl
             "reached_rps": len(latencies) / elapsed}
 
 
-def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace) -> dict[str, float]:
+def hey(url: str, body_file: Path, seconds: float, workers: int, rate: float | None) -> dict[str, float]:
+    """Run hey against /invocations; requests/s, p50/p99 latency (ms) and errors, from its CSV."""
+    args = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-m", "POST", "-T", "application/json",
+            "-D", str(body_file), "-o", "csv"]
+    args += ["-q", f"{rate / workers:.3f}"] if rate else []
+    out = subprocess.run([*args, f"{url}/invocations"], capture_output=True, check=True).stdout.decode()
+    rows = [line.split(",") for line in out.splitlines()[1:] if line]
+    times = sorted(float(r[0]) * 1000 for r in rows if r[6] == "200")
+    return {"rps": len(rows) / seconds, "p50_ms": statistics.median(times), "p99_ms": times[int(len(times) * 0.99) - 1],
+            "errors": float(sum(r[6] != "200" for r in rows))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process and its children (MLflow serves from a uvicorn child)."""
+    import psutil  # bench-only dependency: the server's own CPU cost per request
+
+    proc = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+
+
+def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace, pid: int) -> dict[str, float]:
+    body_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    body_file.write_bytes(body(rows, 0))
+    use_hey = shutil.which("hey") is not None and not opts.httpx
     asyncio.run(saturate(url, rows, 1.0, 4))  # warm-up
-    rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
-    print(f"{name:<22} {rps:8.0f} req/s at saturation ({opts.concurrency} workers)", flush=True)
-    latency = asyncio.run(fixed_rate(url, rows, opts.seconds, opts.rate))
-    result = {"saturation_rps": rps, **latency}
+    cpu0 = cpu_seconds(pid)
+    if use_hey:
+        sat = hey(url, body_file, opts.seconds, opts.concurrency, None)
+        rps, count = sat["rps"], sat["rps"] * opts.seconds
+    else:
+        rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
+        count = rps * opts.seconds
+    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(count, 1)
+    print(f"{name:<22} {rps:8.0f} req/s at saturation ({opts.concurrency} workers), server CPU {cpu_ms:.2f} ms/request",
+          flush=True)
+    if use_hey:
+        fixed = hey(url, body_file, opts.seconds, 50, opts.rate)
+        latency = {"p50_ms": fixed["p50_ms"], "p99_ms": fixed["p99_ms"], "reached_rps": fixed["rps"], "errors": fixed["errors"]}
+    else:
+        latency = asyncio.run(fixed_rate(url, rows, opts.seconds, opts.rate))
+    result = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms, **latency, "generator": "hey" if use_hey else "httpx"}
     print(f"{name:<22} at {opts.rate:.0f}/s: p50 {latency['p50_ms']:6.2f} ms  "
           f"p99 {latency['p99_ms']:7.2f} ms  (reached {latency['reached_rps']:.0f}/s)", flush=True)
+    body_file.unlink()
     return result
 
 
@@ -155,7 +195,7 @@ def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opt
     args += ([] if log else ["--no-log"]) + ([] if fsync else ["--no-fsync"])
     proc, url = start(args, repo, env, repo.parent / f"serve-{log}-{fsync}.err")
     try:
-        result = measure(name, url, rows, opts)
+        result = measure(name, url, rows, opts, proc.pid)
     finally:
         stop(proc)
     if log:
@@ -197,7 +237,7 @@ def bench_mlflow(repo: Path, rows: list[list[float]], env: dict[str, str], opts:
     try:
         # MLflow gets the same rows already scaled (its model has no predict.py): same model work.
         scaled = [[v / 16.0 for v in row] for row in rows]
-        return measure("mlflow models serve", url, scaled, opts)
+        return measure("mlflow models serve", url, scaled, opts, proc.pid)
     finally:
         stop(proc)
 
@@ -208,6 +248,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--httpx", action="store_true", help="the Python load generator even when hey is installed")
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="branchml-bench-serve-"))
     env = {**os.environ, "PYTHONPATH": str(SRC), "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
@@ -231,7 +272,8 @@ def main() -> None:
 def report(results: dict[str, object]) -> None:
     on, off = results["on"], results["off"]
     assert isinstance(on, dict) and isinstance(off, dict)
-    print(f"logging on / off: throughput x{on['saturation_rps'] / off['saturation_rps']:.2f}, "
+    print(f"logging on / off: server CPU per request x{on['cpu_ms_per_request'] / off['cpu_ms_per_request']:.2f}, "
+          f"throughput x{on['saturation_rps'] / off['saturation_rps']:.2f}, "
           f"p99 +{on['p99_ms'] - off['p99_ms']:.2f} ms, p50 +{on['p50_ms'] - off['p50_ms']:.2f} ms")
     fast = results["on_no_fsync"]
     assert isinstance(fast, dict)
@@ -239,7 +281,8 @@ def report(results: dict[str, object]) -> None:
           f"p99 +{fast['p99_ms'] - off['p99_ms']:.2f} ms")
     peer = results.get("mlflow")
     if isinstance(peer, dict):
-        print(f"branchml (logging on) / mlflow: throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}, "
+        print(f"branchml (logging on) / mlflow: server CPU per request x{on['cpu_ms_per_request'] / peer['cpu_ms_per_request']:.2f}, "
+              f"throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}, "
               f"p99 x{on['p99_ms'] / peer['p99_ms']:.2f}; logging off / mlflow: "
               f"throughput x{off['saturation_rps'] / peer['saturation_rps']:.2f}")
     elif peer:

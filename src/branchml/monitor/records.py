@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,7 +47,9 @@ class LogRecord:
     format: int = FORMAT
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True, default=_jsonable)
+        # a shallow dict, not dataclasses.asdict: that deep-copies the features on every request
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return json.dumps(fields, separators=(",", ":"), sort_keys=True, default=_jsonable)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> LogRecord:
