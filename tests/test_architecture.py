@@ -27,8 +27,8 @@ LAYERS: list[set[str]] = [
     {"monitor", "serve", "fs", "audit", "experiments"},  # 6 product packages
     {"workflows", "migrate"},  # 7 multi-step operations (a migration installs branchml: workflows.setup)
     {"demo", "ui", "gateway"},  # 8 applications
-    {"cli", "__main__"},  # 9 the command line
-    {"__init__", "api"},  # 10 the public API (`branchml.api`, re-exported lazily by `branchml`)
+    {"api"},  # 9 the public API (`branchml.api`, docs/api.md): what the CLI and library users call
+    {"cli", "__main__", "__init__"},  # 10 the command line, and `branchml` re-exporting the API lazily
 ]
 
 # Third-party packages heavy enough to import inside the function that needs them (with a comment).

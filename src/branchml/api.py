@@ -33,16 +33,22 @@ from branchml.runs.tracking import read_records as list_runs
 from branchml.version import __version__
 from branchml.workflows.clone import clone
 from branchml.workflows.commitchecks import verify, verify_all
+from branchml.workflows.doctor import DoctorReport
+from branchml.workflows.doctor import run_doctor as doctor
 from branchml.workflows.fsck import FsckReport
 from branchml.workflows.fsck import run_fsck as fsck
 from branchml.workflows.gc import run_gc as gc
+from branchml.workflows.listing import list_files
 from branchml.workflows.setup import init, install, track, untrack
+from branchml.workflows.stats import StoreStats
+from branchml.workflows.stats import store_stats as stats
+from branchml.workflows.status import Status, status
 
 __all__ = [
-    "ABReport", "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo", "__version__",
-    "ab_report", "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
-    "leakage", "lineage", "list_branches", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
-    "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
+    "ABReport", "BranchmlError", "CheckFailed", "DoctorReport", "ExitCode", "FsckReport", "Repo", "Status", "StoreStats", "__version__",
+    "ab_report", "add_data", "clean_data", "clone", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
+    "leakage", "lineage", "list_branches", "list_files", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
+    "show", "split_data", "stats", "status", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
 ]
 
 
