@@ -113,7 +113,12 @@ def list_remotes(repo) -> list[dict]:
         out.append({"name": name, "url": spec.url if spec else table.get("url"),
                     "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
                     "ref": None if name in mine else shared.ref, "status": status})
-    return out + _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    out += _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    default = settings.git_default(repo) if not loaded.specs and not loaded.problems else None
+    if default is not None:  # nothing configured: the Git remote carries the chunks (remote/gitrefs.py)
+        out.append({"name": default.name, "url": default.url, "options": {}, "source": "the Git remote (default)",
+                    "ref": None, "status": "ok"})
+    return out
 
 
 def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:
@@ -178,8 +183,9 @@ def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
-def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
-    with connect(repo, remote) as conn:
+def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None,
+                  spec: RemoteSpec | None = None):
+    with connect(repo, remote, spec=spec) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 

@@ -48,13 +48,13 @@ class RemoteGcReport:
 
 def lock_holder(storage: RemoteStorage) -> dict | None:
     """What the gc lock says (who, since when), or None when no gc runs."""
-    with storage.errors("read the gc lock"):
-        if not storage.fs.exists(storage.path(LOCK)):
-            return None
-        try:
-            return json.loads(storage.fs.cat_file(storage.path(LOCK)))
-        except ValueError:
-            return {"host": "?", "pid": "?", "since": 0}
+    data = storage.read_optional(LOCK)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"host": "?", "pid": "?", "since": 0}
 
 
 def refuse_if_locked(storage: RemoteStorage) -> None:
@@ -73,6 +73,7 @@ def acquire(storage: RemoteStorage, break_lock: bool) -> str:
     token = secrets.token_hex(8)
     body = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
     storage.put_bytes(LOCK, json.dumps(body).encode())
+    storage.publish()
     if (lock_holder(storage) or {}).get("token") != token:
         raise RemoteError(f"blob remote {storage.spec.name!r}: another gc took the lock", hint="retry later")
     return token
@@ -136,24 +137,15 @@ def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, r
 
 def _clear_stale_uploads(storage: RemoteStorage, grace_seconds: float, dry_run: bool) -> int:
     """Remove tmp/ parts of killed pushes, once older than the grace period."""
-    with storage.errors("list tmp/"):
-        try:
-            entries = storage.fs.ls(storage.path("tmp"), detail=True)
-        except FileNotFoundError:
-            return 0
-    stale = [e["name"] for e in entries if e.get("type") == "file"
-             and time.time() - storage.fs.modified(e["name"]).timestamp() >= grace_seconds]
+    stale = storage.stale_parts(grace_seconds)
     if not dry_run:
         for name in stale:
-            with storage.errors("delete a stale upload"):
-                storage.fs.rm_file(name)
+            storage.remove_part(name)
     return len(stale)
 
 
 def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
-    with storage.errors("read the age of an index"):
-        modified = storage.fs.modified(storage.path("indexes", f"{name}.idx"))
-    return time.time() - modified.timestamp() < grace_seconds
+    return time.time() - storage.modified(f"indexes/{name}.idx") < grace_seconds
 
 
 def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
@@ -176,5 +168,6 @@ def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
         new_pack, index = builder.finish()
         storage.upload_pack(builder.path, new_pack)
         storage.put_bytes(f"indexes/{object_hash(index)}.idx", index)
+        storage.publish()  # visible before the old index and pack go
     finally:
         builder.discard()

@@ -33,7 +33,7 @@ def _has_remotes(repo) -> bool:
         mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
     except BranchmlError:
         return True  # let the fetch report the broken settings when something is actually missing
-    return bool(shared or mine)
+    return bool(shared or mine) or settings.git_default(repo) is not None
 
 
 class OnDemandFetcher:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
+from branchml.git import plumbing
 from branchml.remote import source
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
@@ -26,6 +27,8 @@ SAFE_OPTIONS = {"url", "region", "pack_size", "anon", "jobs", "connect_timeout",
 OWN_OPTIONS = {"url", "pack_size", "jobs", "connect_timeout", "read_timeout"}  # branchml's own keys, not passed to fsspec
 CREDENTIAL_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
 CONSENT_TABLE = "remote-consent"
+GIT_REMOTE_KEY = "git_remote"  # set only on the default spec built by `git_default`, never read from a file
+GIT_NAMESPACE_MARK = "#refs/branchml"
 DEFAULT_PACK_SIZE = 64 << 20
 DEFAULT_JOBS = 8
 # Every request to a remote gives up after these many seconds without a connection / an answer, so a
@@ -50,7 +53,12 @@ class RemoteSpec:
 
     @property
     def protocol(self) -> str:
-        return protocol_of(self.url)
+        return "git" if self.is_git else protocol_of(self.url)
+
+    @property
+    def is_git(self) -> bool:
+        """The Git remote itself as blob store (remote/gitrefs.py), not an fsspec URL."""
+        return GIT_REMOTE_KEY in self.options
 
     @property
     def pack_size(self) -> int:
@@ -155,7 +163,41 @@ def load(repo, committed: str | None = None) -> Remotes:
             out.specs.append(_combine(name, mine.get(name), shared.get(name), consent.get(name, {}), where))
         except RemoteConfigError as exc:
             out.problems[name] = exc
+    if not out.specs and not out.problems:
+        default = git_default(repo)
+        out.specs += [default] if default is not None else []
     return out
+
+
+def git_default(repo) -> RemoteSpec | None:
+    """The blob remote used when none is configured: the Git remote itself (refs/branchml/*).
+
+    The Git remote that backs the settings branch (`origin` unless `branchml.settingsRemote` says
+    otherwise), else the only Git remote; with none, a bare repository is its own (a server; its
+    pre-receive hook always checks itself), a clone has none."""
+    names = plumbing.remote_names(repo.cwd)
+    wanted = source.settings_remote(repo)
+    name = wanted if wanted in names else (names[0] if len(names) == 1 else None)
+    if name is None:
+        return this_repository(repo) if repo.root is None else None
+    return git_remote_spec(repo, name)
+
+
+def this_repository(repo) -> RemoteSpec:
+    """The repository's own refs/branchml/ as blob remote (on the server)."""
+    return git_spec(".", str(repo.common_dir))
+
+
+def git_remote_spec(repo, git_remote: str) -> RemoteSpec:
+    """Git remote `git_remote` of this clone (a name or a URL) as blob remote, configured or not
+    (for `remote migrate` from the Git remote to an object store, say)."""
+    return git_spec(git_remote, plumbing.remote_url(repo.cwd, git_remote) or git_remote)
+
+
+def git_spec(git_remote: str, url: str) -> RemoteSpec:
+    """The Git remote `git_remote` (a name or a URL; "." is this repository) as blob remote."""
+    name = "this-repository" if git_remote == "." else git_remote
+    return RemoteSpec(name, url + GIT_NAMESPACE_MARK, {GIT_REMOTE_KEY: "" if git_remote == "." else git_remote})
 
 
 def load_remotes(repo, committed: str | None = None) -> list[RemoteSpec]:

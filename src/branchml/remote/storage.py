@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -207,4 +208,38 @@ class RemoteStorage:
     def delete(self, relative: str) -> None:
         with self.errors(f"delete {relative}"):
             self.fs.rm_file(self.path(relative))
+
+    def publish(self) -> None:
+        """Every upload is visible when it returns here (the Git remote batches its own: gitrefs.py)."""
+
+    def close(self) -> None:
+        """Nothing to release (fsspec keeps its own connection pools)."""
+
+    # -- what remote gc asks ------------------------------------------------------------------
+    def read_optional(self, relative: str) -> bytes | None:
+        with self.errors(f"read {relative}"):
+            if not self.fs.exists(self.path(relative)):
+                return None
+            data: bytes = self.fs.cat_file(self.path(relative))
+            return data
+
+    def modified(self, relative: str) -> float:
+        """When the object was written (seconds since the epoch)."""
+        with self.errors(f"read the age of {relative}"):
+            return float(self.fs.modified(self.path(relative)).timestamp())
+
+    def stale_parts(self, grace_seconds: float) -> list[str]:
+        """Parts of killed uploads in tmp/ older than the grace period (file-system remotes)."""
+        with self.errors("list tmp/"):
+            try:
+                entries = self.fs.ls(self.path("tmp"), detail=True)
+            except FileNotFoundError:
+                return []
+            now = time.time()
+            return [e["name"] for e in entries if e.get("type") == "file"
+                    and now - self.fs.modified(e["name"]).timestamp() >= grace_seconds]
+
+    def remove_part(self, name: str) -> None:
+        with self.errors("delete a stale upload"):
+            self.fs.rm_file(name)
 

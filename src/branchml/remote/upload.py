@@ -60,6 +60,7 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
         _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store.root / "tmp", report, advance)
         _upload_all(storage, catalog, pool, rec.file_records(store, files), store.root / "tmp", report, advance)
+    storage.publish()
     return report
 
 
@@ -69,6 +70,7 @@ def upload_records(storage: RemoteStorage, catalog: Catalog, records: Iterable[r
     before the file records that need them. Packs are built in the remote's tmp/ or in `local_tmp`."""
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
         _upload_all(storage, catalog, pool, records, local_tmp, report, advance)
+    storage.publish()  # the Git remote as blob store pushes what it queued (remote/gitrefs.py)
 
 
 def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[bytes], list[bytes]]:

@@ -40,12 +40,20 @@ def register(repo: Repo | None, scope: str = "--local") -> None:
         cmd.config_set(key, value, cwd, scope=scope)
 
 
+# The server keeps branchml's packs (refs/branchml/*, already zstd-compressed) as they arrive: no
+# delta search when it serves or repacks them, no unpacking into recompressed loose objects.
+# Measured (bench/RESULTS.md): fetching 256 MiB of them took 6x longer from a server without this.
+SERVER_CONFIG = {"core.bigFileThreshold": "16m", "receive.unpackLimit": "1"}
+
+
 def install(repo: Repo, *, server: bool = False) -> dict:
     """Register filter, diff, merge drivers and hooks in this clone (or server hooks in a bare repo)."""
     if server:
         if repo.root is not None:
             raise BranchmlError("`install --server` is for bare repositories", hint="run it inside the bare repo on the server")
         register(repo)
+        for key, value in SERVER_CONFIG.items():
+            cmd.config_set(key, value, repo.cwd)
         return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
     register(repo)
     _ = repo.store  # creates the store folder and its format file
