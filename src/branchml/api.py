@@ -19,6 +19,9 @@ from branchml.errors import BranchmlError, CheckFailed, ExitCode
 from branchml.experiments.report import Report as ABReport
 from branchml.experiments.report import report as _ab_report
 from branchml.monitor.query import parse_since
+from branchml.monitor.check import CheckOptions
+from branchml.monitor.check import check as check_monitor
+from branchml.monitor.reports import commit_report as commit_check_report
 from branchml.remote.api import fetch, push
 from branchml.remote.api import verify as verify_remote
 from branchml.remote.migration import migrate as migrate_remote
@@ -45,8 +48,8 @@ from branchml.workflows.stats import store_stats as stats
 from branchml.workflows.status import Status, status
 
 __all__ = [
-    "ABReport", "BranchmlError", "CheckFailed", "DoctorReport", "ExitCode", "FsckReport", "Repo", "Status", "StoreStats", "__version__",
-    "ab_report", "add_data", "clean_data", "clone", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
+    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "Repo", "Status", "StoreStats", "__version__",
+    "ab_report", "add_data", "check_monitor", "clean_data", "clone", "commit_check_report", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
     "leakage", "lineage", "list_branches", "list_files", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
     "show", "split_data", "stats", "status", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
 ]
