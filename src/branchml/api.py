@@ -18,9 +18,9 @@ from branchml.data.split import split as split_data
 from branchml.errors import BranchmlError, CheckFailed, ExitCode
 from branchml.experiments.report import Report as ABReport
 from branchml.experiments.report import report as _ab_report
-from branchml.monitor.query import parse_since
 from branchml.monitor.check import CheckOptions
 from branchml.monitor.check import check as check_monitor
+from branchml.monitor.query import parse_since
 from branchml.monitor.reports import commit_report as commit_check_report
 from branchml.remote.api import fetch, push
 from branchml.remote.api import verify as verify_remote
