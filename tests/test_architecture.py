@@ -316,7 +316,7 @@ RAW_GIT_LEFT: dict[str, int] = {
     "audit/rerun.py": 3,
     "audit/why.py": 1,
     "cli/complete.py": 1,
-    "demo/build.py": 15,
+    "demo/build.py": 9,
     "fs/get.py": 1,
     "fs/remote_repo.py": 2,
     "fs/writer.py": 3,
