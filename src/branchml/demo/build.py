@@ -29,7 +29,7 @@ from branchml.runs.run import run
 from branchml.workflows import setup
 
 Say = Callable[[str, str], None]
-SPLIT = {"ratios": "0.7,0.15,0.15", "seed": 7, "key": "date"}
+SPLIT: dict[str, Any] = {"ratios": "0.7,0.15,0.15", "seed": 7, "key": "date"}
 
 
 def build(dest: Path, say: Say) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> dict[st
 class Demo:
     def __init__(self, repo: Repo, say: Say) -> None:
         self.repo = repo
-        self.root = repo.root
+        self.root = repo.work_tree
         self.say = say
         self.incoming = Path(tempfile.mkdtemp(prefix="branchml-demo-incoming-"))
 

@@ -17,12 +17,15 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from branchml.errors import BranchmlError
 from branchml.pointers import file_oids, reachable_pointers
+from branchml.remote.connection import Connection
 from branchml.remote.download import read_records, remote_file_chunks
 from branchml.remote.objects import PackBuilder, RemoteRecord, decode_index, object_hash
 from branchml.remote.storage import RemoteError, RemoteStorage
+from branchml.repo import Repo
 from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
@@ -42,17 +45,18 @@ class RemoteGcReport:
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def lock_holder(storage: RemoteStorage) -> dict | None:
+def lock_holder(storage: RemoteStorage) -> dict[str, Any] | None:
     """What the gc lock says (who, since when), or None when no gc runs."""
     data = storage.read_optional(LOCK)
     if data is None:
         return None
     try:
-        return json.loads(data)
+        holder: dict[str, Any] = json.loads(data)
+        return holder
     except ValueError:
         return {"host": "?", "pid": "?", "since": 0}
 
@@ -79,7 +83,7 @@ def acquire(storage: RemoteStorage, break_lock: bool) -> str:
     return token
 
 
-def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
+def collect(repo: Repo, conn: Connection, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
     storage = conn.storage
     report = RemoteGcReport(storage.spec.name, dry_run=dry_run)
     if not dry_run:
@@ -97,7 +101,7 @@ def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool =
     return report
 
 
-def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
+def _live_records(repo: Repo, conn: Connection, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
     """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
 
     oids = file_oids(reachable_pointers(repo))
@@ -109,9 +113,10 @@ def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[by
     return live
 
 
-def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, report: RemoteGcReport) -> None:
+def _sweep(repo: Repo, storage: RemoteStorage, indexes: dict[str, list[RemoteRecord]], young: set[str],
+           live: set[tuple[bytes, bytes]], report: RemoteGcReport) -> None:
     report.packs, report.kept_young = len(indexes), len(young)
-    kept: set = set()
+    kept: set[tuple[bytes, bytes]] = set()
     doomed = []
     for name, records in indexes.items():
         if name in young or all((r.kind, r.id) in live for r in records):
@@ -148,7 +153,7 @@ def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
     return time.time() - storage.modified(f"indexes/{name}.idx") < grace_seconds
 
 
-def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
+def _rewrite(repo: Repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
     """Upload the still-needed records of a pack as a new pack and index (verified on the way)."""
 
     pack = records[0].pack

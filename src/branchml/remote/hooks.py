@@ -22,11 +22,13 @@ import sys
 from branchml.errors import BranchmlError
 from branchml.pointers import rev_list_pointers
 from branchml.remote import api, gitrefs, settings, source
+from branchml.remote.connection import connect
+from branchml.repo import Repo
 
 ZERO = "0" * 40
 
 
-def pre_push(repo, args: list[str], stdin: bytes) -> None:
+def pre_push(repo: Repo, args: list[str], stdin: bytes) -> None:
     git_remote = args[0] if args else "origin"
     shas = [line.split()[1] for line in stdin.decode().splitlines() if len(line.split()) == 4]
     shas = [s for s in shas if s.strip("0")]
@@ -52,7 +54,7 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
         sys.stderr.write(f"branchml: uploaded {report.new_chunks} chunk(s), {report.bytes} bytes to {report.remote}\n")
 
 
-def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -> None:
+def _no_blob_remote(repo: Repo, what: str, where: str, committed: str | None = None) -> None:
     """Refuse (the default) or warn when pointers would be published with no blob remote at all."""
     message = f"{what} but no blob remote is configured (none in local.toml, none in {where}); nobody else could get these files"
     if settings.push_policy(repo, committed) == "warn":
@@ -66,7 +68,7 @@ def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -
     )
 
 
-def pre_receive(repo, args: list[str], stdin: bytes) -> None:
+def pre_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
     """Refuse pushed pointers whose content the blob remote lacks (see the module docstring)."""
 
     updates = [line.split() for line in stdin.decode().splitlines() if len(line.split()) == 3]
@@ -86,7 +88,7 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
             continue
         own = settings.this_repository(repo) if all(s.is_git for s in remotes.specs) and not remotes.problems else None
         try:
-            with api.connect(repo, None, committed, spec=own) as conn:
+            with connect(repo, None, committed, spec=own) as conn:
                 missing = api.missing_on_remote(conn, pointers)
         except BranchmlError as exc:
             raise BranchmlError(f"{ref}: cannot check the blob remote: {exc.message}", hint=exc.hint) from exc
@@ -114,14 +116,14 @@ def _check_namespace_ref(ref: str) -> None:
                         hint="push that ref under another name")
 
 
-def names_of(missing: list[dict], limit: int = 50) -> str:
+def names_of(missing: list[api.MissingFile], limit: int = 50) -> str:
     """Every missing path (up to `limit`; the rest counted)."""
-    paths = [item["path"] for item in missing]
+    paths = [item.path for item in missing]
     more = f" ... and {len(paths) - limit} more" if len(paths) > limit else ""
     return ", ".join(paths[:limit]) + more
 
 
-def _server_settings(repo, updates: list[list[str]]) -> str:
+def _server_settings(repo: Repo, updates: list[list[str]]) -> str:
     """The committed settings the server goes by: its settings branch as before the push, or, when
     that branch does not exist yet, as this push creates it ('' when neither has any)."""
     shared = source.shared_settings(repo)

@@ -34,11 +34,12 @@ class RemoteError(BranchmlError):
 def _is_timeout(exc: BaseException) -> bool:
     """A timeout, whatever the transport calls it (botocore's ReadTimeoutError, asyncio's, the socket's)."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__:
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        cause = cause.__cause__ or cause.__context__
     return False
 
 
@@ -155,15 +156,17 @@ class RemoteStorage:
 
     def has_pack(self, name: str) -> bool:
         with self.errors("check"):
-            return self.fs.exists(self.path("packs", f"{name}.pack"))
+            exists: bool = self.fs.exists(self.path("packs", f"{name}.pack"))
+            return exists
 
     def read_ranges(self, pack: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Bytes of [start, end) ranges of one pack, fetched together."""
         path = self.path("packs", f"{pack}.pack")
         with self.errors(f"read pack {pack[:16]}…"):
-            return self.fs.cat_ranges(
+            data: list[bytes] = self.fs.cat_ranges(
                 [path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges], on_error="raise"
             )
+            return data
 
     # -- uploads -----------------------------------------------------------------------------
     def staging_dir(self) -> Path | None:
