@@ -169,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--no-ssh", action="store_true")
+    parser.add_argument("--no-file", action="store_true", help="SSH only")
     parser.add_argument("--peers", help="comma-separated subset: branchml,bml+srv,git-lfs,dvc")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,7 +177,7 @@ def main() -> None:
         data = root / "big.bin"
         make_data(data, args.mb)
         transports: list[tuple[str, Callable[[Path], str], dict[str, str]]] = [
-            ("file", lambda p: p.resolve().as_uri(), {})]
+            ("file", lambda p: p.resolve().as_uri(), {})] if not args.no_file else []
         server = None
         if not args.no_ssh:
             sys.path.insert(0, str(TESTS))
