@@ -139,7 +139,7 @@ class Demo:
 
     def train(self, customer: str) -> str:
         result = run(self.repo, [sys.executable, "train.py", "data/train.csv"], customer=customer, stream=io.BytesIO())
-        metrics = ", ".join(f"{k}={v}" for k, v in result.record["metrics"].items())
+        metrics = ", ".join(f"{k}={v}" for k, v in result.record.metrics.items())
         self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first, trained ({metrics}), committed, "
                  f"tagged, record copied to main")
         return result.tag
