@@ -199,6 +199,7 @@ def _commit_rules(repo: Path, env: str, text: str) -> None:
     git(repo, "switch", "-q", f"monitor/{env}")
     (repo / "alerts/rules.py").write_text(text)
     git(repo, "commit", "-qam", "our alert rules")
+    assert bml(repo, "verify", "--branch", f"monitor/{env}", check=False).returncode == 0  # the rules are editable
     git(repo, "switch", "-q", "stable/w")
 
 
@@ -211,7 +212,10 @@ def test_committed_rules_run_only_once_trusted_here(trained):
     assert "reports/" not in git(trained, "ls-tree", "-r", "--name-only", "monitor/rules")
     shown = bml(trained, "monitor", "trust", "--env", "rules", "--yes")
     assert b"custom: " in shown.stdout  # the file is shown before consent is recorded
-    code, report = check(trained, "--env", "rules")
+    git(trained, "switch", "-q", "monitor/rules")  # checked out: the report appears in the work tree too
+    code, report = check(trained)
+    assert git(trained, "status", "--porcelain") == "" and len(list((trained / "reports").glob("*.json"))) == 1
+    git(trained, "switch", "-q", "stable/w")
     assert code == 0 and report["alerts"] == [] and report["rules"]["source"] == "committed"  # temp drift: not an alert here
     assert feature(report, "w-1", "temp_max")["alpha"] == 0.05  # THRESHOLDS: no correction
     _commit_rules(trained, "rules", RULES + "\ndef alerts(report):\n    return 1 / 0\n")
