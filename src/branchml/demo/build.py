@@ -141,7 +141,7 @@ class Demo:
 
     def train(self, customer: str) -> str:
         result = run(self.repo, [sys.executable, "train.py"], customer=customer, stream=io.BytesIO())
-        metrics, params = result.record["metrics"], result.record["params"]
+        metrics, params = result.record.metrics, result.record.params
         self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first; three phases on "
                  f"{params['window']}: {params['model']} chosen on validation ({metrics['val_accuracy']}), test accuracy "
                  f"{metrics['accuracy']} (evaluated once), final model on all the days; committed with its drift "
