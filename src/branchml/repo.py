@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing
 from branchml.store.store import Fetcher, Store
 
 # Makes the on-demand fetcher for a repository's store (None: nothing to fetch from). The remotes
@@ -52,9 +51,3 @@ class Repo:
         for factory in FETCHERS:
             store.fetcher = factory(self)
         return store
-
-    def git(self, args: list[str], **kw: Any) -> bytes:
-        return cmd.git(args, self.cwd, **kw)
-
-    def git_text(self, args: list[str], **kw: Any) -> str:
-        return cmd.git_text(args, self.cwd, **kw)

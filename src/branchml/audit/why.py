@@ -54,7 +54,7 @@ def why(repo: Repo, tag: str) -> Story:
     found = lineage(repo, commit)
     pulls = list(flatten_pulls(found["chain"]))
     story = Story(
-        tag=tag, commit=commit, date=repo.git_text(["log", "-1", "--format=%cI", commit]),
+        tag=tag, commit=commit, date=plumbing.log_records(repo.cwd, [commit], ["%cI"], no_walk=True)[0][0],
         code_commit=record.get("code_commit") or found["code_commit"], branch=record.get("branch"),
         command=record.get("command"), params=record.get("params") or {}, metrics=record.get("metrics") or {},
         uploads=found["sources"], pulls=[{k: p[k] for k in ("ref", "commit", "pulled_in")} for p in pulls],

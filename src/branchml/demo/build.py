@@ -15,7 +15,7 @@ from pathlib import Path
 from branchml import config
 from branchml.demo import scripts
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing, porcelain
 from branchml.repo import Repo
 from branchml.runs.run import run
 from branchml.workflows import setup
@@ -37,7 +37,7 @@ def build(dest: Path, say: Say) -> dict:
     tags = [demo.stable_run("acme", dataset, rows=slice(0, None, 2))]
     tags.append(demo.linear_model_merged("acme"))
     tags.append(demo.stable_run("globex", dataset, rows=slice(1, None, 2)))
-    demo.git("switch", "-q", "main")
+    demo.switch("main")
     say("main collects the tracking", "tracking/runs/ on main holds one record per run: `branchml runs`")
     return {"repo": str(dest), "tags": tags}
 
@@ -60,8 +60,13 @@ class Demo:
         self.root = repo.root
         self.say = say
 
-    def git(self, *args: str) -> str:
-        return cmd.git_text(list(args), self.root)
+    def switch(self, branch: str, *, create: bool = False, start: str | None = None) -> None:
+        porcelain.switch(self.root, branch, create=create, start=start)
+
+    def commit_of(self, rev: str) -> str:
+        commit = plumbing.commit_id(self.root, rev)
+        assert commit is not None, rev  # the demo made it a moment ago
+        return commit
 
     def write(self, path: str, text: str) -> None:
         target = self.root / path
@@ -69,12 +74,9 @@ class Demo:
         target.write_text(text, encoding="utf-8")
 
     def commit(self, message: str, *trailers: str) -> str:
-        self.git("add", "-A")
-        args = ["commit", "-q", "-m", message]
-        for trailer in trailers:
-            args += ["--trailer", trailer]
-        self.git(*args)
-        return self.git("rev-parse", "HEAD")
+        porcelain.add_all(self.root)
+        porcelain.commit(self.root, message, trailers=[(k, v) for k, _, v in (t.partition(": ") for t in trailers)])
+        return self.commit_of("HEAD")
 
     def main_branch(self) -> None:
         self.write("PROBLEM.md", scripts.PROBLEM)
@@ -83,23 +85,23 @@ class Demo:
         self.say("main", "problem definition committed; data/** and models/** go through the chunk store")
 
     def data_branches(self, dataset: list[str]) -> None:
-        self.git("switch", "-q", "-c", "data/raw")
+        self.switch("data/raw", create=True)
         original = "\n".join(dataset) + "\n"
         self.write("data/digits.csv", original)
         self.commit("Upload digits", "Data-Source: scikit-learn load_digits (bundled, offline)")
         size = len(original.encode())
         self.say("data/raw", f"data/digits.csv committed ({size:,} bytes, {len(dataset) - 1} rows)")
 
-        self.git("switch", "-q", "-c", "data/clean")
+        self.switch("data/clean", create=True)
         changed = _change_one_percent(dataset)
         self.write("data/digits.csv", "\n".join(changed) + "\n")
-        raw = self.git("rev-parse", "data/raw")
+        raw = self.commit_of("data/raw")
         # the trailers `branchml data pull` writes: a later `data pull data/raw` then starts from this
         # commit of raw and copies only what raw changes after it, keeping the cleaning edit
         self.commit("Clean digits: clip the last 1% of rows", f"Data-From: data/raw@{raw}", "Data-Path: data -> data")
         self.say("data/clean", "1% of the rows changed and committed on a new branch")
 
-        self.git("switch", "-q", "data/raw")
+        self.switch("data/raw")
         same = hashlib.sha256((self.root / "data/digits.csv").read_bytes()).digest() == hashlib.sha256(original.encode()).digest()
         self.say("git switch data/raw", f"data/digits.csv is byte-identical to the upload: {same}")
         stats = self.repo.store.stats()
@@ -109,7 +111,7 @@ class Demo:
         self.same = same
 
     def dev_baseline(self, dataset: list[str]) -> None:
-        self.git("switch", "-q", "-c", "dev/model", "main")
+        self.switch("dev/model", create=True, start="main")
         self.write("train.py", scripts.BASELINE + scripts.TRAIN_TAIL)
         self.write("predict.py", scripts.PREDICT)
         settings = config.read_toml(self.root / config.FILE_NAME)
@@ -120,19 +122,19 @@ class Demo:
                  "predict.py is the inference entry point `branchml serve <tag>` loads")
 
     def stable_run(self, customer: str, dataset: list[str], rows: slice) -> str:
-        self.git("switch", "-q", "-c", f"stable/{customer}", "dev/model")
-        clean = self.git("rev-parse", "data/clean")
+        self.switch(f"stable/{customer}", create=True, start="dev/model")
+        clean = self.commit_of("data/clean")
         self.write("data/train.csv", "\n".join([dataset[0], *dataset[1:][rows]]) + "\n")
         self.commit(f"{customer}'s training data from data/clean", f"Data-From: data/clean@{clean}")
         return self.train(customer)
 
     def linear_model_merged(self, customer: str) -> str:
-        self.git("switch", "-q", "dev/model")
+        self.switch("dev/model")
         self.write("train.py", scripts.LINEAR + scripts.TRAIN_TAIL)
         self.commit("Linear model: logistic regression")
         self.say("dev/model", "train.py grows a logistic regression")
-        self.git("switch", "-q", f"stable/{customer}")
-        self.git("merge", "-q", "--no-ff", "dev/model", "-m", "Merge dev/model: linear model")
+        self.switch(f"stable/{customer}")
+        porcelain.merge(self.root, "dev/model", "Merge dev/model: linear model")
         self.say(f"stable/{customer}", "dev/model merged (code only arrives by merge)")
         return self.train(customer)
 
