@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
+from branchml.errors import BranchmlError, SettingError
 from branchml.monitor import stats
 from branchml.monitor.drift import check_feature
 from branchml.monitor.thresholds import Thresholds
-from branchml.runs.baseline import BaselineSettings, Column, summarise
+from branchml.runs.baseline import BaselineSettings, Column, summarise, write_for_run
 
 np = pytest.importorskip("numpy", reason="the monitor extra is not installed")
 scipy_stats = pytest.importorskip("scipy.stats", reason="the monitor extra is not installed")
@@ -61,3 +63,19 @@ def test_bonferroni_and_per_feature_thresholds_change_the_verdict():
     assert not check_feature("t-1", "x", reference, window, Thresholds(), tested=10).drifted
     loose = Thresholds().for_feature({"x": {"correction": "none"}}, "x", "branchml.toml")
     assert check_feature("t-1", "x", reference, window, loose, tested=10).drifted
+
+
+def test_thresholds_and_baseline_settings_that_are_wrong_say_where(tmp_path):
+    with pytest.raises(SettingError, match="acme-2:branchml.toml: unknown threshold 'p_vlaue'"):
+        Thresholds().merged({"p_vlaue": 0.01}, "acme-2:branchml.toml")
+    with pytest.raises(SettingError, match="correction must be one of bonferroni, none"):
+        Thresholds().merged({"correction": "holm"}, "rules.py")
+    with pytest.raises(BranchmlError, match=r"\[monitor\] data = 'data/train.csv': no such file after training"):
+        write_for_run(tmp_path, {"data": "data/train.csv"}, "t-1")
+    (tmp_path / "train.jsonl").write_text('{"a": 1, "b": "x"}\n{"a": 2.5}\n')
+    with pytest.raises(BranchmlError, match=r"no column 'c' \(columns: a, b\)"):
+        write_for_run(tmp_path, {"data": "train.jsonl", "features": ["a", "c"]}, "t-1")
+    assert write_for_run(tmp_path, {"data": "train.jsonl", "baseline": "out/b.json"}, "t-1") == "out/b.json"
+    written = json.loads((tmp_path / "out/b.json").read_text())
+    assert written["features"]["a"]["count"] == 2 and written["features"]["b"] == {
+        "kind": "categorical", "count": 1, "missing": 1, "frequencies": {"x": 1}}  # a JSON line without b: missing

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import bml, git
 
+import branchml
 from branchml.monitor import Logger
+from branchml.repo import Repo
+from branchml.ui.monitoring import environment
 
 scipy_stats = pytest.importorskip("scipy.stats", reason="the monitor extra (scipy) is not installed")
 vega = pytest.importorskip("vega_datasets", reason="the monitor extra (vega_datasets) is not installed")
@@ -115,12 +118,15 @@ def test_check_finds_the_2014_temperature_drift_and_not_the_wind(trained):
     committed = [p for p in tree if p.startswith("reports/") and p.endswith(".json")]
     assert json.loads(git(trained, "show", f"monitor/prod:{committed[-1]}"))["alerts"] == report["alerts"]
     assert "temp_max: DRIFT" in git(trained, "show", f"monitor/prod:{committed[-1][:-5]}.md")
+    [shown] = environment(Repo.find(trained), "prod")["reports"]  # the dashboard's monitoring page
+    assert shown["path"] == committed[-1] and shown["alert"] is True
     assert bml(trained, "verify", "--branch", "monitor/prod", check=False).returncode == 0
 
 
 def test_same_distribution_raises_no_alert(trained):
     log_rows(trained, "stable", "w-1", weather(2012), "s")
     code, report = check(trained, "--env", "stable", "--no-commit")
+    assert branchml.check_monitor(branchml.open_repo(trained), branchml.CheckOptions(env="stable"))["alerts"] == []
     assert code == 0 and report["alerts"] == [] and not any(f["drifted"] for t in report["tags"] for f in t["features"])
     assert not [p for p in git(trained, "ls-tree", "-r", "--name-only", "monitor/stable").split() if p.startswith("reports/")]
 
@@ -193,6 +199,7 @@ def _commit_rules(repo: Path, env: str, text: str) -> None:
     git(repo, "switch", "-q", f"monitor/{env}")
     (repo / "alerts/rules.py").write_text(text)
     git(repo, "commit", "-qam", "our alert rules")
+    assert bml(repo, "verify", "--branch", f"monitor/{env}", check=False).returncode == 0  # the rules are editable
     git(repo, "switch", "-q", "stable/w")
 
 
@@ -205,7 +212,10 @@ def test_committed_rules_run_only_once_trusted_here(trained):
     assert "reports/" not in git(trained, "ls-tree", "-r", "--name-only", "monitor/rules")
     shown = bml(trained, "monitor", "trust", "--env", "rules", "--yes")
     assert b"custom: " in shown.stdout  # the file is shown before consent is recorded
-    code, report = check(trained, "--env", "rules")
+    git(trained, "switch", "-q", "monitor/rules")  # checked out: the report appears in the work tree too
+    code, report = check(trained)
+    assert git(trained, "status", "--porcelain") == "" and len(list((trained / "reports").glob("*.json"))) == 1
+    git(trained, "switch", "-q", "stable/w")
     assert code == 0 and report["alerts"] == [] and report["rules"]["source"] == "committed"  # temp drift: not an alert here
     assert feature(report, "w-1", "temp_max")["alpha"] == 0.05  # THRESHOLDS: no correction
     _commit_rules(trained, "rules", RULES + "\ndef alerts(report):\n    return 1 / 0\n")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.store.store import Fetcher, Store
 
@@ -40,6 +41,14 @@ class Repo:
     @property
     def cwd(self) -> Path:
         return self.root or self.git_dir
+
+    @property
+    def work_tree(self) -> Path:
+        """The work tree root, for commands that read or write files there (none in a bare repository)."""
+        if self.root is None:
+            raise BranchmlError(f"{self.git_dir} is a bare repository: this command needs a work tree",
+                                hint="run it in a clone that has a work tree")
+        return self.root
 
     @property
     def store_dir(self) -> Path:

@@ -20,6 +20,7 @@ from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
+from branchml.runs.settings import run_settings
 
 MONITOR_PREFIX = "refs/heads/monitor/"
 
@@ -49,8 +50,7 @@ def why(repo: Repo, tag: str) -> Story:
     if plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}") is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml release list` (or `git fetch --tags`)")
     commit = require_rev(repo, tag)
-    settings = config.load(repo.root, repo.store_dir)["run"]
-    record = tracking.read_record(repo, tag, settings["tracking_branch"]) or {}
+    record = tracking.read_record(repo, tag, run_settings(repo).tracking_branch) or {}
     found = lineage(repo, commit)
     pulls = list(flatten_pulls(found["chain"]))
     story = Story(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from branchml import api
@@ -28,7 +30,7 @@ def branches(as_json: bool) -> None:
     get_output().result([i.to_json() for i in infos], as_json, _render_branches)
 
 
-def _render_branches(rows: list[dict]) -> None:
+def _render_branches(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table(box=None)

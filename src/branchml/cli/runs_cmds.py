@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from branchml import config
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.cli.serve_cmds import monitor_summary
@@ -14,6 +14,7 @@ from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
 from branchml.runs.release import get, list_releases, repo_for
 from branchml.runs.run import run as do_run
+from branchml.runs.settings import run_settings
 from branchml.runs.show import show as do_show
 from branchml.runs.tracking import read_records
 
@@ -42,7 +43,7 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     """The run records on the tracking branch (main), from any branch."""
 
     repo = Repo.find()
-    records = read_records(repo, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    records = read_records(repo, run_settings(repo).tracking_branch)
     records.sort(key=lambda r: r.get("started", ""))
     if sort_by:
         have = [r for r in records if sort_by in r.get("metrics", {})]
@@ -51,7 +52,7 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     get_output().result(records, as_json, render_runs)
 
 
-def render_runs(records: list[dict]) -> None:
+def render_runs(records: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     names = sorted({m for r in records for m in r.get("metrics", {})})
@@ -63,7 +64,7 @@ def render_runs(records: list[dict]) -> None:
     out_console.print(table if records else "no runs recorded yet (train one with `branchml run`)")
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -80,7 +81,7 @@ def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None
     get_output().result(info, as_json, _render_show)
 
 
-def _render_show(info: dict) -> None:
+def _render_show(info: dict[str, Any]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     out_console.print(f"[bold]{info['tag']}[/]  commit {info['commit']}  branch {info['branch'] or '?'}")
@@ -114,7 +115,7 @@ def release() -> None:
 @json_option
 def release_list(customer: str | None, as_json: bool) -> None:
     """Release tags (of CUSTOMER, or all), oldest first."""
-    def render(rows):
+    def render(rows: list[dict[str, Any]]) -> None:
         from rich.table import (
             Table,  # rich's renderers load only when output needs them
         )
@@ -160,7 +161,7 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
 
     repo = Repo.find()
-    result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    result = export(repo, db, run_settings(repo).tracking_branch)
     get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
                       f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
                       "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")

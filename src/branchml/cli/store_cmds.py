@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, BinaryIO
 
 import click
 from rich.table import Table
@@ -25,7 +26,7 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
     """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
     rows = [f.as_dict() for f in api.list_files(api.open_repo(), ref, all_refs=all_refs, deleted=deleted)]
 
-    def render(data: list[dict]) -> None:
+    def render(data: list[dict[str, Any]]) -> None:
         table = Table("path", "size", "oid", "local", box=None)
         for row in data:
             table.add_row(row["path"], human_size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
@@ -40,7 +41,7 @@ def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
     totals = api.stats(api.open_repo()).as_dict()
 
-    def render(t: dict) -> None:
+    def render(t: dict[str, Any]) -> None:
         out_console.print(f"files:          {t['files']}")
         out_console.print(f"logical bytes:  {human_size(t['file_bytes'])}")
         out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
@@ -72,7 +73,7 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
         report = api.fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
     items = report.problems
 
-    def render(items: list[dict]) -> None:
+    def render(items: list[dict[str, Any]]) -> None:
         if not items:
             out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
@@ -97,7 +98,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
     report = api.gc(api.open_repo(), dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         verb = "would free" if dry_run else "freed"
         out_console.print(
             f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
@@ -113,7 +114,7 @@ def gc(dry_run: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("pointer_file", type=click.File("rb"), default="-")
-def cat(pointer_file) -> None:
+def cat(pointer_file: BinaryIO) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
     repo = api.open_repo()

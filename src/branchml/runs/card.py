@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 CARD_NAME = "MODEL_CARD.md"
 
 
-def front_matter(record: dict, task: str) -> dict:
+def front_matter(record: dict[str, Any], task: str) -> dict[str, Any]:
     metrics = [{"type": name, "name": name, "value": value} for name, value in sorted(record["metrics"].items())]
     return {
         "tags": ["branchml", record["customer"]] if record.get("customer") else ["branchml"],
@@ -22,14 +24,14 @@ def front_matter(record: dict, task: str) -> dict:
     }
 
 
-def dataset_name(record: dict) -> str:
+def dataset_name(record: dict[str, Any]) -> str:
     """The first data source named by the lineage, else the branch the data was trained on."""
     for entry in record.get("data_lineage", {}).get("entries", []):
-        return entry["value"]
-    return record["branch"]
+        return str(entry["value"])
+    return str(record["branch"])
 
 
-def render(record: dict, previous: dict | None, task: str = "other") -> str:
+def render(record: dict[str, Any], previous: dict[str, Any] | None, task: str = "other") -> str:
     head = yaml.safe_dump(front_matter(record, task), sort_keys=False, allow_unicode=True)
     lines = [
         "---", head.rstrip(), "---", "",
@@ -49,7 +51,7 @@ def render(record: dict, previous: dict | None, task: str = "other") -> str:
     return "\n".join(lines)
 
 
-def _metrics_table(metrics: dict, previous: dict | None) -> list[str]:
+def _metrics_table(metrics: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
     if not metrics:
         return ["(the run wrote no metrics)"]
     columns = ["metric", "value"] + ([f"previous ({previous['tag']})"] if previous else [])
@@ -60,11 +62,11 @@ def _metrics_table(metrics: dict, previous: dict | None) -> list[str]:
     return rows
 
 
-def _pairs(params: dict) -> list[str]:
+def _pairs(params: dict[str, Any]) -> list[str]:
     return [f"- {key}: `{value}`" for key, value in sorted(params.items())] or ["(none recorded)"]
 
 
-def _lineage(lineage: dict) -> list[str]:
+def _lineage(lineage: dict[str, Any]) -> list[str]:
     entries = lineage.get("entries")
     if entries is None:  # the data issue's lineage format: show it as data
         return ["```", yaml.safe_dump(lineage, sort_keys=False).rstrip(), "```"]

@@ -18,16 +18,18 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 from branchml.runs import tracking
 
 
-def default_db(repo) -> Path:
+def default_db(repo: Repo) -> Path:
     return repo.store_dir / "mlflow" / "mlflow.db"
 
 
-def export(repo, db_path: Path | None = None, branch: str = "main") -> dict:
+def export(repo: Repo, db_path: Path | None = None, branch: str = "main") -> dict[str, Any]:
     try:
         from mlflow.entities import (  # optional extra `mlflow`: export only
             Metric,
@@ -70,7 +72,8 @@ def _install(built: Path, db_path: Path) -> None:
         target.close()
 
 
-def _log_run(client, experiment_id: str, record: dict, Metric, Param, RunTag) -> None:
+def _log_run(client: Any, experiment_id: str, record: dict[str, Any], Metric: Any, Param: Any, RunTag: Any) -> None:
+    # client and classes from mlflow, imported by the caller (an optional extra, untyped here)
     start = _millis(record.get("started"))
     run = client.create_run(experiment_id, start_time=start, run_name=record["tag"], tags={
         "branchml.tag": record["tag"],

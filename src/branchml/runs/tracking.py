@@ -17,10 +17,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError, GitCommandError, RefChanged
 from branchml.files import write_atomic
 from branchml.git import plumbing, porcelain
+from branchml.repo import Repo
 
 RECORDS_DIR = "tracking/runs"
 RUN_RECORD_FORMAT = 1  # the `format` of tracking/runs/<tag>.json (docs/formats.md)
@@ -32,13 +34,13 @@ def record_path(tag: str) -> str:
     return f"{RECORDS_DIR}/{tag}.json"
 
 
-def encode_record(record: dict) -> bytes:
+def encode_record(record: dict[str, Any]) -> bytes:
     """The committed bytes of a run record; every record carries `format` (docs/formats.md)."""
     versioned = {**record, "format": RUN_RECORD_FORMAT}
     return (json.dumps(versioned, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
-def write_record(repo, record: dict, branch: str = "main") -> str:
+def write_record(repo: Repo, record: dict[str, Any], branch: str = "main") -> str:
     """Add `tracking/runs/<tag>.json` to `branch` in a new commit; returns that commit."""
     path = record_path(record["tag"])
     blob = plumbing.hash_object(repo.cwd, encode_record(record))
@@ -57,11 +59,11 @@ def write_record(repo, record: dict, branch: str = "main") -> str:
     raise BranchmlError(f"could not add {path} to {branch}: it kept moving", hint="retry `branchml run`")
 
 
-def _tip(repo, ref: str) -> str | None:
+def _tip(repo: Repo, ref: str) -> str | None:
     return plumbing.rev_parse(repo.cwd, f"{ref}^{{commit}}")
 
 
-def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
+def _tree_with(repo: Repo, base: str | None, path: str, blob: str) -> str:
     """The tree of `base` plus `path` -> `blob`, built in a temporary index (the real one is untouched)."""
     fd, index = tempfile.mkstemp(prefix="branchml-index-", dir=repo.git_dir)
     os.close(fd)
@@ -75,7 +77,7 @@ def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
         Path(index).unlink(missing_ok=True)
 
 
-def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> None:
+def _sync_checkouts(repo: Repo, branch: str, path: str, blob: str, data: bytes) -> None:
     """Give worktrees that have `branch` checked out the new file, so their status stays clean."""
     for root in worktrees_on(repo, branch):
         target = root / path
@@ -89,7 +91,7 @@ def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> Non
         _add_to_index(repo, root, path, blob)
 
 
-def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
+def _add_to_index(repo: Repo, root: Path, path: str, blob: str) -> None:
     """Stage `path` in that worktree's index, waiting a little if another Git command holds its lock.
 
     If it stays locked, that worktree's status shows the record as deleted; `git reset` fixes it.
@@ -102,12 +104,12 @@ def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def worktrees_on(repo, branch: str) -> list[Path]:
+def worktrees_on(repo: Repo, branch: str) -> list[Path]:
     return [root for root, ref in porcelain.worktree_branches(repo.cwd)
             if ref == f"refs/heads/{branch}" and (root / ".git").exists()]
 
 
-def read_records(repo, branch: str = "main") -> list[dict]:
+def read_records(repo: Repo, branch: str = "main") -> list[dict[str, Any]]:
     """All records on `branch` (empty when it has none); unreadable files are reported, not skipped."""
     if _tip(repo, f"refs/heads/{branch}") is None:
         return []
@@ -119,13 +121,13 @@ def read_records(repo, branch: str = "main") -> list[dict]:
     return [_parse(body, blobs[sha]) for sha, body in cat_blobs(repo, list(blobs))]
 
 
-def cat_blobs(repo, shas: list[str]) -> list[tuple[str, bytes]]:
+def cat_blobs(repo: Repo, shas: list[str]) -> list[tuple[str, bytes]]:
     """(sha, content) of many blobs over one `git cat-file` process."""
     with plumbing.CatFile(repo.cwd) as cat:
         return [(sha, found[1]) for sha, found in cat.contents_many(shas) if found is not None]
 
 
-def _parse(body: bytes, where: str) -> dict:
+def _parse(body: bytes, where: str) -> dict[str, Any]:
     try:
         record = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -141,7 +143,7 @@ def _parse(body: bytes, where: str) -> dict:
     return record
 
 
-def read_record(repo, tag: str, branch: str = "main") -> dict | None:
+def read_record(repo: Repo, tag: str, branch: str = "main") -> dict[str, Any] | None:
     where = f"refs/heads/{branch}:{record_path(tag)}"
     with plumbing.CatFile(repo.cwd) as cat:
         body = cat.contents(where)

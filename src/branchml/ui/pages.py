@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from branchml import config
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.audit.refdiff import diff_refs
 from branchml.audit.why import why
@@ -17,6 +16,7 @@ from branchml.repo import Repo
 from branchml.roles.branches import list_branches
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
+from branchml.runs.settings import run_settings
 from branchml.runs.show import show
 from branchml.workflows.commitchecks import verify_all
 
@@ -166,4 +166,4 @@ def commit(repo: Repo, rev: str) -> dict[str, Any]:
 
 
 def _tracking_branch(repo: Repo) -> str:
-    return str(config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    return run_settings(repo).tracking_branch
