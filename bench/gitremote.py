@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 BML = [sys.executable, "-m", "branchml"]
+BRANCH = "dev/bench"
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 SRC = Path(__file__).resolve().parents[1] / "src"
 for _key, _value in (("GIT_AUTHOR_NAME", "bench"), ("GIT_AUTHOR_EMAIL", "bench@invalid"),
@@ -103,21 +104,21 @@ DVC_ADD = [["dvc", "add", "-q", "data/big.bin"], ["git", "add", "-A"], ["git", "
 
 
 def peers(root: Path, transport: str, ssh_url: Callable[[Path], str] | None) -> list[Peer]:
-    out = [Peer("branchml", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
-                lambda url, dest: [[*BML, "clone", url, str(dest)]]),
+    out = [Peer("branchml", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", BRANCH],
+                lambda url, dest: [[*BML, "clone", "-b", BRANCH, url, str(dest)]]),
            # the same with `branchml install --server` on the bare repo (packs kept as received, no delta search)
-           Peer("bml+srv", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
-                lambda url, dest: [[*BML, "clone", url, str(dest)]], [[*BML, "install", "--server"]])]
+           Peer("bml+srv", _bml_init, GIT_ADD, ["git", "push", "-q", "origin", BRANCH],
+                lambda url, dest: [[*BML, "clone", "-b", BRANCH, url, str(dest)]], [[*BML, "install", "--server"]])]
     if transport == "file" or shutil.which("git-lfs-transfer"):
-        out.append(Peer("git-lfs", _lfs_init, GIT_ADD, ["git", "push", "-q", "origin", "main"],
-                        lambda url, dest: [["git", "clone", "-q", url, str(dest)]]))
+        out.append(Peer("git-lfs", _lfs_init, GIT_ADD, ["git", "push", "-q", "origin", BRANCH],
+                        lambda url, dest: [["git", "clone", "-q", "-b", BRANCH, url, str(dest)]]))
     else:
         print("  git-lfs   skipped: Git LFS over SSH needs git-lfs-transfer on the server (not installed)")
     dvc_remote = root / f"dvc-{transport}-store"
     if transport == "file" or _has_dvc_ssh():
         url = str(dvc_remote) if transport == "file" else (ssh_url(dvc_remote) if ssh_url else "")
-        out.append(Peer("dvc", _dvc_init(url), DVC_ADD, ["sh", "-c", "dvc push -q && git push -q origin main"],
-                        lambda url, dest: [["git", "clone", "-q", url, str(dest)], ["dvc", "pull", "-q"]]))
+        out.append(Peer("dvc", _dvc_init(url), DVC_ADD, ["sh", "-c", f"dvc push -q && git push -q origin {BRANCH}"],
+                        lambda url, dest: [["git", "clone", "-q", "-b", BRANCH, url, str(dest)], ["dvc", "pull", "-q"]]))
     else:
         print("  dvc       skipped: DVC's SSH remote needs the dvc-ssh plugin (not installed)")
     return out
@@ -141,6 +142,7 @@ def bench_peer(peer: Peer, root: Path, data: Path, mb: int, url_of: Callable[[Pa
     for step in peer.server_setup:
         quiet(step, server)
     quiet(["git", "remote", "add", "origin", url_of(server)], src)
+    quiet(["git", "switch", "-qc", BRANCH], src)  # data belongs on a dev/* branch (a server's role rules)
     (src / "data").mkdir(exist_ok=True)
     shutil.copy(data, src / "data" / "big.bin")
     results: dict[str, tuple[float, float]] = {}
@@ -167,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--no-ssh", action="store_true")
+    parser.add_argument("--no-file", action="store_true", help="SSH only")
     parser.add_argument("--peers", help="comma-separated subset: branchml,bml+srv,git-lfs,dvc")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +177,7 @@ def main() -> None:
         data = root / "big.bin"
         make_data(data, args.mb)
         transports: list[tuple[str, Callable[[Path], str], dict[str, str]]] = [
-            ("file", lambda p: p.resolve().as_uri(), {})]
+            ("file", lambda p: p.resolve().as_uri(), {})] if not args.no_file else []
         server = None
         if not args.no_ssh:
             sys.path.insert(0, str(TESTS))

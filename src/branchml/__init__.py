@@ -13,7 +13,7 @@ from typing import Any
 from branchml.version import __version__
 
 _API = (
-    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "Repo", "Status", "StoreStats",
+    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "RemoteVerification", "Repo", "RunRecord", "Status", "StoreStats",
     "ab_report", "add_data", "check_monitor", "clean_data", "clone", "commit_check_report", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
     "leakage", "lineage", "list_branches", "list_files", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data",
     "push", "run",

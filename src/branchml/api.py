@@ -22,7 +22,7 @@ from branchml.monitor.check import CheckOptions
 from branchml.monitor.check import check as check_monitor
 from branchml.monitor.query import parse_since
 from branchml.monitor.reports import commit_report as commit_check_report
-from branchml.remote.api import fetch, push
+from branchml.remote.api import RemoteVerification, fetch, push
 from branchml.remote.api import verify as verify_remote
 from branchml.remote.migration import migrate as migrate_remote
 from branchml.remote.ondemand import make_fetcher
@@ -32,6 +32,7 @@ from branchml.runs.release import get as get_release
 from branchml.runs.release import list_releases
 from branchml.runs.run import run
 from branchml.runs.show import show
+from branchml.runs.tracking import RunRecord
 from branchml.runs.tracking import read_records as list_runs
 from branchml.version import __version__
 from branchml.workflows.clone import clone
@@ -48,7 +49,7 @@ from branchml.workflows.stats import store_stats as stats
 from branchml.workflows.status import Status, status
 
 __all__ = [
-    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "Repo", "Status", "StoreStats", "__version__",
+    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "RemoteVerification", "Repo", "RunRecord", "Status", "StoreStats", "__version__",
     "ab_report", "add_data", "check_monitor", "clean_data", "clone", "commit_check_report", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
     "leakage", "lineage", "list_branches", "list_files", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data", "push", "run",
     "show", "split_data", "stats", "status", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",

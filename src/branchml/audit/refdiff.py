@@ -141,7 +141,7 @@ def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple
     settings = RunSettings.from_config(cfg)
     record = tracking.read_record(repo, ref, settings.tracking_branch) if _is_tag(repo, ref) else None
     if record:
-        return dict(record.get("params") or {}), dict(record.get("metrics") or {})
+        return dict(record.params), dict(record.metrics)
     return _json_file(repo, commit, settings.params), _json_file(repo, commit, settings.metrics)
 
 

@@ -57,12 +57,12 @@ def plan(repo: Repo, tag: str) -> RerunPlan:
     """What a rerun of `tag` would run, from its tracking record."""
     settings = run_settings(repo)
     record = tracking.read_record(repo, tag, settings.tracking_branch)
-    if not record or not record.get("command"):
+    if not record or not record.command:
         raise BranchmlError(f"no run record for {tag!r} on {settings.tracking_branch}",
                             hint="rerun works on tags made by `branchml run`; list them with `branchml runs`")
-    steps = [list(record["command"]), *(shlex.split(s) for s in record.get("steps", []))]
-    outputs = [f for f in record.get("files", []) if f != CARD_NAME]
-    return RerunPlan(tag, record["code_commit"], steps, dict(record.get("metrics") or {}), outputs)
+    steps = [list(record.command), *(shlex.split(s) for s in record.steps)]
+    outputs = [f for f in record.files if f != CARD_NAME]
+    return RerunPlan(tag, record.code_commit, steps, dict(record.metrics), outputs)
 
 
 def rerun(repo: Repo, run: RerunPlan, directory: Path | None, stream: BinaryIO) -> RerunResult:

@@ -16,7 +16,7 @@ from branchml.runs.release import get, list_releases, repo_for
 from branchml.runs.run import run as do_run
 from branchml.runs.settings import run_settings
 from branchml.runs.show import show as do_show
-from branchml.runs.tracking import read_records
+from branchml.runs.tracking import RunRecord, read_records
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -32,7 +32,7 @@ def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str
     result = do_run(Repo.find(), list(command), customer=customer, tag=tag)
     out = get_output()
     out.info(f"[green]tagged {result.tag}[/] ({result.commit[:12]}); record on main; log: {result.log}")
-    out.result(result.record, as_json, lambda r: None)
+    out.result(result.record.to_json(), as_json, lambda r: None)
 
 
 @click.command()
@@ -44,22 +44,22 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
 
     repo = Repo.find()
     records = read_records(repo, run_settings(repo).tracking_branch)
-    records.sort(key=lambda r: r.get("started", ""))
+    records.sort(key=lambda r: r.started)
     if sort_by:
-        have = [r for r in records if sort_by in r.get("metrics", {})]
-        have.sort(key=lambda r: r["metrics"][sort_by], reverse=not ascending)
-        records = have + [r for r in records if sort_by not in r.get("metrics", {})]
-    get_output().result(records, as_json, render_runs)
+        have = [r for r in records if sort_by in r.metrics]
+        have.sort(key=lambda r: r.metrics[sort_by], reverse=not ascending)
+        records = have + [r for r in records if sort_by not in r.metrics]
+    get_output().result([r.to_json() for r in records], as_json, lambda _: render_runs(records))
 
 
-def render_runs(records: list[dict[str, Any]]) -> None:
+def render_runs(records: list[RunRecord]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
-    names = sorted({m for r in records for m in r.get("metrics", {})})
+    names = sorted({m for r in records for m in r.metrics})
     table = Table("tag", "branch", "commit", "started", *names)
     for r in records:
-        metrics = r.get("metrics", {})
-        table.add_row(r["tag"], r.get("branch", ""), r.get("commit", "")[:10], r.get("started", ""),
+        metrics = r.metrics
+        table.add_row(r.tag, r.branch, r.commit[:10], r.started,
                       *(_fmt(metrics.get(m)) for m in names))
     out_console.print(table if records else "no runs recorded yet (train one with `branchml run`)")
 

@@ -9,6 +9,7 @@ Seattle's daily weather, 2012 for the first models, later years as production tr
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,7 +32,7 @@ Say = Callable[[str, str], None]
 SPLIT: dict[str, Any] = {"ratios": "0.7,0.15,0.15", "seed": 7, "key": "date"}
 
 
-def build(dest: Path, say: Say, with_production: bool = True) -> dict[str, Any]:
+def build(dest: Path, say: Say) -> dict[str, Any]:
     """Create the demo repository in `dest` (which must be empty or absent); returns a summary."""
     days = weather.load()
     if dest.exists() and any(dest.iterdir()):
@@ -39,14 +40,20 @@ def build(dest: Path, say: Say, with_production: bool = True) -> dict[str, Any]:
 
     repo = setup.init(dest)
     demo = Demo(repo, say)
+    try:
+        return _story(demo, days, dest, say)
+    finally:
+        shutil.rmtree(demo.incoming, ignore_errors=True)  # the "incoming" files are committed by then
+
+
+def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> dict[str, Any]:
     demo.main_branch()
     demo.upload(weather.between(days, "2012", "2012"), "2012", first=True)
     demo.dev_baseline(weather.between(days, "2012-01", "2012-02"))
     tags = [demo.stable_run("acme"), demo.model_merged("acme"), demo.stable_run("globex")]
     summary: dict[str, Any] = {"repo": str(dest), "tags": tags}
-    if with_production:
-        summary["production"] = production.story(demo, days)
-        tags.append(summary["production"]["retrained"])
+    summary["production"] = production.story(demo, days)
+    tags.append(summary["production"]["retrained"])
     demo.switch("main")
     say("main collects the tracking", "tracking/runs/ on main holds one record per run: `branchml runs`")
     return summary
@@ -130,7 +137,7 @@ class Demo:
 
     def train(self, customer: str) -> str:
         result = run(self.repo, [sys.executable, "train.py"], customer=customer, stream=io.BytesIO())
-        metrics, params = result.record["metrics"], result.record["params"]
+        metrics, params = result.record.metrics, result.record.params
         self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first; three phases on "
                  f"{params['window']}: {params['model']} chosen on validation ({metrics['val_accuracy']}), test accuracy "
                  f"{metrics['accuracy']} (evaluated once), final model on all the days; committed with its drift "

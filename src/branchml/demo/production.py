@@ -137,7 +137,12 @@ class Server:
         args += ["--canary", canary] if canary else []
         self.log = root.parent / f".branchml-demo-serve-{tag}.log"
         self.proc = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
-        self.url = self._wait()
+        try:
+            self.url = self._wait()
+        except BaseException:
+            self.proc.kill()  # a server that did not come up must not outlive the demo
+            self.proc.wait(60)
+            raise
 
     def _wait(self) -> str:
         import httpx  # heavy, optional (the `demo` extra)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError, MissingObject
+from branchml.git import plumbing
 from branchml.remote import settings, source
 from branchml.remote.connection import open_connection
 from branchml.remote.download import fetch
@@ -33,7 +34,7 @@ def _has_remotes(repo: Repo) -> bool:
         mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
     except BranchmlError:
         return True  # let the fetch report the broken settings when something is actually missing
-    return bool(shared or mine) or settings.git_default(repo) is not None
+    return bool(shared or mine) or repo.root is None or bool(plumbing.remote_names(repo.cwd))  # the Git remote (gitrefs.py)
 
 
 class OnDemandFetcher:

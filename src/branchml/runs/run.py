@@ -41,7 +41,7 @@ class RunFailed(BranchmlError):
 class RunResult:
     tag: str
     commit: str
-    record: dict[str, Any]
+    record: tracking.RunRecord
     log: Path
 
 
@@ -132,19 +132,19 @@ def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command
         _warn_large_outside_store(repo, out, stream)
     # the drift baseline of the training data, committed and tagged with the model (docs/alerts.md)
     baseline.write_for_run(repo.work_tree, config.load(repo.root, repo.store_dir)["monitor"], name)
-    record = {
-        "tag": name, "branch": branch, "customer": name.rpartition("-")[0] or name,
-        "code_commit": code_commit, "command": steps[0], "steps": [shlex.join(s) for s in steps[1:]],
-        "metrics": read_numbers(repo.work_tree, settings.metrics),
-        "params": read_json_object(repo.work_tree, settings.params),
-        "data_lineage": data_lineage(repo, code_commit),
+    record = tracking.RunRecord(
+        tag=name, branch=branch, customer=name.rpartition("-")[0] or name,
+        code_commit=code_commit, command=steps[0], steps=[shlex.join(s) for s in steps[1:]],
+        metrics=read_numbers(repo.work_tree, settings.metrics),
+        params=read_json_object(repo.work_tree, settings.params),
+        data_lineage=data_lineage(repo, code_commit),
         **_timing(started, datetime.now(UTC)),
-    }
+    )
     previous = previous_record(repo, name, settings.tracking_branch)
     (repo.work_tree / card.CARD_NAME).write_text(card.render(record, previous, settings.task), encoding="utf-8")
     commit = commit_and_tag(repo, name, code_commit, record)
-    record["commit"] = commit
-    record["files"] = [change.path for change in plumbing.diff_tree(repo.cwd, code_commit, commit)]
+    record.commit = commit
+    record.files = [change.path for change in plumbing.diff_tree(repo.cwd, code_commit, commit)]
     return RunResult(name, commit, record, log)
 
 
@@ -243,14 +243,14 @@ def read_numbers(root: Path, name: str) -> dict[str, Any]:
     return metrics
 
 
-def previous_record(repo: Repo, name: str, branch: str) -> dict[str, Any] | None:
+def previous_record(repo: Repo, name: str, branch: str) -> tracking.RunRecord | None:
     """The record of the latest earlier tag with the same prefix (for the card's comparison)."""
     prefix = name.rpartition("-")[0]
     earlier = [tag for _, tag in tags.numbered_tags(repo, prefix) if tag != name]
     return tracking.read_record(repo, earlier[-1], branch) if earlier else None
 
 
-def commit_and_tag(repo: Repo, name: str, code_commit: str, record: dict[str, Any]) -> str:
+def commit_and_tag(repo: Repo, name: str, code_commit: str, record: tracking.RunRecord) -> str:
     """Commit everything the run produced and tag it; on failure, undo the commit (files stay)."""
     try:
         porcelain.add_all(repo.cwd)
@@ -265,16 +265,16 @@ def commit_and_tag(repo: Repo, name: str, code_commit: str, record: dict[str, An
     return commit
 
 
-def summary(record: dict[str, Any]) -> str:
-    metrics = ", ".join(f"{k}={v}" for k, v in sorted(record["metrics"].items())) or "no metrics"
+def summary(record: tracking.RunRecord) -> str:
+    metrics = ", ".join(f"{k}={v}" for k, v in sorted(record.metrics.items())) or "no metrics"
     return (
-        f"Run {record['tag']}: {metrics}\n\n"
-        f"branch: {record['branch']}\ncode commit: {record['code_commit']}\n"
-        f"command: {shlex.join(record['command'])}\n"
-        f"params: {json.dumps(record['params'], sort_keys=True)}\n"
-        f"metrics: {json.dumps(record['metrics'], sort_keys=True)}\n"
+        f"Run {record.tag}: {metrics}\n\n"
+        f"branch: {record.branch}\ncode commit: {record.code_commit}\n"
+        f"command: {shlex.join(record.command)}\n"
+        f"params: {json.dumps(record.params, sort_keys=True)}\n"
+        f"metrics: {json.dumps(record.metrics, sort_keys=True)}\n"
     )
 
 
-def commit_message(record: dict[str, Any]) -> str:
-    return summary(record) + f"\nRun-Tag: {record['tag']}\nCode-From: {record['code_commit']}\n"
+def commit_message(record: tracking.RunRecord) -> str:
+    return summary(record) + f"\nRun-Tag: {record.tag}\nCode-From: {record.code_commit}\n"

@@ -19,16 +19,16 @@ def show(repo: Repo, tag: str) -> dict[str, Any]:
     if commit is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml runs` or `branchml release list`")
     branch = run_settings(repo).tracking_branch
-    record = tracking.read_record(repo, tag, branch) or {}
+    record = tracking.read_record(repo, tag, branch)
     return {
         "tag": tag,
         "commit": commit,
         "message": plumbing.ref_contents(repo.cwd, f"refs/tags/{tag}"),
-        "branch": record.get("branch"),
-        "code_commit": record.get("code_commit") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
-        "metrics": record.get("metrics", {}),
-        "params": record.get("params", {}),
-        "data_lineage": record.get("data_lineage") or data_lineage(repo, commit),
+        "branch": record.branch if record else None,
+        "code_commit": (record.code_commit if record else "") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
+        "metrics": record.metrics if record else {},
+        "params": record.params if record else {},
+        "data_lineage": (record.data_lineage if record else {}) or data_lineage(repo, commit),
         "record": f"{branch}:{tracking.record_path(tag)}" if record else None,
         "files": tree_files(repo, commit),
     }
