@@ -31,7 +31,14 @@ from typing import Any
 import pytest
 
 from conftest import bml, git
-from remote_support import commit_all, digests, no_wrong_bytes, project, write_random
+from remote_support import (
+    commit_all,
+    digests,
+    no_wrong_bytes,
+    project,
+    push_and_drop_a_branch,
+    write_random,
+)
 
 CONTAINER = "branchml-test"
 CI_CACHE = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "branchml-ci"  # not $HOME: tests change it
@@ -165,6 +172,7 @@ def push_clone_fetch_verify(tmp_path: Path, url: str, fs: Any) -> None:
     commit_all(src, "model")
     on_acme = digests(src)
     git(src, "push", "-q", "origin", "main", "stable/acme")
+    push_and_drop_a_branch(src)
     prefix = url.split("://", 1)[1]
     assert fs.ls(f"{prefix}/packs") and fs.ls(f"{prefix}/indexes")
 
@@ -176,6 +184,10 @@ def push_clone_fetch_verify(tmp_path: Path, url: str, fs: Any) -> None:
     assert digests(copy) == on_acme
     assert bml(copy, "fsck", "--read-data", "--all").returncode == 0
     assert json.loads(bml(copy, "verify-remote", "--json", "stable/acme").stdout)["missing"] == []
+    gc = json.loads(bml(copy, "remote", "gc", "--grace", "0", "--json").stdout)  # lock, ages, listing
+    assert gc["deleted_packs"] >= 1 and gc["rewritten_packs"] == 0  # the dropped branch's pack(s)
+    assert json.loads(bml(copy, "verify-remote", "--json", "stable/acme").stdout)["missing"] == []
+    assert not fs.exists(f"{prefix}/locks/gc.lock")
 
 
 def corrupt_object_is_refused(tmp_path: Path, url: str, fs: Any) -> None:

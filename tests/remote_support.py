@@ -51,3 +51,14 @@ def remote_objects(folder: Path) -> list[Path]:
 def no_wrong_bytes(path: Path) -> bool:
     """True when a file that could not be fetched was left out, or left as its pointer."""
     return not path.exists() or path.read_bytes().startswith(b"branchml pointer v1\n")
+
+
+def push_and_drop_a_branch(repo: Path) -> None:
+    """Push a branch with data of its own, then delete it on the Git server: a fresh clone's
+    `remote gc` finds that data dead."""
+    git(repo, "switch", "-qc", "junk")
+    write_random(repo / "data" / "junk.bin", 200_000, 999)
+    commit_all(repo, "junk")
+    git(repo, "push", "-q", "origin", "junk")
+    git(repo, "push", "-q", "origin", "--delete", "junk")
+    git(repo, "switch", "-q", "-")

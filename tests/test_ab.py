@@ -140,6 +140,11 @@ def test_report_recognises_forward_and_backward_tests_and_names_the_tag_behind_e
     assert data["labels_unmatched"] == 1  # ghost-1
     people = bml(repo, "ab", "report", "--env", "prod").stdout.decode()
     assert "forward test" in people and "backward test" in people and "caused by acme-2" in people
+    import branchml
+
+    api = branchml.ab_report(branchml.open_repo(repo), "prod")
+    assert [(e.kind, e.candidate, e.candidate_n) for e in api.experiments] == \
+        [(e["kind"], e["candidate"], e["candidate_n"]) for e in data["experiments"]]
     latency = json.loads(bml(repo, "ab", "report", "--env", "prod", "--metric", "latency_ms", "--json").stdout)
     assert latency["experiments"][0]["comparison"]["method"] == "welch"
 

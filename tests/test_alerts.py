@@ -7,13 +7,17 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import bml, git
 
+import branchml
 from branchml.monitor import Logger
+from branchml.repo import Repo
+from branchml.ui.monitoring import environment
 
 scipy_stats = pytest.importorskip("scipy.stats", reason="the monitor extra (scipy) is not installed")
 vega = pytest.importorskip("vega_datasets", reason="the monitor extra (vega_datasets) is not installed")
@@ -114,11 +118,151 @@ def test_check_finds_the_2014_temperature_drift_and_not_the_wind(trained):
     committed = [p for p in tree if p.startswith("reports/") and p.endswith(".json")]
     assert json.loads(git(trained, "show", f"monitor/prod:{committed[-1]}"))["alerts"] == report["alerts"]
     assert "temp_max: DRIFT" in git(trained, "show", f"monitor/prod:{committed[-1][:-5]}.md")
+    [shown] = environment(Repo.find(trained), "prod")["reports"]  # the dashboard's monitoring page
+    assert shown["path"] == committed[-1] and shown["alert"] is True
     assert bml(trained, "verify", "--branch", "monitor/prod", check=False).returncode == 0
 
 
 def test_same_distribution_raises_no_alert(trained):
     log_rows(trained, "stable", "w-1", weather(2012), "s")
     code, report = check(trained, "--env", "stable", "--no-commit")
+    assert branchml.check_monitor(branchml.open_repo(trained), branchml.CheckOptions(env="stable"))["alerts"] == []
     assert code == 0 and report["alerts"] == [] and not any(f["drifted"] for t in report["tags"] for f in t["features"])
     assert not [p for p in git(trained, "ls-tree", "-r", "--name-only", "monitor/stable").split() if p.startswith("reports/")]
+
+
+def test_bad_input_gives_findings_and_messages_not_crashes(trained, tmp_path):
+    git(trained, "tag", "plain-1", "main")  # a tag trained before baselines: no models/baseline.json
+    rows = weather(2014)[:40]
+    with Logger(env="bad", tag="w-1", repo=trained) as log:
+        for n, row in enumerate(rows):
+            features: dict[str, object] = {"precipitation": float(row["precipitation"]), "temp_max": float(row["temp_max"]),
+                                           "temp_min": row["temp_min"]}  # no wind at all
+            if n % 4 == 0:
+                features["temp_max"] = float("nan") if n % 8 else None
+            log.log(features, "hail" if n < 10 else row["weather"], request_id=f"b{n}")
+        log.log([1.0, 2.0], "sun", request_id="unnamed")  # features not named
+        log.log({"temp_max": 10.0}, "sun", request_id="ghost", tag="ghost-1")  # no such tag here
+        log.log({"temp_max": 10.0}, "sun", request_id="plain", tag="plain-1")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nb1,rain\nb2,sun\nnobody-1,sun\nnobody-2,rain\n")
+    bml(trained, "monitor", "label", "--env", "bad", str(labels))
+    proc = bml(trained, "monitor", "check", "--env", "bad", "--json", check=False)
+    assert proc.returncode == 1 and b"Traceback" not in proc.stderr and b"crash" not in proc.stderr
+    report = json.loads(proc.stdout)
+    messages = [f["message"] for f in report["findings"]]
+    assert "w-1: feature wind is in the baseline but in no logged record" in report["alerts"]
+    temp = feature(report, "w-1", "temp_max")
+    assert temp["missing"] == 10 and temp["count"] == 30  # None and NaN both count as missing
+    assert any("temp_max: 25.0% missing or NaN" in a for a in report["alerts"])
+    assert feature(report, "w-1", "temp_min")["test"] == "ks"  # numbers logged as text still compare
+    [tag] = [t for t in report["tags"] if t["tag"] == "w-1"]
+    assert tag["prediction"]["unseen"] == ["hail"]
+    assert any("categories training never saw ('hail')" in m for m in messages)
+    assert any("1 record(s) without named features" in m for m in messages)
+    assert any("no tag ghost-1 in this repository" in m for m in messages)
+    assert any("plain-1 has no drift baseline (models/baseline.json)" in m for m in messages)
+    assert report["labels"] == {"joined": 2, "unknown_request_ids": 2}
+    assert tag["calibration"]["labelled"] == 2 and tag["calibration"]["ece"] is None  # classes, not probabilities
+    empty = bml(trained, "monitor", "check", "--env", "bad", "--since", "2099-01-01", "--json", "--no-commit")
+    assert json.loads(empty.stdout)["window"]["records"] == 0
+    assert "no records in the window since 2099-01-01" in empty.stdout.decode()
+
+
+def test_calibration_error_of_predicted_probabilities(trained, tmp_path):
+    confidences = [0.9, 0.9, 0.6, 0.6, 0.8]
+    truth = ["rain", "sun", "rain", "rain", "sun"]  # predicted class is always rain
+    with Logger(env="cal", tag="w-1", repo=trained) as log:
+        for n, p in enumerate(confidences):
+            log.log({"temp_max": 10.0}, {"rain": p, "sun": 1 - p}, request_id=f"c{n}")
+    labels = tmp_path / "cal.csv"
+    labels.write_text("request_id,label\n" + "".join(f"c{n},{t}\n" for n, t in enumerate(truth)))
+    bml(trained, "monitor", "label", "--env", "cal", str(labels))
+    _code, report = check(trained, "--env", "cal", "--no-commit")
+    [tag] = report["tags"]
+    # bins: 0.6 (2 right, conf 0.6: gap 0.4), 0.8 (0 of 1: gap 0.8), 0.9 (1 of 2: gap 0.4) -> 0.4*2/5 + 0.8/5 + 0.4*2/5
+    assert tag["calibration"]["ece"] == pytest.approx(0.48) and tag["calibration"]["accuracy"] == pytest.approx(0.6)
+    assert "w-1: expected calibration error 0.480 (threshold 0.1)" in " ".join(report["alerts"])
+
+
+RULES = '''
+THRESHOLDS = {"correction": "none"}
+
+
+def alerts(report):
+    return ["custom: " + f["message"] for f in report["findings"]
+            if f["feature"] == "wind" and f["check"] == "drift" and f["status"] == "alert"]
+'''
+
+
+def _commit_rules(repo: Path, env: str, text: str) -> None:
+    git(repo, "switch", "-q", f"monitor/{env}")
+    (repo / "alerts/rules.py").write_text(text)
+    git(repo, "commit", "-qam", "our alert rules")
+    assert bml(repo, "verify", "--branch", f"monitor/{env}", check=False).returncode == 0  # the rules are editable
+    git(repo, "switch", "-q", "stable/w")
+
+
+def test_committed_rules_run_only_once_trusted_here(trained):
+    log_rows(trained, "rules", "w-1", weather(2014), "r")
+    _commit_rules(trained, "rules", RULES)
+    refused = bml(trained, "monitor", "check", "--env", "rules", check=False)
+    assert refused.returncode == 1 and b"is code nobody trusted in this clone yet" in refused.stderr
+    assert b"branchml monitor trust --env rules" in refused.stderr
+    assert "reports/" not in git(trained, "ls-tree", "-r", "--name-only", "monitor/rules")
+    shown = bml(trained, "monitor", "trust", "--env", "rules", "--yes")
+    assert b"custom: " in shown.stdout  # the file is shown before consent is recorded
+    git(trained, "switch", "-q", "monitor/rules")  # checked out: the report appears in the work tree too
+    code, report = check(trained)
+    assert git(trained, "status", "--porcelain") == "" and len(list((trained / "reports").glob("*.json"))) == 1
+    git(trained, "switch", "-q", "stable/w")
+    assert code == 0 and report["alerts"] == [] and report["rules"]["source"] == "committed"  # temp drift: not an alert here
+    assert feature(report, "w-1", "temp_max")["alpha"] == 0.05  # THRESHOLDS: no correction
+    _commit_rules(trained, "rules", RULES + "\ndef alerts(report):\n    return 1 / 0\n")
+    bml(trained, "monitor", "trust", "--env", "rules", "--yes")
+    broken = bml(trained, "monitor", "check", "--env", "rules", check=False)
+    assert broken.returncode == 1 and b"alerts/rules.py: alerts(report) failed: ZeroDivisionError" in broken.stderr
+    assert b"(line 10)" in broken.stderr and b"crash" not in broken.stderr
+
+
+def test_watch_checks_each_new_batch_of_logs(trained):
+    log_rows(trained, "watched", "w-1", weather(2012)[::3], "w")  # every third day of the training year
+    proc = subprocess.Popen([sys.executable, "-m", "branchml", "monitor", "watch", "--env", "watched", "--interval", "0.2",
+                             "--max-checks", "2"], cwd=trained, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = proc.stdout.readline().decode()
+        assert "monitor/watched" in first and "no alert" in first, first
+        log_rows(trained, "watched", "w-1", weather(2014), "x")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err.decode()  # the second check saw 2014's days
+    assert "ALERT w-1: prediction (weather): drifted" in out.decode() and f"n = {122 + 365}" in out.decode()
+    reports = [p for p in git(trained, "ls-tree", "-r", "--name-only", "monitor/watched").split() if p.endswith(".json")]
+    assert len(reports) == 2
+
+
+def test_server_post_receive_checks_pushed_logs_and_never_runs_untrusted_rules(trained, tmp_path):
+    server = tmp_path / "server.git"
+    git(tmp_path, "init", "-q", "--bare", str(server))
+    bml(server, "install", "--server")
+    (server / "branchml").mkdir(exist_ok=True)
+    (server / "branchml/local.toml").write_text("[monitor]\ncheck_on_push = true\n")
+    push = run_push(trained, server, "w-1", "monitor/prod")
+    assert "remote: branchml monitor: # monitor/prod check" in push and "temp_max: drifted" in push
+    log_rows(trained, "pushed", "w-1", weather(2014)[:30], "p")
+    _commit_rules(trained, "pushed", RULES)
+    bml(trained, "monitor", "trust", "--env", "pushed", "--yes")  # trusted in the clone, not on the server
+    push = run_push(trained, server, "monitor/pushed")
+    assert "is not trusted here: the built-in rules ran instead" in push
+    kept = sorted((server / "branchml/monitor/reports").rglob("*.json"))
+    assert sorted(p.parent.name for p in kept) == ["prod", "pushed"]
+    kept.sort(key=lambda p: p.parent.name != "pushed")
+    assert json.loads(kept[0].read_text())["rules"]["source"] == "built-in"
+    assert git(server, "rev-parse", "monitor/prod") == git(trained, "rev-parse", "monitor/prod")  # nothing committed there
+
+
+def run_push(repo: Path, server: Path, *refs: str) -> str:
+    proc = subprocess.run(["git", "push", str(server), *refs], cwd=repo, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stderr.decode()

@@ -99,12 +99,35 @@ def _commit_record(repo: Path, name: str, record: dict) -> None:
     git(repo, "commit", "-q", "-m", f"record {name}")
 
 
+FULL_RECORD = {  # every field `branchml run` writes, as it wrote them when records were dicts
+    "tag": "acme-3", "branch": "stable/acme", "customer": "acme", "code_commit": "c0ffee" * 6 + "c0ff",
+    "command": ["python", "train.py", "data/train.csv"], "steps": ["python eval.py"],
+    "metrics": {"accuracy": 0.93, "loss": 1}, "params": {"depth": 4, "name": "rf"},
+    "data_lineage": {"entries": [{"key": "Data-Source", "value": "s3://bucket/x.csv"}], "chain": []},
+    "started": "2026-11-27T18:00:00+00:00", "finished": "2026-11-27T18:00:05+00:00", "duration_s": 5.012,
+    "commit": "ab" * 20, "files": ["MODEL_CARD.md", "models/model.skops"],
+}
+
+
+def test_run_record_dataclass_commits_the_bytes_the_dict_records_had():
+    before = (json.dumps({**FULL_RECORD, "format": 1}, indent=2, sort_keys=True, default=str) + "\n").encode()
+    record = tracking.RunRecord.from_json(json.loads(before))
+    assert record.metrics == {"accuracy": 0.93, "loss": 1} and record.files[-1] == "models/model.skops"
+    assert tracking.encode_record(record) == before
+
+
+def test_run_record_keeps_keys_it_does_not_know():
+    record = tracking.RunRecord.from_json({**FULL_RECORD, "format": 1, "added_later": {"x": 1}})
+    assert record.extra == {"added_later": {"x": 1}}
+    assert json.loads(tracking.encode_record(record))["added_later"] == {"x": 1}
+
+
 def test_run_records_carry_a_format_and_readers_check_it(tmp_path):
-    assert json.loads(tracking.encode_record({"tag": "a-1"}))["format"] == tracking.RUN_RECORD_FORMAT
+    assert json.loads(tracking.encode_record(tracking.RunRecord("a-1")))["format"] == tracking.RUN_RECORD_FORMAT
     repo = tmp_path / "r"
     git(tmp_path, "init", "-q", str(repo))
     _commit_record(repo, "old-1.json", {"tag": "old-1"})  # before versioning: read as format 1
-    assert [r["tag"] for r in tracking.read_records(Repo.find(repo))] == ["old-1"]
+    assert [r.tag for r in tracking.read_records(Repo.find(repo))] == ["old-1"]
     _commit_record(repo, "new-1.json", {"tag": "new-1", "format": tracking.RUN_RECORD_FORMAT + 1})
     with pytest.raises(BranchmlError, match=r"new-1\.json: run record format 2; this branchml reads formats 1 to 1"):
         tracking.read_records(Repo.find(repo))

@@ -18,6 +18,7 @@ from remote_support import (
     digests,
     no_wrong_bytes,
     project,
+    push_and_drop_a_branch,
     remote_objects,
     write_random,
 )
@@ -41,6 +42,7 @@ def test_push_clone_switch_round_trip_over_sftp(tmp_path, ssh_home):
     commit_all(src, "model")
     on_acme = digests(src)
     git(src, "push", "-q", "origin", "main", "stable/acme")
+    push_and_drop_a_branch(src)
     assert remote_objects(blobs)  # the packs went through sshd into the folder it serves
     assert not list((blobs / "tmp").iterdir())  # uploaded under tmp/, renamed into place
 
@@ -50,6 +52,10 @@ def test_push_clone_switch_round_trip_over_sftp(tmp_path, ssh_home):
     git(copy, "switch", "-q", "stable/acme")  # plain git switch: the filter fetches over SFTP
     assert digests(copy) == on_acme
     assert json.loads(bml(copy, "verify-remote", "--json", "stable/acme").stdout)["missing"] == []
+    gc = json.loads(bml(copy, "remote", "gc", "--grace", "0", "--json").stdout)  # lock, ages, listing over SFTP
+    assert gc["deleted_packs"] >= 1 and gc["rewritten_packs"] == 0  # the dropped branch's pack(s)
+    assert json.loads(bml(copy, "verify-remote", "--json", "stable/acme").stdout)["missing"] == []
+    assert not (blobs / "locks" / "gc.lock").exists()
 
 
 def test_push_killed_midway_over_sftp_leaves_whole_objects_and_resumes(tmp_path, ssh_home):

@@ -112,12 +112,12 @@ def test_customer_gets_a_release_in_an_empty_folder_learning_the_blob_remote(tmp
 
 
 def test_release_that_cannot_be_had_names_the_files_and_writes_nothing(released, tmp_path, monkeypatch):
-    """This set-up has no blob remote: the tracked model cannot be had; the error names it and no
-    folder is left behind."""
+    """This set-up has no blob remote and never pushed, so its Git remote holds no chunks: the
+    tracked model cannot be had; the error names it and no folder is left behind."""
     monkeypatch.setenv("BRANCHML_CACHE", str(tmp_path / "cache"))
     dest = tmp_path / "d"
     proc = bml(tmp_path, "release", "get", "acme", "--remote", str(released), "--to", str(dest), check=False)
-    assert proc.returncode == 5 and b"models/model.bin" in proc.stderr and b"no blob remote" in proc.stderr
+    assert proc.returncode == 5 and b"models/model.bin" in proc.stderr and b"holds no branchml data" in proc.stderr
     assert not dest.exists() and list(tmp_path.glob(".d.*")) == []
 
 

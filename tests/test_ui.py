@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bml, git
+from conftest import bml
+from demo_helpers import demo_repo
 
 pytest.importorskip("starlette", reason="the dashboard needs the `ui` extra")
 pytest.importorskip("sklearn", reason="the demo repository needs the `demo` extra")
@@ -42,16 +43,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("ui")
-    bml(where, "demo", str(where / "demo"))
-    repo = where / "demo"
-    git(repo, "switch", "-qc", "monitor/prod")
-    logs = repo / "logs/acme-2/2026-01-02"
-    logs.mkdir(parents=True)
-    (logs / "part-0.jsonl").write_text('{"request_id": "a", "tag": "acme-2"}\n{"request_id": "b", "tag": "acme-2"}\n')
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "logs")
-    git(repo, "switch", "-q", "main")
+    """The demo repository: acme-1..3 and globex-1, monitor/prod with the real server's logs."""
+    repo, _, _ = demo_repo(tmp_path_factory, "ui")
     return repo
 
 
@@ -114,7 +107,7 @@ def test_branch_map_shows_roles_and_leads_to_a_tag_its_lineage_and_the_raw_uploa
 def test_runs_table_sorts_and_charts_render_one_mark_per_run(page, server):
     assert _open(page, server + "/runs", "runs") == 200
     rows = page.locator("#runs tbody tr")
-    assert rows.count() == 3
+    assert rows.count() == 4
     page.click('a.sort[data-column="accuracy"]')  # highest first
     values = [float(v) for v in page.locator("#runs tbody tr td:nth-child(6)").all_inner_texts()]
     assert values == sorted(values, reverse=True)
@@ -123,25 +116,26 @@ def test_runs_table_sorts_and_charts_render_one_mark_per_run(page, server):
     assert values == sorted(values)
     chart = page.locator('.chart[data-metric="accuracy"]')
     chart.locator("svg.main-svg").first.wait_for()
-    assert chart.locator(".scatterlayer .trace .points path").count() == 3  # acme-1, acme-2, globex-1
+    assert chart.locator(".scatterlayer .trace .points path").count() == 4  # acme-1, acme-2, acme-3, globex-1
     assert chart.locator(".scatterlayer .trace").count() == 2  # one line per customer
 
 
 def test_compare_releases_files_and_monitoring_pages(page, server):
     assert _open(page, server + "/runs/compare?a=acme-1&b=acme-2", "compare") == 200
     assert page.locator("tr.differs").count() >= 1  # accuracy differs
-    _open(page, server + "/runs/compare?a=acme-2&b=globex-1")  # two customers: other training data
-    page.locator('a.rowdiff[href*="data/train.csv"]').click()
+    _open(page, server + "/runs/compare?a=acme-2&b=acme-3")  # retrained after 2013-2014 arrived: more data
+    page.locator('a.rowdiff[href*="data/train/"]').first.click()
     assert "/diff?" in page.url and page.locator("table.rowdiff").count() == 1
-    assert int(page.locator("table.rowdiff td.num").first.inner_text()) > 0
+    assert max(int(n.replace(",", "")) for n in page.locator("table.rowdiff td.num").all_inner_texts()) > 0  # rows added
     assert _open(page, server + "/releases", "releases") == 200
-    assert "runs acme-2 now" in page.locator('section[data-customer="acme"] h2').inner_text()
-    assert _open(page, server + "/files/acme-2/data/train.csv", "file") == 200
+    assert "runs acme-3 now" in page.locator('section[data-customer="acme"] h2').inner_text()
+    assert _open(page, server + "/files/acme-2/data/sample.csv", "file") == 200
     assert page.locator("table.preview tr").count() > 5 and "in the store" in page.content()
     assert _open(page, server + "/files/data/raw/", "files") == 200
     assert page.locator("#listing a").count() >= 1
     assert _open(page, server + "/monitor/prod", "monitor") == 200
-    assert page.locator("#requests td.num").first.inner_text() == "2"
+    requests, files = page.locator("#requests tr").nth(1).locator("td.num").all_inner_texts()[:2]
+    assert int(files) > 0 and (requests == "(large)" or int(requests) > 0)  # the demo's replayed traffic
 
 
 def test_unknown_tag_ref_and_path_answer_a_readable_404(page, server):

@@ -13,11 +13,11 @@ from typing import Any
 from branchml.version import __version__
 
 _API = (
-    "BranchmlError", "CheckFailed", "ExitCode", "FsckReport", "Repo",
-    "add_data", "clean_data", "clone", "create_branch", "fetch", "fsck", "gc", "get_release", "init", "install",
-    "leakage", "lineage", "list_branches", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data",
+    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "DoctorReport", "ExitCode", "FsckReport", "RemoteVerification", "Repo", "RunRecord", "Status", "StoreStats",
+    "ab_report", "add_data", "check_monitor", "clean_data", "clone", "commit_check_report", "create_branch", "doctor", "fetch", "fsck", "gc", "get_release", "init", "install",
+    "leakage", "lineage", "list_branches", "list_files", "list_releases", "list_runs", "migrate_remote", "open_repo", "pull_data",
     "push", "run",
-    "show", "split_data", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
+    "show", "split_data", "stats", "status", "track", "untrack", "used_by", "verify", "verify_all", "verify_remote",
 )
 __all__ = ["__version__", *_API]
 

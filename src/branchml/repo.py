@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from branchml.errors import BranchmlError
 from branchml.git import cmd, plumbing
 from branchml.store.store import Fetcher, Store
 
@@ -41,6 +42,14 @@ class Repo:
     @property
     def cwd(self) -> Path:
         return self.root or self.git_dir
+
+    @property
+    def work_tree(self) -> Path:
+        """The work tree root, for commands that read or write files there (none in a bare repository)."""
+        if self.root is None:
+            raise BranchmlError(f"{self.git_dir} is a bare repository: this command needs a work tree",
+                                hint="run it in a clone that has a work tree")
+        return self.root
 
     @property
     def store_dir(self) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
@@ -19,6 +20,9 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        target = memoryview(buffer).cast("B")  # io hands a writable bytes-like object
         while not self._buffer:
             piece = next(self._pieces, None)
             if piece is None:

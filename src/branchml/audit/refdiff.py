@@ -22,6 +22,7 @@ from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.roles.paths import PathKinds
 from branchml.runs import tracking
+from branchml.runs.settings import RunSettings
 
 DEFAULT_ROWS_MAX = 256 << 20  # whole-ref diffs compare rows of files up to this size (README, "Diffs")
 STATUS = {"A": "added", "D": "removed", "M": "modified", "T": "type-changed"}
@@ -137,10 +138,11 @@ def _configured_key(cfg: dict[str, Any], path: str) -> list[str] | None:
 
 def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Params and metrics of a ref: its run record when it is a tag with one, else its files."""
-    record = tracking.read_record(repo, ref, cfg["run"]["tracking_branch"]) if _is_tag(repo, ref) else None
+    settings = RunSettings.from_config(cfg)
+    record = tracking.read_record(repo, ref, settings.tracking_branch) if _is_tag(repo, ref) else None
     if record:
-        return dict(record.get("params") or {}), dict(record.get("metrics") or {})
-    return _json_file(repo, commit, cfg["run"]["params"]), _json_file(repo, commit, cfg["run"]["metrics"])
+        return dict(record.params), dict(record.metrics)
+    return _json_file(repo, commit, settings.params), _json_file(repo, commit, settings.metrics)
 
 
 def _is_tag(repo: Repo, ref: str) -> bool:

@@ -26,6 +26,7 @@ from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.card import CARD_NAME
 from branchml.runs.run import execute, read_json_object
+from branchml.runs.settings import run_settings
 
 DEFAULT_TOLERANCE = 1e-9
 
@@ -53,14 +54,14 @@ class RerunResult:
 
 def plan(repo: Repo, tag: str) -> RerunPlan:
     """What a rerun of `tag` would run, from its tracking record."""
-    settings = config.load(repo.root, repo.store_dir)["run"]
-    record = tracking.read_record(repo, tag, settings["tracking_branch"])
-    if not record or not record.get("command"):
-        raise BranchmlError(f"no run record for {tag!r} on {settings['tracking_branch']}",
+    settings = run_settings(repo)
+    record = tracking.read_record(repo, tag, settings.tracking_branch)
+    if not record or not record.command:
+        raise BranchmlError(f"no run record for {tag!r} on {settings.tracking_branch}",
                             hint="rerun works on tags made by `branchml run`; list them with `branchml runs`")
-    steps = [list(record["command"]), *(shlex.split(s) for s in record.get("steps", []))]
-    outputs = [f for f in record.get("files", []) if f != CARD_NAME]
-    return RerunPlan(tag, record["code_commit"], steps, dict(record.get("metrics") or {}), outputs)
+    steps = [list(record.command), *(shlex.split(s) for s in record.steps)]
+    outputs = [f for f in record.files if f != CARD_NAME]
+    return RerunPlan(tag, record.code_commit, steps, dict(record.metrics), outputs)
 
 
 def rerun(repo: Repo, run: RerunPlan, directory: Path | None, stream: BinaryIO) -> RerunResult:
@@ -81,8 +82,8 @@ def rerun(repo: Repo, run: RerunPlan, directory: Path | None, stream: BinaryIO) 
 
 def _execute(repo: Repo, run: RerunPlan, where: Path, stream: BinaryIO) -> None:
     env = {**os.environ, "BRANCHML_TAG": run.tag, "BRANCHML_CODE_COMMIT": run.code_commit, "BRANCHML_RERUN": "1"}
-    settings = config.load(repo.root, repo.store_dir)["run"]
-    for name in (settings["metrics"], settings["params"]):
+    settings = run_settings(repo)
+    for name in (settings.metrics, settings.params):
         (where / name).unlink(missing_ok=True)  # the committed copies must not pass for the rerun's
     log_path = repo.store_dir / "runs" / f"{run.tag}.rerun.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +93,7 @@ def _execute(repo: Repo, run: RerunPlan, where: Path, stream: BinaryIO) -> None:
 
 
 def _metrics(repo: Repo, where: Path) -> dict[str, Any]:
-    return read_json_object(where, config.load(repo.root, repo.store_dir)["run"]["metrics"])
+    return read_json_object(where, run_settings(repo).metrics)
 
 
 def _tolerances(repo: Repo) -> dict[str, float]:

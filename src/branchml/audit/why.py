@@ -20,6 +20,7 @@ from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
+from branchml.runs.settings import run_settings
 
 MONITOR_PREFIX = "refs/heads/monitor/"
 
@@ -49,14 +50,14 @@ def why(repo: Repo, tag: str) -> Story:
     if plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}") is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml release list` (or `git fetch --tags`)")
     commit = require_rev(repo, tag)
-    settings = config.load(repo.root, repo.store_dir)["run"]
-    record = tracking.read_record(repo, tag, settings["tracking_branch"]) or {}
+    record = tracking.read_record(repo, tag, run_settings(repo).tracking_branch)
     found = lineage(repo, commit)
     pulls = list(flatten_pulls(found["chain"]))
     story = Story(
         tag=tag, commit=commit, date=repo.git_text(["log", "-1", "--format=%cI", commit]),
-        code_commit=record.get("code_commit") or found["code_commit"], branch=record.get("branch"),
-        command=record.get("command"), params=record.get("params") or {}, metrics=record.get("metrics") or {},
+        code_commit=(record.code_commit if record else "") or found["code_commit"], branch=record.branch if record else None,
+        command=record.command if record else None, params=record.params if record else {},
+        metrics=record.metrics if record else {},
         uploads=found["sources"], pulls=[{k: p[k] for k in ("ref", "commit", "pulled_in")} for p in pulls],
     )
     story.cleaning_reports = cleaning_reports(repo, pulls)

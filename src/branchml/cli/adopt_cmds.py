@@ -7,21 +7,20 @@ from typing import Any
 
 import click
 
+from branchml import api as branchml_api
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import BranchmlError
 from branchml.migrate import api
 from branchml.repo import Repo
-from branchml.workflows import doctor as checks
 from branchml.workflows import setup
-from branchml.workflows.status import status as get_status
 
 
 @click.command()
 @json_option
 def status(as_json: bool) -> None:
     """The set-up at a glance: versions, filter and hooks, store, remotes, branch role, problems."""
-    get_output().result(get_status(Repo.find()).as_dict(), as_json, _render_status)
+    get_output().result(branchml_api.status(branchml_api.open_repo()).as_dict(), as_json, _render_status)
 
 
 def _render_status(s: dict[str, Any]) -> None:
@@ -49,14 +48,10 @@ def _render_status(s: dict[str, Any]) -> None:
 @json_option
 def doctor(apply_fix: bool, as_json: bool) -> None:
     """Check this clone: missing install, raw bytes where pointers belong, hooks, stale locks. Exit 1 if any."""
-    repo = Repo.find()
-    problems = checks.diagnose(repo)
-    actions = checks.fix(repo, problems) if apply_fix and problems else []
-    remaining = checks.diagnose(repo) if actions else problems
-    report = {"problems": [p.as_dict() for p in problems], "fixed": actions, "remaining": [p.as_dict() for p in remaining]}
-    get_output().result(report, as_json, _render_doctor)
-    if remaining:
-        raise BranchmlError(f"doctor found {len(remaining)} problem(s)", hint="run `branchml doctor --fix`"
+    report = branchml_api.doctor(branchml_api.open_repo(), apply_fix=apply_fix)
+    get_output().result(report.as_dict(), as_json, _render_doctor)
+    if report.remaining:
+        raise BranchmlError(f"doctor found {len(report.remaining)} problem(s)", hint="run `branchml doctor --fix`"
                             if not apply_fix else "see the fix named for each problem above")
 
 

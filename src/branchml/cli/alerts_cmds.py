@@ -45,7 +45,7 @@ def check_cmd(env: str | None, since: str | None, no_commit: bool, as_json: bool
     if not no_commit:
         report["committed"], path = commit_report(repo.cwd, report)
         get_output().info(f"report {path} committed onto monitor/{report['env']} ({report['committed'][:12]})")
-    get_output().result(report, as_json, lambda r: out_console.print(summary(r), markup=False))
+    get_output().result(report, as_json, lambda r: out_console.print(summary(r), markup=False, soft_wrap=True))
     if report["alert"]:
         raise CheckFailed(f"{len(report['alerts'])} alert(s) on monitor/{report['env']}", hint="see the report above")
 
@@ -71,9 +71,10 @@ def watch_cmd(env: str | None, since: str | None, interval: float, max_checks: i
 
 def _print_report(report: dict[str, Any]) -> None:
     verdict = f"{len(report['alerts'])} alert(s)" if report["alert"] else "no alert"
-    out_console.print(f"{report['checked_at']} monitor/{report['env']} @ {report['commit'][:12]}: {verdict}", markup=False)
+    out_console.print(f"{report['checked_at']} monitor/{report['env']} @ {report['commit'][:12]}: {verdict}", markup=False, soft_wrap=True)
     for alert in report["alerts"]:
-        out_console.print(f"  ALERT {alert}", markup=False)
+        out_console.print(f"  ALERT {alert}", markup=False, soft_wrap=True)
+    out_console.file.flush()  # a pipe (a supervisor, a test) sees each check as it happens
 
 
 @click.command("trust")
@@ -88,7 +89,7 @@ def trust_cmd(env: str | None, yes: bool) -> None:
     if blob is None:
         raise BranchmlError(f"monitor/{name} has no {RULES_PATH}", hint=f"branchml monitor scaffold --env {name}")
     with plumbing.CatFile(repo.cwd) as cat:
-        out_console.print(cat.blob(blob).decode("utf-8", errors="replace"), markup=False, highlight=False)
+        out_console.print(cat.blob(blob).decode("utf-8", errors="replace"), markup=False, highlight=False, soft_wrap=True)
     if not yes and not click.confirm(f"Run this code ({RULES_PATH}, blob {blob[:12]}) when checking monitor/{name}?",
                                      default=False, err=True):
         raise BranchmlError("not trusted: nothing changed", hint="the checks refuse to run it until you trust it")

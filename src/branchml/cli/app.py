@@ -18,7 +18,7 @@ from branchml.version import __version__
 class LazyGroup(click.Group):
     """A group whose commands are imported only when run (keeps `branchml --help` and hooks fast)."""
 
-    def __init__(self, *args, lazy: dict[str, str], **kw) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, str], **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.lazy = lazy
 
@@ -28,7 +28,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
             module, attr = self.lazy[name].split(":")
-            return getattr(importlib.import_module(module), attr)
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -54,7 +55,7 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
     modified files copied, copies of deleted files removed)."""
     result = pull_files(Repo.find(), ref, to, path, everything)
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         if r["commit"] is None:
             _say(f"already up to date with {escape(r['source'])} ({r['unchanged']} file(s))")
             return
@@ -73,7 +74,7 @@ def clean(rules: str | None, everything: bool, as_json: bool) -> None:
     """On data/clean: drop broken files and bad rows; commit a report of every drop."""
     result = clean_data(Repo.find(), rules, everything)
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         if r["commit"] is None:
             _say(f"clean: {r['checked_files']} file(s) checked, nothing to drop")
             return
@@ -98,7 +99,7 @@ def split(ratios: str | None, seed: int | None, key: str | None, source: str | N
     """On data/split: (re)write train/ val/ test/ and manifest.csv; examples never move."""
     result = split_data(Repo.find(), ratios, seed, key, source, force)
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         counts = ", ".join(f"{n} {s}" for s, n in r["counts"].items())
         state = f"committed {r['commit'][:12]}" if r["commit"] else "already up to date"
         _say(f"split {escape(r['settings']['source'])}: {counts} ({state})")
@@ -138,7 +139,7 @@ def lineage(rev: str, as_json: bool) -> None:
     get_output().result(data_lineage(Repo.find(), rev), as_json, _render_lineage)
 
 
-def _render_lineage(result: dict) -> None:
+def _render_lineage(result: dict[str, Any]) -> None:
     code = "" if result["code_commit"] == result["commit"] else f" (code from {result['code_commit'][:12]})"
     tree = Tree(f"[bold]{escape(result['rev'])}[/] {result['commit'][:12]}{code}")
     seen: set[str] = set()
@@ -150,7 +151,7 @@ def _render_lineage(result: dict) -> None:
         _say(f"  {up['commit'][:12]}  {up['date'][:10]}  {up['files']} file(s)  {escape(up['source'])}")
 
 
-def _add_pull(parent: Tree, pull: dict, seen: set[str]) -> None:
+def _add_pull(parent: Tree, pull: dict[str, Any], seen: set[str]) -> None:
     """One pull and what it brought; an upload already shown higher up is not repeated."""
     state = " [red](not in this clone)[/]" if pull.get("missing") else ""
     branch = parent.add(f"pulled from [cyan]{escape(pull['ref'])}[/] @ {str(pull['commit'])[:12]}{state}"
@@ -168,7 +169,7 @@ def _add_pull(parent: Tree, pull: dict, seen: set[str]) -> None:
 @json_option
 def used_by(rev: str, as_json: bool) -> None:
     """Which branches, tags and runs hold REV's data or pulled it (at any depth)."""
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         table = _table("ref", "kind", "how", "via")
         for user in r["users"]:
             table.add_row(escape(user["name"]), user["kind"], user["how"], escape(" <- ".join(_short_origin(v) for v in user["via"])))

@@ -31,10 +31,11 @@ def demo(directory: Path, as_json: bool) -> None:
 
         out.info("[bold cyan]branchml runs[/] (on main):")
         render_runs(read_records(repo))
-    latest = show(repo, summary["tags"][1])
+    latest = show(repo, summary["tags"][-1])
     lineage = latest["data_lineage"]
     sources = [f"{e['key']} {e['value']}" for e in (lineage.get("entries", []) if isinstance(lineage, dict) else [])]
     out.info(f"[bold cyan]where did {latest['tag']} come from?[/] " + escape(
         f"code {latest['code_commit'][:12]}, data: {'; '.join(sources)}; metrics {latest['metrics']}"))
-    out.info(f"\nNext: cd {directory} && branchml runs && branchml show {latest['tag']} && branchml release list")
+    out.info(f"\nNext: cd {directory} && branchml runs && branchml show {latest['tag']} --monitor && "
+             "branchml ab report --env prod && branchml monitor check --env prod --no-commit")
     out.result({**summary, "show": latest}, as_json, lambda s: None)

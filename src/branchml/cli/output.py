@@ -79,6 +79,5 @@ def print_crash(line: str) -> None:
 
 def get_output() -> Output:
     ctx = click.get_current_context(silent=True)
-    if ctx is not None and isinstance(ctx.find_root().obj, Output):
-        return ctx.find_root().obj
-    return Output()
+    root = ctx.find_root().obj if ctx is not None else None
+    return root if isinstance(root, Output) else Output()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ from branchml.workflows.clone import clone as clone_repo
 from branchml.workflows.switch import switch as do_switch
 
 
-def _parse_options(pairs: tuple[str, ...]) -> dict:
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -60,7 +61,7 @@ def list_(as_json: bool) -> None:
     get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
 
 
-def _render_remotes(rows: list[dict]) -> None:
+def _render_remotes(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table("name", "url", "options", "from", "status")
@@ -134,7 +135,7 @@ def migrate(source: str, target: str, refs: tuple[str, ...], no_read_back: bool,
     out.result(report.as_dict(), as_json, _render_migration)
 
 
-def _render_migration(r: dict) -> None:
+def _render_migration(r: dict[str, Any]) -> None:
     out = get_output()
     out.info(f"{r['source']} -> {r['target']}: {r['files']} file(s) needed; copied {r['copied_chunks']} chunk(s) and "
              f"{r['copied_files']} file record(s) in {r['packs']} pack(s), {r['bytes']} bytes")
@@ -189,19 +190,19 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
     result = api.verify(Repo.find(), ref, remote_name)
-    get_output().result(result, as_json, _render_verify)
-    if result["missing"]:
-        raise CheckFailed(f"{len(result['missing'])} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
+    get_output().result(result.as_dict(), as_json, lambda _: _render_verify(result))
+    if result.missing:
+        raise CheckFailed(f"{len(result.missing)} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
 
 
-def _render_verify(result: dict) -> None:
+def _render_verify(result: api.RemoteVerification) -> None:
     out = get_output()
-    if not result["missing"]:
-        out.info(f"{result['remote']}: all {result['files']} file(s) of {result['ref']} are on the remote")
+    if not result.missing:
+        out.info(f"{result.remote}: all {result.files} file(s) of {result.ref} are on the remote")
         return
-    for item in result["missing"]:
-        out.info(f"missing on {result['remote']}: {item['path']} ({item['oid'][:16]}…)")
-    out.info(f"{len(result['missing'])} of {result['files']} file(s) missing; run `branchml push`")
+    for item in result.missing:
+        out.info(f"missing on {result.remote}: {item.path} ({item.oid[:16]}…)")
+    out.info(f"{len(result.missing)} of {result.files} file(s) missing; run `branchml push`")
 
 
 @click.command(context_settings={"ignore_unknown_options": False})

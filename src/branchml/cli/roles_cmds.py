@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from branchml import api
 from branchml.cli.complete import complete_branches, complete_refs
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.repo import Repo
-from branchml.roles.branches import create_branch, list_branches
-from branchml.workflows.commitchecks import verify as run_verify
-from branchml.workflows.commitchecks import verify_all
 
 
 @click.command()
@@ -19,7 +18,7 @@ from branchml.workflows.commitchecks import verify_all
 @click.option("--force-role", "any_role", is_flag=True, help="Allow a name that no [roles.branches] glob gives a role.")
 def branch(name: str, start: str | None, any_role: bool) -> None:
     """Create branch NAME of a role (data/raw, dev/x, stable/x, monitor/x, ds/x...) and switch to it."""
-    role = create_branch(Repo.find(), name, start, any_role=any_role)
+    role = api.create_branch(api.open_repo(), name, start, any_role=any_role)
     get_output().info(f"switched to new branch {name} (role: {role or 'none'})")
 
 
@@ -27,11 +26,11 @@ def branch(name: str, start: str | None, any_role: bool) -> None:
 @json_option
 def branches(as_json: bool) -> None:
     """Every branch with its role, head, last activity and latest tag."""
-    infos = list_branches(Repo.find())
+    infos = api.list_branches(api.open_repo())
     get_output().result([i.to_json() for i in infos], as_json, _render_branches)
 
 
-def _render_branches(rows: list[dict]) -> None:
+def _render_branches(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     table = Table(box=None)
@@ -52,8 +51,8 @@ def _render_branches(rows: list[dict]) -> None:
 def verify(revision: str | None, branch_name: str | None, all_branches: bool, as_json: bool) -> None:
     """Check the role rules, unresolved merges and raw bytes on RANGE (A..B, or a branch: its commits since it
     forked). Exit 1 on violations."""
-    repo = Repo.find()
-    found = verify_all(repo) if all_branches else run_verify(repo, revision, branch_name)
+    repo = api.open_repo()
+    found = api.verify_all(repo) if all_branches else api.verify(repo, revision, branch_name)
     if as_json:
         get_output().result([v.__dict__ for v in found], True, lambda _: None)
     else:

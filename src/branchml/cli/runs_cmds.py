@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from branchml import config
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.cli.serve_cmds import monitor_summary
@@ -14,8 +14,9 @@ from branchml.repo import Repo
 from branchml.runs.mlflow_export import export
 from branchml.runs.release import get, list_releases, repo_for
 from branchml.runs.run import run as do_run
+from branchml.runs.settings import run_settings
 from branchml.runs.show import show as do_show
-from branchml.runs.tracking import read_records
+from branchml.runs.tracking import RunRecord, read_records
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -31,7 +32,7 @@ def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str
     result = do_run(Repo.find(), list(command), customer=customer, tag=tag)
     out = get_output()
     out.info(f"[green]tagged {result.tag}[/] ({result.commit[:12]}); record on main; log: {result.log}")
-    out.result(result.record, as_json, lambda r: None)
+    out.result(result.record.to_json(), as_json, lambda r: None)
 
 
 @click.command()
@@ -42,28 +43,28 @@ def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     """The run records on the tracking branch (main), from any branch."""
 
     repo = Repo.find()
-    records = read_records(repo, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
-    records.sort(key=lambda r: r.get("started", ""))
+    records = read_records(repo, run_settings(repo).tracking_branch)
+    records.sort(key=lambda r: r.started)
     if sort_by:
-        have = [r for r in records if sort_by in r.get("metrics", {})]
-        have.sort(key=lambda r: r["metrics"][sort_by], reverse=not ascending)
-        records = have + [r for r in records if sort_by not in r.get("metrics", {})]
-    get_output().result(records, as_json, render_runs)
+        have = [r for r in records if sort_by in r.metrics]
+        have.sort(key=lambda r: r.metrics[sort_by], reverse=not ascending)
+        records = have + [r for r in records if sort_by not in r.metrics]
+    get_output().result([r.to_json() for r in records], as_json, lambda _: render_runs(records))
 
 
-def render_runs(records: list[dict]) -> None:
+def render_runs(records: list[RunRecord]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
-    names = sorted({m for r in records for m in r.get("metrics", {})})
+    names = sorted({m for r in records for m in r.metrics})
     table = Table("tag", "branch", "commit", "started", *names)
     for r in records:
-        metrics = r.get("metrics", {})
-        table.add_row(r["tag"], r.get("branch", ""), r.get("commit", "")[:10], r.get("started", ""),
+        metrics = r.metrics
+        table.add_row(r.tag, r.branch, r.commit[:10], r.started,
                       *(_fmt(metrics.get(m)) for m in names))
     out_console.print(table if records else "no runs recorded yet (train one with `branchml run`)")
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -80,7 +81,7 @@ def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None
     get_output().result(info, as_json, _render_show)
 
 
-def _render_show(info: dict) -> None:
+def _render_show(info: dict[str, Any]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     out_console.print(f"[bold]{info['tag']}[/]  commit {info['commit']}  branch {info['branch'] or '?'}")
@@ -114,7 +115,7 @@ def release() -> None:
 @json_option
 def release_list(customer: str | None, as_json: bool) -> None:
     """Release tags (of CUSTOMER, or all), oldest first."""
-    def render(rows):
+    def render(rows: list[dict[str, Any]]) -> None:
         from rich.table import (
             Table,  # rich's renderers load only when output needs them
         )
@@ -160,7 +161,7 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
 
     repo = Repo.find()
-    result = export(repo, db, config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    result = export(repo, db, run_settings(repo).tracking_branch)
     get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
                       f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
                       "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, BinaryIO
 
 import click
 from rich.table import Table
 
+from branchml import api
 from branchml.audit.textconv import textconv
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.repo import Repo
-from branchml.store.filecache import FileCache
 from branchml.store.pointer import parse_pointer
-from branchml.workflows.fsck import require_store, run_fsck
-from branchml.workflows.gc import run_gc
-from branchml.workflows.listing import list_files
+from branchml.workflows.fsck import require_store
 
 
 @click.command("ls-files")
@@ -26,9 +24,9 @@ from branchml.workflows.listing import list_files
 @json_option
 def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> None:
     """Tracked large files (of the index, or of REF): path, size, oid, whether their content is local."""
-    rows = [f.as_dict() for f in list_files(Repo.find(), ref, all_refs=all_refs, deleted=deleted)]
+    rows = [f.as_dict() for f in api.list_files(api.open_repo(), ref, all_refs=all_refs, deleted=deleted)]
 
-    def render(data: list[dict]) -> None:
+    def render(data: list[dict[str, Any]]) -> None:
         table = Table("path", "size", "oid", "local", box=None)
         for row in data:
             table.add_row(row["path"], human_size(row["size"]), row["oid"][:12], "yes" if row["present"] else "[red]no[/]")
@@ -41,13 +39,9 @@ def ls_files(ref: str | None, all_refs: bool, deleted: bool, as_json: bool) -> N
 @json_option
 def stats(as_json: bool) -> None:
     """Logical bytes (files as users see them) against bytes stored, and the dedup ratio."""
-    repo = Repo.find()
-    totals = repo.store.stats()
-    logical = totals["file_bytes"]
-    totals["dedup_ratio"] = round(logical / totals["stored_bytes"], 3) if totals["stored_bytes"] else None
-    totals["checkout_links"] = FileCache(repo.store).stats().as_dict()
+    totals = api.stats(api.open_repo()).as_dict()
 
-    def render(t: dict) -> None:
+    def render(t: dict[str, Any]) -> None:
         out_console.print(f"files:          {t['files']}")
         out_console.print(f"logical bytes:  {human_size(t['file_bytes'])}")
         out_console.print(f"unique chunks:  {t['chunks']} ({human_size(t['chunk_bytes'])} before compression)")
@@ -71,15 +65,15 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 
     What fails verification is set aside, so `branchml fetch` or re-adding the file repairs it.
     """
-    repo = Repo.find()
+    repo = api.open_repo()
     require_store(repo)
     out = get_output()
     total = 0 if rebuild_index else repo.store.stats()["chunk_bytes"]
     with out.progress("checking chunks", total or None) as advance:
-        report = run_fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
+        report = api.fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
     items = report.problems
 
-    def render(items: list[dict]) -> None:
+    def render(items: list[dict[str, Any]]) -> None:
         if not items:
             out_console.print(f"store OK ({report.files_checked} tracked file(s) checked{', data read' if read_data else ''})")
         for item in items:
@@ -101,11 +95,10 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
-    repo = Repo.find()
-    report = run_gc(repo, dry_run=dry_run).as_dict()
+    report = api.gc(api.open_repo(), dry_run=dry_run).as_dict()
     report["dry_run"] = dry_run
 
-    def render(r: dict) -> None:
+    def render(r: dict[str, Any]) -> None:
         verb = "would free" if dry_run else "freed"
         out_console.print(
             f"{verb} {human_size(r['freed_bytes'])}: {r['dead_chunks']} chunk(s), {r['dead_files']} file record(s); "
@@ -121,10 +114,10 @@ def gc(dry_run: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("pointer_file", type=click.File("rb"), default="-")
-def cat(pointer_file) -> None:
+def cat(pointer_file: BinaryIO) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
     pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
-    repo = Repo.find()
+    repo = api.open_repo()
     require_store(repo)
     # A terminal or pipe cannot take bytes back: check the whole file before the first byte goes out.
     repo.store.verify_file(pointer, pointer_file.name)

@@ -14,6 +14,7 @@ from branchml.data.change import ChangeSet, commit_changes
 from branchml.data.settings import data_settings, repo_folder
 from branchml.data.tree import head_commit, ls_tree, require_role
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 
 ROLES = ("data/raw",)
 
@@ -26,7 +27,7 @@ class Upload:
     source: str
 
 
-def add(repo, files: list[str | Path], source: str, to: str | None = None) -> Upload:
+def add(repo: Repo, files: list[str | Path], source: str, to: str | None = None) -> Upload:
     """Commit `files` (files or folders) under `to` with a `Data-Source: <source>` trailer."""
     require_role(repo, ROLES, "data add")
     source = check_source(source)
@@ -57,9 +58,9 @@ def check_source(source: str | None) -> str:
     return text
 
 
-def new_upload_folder(repo, existing: set[str]) -> str:
+def new_upload_folder(repo: Repo, existing: set[str]) -> str:
     """`data/uploads/<UTC date>-<n>`, with n one more than any upload of that day."""
-    base = f"{data_settings(repo)['uploads']}/{dt.datetime.now(dt.UTC):%Y-%m-%d}-"
+    base = f"{data_settings(repo).uploads}/{dt.datetime.now(dt.UTC):%Y-%m-%d}-"
     taken = {p[len(base):].split("/", 1)[0] for p in existing if p.startswith(base)}
     numbers = [int(t) for t in taken if t.isdigit()]
     return f"{base}{max(numbers, default=0) + 1}"

@@ -18,6 +18,7 @@ from branchml.data.tree import Entry, head_commit, ls_tree
 from branchml.errors import BranchmlError
 from branchml.files import write_atomic
 from branchml.git import plumbing, porcelain
+from branchml.repo import Repo
 
 
 @dataclass
@@ -34,7 +35,7 @@ class ChangeSet:
         return bool(self.copies or self.contents or self.entries or self.removals)
 
 
-def require_clean_index(repo) -> None:
+def require_clean_index(repo: Repo) -> None:
     if head_commit(repo) and not porcelain.index_matches_head(repo.cwd):
         raise BranchmlError(
             "the index has staged changes: a data commit must contain only its own changes",
@@ -42,7 +43,7 @@ def require_clean_index(repo) -> None:
         )
 
 
-def check_targets(repo, changes: ChangeSet) -> None:
+def check_targets(repo: Repo, changes: ChangeSet) -> None:
     """Refuse when applying would overwrite something of the user's that Git does not hold."""
     paths = changes.paths()
     tracked = {e.path for e in ls_tree(repo, head_commit(repo))}
@@ -52,7 +53,7 @@ def check_targets(repo, changes: ChangeSet) -> None:
     if modified:
         raise _local_changes(sorted(modified))
     for path in paths:
-        if path not in tracked and os.path.lexists(repo.root / path):
+        if path not in tracked and os.path.lexists(repo.work_tree / path):
             raise _local_changes([path], untracked=True)
         _check_no_file_in_the_way(path, tracked)
 
@@ -73,27 +74,29 @@ def _local_changes(paths: list[str], untracked: bool = False) -> BranchmlError:
     )
 
 
-def commit_changes(repo, changes: ChangeSet, message: str, trailers: list[tuple[str, str]]) -> str:
+def commit_changes(repo: Repo, changes: ChangeSet, message: str, trailers: list[tuple[str, str]]) -> str:
     """Apply `changes`, commit them with `trailers`, and return the new commit id."""
     require_clean_index(repo)
     check_targets(repo, changes)
-    created = [p for p in changes.paths() if not os.path.lexists(repo.root / p)]
+    created = [p for p in changes.paths() if not os.path.lexists(repo.work_tree / p)]
     try:
         _apply(repo, changes)
         porcelain.commit(repo.cwd, message, trailers=trailers)
     except BaseException:
         _roll_back(repo, changes, created)
         raise
-    return head_commit(repo)
+    head = head_commit(repo)
+    assert head is not None  # the commit above made one
+    return head
 
 
-def _apply(repo, changes: ChangeSet) -> None:
+def _apply(repo: Repo, changes: ChangeSet) -> None:
     for path, source in changes.copies.items():
-        target = repo.root / path
+        target = repo.work_tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     for path, data in changes.contents.items():
-        target = repo.root / path
+        target = repo.work_tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
     if changes.copies or changes.contents:
@@ -103,10 +106,10 @@ def _apply(repo, changes: ChangeSet) -> None:
     if changes.removals:
         porcelain.remove_from_index(repo.cwd, sorted(changes.removals))
         for path in changes.removals:
-            (repo.root / path).unlink(missing_ok=True)
+            (repo.work_tree / path).unlink(missing_ok=True)
 
 
-def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
+def _stage_entries(repo: Repo, items: list[tuple[str, Entry]]) -> None:
     """Point index entries at existing blobs (no bytes copied), then write them out through the filter."""
     plumbing.restage(repo.cwd, [plumbing.TreeEntry(e.mode, "blob", e.sha, path) for path, e in items])
     porcelain.checkout_index(repo.cwd, [path for path, _ in items], update_stat=True)
@@ -114,7 +117,7 @@ def _stage_entries(repo, items: list[tuple[str, Entry]]) -> None:
     materialize(repo, [path for path, _ in items])  # files too large for Git's memory, left as pointers
 
 
-def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
+def _roll_back(repo: Repo, changes: ChangeSet, created: list[str]) -> None:
     """Index back to HEAD (it was clean), touched files back to HEAD, new files removed."""
     head = head_commit(repo)
     if head:
@@ -123,10 +126,10 @@ def _roll_back(repo, changes: ChangeSet, created: list[str]) -> None:
         plumbing.read_tree(repo.cwd, None)
     new = set(created)
     for path in new:
-        target = repo.root / path
+        target = repo.work_tree / path
         if target.is_file() or target.is_symlink():
             target.unlink()
-        _remove_empty_parents(repo.root, target.parent)
+        _remove_empty_parents(repo.work_tree, target.parent)
     restore = [p for p in changes.paths() if p not in new]
     if restore and head:
         porcelain.restore_from_head(repo.cwd, restore, check=False)

@@ -27,6 +27,7 @@ from branchml.data.tree import (
 )
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
+from branchml.repo import Repo
 
 ROLES = ("data/clean",)
 RULES_VERSION = "builtin-1"  # bump when a built-in rule changes, so the next clean checks every file
@@ -52,7 +53,7 @@ class CleanResult:
     since: str | None = None  # the clean commit after which files were checked (None: all files)
 
 
-def clean(repo, rules_script: str | None = None, everything: bool = False) -> CleanResult:
+def clean(repo: Repo, rules_script: str | None = None, everything: bool = False) -> CleanResult:
     """Check the data folder and commit the drops with a report.
 
     Files unchanged since the last clean commit made with the same rules are not checked again
@@ -62,25 +63,25 @@ def clean(repo, rules_script: str | None = None, everything: bool = False) -> Cl
     settings = data_settings(repo)
     head = head_commit(repo)
     user = _user_rules(repo, head, rules_script) if rules_script else None
-    entries = [e for e in ls_tree(repo, head, settings["dir"]) if e.path != (user.script if user else None)]
+    entries = [e for e in ls_tree(repo, head, settings.dir) if e.path != (user.script if user else None)]
     rules_id = RULES_VERSION + (f" {user.script}@{user.blob}" if user else "")
     since = None if everything else last_cleaned(repo, head, rules_id)
-    if since:
-        entries = [e for e in entries if e.path in changed_since(repo, since, head, settings["dir"])]
+    if since and head:  # a last clean implies a head
+        entries = [e for e in entries if e.path in changed_since(repo, since, head, settings.dir)]
     changes = ChangeSet()
     result = CleanResult(None, None, len(entries), since=since)
     for entry, data in iter_contents(repo, entries):
         _clean_file(entry, data, user, changes, result)
     if not changes:
         return result
-    result.report = f"{settings['reports']}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
+    result.report = f"{settings.reports}/clean-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
     changes.contents[result.report] = _report(head, user, result)
     message = f"Clean data: drop {len(result.dropped_files)} file(s) and {len(result.dropped_rows)} row(s)"
     result.commit = commit_changes(repo, changes, message, [("Data-Cleaned", rules_id)])
     return result
 
 
-def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
+def last_cleaned(repo: Repo, head: str | None, rules_id: str) -> str | None:
     """The last clean commit, if it used the same rules (else everything must be checked again)."""
     if head is None:
         return None
@@ -92,11 +93,11 @@ def last_cleaned(repo, head: str | None, rules_id: str) -> str | None:
     return commit if used.strip() == rules_id else None
 
 
-def changed_since(repo, old: str, new: str, folder: str) -> set[str]:
+def changed_since(repo: Repo, old: str, new: str, folder: str) -> set[str]:
     return {d.path for d in plumbing.diff_tree(repo.cwd, old, new, [folder], diff_filter="AMT")}
 
 
-def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: CleanResult) -> None:
+def _clean_file(entry: Entry, data: bytes, user: builtin.UserRules | None, changes: ChangeSet, result: CleanResult) -> None:
     problem = file_problem(entry.path, data, user)
     if problem is None and row_format(entry.path):
         problem = _clean_rows(entry.path, data, user, changes, result)
@@ -106,7 +107,7 @@ def _clean_file(entry: Entry, data: bytes, user, changes: ChangeSet, result: Cle
         result.dropped_files.append(Drop(entry.path, rule, reason))
 
 
-def file_problem(path: str, data: bytes, user) -> tuple[str, str] | None:
+def file_problem(path: str, data: bytes, user: builtin.UserRules | None) -> tuple[str, str] | None:
     """(rule, reason) of the first rule that rejects the whole file, or None."""
     for name, rule in builtin.BUILTIN_FILE_RULES.items():
         reason = rule(path, data)
@@ -116,7 +117,7 @@ def file_problem(path: str, data: bytes, user) -> tuple[str, str] | None:
     return ("user:check_file", reason) if reason else None
 
 
-def _clean_rows(path: str, data: bytes, user, changes: ChangeSet, result: CleanResult) -> tuple[str, str] | None:
+def _clean_rows(path: str, data: bytes, user: builtin.UserRules | None, changes: ChangeSet, result: CleanResult) -> tuple[str, str] | None:
     """Drop bad rows; a file-level problem when the file cannot be read or no row is left."""
     try:
         table = read_row_file(path, data)
@@ -138,7 +139,7 @@ def _clean_rows(path: str, data: bytes, user, changes: ChangeSet, result: CleanR
     return None
 
 
-def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
+def _user_rules(repo: Repo, head: str | None, script: str) -> builtin.UserRules:
     path = repo_folder(script, "--rules")
     entry = next((e for e in ls_tree(repo, head, path) if e.path == path), None)
     if entry is None:
@@ -151,7 +152,7 @@ def _user_rules(repo, head: str | None, script: str) -> builtin.UserRules:
     return builtin.load_user_rules(path, entry.sha, source)
 
 
-def _report(head: str | None, user, result: CleanResult) -> bytes:
+def _report(head: str | None, user: builtin.UserRules | None, result: CleanResult) -> bytes:
     report = {
         "format": CLEAN_REPORT_FORMAT,
         "cleaned_commit": head,

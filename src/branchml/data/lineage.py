@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from typing import Any
 
 from branchml.data.tree import resolve_commit
 from branchml.git import plumbing
+from branchml.repo import Repo
 
 MULTI = "\x1e"  # between the values of one trailer key
 FIELDS = ["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" for k in ("Data-From", "Data-Source", "Run-Tag")]
@@ -21,12 +23,12 @@ ORIGIN = re.compile(r"^(?P<ref>.+)@(?P<commit>[0-9a-f]{40}|[0-9a-f]{64})$")
 class Walker:
     """Reads trailers once per commit walk and remembers them: lineage and used-by share it."""
 
-    def __init__(self, repo) -> None:
+    def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self._nodes: dict[str, dict] = {}
+        self._nodes: dict[str, dict[str, Any]] = {}
         self._files: dict[str, int] = {}
 
-    def node(self, commit: str, stack: frozenset[str] = frozenset()) -> dict:
+    def node(self, commit: str, stack: frozenset[str] = frozenset()) -> dict[str, Any]:
         """{"commit", "uploads" (reachable raw uploads), "chain" (reachable pulls, each with its node)}."""
         if commit in self._nodes:
             return self._nodes[commit]
@@ -42,7 +44,7 @@ class Walker:
         self._nodes[commit] = {"commit": commit, "uploads": uploads, "chain": [p for p in pulls if p]}
         return self._nodes[commit]
 
-    def _pull(self, pulled_in: str, origin: str, stack: frozenset[str]) -> dict | None:
+    def _pull(self, pulled_in: str, origin: str, stack: frozenset[str]) -> dict[str, Any] | None:
         match = ORIGIN.match(origin.strip())
         if not match:
             return {"ref": origin, "commit": None, "pulled_in": pulled_in, "malformed": True, "uploads": [], "chain": []}
@@ -54,14 +56,14 @@ class Walker:
     def _exists(self, commit: str) -> bool:
         return plumbing.commit_id(self.repo.cwd, commit) is not None
 
-    def _trailer_commits(self, commit: str) -> list[dict]:
+    def _trailer_commits(self, commit: str) -> list[dict[str, Any]]:
         rows = plumbing.log_records(self.repo.cwd, [commit], FIELDS, grep="^(Data-From|Data-Source):")
         records = []
         for sha, date, subject, origins, sources, _runs in rows:
             records.append({"commit": sha, "date": date, "subject": subject, "origins": _values(origins), "sources": _values(sources)})
         return records
 
-    def _count_files(self, uploads: list[dict]) -> None:
+    def _count_files(self, uploads: list[dict[str, Any]]) -> None:
         """Files each upload added, in one batch over the uploads not counted yet."""
         todo = [u["commit"] for u in uploads if u["commit"] not in self._files]
         if todo:
@@ -75,9 +77,9 @@ def _values(field: str) -> list[str]:
     return [v.strip() for v in field.split(MULTI) if v.strip()]
 
 
-def all_uploads(repo, node: dict) -> list[dict]:
+def all_uploads(repo: Repo, node: dict[str, Any]) -> list[dict[str, Any]]:
     """Every upload of a lineage tree once, oldest first (parents before children, then by date)."""
-    seen: dict[str, dict] = {}
+    seen: dict[str, dict[str, Any]] = {}
     stack = [node]
     while stack:
         current = stack.pop()
@@ -92,7 +94,7 @@ def all_uploads(repo, node: dict) -> list[dict]:
     return sorted(seen.values(), key=lambda u: (rank.get(u["commit"], len(rank)), u["date"], u["commit"]))
 
 
-def lineage(repo, rev: str) -> dict:
+def lineage(repo: Repo, rev: str) -> dict[str, Any]:
     """What `rev`'s data came from: {"rev", "commit", "code_commit", "sources": [raw uploads],
     "chain": [nested pulls], "entries": [the same as flat trailers]}.
 
@@ -105,20 +107,20 @@ def lineage(repo, rev: str) -> dict:
             "chain": node["chain"], "entries": trailer_entries(node)}
 
 
-def code_commit(repo, commit: str) -> str:
+def code_commit(repo: Repo, commit: str) -> str:
     """The code that goes with the data: a run commit's `Code-From:` trailer, else the commit itself."""
     (value,) = plumbing.log_records(repo.cwd, [commit], ["%(trailers:key=Code-From,valueonly,separator=%x1e)"], no_walk=True)[0]
     named = value.strip().split(MULTI)[0].strip()
     return named or commit
 
 
-def trailer_entries(node: dict) -> list[dict]:
+def trailer_entries(node: dict[str, Any]) -> list[dict[str, Any]]:
     """The same lineage as flat trailers, pulls before what they pulled: {"commit", "key", "value"}.
 
     The shape model cards read."""
     entries, seen = [], set()
 
-    def visit(current: dict) -> None:
+    def visit(current: dict[str, Any]) -> None:
         for pull in current["chain"]:
             entries.append({"commit": pull["pulled_in"], "key": "Data-From", "value": f"{pull['ref']}@{pull['commit']}"})
             visit(pull)
@@ -131,7 +133,7 @@ def trailer_entries(node: dict) -> list[dict]:
     return entries
 
 
-def used_by(repo, rev: str) -> dict:
+def used_by(repo: Repo, rev: str) -> dict[str, Any]:
     """Branches, tags and runs whose data contains `rev` or was pulled, at any depth, from it or a descendant.
 
     Returns {"rev", "commit", "users": [{"ref", "name", "kind" (branch/tag/run), "how" (contains/pulled),
@@ -152,7 +154,7 @@ def used_by(repo, rev: str) -> dict:
     return {"rev": rev, "commit": target, "users": users}
 
 
-def _graph(repo) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+def _graph(repo: Repo) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
     """children[commit] and pulled_by[pulled commit] = [(pulling commit, ref name)] over all refs."""
     fields = ["%H", "%P", "%(trailers:key=Data-From,valueonly,separator=%x1e)"]
     children: dict[str, list[str]] = {}
@@ -186,7 +188,7 @@ def _holders(target: str, children: dict[str, list[str]], pulled_by: dict[str, l
     return found
 
 
-def _refs(repo) -> list[tuple[str, str, str]]:
+def _refs(repo: Repo) -> list[tuple[str, str, str]]:
     """(ref, commit, kind) of every branch and tag; a tag whose commit carries Run-Tag is a run."""
     refs = []
     for ref, obj, peeled in plumbing.ref_rows(repo.cwd, ["refs/heads", "refs/tags"], ["refname", "objectname", "*objectname"]):
@@ -195,7 +197,7 @@ def _refs(repo) -> list[tuple[str, str, str]]:
     return [(r, c, "run" if k == "tag" and c in runs else k) for r, c, k in refs]
 
 
-def _run_commits(repo, commits: list[str]) -> set[str]:
+def _run_commits(repo: Repo, commits: list[str]) -> set[str]:
     if not commits:
         return set()
     rows = plumbing.log_records(repo.cwd, sorted(set(commits)), ["%H", "%(trailers:key=Run-Tag,valueonly)"], no_walk=True)

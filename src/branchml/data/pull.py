@@ -17,6 +17,7 @@ from branchml.data.settings import data_settings, repo_folder
 from branchml.data.tree import Entry, head_commit, ls_tree, require_role, resolve_commit
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
+from branchml.repo import Repo
 
 ROLES = ("data/clean", "data/split", "stable", "ds")
 
@@ -32,7 +33,7 @@ class PullResult:
     removed: list[str] = field(default_factory=list)  # copies of files REF deleted since then
 
 
-def pull(repo, ref: str, to: str | None = None, path: str | None = None, everything: bool = False) -> PullResult:
+def pull(repo: Repo, ref: str, to: str | None = None, path: str | None = None, everything: bool = False) -> PullResult:
     """Copy `path` (default: the data folder) of `ref` to `to` (default: the same place).
 
     When this branch pulled `ref` before with the same paths, only what changed on `ref` since is
@@ -41,7 +42,7 @@ def pull(repo, ref: str, to: str | None = None, path: str | None = None, everyth
     """
     require_role(repo, ROLES, "data pull")
     commit = resolve_commit(repo, ref)
-    src = repo_folder(path, "--path") if path else data_settings(repo)["dir"]
+    src = repo_folder(path, "--path") if path else data_settings(repo).dir
     entries = ls_tree(repo, commit, src)
     if not entries:
         raise BranchmlError(f"{ref} has no files under {src}/", hint=f"see what it has with `git ls-tree -r --name-only {ref}`")
@@ -65,7 +66,7 @@ def pull(repo, ref: str, to: str | None = None, path: str | None = None, everyth
     return result
 
 
-def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
+def last_pulled(repo: Repo, head: str | None, ref: str, mapping: str) -> str | None:
     """The commit of `ref` this branch last pulled with the same paths, if it is in this clone."""
     if head is None:
         return None
@@ -78,22 +79,23 @@ def last_pulled(repo, head: str | None, ref: str, mapping: str) -> str | None:
     return None
 
 
-def _since(repo, since: str, commit: str, src: str, dest: str | None, entries: list[Entry],
+def _since(repo: Repo, since: str, commit: str, src: str, dest: str | None, entries: list[Entry],
            current: dict[str, Entry]) -> tuple[list[Entry], set[str]]:
     """Entries changed on the source since the last pull, and the copies here of deleted ones."""
     changed, deleted = source_changes(repo, since, commit, src)
     return [e for e in entries if e.path in changed], stale_copies(repo, since, deleted, src, dest, current)
 
 
-def source_changes(repo, old: str, new: str, src: str) -> tuple[set[str], set[str]]:
+def source_changes(repo: Repo, old: str, new: str, src: str) -> tuple[set[str], set[str]]:
     """Files under `src` (added or modified, deleted) between two commits of the source."""
-    changed, deleted = set(), set()
+    changed: set[str] = set()
+    deleted: set[str] = set()
     for d in plumbing.diff_tree(repo.cwd, old, new, [src]):
         (deleted if d.status == "D" else changed).add(d.path)
     return changed, deleted
 
 
-def stale_copies(repo, old: str, deleted: set[str], src: str, dest: str | None, current: dict[str, Entry]) -> set[str]:
+def stale_copies(repo: Repo, old: str, deleted: set[str], src: str, dest: str | None, current: dict[str, Entry]) -> set[str]:
     """Copies here of files the source deleted, if they are still exactly what was pulled."""
     if not deleted:
         return set()

@@ -157,7 +157,7 @@ def _read_parquet(data: bytes) -> RowFile:
     return RowFile("parquet", b"", rows, table)
 
 
-def _parquet_bytes(table) -> bytes:
+def _parquet_bytes(table: Any) -> bytes:
     _, pq = _pyarrow()
 
     sink = io.BytesIO()
@@ -165,7 +165,7 @@ def _parquet_bytes(table) -> bytes:
     return sink.getvalue()
 
 
-def _pyarrow():
+def _pyarrow() -> tuple[Any, Any]:  # the pyarrow and pyarrow.parquet modules
     try:
         import pyarrow  # optional extra `data`: Parquet only
         import pyarrow.parquet  # optional extra `data`: Parquet only

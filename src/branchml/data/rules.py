@@ -82,7 +82,7 @@ class UserRules:
     def row_problem(self, path: str, row: Any) -> str | None:
         return self._call(self.check_row, path, row)
 
-    def _call(self, fn, path: str, arg: Any) -> str | None:
+    def _call(self, fn: Callable[[str, Any], object] | None, path: str, arg: Any) -> str | None:
         if fn is None:
             return None
         try:
@@ -111,7 +111,7 @@ def load_user_rules(script: str, blob: str, source: bytes) -> UserRules:
     return rules
 
 
-def _pillow():
+def _pillow() -> Any:  # the PIL.Image module
     try:
         from PIL import Image  # optional extra `data`: images only
     except ImportError as exc:

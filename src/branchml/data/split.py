@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 import blake3
 import tomli_w
@@ -42,6 +43,7 @@ from branchml.data.tree import (
     resolve_commit,
 )
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 
 ROLES = ("data/split",)
 SPLITS = ("train", "val", "test")
@@ -56,7 +58,7 @@ class Settings:
     source: str
     key: str | None = None
 
-    def as_toml(self) -> dict:
+    def as_toml(self) -> dict[str, Any]:
         table = {"ratios": list(self.ratios), "seed": self.seed, "source": self.source}
         return table | ({"key": self.key} if self.key else {})
 
@@ -99,10 +101,10 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
             f"--ratios {text!r}: expected three non-negative numbers for train,val,test that add up to 1",
             hint="e.g. --ratios 0.8,0.1,0.1",
         )
-    return values  # type: ignore[return-value]
+    return values[0], values[1], values[2]
 
 
-def saved_settings(repo) -> dict:
+def saved_settings(repo: Repo) -> dict[str, Any]:
     """[split] of this work tree's branchml.toml (empty before the first split), checked."""
     saved = config.load(repo.root, repo.store_dir).get("split") or {}
     types = {"ratios": list, "seed": int, "key": str, "source": str}
@@ -113,15 +115,16 @@ def saved_settings(repo) -> dict:
     return saved
 
 
-def resolve_settings(repo, saved: dict, ratios: str | None, seed: int | None, key: str | None,
+def resolve_settings(repo: Repo, saved: dict[str, Any], ratios: str | None, seed: int | None, key: str | None,
                      source: str | None, force: bool) -> Settings:
     """The given options, falling back to the saved ones; refuses silent changes."""
     given = {"ratios": parse_ratios(ratios) if ratios else None, "seed": seed, "key": key, "source": source}
-    merged = {k: v if v is not None else saved.get(k) for k, v in given.items()}
+    merged: dict[str, Any] = {k: v if v is not None else saved.get(k) for k, v in given.items()}
     if merged["ratios"] is None or merged["seed"] is None:
         raise BranchmlError("this branch has no saved split yet", hint="pass --ratios 0.8,0.1,0.1 --seed 7 (saved to branchml.toml [split])")
-    merged["source"] = repo_folder(merged["source"] or data_settings(repo)["uploads"], "split source")
-    settings = Settings(tuple(float(r) for r in merged["ratios"]), int(merged["seed"]), merged["source"], merged["key"])
+    merged["source"] = repo_folder(merged["source"] or data_settings(repo).uploads, "split source")
+    train, val, test = (float(r) for r in merged["ratios"])  # three: parse_ratios checked them
+    settings = Settings((train, val, test), int(merged["seed"]), merged["source"], merged["key"])
     changed = changed_settings(saved, settings)
     if changed and not force:
         raise BranchmlError(
@@ -131,23 +134,27 @@ def resolve_settings(repo, saved: dict, ratios: str | None, seed: int | None, ke
     return settings
 
 
-def changed_settings(saved: dict, settings: Settings) -> list[str]:
+def changed_settings(saved: dict[str, Any], settings: Settings) -> list[str]:
     """Which saved settings differ from `settings` (none when nothing was saved yet)."""
     if not saved:
         return []
     now = settings.as_toml()
-    norm = lambda k, v: [float(x) for x in v] if k == "ratios" and v is not None else v  # noqa: E731
-    return [k for k in ("ratios", "seed", "key", "source") if norm(k, saved.get(k)) != norm(k, now.get(k))]
+    return [k for k in ("ratios", "seed", "key", "source") if _norm(k, saved.get(k)) != _norm(k, now.get(k))]
 
 
-def split(repo, ratios: str | None = None, seed: int | None = None, key: str | None = None,
+def _norm(key: str, value: Any) -> Any:
+    """Ratios compare as floats (a saved `1` equals `1.0`)."""
+    return [float(x) for x in value] if key == "ratios" and value is not None else value
+
+
+def split(repo: Repo, ratios: str | None = None, seed: int | None = None, key: str | None = None,
           source: str | None = None, force: bool = False) -> SplitResult:
     """Split the source folder of this branch and commit the split folders and the manifest."""
     require_role(repo, ROLES, "data split")
     saved = saved_settings(repo)
     settings = resolve_settings(repo, saved, ratios, seed, key, source, force)
     head = head_commit(repo)
-    out_dir = data_settings(repo)["dir"]
+    out_dir = data_settings(repo).dir
     _check_source(settings.source, out_dir)
     entries = ls_tree(repo, head, settings.source)
     if not entries:
@@ -179,7 +186,7 @@ def _check_source(source: str, out_dir: str) -> None:
             raise BranchmlError(f"the split source {source}/ overlaps the split folder {out}/", hint="pass --source with the folder of clean data, e.g. data/uploads")
 
 
-def _plan(repo, entries: list[Entry], settings: Settings, out_dir: str) -> Plan:
+def _plan(repo: Repo, entries: list[Entry], settings: Settings, out_dir: str) -> Plan:
     plan = Plan()
     for start in range(0, len(entries), BATCH):  # blobs are pointers or small inline files
         batch = entries[start : start + BATCH]
@@ -190,7 +197,7 @@ def _plan(repo, entries: list[Entry], settings: Settings, out_dir: str) -> Plan:
     return plan
 
 
-def _plan_entry(repo, entry: Entry, blob: bytes, settings: Settings, out_dir: str, plan: Plan) -> None:
+def _plan_entry(repo: Repo, entry: Entry, blob: bytes, settings: Settings, out_dir: str, plan: Plan) -> None:
     rel = entry.path[len(settings.source) + 1 :]
     if row_format(entry.path):
         _plan_rows(repo, entry, file_content(repo, blob, entry.path), rel, settings, out_dir, plan)
@@ -201,7 +208,7 @@ def _plan_entry(repo, entry: Entry, blob: bytes, settings: Settings, out_dir: st
     plan.entries[f"{out_dir}/{name}/{rel}"] = entry
 
 
-def _plan_rows(repo, entry: Entry, data: bytes, rel: str, settings: Settings, out_dir: str, plan: Plan) -> None:
+def _plan_rows(repo: Repo, entry: Entry, data: bytes, rel: str, settings: Settings, out_dir: str, plan: Plan) -> None:
     try:
         table = read_row_file(entry.path, data)
     except UnreadableFile as exc:
@@ -219,7 +226,8 @@ def split_rows(table: RowFile, path: str, settings: Settings) -> tuple[list[Exam
     The content hash leaves the key column out, so one record uploaded twice under two ids is
     still recognised as the same example by the leakage check.
     """
-    examples, numbers = [], {s: [] for s in SPLITS}
+    examples: list[Example] = []
+    numbers: dict[str, list[int]] = {s: [] for s in SPLITS}
     for row in table.rows:
         if row.error:
             raise BranchmlError(f"{path}: row {row.number}: {row.error}", hint="clean the data on data/clean (`branchml data clean`) and pull again")
@@ -242,9 +250,9 @@ def manifest_bytes(examples: list[Example]) -> bytes:
     return out.getvalue().encode()
 
 
-def read_manifest(repo, rev: str | None = "HEAD") -> list[Example]:
+def read_manifest(repo: Repo, rev: str | None = "HEAD") -> list[Example]:
     """The examples of the split committed at `rev` (empty when there is none)."""
-    path = f"{data_settings(repo)['dir']}/manifest.csv"
+    path = f"{data_settings(repo).dir}/manifest.csv"
     found = [e for e in ls_tree(repo, rev, path) if e.path == path] if rev else []
     if not found:
         return []
@@ -258,7 +266,7 @@ def read_manifest(repo, rev: str | None = "HEAD") -> list[Example]:
     return [Example(r["example_id"], r["source_path"], r["split"], r["content_hash"]) for r in rows]
 
 
-def _check_nothing_moved(repo, head: str | None, out_dir: str, examples: list[Example]) -> None:
+def _check_nothing_moved(repo: Repo, head: str | None, out_dir: str, examples: list[Example]) -> None:
     before = {(e.source_path, e.example_id): e.split for e in read_manifest(repo, head)}
     moved = [e for e in examples if before.get((e.source_path, e.example_id), e.split) != e.split]
     if moved:
@@ -270,7 +278,7 @@ def _check_nothing_moved(repo, head: str | None, out_dir: str, examples: list[Ex
         )
 
 
-def _changes(repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
+def _changes(repo: Repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
     """Only what differs from the committed split; outputs of vanished sources are removed."""
     current = [e for s in SPLITS for e in ls_tree(repo, head, f"{out_dir}/{s}")]
     current += [e for e in ls_tree(repo, head, f"{out_dir}/manifest.csv")]
@@ -287,9 +295,9 @@ def _changes(repo, head: str | None, out_dir: str, plan: Plan) -> ChangeSet:
     return changes
 
 
-def _toml_with(repo, settings: Settings) -> bytes:
+def _toml_with(repo: Repo, settings: Settings) -> bytes:
     """branchml.toml with [split] set; appended when new, so comments in the file survive."""
-    path = repo.root / config.FILE_NAME
+    path = repo.work_tree / config.FILE_NAME
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     data = config.parse_toml(text, config.FILE_NAME)
     if "split" not in data:
@@ -310,16 +318,16 @@ def leaks(examples: list[Example]) -> dict[str, list[str]]:
     return {h: sorted(s) for h, s in where.items() if len(s) > 1}
 
 
-def view(repo, name: str, rev: str = "HEAD") -> list[str]:
+def view(repo: Repo, name: str, rev: str = "HEAD") -> list[str]:
     """Files of a view (train, val, test, train+val, all) of the split at `rev`."""
     if name not in VIEWS:
         raise BranchmlError(f"no view named {name!r}", hint=f"choose one of {', '.join(VIEWS)}")
 
     commit = resolve_commit(repo, rev)
-    out_dir = data_settings(repo)["dir"]
+    out_dir = data_settings(repo).dir
     return sorted(e.path for s in VIEWS[name] for e in ls_tree(repo, commit, f"{out_dir}/{s}"))
 
 
-def leakage(repo, rev: str = "HEAD") -> dict[str, list[str]]:
+def leakage(repo: Repo, rev: str = "HEAD") -> dict[str, list[str]]:
     """Leaks in the split committed at `rev`, from its manifest."""
     return leaks(read_manifest(repo, resolve_commit(repo, rev)))

@@ -10,6 +10,7 @@ import blake3
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git import plumbing
+from branchml.repo import Repo
 from branchml.roles.names import role_globs, role_of
 from branchml.store.pointer import Pointer, looks_like_pointer, parse_pointer
 
@@ -25,7 +26,7 @@ class Entry:
     path: str
 
 
-def resolve_commit(repo, rev: str) -> str:
+def resolve_commit(repo: Repo, rev: str) -> str:
     """The full commit id `rev` names, or a clear error when it names nothing."""
     sha = plumbing.rev_parse(repo.cwd, f"{rev}^{{commit}}")
     if sha is None:
@@ -36,19 +37,19 @@ def resolve_commit(repo, rev: str) -> str:
     return sha
 
 
-def head_commit(repo) -> str | None:
+def head_commit(repo: Repo) -> str | None:
     """HEAD's commit, or None on a branch with no commit yet."""
     return plumbing.rev_parse(repo.cwd, "HEAD^{commit}")
 
 
-def current_branch(repo) -> str:
+def current_branch(repo: Repo) -> str:
     name = plumbing.short_head(repo.cwd)
     if not name:
         raise BranchmlError("HEAD is detached: data commands commit on a branch", hint="`git switch <branch>` first")
     return name
 
 
-def require_role(repo, allowed: tuple[str, ...], action: str) -> str:
+def require_role(repo: Repo, allowed: tuple[str, ...], action: str) -> str:
     """The current branch, if its role is one of `allowed`; otherwise a clear error."""
 
     branch = current_branch(repo)
@@ -66,7 +67,7 @@ def _example_branch(role: str) -> str:
     return role if "/" in role else f"{role}/<name>"
 
 
-def ls_tree(repo, rev: str | None, path: str = "") -> list[Entry]:
+def ls_tree(repo: Repo, rev: str | None, path: str = "") -> list[Entry]:
     """Files (blobs and symlinks) of `rev` under `path`, recursively; submodules are left out."""
     if rev is None:
         return []
@@ -74,7 +75,7 @@ def ls_tree(repo, rev: str | None, path: str = "") -> list[Entry]:
     return [Entry(e.mode, e.oid, e.path) for e in found if e.type == "blob"]
 
 
-def read_blobs(repo, shas: Iterable[str]) -> dict[str, bytes]:
+def read_blobs(repo: Repo, shas: Iterable[str]) -> dict[str, bytes]:
     """Raw bytes of blobs as Git stores them (a pointer for a tracked file), one cat-file process."""
     wanted = list(dict.fromkeys(shas))
     if not wanted:
@@ -102,7 +103,7 @@ def content_hash(blob: bytes, where: str) -> str:
     return blake3.blake3(blob).hexdigest()
 
 
-def iter_contents(repo, entries: list[Entry]) -> Iterator[tuple[Entry, bytes]]:
+def iter_contents(repo: Repo, entries: list[Entry]) -> Iterator[tuple[Entry, bytes]]:
     """Each entry with its file content (verified from the store for pointers), in batches."""
     for start in range(0, len(entries), BATCH):
         batch = entries[start : start + BATCH]
@@ -111,6 +112,6 @@ def iter_contents(repo, entries: list[Entry]) -> Iterator[tuple[Entry, bytes]]:
             yield entry, file_content(repo, blobs[entry.sha], entry.path)
 
 
-def file_content(repo, blob: bytes, where: str) -> bytes:
+def file_content(repo: Repo, blob: bytes, where: str) -> bytes:
     pointer = pointer_of(blob, where)
     return blob if pointer is None else b"".join(repo.store.iter_file(pointer, where))

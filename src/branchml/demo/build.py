@@ -1,19 +1,27 @@
 """Build the demo repository step by step, reporting each step through `say(title, detail)`.
 
 Everything goes through real Git commands and branchml's own Python API, exactly what a user
-would type; the training scripts are files committed in the demo repository.
+would type; the training scripts are files committed in the demo repository. The data is real:
+Seattle's daily weather, 2012 for the first models, later years as production traffic (see
+`production.py` for the production story).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from branchml import config
-from branchml.demo import scripts
+from branchml.data.add import add
+from branchml.data.clean import clean
+from branchml.data.pull import pull
+from branchml.data.split import split
+from branchml.demo import production, scripts, weather
 from branchml.errors import BranchmlError
 from branchml.git import cmd
 from branchml.repo import Repo
@@ -21,44 +29,42 @@ from branchml.runs.run import run
 from branchml.workflows import setup
 
 Say = Callable[[str, str], None]
+SPLIT: dict[str, Any] = {"ratios": "0.7,0.15,0.15", "seed": 7, "key": "date"}
 
 
-def build(dest: Path, say: Say) -> dict:
+def build(dest: Path, say: Say) -> dict[str, Any]:
     """Create the demo repository in `dest` (which must be empty or absent); returns a summary."""
-    dataset = _digits_csv()
+    days = weather.load()
     if dest.exists() and any(dest.iterdir()):
         raise BranchmlError(f"{dest} is not empty", hint="give the demo a new folder: branchml demo /tmp/branchml-demo")
 
     repo = setup.init(dest)
     demo = Demo(repo, say)
+    try:
+        return _story(demo, days, dest, say)
+    finally:
+        shutil.rmtree(demo.incoming, ignore_errors=True)  # the "incoming" files are committed by then
+
+
+def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> dict[str, Any]:
     demo.main_branch()
-    demo.data_branches(dataset)
-    demo.dev_baseline(dataset)
-    tags = [demo.stable_run("acme", dataset, rows=slice(0, None, 2))]
-    tags.append(demo.linear_model_merged("acme"))
-    tags.append(demo.stable_run("globex", dataset, rows=slice(1, None, 2)))
+    demo.upload(weather.between(days, "2012", "2012"), "2012", first=True)
+    demo.dev_baseline(weather.between(days, "2012-01", "2012-02"))
+    tags = [demo.stable_run("acme"), demo.model_merged("acme"), demo.stable_run("globex")]
+    summary: dict[str, Any] = {"repo": str(dest), "tags": tags}
+    summary["production"] = production.story(demo, days)
+    tags.append(summary["production"]["retrained"])
     demo.git("switch", "-q", "main")
     say("main collects the tracking", "tracking/runs/ on main holds one record per run: `branchml runs`")
-    return {"repo": str(dest), "tags": tags}
-
-
-def _digits_csv() -> list[str]:
-    try:
-        import skops  # noqa: F401  (checked now, used by the training script)
-        from sklearn.datasets import load_digits
-    except ModuleNotFoundError as exc:
-        raise BranchmlError(f"the demo needs scikit-learn and skops ({exc.name} is missing)", hint="pip install 'branchml[demo]'") from exc
-    digits = load_digits()
-    header = ",".join([f"p{i}" for i in range(digits.data.shape[1])] + ["digit"])
-    rows = [",".join(str(int(v)) for v in row) + f",{label}" for row, label in zip(digits.data, digits.target)]
-    return [header, *rows]
+    return summary
 
 
 class Demo:
     def __init__(self, repo: Repo, say: Say) -> None:
         self.repo = repo
-        self.root = repo.root
+        self.root = repo.work_tree
         self.say = say
+        self.incoming = Path(tempfile.mkdtemp(prefix="branchml-demo-incoming-"))
 
     def git(self, *args: str) -> str:
         return cmd.git_text(list(args), self.root)
@@ -76,79 +82,68 @@ class Demo:
         self.git(*args)
         return self.git("rev-parse", "HEAD")
 
+    def switch(self, branch: str, start: str = "main") -> None:
+        exists = self.git("branch", "--list", branch).strip()
+        self.git("switch", "-q", branch) if exists else self.git("switch", "-q", "-c", branch, start)
+
     def main_branch(self) -> None:
         self.write("PROBLEM.md", scripts.PROBLEM)
         setup.track(self.repo, ["data/**", "models/**"])
         self.commit("Problem definition; track data/ and models/ through the branchml store")
         self.say("main", "problem definition committed; data/** and models/** go through the chunk store")
 
-    def data_branches(self, dataset: list[str]) -> None:
-        self.git("switch", "-q", "-c", "data/raw")
-        original = "\n".join(dataset) + "\n"
-        self.write("data/digits.csv", original)
-        self.commit("Upload digits", "Data-Source: scikit-learn load_digits (bundled, offline)")
-        size = len(original.encode())
-        self.say("data/raw", f"data/digits.csv committed ({size:,} bytes, {len(dataset) - 1} rows)")
+    def upload(self, days: list[weather.Day], years: str, first: bool = False) -> None:
+        """New data arrives: data/raw (upload) -> data/clean (pull, clean) -> data/split (pull, split)."""
+        self.switch("data/raw")
+        incoming = self.incoming / f"seattle-weather-{years}.csv"
+        incoming.write_text(weather.to_csv(days), encoding="utf-8")
+        upload = add(self.repo, [incoming], source=f"vega_datasets seattle-weather, {years} (NOAA daily records)")
+        self.say("data/raw", f"{len(days)} days of {years} uploaded to {upload.folder}/ with a Data-Source trailer")
+        self.switch("data/clean")
+        pull(self.repo, "data/raw")
+        cleaned = clean(self.repo)
+        dropped = len(cleaned.dropped_files) + len(cleaned.dropped_rows)
+        self.say("data/clean", f"pulled from data/raw, {cleaned.checked_files} file(s) checked, {dropped} broken row(s) or file(s) dropped")
+        self.switch("data/split")
+        pull(self.repo, "data/clean")
+        result = split(self.repo, **SPLIT) if first else split(self.repo)
+        counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
+        self.say("data/split", f"pulled from data/clean; train/val/test by a hash of each day's date (ratios "
+                 f"{SPLIT['ratios']}, seed {SPLIT['seed']}): {counts}; adding days never moves one")
 
-        self.git("switch", "-q", "-c", "data/clean")
-        changed = _change_one_percent(dataset)
-        self.write("data/digits.csv", "\n".join(changed) + "\n")
-        raw = self.git("rev-parse", "data/raw")
-        # the trailers `branchml data pull` writes: a later `data pull data/raw` then starts from this
-        # commit of raw and copies only what raw changes after it, keeping the cleaning edit
-        self.commit("Clean digits: clip the last 1% of rows", f"Data-From: data/raw@{raw}", "Data-Path: data -> data")
-        self.say("data/clean", "1% of the rows changed and committed on a new branch")
-
-        self.git("switch", "-q", "data/raw")
-        same = hashlib.sha256((self.root / "data/digits.csv").read_bytes()).digest() == hashlib.sha256(original.encode()).digest()
-        self.say("git switch data/raw", f"data/digits.csv is byte-identical to the upload: {same}")
-        stats = self.repo.store.stats()
-        self.say("dedup", f"two versions = {stats['file_bytes']:,} logical bytes, stored in {stats['stored_bytes']:,} bytes "
-                 f"({stats['chunks']} unique chunks): the 1% change did not store the file again")
-        self.stats = stats
-        self.same = same
-
-    def dev_baseline(self, dataset: list[str]) -> None:
-        self.git("switch", "-q", "-c", "dev/model", "main")
+    def dev_baseline(self, sample: list[weather.Day]) -> None:
+        self.switch("dev/model")
         self.write("train.py", scripts.BASELINE + scripts.TRAIN_TAIL)
         self.write("predict.py", scripts.PREDICT)
         settings = config.read_toml(self.root / config.FILE_NAME)
-        config.write_toml(self.root / config.FILE_NAME, {**settings, "serve": scripts.SERVE_SETTINGS})
-        self.write("data/sample.csv", "\n".join(dataset[:201]) + "\n")
-        self.commit("Baseline: most frequent class; predict.py and [serve] settings for `branchml serve`")
-        self.say("dev/model", "train.py with a most-frequent-class baseline, tried on a 200-row sample; "
-                 "predict.py is the inference entry point `branchml serve <tag>` loads")
+        config.write_toml(self.root / config.FILE_NAME,
+                          {**settings, "serve": scripts.SERVE_SETTINGS, "monitor": scripts.MONITOR_SETTINGS})
+        self.write("data/sample.csv", weather.to_csv(sample))
+        self.commit("Baseline: most frequent class; predict.py, [serve] and [monitor] settings")
+        self.say("dev/model", "train.py with a most-frequent-class baseline in three phases, tried on a 60-day "
+                 "sample; predict.py is the inference entry point `branchml serve <tag>` loads")
 
-    def stable_run(self, customer: str, dataset: list[str], rows: slice) -> str:
-        self.git("switch", "-q", "-c", f"stable/{customer}", "dev/model")
-        clean = self.git("rev-parse", "data/clean")
-        self.write("data/train.csv", "\n".join([dataset[0], *dataset[1:][rows]]) + "\n")
-        self.commit(f"{customer}'s training data from data/clean", f"Data-From: data/clean@{clean}")
+    def stable_run(self, customer: str) -> str:
+        self.switch(f"stable/{customer}", "dev/model")
+        pull(self.repo, "data/split")
+        self.say(f"stable/{customer}", "data pulled from data/split (train, val, test), with a Data-From trailer")
         return self.train(customer)
 
-    def linear_model_merged(self, customer: str) -> str:
-        self.git("switch", "-q", "dev/model")
-        self.write("train.py", scripts.LINEAR + scripts.TRAIN_TAIL)
-        self.commit("Linear model: logistic regression")
-        self.say("dev/model", "train.py grows a logistic regression")
-        self.git("switch", "-q", f"stable/{customer}")
-        self.git("merge", "-q", "--no-ff", "dev/model", "-m", "Merge dev/model: linear model")
+    def model_merged(self, customer: str) -> str:
+        self.switch("dev/model")
+        self.write("train.py", scripts.MODEL + scripts.TRAIN_TAIL)
+        self.commit("Model: decision trees and logistic regression, tuned on validation")
+        self.say("dev/model", "train.py grows a tuned model (trees and logistic regression, chosen on validation)")
+        self.switch(f"stable/{customer}")
+        self.git("merge", "-q", "--no-ff", "dev/model", "-m", "Merge dev/model: tuned model")
         self.say(f"stable/{customer}", "dev/model merged (code only arrives by merge)")
         return self.train(customer)
 
     def train(self, customer: str) -> str:
-        result = run(self.repo, [sys.executable, "train.py", "data/train.csv"], customer=customer, stream=io.BytesIO())
-        metrics = ", ".join(f"{k}={v}" for k, v in result.record["metrics"].items())
-        self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first, trained ({metrics}), committed, "
-                 f"tagged, record copied to main")
+        result = run(self.repo, [sys.executable, "train.py"], customer=customer, stream=io.BytesIO())
+        metrics, params = result.record.metrics, result.record.params
+        self.say(f"branchml run on stable/{customer}", f"tag {result.tag} chosen first; three phases on "
+                 f"{params['window']}: {params['model']} chosen on validation ({metrics['val_accuracy']}), test accuracy "
+                 f"{metrics['accuracy']} (evaluated once), final model on all the days; committed with its drift "
+                 "baseline, tagged, record copied to main")
         return result.tag
-
-
-def _change_one_percent(dataset: list[str]) -> list[str]:
-    """The last 1% of rows with their pixels clipped to 15: a small, local edit."""
-    rows = list(dataset)
-    count = max(1, (len(rows) - 1) // 100)
-    for i in range(len(rows) - count, len(rows)):
-        *pixels, label = rows[i].split(",")
-        rows[i] = ",".join([str(min(int(p), 15)) for p in pixels] + [label])
-    return rows

@@ -65,4 +65,5 @@ def remove_pattern(path: Path, pattern: str) -> bool:
 
 
 def tracked_patterns(path: Path) -> list[str]:
-    return [pattern_of(line) for line in read_lines(path) if "filter=branchml" in line.split()]  # type: ignore[misc]
+    found = (pattern_of(line) for line in read_lines(path) if "filter=branchml" in line.split())
+    return [pattern for pattern in found if pattern is not None]  # a comment line names no pattern

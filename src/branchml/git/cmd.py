@@ -37,9 +37,10 @@ def git(
     return proc.stdout
 
 
-def git_text(args: Sequence[str], cwd: str | os.PathLike[str] | None = None, **kw: object) -> str:
+def git_text(args: Sequence[str], cwd: str | os.PathLike[str] | None = None, *, input: bytes | None = None,
+             check: bool = True, env: dict[str, str] | None = None) -> str:
     """Like :func:`git`, decoded, with the trailing newline removed."""
-    return git(args, cwd, **kw).decode().rstrip("\n")  # type: ignore[arg-type]
+    return git(args, cwd, input=input, check=check, env=env).decode().rstrip("\n")
 
 
 def git_ok(args: Sequence[str], cwd: str | os.PathLike[str] | None = None) -> bool:

@@ -294,6 +294,17 @@ def _update(cwd: Where, args: list[str], ref: str) -> None:
         raise RefChanged(f"could not update {ref}: {err}", hint="another process moved it; retry")
 
 
+def ref_ids(cwd: Where, pattern: str) -> dict[str, str]:
+    """ref name -> object id of every ref matching `pattern`."""
+    out = git(["for-each-ref", "--format=%(objectname) %(refname)", "--", pattern], cwd).decode()
+    return {ref: oid for oid, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+
+def set_ref(cwd: Where, ref: str, new: str) -> None:
+    """Point `ref` at `new` whatever it pointed at (for refs whose name fixes their content)."""
+    _update(cwd, ["update-ref", "--", ref, new], ref)
+
+
 def for_each_ref(cwd: Where, pattern: str, field: str = "refname") -> list[str]:
     """The `%(field)` of every ref matching `pattern` (ref names never hold a newline)."""
     return git(["for-each-ref", f"--format=%({field})", "--", pattern], cwd).decode().splitlines()
@@ -379,12 +390,12 @@ def index_file(cwd: Where) -> Path:
     return Path(out)
 
 
-def mktree(cwd: Where, entries: Iterable[TreeEntry]) -> str:
+def mktree(cwd: Where, entries: Iterable[TreeEntry], *, env: dict[str, str] | None = None) -> str:
     """Write one tree object (non-recursive: nested paths need their own subtree entries)."""
     body = b"".join(
         f"{e.mode} {e.type} {e.oid}\t".encode() + os.fsencode(e.path) + b"\0" for e in entries
     )
-    return git(["mktree", "-z"], cwd, input=body).decode().strip()
+    return git(["mktree", "-z"], cwd, input=body, env=env).decode().strip()
 
 
 def empty_tree(cwd: Where) -> str:
@@ -440,10 +451,11 @@ def diff_commits(cwd: Where, commits: Sequence[tuple[str, str | None]]) -> dict[
 # -- objects ----------------------------------------------------------------------------------
 
 
-def hash_object(cwd: Where, data: bytes, *, kind: str = "blob", write: bool = True) -> str:
+def hash_object(cwd: Where, data: bytes, *, kind: str = "blob", write: bool = True,
+                env: dict[str, str] | None = None) -> str:
     """The id of `data` as an object of `kind`, stored when `write` (no filters: stdin is raw)."""
     args = ["hash-object", "-t", kind, *(["-w"] * write), "--stdin"]
-    return git(args, cwd, input=data).decode().strip()
+    return git(args, cwd, input=data, env=env).decode().strip()
 
 
 def commit_tree(
@@ -605,3 +617,76 @@ def with_trailers(message: str, pairs: Iterable[tuple[str, str]]) -> str:
     """`message` with `Key: value` trailers appended as one final paragraph."""
     block = "\n".join(f"{key}: {value}" for key, value in pairs)
     return f"{message.rstrip()}\n\n{block}\n" if block else message
+
+
+# -- transfers of objects under a ref namespace (the Git remote as blob store) ---------------
+
+# Objects whose bytes are already compressed (branchml packs are zstd) must not cost Git a
+# delta search or a second deflate: above core.bigFileThreshold Git stores a blob as it is (no
+# delta attempt, streamed into a pack by hash-object) and pack-objects reuses those bytes when
+# pushing. Measured in bench/RESULTS.md ("the Git remote as blob store").
+RAW_BLOBS = ("-c", "core.bigFileThreshold=1m", "-c", "core.compression=0", "-c", "pack.compression=0")
+
+
+def hash_object_file(cwd: Where, path: Path, *, env: dict[str, str] | None = None) -> str:
+    """Store a file as a blob without loading it into memory (streamed, not deltified, not deflated)."""
+    return git([*RAW_BLOBS, "hash-object", "-w", "--no-filters", "--", str(path)], cwd, env=env).decode().strip()
+
+
+def remote_names(cwd: Where) -> list[str]:
+    """The Git remotes configured in this repository."""
+    return git(["remote"], cwd).decode().split()
+
+
+def remote_url(cwd: Where, name: str) -> str | None:
+    """The URL Git pushes to for remote `name` (insteadOf rules applied), None when it has none."""
+    out = git(["remote", "get-url", "--push", "--", name], cwd, check=False).decode().strip()
+    return out or None
+
+
+def ls_remote(cwd: Where, remote: str, pattern: str, *, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(object id, ref name) of the refs of `remote` matching `pattern` (one round trip)."""
+    out = git(["ls-remote", "--refs", "--", remote, pattern], cwd, env=env)
+    pairs = []
+    for line in out.decode(errors="replace").splitlines():
+        oid, _, ref = line.partition("\t")
+        if ref:
+            pairs.append((oid, ref))
+    return pairs
+
+
+def fetch_refs(cwd: Where, remote: str, refs: Sequence[str], *, env: dict[str, str] | None = None) -> None:
+    """Fetch the objects of `refs` from `remote` without updating any local ref (nor FETCH_HEAD);
+    a received pack is kept as it is (no unpacking into loose, recompressed objects)."""
+    args = [*RAW_BLOBS, "-c", "fetch.unpackLimit=1", "-c", "transfer.unpackLimit=1",
+            "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules",
+            "--", remote, *refs]
+    git(args, cwd, env=env)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    atomic_unsupported: bool
+    error: str
+
+
+def push_refspecs(cwd: Where, remote: str, refspecs: Sequence[str], *, atomic: bool,
+                  env: dict[str, str] | None = None) -> PushResult:
+    """`git push` of explicit refspecs, with no hook run (this is called from our own pre-push hook)."""
+    args = [*RAW_BLOBS, "push", "-q", "--no-verify", "--porcelain", *(["--atomic"] * atomic), "--", remote, *refspecs]
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=full_env, check=False)
+    err = (proc.stderr + proc.stdout).decode(errors="replace").strip()
+    return PushResult(proc.returncode == 0, "does not support --atomic" in err, err)
+
+
+def commit_times(cwd: Where, commits: Sequence[str], *, env: dict[str, str] | None = None) -> dict[str, int]:
+    """commit id -> committer time (seconds since the epoch), in one call."""
+    out = git(["show", "-s", "--format=%H %ct", *(_revision(c) for c in commits)], cwd, env=env).decode()
+    return {oid: int(seconds) for oid, seconds in (line.split() for line in out.splitlines() if line)}
+
+
+def blob_bytes(cwd: Where, name: str, *, env: dict[str, str] | None = None) -> bytes:
+    """The bytes of one blob that must exist (`<commit>:<path>` or an id), with an object directory of `env`."""
+    return git(["cat-file", "blob", _revision(name)], cwd, env=env)

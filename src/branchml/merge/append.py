@@ -13,13 +13,14 @@ from pathlib import Path
 
 import blake3
 
+from branchml.merge.records import Record
 from branchml.merge.rows import RowFormat, line_end, split_rows, to_records
-from branchml.merge.sides import Side
+from branchml.merge.sides import OpenStore, Side
 
 BLOCK = 1 << 20
 
 
-def content(side: Side, store, where: str) -> Iterator[bytes]:
+def content(side: Side, store: OpenStore, where: str) -> Iterator[bytes]:
     """The side's bytes, block by block (verified chunks for a pointer)."""
     if side.pointer is not None:
         yield from store().iter_file(side.pointer, f"{where} ({side.name})")
@@ -29,7 +30,7 @@ def content(side: Side, store, where: str) -> Iterator[bytes]:
             yield block
 
 
-def base_digest(base: Side, store, where: str) -> tuple[str, int, bool]:
+def base_digest(base: Side, store: OpenStore, where: str) -> tuple[str, int, bool]:
     """(BLAKE3 hex, size, ends at a row boundary) of the base's content."""
     digest, size, quotes, last = blake3.blake3(), 0, 0, b""
     for block in content(base, store, where):
@@ -40,7 +41,7 @@ def base_digest(base: Side, store, where: str) -> tuple[str, int, bool]:
     return digest.hexdigest(), size, last == b"\n" and quotes % 2 == 0
 
 
-def tail_after_prefix(side: Side, store, where: str, digest: str, size: int, limit: int) -> bytes | None:
+def tail_after_prefix(side: Side, store: OpenStore, where: str, digest: str, size: int, limit: int) -> bytes | None:
     """The bytes after the first `size` bytes if those are the base's (same BLAKE3), else None."""
     prefix, seen, tail = blake3.blake3(), 0, bytearray()
     for block in content(side, store, where):
@@ -59,10 +60,9 @@ def tail_after_prefix(side: Side, store, where: str, digest: str, size: int, lim
 
 def theirs_extra(ours_tail: bytes, theirs_tail: bytes, fmt: RowFormat) -> list[bytes]:
     """Rows theirs appended, less those ours appended too (counted, like the general merge)."""
-    rows = lambda tail: to_records(split_rows(tail, fmt), fmt, None, None, "")
-    ours_counts = Counter(r.ident for r in rows(ours_tail))
+    ours_counts = Counter(r.ident for r in _rows(ours_tail, fmt))
     extra = []
-    for record in rows(theirs_tail):
+    for record in _rows(theirs_tail, fmt):
         if ours_counts[record.ident] > 0:
             ours_counts[record.ident] -= 1
         else:
@@ -70,7 +70,11 @@ def theirs_extra(ours_tail: bytes, theirs_tail: bytes, fmt: RowFormat) -> list[b
     return extra
 
 
-def write_appended(target: Path, ours: Side, ours_tail: bytes, extra: list[bytes], store, where: str) -> None:
+def _rows(tail: bytes, fmt: RowFormat) -> list[Record]:
+    return to_records(split_rows(tail, fmt), fmt, None, None, "")
+
+
+def write_appended(target: Path, ours: Side, ours_tail: bytes, extra: list[bytes], store: OpenStore, where: str) -> None:
     """Stream ours, then the extra rows, into `target` (rows end as ours' rows do)."""
     eol = line_end(ours_tail)
     last = b""

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from branchml import config
 from branchml.crash import report_crash
@@ -32,6 +33,7 @@ from branchml.merge.sides import (
 )
 from branchml.merge.sqlite import merge_sqlite
 from branchml.repo import Repo
+from branchml.store.store import Store
 
 DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
 CLEAN, CONFLICT, ERROR = ExitCode.OK, ExitCode.FAILED, ExitCode.MERGE_DRIVER_ERROR
@@ -44,20 +46,20 @@ class Env:
         self.path = path
 
     @cached_property
-    def repo(self):
+    def repo(self) -> Repo | None:
         try:
             return Repo.find()
         except NotARepository:
             return None
 
     @cached_property
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         repo = self.repo
         if repo is None:
             return config.DEFAULTS
         return config.load(repo.root, repo.store_dir)
 
-    def store(self):
+    def store(self) -> Store:
         if self.repo is None:
             raise BranchmlError(f"{self.path}: a branchml pointer, but no repository here to read its content from")
         return self.repo.store

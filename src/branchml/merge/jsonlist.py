@@ -9,6 +9,7 @@ memory (objects are small records).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from branchml.merge.external import Rec, Source
 from branchml.merge.outcome import Outcome
 from branchml.merge.records import (
     Conflict,
+    Merged,
     Record,
     Unmergeable,
     conflicts_of,
@@ -60,13 +62,14 @@ def _merge_in_memory(base: bytes, ours: bytes, theirs: bytes, key: str | None, m
     merged = merge_records(*sides)
     conflicts = conflicts_of(merged)
     if conflicts:
-        what = (lambda c: f"field {c.key}") if kind == "object" else (lambda c: f"element with {key}={c.key}")
-        return Outcome(_render_with_markers(merged, kind, key, marker_size), [describe(c, what(c)) for c in conflicts])
-    idents = [r.ident for r in merged]  # type: ignore[union-attr]
+        what = "field " if kind == "object" else f"element with {key}="
+        return Outcome(_render_with_markers(merged, kind, key, marker_size), [describe(c, f"{what}{c.key}") for c in conflicts])
+    kept = [r for r in merged if isinstance(r, Record)]  # all of them: there is no conflict
+    idents = [r.ident for r in kept]
     for data, records in ((ours, sides[1]), (theirs, sides[2])):
         if idents == [r.ident for r in records]:
             return Outcome(data, [])  # keep that side's exact bytes and layout
-    values = [r.value for r in merged]  # type: ignore[union-attr]
+    values = [r.value for r in kept]
     return Outcome(_dump(dict(values) if kind == "object" else values, like=ours), [])
 
 
@@ -146,14 +149,17 @@ class MarkedWriter:
 
     def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
         self._flush(b",")
-        key = (ours or theirs).key  # type: ignore[union-attr]
-        as_record = lambda r: None if r is None else Record(r.value, r.ident, r.key)
-        self.pending = Conflict(key, as_record(ours), as_record(theirs))
+        key = ours.key if ours is not None else theirs.key if theirs is not None else None
+        self.pending = Conflict(key, _as_record(ours), _as_record(theirs))
         self.conflicts.append(describe(self.pending, f"element with {self.key}={key}"))
 
     def close(self) -> None:
         self._flush(b"")
         self.out.write(b"]\n")
+
+
+def _as_record(rec: Rec | None) -> Record | None:
+    return None if rec is None else Record(rec.value, rec.ident, rec.key)
 
 
 def _parse(data: bytes, side: str, key: str | None) -> tuple[str | None, list[Record]]:
@@ -173,7 +179,7 @@ def _parse(data: bytes, side: str, key: str | None) -> tuple[str | None, list[Re
     return "list", [_record(item, key) for item in value]
 
 
-def _common_kind(parsed: list[tuple[str | None, list]]) -> str:
+def _common_kind(parsed: list[tuple[str | None, list[Record]]]) -> str:
     kinds = {kind for kind, _ in parsed if kind is not None}
     if len(kinds) > 1:
         raise Unmergeable("one side is a JSON list and another a JSON object")
@@ -191,7 +197,7 @@ def _record(item: Any, key: str | None) -> Record:
     return Record(value=item, ident=canonical(item), key=item_key)
 
 
-def _dump(items: list, like: bytes) -> bytes:
+def _dump(items: list[Any] | dict[str, Any], like: bytes) -> bytes:
     """Serialise like ours: indented if ours was on several lines, compact if ours was."""
     multiline = b"\n" in like.strip()
     compact = not multiline and b", " not in like and b": " not in like and len(like.strip()) > 2
@@ -200,7 +206,7 @@ def _dump(items: list, like: bytes) -> bytes:
     return text.encode() + (b"\n" if like.endswith(b"\n") or not like else b"")
 
 
-def _render_with_markers(merged: list, kind: str, key: str | None, marker_size: int) -> bytes:
+def _render_with_markers(merged: Merged, kind: str, key: str | None, marker_size: int) -> bytes:
     """One element (or field) per line, conflicts between Git-style markers: edit, then `git add`."""
     def line(record: Record, comma: bytes) -> bytes:
         if kind == "object":
@@ -215,7 +221,7 @@ def _render_with_markers(merged: list, kind: str, key: str | None, marker_size: 
         comma = b"," if i < len(merged) - 1 else b""
         if isinstance(item, Conflict):
             label = f"field {item.key}" if kind == "object" else f"{key}={item.key}"
-            lines += marker_block(item, lambda r, comma=comma: line(r, comma), marker_size, label)
+            lines += marker_block(item, functools.partial(line, comma=comma), marker_size, label)
         else:
             lines.append(line(item, comma))
     lines.append(b"}\n" if kind == "object" else b"]\n")

@@ -51,7 +51,9 @@ class _Text:
 
     def skip_space(self) -> None:
         while True:
-            end = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            space = _SPACE.match(self.text, self.pos)
+            assert space is not None  # the pattern matches the empty string anywhere
+            end = space.end()
             self.offset += end - self.pos
             self.pos = end
             if self.pos < len(self.text) or not self.more():

@@ -11,9 +11,9 @@ Order: ours' records in ours' order, then what only theirs has, in theirs' order
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 class Unmergeable(Exception):
@@ -35,6 +35,7 @@ class Conflict:
 
 
 Merged = list[Record | Conflict]
+Value = TypeVar("Value", bound=Hashable)  # what merge_counts counts: a record's ident, a row
 
 
 def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequence[Record]) -> Merged:
@@ -51,15 +52,16 @@ def merge_records(base: Sequence[Record], ours: Sequence[Record], theirs: Sequen
                     out.append(record)
             elif record.key not in seen_keys:
                 seen_keys.add(record.key)
-                if keyed[record.key] is not None:
-                    out.append(keyed[record.key])  # type: ignore[arg-type]
+                chosen = keyed[record.key]
+                if chosen is not None:
+                    out.append(chosen)
     return out
 
 
-def _first_copies(records: Sequence[Record], wanted: Counter) -> set[int]:
+def _first_copies(records: Sequence[Record], wanted: Counter[Hashable]) -> set[int]:
     """Indexes of the unkeyed records to keep: the first `wanted` copies of each value."""
-    seen: Counter = Counter()
-    taken = set()
+    seen: Counter[Hashable] = Counter()
+    taken: set[int] = set()
     for i, record in enumerate(records):
         if record.key is None and seen[record.ident] < wanted[record.ident]:
             seen[record.ident] += 1
@@ -67,7 +69,7 @@ def _first_copies(records: Sequence[Record], wanted: Counter) -> set[int]:
     return taken
 
 
-def _last_copies(records: Sequence[Record], wanted: Counter) -> set[int]:
+def _last_copies(records: Sequence[Record], wanted: Counter[Hashable]) -> set[int]:
     """Indexes of the last `wanted` copies of each value: the copies a side appended."""
     reversed_taken = _first_copies(list(reversed(records)), wanted)
     return {len(records) - 1 - i for i in reversed_taken}
@@ -88,7 +90,7 @@ def _by_key(records: Sequence[Record], side: str) -> dict[Hashable, Record]:
     return out
 
 
-def _merge_keyed(base: dict, ours: dict, theirs: dict) -> dict[Hashable, Record | Conflict | None]:
+def _merge_keyed(base: dict[Hashable, Record], ours: dict[Hashable, Record], theirs: dict[Hashable, Record]) -> dict[Hashable, Record | Conflict | None]:
     """Per key: the record to keep, None to drop it, or a Conflict."""
     out: dict[Hashable, Record | Conflict | None] = {}
     for key in ours.keys() | theirs.keys():
@@ -108,11 +110,11 @@ def _same(x: Record | None, y: Record | None) -> bool:
     return x.ident == y.ident
 
 
-def _counts(records: Sequence[Record]) -> Counter:
+def _counts(records: Sequence[Record]) -> Counter[Hashable]:
     return Counter(r.ident for r in records if r.key is None)
 
 
-def merge_counts(base: Counter, ours: Counter, theirs: Counter) -> Counter:
+def merge_counts(base: Counter[Value], ours: Counter[Value], theirs: Counter[Value]) -> Counter[Value]:
     return Counter({ident: wanted(base[ident], ours[ident], theirs[ident]) for ident in ours.keys() | theirs.keys()})
 
 
@@ -133,7 +135,7 @@ def _show(key: Hashable) -> str:
     return key if isinstance(key, str) else repr(key)
 
 
-def marker_block(conflict: Conflict, render, marker_size: int, label: str, eol: bytes = b"\n") -> list[bytes]:
+def marker_block(conflict: Conflict, render: Callable[[Record], bytes], marker_size: int, label: str, eol: bytes = b"\n") -> list[bytes]:
     """Git-style conflict markers around one record's two versions (`render` gives its lines)."""
     lines = [b"<" * marker_size + f" ours ({label})".encode() + eol]
     if conflict.ours is not None:

@@ -215,7 +215,7 @@ class RowsWriter:
 
     def conflict(self, ours: Rec | None, theirs: Rec | None) -> None:
         self._next()
-        key = (ours or theirs).key  # type: ignore[union-attr]
+        key = ours.key if ours is not None else theirs.key if theirs is not None else None
         item = Conflict(key, _as_record(ours), _as_record(theirs))
         self.out.write(b"".join(marker_block(item, self._line, self.codec.marker_size, f"{self.codec.key}={key}", self.codec.eol)))
         self.conflicts.append(describe(item, f"row with {self.codec.key}={key}"))

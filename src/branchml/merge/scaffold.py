@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from branchml.git import attributes
+from branchml.repo import Repo
 
 COMMENT = "# branchml merge drivers (README: Merging data and models)"
 
@@ -24,9 +25,9 @@ DEFAULT_ATTRIBUTES: dict[str, str] = {
 }
 
 
-def scaffold(repo) -> list[str]:
+def scaffold(repo: Repo) -> list[str]:
     """Add the default lines whose pattern the file does not mention yet; returns the patterns added."""
-    path = repo.root / ".gitattributes"
+    path = repo.work_tree / ".gitattributes"
     present = {attributes.pattern_of(line) for line in attributes.read_lines(path)}
     missing = [p for p in DEFAULT_ATTRIBUTES if p not in present]
     if not missing:

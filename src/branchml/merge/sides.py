@@ -10,6 +10,7 @@ import filecmp
 import io
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
+from branchml.store.store import Store
+
+# Opens the repository's store when a side is a pointer (plain files never need it).
+OpenStore = Callable[[], Store]
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def same_content(x: Side, y: Side) -> bool:
     return filecmp.cmp(x.path, y.path, shallow=False)  # streams: plain databases may be large
 
 
-def read_bytes(side: Side, store, limit: int, where: str) -> bytes:
+def read_bytes(side: Side, store: OpenStore, limit: int, where: str) -> bytes:
     """The side's content in memory, refusing more than `limit` bytes."""
     if side.size > limit:
         raise BranchmlError(
@@ -65,7 +70,7 @@ def read_bytes(side: Side, store, limit: int, where: str) -> bytes:
     return b"".join(store().iter_file(side.pointer, f"{where} ({side.name})"))
 
 
-def to_file(side: Side, store, folder: Path, where: str) -> Path:
+def to_file(side: Side, store: OpenStore, folder: Path, where: str) -> Path:
     """A path holding the side's content: Git's own file, or the store's content streamed out."""
     if side.pointer is None:
         return side.path
@@ -76,7 +81,7 @@ def to_file(side: Side, store, folder: Path, where: str) -> Path:
     return target
 
 
-def write_result(target: Path, content: bytes | Path, as_pointer: bool, store) -> None:
+def write_result(target: Path, content: bytes | Path, as_pointer: bool, store: OpenStore) -> None:
     """Replace Git's %A file with the merge: the content itself, or a pointer to it in the store."""
     if as_pointer:
         with store().writer() as writer:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from branchml.merge.records import Unmergeable, merge_counts
@@ -25,6 +28,9 @@ MAX_REPORTED = 20
 SIDE_NAMES = {"main": "ours", "base": "base", "theirs": "theirs"}
 # Python 3.12+ can switch triggers off for the connection; before that, tables with triggers conflict.
 TRIGGERS_CAN_BE_DISABLED = hasattr(sqlite3.Connection, "setconfig")
+
+Row = tuple[Any, ...]  # a row's values, in column order
+Schema = dict[tuple[str, str], tuple[str, str]]  # (kind, name) -> (owning table, SQL)
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,9 @@ class Table:
 @dataclass(frozen=True)
 class RowConflict:
     table: str
-    key: dict
-    ours: tuple | None
-    theirs: tuple | None
+    key: dict[str, Any]
+    ours: Row | None
+    theirs: Row | None
     reason: str
 
     def describe(self) -> str:
@@ -83,7 +89,7 @@ def sqlite_uri(path: Path, read_only: bool) -> str:
 def _open(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(sqlite_uri(path, False), uri=True, isolation_level=None)
-        if TRIGGERS_CAN_BE_DISABLED:
+        if sys.version_info >= (3, 12):  # TRIGGERS_CAN_BE_DISABLED, spelled so mypy knows setconfig
             conn.setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
             conn.setconfig(sqlite3.SQLITE_DBCONFIG_ENABLE_TRIGGER, False)
             conn.setconfig(sqlite3.SQLITE_DBCONFIG_ENABLE_VIEW, False)
@@ -96,7 +102,7 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _deny_triggers_and_views(action: int, arg1, arg2, db, source) -> int:
+def _deny_triggers_and_views(action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None) -> int:
     """Refuse any statement that would run code from a trigger or a view (`source` names it)."""
     return sqlite3.SQLITE_DENY if source is not None else sqlite3.SQLITE_OK
 
@@ -116,7 +122,7 @@ def _check(conn: sqlite3.Connection, alias: str) -> None:
 
 
 # -- schemas -----------------------------------------------------------------------------------
-def _schema(conn: sqlite3.Connection, alias: str) -> dict[tuple[str, str], tuple[str, str]]:
+def _schema(conn: sqlite3.Connection, alias: str) -> Schema:
     """(type, name) -> (table it belongs to, its SQL text): compared as data, never executed."""
     rows = conn.execute(
         f"SELECT type, name, tbl_name, sql FROM {alias}.sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
@@ -148,11 +154,11 @@ def _tables(conn: sqlite3.Connection) -> list[Table]:
     return tables
 
 
-def _has_triggers(schema: dict, table: str) -> bool:
+def _has_triggers(schema: Schema, table: str) -> bool:
     return any(kind == "trigger" and owner == table for (kind, _name), (owner, _sql) in schema.items())
 
 
-def _schema_differences(ours: dict, theirs: dict) -> list[str]:
+def _schema_differences(ours: Schema, theirs: Schema) -> list[str]:
     out = []
     for kind, name in sorted(ours.keys() | theirs.keys()):
         label = f"{kind} {name}" if kind != "user_version" else "PRAGMA user_version"
@@ -178,7 +184,7 @@ def q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _same(x: tuple | None, y: tuple | None) -> bool:
+def _same(x: Row | None, y: Row | None) -> bool:
     """Exact equality: same types and values (1 and '1' differ, as do 'a' and 'A')."""
     if x is None or y is None:
         return x is y
@@ -197,6 +203,7 @@ def _merge_keyed(conn: sqlite3.Connection, table: Table) -> list[RowConflict]:
     key_at = [table.columns.index(k) for k in table.key]
     for o_row, t_row in _theirs_changes(conn, table):
         row = t_row if t_row is not None else o_row
+        assert row is not None  # each change has a base row, a theirs row, or both
         key = tuple(row[i] for i in key_at)
         if any(v is None for v in key):
             raise Unmergeable(f"table {table.name} has a row whose primary key is NULL; fix it on that branch")
@@ -214,31 +221,35 @@ def _merge_keyed(conn: sqlite3.Connection, table: Table) -> list[RowConflict]:
     return conflicts
 
 
-def _theirs_changes(conn: sqlite3.Connection, table: Table):
+def _theirs_changes(conn: sqlite3.Connection, table: Table) -> Iterator[tuple[Row | None, Row | None]]:
     """(base row, theirs row) for every row theirs inserted, changed (base row None if new) or deleted (theirs None)."""
-    cols = lambda alias: ", ".join(f"{alias}.{q(c)}" for c in table.columns)
     name = q(table.name)
     if not table.in_base:
-        for t_row in conn.execute(f"SELECT {cols('t')} FROM theirs.{name} AS t"):
+        for t_row in conn.execute(f"SELECT {_columns(table, 't')} FROM theirs.{name} AS t"):
             yield None, t_row
         return
     same_key = " AND ".join(f"o.{q(k)} = t.{q(k)}" for k in table.key)
     same_values = " AND ".join(f"o.{q(c)} IS t.{q(c)} COLLATE BINARY" for c in table.columns)
-    changed = f"SELECT {cols('t')} FROM theirs.{name} AS t WHERE NOT EXISTS (SELECT 1 FROM base.{name} AS o WHERE {same_key} AND {same_values})"
+    changed = f"SELECT {_columns(table, 't')} FROM theirs.{name} AS t WHERE NOT EXISTS (SELECT 1 FROM base.{name} AS o WHERE {same_key} AND {same_values})"
     for t_row in conn.execute(changed).fetchall():
         yield _fetch(conn, "base", table, tuple(t_row[table.columns.index(k)] for k in table.key)), t_row
-    deleted = f"SELECT {cols('o')} FROM base.{name} AS o WHERE NOT EXISTS (SELECT 1 FROM theirs.{name} AS t WHERE {same_key})"
+    deleted = f"SELECT {_columns(table, 'o')} FROM base.{name} AS o WHERE NOT EXISTS (SELECT 1 FROM theirs.{name} AS t WHERE {same_key})"
     for o_row in conn.execute(deleted).fetchall():
         yield o_row, None
 
 
-def _fetch(conn: sqlite3.Connection, alias: str, table: Table, key: tuple) -> tuple | None:
+def _columns(table: Table, alias: str) -> str:
+    return ", ".join(f"{alias}.{q(c)}" for c in table.columns)
+
+
+def _fetch(conn: sqlite3.Connection, alias: str, table: Table, key: Row) -> Row | None:
     where = " AND ".join(f"{q(k)} = ?" for k in table.key)
     cols = ", ".join(q(c) for c in table.columns)
-    return conn.execute(f"SELECT {cols} FROM {alias}.{q(table.name)} WHERE {where}", key).fetchone()
+    row: Row | None = conn.execute(f"SELECT {cols} FROM {alias}.{q(table.name)} WHERE {where}", key).fetchone()
+    return row
 
 
-def _why(o_row: tuple | None, a_row: tuple | None, t_row: tuple | None) -> str:
+def _why(o_row: Row | None, a_row: Row | None, t_row: Row | None) -> str:
     if o_row is None:
         return "both sides inserted this key with different values"
     if a_row is None or t_row is None:
@@ -246,11 +257,11 @@ def _why(o_row: tuple | None, a_row: tuple | None, t_row: tuple | None) -> str:
     return "both sides changed this row differently"
 
 
-def _kind(a_row: tuple | None, t_row: tuple | None) -> str:
+def _kind(a_row: Row | None, t_row: Row | None) -> str:
     return "delete" if t_row is None else "insert" if a_row is None else "update"
 
 
-def _require_no_triggers(table: Table, actions: list) -> None:
+def _require_no_triggers(table: Table, actions: list[Any]) -> None:
     if actions and table.has_triggers and not TRIGGERS_CAN_BE_DISABLED:
         raise Unmergeable(
             f"table {table.name} has triggers; branchml applies rows without running triggers, "
@@ -258,11 +269,11 @@ def _require_no_triggers(table: Table, actions: list) -> None:
         )
 
 
-def _apply(conn: sqlite3.Connection, table: Table, key: tuple, a_row: tuple | None, t_row: tuple | None) -> list[RowConflict]:
+def _apply(conn: sqlite3.Connection, table: Table, key: Row, a_row: Row | None, t_row: Row | None) -> list[RowConflict]:
     name = q(table.name)
     where = " AND ".join(f"{q(k)} = ?" for k in table.key)
     kind = _kind(a_row, t_row)
-    if kind == "delete":
+    if t_row is None:  # a delete
         sql, params = f"DELETE FROM main.{name} WHERE {where}", key
     elif kind == "update":
         sets = ", ".join(f"{q(c)} = ?" for c in table.columns)
@@ -279,7 +290,7 @@ def _apply(conn: sqlite3.Connection, table: Table, key: tuple, a_row: tuple | No
 
 def _merge_multiset(conn: sqlite3.Connection, table: Table) -> list[RowConflict]:
     """No primary key: rows are values; what either side added is kept, what either removed is removed."""
-    def counts(alias: str) -> Counter:
+    def counts(alias: str) -> Counter[Row]:
         if alias == "base" and not table.in_base:
             return Counter()
         cols = ", ".join(q(c) for c in table.columns)
@@ -301,15 +312,16 @@ def _merge_multiset(conn: sqlite3.Connection, table: Table) -> list[RowConflict]
     return []
 
 
-def _ident(row: tuple) -> tuple:
+def _ident(row: Row) -> Row:
     return tuple((type(v).__name__, v) for v in row)
 
 
 # -- foreign keys and the conflict report ---------------------------------------------------------
-def _fk_violations(conn: sqlite3.Connection, tables: list[Table]) -> set[tuple]:
+def _fk_violations(conn: sqlite3.Connection, tables: list[Table]) -> set[Row]:
     """(table, row identity, parent, fk id) of every row whose parent is missing."""
     by_name = {t.name: t for t in tables}
-    out, expanded = set(), set()
+    out: set[Row] = set()
+    expanded: set[tuple[str, int]] = set()
     for table, rowid, parent, fk in conn.execute("PRAGMA main.foreign_key_check").fetchall():
         if rowid is not None:
             out.add((table, ("rowid", rowid), parent, fk))
@@ -319,7 +331,7 @@ def _fk_violations(conn: sqlite3.Connection, tables: list[Table]) -> set[tuple]:
     return out
 
 
-def _orphan_keys(conn: sqlite3.Connection, table: Table, parent: str, fk: int) -> list[tuple]:
+def _orphan_keys(conn: sqlite3.Connection, table: Table, parent: str, fk: int) -> list[Row]:
     refs = conn.execute('SELECT "from", "to" FROM pragma_foreign_key_list(?, \'main\') WHERE id = ? ORDER BY seq', (table.name, fk)).fetchall()
     froms, tos = [r[0] for r in refs], [r[1] for r in refs]
     if any(t is None for t in tos):  # REFERENCES parent: its primary key
@@ -334,7 +346,7 @@ def _orphan_keys(conn: sqlite3.Connection, table: Table, parent: str, fk: int) -
     ).fetchall()
 
 
-def _new_fk_violations(conn: sqlite3.Connection, tables: list[Table], before: set[tuple]) -> list[RowConflict]:
+def _new_fk_violations(conn: sqlite3.Connection, tables: list[Table], before: set[Row]) -> list[RowConflict]:
     """Rows the merge left pointing at a parent row that is not there (ours' own old ones excepted)."""
     by_name = {t.name: t for t in tables}
     out = []
@@ -344,7 +356,7 @@ def _new_fk_violations(conn: sqlite3.Connection, tables: list[Table], before: se
     return out
 
 
-def _key_of_rowid(conn: sqlite3.Connection, table: Table | None, rowid: int) -> dict:
+def _key_of_rowid(conn: sqlite3.Connection, table: Table | None, rowid: int) -> dict[str, Any]:
     if table is None or not table.key:
         return {"rowid": rowid}
     cols = ", ".join(q(k) for k in table.key)
@@ -364,13 +376,13 @@ def _record(conn: sqlite3.Connection, conflicts: list[RowConflict], tables: list
     conn.executemany(f"INSERT INTO main.{CONFLICTS_TABLE} VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def _as_dict(columns: list[str], row: tuple | None) -> dict | None:
+def _as_dict(columns: list[str], row: Row | None) -> dict[str, Any] | None:
     return None if row is None else dict(zip(columns, row))
 
 
-def _json(value) -> str:
+def _json(value: Any) -> str:
     return json.dumps(value, default=lambda b: {"hex": bytes(b).hex()}, ensure_ascii=False)
 
 
-def _show(key: dict) -> str:
+def _show(key: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in key.items())

@@ -87,7 +87,7 @@ def _content(repo: Repo, path: str, blob: str) -> Iterator[bytes]:
         return
     pointer = parse_pointer(data, path)
     if not repo.store.has_file(pointer.oid) and _work_file_is(repo, path, pointer):
-        yield from _read_file(repo.root / path)  # type: ignore[operator]  # `commit -a`: the filter's record is not indexed yet
+        yield from _read_file(repo.work_tree / path)  # `commit -a`: the filter's record is not indexed yet
         return
     yield from repo.store.iter_file(pointer, path)
 

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.pointers import PointerBlob, file_oids, read_pointers, rev_list_pointers
 from branchml.remote import settings, source
-from branchml.remote.connection import Connection, connect, open_connection  # noqa: F401 (part of the API)
+from branchml.remote.connection import Connection, connect
+from branchml.remote.download import FetchReport, remote_file_chunks
 from branchml.remote.download import fetch as fetch_records
-from branchml.remote.download import remote_file_chunks
-from branchml.remote.gc import collect
+from branchml.remote.gc import RemoteGcReport, collect
 from branchml.remote.settings import RemoteConfigError, RemoteSpec
-from branchml.remote.upload import push_files
+from branchml.remote.upload import PushReport, push_files
+from branchml.repo import Repo
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
 Advance = Callable[[int], None]
 
 
 # -- configuration -----------------------------------------------------------------------------
-def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False) -> RemoteSpec:
+def add_remote(repo: Repo, name: str, url: str, options: dict[str, Any], *, local: bool = False) -> RemoteSpec:
     """Add a remote to branchml.toml (or local.toml); consent to the options the user typed.
 
     The committed file counts once committed on the settings branch (remote/source.py), so adding
@@ -45,7 +48,7 @@ def add_remote(repo, name: str, url: str, options: dict, *, local: bool = False)
     return spec
 
 
-def _require_settings_branch(repo) -> None:
+def _require_settings_branch(repo: Repo) -> None:
     branch, here = source.settings_branch(repo), source.current_branch(repo)
     if here != branch:
         raise RemoteConfigError(
@@ -55,7 +58,7 @@ def _require_settings_branch(repo) -> None:
         )
 
 
-def remove_remote(repo, name: str) -> list[str]:
+def remove_remote(repo: Repo, name: str) -> list[str]:
     """Remove a remote from both files; returns where it was found."""
     removed = []
     committed = [] if repo.root is None else [_committed_path(repo)]
@@ -71,23 +74,24 @@ def remove_remote(repo, name: str) -> list[str]:
     return removed
 
 
-def trust_remote(repo, name: str) -> dict:
+def trust_remote(repo: Repo, name: str) -> dict[str, Any]:
     """Consent to a committed remote's current settings (bound to these exact values)."""
     table = committed_remote(repo, name)
     _consent(repo, name, table)
     return table
 
 
-def committed_remote(repo, name: str) -> dict:
+def committed_remote(repo: Repo, name: str) -> dict[str, Any]:
     """The committed table of remote `name` on the settings branch (what `trust` would consent to)."""
     shared = source.shared_settings(repo)
     table = shared.table.get("remotes", {}).get(name)
     if not table:
         raise RemoteConfigError(f"{shared.where} has no remote {name!r}", hint="see `branchml remote list`")
-    return table
+    committed: dict[str, Any] = table
+    return committed
 
 
-def _consent(repo, name: str, table: dict) -> None:
+def _consent(repo: Repo, name: str, table: dict[str, Any]) -> None:
     path = settings.local_path(repo.store_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = config.read_toml(path)
@@ -95,7 +99,7 @@ def _consent(repo, name: str, table: dict) -> None:
     config.write_toml(path, data)
 
 
-def list_remotes(repo) -> list[dict]:
+def list_remotes(repo: Repo) -> list[dict[str, Any]]:
     shared = source.shared_settings(repo)
     committed = shared.table.get("remotes", {})
     mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes", {})
@@ -113,10 +117,15 @@ def list_remotes(repo) -> list[dict]:
         out.append({"name": name, "url": spec.url if spec else table.get("url"),
                     "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
                     "ref": None if name in mine else shared.ref, "status": status})
-    return out + _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    out += _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+    default = settings.git_default(repo) if not loaded.specs and not loaded.problems else None
+    if default is not None:  # nothing configured: the Git remote carries the chunks (remote/gitrefs.py)
+        out.append({"name": default.name, "url": default.url, "options": {}, "source": "the Git remote (default)",
+                    "ref": None, "status": "ok"})
+    return out
 
 
-def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:
+def _uncommitted_remotes(repo: Repo, known: set[str], where: str) -> list[dict[str, Any]]:
     """Remotes in the work tree's branchml.toml that the settings branch does not hold yet."""
     if repo.root is None or not (repo.root / config.FILE_NAME).exists():
         return []
@@ -126,19 +135,19 @@ def _uncommitted_remotes(repo, known: set[str], where: str) -> list[dict]:
             for name, table in tables.items() if name not in known]
 
 
-def _committed_path(repo) -> Path:
+def _committed_path(repo: Repo) -> Path:
     if repo.root is None:
         raise BranchmlError("this is a bare repository", hint="configure remotes in a clone, or in branchml/local.toml here")
     return repo.root / config.FILE_NAME
 
 
 # -- pointers --------------------------------------------------------------------------------
-def history_pointers(repo, refs: list[str]) -> list[PointerBlob]:
+def history_pointers(repo: Repo, refs: list[str]) -> list[PointerBlob]:
     """Pointers in every commit reachable from refs (default: all branches and tags)."""
     return rev_list_pointers(repo, refs or ["--branches", "--tags"])
 
 
-def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob]:
+def tree_pointers(repo: Repo, refs: list[str], include: list[str]) -> list[PointerBlob]:
     """Pointers in the trees of refs (default HEAD), limited to paths matching an include glob."""
     blobs: dict[str, str] = {}
     for ref in refs or ["HEAD"]:
@@ -148,7 +157,7 @@ def tree_pointers(repo, refs: list[str], include: list[str]) -> list[PointerBlob
     return read_pointers(repo, blobs)
 
 
-def resolve_ref(repo, ref: str) -> str:
+def resolve_ref(repo: Repo, ref: str) -> str:
     """`ref` itself, or like `git switch`, the one remote-tracking branch of that name (fresh clones)."""
     if plumbing.rev_parse(repo.cwd, f"{ref}^{{tree}}"):
         return ref
@@ -162,7 +171,7 @@ def resolve_ref(repo, ref: str) -> str:
 
 
 # -- transfers -------------------------------------------------------------------------------
-def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
+def split_remote_and_refs(repo: Repo, first: str | None, refs: list[str]) -> tuple[str | None, list[str]]:
     """`push main` means the ref main on the default remote, unless a blob remote is called main."""
     if first is None or first in {s.name for s in settings.load_remotes(repo)} | set(settings.load(repo).problems):
         return first, refs
@@ -172,32 +181,53 @@ def split_remote_and_refs(repo, first: str | None, refs: list[str]) -> tuple[str
 
 
 
-def push(repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None):
+def push(repo: Repo, remote: str | None, refs: list[str], advance: Advance = lambda n: None) -> PushReport:
     pointers = history_pointers(repo, refs)
     with connect(repo, remote) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
-def push_pointers(repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None):
-    with connect(repo, remote) as conn:
+def push_pointers(repo: Repo, remote: str | None, pointers: list[PointerBlob], advance: Advance = lambda n: None,
+                  spec: RemoteSpec | None = None) -> PushReport:
+    with connect(repo, remote, spec=spec) as conn:
         return push_files(repo.store, conn.storage, conn.catalog, file_oids(pointers), advance)
 
 
-def fetch(repo, refs: list[str], include: list[str], remote: str | None = None, advance: Advance = lambda n: None):
+def fetch(repo: Repo, refs: list[str], include: list[str], remote: str | None = None,
+          advance: Advance = lambda n: None) -> FetchReport:
     pointers = tree_pointers(repo, refs, include)
     with connect(repo, remote) as conn:
         return fetch_records(repo.store, conn.storage, conn.catalog, file_oids(pointers), [], advance)
 
 
-def verify(repo, ref: str, remote: str | None = None, committed: str | None = None) -> dict:
+@dataclass(frozen=True)
+class MissingFile:
+    path: str
+    oid: str  # hex
+
+
+@dataclass(frozen=True)
+class RemoteVerification:
+    """What `branchml verify-remote` found: of the `files` that `ref`'s history needs, those `missing` on `remote`."""
+
+    remote: str
+    ref: str
+    files: int
+    missing: list[MissingFile]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # the --json output: {"remote", "ref", "files", "missing": [{"path", "oid"}]}
+
+
+def verify(repo: Repo, ref: str, remote: str | None = None, committed: str | None = None) -> RemoteVerification:
     """What of the files reachable from `ref` the remote lacks (files or chunks)."""
     pointers = history_pointers(repo, [ref])
     with connect(repo, remote, committed) as conn:
         missing = missing_on_remote(conn, pointers)
-        return {"remote": conn.spec.name, "ref": ref, "files": len(file_oids(pointers)), "missing": missing}
+        return RemoteVerification(conn.spec.name, ref, len(file_oids(pointers)), missing)
 
 
-def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dict]:
+def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[MissingFile]:
     """Files whose record or any chunk the remote lacks, as {path, oid}; reads only remote indexes."""
     oids = file_oids(pointers)
     conn.catalog.refresh(require_data=False)
@@ -206,9 +236,9 @@ def missing_on_remote(conn: Connection, pointers: list[PointerBlob]) -> list[dic
     chunks = remote_file_chunks(conn.storage, conn.catalog, present) if present else {}
     bad = {o for o in oids if o not in chunks or conn.catalog.missing(chunks[o], KIND_CHUNK)}
     path_of = {p.pointer.oid_bytes: p.path for p in pointers}
-    return [{"path": path_of[o], "oid": o.hex()} for o in oids if o in bad]
+    return [MissingFile(path_of[o], o.hex()) for o in oids if o in bad]
 
 
-def gc(repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False):
+def gc(repo: Repo, remote: str | None, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
     with connect(repo, remote) as conn:
         return collect(repo, conn, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from branchml.remote import settings
 from branchml.remote.catalog import Catalog
+from branchml.remote.gitrefs import GitRefStorage
 from branchml.remote.settings import RemoteSpec
 from branchml.remote.storage import RemoteStorage
 
@@ -34,8 +35,15 @@ def open_connection(repo: Repo, name: str | None = None, committed: str | None =
     if warning and warning not in _warned:
         _warned.add(warning)
         sys.stderr.write(warning + "\n")
-    storage = RemoteStorage(spec)
+    storage = open_storage(repo, spec)
     return Connection(spec, storage, Catalog(repo.store_dir, storage))
+
+
+def open_storage(repo: Repo, spec: RemoteSpec) -> RemoteStorage:
+    """An fsspec remote, or the Git remote itself (refs/branchml/*) when the spec says so."""
+    if spec.is_git:
+        return GitRefStorage(spec, repo.cwd, repo.store_dir)  # type: ignore[return-value]  # same interface
+    return RemoteStorage(spec)
 
 
 @contextmanager
@@ -46,3 +54,4 @@ def connect(repo: Repo, name: str | None = None, committed: str | None = None,
         yield conn
     finally:
         conn.catalog.close()
+        conn.storage.close()

@@ -11,6 +11,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from branchml.errors import CorruptObject, MissingObject
 from branchml.remote.catalog import Catalog
@@ -18,6 +19,7 @@ from branchml.remote.objects import RemoteRecord
 from branchml.remote.storage import RemoteStorage
 from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
+from branchml.store.store import Store
 
 MAX_GAP = 256 << 10  # fetch the gap rather than start a new range
 MAX_RANGE = 16 << 20
@@ -32,11 +34,11 @@ class FetchReport:
     chunks: int = 0
     bytes: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def fetch(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes], chunk_ids: list[bytes],
+def fetch(store: Store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes], chunk_ids: list[bytes],
           advance: Callable[[int], None] = lambda n: None, inserter: rec.RecordInserter | None = None) -> FetchReport:
     """Make `file_oids` (with all their chunks) and `chunk_ids` present in the local store."""
     own = inserter is None
@@ -48,7 +50,7 @@ def fetch(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes
             inserter.close()
 
 
-def fetch_file_records(store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes]) -> int:
+def fetch_file_records(store: Store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes]) -> int:
     """Only the records of `file_oids` (their chunk lists), none of their chunks: for ranged reads."""
     inserter = rec.RecordInserter(store)
     try:
@@ -58,7 +60,8 @@ def fetch_file_records(store, storage: RemoteStorage, catalog: Catalog, file_oid
         inserter.close()
 
 
-def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> FetchReport:
+def _fetch(store: Store, storage: RemoteStorage, catalog: Catalog, file_oids: list[bytes], chunk_ids: list[bytes],
+           advance: Callable[[int], None], inserter: rec.RecordInserter) -> FetchReport:
     report = FetchReport(storage.spec.name)
     files = [oid for oid in dict.fromkeys(file_oids) if store.index.file(oid) is None]
     report.files = _download(inserter, storage, catalog, files, KIND_FILE, report, advance)
@@ -72,7 +75,8 @@ def _fetch(store, storage, catalog, file_oids, chunk_ids, advance, inserter) -> 
     return report
 
 
-def _download(inserter, storage, catalog, ids: list[bytes], kind: bytes, report, advance) -> int:
+def _download(inserter: rec.RecordInserter, storage: RemoteStorage, catalog: Catalog, ids: list[bytes], kind: bytes,
+              report: FetchReport, advance: Callable[[int], None]) -> int:
     """One plan for every id: sorted by pack and offset, read in coalesced ranges, the next batch
     read (on one thread: transports need not be thread-safe) while this one is verified and stored."""
     if not ids:
@@ -119,7 +123,9 @@ def read_plan(located: Iterable[RemoteRecord]) -> list[tuple[str, list[RemoteRec
 
 
 def _batches(records: list[RemoteRecord]) -> list[list[RemoteRecord]]:
-    batches, current, size = [], [], 0
+    batches: list[list[RemoteRecord]] = []
+    current: list[RemoteRecord] = []
+    size = 0
     for record in records:
         if current and size + record.stored_len > BATCH_BYTES:
             batches.append(current)

@@ -17,12 +17,15 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from branchml.errors import BranchmlError
 from branchml.pointers import file_oids, reachable_pointers
+from branchml.remote.connection import Connection
 from branchml.remote.download import read_records, remote_file_chunks
 from branchml.remote.objects import PackBuilder, RemoteRecord, decode_index, object_hash
 from branchml.remote.storage import RemoteError, RemoteStorage
+from branchml.repo import Repo
 from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
 
@@ -42,19 +45,20 @@ class RemoteGcReport:
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def lock_holder(storage: RemoteStorage) -> dict | None:
+def lock_holder(storage: RemoteStorage) -> dict[str, Any] | None:
     """What the gc lock says (who, since when), or None when no gc runs."""
-    with storage.errors("read the gc lock"):
-        if not storage.fs.exists(storage.path(LOCK)):
-            return None
-        try:
-            return json.loads(storage.fs.cat_file(storage.path(LOCK)))
-        except ValueError:
-            return {"host": "?", "pid": "?", "since": 0}
+    data = storage.read_optional(LOCK)
+    if data is None:
+        return None
+    try:
+        holder: dict[str, Any] = json.loads(data)
+        return holder
+    except ValueError:
+        return {"host": "?", "pid": "?", "since": 0}
 
 
 def refuse_if_locked(storage: RemoteStorage) -> None:
@@ -73,12 +77,13 @@ def acquire(storage: RemoteStorage, break_lock: bool) -> str:
     token = secrets.token_hex(8)
     body = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
     storage.put_bytes(LOCK, json.dumps(body).encode())
+    storage.publish()
     if (lock_holder(storage) or {}).get("token") != token:
         raise RemoteError(f"blob remote {storage.spec.name!r}: another gc took the lock", hint="retry later")
     return token
 
 
-def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
+def collect(repo: Repo, conn: Connection, *, grace_hours: float, dry_run: bool, break_lock: bool = False) -> RemoteGcReport:
     storage = conn.storage
     report = RemoteGcReport(storage.spec.name, dry_run=dry_run)
     if not dry_run:
@@ -96,7 +101,7 @@ def collect(repo, conn, *, grace_hours: float, dry_run: bool, break_lock: bool =
     return report
 
 
-def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
+def _live_records(repo: Repo, conn: Connection, young_records: list[RemoteRecord]) -> set[tuple[bytes, bytes]]:
     """Files the refs reference, and files in young packs (pushes in progress), with their chunks."""
 
     oids = file_oids(reachable_pointers(repo))
@@ -108,9 +113,10 @@ def _live_records(repo, conn, young_records: list[RemoteRecord]) -> set[tuple[by
     return live
 
 
-def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, report: RemoteGcReport) -> None:
+def _sweep(repo: Repo, storage: RemoteStorage, indexes: dict[str, list[RemoteRecord]], young: set[str],
+           live: set[tuple[bytes, bytes]], report: RemoteGcReport) -> None:
     report.packs, report.kept_young = len(indexes), len(young)
-    kept: set = set()
+    kept: set[tuple[bytes, bytes]] = set()
     doomed = []
     for name, records in indexes.items():
         if name in young or all((r.kind, r.id) in live for r in records):
@@ -136,27 +142,18 @@ def _sweep(repo, storage: RemoteStorage, indexes: dict, young: set, live: set, r
 
 def _clear_stale_uploads(storage: RemoteStorage, grace_seconds: float, dry_run: bool) -> int:
     """Remove tmp/ parts of killed pushes, once older than the grace period."""
-    with storage.errors("list tmp/"):
-        try:
-            entries = storage.fs.ls(storage.path("tmp"), detail=True)
-        except FileNotFoundError:
-            return 0
-    stale = [e["name"] for e in entries if e.get("type") == "file"
-             and time.time() - storage.fs.modified(e["name"]).timestamp() >= grace_seconds]
+    stale = storage.stale_parts(grace_seconds)
     if not dry_run:
         for name in stale:
-            with storage.errors("delete a stale upload"):
-                storage.fs.rm_file(name)
+            storage.remove_part(name)
     return len(stale)
 
 
 def _young(storage: RemoteStorage, name: str, grace_seconds: float) -> bool:
-    with storage.errors("read the age of an index"):
-        modified = storage.fs.modified(storage.path("indexes", f"{name}.idx"))
-    return time.time() - modified.timestamp() < grace_seconds
+    return time.time() - storage.modified(f"indexes/{name}.idx") < grace_seconds
 
 
-def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
+def _rewrite(repo: Repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
     """Upload the still-needed records of a pack as a new pack and index (verified on the way)."""
 
     pack = records[0].pack
@@ -176,5 +173,6 @@ def _rewrite(repo, storage: RemoteStorage, records: list[RemoteRecord]) -> None:
         new_pack, index = builder.finish()
         storage.upload_pack(builder.path, new_pack)
         storage.put_bytes(f"indexes/{object_hash(index)}.idx", index)
+        storage.publish()  # visible before the old index and pack go
     finally:
         builder.discard()

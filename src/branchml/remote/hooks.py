@@ -21,12 +21,14 @@ import sys
 
 from branchml.errors import BranchmlError
 from branchml.pointers import rev_list_pointers
-from branchml.remote import api, settings, source
+from branchml.remote import api, gitrefs, settings, source
+from branchml.remote.connection import connect
+from branchml.repo import Repo
 
 ZERO = "0" * 40
 
 
-def pre_push(repo, args: list[str], stdin: bytes) -> None:
+def pre_push(repo: Repo, args: list[str], stdin: bytes) -> None:
     git_remote = args[0] if args else "origin"
     shas = [line.split()[1] for line in stdin.decode().splitlines() if len(line.split()) == 4]
     shas = [s for s in shas if s.strip("0")]
@@ -36,11 +38,13 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
     if not pointers:
         return
     remotes = settings.load(repo)
-    if not remotes.specs and not remotes.problems:
-        return _no_blob_remote(repo, f"pushing {len(pointers)} pointer(s)", remotes.where)
+    spec = None
+    if all(s.is_git for s in remotes.specs) and not remotes.problems:
+        # no blob remote configured: the chunks go where the commits go, pushed before them
+        spec = settings.git_spec(git_remote, args[1] if len(args) > 1 else git_remote)
     try:
         same_name = git_remote if any(s.name == git_remote for s in remotes.specs) else None
-        report = api.push_pointers(repo, same_name, pointers)
+        report = api.push_pointers(repo, same_name, pointers, spec=spec)
     except BranchmlError as exc:
         raise BranchmlError(
             f"push refused: the blobs did not reach the blob remote: {exc.message}",
@@ -50,7 +54,7 @@ def pre_push(repo, args: list[str], stdin: bytes) -> None:
         sys.stderr.write(f"branchml: uploaded {report.new_chunks} chunk(s), {report.bytes} bytes to {report.remote}\n")
 
 
-def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -> None:
+def _no_blob_remote(repo: Repo, what: str, where: str, committed: str | None = None) -> None:
     """Refuse (the default) or warn when pointers would be published with no blob remote at all."""
     message = f"{what} but no blob remote is configured (none in local.toml, none in {where}); nobody else could get these files"
     if settings.push_policy(repo, committed) == "warn":
@@ -64,11 +68,14 @@ def _no_blob_remote(repo, what: str, where: str, committed: str | None = None) -
     )
 
 
-def pre_receive(repo, args: list[str], stdin: bytes) -> None:
+def pre_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
     """Refuse pushed pointers whose content the blob remote lacks (see the module docstring)."""
 
     updates = [line.split() for line in stdin.decode().splitlines() if len(line.split()) == 3]
     for _old, new, ref in updates:
+        if ref.startswith(gitrefs.NAMESPACE):
+            _check_namespace_ref(ref)
+            continue
         if new == ZERO:
             continue
         pointers = rev_list_pointers(repo, [new, "--not", "--all"])
@@ -79,11 +86,16 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
         if not remotes.specs and not remotes.problems:
             _no_blob_remote(repo, f"{ref}: {len(pointers)} pointer(s)", "branchml.toml on main", committed)
             continue
+        own = settings.this_repository(repo) if all(s.is_git for s in remotes.specs) and not remotes.problems else None
         try:
-            with api.connect(repo, None, committed) as conn:
+            with connect(repo, None, committed, spec=own) as conn:
                 missing = api.missing_on_remote(conn, pointers)
         except BranchmlError as exc:
             raise BranchmlError(f"{ref}: cannot check the blob remote: {exc.message}", hint=exc.hint) from exc
+        if missing and conn.spec.is_git and settings.push_policy(repo, committed) == "warn":
+            sys.stderr.write(f"branchml: warning: {ref}: {len(missing)} file(s) have no content in this repository "
+                             f"(refs/branchml/): {names_of(missing)}\n")
+            continue
         if missing:
             raise BranchmlError(
                 f"{ref}: {len(missing)} file(s) are not on blob remote {conn.spec.name!r} ({conn.spec.url}), "
@@ -92,14 +104,26 @@ def pre_receive(repo, args: list[str], stdin: bytes) -> None:
             )
 
 
-def names_of(missing: list[dict], limit: int = 50) -> str:
+def _check_namespace_ref(ref: str) -> None:
+    """Only the names branchml writes may enter refs/branchml/ (readers ignore others; the server refuses them)."""
+    relative = ref.removeprefix(gitrefs.NAMESPACE)
+    kind, _, name = relative.partition("/")
+    if kind in ("packs", "indexes") and gitrefs.CONTENT.match(f"{kind}/{name}.{'pack' if kind == 'packs' else 'idx'}"):
+        return
+    if relative in gitrefs.OTHER.values():
+        return
+    raise BranchmlError(f"{ref}: refs/branchml/ holds only branchml's packs, indexes, format marker and gc lock",
+                        hint="push that ref under another name")
+
+
+def names_of(missing: list[api.MissingFile], limit: int = 50) -> str:
     """Every missing path (up to `limit`; the rest counted)."""
-    paths = [item["path"] for item in missing]
+    paths = [item.path for item in missing]
     more = f" ... and {len(paths) - limit} more" if len(paths) > limit else ""
     return ", ".join(paths[:limit]) + more
 
 
-def _server_settings(repo, updates: list[list[str]]) -> str:
+def _server_settings(repo: Repo, updates: list[list[str]]) -> str:
     """The committed settings the server goes by: its settings branch as before the push, or, when
     that branch does not exist yet, as this push creates it ('' when neither has any)."""
     shared = source.shared_settings(repo)

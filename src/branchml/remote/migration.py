@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from branchml.errors import CorruptObject, MissingObject
+from branchml.git import plumbing
 from branchml.pointers import PointerBlob, file_oids, rev_list_pointers
 from branchml.remote import settings
 from branchml.remote.catalog import Catalog
@@ -82,6 +83,8 @@ def resolve(repo: Repo, name: str) -> RemoteSpec:
     loaded = settings.load(repo)
     if name in {s.name for s in loaded.specs} | set(loaded.problems):
         return loaded.choose(name)
+    if name in plumbing.remote_names(repo.cwd):  # a Git remote: its refs/branchml/ (remote/gitrefs.py)
+        return settings.git_remote_spec(repo, name)
     if "://" in name or name.startswith(("/", ".", "~")):
         url = name if "://" in name else str(Path(name).expanduser().resolve())
         return settings.parse_spec(name, {"url": url}, "remote migrate")

@@ -11,6 +11,7 @@ import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import blake3
 
@@ -62,7 +63,7 @@ def decode_index(data: bytes, name: str) -> list[RemoteRecord]:
 class PackBuilder:
     """Builds one remote pack in a local temp file, hashing it as it goes."""
 
-    def __init__(self, path) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._file = open(path, "wb")
         self._hash = blake3.blake3()
@@ -70,7 +71,7 @@ class PackBuilder:
         self.entries: list[tuple[bytes, int, bytes, int, int, int]] = []
         self._write(PACK_MAGIC)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
         self._hash.update(data)
         self.size += len(data)

@@ -6,12 +6,13 @@ command), so it must stay cheap: it reads the settings only, and imports fsspec 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError, MissingObject
+from branchml.git import plumbing
 from branchml.remote import settings, source
-from branchml.remote.api import open_connection
+from branchml.remote.connection import open_connection
 from branchml.remote.download import fetch
 from branchml.remote.storage import RemoteError
 from branchml.store.records import RecordInserter
@@ -27,13 +28,13 @@ def make_fetcher(repo: Repo) -> OnDemandFetcher | None:
     return OnDemandFetcher(repo)
 
 
-def _has_remotes(repo) -> bool:
+def _has_remotes(repo: Repo) -> bool:
     try:
         shared = source.shared_settings(repo).table.get("remotes")
         mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes")
     except BranchmlError:
         return True  # let the fetch report the broken settings when something is actually missing
-    return bool(shared or mine)
+    return bool(shared or mine) or repo.root is None or bool(plumbing.remote_names(repo.cwd))  # the Git remote (gitrefs.py)
 
 
 class OnDemandFetcher:
@@ -41,11 +42,11 @@ class OnDemandFetcher:
     once per remote, remembers a remote that was unreachable (no new wait per file), and appends
     every fetched record to one pack (each batch synced and indexed before the call returns)."""
 
-    def __init__(self, repo) -> None:
+    def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.connections: dict = {}
-        self.failed: dict = {}
-        self.inserter = None
+        self.connections: dict[str, Any] = {}
+        self.failed: dict[str, Any] = {}
+        self.inserter: RecordInserter | None = None
 
     def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
         self.inserter = self.inserter or RecordInserter(self.repo.store)

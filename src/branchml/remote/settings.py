@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from branchml import config
 from branchml.errors import BranchmlError, ExitCode
+from branchml.git import plumbing
 from branchml.remote import source
+from branchml.repo import Repo
 
 SAFE_PROTOCOLS = {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ssh", "sftp"}
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
@@ -26,6 +29,8 @@ SAFE_OPTIONS = {"url", "region", "pack_size", "anon", "jobs", "connect_timeout",
 OWN_OPTIONS = {"url", "pack_size", "jobs", "connect_timeout", "read_timeout"}  # branchml's own keys, not passed to fsspec
 CREDENTIAL_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
 CONSENT_TABLE = "remote-consent"
+GIT_REMOTE_KEY = "git_remote"  # set only on the default spec built by `git_default`, never read from a file
+GIT_NAMESPACE_MARK = "#refs/branchml"
 DEFAULT_PACK_SIZE = 64 << 20
 DEFAULT_JOBS = 8
 # Every request to a remote gives up after these many seconds without a connection / an answer, so a
@@ -44,13 +49,18 @@ class RemoteConfigError(BranchmlError):
 class RemoteSpec:
     name: str
     url: str
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     committed_keys: frozenset[str] = frozenset()  # options that came from branchml.toml
     ignored: tuple[str, ...] = ()  # committed keys not honoured until trusted
 
     @property
     def protocol(self) -> str:
-        return protocol_of(self.url)
+        return "git" if self.is_git else protocol_of(self.url)
+
+    @property
+    def is_git(self) -> bool:
+        """The Git remote itself as blob store (remote/gitrefs.py), not an fsspec URL."""
+        return GIT_REMOTE_KEY in self.options
 
     @property
     def pack_size(self) -> int:
@@ -79,7 +89,7 @@ class RemoteSpec:
                                     hint=f"set it with `branchml remote add {self.name} URL --option {key}=30`")
         return seconds
 
-    def storage_options(self) -> dict:
+    def storage_options(self) -> dict[str, Any]:
         """Options for fsspec: ours removed, the S3 endpoint from the standard variables if unset, timeouts set."""
         opts = {k: v for k, v in self.options.items() if k not in OWN_OPTIONS}
         self._timeouts(opts)
@@ -91,7 +101,7 @@ class RemoteSpec:
             opts.setdefault("client_kwargs", {})["region_name"] = opts.pop("region")
         return opts
 
-    def _timeouts(self, opts: dict) -> None:
+    def _timeouts(self, opts: dict[str, Any]) -> None:
         """Connect and read timeouts in each transport's own terms (a local folder needs none; other
         object stores keep their library's defaults)."""
         connect, read = self.connect_timeout, self.read_timeout
@@ -115,7 +125,7 @@ def local_path(store_dir: Path) -> Path:
     return store_dir / "local.toml"
 
 
-def committed_text(repo) -> str:
+def committed_text(repo: Repo) -> str:
     """The committed branchml.toml that counts for remotes: the settings branch's (remote/source.py)."""
     return source.shared_settings(repo).text
 
@@ -136,7 +146,7 @@ class Remotes:
         return choose(self.specs, name, self.where)
 
 
-def load(repo, committed: str | None = None) -> Remotes:
+def load(repo: Repo, committed: str | None = None) -> Remotes:
     """local.toml, then the committed settings (the settings branch's, or `committed` if given).
 
     A remote named in local.toml is the user's own: its local values are used as they are, and
@@ -155,15 +165,49 @@ def load(repo, committed: str | None = None) -> Remotes:
             out.specs.append(_combine(name, mine.get(name), shared.get(name), consent.get(name, {}), where))
         except RemoteConfigError as exc:
             out.problems[name] = exc
+    if not out.specs and not out.problems:
+        default = git_default(repo)
+        out.specs += [default] if default is not None else []
     return out
 
 
-def load_remotes(repo, committed: str | None = None) -> list[RemoteSpec]:
+def git_default(repo: Repo) -> RemoteSpec | None:
+    """The blob remote used when none is configured: the Git remote itself (refs/branchml/*).
+
+    The Git remote that backs the settings branch (`origin` unless `branchml.settingsRemote` says
+    otherwise), else the only Git remote; with none, a bare repository is its own (a server; its
+    pre-receive hook always checks itself), a clone has none."""
+    names = plumbing.remote_names(repo.cwd)
+    wanted = source.settings_remote(repo)
+    name = wanted if wanted in names else (names[0] if len(names) == 1 else None)
+    if name is None:
+        return this_repository(repo) if repo.root is None else None
+    return git_remote_spec(repo, name)
+
+
+def this_repository(repo: Repo) -> RemoteSpec:
+    """The repository's own refs/branchml/ as blob remote (on the server)."""
+    return git_spec(".", str(repo.common_dir))
+
+
+def git_remote_spec(repo: Repo, git_remote: str) -> RemoteSpec:
+    """Git remote `git_remote` of this clone (a name or a URL) as blob remote, configured or not
+    (for `remote migrate` from the Git remote to an object store, say)."""
+    return git_spec(git_remote, plumbing.remote_url(repo.cwd, git_remote) or git_remote)
+
+
+def git_spec(git_remote: str, url: str) -> RemoteSpec:
+    """The Git remote `git_remote` (a name or a URL; "." is this repository) as blob remote."""
+    name = "this-repository" if git_remote == "." else git_remote
+    return RemoteSpec(name, url + GIT_NAMESPACE_MARK, {GIT_REMOTE_KEY: "" if git_remote == "." else git_remote})
+
+
+def load_remotes(repo: Repo, committed: str | None = None) -> list[RemoteSpec]:
     """Every usable remote, local ones first (see `load`)."""
     return load(repo, committed).specs
 
 
-def _combine(name: str, mine: dict | None, shared: dict | None, consent: dict, where: str) -> RemoteSpec:
+def _combine(name: str, mine: dict[str, Any] | None, shared: dict[str, Any] | None, consent: dict[str, Any], where: str) -> RemoteSpec:
     honoured, ignored = _honoured(name, shared or {}, consent, where)
     mine = mine or {}
     _refuse_credentials(name, mine, "local.toml")
@@ -174,7 +218,7 @@ def _combine(name: str, mine: dict | None, shared: dict | None, consent: dict, w
                       tuple(k for k in ignored if k not in mine))
 
 
-def _honoured(name: str, table: dict, consent: dict, where: str) -> tuple[dict, dict]:
+def _honoured(name: str, table: dict[str, Any], consent: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a committed table into what is honoured (safe, or consented with this exact value)
     and what is ignored until `branchml remote trust NAME`."""
     _refuse_credentials(name, table, where)
@@ -187,18 +231,18 @@ def _honoured(name: str, table: dict, consent: dict, where: str) -> tuple[dict, 
     return honoured, ignored
 
 
-def _is_safe(key: str, value) -> bool:
+def _is_safe(key: str, value: Any) -> bool:
     if key == "url":
         return isinstance(value, str) and protocol_of(value) in SAFE_PROTOCOLS
     return key in SAFE_OPTIONS
 
 
-def needs_consent(table: dict) -> dict:
+def needs_consent(table: dict[str, Any]) -> dict[str, Any]:
     """The keys of a committed table that are honoured only with consent."""
     return {k: v for k, v in table.items() if not _is_safe(k, v)}
 
 
-def parse_spec(name: str, table: dict, where: str) -> RemoteSpec:
+def parse_spec(name: str, table: dict[str, Any], where: str) -> RemoteSpec:
     url = table.get("url")
     if not isinstance(url, str) or not url:
         raise RemoteConfigError(f"{where}: [remotes.{name}] has no url", hint=f"run `branchml remote add {name} URL`")
@@ -206,7 +250,7 @@ def parse_spec(name: str, table: dict, where: str) -> RemoteSpec:
     return RemoteSpec(name, url, {k: v for k, v in table.items() if k != "url"})
 
 
-def _refuse_credentials(name: str, table: dict, where: str) -> None:
+def _refuse_credentials(name: str, table: dict[str, Any], where: str) -> None:
     for key in table:
         if any(word in key.lower() for word in CREDENTIAL_WORDS):
             raise RemoteConfigError(
@@ -215,7 +259,7 @@ def _refuse_credentials(name: str, table: dict, where: str) -> None:
             )
 
 
-def _needs_consent(name: str, key: str, value, where: str = config.FILE_NAME) -> RemoteConfigError:
+def _needs_consent(name: str, key: str, value: Any, where: str = config.FILE_NAME) -> RemoteConfigError:
     return RemoteConfigError(
         f"{where}: remote {name!r} sets {key} = {value!r}, which could redirect traffic or run code; "
         "it is not honoured without your consent",
@@ -232,7 +276,7 @@ def ignored_warning(spec: RemoteSpec) -> str | None:
             f"(`branchml remote trust {spec.name}` shows the values)")
 
 
-def push_policy(repo, committed: str | None = None) -> str:
+def push_policy(repo: Repo, committed: str | None = None) -> str:
     """What a push does when no blob remote takes its pointers' content: "refuse" (default) or "warn".
 
     `[push] without_blob_remote` in local.toml, else in the settings branch's branchml.toml (or

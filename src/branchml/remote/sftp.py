@@ -28,7 +28,7 @@ from fsspec.utils import infer_storage_options
 from branchml.errors import BranchmlError, ExitCode
 
 SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
-OWN_KEYS = ("known_hosts", "remote_label")  # ours, never passed to paramiko's connect
+READ_PIECE = 1 << 20  # bytes per readv request of cat_ranges (see KnownHostsSFTP.cat_ranges)
 
 
 class HostKeyError(BranchmlError):
@@ -117,6 +117,26 @@ class KnownHostsSFTP(SFTPFileSystem):  # type: ignore[misc]  # fsspec is untyped
             self.channels.ftp = channel
         return channel
 
+    def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], max_gap: int | None = None,
+                   on_error: str = "return", **kwargs: Any) -> list[bytes]:
+        """Ranges of files, each file opened once and its ranges requested together (paramiko's
+        readv pipelines the requests). fsspec's default reads range after range, 32 KiB per round
+        trip: a clone over SFTP read 2.5 MB/s on loopback. Ranges go to readv in pieces of READ_PIECE:
+        paramiko's prefetch buffer handling is quadratic in a request's size (one 64 MiB range took
+        200 s on loopback, 64 ranges of 1 MiB 3 s)."""
+        out: list[bytes] = []
+        i = 0
+        while i < len(paths):
+            j = i
+            while j < len(paths) and paths[j] == paths[i]:
+                j += 1
+            pieces = [_pieces(start, end) for start, end in zip(starts[i:j], ends[i:j])]
+            with self.ftp.open(infer_storage_options(paths[i])["path"], "rb") as f:
+                blocks = iter(f.readv([piece for ranges in pieces for piece in ranges]))
+                out += [b"".join(next(blocks) for _ in ranges) for ranges in pieces]
+            i = j
+        return out
+
     def makedirs(self, path: str, exist_ok: bool = False, mode: int = 0o777) -> None:
         """fsspec's version checks then creates: two uploads in parallel threads race on one folder."""
         try:
@@ -126,6 +146,11 @@ class KnownHostsSFTP(SFTPFileSystem):  # type: ignore[misc]  # fsspec is untyped
                 raise
 
     mkdirs = makedirs
+
+
+def _pieces(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) as (offset, length) pieces of at most READ_PIECE bytes (at least one)."""
+    return [(offset, min(READ_PIECE, end - offset)) for offset in range(start, end, READ_PIECE)] or [(start, 0)]
 
 
 def _known_hosts_files(option: object) -> list[Path]:

@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,11 +34,12 @@ class RemoteError(BranchmlError):
 def _is_timeout(exc: BaseException) -> bool:
     """A timeout, whatever the transport calls it (botocore's ReadTimeoutError, asyncio's, the socket's)."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__:
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        cause = cause.__cause__ or cause.__context__
     return False
 
 
@@ -154,15 +156,17 @@ class RemoteStorage:
 
     def has_pack(self, name: str) -> bool:
         with self.errors("check"):
-            return self.fs.exists(self.path("packs", f"{name}.pack"))
+            exists: bool = self.fs.exists(self.path("packs", f"{name}.pack"))
+            return exists
 
     def read_ranges(self, pack: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Bytes of [start, end) ranges of one pack, fetched together."""
         path = self.path("packs", f"{pack}.pack")
         with self.errors(f"read pack {pack[:16]}…"):
-            return self.fs.cat_ranges(
+            data: list[bytes] = self.fs.cat_ranges(
                 [path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges], on_error="raise"
             )
+            return data
 
     # -- uploads -----------------------------------------------------------------------------
     def staging_dir(self) -> Path | None:
@@ -207,4 +211,38 @@ class RemoteStorage:
     def delete(self, relative: str) -> None:
         with self.errors(f"delete {relative}"):
             self.fs.rm_file(self.path(relative))
+
+    def publish(self) -> None:
+        """Every upload is visible when it returns here (the Git remote batches its own: gitrefs.py)."""
+
+    def close(self) -> None:
+        """Nothing to release (fsspec keeps its own connection pools)."""
+
+    # -- what remote gc asks ------------------------------------------------------------------
+    def read_optional(self, relative: str) -> bytes | None:
+        with self.errors(f"read {relative}"):
+            if not self.fs.exists(self.path(relative)):
+                return None
+            data: bytes = self.fs.cat_file(self.path(relative))
+            return data
+
+    def modified(self, relative: str) -> float:
+        """When the object was written (seconds since the epoch)."""
+        with self.errors(f"read the age of {relative}"):
+            return float(self.fs.modified(self.path(relative)).timestamp())
+
+    def stale_parts(self, grace_seconds: float) -> list[str]:
+        """Parts of killed uploads in tmp/ older than the grace period (file-system remotes)."""
+        with self.errors("list tmp/"):
+            try:
+                entries = self.fs.ls(self.path("tmp"), detail=True)
+            except FileNotFoundError:
+                return []
+            now = time.time()
+            return [e["name"] for e in entries if e.get("type") == "file"
+                    and now - self.fs.modified(e["name"]).timestamp() >= grace_seconds]
+
+    def remove_part(self, name: str) -> None:
+        with self.errors("delete a stale upload"):
+            self.fs.rm_file(name)
 

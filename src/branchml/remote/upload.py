@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import MissingObject
 from branchml.remote.catalog import Catalog
@@ -25,6 +26,8 @@ from branchml.remote.storage import RemoteStorage
 from branchml.store import leftovers
 from branchml.store import records as rec
 from branchml.store.pack import KIND_CHUNK, KIND_FILE
+from branchml.store.records import RawRecord
+from branchml.store.store import Store
 
 # Tests only: SIGKILL this process after that many uploaded objects (an interrupted push).
 KILL_AFTER_ENV = "BRANCHML_TEST_KILL_AFTER_UPLOADS"
@@ -41,11 +44,11 @@ class PushReport:
     packs_present: int = 0  # packs built but found on the remote already (a killed push's): not sent
     leftovers: int = 0  # tmp/ files of killed pushes removed first (store/leftovers.py)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes],
+def push_files(store: Store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes],
                advance: Callable[[int], None] = lambda n: None) -> PushReport:
     """Upload what `oids` (file ids) need that the remote does not have."""
     report = PushReport(storage.spec.name, files=len(oids))
@@ -60,6 +63,7 @@ def push_files(store, storage: RemoteStorage, catalog: Catalog, oids: list[bytes
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
         _upload_all(storage, catalog, pool, rec.stored_chunks(store, chunks), store.root / "tmp", report, advance)
         _upload_all(storage, catalog, pool, rec.file_records(store, files), store.root / "tmp", report, advance)
+    storage.publish()
     return report
 
 
@@ -69,9 +73,10 @@ def upload_records(storage: RemoteStorage, catalog: Catalog, records: Iterable[r
     before the file records that need them. Packs are built in the remote's tmp/ or in `local_tmp`."""
     with ThreadPoolExecutor(max_workers=storage.spec.jobs) as pool:
         _upload_all(storage, catalog, pool, records, local_tmp, report, advance)
+    storage.publish()  # the Git remote as blob store pushes what it queued (remote/gitrefs.py)
 
 
-def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+def needed_records(store: Store, catalog: Catalog, oids: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """(file oids, chunk ids) to upload: all that the remote lacks, each once."""
     oids = list(dict.fromkeys(oids))
     files = catalog.missing(oids, KIND_FILE)
@@ -90,9 +95,10 @@ def needed_records(store, catalog: Catalog, oids: list[bytes]) -> tuple[list[byt
     return files, catalog.missing(list(wanted), KIND_CHUNK)
 
 
-def _upload_all(storage, catalog, pool, records, local_tmp: Path, report, advance) -> None:
+def _upload_all(storage: RemoteStorage, catalog: Catalog, pool: ThreadPoolExecutor, records: Iterable[RawRecord],
+                local_tmp: Path, report: PushReport, advance: Callable[[int], None]) -> None:
     """Build packs of about pack_size from `records` and upload them, a few in flight at a time."""
-    pending: set[Future] = set()
+    pending: set[Future[_Sent]] = set()
     builder: PackBuilder | None = None
     build_dir = storage.staging_dir() or local_tmp
     try:
@@ -112,7 +118,7 @@ def _upload_all(storage, catalog, pool, records, local_tmp: Path, report, advanc
     _collect(pending, catalog, report, advance, limit=0)
 
 
-def _builder(build_dir) -> PackBuilder:
+def _builder(build_dir: Path) -> PackBuilder:
     """A new pack under construction; its name carries our PID (see store/leftovers.py)."""
     return PackBuilder(build_dir / f"push-{secrets.token_hex(8)}-{os.getpid()}.part")
 
@@ -126,7 +132,8 @@ class _Sent:
     uploaded: bool  # False: the pack was on the remote already (only its index was written)
 
 
-def _collect(pending: set[Future], catalog, report, advance, *, limit: int) -> set[Future]:
+def _collect(pending: set[Future[_Sent]], catalog: Catalog, report: PushReport, advance: Callable[[int], None], *,
+             limit: int) -> set[Future[_Sent]]:
     """Wait until at most `limit` uploads are in flight; record the finished ones in the catalog and the report."""
     while len(pending) > limit:
         done, pending = wait(pending, return_when=FIRST_COMPLETED)

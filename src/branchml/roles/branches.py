@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from branchml.errors import BranchmlError
 from branchml.git import plumbing, porcelain
@@ -25,7 +25,7 @@ class BranchInfo:
     latest_tag: str | None  # nearest tag reachable from the head
     tags_at_head: list[str]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -10,7 +10,7 @@ it is checked by) and from the server's local.toml.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from branchml import config
 from branchml.errors import BranchmlError
@@ -49,7 +49,7 @@ def server_policy(repo: Repo) -> Policy:
     return Policy.from_config(server_config(repo))
 
 
-def server_config(repo: Repo) -> dict:
+def server_config(repo: Repo) -> dict[str, Any]:
     """Settings from main's branchml.toml before the push; the defaults if that file is broken.
 
     Falling back (with a warning) keeps the server open for the push that repairs the file.
@@ -162,7 +162,7 @@ def pre_push(repo: Repo, args: list[str], stdin: bytes) -> None:
 
 def _unknown_remote_tip(policy: Policy, ref: str, old: str) -> list[Violation]:
     role = policy.role(ref)
-    if role is None or not policy.rules_for(role).get("keep_history"):
+    if role is None or not policy.rules_for(role).keep_history:
         return []
     return [Violation(ref, role, old, "", "history", "the remote has commits this clone does not have; "
                       "`git fetch`, add your commits on top of its tip, and push without --force")]
@@ -175,7 +175,7 @@ def current_branch(repo: Repo) -> str | None:
 def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
-    if ref is None or not policy.rules_for(policy.role(ref) or ""):
+    if ref is None or policy.rules_for(policy.role(ref) or "").is_free:
         return
     tree = plumbing.write_tree(repo.cwd)  # the tree the commit will record (object only, no ref moves)
     snap = Snapshot("(staged)", tree, _next_parents(repo))
@@ -193,10 +193,10 @@ def commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
     role = policy.role(ref) if ref else None
-    if role is None or not args:
+    if ref is None or role is None or not args:
         return
     present = message_trailers(repo, args[0])
-    missing = [k for k in policy.rules_for(role).get("trailers", []) if k.lower() not in present]
+    missing = [k for k in policy.rules_for(role).trailers if k.lower() not in present]
     report(policy, [Violation(ref, role, "(message)", "", "trailer", trailer_message(k, ref)) for k in missing])
 
 

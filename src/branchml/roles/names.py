@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from typing import Any
 
 # glob -> role, first match wins (the same table as config.DEFAULTS["roles"]["branches"])
 DEFAULT_ROLE_GLOBS: list[tuple[str, str]] = [
@@ -17,7 +18,7 @@ DEFAULT_ROLE_GLOBS: list[tuple[str, str]] = [
 ]
 
 
-def role_globs(cfg: dict) -> list[tuple[str, str]]:
+def role_globs(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     """The (glob, role) pairs of a loaded config, in file order; a role of "" switches a glob off."""
     table = cfg.get("roles", {}).get("branches", {})
     return [(glob, role) for glob, role in table.items() if role]

@@ -9,6 +9,7 @@ cannot reach a stable branch by being put in `models/`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pathspec
 
@@ -20,11 +21,11 @@ OTHER = "other"  # the kind of a path no glob matches
 class PathKinds:
     """Ordered kinds with their gitignore-style globs; the first kind that matches a path wins."""
 
-    specs: tuple[tuple[str, pathspec.PathSpec], ...]
-    by_type: tuple[tuple[str, pathspec.PathSpec], ...] = ()  # kinds decided by file type first
+    specs: tuple[tuple[str, pathspec.PathSpec[Any]], ...]
+    by_type: tuple[tuple[str, pathspec.PathSpec[Any]], ...] = ()  # kinds decided by file type first
 
     @classmethod
-    def from_config(cls, cfg: dict) -> PathKinds:
+    def from_config(cls, cfg: dict[str, Any]) -> PathKinds:
         table = cfg.get("paths", {})
         typed = cfg.get("roles", {}).get("by_type", ["code"])
         specs = tuple((kind, pathspec.GitIgnoreSpec.from_lines(globs)) for kind, globs in table.items())

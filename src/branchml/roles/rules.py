@@ -8,8 +8,8 @@ cannot drift apart. How commits are chosen and why is written down in docs/roles
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from branchml.git import plumbing
 from branchml.git.plumbing import DiffEntry
@@ -52,25 +52,53 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class RoleRules:
+    """The rules of one role: its `[roles.rules.<role>]` table in branchml.toml (docs/roles.md)."""
+
+    append_only: list[str] = field(default_factory=list)  # path kinds that may only be added ("*": every path)
+    grow: bool = False  # an append-only file may grow (its new content starts with the old)
+    forbid: list[str] = field(default_factory=list)  # kinds that may not be added or changed (deleting is fine)
+    merge_only: list[str] = field(default_factory=list)  # kinds that change only by merging a merge_from branch
+    merge_from: str = ""  # the role whose tips vouch for merge_only paths
+    trailers: list[str] = field(default_factory=list)  # trailer keys every commit of the branch must carry
+    keep_history: bool = False  # no force push, no deletion of the branch
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> RoleRules:
+        """Keys branchml does not know are left out, as they always were ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in table.items() if key in known})
+
+    @property
+    def is_free(self) -> bool:
+        """No rule at all (dev/*, ds/*): nothing to walk."""
+        return self == RoleRules()
+
+
+FREE = RoleRules()  # the rules of a role without a table
+
+
+@dataclass(frozen=True)
 class Policy:
     """Roles of branches, kinds of paths and the rules of each role, from one loaded config."""
 
     globs: list[tuple[str, str]]
     kinds: PathKinds
-    rules: dict[str, dict]
+    rules: dict[str, RoleRules]
     client_refuses: bool = False  # client hooks refuse (else they warn; the server always refuses)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Policy:
+    def from_config(cls, cfg: dict[str, Any]) -> Policy:
         roles = cfg.get("roles", {})
         refuses = roles.get("client_hooks", "warn") == "refuse"
-        return cls(role_globs(cfg), PathKinds.from_config(cfg), roles.get("rules", {}), refuses)
+        rules = {role: RoleRules.from_table(table) for role, table in roles.get("rules", {}).items()}
+        return cls(role_globs(cfg), PathKinds.from_config(cfg), rules, refuses)
 
     def role(self, ref: str) -> str | None:
         return role_of(ref, self.globs) if ref.startswith("refs/heads/") else None
 
-    def rules_for(self, role: str) -> dict:
-        return self.rules.get(role, {})
+    def rules_for(self, role: str) -> RoleRules:
+        return self.rules.get(role, FREE)
 
 
 Change = DiffEntry  # a path changed between two trees (status A, D, M or T; renames are off)
@@ -82,7 +110,7 @@ class _Ctx:
     policy: Policy
     ref: str
     role: str
-    rules: dict
+    rules: RoleRules
     view: dict[str, str]
     created: frozenset[str] = frozenset()  # refs this push creates: no merge source can be among them
     found: list[Violation] = field(default_factory=list)
@@ -100,14 +128,14 @@ class _Ctx:
         A dev branch created by the same push cannot vouch for code: else a push could create
         `dev/hotfix` at a commit that wrote code on stable and pass that code off as dev's.
         """
-        role = self.rules.get("merge_from", "")
+        role = self.rules.merge_from
         return [sha for ref, sha in self.view.items() if role and self.policy.role(ref) == role and ref not in self.created]
 
     def forks_from(self, ref: str) -> bool:
         """May a created branch's commits be attributed to `ref`? Not to a merge source created with it."""
         if ref == self.ref:
             return False
-        return not (ref in self.created and self.policy.role(ref) == self.rules.get("merge_from"))
+        return not (ref in self.created and self.policy.role(ref) == self.rules.merge_from)
 
 
 def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, str]) -> list[Violation]:
@@ -121,7 +149,7 @@ def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, 
     created = frozenset(u.ref for u in updates if u.old is None and u.new is not None)
     for update in updates:
         role = policy.role(update.ref)
-        if role is None or not policy.rules_for(role):
+        if role is None or policy.rules_for(role).is_free:
             continue  # no role, or a free one (dev/*, ds/*): nothing to walk
         ctx = _Ctx(repo, policy, update.ref, role, policy.rules_for(role), view, created)
         _check_update(ctx, update)
@@ -131,7 +159,7 @@ def check(repo: Repo, updates: list[RefUpdate], policy: Policy, view: dict[str, 
 
 def _check_update(ctx: _Ctx, update: RefUpdate) -> None:
     branch = update.ref.removeprefix("refs/heads/")
-    keep = ctx.rules.get("keep_history", False)
+    keep = ctx.rules.keep_history
     if update.new is None:
         if keep:
             ctx.add(update.old or "", "", "history", f"deleting {branch} is refused: its history is the record "
@@ -141,26 +169,26 @@ def _check_update(ctx: _Ctx, update: RefUpdate) -> None:
         ctx.add(update.new, "", "history", f"this push rewrites the history of {branch} (not a fast-forward "
                 f"of {update.old[:12]}); fetch it, add your commits on top of its tip, and push without --force")
         return
-    snapshots = _new_commits(ctx, update)
+    snapshots = _new_commits(ctx, update, update.new)
     diffs = commit_changes(ctx.repo, snapshots)
     for snap in snapshots:
         check_snapshot(ctx, snap, diffs.get(snap.label, []))
     _check_case(ctx, update.new)
     _check_trailers(ctx, [s.label for s in snapshots])
-    if update.old and ctx.rules.get("append_only"):
-        _check_net_effect(ctx, update)
+    if update.old and ctx.rules.append_only:
+        _check_net_effect(ctx, update.old, update.new)
 
 
-def _new_commits(ctx: _Ctx, update: RefUpdate) -> list[Snapshot]:
+def _new_commits(ctx: _Ctx, update: RefUpdate, new: str) -> list[Snapshot]:
     """The branch's own new commits, oldest first: its first-parent line, minus what other branches hold.
 
     On a created branch, commits reachable from any other branch are that branch's (the fork point).
     Commits reachable from a `merge_from` branch (dev/*) are dev work, judged by dev's rules.
     """
     exclude = [update.old] if update.old else [sha for ref, sha in ctx.view.items() if ctx.forks_from(ref)]
-    if ctx.rules.get("merge_from"):
+    if ctx.rules.merge_from:
         exclude += ctx.source_tips()
-    revs = [update.new] + [f"^{sha}" for sha in exclude if sha]
+    revs = [new] + [f"^{sha}" for sha in exclude if sha]
     shas = plumbing.rev_list(ctx.repo.cwd, ["--first-parent"], stdin=revs)
     return commit_snapshots(ctx.repo, list(reversed(shas)))
 
@@ -185,11 +213,11 @@ def check_snapshot(ctx: _Ctx, snap: Snapshot, changes: list[Change] | None = Non
     base = snap.parents[0] if snap.parents else empty_tree(ctx.repo)
     if changes is None:
         changes = tree_changes(ctx.repo, base, snap.tree)
-    if ctx.rules.get("append_only"):
+    if ctx.rules.append_only:
         _check_append_only(ctx, snap, base, changes)
-    if ctx.rules.get("forbid"):
+    if ctx.rules.forbid:
         _check_forbidden(ctx, snap, changes)
-    if ctx.rules.get("merge_only"):
+    if ctx.rules.merge_only:
         _check_merge_only(ctx, snap, changes)
 
 
@@ -212,10 +240,10 @@ def _is_ancestor(repo: Repo, old: str, new: str) -> bool:
 
 
 def _check_append_only(ctx: _Ctx, snap: Snapshot, base: str, changes: list[Change]) -> None:
-    kinds = ctx.rules["append_only"]
+    kinds = ctx.rules.append_only
     mine = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
     for change in mine:
-        problem = appendonly.problem(ctx.repo, change, base, snap.tree, bool(ctx.rules.get("grow")))
+        problem = appendonly.problem(ctx.repo, change, base, snap.tree, bool(ctx.rules.grow))
         if problem:
             rule, message = problem
             ctx.add(snap.label, change.path, rule, message + _branch_hint(ctx))
@@ -232,15 +260,15 @@ def _branch_hint(ctx: _Ctx) -> str:
     return f"; {ctx.ref.removeprefix('refs/heads/')} is append-only: commit new data under a new path"
 
 
-def _check_net_effect(ctx: _Ctx, update: RefUpdate) -> None:
+def _check_net_effect(ctx: _Ctx, old: str, new: str) -> None:
     """Old tip -> new tip must only add: catches merges that drop files the first-parent line never saw."""
     reported = {v.path for v in ctx.found}
-    changes = [c for c in tree_changes(ctx.repo, update.old, update.new) if c.status != "A" and c.path not in reported]
-    _check_append_only(ctx, Snapshot(update.new, update.new, [update.old]), update.old, changes)
+    changes = [c for c in tree_changes(ctx.repo, old, new) if c.status != "A" and c.path not in reported]
+    _check_append_only(ctx, Snapshot(new, new, [old]), old, changes)
 
 
 def _check_forbidden(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
-    forbidden = ctx.rules["forbid"]
+    forbidden = ctx.rules.forbid
     branch = ctx.ref.removeprefix("refs/heads/")
     for change in changes:
         kind = ctx.policy.kinds.kind_of(change.path)
@@ -255,7 +283,7 @@ def _check_merge_only(ctx: _Ctx, snap: Snapshot, changes: list[Change]) -> None:
     The comparison is with a dev tip, not with the merged parent: a parent that is merely an ancestor
     of dev (the root commit, an old dev commit) would otherwise vouch for deleting or reverting code.
     """
-    kinds, source_role = ctx.rules["merge_only"], ctx.rules.get("merge_from", "")
+    kinds, source_role = ctx.rules.merge_only, ctx.rules.merge_from
     touched = [c for c in changes if ctx.policy.kinds.is_any(c.path, kinds)]
     if not touched:
         return
@@ -288,7 +316,7 @@ def _path_states(repo: Repo, commit: str, paths: list[str]) -> dict[str, tuple[s
 
 
 def _check_trailers(ctx: _Ctx, commits: list[str]) -> None:
-    for key in ctx.rules.get("trailers", []):
+    for key in ctx.rules.trailers:
         for commit in commits_missing_trailer(ctx.repo, commits, key):
             ctx.add(commit, "", "trailer", trailer_message(key, ctx.ref))
 

@@ -73,7 +73,7 @@ FOLDERS = ("src", "tests", "docs")  # tracking/ is made on main by the first run
 
 def scaffold(repo: Repo) -> list[str]:
     """Create the missing scaffold files in the work tree; returns the paths written."""
-    root: Path = repo.root
+    root: Path = repo.work_tree
     written = []
     files = {"PROBLEM.md": PROBLEM_MD, "DATA.md": DATA_MD, "README.md": README_MD.format(name=root.name)}
     files.update({f"{folder}/.gitkeep": "" for folder in FOLDERS})

@@ -10,7 +10,7 @@ gitignore-style globs over paths from the repository root ("/x" anchors at the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pathspec
@@ -23,12 +23,13 @@ DEFAULT_INCLUDE = ["/models/**", "/MODEL_CARD.md"]
 @dataclass(frozen=True)
 class ReleaseContents:
     patterns: list[str]
+    _spec: pathspec.GitIgnoreSpec = field(init=False, repr=False, compare=False)  # compiled from patterns
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_spec", pathspec.GitIgnoreSpec.from_lines(self.patterns))
 
     def includes(self, path: str) -> bool:
-        return bool(self._spec.match_file(path))  # type: ignore[attr-defined]
+        return bool(self._spec.match_file(path))
 
 
 def contents_of(committed_text: str) -> ReleaseContents:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from branchml.data.lineage import lineage
+from branchml.repo import Repo
 
 
-def data_lineage(repo, rev: str) -> dict:
+def data_lineage(repo: Repo, rev: str) -> dict[str, Any]:
     return lineage(repo, rev)

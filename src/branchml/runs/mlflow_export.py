@@ -18,16 +18,18 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError
+from branchml.repo import Repo
 from branchml.runs import tracking
 
 
-def default_db(repo) -> Path:
+def default_db(repo: Repo) -> Path:
     return repo.store_dir / "mlflow" / "mlflow.db"
 
 
-def export(repo, db_path: Path | None = None, branch: str = "main") -> dict:
+def export(repo: Repo, db_path: Path | None = None, branch: str = "main") -> dict[str, Any]:
     try:
         from mlflow.entities import (  # optional extra `mlflow`: export only
             Metric,
@@ -45,8 +47,8 @@ def export(repo, db_path: Path | None = None, branch: str = "main") -> dict:
     try:
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp}")
         experiments: dict[str, str] = {}
-        for record in sorted(records, key=lambda r: r.get("started", "")):
-            exp = record.get("branch") or "branchml"
+        for record in sorted(records, key=lambda r: r.started):
+            exp = record.branch or "branchml"
             if exp not in experiments:
                 experiments[exp] = client.create_experiment(exp)
             _log_run(client, experiments[exp], record, Metric, Param, RunTag)
@@ -70,21 +72,22 @@ def _install(built: Path, db_path: Path) -> None:
         target.close()
 
 
-def _log_run(client, experiment_id: str, record: dict, Metric, Param, RunTag) -> None:
-    start = _millis(record.get("started"))
-    run = client.create_run(experiment_id, start_time=start, run_name=record["tag"], tags={
-        "branchml.tag": record["tag"],
-        "branchml.commit": record.get("commit", ""),
-        "branchml.branch": record.get("branch", ""),
-        "mlflow.source.git.commit": record.get("code_commit", ""),
-        "mlflow.source.name": " ".join(record.get("command", [])),
+def _log_run(client: Any, experiment_id: str, record: tracking.RunRecord, Metric: Any, Param: Any, RunTag: Any) -> None:
+    # client and classes from mlflow, imported by the caller (an optional extra, untyped here)
+    start = _millis(record.started)
+    run = client.create_run(experiment_id, start_time=start, run_name=record.tag, tags={
+        "branchml.tag": record.tag,
+        "branchml.commit": record.commit,
+        "branchml.branch": record.branch,
+        "mlflow.source.git.commit": record.code_commit,
+        "mlflow.source.name": " ".join(record.command),
     })
     run_id = run.info.run_id
-    params = [Param(k, v if isinstance(v, str) else json.dumps(v)) for k, v in record.get("params", {}).items()]
-    metrics = [Metric(k, float(v), start or 0, 0) for k, v in record.get("metrics", {}).items()]
-    lineage = RunTag("branchml.data_lineage", json.dumps(record.get("data_lineage", {}))[:5000])
+    params = [Param(k, v if isinstance(v, str) else json.dumps(v)) for k, v in record.params.items()]
+    metrics = [Metric(k, float(v), start or 0, 0) for k, v in record.metrics.items()]
+    lineage = RunTag("branchml.data_lineage", json.dumps(record.data_lineage)[:5000])
     client.log_batch(run_id, metrics=metrics, params=params, tags=[lineage])
-    client.set_terminated(run_id, "FINISHED", end_time=_millis(record.get("finished")))
+    client.set_terminated(run_id, "FINISHED", end_time=_millis(record.finished))
 
 
 def _millis(stamp: str | None) -> int | None:

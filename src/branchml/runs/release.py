@@ -15,19 +15,21 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError, NotARepository
 from branchml.git import plumbing, porcelain
-from branchml.pointers import read_pointers
+from branchml.pointers import PointerBlob, read_pointers
 from branchml.remote import prefetch, source
 from branchml.repo import Repo
 from branchml.runs.contents import contents_of
 from branchml.runs.release_cache import release_repo
 from branchml.runs.show import tree_entries
 from branchml.runs.tags import check_name, tag_number
+from branchml.store.pointer import Pointer
 
 
-def list_releases(repo, customer: str | None = None) -> list[dict]:
+def list_releases(repo: Repo, customer: str | None = None) -> list[dict[str, Any]]:
     """Numbered tags (`<customer>-<n>`), by customer then number."""
     pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
     fields = ["refname:strip=2", "*objectname", "objectname", "creatordate:iso-strict"]
@@ -41,14 +43,15 @@ def list_releases(repo, customer: str | None = None) -> list[dict]:
     return sorted(out, key=lambda r: (r["customer"], r["number"]))
 
 
-def latest(repo, customer: str) -> str:
+def latest(repo: Repo, customer: str) -> str:
     found = list_releases(repo, check_name(customer, "customer"))
     if not found:
         raise BranchmlError(f"no release tags {customer}-<n> here", hint=f"train one with `branchml run --customer {customer}`, or fetch tags (`git fetch --tags`)")
-    return found[-1]["tag"]
+    tag: str = found[-1]["tag"]
+    return tag
 
 
-def latest_remote(repo, remote: str, customer: str) -> str:
+def latest_remote(repo: Repo, remote: str, customer: str) -> str:
     """Fetch only the newest `<customer>-<n>` tag of `remote` (shallow) and return its name."""
     check_name(customer, "customer")
     refs = [ref for _, ref in porcelain.ls_remote(repo.cwd, remote, [f"refs/tags/{customer}-*"], tags=True)]
@@ -59,7 +62,7 @@ def latest_remote(repo, remote: str, customer: str) -> str:
     return fetch_tag(repo, remote, numbered[-1][1])
 
 
-def fetch_tag(repo, remote: str, tag: str) -> str:
+def fetch_tag(repo: Repo, remote: str, tag: str) -> str:
     porcelain.fetch(repo.cwd, remote, [f"+refs/tags/{tag}:refs/tags/{tag}"], depth=1)
     return tag
 
@@ -78,7 +81,7 @@ def repo_for(remote: str | None) -> tuple[Repo, str | None]:
     return release_repo(remote), "origin"
 
 
-def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict:
+def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict[str, Any]:
     """Extract the release files of `tag` (default: the latest of `customer`) into `dest`."""
     if tag is None:
         tag = latest_remote(repo, remote, customer) if remote else latest(repo, customer)
@@ -91,7 +94,7 @@ def get(repo, customer: str, dest: Path, *, tag: str | None = None, remote: str 
     return {"tag": tag, "commit": plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), "to": str(dest), "files": written}
 
 
-def extract(repo, rev: str, dest: Path) -> list[str]:
+def extract(repo: Repo, rev: str, dest: Path) -> list[str]:
     """Write the release files of `rev` into `dest` (replaced as a whole only once all are written)."""
     contents = contents_of(source.committed_at(repo, rev))
     entries = [e for e in tree_entries(repo, rev) if contents.includes(e[3])]
@@ -99,7 +102,7 @@ def extract(repo, rev: str, dest: Path) -> list[str]:
         raise BranchmlError(f"{rev}: no file matches the release's include patterns ({', '.join(contents.patterns)})",
                             hint="set `[release] include = [...]` in branchml.toml on the stable branch")
     pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
-    wanted = [prefetch.PointerBlob(sha, path, pointers[sha]) for _, sha, _, path in entries if sha in pointers]
+    wanted = [PointerBlob(sha, path, pointers[sha]) for _, sha, _, path in entries if sha in pointers]
     prefetch.prefetch(repo, wanted, what=f"release {rev.split('/')[-1].split('^')[0]}", retry="run the same command again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -113,7 +116,7 @@ def extract(repo, rev: str, dest: Path) -> list[str]:
     return [path for _, _, _, path in entries]
 
 
-def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> None:
+def _write_entry(repo: Repo, build: Path, path: str, mode: str, sha: str, pointer: Pointer | None) -> None:
     target = build / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "120000":
@@ -131,7 +134,7 @@ def _write_entry(repo, build: Path, path: str, mode: str, sha: str, pointer) -> 
         target.chmod(0o755)
 
 
-def _blob(repo, sha: str) -> bytes:
+def _blob(repo: Repo, sha: str) -> bytes:
     with plumbing.CatFile(repo.cwd) as cat:
         return cat.blob(sha)
 

@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
-from branchml import config
+from collections.abc import Iterator
+from typing import Any
+
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.pointers import read_pointers
+from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.lineage import data_lineage
+from branchml.runs.settings import run_settings
 
 
-def show(repo, tag: str) -> dict:
+def show(repo: Repo, tag: str) -> dict[str, Any]:
     commit = plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}")
     if commit is None:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml runs` or `branchml release list`")
-    branch = config.load(repo.root, repo.store_dir)["run"]["tracking_branch"]
-    record = tracking.read_record(repo, tag, branch) or {}
+    branch = run_settings(repo).tracking_branch
+    record = tracking.read_record(repo, tag, branch)
     return {
         "tag": tag,
         "commit": commit,
         "message": plumbing.ref_contents(repo.cwd, f"refs/tags/{tag}"),
-        "branch": record.get("branch"),
-        "code_commit": record.get("code_commit") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
-        "metrics": record.get("metrics", {}),
-        "params": record.get("params", {}),
-        "data_lineage": record.get("data_lineage") or data_lineage(repo, commit),
+        "branch": record.branch if record else None,
+        "code_commit": (record.code_commit if record else "") or plumbing.rev_parse(repo.cwd, f"{commit}^"),
+        "metrics": record.metrics if record else {},
+        "params": record.params if record else {},
+        "data_lineage": (record.data_lineage if record else {}) or data_lineage(repo, commit),
         "record": f"{branch}:{tracking.record_path(tag)}" if record else None,
         "files": tree_files(repo, commit),
     }
 
 
-def tree_files(repo, rev: str) -> list[dict]:
+def tree_files(repo: Repo, rev: str) -> list[dict[str, Any]]:
     """Every file of `rev` with its real size; `store` says whether the content lives in the chunk store."""
     entries = list(tree_entries(repo, rev))
     pointers = {p.blob: p.pointer for p in read_pointers(repo, {sha: path for _, sha, _, path in entries})}
@@ -41,7 +45,7 @@ def tree_files(repo, rev: str) -> list[dict]:
     return files
 
 
-def tree_entries(repo, rev: str):
+def tree_entries(repo: Repo, rev: str) -> Iterator[tuple[str, str, int, str]]:
     """(mode, blob sha, size, path) of every file in `rev` (submodules left out)."""
     for entry in plumbing.ls_tree(repo.cwd, rev, long=True):
         if entry.type == "blob":

@@ -16,11 +16,14 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import BranchmlError, GitCommandError, RefChanged
 from branchml.files import write_atomic
 from branchml.git import plumbing, porcelain
+from branchml.repo import Repo
 
 RECORDS_DIR = "tracking/runs"
 RUN_RECORD_FORMAT = 1  # the `format` of tracking/runs/<tag>.json (docs/formats.md)
@@ -28,28 +31,60 @@ MAX_ATTEMPTS = 20
 LOCK_RETRIES = 10
 
 
+@dataclass
+class RunRecord:
+    """One training run: what was trained, from which commit and data, and what came out (docs/formats.md)."""
+
+    tag: str
+    branch: str = ""  # the stable branch trained on
+    customer: str = ""
+    code_commit: str = ""  # the commit trained
+    command: list[str] = field(default_factory=list)  # the training command's argv
+    steps: list[str] = field(default_factory=list)  # the [run] steps after it, as shell strings
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> number
+    params: dict[str, Any] = field(default_factory=dict)
+    data_lineage: dict[str, Any] = field(default_factory=dict)  # branchml.runs.lineage.data_lineage
+    started: str = ""  # ISO 8601 with offset, seconds
+    finished: str = ""
+    duration_s: float = 0.0
+    commit: str = ""  # the run's own (tagged) commit
+    files: list[str] = field(default_factory=list)  # paths the run commit changed
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys this branchml does not know, as read
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """From a parsed record; a key it lacks (an older writer) takes the field's default."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        found = {key: value for key, value in data.items() if key in known and value is not None}
+        return cls(**found, extra={k: v for k, v in data.items() if k not in known and k != "format"})
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as committed (every field, and `format`), also what `--json` prints."""
+        fields_ = asdict(self)
+        return {**fields_.pop("extra"), **fields_, "format": RUN_RECORD_FORMAT}
+
+
 def record_path(tag: str) -> str:
     return f"{RECORDS_DIR}/{tag}.json"
 
 
-def encode_record(record: dict) -> bytes:
+def encode_record(record: RunRecord) -> bytes:
     """The committed bytes of a run record; every record carries `format` (docs/formats.md)."""
-    versioned = {**record, "format": RUN_RECORD_FORMAT}
-    return (json.dumps(versioned, indent=2, sort_keys=True, default=str) + "\n").encode()
+    return (json.dumps(record.to_json(), indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
-def write_record(repo, record: dict, branch: str = "main") -> str:
+def write_record(repo: Repo, record: RunRecord, branch: str = "main") -> str:
     """Add `tracking/runs/<tag>.json` to `branch` in a new commit; returns that commit."""
-    path = record_path(record["tag"])
+    path = record_path(record.tag)
     blob = plumbing.hash_object(repo.cwd, encode_record(record))
     ref = f"refs/heads/{branch}"
-    message = plumbing.with_trailers(f"Track run {record['tag']}", [("Run-Tag", record["tag"])])
+    message = plumbing.with_trailers(f"Track run {record.tag}", [("Run-Tag", record.tag)])
     for _ in range(MAX_ATTEMPTS):
         old = _tip(repo, ref)
         tree = _tree_with(repo, old, path, blob)
         new = plumbing.commit_tree(repo.cwd, tree, [old] if old else [], message)
         try:
-            plumbing.update_ref(repo.cwd, ref, new, old=old, message=f"branchml: track run {record['tag']}")
+            plumbing.update_ref(repo.cwd, ref, new, old=old, message=f"branchml: track run {record.tag}")
         except RefChanged:
             continue  # someone moved the branch: rebuild on the new tip
         _sync_checkouts(repo, branch, path, blob, encode_record(record))
@@ -57,11 +92,11 @@ def write_record(repo, record: dict, branch: str = "main") -> str:
     raise BranchmlError(f"could not add {path} to {branch}: it kept moving", hint="retry `branchml run`")
 
 
-def _tip(repo, ref: str) -> str | None:
+def _tip(repo: Repo, ref: str) -> str | None:
     return plumbing.rev_parse(repo.cwd, f"{ref}^{{commit}}")
 
 
-def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
+def _tree_with(repo: Repo, base: str | None, path: str, blob: str) -> str:
     """The tree of `base` plus `path` -> `blob`, built in a temporary index (the real one is untouched)."""
     fd, index = tempfile.mkstemp(prefix="branchml-index-", dir=repo.git_dir)
     os.close(fd)
@@ -75,7 +110,7 @@ def _tree_with(repo, base: str | None, path: str, blob: str) -> str:
         Path(index).unlink(missing_ok=True)
 
 
-def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> None:
+def _sync_checkouts(repo: Repo, branch: str, path: str, blob: str, data: bytes) -> None:
     """Give worktrees that have `branch` checked out the new file, so their status stays clean."""
     for root in worktrees_on(repo, branch):
         target = root / path
@@ -89,7 +124,7 @@ def _sync_checkouts(repo, branch: str, path: str, blob: str, data: bytes) -> Non
         _add_to_index(repo, root, path, blob)
 
 
-def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
+def _add_to_index(repo: Repo, root: Path, path: str, blob: str) -> None:
     """Stage `path` in that worktree's index, waiting a little if another Git command holds its lock.
 
     If it stays locked, that worktree's status shows the record as deleted; `git reset` fixes it.
@@ -102,12 +137,12 @@ def _add_to_index(repo, root: Path, path: str, blob: str) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def worktrees_on(repo, branch: str) -> list[Path]:
+def worktrees_on(repo: Repo, branch: str) -> list[Path]:
     return [root for root, ref in porcelain.worktree_branches(repo.cwd)
             if ref == f"refs/heads/{branch}" and (root / ".git").exists()]
 
 
-def read_records(repo, branch: str = "main") -> list[dict]:
+def read_records(repo: Repo, branch: str = "main") -> list[RunRecord]:
     """All records on `branch` (empty when it has none); unreadable files are reported, not skipped."""
     if _tip(repo, f"refs/heads/{branch}") is None:
         return []
@@ -119,13 +154,13 @@ def read_records(repo, branch: str = "main") -> list[dict]:
     return [_parse(body, blobs[sha]) for sha, body in cat_blobs(repo, list(blobs))]
 
 
-def cat_blobs(repo, shas: list[str]) -> list[tuple[str, bytes]]:
+def cat_blobs(repo: Repo, shas: list[str]) -> list[tuple[str, bytes]]:
     """(sha, content) of many blobs over one `git cat-file` process."""
     with plumbing.CatFile(repo.cwd) as cat:
         return [(sha, found[1]) for sha, found in cat.contents_many(shas) if found is not None]
 
 
-def _parse(body: bytes, where: str) -> dict:
+def _parse(body: bytes, where: str) -> RunRecord:
     try:
         record = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -138,10 +173,10 @@ def _parse(body: bytes, where: str) -> dict:
             f"{where}: run record format {version!r}; this branchml reads formats 1 to {RUN_RECORD_FORMAT}",
             hint="upgrade branchml (`pip install -U branchml`)",
         )
-    return record
+    return RunRecord.from_json(record)
 
 
-def read_record(repo, tag: str, branch: str = "main") -> dict | None:
+def read_record(repo: Repo, tag: str, branch: str = "main") -> RunRecord | None:
     where = f"refs/heads/{branch}:{record_path(tag)}"
     with plumbing.CatFile(repo.cwd) as cat:
         body = cat.contents(where)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,7 @@ def create_app(repo: Repo, router: Router, options: ServeOptions) -> FastAPI:
     scorer = Scorer(repo, router, options)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if scorer.logger is not None:
             await run_in_threadpool(scorer.logger.close)

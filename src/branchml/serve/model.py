@@ -105,7 +105,7 @@ def _entry_point(files: TagFiles, spec: str) -> Predict:
     path, _, function = spec.rpartition(":")
     folder, _, module_file = path.rpartition("/")
     module = TreeImporter(files, folder).load(module_file)
-    entry = getattr(module, function, None)
+    entry: Predict | None = getattr(module, function, None)
     if not callable(entry):
         raise ServeError(f"{files.tag}:{path} defines no function {function!r}", hint="fix [serve] predict")
-    return entry  # type: ignore[no-any-return]
+    return entry

@@ -1,7 +1,7 @@
 """Temporary files of killed processes in the store's tmp/: found by the PID in their names, reclaimed.
 
 Pushes build packs as `push-<random>-<pid>.part`, remote gc as `gc-<random>-<pid>.pack`, merge drivers
-work in `branchml-merge-<pid>-<random>/`. A process removes its own when it ends; a killed one
+work in `branchml-merge-<pid>-<random>/`, transfers through the Git remote in `gitref-<random>-<pid>/`. A process removes its own when it ends; a killed one
 cannot, so the next push and every gc remove those whose process no longer runs. A process that
 runs is never touched, however old its files (PIDs are those of this machine: the store is local).
 """
@@ -14,7 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-_OWNED = re.compile(r"^(?:push-[0-9a-f]+-(\d+)\.part|gc-[0-9a-f]+-(\d+)\.pack|branchml-merge-(\d+)-.+)$")
+_OWNED = re.compile(r"^(?:push-[0-9a-f]+-(\d+)\.part|gc-[0-9a-f]+-(\d+)\.pack|branchml-merge-(\d+)-.+"
+                    r"|gitref-[0-9a-f]+-(\d+))$")
 
 
 @dataclass

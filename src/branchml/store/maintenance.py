@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import blake3
@@ -95,7 +96,7 @@ def _valid(scan: PackScan) -> set[tuple[bytes, int]]:
     cached: set[tuple[bytes, int]] | None = getattr(scan, "_valid", None)
     if cached is None:
         cached = {(r.kind, r.offset) for r in scan.records}
-        scan._valid = cached  # type: ignore[attr-defined]
+        scan._valid = cached  # type: ignore[attr-defined]  # a cache riding on the scan it was computed from
     return cached
 
 
@@ -158,8 +159,8 @@ def missing_chunks_of_files(store: Store, oids: Iterable[str]) -> list[Problem]:
     return out
 
 
-def _magic(path: object) -> bytes:
-    with open(path, "rb") as f:  # type: ignore[call-overload]
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
         return bytes(f.read(len(PACK_MAGIC)))
 
 

@@ -24,6 +24,7 @@ from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,
     PackWriter,
+    Record,
     decode_file_payload,
     encode_file_payload,
     is_locked,
@@ -137,15 +138,15 @@ class Store:
             recovered += len(batch.chunks) + len(batch.files)
         return recovered
 
-    def _add_scanned(self, batch: PendingBatch, path: Path, rec: object) -> None:
-        if rec.kind == KIND_CHUNK:  # type: ignore[attr-defined]
-            batch.chunks.append((rec.id, rec.offset, rec.stored_len, rec.raw_len, rec.flags))  # type: ignore[attr-defined]
+    def _add_scanned(self, batch: PendingBatch, path: Path, rec: Record) -> None:
+        if rec.kind == KIND_CHUNK:
+            batch.chunks.append((rec.id, rec.offset, rec.stored_len, rec.raw_len, rec.flags))
             return
         with open(path, "rb") as f:
-            f.seek(rec.offset)  # type: ignore[attr-defined]
-            decoded = decode_file_payload(f.read(rec.stored_len))  # type: ignore[attr-defined]
+            f.seek(rec.offset)
+            decoded = decode_file_payload(f.read(rec.stored_len))
         if decoded is not None:
-            batch.files.append((rec.id, decoded[0], decoded[1]))  # type: ignore[attr-defined]
+            batch.files.append((rec.id, decoded[0], decoded[1]))
 
     # -- writing ------------------------------------------------------------------------------
     def writer(self) -> StoreWriter:

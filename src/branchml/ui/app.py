@@ -30,7 +30,7 @@ Handler = Callable[[Request, Repo], Response]
 
 def plotly_js() -> Path:
     """Plotly's bundled JavaScript, served from the installed package: the page works offline."""
-    import plotly  # heavy optional dependency (extra `ui`): only its file is used
+    import plotly  # type: ignore[import-untyped]  # heavy optional dependency (extra `ui`): only its file is used; untyped
 
     return Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
 

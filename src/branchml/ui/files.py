@@ -18,6 +18,12 @@ from branchml.git import plumbing
 from branchml.repo import Repo
 
 PREVIEW_ROWS = 20
+
+
+def _entry(entry: plumbing.TreeEntry, blob: Blob | None) -> dict[str, Any]:
+    """One row of a folder listing; `blob` when the entry is small enough to be a pointer."""
+    return {"name": entry.path.rsplit("/", 1)[-1], "path": entry.path, "type": entry.type,
+            "size": blob.size if blob else entry.size, "store": bool(blob and blob.pointer)}
 PREVIEW_BYTES = 64 << 20
 TEXT_LINES = 200
 RAW_MAX = 20 << 20
@@ -33,10 +39,7 @@ def browse(repo: Repo, where: Location) -> dict[str, Any]:
         if not entries:
             raise NotFound(f"{where.ref} has no file or folder {where.path!r}")
     tracked = {e.path: blob_at(repo, where.commit, e.path) for e in entries if e.type == "blob" and (e.size or 0) <= 200}
-    listing = [{"name": e.path.rsplit("/", 1)[-1], "path": e.path, "type": e.type,
-                "size": (tracked[e.path].size if tracked.get(e.path) else e.size),  # type: ignore[union-attr]
-                "store": bool(tracked.get(e.path) and tracked[e.path].pointer)}  # type: ignore[union-attr]
-               for e in entries]
+    listing = [_entry(e, tracked.get(e.path)) for e in entries]
     return {"kind": "tree", "entries": sorted(listing, key=lambda x: (x["type"] != "tree", x["name"]))}
 
 

@@ -14,6 +14,7 @@ from branchml.audit.content import blob_at, iter_bytes
 from branchml.errors import MalformedPointer
 from branchml.fs.locate import NotFound
 from branchml.git import plumbing
+from branchml.monitor.check import CHECK_REPORT_FORMAT
 from branchml.repo import Repo
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
@@ -81,5 +82,7 @@ def _reports(repo: Repo, ref: str) -> list[dict[str, Any]]:
             body = json.loads(b"".join(iter_bytes(repo, blob))) if blob else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = {"error": "not JSON"}
+        if isinstance(body, dict) and isinstance(body.get("format"), int) and body["format"] > CHECK_REPORT_FORMAT:
+            body = {"error": f"report format {body['format']}: this branchml reads {CHECK_REPORT_FORMAT}; upgrade branchml"}
         shown.append({"path": entry.path, "report": body, "alert": bool(body.get("alert") or body.get("alerts"))})
     return shown

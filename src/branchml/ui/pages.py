@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from branchml import config
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.audit.refdiff import diff_refs
 from branchml.audit.why import why
@@ -17,6 +16,7 @@ from branchml.repo import Repo
 from branchml.roles.branches import list_branches
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
+from branchml.runs.settings import run_settings
 from branchml.runs.show import show
 from branchml.workflows.commitchecks import verify_all
 
@@ -71,7 +71,7 @@ def branch_map(repo: Repo) -> dict[str, Any]:
 
 
 def runs(repo: Repo, customer: str = "", branch: str = "", sort: str = "started", order: str = "desc") -> dict[str, Any]:
-    records = tracking.read_records(repo, _tracking_branch(repo))
+    records = [r.to_json() for r in tracking.read_records(repo, _tracking_branch(repo))]
     metrics = sorted({m for r in records for m in (r.get("metrics") or {})})
     shown = [r for r in records if (not customer or r.get("customer") == customer) and (not branch or r.get("branch") == branch)]
     shown.sort(key=lambda r: _sort_key(r, sort), reverse=order == "desc")
@@ -79,6 +79,12 @@ def runs(repo: Repo, customer: str = "", branch: str = "", sort: str = "started"
             "branches": sorted({str(r.get("branch")) for r in records}), "total": len(records),
             "customer": customer, "branch": branch, "sort": sort, "order": order,
             "charts": [metric_chart(records, m) for m in metrics]}
+
+
+def _record_json(repo: Repo, tag: str) -> dict[str, Any] | None:
+    """A run record as the templates read it (a dict), or None when the tag has none."""
+    record = tracking.read_record(repo, tag, _tracking_branch(repo))
+    return record.to_json() if record else None
 
 
 def _sort_key(record: dict[str, Any], column: str) -> tuple[int, Any]:
@@ -104,7 +110,7 @@ def metric_chart(records: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 def compare(repo: Repo, a: str, b: str) -> dict[str, Any]:
     commit_of(repo, a)
     commit_of(repo, b)
-    records = {tag: tracking.read_record(repo, tag, _tracking_branch(repo)) for tag in (a, b)}
+    records = {tag: _record_json(repo, tag) for tag in (a, b)}
     result = diff_refs(repo, a, b, rows=False)
     return {"a": a, "b": b, "records": records, "diff": asdict(result), "by_kind": result.by_kind()}
 
@@ -119,7 +125,7 @@ def data_diff(repo: Repo, a: str, b: str, path: str, key: str) -> dict[str, Any]
 
 
 def releases(repo: Repo) -> dict[str, Any]:
-    records = {r["tag"]: r for r in tracking.read_records(repo, _tracking_branch(repo))}
+    records = {r["tag"]: r for r in [r.to_json() for r in tracking.read_records(repo, _tracking_branch(repo))]}
     customers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for release in list_releases(repo):
         customers[release["customer"]].append({**release, "metrics": (records.get(release["tag"]) or {}).get("metrics", {})})
@@ -151,7 +157,7 @@ def branch(repo: Repo, name: str) -> dict[str, Any]:
         raise NotFound(f"no branch named {name!r}")
     log = repo.git_text(["log", "-30", "--format=%H%x1f%cI%x1f%an%x1f%s", f"refs/heads/{name}", "--"])
     commits = [dict(zip(("commit", "date", "author", "subject"), line.split("\x1f"))) for line in log.splitlines()]
-    runs_here = [r for r in tracking.read_records(repo, _tracking_branch(repo)) if r.get("branch") == name]
+    runs_here = [r for r in [r.to_json() for r in tracking.read_records(repo, _tracking_branch(repo))] if r.get("branch") == name]
     return {"branch": found[0].to_json(), "commits": commits, "runs": runs_here}
 
 
@@ -165,4 +171,4 @@ def commit(repo: Repo, rev: str) -> dict[str, Any]:
 
 
 def _tracking_branch(repo: Repo) -> str:
-    return str(config.load(repo.root, repo.store_dir)["run"]["tracking_branch"])
+    return run_settings(repo).tracking_branch

@@ -141,3 +141,23 @@ def _materialize(repo: Repo) -> list[str]:
         return []
     written = materialize(repo)
     return [f"wrote {len(written)} file(s) that were checked out as pointers"] if written else []
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """What `doctor` found, what `--fix` did, and what is still wrong afterwards."""
+
+    problems: list[Problem]
+    fixed: list[str]
+    remaining: list[Problem]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"problems": [p.as_dict() for p in self.problems], "fixed": self.fixed,
+                "remaining": [p.as_dict() for p in self.remaining]}
+
+
+def run_doctor(repo: Repo, *, apply_fix: bool = False) -> DoctorReport:
+    """Diagnose; with `apply_fix`, repair and diagnose again (what remains is what the fix could not do)."""
+    problems = diagnose(repo)
+    actions = fix(repo, problems) if apply_fix and problems else []
+    return DoctorReport(problems, actions, diagnose(repo) if actions else problems)

@@ -26,6 +26,7 @@ from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_ra
 
 if TYPE_CHECKING:
     from branchml.repo import Repo
+    from branchml.store.store import Store
 
 FIX_POINTER = "put the original file back and `git add` it, or restore a good version (`git checkout <commit> -- <path>`)"
 
@@ -95,7 +96,7 @@ def _pointers(repo: Repo, all_refs: bool, bad: list[BadPointer]) -> list[Pointer
     return entries
 
 
-def _size_mismatches(store: object, entries: list[PointerBlob]) -> list[Problem]:
+def _size_mismatches(store: Store, entries: list[PointerBlob]) -> list[Problem]:
     out = []
     seen: set[tuple[str, int]] = set()
     for entry in entries:
@@ -103,7 +104,7 @@ def _size_mismatches(store: object, entries: list[PointerBlob]) -> list[Problem]
         if key in seen:
             continue
         seen.add(key)
-        record = store.file_record(entry.pointer.oid)  # type: ignore[attr-defined]
+        record = store.file_record(entry.pointer.oid)
         if record is not None and record.size != entry.pointer.size:
             detail = f"pointer says {entry.pointer.size} bytes, the store's file with that oid has {record.size}"
             out.append(Problem("size-mismatch", entry.pointer.oid, detail, [entry.pointer.oid], FIX_POINTER))
