@@ -141,6 +141,11 @@ def bench_peer(peer: Peer, root: Path, data: Path, mb: int, url_of: Callable[[Pa
     quiet(["git", "init", "-q", "--bare", "-b", "main", str(server)], root)
     for step in peer.server_setup:
         quiet(step, server)
+    if peer.server_setup:  # over SSH the hooks run in sshd's environment: make this checkout importable there
+        for hook in (server / "hooks").iterdir():
+            text = hook.read_text()
+            if "branchml hook" in text:
+                hook.write_text(text.replace("exec ", f"PYTHONPATH={SRC} exec ", 1))
     quiet(["git", "remote", "add", "origin", url_of(server)], src)
     quiet(["git", "switch", "-qc", BRANCH], src)  # data belongs on a dev/* branch (a server's role rules)
     (src / "data").mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -54,7 +55,8 @@ def project(tmp: Path, mb: int) -> Path:
     return repo
 
 
-def targets(tmp: Path, ssh: bool) -> list[tuple[str, str]]:
+def targets(tmp: Path, ssh: bool, servers: list[Any]) -> list[tuple[str, str]]:
+    """(kind, URL pattern) of each target; a started sshd goes into `servers` (stopped by the caller)."""
     out = [("folder", str(tmp / "{}"))]
     if ssh:
         from sshd_support import start_sshd
@@ -64,6 +66,7 @@ def targets(tmp: Path, ssh: bool) -> list[tuple[str, str]]:
         except RuntimeError as exc:
             print(f"sftp: skipped ({exc})")
             return out
+        servers.append(server)
         os.environ["HOME"] = str(server.home)  # paramiko's ~/.ssh: the server's client key and host key
         out.append(("sftp", server.url(tmp / "sftp") + "/{}"))
     return out
@@ -79,12 +82,21 @@ def main() -> None:
         repo = project(tmp, args.mb)
         print(f"{args.mb} MiB, one file; seconds (peak RSS MiB)")
         print(f"{'target':8} {'push':>16} {'migrate':>16} {'migrate, no read-back':>22}")
-        for kind, pattern in targets(tmp, not args.no_ssh):
-            push = _push(repo, pattern.format("push"))
-            full = run([*BML, "remote", "migrate", "origin", pattern.format("full")], repo)
-            listing = run([*BML, "remote", "migrate", "origin", pattern.format("quick"), "--no-read-back"], repo)
-            cells = [f"{s:7.1f} ({r:5.0f})" for s, r in (push, full, listing)]
-            print(f"{kind:8} {cells[0]:>16} {cells[1]:>16} {cells[2]:>22}   migrate/push {full[0] / push[0]:.2f}")
+        servers: list[Any] = []
+        try:
+            for kind, pattern in targets(tmp, not args.no_ssh, servers):
+                measure(repo, kind, pattern)
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def measure(repo: Path, kind: str, pattern: str) -> None:
+    push = _push(repo, pattern.format("push"))
+    full = run([*BML, "remote", "migrate", "origin", pattern.format("full")], repo)
+    listing = run([*BML, "remote", "migrate", "origin", pattern.format("quick"), "--no-read-back"], repo)
+    cells = [f"{s:7.1f} ({r:5.0f})" for s, r in (push, full, listing)]
+    print(f"{kind:8} {cells[0]:>16} {cells[1]:>16} {cells[2]:>22}   migrate/push {full[0] / push[0]:.2f}")
 
 
 def _push(repo: Path, url: str) -> tuple[float, float]:
