@@ -311,26 +311,7 @@ SUBPROCESS = {"run", "Popen", "check_output", "check_call", "call"}
 
 # Modules outside git/ that still spell git argument lists, and how many; a module leaves this table
 # when it goes through named operations of git/plumbing.py. The counts may only go down.
-RAW_GIT_LEFT: dict[str, int] = {
-    "audit/questions.py": 2,
-    "audit/rerun.py": 3,
-    "audit/why.py": 1,
-    "cli/complete.py": 1,
-    "demo/build.py": 9,
-    "fs/get.py": 1,
-    "fs/remote_repo.py": 2,
-    "fs/writer.py": 3,
-    "merge/hooks.py": 1,
-    "merge/unresolved.py": 1,
-    "monitor/branch.py": 1,
-    "repo.py": 2,
-    "ui/pages.py": 3,
-    "workflows/clone.py": 4,
-    "workflows/doctor.py": 1,
-    "workflows/fsck.py": 1,
-    "workflows/setup.py": 2,
-    "workflows/status.py": 3,
-}
+RAW_GIT_LEFT: dict[str, int] = {}
 
 
 def raw_git_calls(path: Path) -> list[int]:

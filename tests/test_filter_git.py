@@ -35,6 +35,7 @@ def tracked(repo: Path) -> Path:
     return repo
 
 
+@pytest.mark.slow  # tens of MiB through the filter
 def test_round_trip_of_edge_sizes_through_add_commit_switch(tracked):
     rng = random.Random(1)
     sizes = {"empty": 0, "one": 1, "avg": 65536, "max": 262144, "max1": 262145, "big": BIG_MB << 20}
@@ -58,6 +59,7 @@ def test_round_trip_of_edge_sizes_through_add_commit_switch(tracked):
     assert git(tracked, "status", "--porcelain") == ""
 
 
+@pytest.mark.slow  # tens of MiB through the filter
 def test_one_percent_change_on_a_branch_is_deduplicated(tracked):
     data = random.Random(2).randbytes(16 << 20)
     (tracked / "data" / "x.bin").write_bytes(data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import random
 import signal
@@ -13,6 +15,7 @@ from conftest import bml, git
 ROUNDS = int(os.environ.get("BRANCHML_TEST_KILL_ROUNDS", "10"))
 
 
+@pytest.mark.slow  # tens of MiB through the filter
 def test_sigkill_during_add_leaves_store_consistent(repo):
     bml(repo, "track", "data/**")
     (repo / "data").mkdir()

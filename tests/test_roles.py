@@ -361,7 +361,9 @@ def test_stable_accepts_merge_and_fast_forward_of_dev(dev_and_stable, server):
     git(work, "add", "-A")
     commit(work, "Features")
     git(work, "branch", "stable/acme")
-    push(work, "dev/model", "stable/acme")
+    push(work, "dev/model", "stable/acme")  # push() asserts that the server accepted each push
+    assert server_log(server, "stable/model") == git(work, "rev-parse", "stable/model").strip()
+    assert server_log(server, "stable/acme") == git(work, "rev-parse", "dev/model").strip()
 
 
 def test_stable_refuses_merge_that_rewrites_dev_code(dev_and_stable, server):
@@ -443,8 +445,9 @@ def test_ds_branches_are_free(work, server):
     push(work, "ds/acme")
     git(work, "rm", "-q", "data/sample.csv")
     git(work, "commit", "-q", "--no-verify", "--amend", "-m", "Rewritten")
-    push(work, "--force", "ds/acme")
+    push(work, "--force", "ds/acme")  # a rewrite, then a deletion: push() asserts both are accepted
     push(work, ":ds/acme")
+    assert "ds/acme" not in git(server, "branch", "--list", "ds/acme")
 
 
 def test_new_branch_pushed_with_the_branch_it_forks_from(work, server):

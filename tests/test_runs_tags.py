@@ -10,10 +10,11 @@ from conftest import git
 
 RESERVE = """
 import sys
+from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tags
 repo = Repo.find()
-head = repo.git_text(["rev-parse", "HEAD"])
+head = plumbing.commit_id(repo.cwd, "HEAD")
 print(tags.reserve(repo, head, prefix="acme"))
 """
 

@@ -8,6 +8,7 @@ with the ONNX tag and the safetensors tag as a 50% canary keyed by the request's
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from branchml.errors import ExitCode
 from branchml.serve.split import bucket
 from conftest import bml, git
-from serve_helpers import SCHEMA_FILE, WEIGHTS, Server, commit_tag, linear_tag, serve_settings, wait_logged
+from serve_helpers import SCHEMA_FILE, WEIGHTS, Server, logged, commit_tag, linear_tag, serve_settings, wait_logged
 
 onnx = pytest.importorskip("onnx", reason="the serve extra installs onnx")
 pytest.importorskip("onnxruntime", reason="the serve extra installs onnxruntime")
@@ -121,3 +122,16 @@ def test_onnx_with_external_tensors_is_refused(formats):
                           capture_output=True, timeout=60)  # refused before the port opens
     assert proc.returncode == ExitCode.UNTRUSTED_MODEL, proc.stderr.decode()
     assert "external files (w)" in proc.stderr.decode() and "models/model.onnx" in proc.stderr.decode()
+
+
+def test_ctrl_c_stops_the_server_with_exit_0_after_committing_its_logs(formats):
+    srv = Server(formats[0], "st-1", "--env", "interrupted", "--batch-seconds", "600")  # only shutdown commits
+    answer = srv.score({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1.0, 2.0, 3]]}},
+                       **{"X-Request-ID": "before-ctrl-c"})
+    assert answer.status_code == 200, answer.text
+    srv.client.close()
+    srv.proc.send_signal(signal.SIGINT)
+    assert srv.proc.wait(60) == 0, srv.log_path.read_text()
+    assert "Traceback" not in srv.log_path.read_text()
+    ids = [r["request_id"] for r in logged(formats[0], "st-1", "interrupted")]
+    assert ids == ["before-ctrl-c"]

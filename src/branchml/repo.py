@@ -7,10 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from branchml.errors import BranchmlError
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing
 from branchml.store.store import Fetcher, Store
 
 # Makes the on-demand fetcher for a repository's store (None: nothing to fetch from). The remotes
@@ -61,9 +60,3 @@ class Repo:
         for factory in FETCHERS:
             store.fetcher = factory(self)
         return store
-
-    def git(self, args: list[str], **kw: Any) -> bytes:
-        return cmd.git(args, self.cwd, **kw)
-
-    def git_text(self, args: list[str], **kw: Any) -> str:
-        return cmd.git_text(args, self.cwd, **kw)

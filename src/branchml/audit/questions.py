@@ -19,20 +19,16 @@ from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs.release import list_releases
 
-SEP = "\x1f"
-
 
 def uploads(repo: Repo, branch: str = "data/raw") -> list[dict[str, Any]]:
     """Every commit on `branch` with a `Data-Source` trailer: author, date, source and files added."""
     require_rev(repo, branch)
-    fmt = SEP.join(["%H", "%an <%ae>", "%aI", "%(trailers:key=Data-Source,valueonly,separator=; )", "%s"])
-    out = repo.git(["log", "-z", "--first-parent", "--grep=^Data-Source:", f"--format={fmt}", branch, "--"])
+    fields = ["%H", "%an <%ae>", "%aI", "%(trailers:key=Data-Source,valueonly,separator=; )", "%s"]
     found = []
-    for raw in out.decode(errors="replace").split("\0"):
-        if raw.strip():
-            commit, author, date, source, subject = raw.strip("\n").split(SEP, 4)
-            found.append({"commit": commit, "author": author, "date": date, "source": source.strip(),
-                          "subject": subject, "files": _added_files(repo, commit)})
+    for commit, author, date, source, subject in plumbing.log_records(repo.cwd, [branch], fields, grep="^Data-Source:",
+                                                                       first_parent=True):
+        found.append({"commit": commit, "author": author, "date": date, "source": source.strip(),
+                      "subject": subject, "files": _added_files(repo, commit)})
     return found
 
 
@@ -70,13 +66,9 @@ def split_history(repo: Repo, branch: str) -> SplitHistory:
 
 def split_pulls(repo: Repo, branch: str) -> list[tuple[str, str]]:
     """(pulling commit, data/split commit) of every pull from a data/split branch, oldest first (one git log)."""
-    fmt = f"--format=%H{SEP}%(trailers:key=Data-From,valueonly,separator=%x1e)"
-    out = repo.git(["log", "-z", "--reverse", "--grep=^Data-From: data/split", fmt, branch, "--"])
+    fields = ["%H", "%(trailers:key=Data-From,valueonly,separator=%x1e)"]
     pulls: list[tuple[str, str]] = []
-    for raw in out.decode(errors="replace").split("\0"):
-        if not raw.strip():
-            continue
-        commit, origins = raw.strip("\n").split(SEP, 1)
+    for commit, origins in plumbing.log_records(repo.cwd, [branch], fields, grep="^Data-From: data/split", reverse=True):
         for origin in origins.split("\x1e"):
             ref, _, pulled = origin.strip().rpartition("@")
             if ref.startswith("data/split") and pulled and all(pulled != p for _, p in pulls):

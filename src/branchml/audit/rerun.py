@@ -22,6 +22,7 @@ import blake3
 from branchml import config
 from branchml.audit.content import blob_at
 from branchml.errors import BranchmlError
+from branchml.git import porcelain
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.card import CARD_NAME
@@ -68,7 +69,7 @@ def rerun(repo: Repo, run: RerunPlan, directory: Path | None, stream: BinaryIO) 
     """Execute `run` in a worktree (kept only when `directory` was given) and compare its outputs."""
     keep = directory is not None
     where = directory or Path(tempfile.mkdtemp(prefix="branchml-rerun-")) / "tree"
-    repo.git(["worktree", "add", "--detach", "--quiet", str(where), run.code_commit])
+    porcelain.worktree_add(repo.cwd, where, run.code_commit)
     try:
         _execute(repo, run, where, stream)
         result = RerunResult(run.tag, str(where))
@@ -77,7 +78,7 @@ def rerun(repo: Repo, run: RerunPlan, directory: Path | None, stream: BinaryIO) 
         return result
     finally:
         if not keep:
-            repo.git(["worktree", "remove", "--force", str(where)], check=False)
+            porcelain.worktree_remove(repo.cwd, where)
 
 
 def _execute(repo: Repo, run: RerunPlan, where: Path, stream: BinaryIO) -> None:
@@ -131,4 +132,4 @@ def _id_of_file(repo: Repo, path: Path, tracked: bool) -> str:
         if path.stat().st_size:
             hasher.update_mmap(path)
         return f"blake3:{hasher.hexdigest()}"
-    return f"git:{repo.git_text(['hash-object', '--no-filters', '--', str(path)])}"
+    return f"git:{porcelain.hash_file_raw(repo.cwd, str(path))}"

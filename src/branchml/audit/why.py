@@ -54,7 +54,7 @@ def why(repo: Repo, tag: str) -> Story:
     found = lineage(repo, commit)
     pulls = list(flatten_pulls(found["chain"]))
     story = Story(
-        tag=tag, commit=commit, date=repo.git_text(["log", "-1", "--format=%cI", commit]),
+        tag=tag, commit=commit, date=plumbing.log_records(repo.cwd, [commit], ["%cI"], no_walk=True)[0][0],
         code_commit=(record.code_commit if record else "") or found["code_commit"], branch=record.branch if record else None,
         command=record.command if record else None, params=record.params if record else {},
         metrics=record.metrics if record else {},

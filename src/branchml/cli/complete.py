@@ -15,22 +15,19 @@ from click.shell_completion import CompletionItem, get_completion_class
 from branchml.cli.app import build_cli
 from branchml.cli.entry import COMMANDS
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing, porcelain
 from branchml.remote import settings
 from branchml.repo import Repo
 
 Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 
 
-def _git_lines(args: list[str]) -> list[str]:
-    try:
-        return cmd.git_text(args, check=False).splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
 def _ref_names(*patterns: str) -> list[str]:
-    return _git_lines(["for-each-ref", "--format=%(refname:short)", *patterns])
+    """Short names of the refs under `patterns`; nothing outside a repository (completion never fails)."""
+    try:
+        return [name for (name,) in plumbing.ref_rows(None, patterns, ["refname:short"])]
+    except (BranchmlError, OSError, UnicodeDecodeError):
+        return []
 
 
 def branch_names() -> list[str]:
@@ -53,7 +50,10 @@ def customer_names() -> list[str]:
 
 def remote_names() -> list[str]:
     """Blob remotes (committed and local settings) and Git remotes."""
-    names = set(_git_lines(["remote"]))
+    try:
+        names = set(porcelain.remote_names(None))
+    except (BranchmlError, OSError, UnicodeDecodeError):
+        names = set()
 
     try:
         names.update(spec.name for spec in settings.load_remotes(Repo.find()))

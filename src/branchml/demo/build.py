@@ -23,7 +23,7 @@ from branchml.data.pull import pull
 from branchml.data.split import split
 from branchml.demo import production, scripts, weather
 from branchml.errors import BranchmlError
-from branchml.git import cmd
+from branchml.git import plumbing, porcelain
 from branchml.repo import Repo
 from branchml.runs.run import run
 from branchml.workflows import setup
@@ -54,7 +54,7 @@ def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> dict[st
     summary: dict[str, Any] = {"repo": str(dest), "tags": tags}
     summary["production"] = production.story(demo, days)
     tags.append(summary["production"]["retrained"])
-    demo.git("switch", "-q", "main")
+    demo.switch("main")
     say("main collects the tracking", "tracking/runs/ on main holds one record per run: `branchml runs`")
     return summary
 
@@ -66,25 +66,21 @@ class Demo:
         self.say = say
         self.incoming = Path(tempfile.mkdtemp(prefix="branchml-demo-incoming-"))
 
-    def git(self, *args: str) -> str:
-        return cmd.git_text(list(args), self.root)
-
     def write(self, path: str, text: str) -> None:
         target = self.root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
 
     def commit(self, message: str, *trailers: str) -> str:
-        self.git("add", "-A")
-        args = ["commit", "-q", "-m", message]
-        for trailer in trailers:
-            args += ["--trailer", trailer]
-        self.git(*args)
-        return self.git("rev-parse", "HEAD")
+        porcelain.add_all(self.root)
+        porcelain.commit(self.root, message, trailers=[(k, v) for k, _, v in (t.partition(": ") for t in trailers)])
+        head = plumbing.commit_id(self.root, "HEAD")
+        assert head is not None  # just committed
+        return head
 
     def switch(self, branch: str, start: str = "main") -> None:
-        exists = self.git("branch", "--list", branch).strip()
-        self.git("switch", "-q", branch) if exists else self.git("switch", "-q", "-c", branch, start)
+        exists = plumbing.rev_parse(self.root, f"refs/heads/{branch}") is not None
+        porcelain.switch(self.root, branch, create=not exists, start=None if exists else start)
 
     def main_branch(self) -> None:
         self.write("PROBLEM.md", scripts.PROBLEM)
@@ -135,7 +131,7 @@ class Demo:
         self.commit("Model: decision trees and logistic regression, tuned on validation")
         self.say("dev/model", "train.py grows a tuned model (trees and logistic regression, chosen on validation)")
         self.switch(f"stable/{customer}")
-        self.git("merge", "-q", "--no-ff", "dev/model", "-m", "Merge dev/model: tuned model")
+        porcelain.merge(self.root, "dev/model", "Merge dev/model: tuned model")
         self.say(f"stable/{customer}", "dev/model merged (code only arrives by merge)")
         return self.train(customer)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from branchml.audit.content import blob_at, iter_bytes
 from branchml.errors import BranchmlError
 from branchml.fs.locate import NotFound, clean_path
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing, porcelain
 from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo
 from branchml.runs.release_cache import bare_repo
@@ -47,7 +47,7 @@ def get(url: str, path: str, dest: Path, rev: str = "HEAD", *, force: bool = Fal
 def _shallow(url: str, rev: str, where: Path) -> Repo:
     """A throw-away bare repository with `rev` (shallow) and the remote's settings branch."""
     repo = bare_repo(url, where)
-    cmd.git(["fetch", "-q", "--depth", "1", "--no-tags", "origin", "--", rev], where, check=False)
+    porcelain.fetch(where, "origin", [rev], depth=1, check=False)
     if plumbing.rev_parse(where, "FETCH_HEAD^{commit}") is None:
         raise NotFound(f"{url} has no branch or tag {rev!r}",
                        hint="check the URL and the name (`git ls-remote URL`)")

@@ -13,7 +13,7 @@ import hashlib
 import re
 
 from branchml.fs.locate import NotFound
-from branchml.git import cmd
+from branchml.git import porcelain
 from branchml.repo import Repo
 from branchml.runs.release_cache import bare_repo, cache_root
 
@@ -36,8 +36,7 @@ class RemoteRefs:
     def names(self) -> dict[str, str]:
         """Short name -> full ref of every branch and tag of the remote."""
         if self._names is None:
-            out = cmd.git_text(["ls-remote", "--heads", "--tags", "--refs", "--", self.url], self.repo.cwd)
-            refs = [line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line]
+            refs = [ref for _, ref in porcelain.ls_remote(self.repo.cwd, self.url, heads=True, tags=True)]
             self._names = {r.removeprefix("refs/heads/").removeprefix("refs/tags/"): r for r in refs}
         return self._names
 
@@ -49,7 +48,7 @@ class RemoteRefs:
             if full is None:
                 continue
             if full not in self._fetched:
-                cmd.git(["fetch", "-q", "--depth", "1", "--no-tags", "origin", f"+{full}:{full}"], self.repo.cwd)
+                porcelain.fetch(self.repo.cwd, "origin", [f"+{full}:{full}"], depth=1)
                 self._fetched.add(full)
             return
         raise NotFound(f"{self.url} has no branch or tag at the start of {path!r}")

@@ -84,19 +84,18 @@ def _commit(repo: Repo, old: str | None, entries: dict[str, tuple[str, str] | No
             author: tuple[str, str] | None) -> str:
     with tempfile.TemporaryDirectory(prefix="branchml-fs-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        repo.git(["read-tree", old] if old else ["read-tree", "--empty"], env=env)
-        lines = b"".join(_index_line(path, entry) for path, entry in entries.items())
-        repo.git(["update-index", "-z", "--index-info"], input=lines, env=env)
-        tree = repo.git_text(["write-tree"], env=env)
+        plumbing.read_tree(repo.cwd, old, env)
+        plumbing.restage(repo.cwd, [_index_entry(path, entry) for path, entry in entries.items()], env)
+        tree = plumbing.write_tree(repo.cwd, env)
     who = {f"GIT_{role}_{part}": value for role in ("AUTHOR", "COMMITTER")
            for part, value in zip(("NAME", "EMAIL"), author)} if author else None
     return plumbing.commit_tree(repo.cwd, tree, [old] if old else [], message, env=who)
 
 
-def _index_line(path: str, entry: tuple[str, str] | None) -> bytes:
+def _index_entry(path: str, entry: tuple[str, str] | None) -> plumbing.TreeEntry:
     if entry is None:  # mode 0 removes the path from the index
-        return b"0 " + b"0" * 40 + b"\t" + os.fsencode(path) + b"\0"
-    return f"{entry[0]} {entry[1]}\t".encode() + os.fsencode(path) + b"\0"
+        return plumbing.TreeEntry("0", "blob", "0" * 40, path)
+    return plumbing.TreeEntry(entry[0], "blob", entry[1], path)
 
 
 def _check_rules(repo: Repo, ref: str, old: str | None, new: str) -> None:

@@ -89,5 +89,11 @@ def config_get(key: str, cwd: str | os.PathLike[str] | None = None) -> str | Non
     return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
+def config_scope(key: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """Where the value of `key` comes from: "local", "global", "system", "worktree"... or None."""
+    proc = subprocess.run(["git", "config", "--show-scope", "--get", key], cwd=cwd, capture_output=True)
+    return proc.stdout.decode().split("\t", 1)[0] if proc.returncode == 0 and proc.stdout else None
+
+
 def config_unset(key: str, cwd: str | os.PathLike[str] | None = None, *, scope: str = "--local") -> None:
     git(["config", scope, "--unset-all", key], cwd, check=False)

@@ -441,6 +441,12 @@ def diff_tree(
     return parse_diff_raw(git([*args, "--end-of-options", old, new, "--", *paths], cwd)).get("", [])
 
 
+def diff_staged(cwd: Where, *, diff_filter: str | None = None) -> list[DiffEntry]:
+    """What the index changes against HEAD (`git diff --cached`)."""
+    args = ["diff", "--cached", "--raw", "-z", "--no-renames", *([f"--diff-filter={diff_filter}"] if diff_filter else [])]
+    return parse_diff_raw(git(args, cwd)).get("", [])
+
+
 def diff_commits(cwd: Where, commits: Sequence[tuple[str, str | None]]) -> dict[str, list[DiffEntry]]:
     """Changes of many (commit, parent) pairs in one call, by commit; parent None: a root commit."""
     lines = "".join(f"{c} {p}\n" if p else f"{c}\n" for c, p in commits).encode()

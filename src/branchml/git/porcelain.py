@@ -58,6 +58,11 @@ def reset(cwd: Where, commit: str | None = None, *, soft: bool = False, check: b
     git(["reset", "-q", *(["--soft"] * soft), *([commit] if commit else [])], cwd, check=check)
 
 
+def checkout_head(cwd: Where) -> None:
+    """`git checkout -f HEAD`: write the whole work tree as HEAD has it (a clone made with --no-checkout)."""
+    git(["checkout", "-q", "-f", "HEAD"], cwd)
+
+
 def checkout_paths(cwd: Where, rev: str, paths: Sequence[str], *, check: bool = True) -> None:
     """Put `paths` back as `rev` has them, in the index and the work tree."""
     git(["checkout", rev, "--", *paths], cwd, check=check)

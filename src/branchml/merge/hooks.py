@@ -47,5 +47,4 @@ def prepare_commit_msg(repo: Repo, args: list[str], stdin: bytes) -> None:
 
 def staged_changes(repo: Repo) -> list[tuple[str, str]]:
     """(path, staged blob) of regular files the index adds or changes against HEAD."""
-    raw = repo.git(["diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT"])
-    return [(e.path, e.new_oid) for e in plumbing.parse_diff_raw(raw).get("", []) if e.new_mode.startswith("100")]
+    return [(e.path, e.new_oid) for e in plumbing.diff_staged(repo.cwd, diff_filter="AMT") if e.new_mode.startswith("100")]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import blake3
 
+from branchml.git import plumbing
 from branchml.git.treeattrs import attribute_values
 from branchml.merge.sqlite import CONFLICTS_TABLE, sqlite_uri
 from branchml.store.pointer import (
@@ -81,7 +82,8 @@ def has_conflict_markers(chunks: Iterable[bytes]) -> bool:
 
 def _content(repo: Repo, path: str, blob: str) -> Iterator[bytes]:
     """The file's bytes: the blob itself, or for a pointer the content from the store, chunk by chunk."""
-    data = repo.git(["cat-file", "blob", blob])
+    with plumbing.CatFile(repo.cwd) as cat:
+        data = cat.blob(blob)
     if len(data) > MAX_POINTER_SIZE or not looks_like_pointer(data):
         yield data
         return

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from branchml.errors import BranchmlError, RefChanged
 from branchml.git import plumbing
-from branchml.git.cmd import Where, git
+from branchml.git.cmd import Where
 from branchml.monitor import stored
 from branchml.monitor.records import LogRecord, branch_ref, part_path
 from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
@@ -109,7 +109,7 @@ def committed_through(cwd: Where, env: str, journal: str) -> int:
     ref = branch_ref(env)
     if plumbing.rev_parse(cwd, f"{ref}^{{commit}}") is None:
         return 0
-    out = git(["log", "--format=%B", "-F", f"--grep={TRAILER}: {journal} ", ref, "--"], cwd).decode()
+    out = "\n".join(m for (m,) in plumbing.log_records(cwd, [ref], ["%B"], grep=f"{TRAILER}: {journal} ", fixed=True))
     pattern = re.compile(rf"^{TRAILER}: {re.escape(journal)} (\d+)-(\d+)$", re.MULTILINE)
     return max((int(m.group(2)) for m in pattern.finditer(out)), default=0)
 

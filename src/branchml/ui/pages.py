@@ -155,16 +155,17 @@ def branch(repo: Repo, name: str) -> dict[str, Any]:
     found = [b for b in list_branches(repo) if b.branch == name]
     if not found:
         raise NotFound(f"no branch named {name!r}")
-    log = repo.git_text(["log", "-30", "--format=%H%x1f%cI%x1f%an%x1f%s", f"refs/heads/{name}", "--"])
-    commits = [dict(zip(("commit", "date", "author", "subject"), line.split("\x1f"))) for line in log.splitlines()]
+    log = plumbing.log_records(repo.cwd, [f"refs/heads/{name}"], ["%H", "%cI", "%an", "%s"], limit=30)
+    commits = [dict(zip(("commit", "date", "author", "subject"), fields)) for fields in log]
     runs_here = [r for r in [r.to_json() for r in tracking.read_records(repo, _tracking_branch(repo))] if r.get("branch") == name]
     return {"branch": found[0].to_json(), "commits": commits, "runs": runs_here}
 
 
 def commit(repo: Repo, rev: str) -> dict[str, Any]:
     sha = commit_of(repo, rev)
-    message = repo.git_text(["log", "-1", "--format=%B", sha])
-    meta = repo.git_text(["log", "-1", "--format=%an <%ae>%x1f%cI", sha]).split("\x1f")
+    message, author, date = plumbing.log_records(repo.cwd, [sha], ["%B", "%an <%ae>", "%cI"], no_walk=True)[0]
+    message = message.rstrip("\n")
+    meta = [author, date]
     parent = plumbing.rev_parse(repo.cwd, f"{sha}^") or plumbing.empty_tree(repo.cwd)
     changes = [asdict(e) for e in plumbing.diff_tree(repo.cwd, parent, sha)][:500]
     return {"commit": sha, "message": message, "author": meta[0], "date": meta[1], "changes": changes}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.checkout import materialize
-from branchml.git import cmd, plumbing
+from branchml.git import plumbing, porcelain
 from branchml.remote import prefetch, source
 from branchml.repo import Repo
 from branchml.workflows import setup
@@ -18,14 +18,14 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
     """git clone (with the user's clone options) without checkout, install branchml, then check
     out with files fetched on demand: the filter must be in place before the first file is written."""
     target = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
-    cmd.git(["clone", "-q", "--no-checkout", *(git_options or []), "--", url, str(target)])
+    porcelain.clone(url, target, git_options or [], checkout=False)
     repo = Repo.find(target)
     setup.install(repo)
     if checkout and plumbing.rev_parse(target, "HEAD") is not None:
         if not config.skip_smudge():  # everything the checkout needs, in one batch, before Git writes
-            prefetch.prefetch(repo, prefetch.tree_pointers(repo, "HEAD"), what=f"the clone's {source.current_branch(repo) or 'HEAD'}",
-                              retry=f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
-        cmd.git(["checkout", "-q", "-f", "HEAD"], target)
+            prefetch.prefetch_tree(repo, "HEAD", f"the clone's {source.current_branch(repo) or 'HEAD'}",
+                                   f"`git -C {shlex.quote(str(target))} checkout -f HEAD` (the clone is there, not checked out)")
+        porcelain.checkout_head(target)
         if submodules:
             _clone_submodules(target)
     return target.resolve()
@@ -34,10 +34,7 @@ def clone(url: str, directory: Path | None, git_options: list[str] | None = None
 def _clone_submodules(top: Path) -> None:
     """`--recurse-submodules`: Git skips submodules in a --no-checkout clone, so fetch them now;
     those that are branchml projects get branchml installed and their files materialised."""
-    cmd.git(["submodule", "update", "-q", "--init", "--recursive"], top)
-    listing = cmd.git_text(["submodule", "foreach", "-q", "--recursive", "pwd"], top)
-    for line in listing.splitlines():
-        sub = Path(line)
+    for sub in porcelain.submodules_update(top):
         if (sub / config.FILE_NAME).is_file():
             repo = Repo.find(sub)
             setup.install(repo)

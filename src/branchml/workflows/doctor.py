@@ -16,7 +16,7 @@ from pathlib import Path
 
 from branchml import config
 from branchml.checkout import materialize
-from branchml.git import cmd, hooks
+from branchml.git import cmd, hooks, porcelain
 from branchml.repo import Repo
 from branchml.workflows import setup
 from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
@@ -130,7 +130,7 @@ def fix(repo: Repo, problems: list[Problem]) -> list[str]:
         done += _materialize(repo)
     for problem in problems:  # after install: renormalising goes through the filter
         if problem.kind == "raw-bytes":
-            repo.git(["add", "--renormalize", "--", *problem.paths])
+            porcelain.renormalize(repo.cwd, problem.paths)
             done.append(f"re-added {len(problem.paths)} file(s) through the filter as pointers; commit them (`git commit`)")
     return done
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import NotABranchmlRepository
+from branchml.git import plumbing
 from branchml.pointers import (
     BadPointer,
     PointerBlob,
@@ -88,7 +89,7 @@ def _pointers(repo: Repo, all_refs: bool, bad: list[BadPointer]) -> list[Pointer
     if all_refs:
         return reachable_pointers(repo, bad)
     entries = index_pointers(repo, bad)
-    if repo.git(["rev-parse", "--verify", "-q", "HEAD"], check=False).strip():
+    if plumbing.rev_parse(repo.cwd, "HEAD"):
         seen = {(b.blob, b.path) for b in bad}
         head_bad: list[BadPointer] = []
         entries += commit_pointers(repo, "HEAD", head_bad)

@@ -10,7 +10,7 @@ from typing import Any
 
 from branchml import checkout, config
 from branchml.errors import BranchmlError
-from branchml.git import attributes, cmd, hooks
+from branchml.git import attributes, cmd, hooks, porcelain
 from branchml.remote import prefetch, source
 from branchml.repo import Repo
 
@@ -70,8 +70,8 @@ def install_global() -> None:
 def init(path: Path) -> Repo:
     """Make `path` a branchml repository (creating the folder and the Git repo if needed)."""
     path.mkdir(parents=True, exist_ok=True)
-    if not cmd.git_ok(["rev-parse", "--git-dir"], path) or cmd.toplevel(path).resolve() != path.resolve():
-        cmd.git(["init", "-q", "-b", "main"], path)
+    if not porcelain.is_repository(path) or cmd.toplevel(path).resolve() != path.resolve():
+        porcelain.init(path)
     repo = Repo.find(path)
     install(repo)
     toml_path = repo.work_tree / config.FILE_NAME

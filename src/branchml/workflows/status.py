@@ -6,7 +6,7 @@ import platform
 from dataclasses import asdict, dataclass, field
 
 from branchml import config
-from branchml.git import cmd
+from branchml.git import cmd, plumbing
 from branchml.remote import api
 from branchml.repo import Repo
 from branchml.roles.names import role_globs, role_of
@@ -36,10 +36,10 @@ class Status:
 
 
 def status(repo: Repo) -> Status:
-    branch = cmd.git_text(["symbolic-ref", "-q", "--short", "HEAD"], repo.cwd, check=False) or None
+    branch = plumbing.short_head(repo.cwd)
     return Status(
         version=__version__,
-        git_version=cmd.git_text(["--version"]).removeprefix("git version "),
+        git_version=".".join(map(str, plumbing.git_version())),
         python=platform.python_version(),
         root=str(repo.root) if repo.root else None,
         store_dir=str(repo.store_dir),
@@ -62,8 +62,7 @@ def _role(repo: Repo, branch: str | None) -> str | None:
 
 
 def _scope(repo: Repo) -> str | None:
-    out = cmd.git_text(["config", "--show-scope", "--get", "filter.branchml.process"], repo.cwd, check=False)
-    return out.split("\t", 1)[0] if out else None
+    return cmd.config_scope("filter.branchml.process", repo.cwd)
 
 
 def _store_totals(repo: Repo) -> dict[str, int]:
