@@ -42,8 +42,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 MLFLOW_VENV = Path(tempfile.gettempdir()) / "branchml-bench-mlflow"
 sys.path.insert(0, str(SRC))
 
-from branchml.demo import scripts  # noqa: E402  (after the path: bench the checkout's code)
-from branchml.demo.build import _digits_csv  # noqa: E402
+import serve_model as scripts  # noqa: E402  (the digits model; bench/serve_model.py)
 
 
 def sh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -57,7 +56,7 @@ def trained_repo(root: Path, env: dict[str, str]) -> tuple[Path, list[list[float
     """A repository with tag bench-1 (the demo's linear model) and some rows to send."""
     repo = root / "repo"
     sh([sys.executable, "-m", "branchml", "init", str(repo)], root, env)
-    dataset = _digits_csv()
+    dataset = scripts.digits_csv()
     sh(["git", "switch", "-qc", "stable/bench"], repo, env)
     (repo / "data").mkdir()
     (repo / "data/train.csv").write_text("\n".join(dataset) + "\n")

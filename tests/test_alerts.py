@@ -123,6 +123,36 @@ def test_check_finds_the_2014_temperature_drift_and_not_the_wind(trained):
     assert bml(trained, "verify", "--branch", "monitor/prod", check=False).returncode == 0
 
 
+def test_labels_that_arrive_are_checked_against_the_training_target(trained, tmp_path):
+    """The world moved (2014's weather labels) while the answers did not: label drift, named as such."""
+    for env, year in (("labels14", 2014), ("labels12", 2012)):
+        rows = weather(year)
+        with Logger(env=env, tag="w-1", repo=trained, batch_records=500) as log:
+            for n, row in enumerate(rows):
+                log.log({k: float(row[k]) for k in FEATURES}, "rain", request_id=f"{env}-{n}")
+        labels = tmp_path / f"{env}.csv"
+        labels.write_text("request_id,label\n" + "".join(f"{env}-{n},{row['weather']}\n" for n, row in enumerate(rows)))
+        bml(trained, "monitor", "label", "--env", env, str(labels))
+    _, moved = check(trained, "--env", "labels14", "--no-commit")
+    [tag] = moved["tags"]
+    old = weather(2012)
+    expected = scipy_stats.chisquare(*frequencies(weather(2014), old))
+    assert tag["label_drift"]["drifted"] and math.isclose(tag["label_drift"]["p_value"], expected.pvalue, rel_tol=1e-6)
+    assert any("w-1: labels (weather): drifted" in a for a in moved["alerts"]), moved["alerts"]
+    _, same = check(trained, "--env", "labels12", "--no-commit")
+    [tag] = same["tags"]
+    assert tag["label_drift"]["drifted"] is False and tag["label_drift"]["count"] == len(old)
+    assert not any("labels (weather)" in a for a in same["alerts"])
+
+
+def frequencies(new: list[dict[str, str]], old: list[dict[str, str]]) -> tuple[list[int], list[float]]:
+    """Observed counts of `new`'s weather and the counts `old`'s shares expect (scipy's chi-square inputs)."""
+    names = sorted({r["weather"] for r in old})
+    seen = [sum(r["weather"] == name for r in new) for name in names]
+    expected = [sum(r["weather"] == name for r in old) / len(old) * len(new) for name in names]
+    return seen, expected
+
+
 def test_same_distribution_raises_no_alert(trained):
     log_rows(trained, "stable", "w-1", weather(2012), "s")
     code, report = check(trained, "--env", "stable", "--no-commit")

@@ -48,6 +48,22 @@ def test_logger_commits_batches_without_touching_the_checkout(repo):
     assert not list((repo / ".git/branchml/monitor/prod").glob("*.journal"))  # closed: journal removed
 
 
+def test_logs_written_while_the_monitor_branch_is_checked_out_show_in_it(repo):
+    """`git switch monitor/prod` while a server logs: the new parts reach the work tree, status stays clean."""
+    _commit_readme(repo)
+    with Logger(env="prod", tag="acme-4", repo=repo, batch_records=5) as log:
+        log.log({"x": 0}, 0, request_id="first")
+    git(repo, "switch", "-q", "monitor/prod")
+    with Logger(env="prod", tag="acme-4", repo=repo, batch_records=5) as log:
+        for i in range(7):
+            log.log({"x": i}, i, request_id=f"later{i}")
+    assert git(repo, "status", "--porcelain") == ""
+    parts = [p for p in git(repo, "ls-files").split() if p.startswith("logs/")]
+    assert len(parts) == 3 and all((repo / p).is_file() for p in parts)  # 1 + 5 + 2 records
+    lines = [json.loads(line) for p in parts for line in (repo / p).read_text().splitlines()]
+    assert sorted(r["request_id"] for r in lines) == ["first", *(f"later{i}" for i in range(7))]
+
+
 def test_killed_writer_loses_no_acknowledged_record_and_commits_none_twice(repo):
     _commit_readme(repo)
     proc = subprocess.Popen([sys.executable, "-c", WRITER], cwd=repo, stdout=subprocess.PIPE)

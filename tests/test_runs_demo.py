@@ -54,6 +54,7 @@ def test_demo_serves_raises_drift_alerts_and_reports_forward_and_backward_tests(
     story = summary["production"]
     alerts = " | ".join(story["alerts"])
     assert "temp_max: drifted" in alerts and "prediction (weather): drifted" in alerts and "wind:" not in alerts
+    assert "labels (weather): drifted" in alerts  # the observed weather itself moved away from 2012's
     reports = [p for p in git(repo, "ls-tree", "--name-only", "monitor/prod", "reports/").split() if p.endswith(".json")]
     [report] = [json.loads(git(repo, "show", f"monitor/prod:{p}")) for p in reports]
     drifted = {f["feature"]: f["drifted"] for f in report["tags"][0]["features"]}

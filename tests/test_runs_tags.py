@@ -22,7 +22,7 @@ RECORD = """
 import sys
 from branchml.repo import Repo
 from branchml.runs import tracking
-tracking.write_record(Repo.find(), {"tag": sys.argv[1], "metrics": {}})
+tracking.write_record(Repo.find(), tracking.RunRecord(tag=sys.argv[1]))
 """
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from branchml.errors import BranchmlError, RefChanged
-from branchml.git import plumbing
+from branchml.git import plumbing, porcelain
 from branchml.git.cmd import Where
 from branchml.monitor import stored
 from branchml.monitor.records import LogRecord, branch_ref, part_path
@@ -64,10 +64,20 @@ def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str)
         new = plumbing.commit_tree(cwd, tree, [old] if old else [], message)
         try:
             plumbing.update_ref(cwd, ref, new, old=old, message="branchml monitor: add logs")
-            return new
         except RefChanged:
             time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # another writer won: rebuild on its tip
+            continue
+        _show_if_checked_out(cwd, ref, new, [*first, *blobs])
+        return new
     raise BranchmlError(f"could not commit {len(files)} file(s) onto {ref}: it kept moving", hint="retry")
+
+
+def _show_if_checked_out(cwd: Where, ref: str, commit: str, paths: list[str]) -> None:
+    """With monitor/<env> checked out here, put the new files in the index and work tree too: else
+    `git status` reads them as deleted and the next commit there would drop them. Best effort (another
+    process may hold the index): the commit is what counts, and `git checkout -- .` shows it later."""
+    if plumbing.head_ref(cwd) == ref:
+        porcelain.checkout_paths(cwd, commit, paths, check=False)
 
 
 def _parts(batch: Batch) -> dict[str, bytes]:

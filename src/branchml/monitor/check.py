@@ -67,7 +67,8 @@ def _report(options: CheckOptions, window: Window, ruleset: rules.Rules, tags: l
 def _check_tag(repo: Repo, tag: str, records: list[LogRecord], labels: dict[str, Label], base: Thresholds) -> dict[str, Any]:
     found = baselines.load(repo, tag)
     out: dict[str, Any] = {"tag": tag, "records": len(records), "commit": found.commit, "baseline": None,
-                           "features": [], "prediction": None, "calibration": None, "dataset_drift": None}
+                           "features": [], "prediction": None, "label_drift": None, "calibration": None,
+                           "dataset_drift": None}
     limits = base.merged(found.thresholds, f"{tag}:branchml.toml [monitor.thresholds]")
     findings: list[Finding] = []
     if found.baseline is None:
@@ -75,6 +76,7 @@ def _check_tag(repo: Repo, tag: str, records: list[LogRecord], labels: dict[str,
     else:
         out["baseline"] = found.path
         findings += _features(tag, records, found, limits, out)
+        findings += _labels(tag, records, labels, found, limits, out)
     out["calibration"], more = calibration.check(tag, records, labels, limits)
     out["findings"] = findings + more
     return out
@@ -120,3 +122,15 @@ def _prediction(tag: str, records: list[LogRecord], found: baselines.TagBaseline
     result = drift.check_feature(tag, str(target.get("name")), target, values, limits, 1, check="prediction_drift")
     out["prediction"] = result.to_dict()
     return [f for f in result.findings if f.check in ("prediction_drift", "outliers")]
+
+
+def _labels(tag: str, records: list[LogRecord], labels: dict[str, Label], found: baselines.TagBaseline,
+            limits: Thresholds, out: dict[str, Any]) -> list[Finding]:
+    """The labels that arrived for this tag's records against the training target (the world moved)."""
+    target = (found.baseline or {}).get("target")
+    observed = [labels[r.request_id].label for r in records if r.request_id in labels]
+    if not target or not observed:
+        return []
+    result = drift.check_feature(tag, str(target.get("name")), target, observed, limits, 1, check="label_drift")
+    out["label_drift"] = result.to_dict()
+    return [f for f in result.findings if f.check in ("label_drift", "outliers")]

@@ -19,7 +19,7 @@ OK, WARNING, ALERT = "ok", "warning", "alert"
 @dataclass(frozen=True)
 class Finding:
     tag: str
-    check: str  # drift, psi, outliers, missing, prediction_drift, calibration, baseline, feature, labels
+    check: str  # drift, psi, outliers, missing, prediction_drift, label_drift, calibration, baseline, feature, labels
     status: str  # ok, warning, alert
     message: str
     feature: str | None = None
@@ -125,7 +125,7 @@ def _judge(tag: str, name: str, test: stats.TestResult, distance_limit: float, l
         result.drifted = test.statistic > distance_limit
         value, limit, words = test.statistic, distance_limit, f"distance {test.statistic:.3g} (threshold {distance_limit:g})"
     verdict = "drifted" if result.drifted else "no drift"
-    label = name if check == "drift" else f"prediction ({name})"
+    label = {"drift": name, "label_drift": f"labels ({name})"}.get(check, f"prediction ({name})")
     result.findings.append(Finding(tag, check, ALERT if result.drifted else OK,
                                    f"{tag}: {label}: {verdict}, {test.test} {words}, n = {result.count}", name, value, limit))
 

@@ -10,10 +10,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from branchml.git import plumbing, porcelain
+from branchml.git import plumbing
 from branchml.git.cmd import Where
 from branchml.monitor.branch import commit_files
-from branchml.monitor.records import branch_ref
 
 REPORTS_DIR = "reports"
 TRAILER = "Monitor-Check"
@@ -33,10 +32,6 @@ def commit_report(cwd: Where, report: dict[str, Any]) -> tuple[str, str]:
     title = f"monitor/{report['env']}: check of {report['window']['records']} record(s): {verdict}"
     message = plumbing.with_trailers(title, [(TRAILER, f"{'alert' if report['alert'] else 'ok'} {report['commit']}")])
     commit = commit_files(cwd, report["env"], {json_path: body, md_path: summary(report).encode()}, message)
-    if plumbing.head_ref(cwd) == branch_ref(report["env"]):
-        # checked out (`git switch monitor/prod && branchml monitor check`): show the new files in the
-        # index and work tree too, else `git status` reads them as deleted and a commit would drop them
-        porcelain.checkout_paths(cwd, "HEAD", [json_path, md_path])
     return commit, json_path
 
 
@@ -54,6 +49,8 @@ def summary(report: dict[str, Any]) -> str:
         lines += [_feature_line(f) for f in tag["features"]]
         if tag["prediction"]:
             lines.append(_feature_line(tag["prediction"], "prediction "))
+        if tag.get("label_drift"):
+            lines.append(_feature_line(tag["label_drift"], "labels "))
         if tag["calibration"]:
             c = tag["calibration"]
             ece = "-" if c["ece"] is None else f"{c['ece']:.3f}"
