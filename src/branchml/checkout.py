@@ -245,8 +245,7 @@ def _clear_stale_temps(repo: Repo) -> None:
         lock = tmp_dir / f"{TEMP_PREFIX}{pid}.lock"
         if pid.isdigit() and not is_locked(lock):
             path.unlink(missing_ok=True)
-            lock.unlink(missing_ok=True)
-    for lock in tmp_dir.glob(f"{TEMP_PREFIX}*.lock"):  # a writer killed before its first temp file
+    for lock in tmp_dir.glob(f"{TEMP_PREFIX}*.lock"):  # unheld: its writer died (maybe before any temp)
         if not is_locked(lock):
             lock.unlink(missing_ok=True)
 

@@ -78,7 +78,7 @@ class Store:
         self.fetcher: Fetcher | None = None
         # Opening must work on a full disk (fsck, reads, gc's own space): records the index cannot
         # take yet stay in their pack, and the next open with space indexes them.
-        self.recover(when_full="skip")
+        self.recover(skip_when_full=True)
 
     def _check_format(self, create: bool) -> None:
         fmt = self.root / "format"
@@ -108,12 +108,12 @@ class Store:
     def pack_names(self) -> list[str]:
         return sorted(p.name for p in self.packs_dir.glob("pack-*.pack"))
 
-    def recover(self, include_locked: bool = False, when_full: str = "raise") -> int:
+    def recover(self, include_locked: bool = False, skip_when_full: bool = False) -> int:
         """Index records past a pack's indexed end that killed writers left; return how many.
 
         With include_locked, also the records a live writer has written but not yet indexed (a
         hook reading what `git commit -a` just cleaned): only complete, verified records are
-        taken, and indexing a record twice is harmless. With when_full="skip", a pack whose
+        taken, and indexing a record twice is harmless. With skip_when_full, a pack whose
         records the full disk cannot index is left for later instead of raising NoSpace.
         """
         states = self.index.pack_states()
@@ -132,7 +132,7 @@ class Store:
             try:
                 self.index.commit(name, batch, new_end, size)
             except NoSpace:
-                if when_full != "skip":
+                if not skip_when_full:
                     raise
                 continue
             recovered += len(batch.chunks) + len(batch.files)
