@@ -29,7 +29,8 @@ from branchml.errors import BranchmlError
 from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
-from branchml.store.filecache import FileCache, link_mode
+from branchml.settings import CheckoutSettings
+from branchml.store.filecache import FileCache
 from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.store.restore import Restorer
@@ -178,8 +179,8 @@ def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, 
 def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
 
-    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
-    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+    settings = CheckoutSettings.from_config(config.load(repo.root, repo.store_dir))
+    return FileCache(repo.store) if settings.link == "reflink" else None
 
 
 def _write_one(restorer: Restorer, item: PointerFile, temp_dir: Path | None, cache: FileCache | None = None) -> written.Written:
