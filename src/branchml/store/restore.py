@@ -16,6 +16,7 @@ whatever the file size.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import blake3
@@ -26,6 +27,7 @@ from branchml.store.pointer import Pointer
 from branchml.store.store import MAX_CHUNK, FileRecord, Store
 
 LOOKUP = 1024  # chunk locations asked of the index at once
+_LOOKUPS = threading.Lock()  # writers of several files share the store's one SQLite connection
 
 
 def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, where: str = "") -> None:
@@ -63,7 +65,8 @@ def _located(store: Store, record: FileRecord) -> Iterator[tuple[bytes, ChunkLoc
     ids = record.chunk_list()
     for start in range(0, len(ids), LOOKUP):
         part = ids[start : start + LOOKUP]
-        locations = store.index.chunk_locations(part)
+        with _LOOKUPS:
+            locations = store.index.chunk_locations(part)
         for cid in part:
             loc = locations.get(cid)
             if loc is None:
