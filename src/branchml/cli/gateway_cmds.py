@@ -1,13 +1,11 @@
-"""gateway / gateway credentials: thin click layer over branchml.gateway."""
+"""gateway / gateway credentials: thin click layer over branchml.api."""
 
 from __future__ import annotations
 
 import click
 
+from branchml import api
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.errors import BranchmlError
-from branchml.gateway.credentials import credentials_path, load_or_create
-from branchml.repo import Repo
 
 
 @click.group(invoke_without_command=True)
@@ -18,20 +16,16 @@ from branchml.repo import Repo
 def gateway(ctx: click.Context, port: int, host: str, allow_remote: bool) -> None:
     """An S3-compatible endpoint: bucket = this repository, key = <ref>/<path>; writes are commits."""
     if ctx.invoked_subcommand is None:
-        try:  # optional extra `gateway` (starlette, uvicorn): loaded by this command only
-            from branchml.gateway.server import serve
-        except ModuleNotFoundError as exc:
-            raise BranchmlError(f"the gateway needs {exc.name}", hint="pip install 'branchml[gateway]'") from exc
-        serve(Repo.find(), host, port, allow_remote=allow_remote)
+        api.serve_gateway(api.open_repo(), host, port, allow_remote=allow_remote)
 
 
 @gateway.command()
 @json_option
 def credentials(as_json: bool) -> None:
     """Create or show this gateway's access key id and secret (a local file, never committed)."""
-    repo = Repo.find()
-    found = load_or_create(repo)
+    repo = api.open_repo()
+    found = api.gateway_credentials(repo)
     data = {"access_key_id": found.access_key_id, "secret_access_key": found.secret_access_key}
     get_output().result(data, as_json, lambda d: out_console.print(
         f"access key id:     {d['access_key_id']}\nsecret access key: {d['secret_access_key']}\n"
-        f"(stored in {credentials_path(repo)}; commits by {found.user_name} <{found.user_email}>)"))
+        f"(stored in {api.credentials_path(repo)}; commits by {found.user_name} <{found.user_email}>)"))
