@@ -1,23 +1,24 @@
 """`branchml serve` with logging on and off, and `mlflow models serve` on the same model, in one run.
 
-    python bench/serve.py                    # 10 s per phase, 500 requests/s for the latency phase
-    python bench/serve.py --seconds 5 --no-mlflow
+    python bench/serve.py                          # 10 s per phase, latency at 500 requests/s
+    python bench/serve.py --seconds 5 --rate 100,200,500 --no-mlflow
 
-A tag is trained with `branchml run` in a temporary repository (the demo's digits training script:
-logistic regression saved with skops, 64 pixel columns). Each server runs in its own process on
-loopback. The load generator is `hey` (Go; `apt-get install hey`) when it is on PATH, else a bounded
-httpx/asyncio loop in this process (which costs more CPU per request than the server it measures, so
-on a busy 2-core machine it, not the server, sets the pace):
-- saturation: `--concurrency` workers send one-row requests back to back; requests/s, and the
-  server's own CPU time per request (user+system of its process tree, from psutil), which the
-  machine's load disturbs much less than wall-clock figures;
-- fixed rate: `--rate` requests per second. With hey: 50 workers, each limited to rate/50 per
-  second, latency from each request's send; with httpx: requests started on a schedule (open loop),
-  latency from the scheduled start. p50/p99 in ms and the rate actually reached.
-With logging on, the monitor branch's commit and record counts are printed after the server stops.
-MLflow (a peer, not our dependency) runs from its own venv under the temp folder with pandas added
-(`mlflow-skinny` in `[mlflow]` lacks it); the model is saved with `mlflow.sklearn.save_model`, which
-writes skops here too. Writes bench/serve-results-<date>.json.
+A tag is trained with `branchml run` in a temporary repository (the digits model of
+bench/serve_model.py: logistic regression saved with skops, 64 pixel columns). Each server runs in
+its own process(es) on loopback:
+- saturation: `--concurrency` clients send one-row requests back to back (`hey` when it is on PATH,
+  `apt-get install hey`; else an httpx/asyncio loop, which costs more CPU than the server);
+  requests/s, and the server's own CPU time per request (user+system of its process tree, psutil),
+  the figure the machine's load disturbs least;
+- fixed rate, for each `--rate`: bench/pace.py sends one-row requests evenly spaced (open loop,
+  kept-alive connections, latency from each request's due time); p50/p99 in ms, the rate reached,
+  and how late the generator itself sent (its p99), which says how much of a p99 is the machine.
+Phases: logging off; on (the default: the journal line is written before the answer and flushed
+within a second); on with `--fsync` (each answer waits for its flush); off and on with
+`--workers 2`; then MLflow. The monitor branch's commit and record counts are printed after each
+logging server stops. MLflow (a peer, not our dependency) runs from its own venv under the temp
+folder with pandas added; the model is saved with `mlflow.sklearn.save_model`.
+Writes bench/serve-results-<date>.json.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 MLFLOW_VENV = Path(tempfile.gettempdir()) / "branchml-bench-mlflow"
 sys.path.insert(0, str(SRC))
 
+import pace  # noqa: E402  (bench/pace.py: the even-rate load)
 import serve_model as scripts  # noqa: E402  (the digits model; bench/serve_model.py)
 
 
@@ -113,32 +115,10 @@ async def saturate(url: str, rows: list[list[float]], seconds: float, concurrenc
     return done / (time.perf_counter() - start_time)
 
 
-async def fixed_rate(url: str, rows: list[list[float]], seconds: float, rate: float) -> dict[str, float]:
-    latencies: list[float] = []
-    count = int(seconds * rate)
-
-    async def one(client: httpx.AsyncClient, i: int, due: float) -> None:
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        answer = await client.post("/invocations", content=body(rows, i), headers={"content-type": "application/json"})
-        answer.raise_for_status()
-        latencies.append((time.perf_counter() - due) * 1000)
-
-    limits = httpx.Limits(max_connections=256)
-    # no pool timeout: when the server falls behind the schedule, requests wait (and that is measured)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(120, pool=None)) as client:
-        t0 = time.perf_counter() + 0.2
-        await asyncio.gather(*(one(client, i, t0 + i / rate) for i in range(count)))
-        elapsed = time.perf_counter() - t0
-    latencies.sort()
-    return {"p50_ms": statistics.median(latencies), "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
-            "reached_rps": len(latencies) / elapsed}
-
-
-def hey(url: str, body_file: Path, seconds: float, workers: int, rate: float | None) -> dict[str, float]:
-    """Run hey against /invocations; requests/s, p50/p99 latency (ms) and errors, from its CSV."""
+def hey(url: str, body_file: Path, seconds: float, workers: int) -> dict[str, float]:
+    """Run hey against /invocations, back to back; requests/s, p50/p99 latency (ms) and errors, from its CSV."""
     args = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-m", "POST", "-T", "application/json",
             "-D", str(body_file), "-o", "csv"]
-    args += ["-q", f"{rate / workers:.3f}"] if rate else []
     out = subprocess.run([*args, f"{url}/invocations"], capture_output=True, check=True).stdout.decode()
     rows = [line.split(",") for line in out.splitlines()[1:] if line]
     times = sorted(float(r[0]) * 1000 for r in rows if r[6] == "200")
@@ -154,29 +134,28 @@ def cpu_seconds(pid: int) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
 
 
-def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace, pid: int) -> dict[str, float]:
+def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace, pid: int) -> dict[str, object]:
     body_file = Path(tempfile.mkstemp(suffix=".json")[1])
     body_file.write_bytes(body(rows, 0))
     use_hey = shutil.which("hey") is not None and not opts.httpx
     asyncio.run(saturate(url, rows, 1.0, 4))  # warm-up
     cpu0 = cpu_seconds(pid)
     if use_hey:
-        sat = hey(url, body_file, opts.seconds, opts.concurrency, None)
-        rps, count = sat["rps"], sat["rps"] * opts.seconds
+        rps = hey(url, body_file, opts.seconds, opts.concurrency)["rps"]
     else:
         rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
-        count = rps * opts.seconds
-    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(count, 1)
-    print(f"{name:<22} {rps:8.0f} req/s at saturation ({opts.concurrency} workers), server CPU {cpu_ms:.2f} ms/request",
+    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(rps * opts.seconds, 1)
+    print(f"{name:<26} {rps:8.0f} req/s at saturation ({opts.concurrency} clients), server CPU {cpu_ms:.2f} ms/request",
           flush=True)
-    if use_hey:
-        fixed = hey(url, body_file, opts.seconds, 50, opts.rate)
-        latency = {"p50_ms": fixed["p50_ms"], "p99_ms": fixed["p99_ms"], "reached_rps": fixed["rps"], "errors": fixed["errors"]}
-    else:
-        latency = asyncio.run(fixed_rate(url, rows, opts.seconds, opts.rate))
-    result = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms, **latency, "generator": "hey" if use_hey else "httpx"}
-    print(f"{name:<22} at {opts.rate:.0f}/s: p50 {latency['p50_ms']:6.2f} ms  "
-          f"p99 {latency['p99_ms']:7.2f} ms  (reached {latency['reached_rps']:.0f}/s)", flush=True)
+    port = int(url.rsplit(":", 1)[1])
+    result: dict[str, object] = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms,
+                                 "saturation_generator": "hey" if use_hey else "httpx"}
+    for rate in opts.rates:
+        fixed = asyncio.run(pace.run("127.0.0.1", port, "/invocations", body(rows, 0), rate, opts.seconds))
+        result[f"at_{rate:g}"] = fixed
+        print(f"{name:<26} at {rate:4.0f}/s: p50 {fixed['p50_ms']:6.2f} ms  p99 {fixed['p99_ms']:7.2f} ms  "
+              f"(reached {fixed['reached_rps']:.0f}/s, {fixed['errors']:.0f} errors, "
+              f"generator late p99 {fixed['send_late_p99_ms']:.2f} ms)", flush=True)
     body_file.unlink()
     return result
 
@@ -186,22 +165,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(120)
 
 
-def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace, log: bool,
-                   fsync: bool = True) -> dict[str, float]:
-    name = "branchml, logging " + ("on" if log else "off") + ("" if fsync or not log else ", no fsync")
-    where = "bench" if fsync else "bench-nofsync"
-    args = [sys.executable, "-m", "branchml", "serve", "bench-1", "--port", "0", "--env", where]
-    args += ([] if log else ["--no-log"]) + ([] if fsync else ["--no-fsync"])
-    proc, url = start(args, repo, env, repo.parent / f"serve-{log}-{fsync}.err")
+def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace,
+                   name: str, flags: list[str]) -> dict[str, object]:
+    where = "bench-" + re.sub(r"[^a-z0-9]+", "-", name)
+    args = [sys.executable, "-m", "branchml", "serve", "bench-1", "--port", "0", "--env", where, *flags]
+    proc, url = start(args, repo, env, repo.parent / f"serve-{where}.err")
     try:
         result = measure(name, url, rows, opts, proc.pid)
     finally:
         stop(proc)
-    if log:
+    if "--no-log" not in flags:
         result["commits"] = int(sh(["git", "rev-list", "--count", f"monitor/{where}"], repo, env))
         out = sh([sys.executable, "-m", "branchml", "monitor", "logs", "--tag", "bench-1", "--env", where, "--json"], repo, env)
         result["records"] = json.loads(out)[0]["count"]
-        print(f"{'':<22} monitor/{where}: {result['records']:.0f} records in {result['commits']:.0f} commits", flush=True)
+        print(f"{'':<26} monitor/{where}: {result['records']} records in {result['commits']} commits", flush=True)
     return result
 
 
@@ -241,49 +218,63 @@ def bench_mlflow(repo: Path, rows: list[list[float]], env: dict[str, str], opts:
         stop(proc)
 
 
+PHASES = {  # name: serve flags
+    "logging off": ["--no-log"],
+    "logging on": [],
+    "logging on, --fsync": ["--fsync"],
+    "logging off, 2 workers": ["--no-log", "--workers", "2"],
+    "logging on, 2 workers": ["--workers", "2"],
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--rate", default="500", help="requests/s for the latency phase; several: 100,200,500")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--httpx", action="store_true", help="the Python load generator even when hey is installed")
     opts = parser.parse_args()
+    opts.rates = [float(r) for r in opts.rate.split(",")]
     root = Path(tempfile.mkdtemp(prefix="branchml-bench-serve-"))
     env = {**os.environ, "PYTHONPATH": str(SRC), "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
     try:
         repo, rows = trained_repo(root, env)
         print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}; {opts.seconds:.0f} s per phase", flush=True)
-        results: dict[str, object] = {"off": bench_branchml(repo, rows, env, opts, False),
-                                      "on": bench_branchml(repo, rows, env, opts, True),
-                                      "on_no_fsync": bench_branchml(repo, rows, env, opts, True, fsync=False)}
+        results: dict[str, object] = {name: bench_branchml(repo, rows, env, opts, name, flags) for name, flags in PHASES.items()}
         if not opts.no_mlflow:
             results["mlflow"] = bench_mlflow(repo, rows, env, opts)
-        report(results)
+        print(f"load {os.getloadavg()[0]:.1f} at the end", flush=True)
+        report(results, opts.rates)
         out = Path(__file__).with_name(f"serve-results-{dt.date.today()}.json")
-        out.write_text(json.dumps({"options": vars(opts), "results": results}, indent=2) + "\n")
+        out.write_text(json.dumps({"options": {k: v for k, v in vars(opts).items()}, "results": results}, indent=2) + "\n")
         print(f"written {out}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(results: dict[str, object]) -> None:
-    on, off = results["on"], results["off"]
-    assert isinstance(on, dict) and isinstance(off, dict)
-    print(f"logging on / off: server CPU per request x{on['cpu_ms_per_request'] / off['cpu_ms_per_request']:.2f}, "
-          f"throughput x{on['saturation_rps'] / off['saturation_rps']:.2f}, "
-          f"p99 +{on['p99_ms'] - off['p99_ms']:.2f} ms, p50 +{on['p50_ms'] - off['p50_ms']:.2f} ms")
-    fast = results["on_no_fsync"]
-    assert isinstance(fast, dict)
-    print(f"logging on without fsync / off: throughput x{fast['saturation_rps'] / off['saturation_rps']:.2f}, "
-          f"p99 +{fast['p99_ms'] - off['p99_ms']:.2f} ms")
-    peer = results.get("mlflow")
-    if isinstance(peer, dict):
+def report(results: dict[str, object], rates: list[float]) -> None:
+    def at(name: str, rate: float, key: str) -> float:
+        phase = results[name]
+        assert isinstance(phase, dict)
+        return float(phase[f"at_{rate:g}"][key])
+
+    for on, off in (("logging on", "logging off"), ("logging on, --fsync", "logging off"),
+                    ("logging on, 2 workers", "logging off, 2 workers")):
+        a, b = results[on], results[off]
+        assert isinstance(a, dict) and isinstance(b, dict)
+        print(f"{on} / {off}: server CPU per request x{a['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f}, "
+              f"throughput x{a['saturation_rps'] / b['saturation_rps']:.2f}")
+        for rate in rates:
+            print(f"  at {rate:g}/s: p50 {at(on, rate, 'p50_ms') - at(off, rate, 'p50_ms'):+.2f} ms, "
+                  f"p99 {at(on, rate, 'p99_ms') - at(off, rate, 'p99_ms'):+.2f} ms")
+    peer, on = results.get("mlflow"), results["logging on"]
+    if isinstance(peer, dict) and isinstance(on, dict):
         print(f"branchml (logging on) / mlflow: server CPU per request x{on['cpu_ms_per_request'] / peer['cpu_ms_per_request']:.2f}, "
-              f"throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}, "
-              f"p99 x{on['p99_ms'] / peer['p99_ms']:.2f}; logging off / mlflow: "
-              f"throughput x{off['saturation_rps'] / peer['saturation_rps']:.2f}")
+              f"throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}")
+        for rate in rates:
+            print(f"  at {rate:g}/s: p99 x{at('logging on', rate, 'p99_ms') / at('mlflow', rate, 'p99_ms'):.2f}")
     elif peer:
         print(f"mlflow: not measured ({peer})")
 

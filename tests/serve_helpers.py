@@ -89,9 +89,9 @@ def _run(repo: Path, env: dict[str, str], *args: str) -> None:
 class Server:
     """`branchml serve ...` in a subprocess on an ephemeral loopback port."""
 
-    def __init__(self, repo: Path, *args: str) -> None:
+    def __init__(self, repo: Path, *args: str, wrap: tuple[str, ...] = ()) -> None:
         self.log_path = repo.parent / f"serve-{time.monotonic_ns()}.err"
-        self.proc = subprocess.Popen([sys.executable, "-m", "branchml", "serve", *args, "--port", "0"], cwd=repo,
+        self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "branchml", "serve", *args, "--port", "0"], cwd=repo,
                                      stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"))
         self.url = self._wait_ready()
         self.client = httpx.Client(base_url=self.url, timeout=30)

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "branchml"
 # The one list: lowest layer first. A package or module name (the part after `branchml.`) per entry;
 # a new package goes here (and in docs/architecture.md) in the change that adds it.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "version", "files"},  # 1 leaf helpers
+    {"errors", "config", "version", "files", "listen"},  # 1 leaf helpers
     {"store"},  # 2 bytes on disk
     {"git"},  # 3 the git binary
     {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs
@@ -44,7 +44,7 @@ HEAVY = {
 # try that turns a missing extra into a clear error (like the heavy packages above).
 OPTIONAL_MODULES = {
     "branchml.serve.app", "branchml.serve.server", "branchml.ui.server", "branchml.ui.app",
-    "branchml.gateway.app", "branchml.gateway.server",  # starlette (and ui.server for its loopback check)
+    "branchml.gateway.app", "branchml.gateway.server",  # starlette and uvicorn (extra `gateway`)
     "branchml.remote.sftp",  # paramiko (extra `remote`): loaded only for ssh:// and sftp:// remotes
 }
 
@@ -208,6 +208,25 @@ def _graph(key: type[str] | None = None) -> dict[str, set[str]]:
         if imp.target in MODULES and imp.target != imp.source and not _is_package_of(imp.target, imp.source):
             graph[imp.source].add(imp.target)
     return graph
+
+
+def reachable(start: str, graph: dict[str, set[str]]) -> set[str]:
+    """Every module `start` imports, directly or through others (function-local imports included)."""
+    seen, todo = set(), [start]
+    while todo:
+        for child in graph[todo.pop()] - seen:
+            seen.add(child)
+            todo.append(child)
+    return seen
+
+
+def test_the_gateway_imports_nothing_of_the_dashboard():
+    """`pip install branchml[gateway]` must run the gateway: the `ui` extra (jinja2, plotly) is not there."""
+    graph = _graph()
+    for module in ("branchml.gateway.server", "branchml.gateway.app", "branchml.cli.gateway_cmds"):
+        pulled = sorted(m for m in reachable(module, graph) if m.startswith("branchml.ui"))
+        assert not pulled, f"{module} imports {pulled}"
+    assert "branchml.ui.app" in reachable("branchml.ui.server", graph)  # the walk does follow imports
 
 
 def _is_package_of(package: str, module: str) -> bool:
@@ -398,6 +417,9 @@ CLI_ALLOWED: dict[str, set[str]] = {
     # Git runs `branchml merge-driver` once per merged file: loading the whole API (about 0.2 s more
     # than the driver alone) would be paid per file of every merge.
     "branchml.cli.merge_cmds": {"branchml.merge.driver"},
+    # The `gateway` extra alone must run the gateway; branchml.api also reaches the dashboard's server
+    # (the `ui` extra), see test_the_gateway_imports_nothing_of_the_dashboard.
+    "branchml.cli.gateway_cmds": {"branchml.gateway.credentials", "branchml.gateway.server", "branchml.repo"},
 }
 
 

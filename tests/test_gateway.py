@@ -30,8 +30,40 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+# The gateway under only its own extra: every third-party package of the other extras refuses to load,
+# so an import of the dashboard (jinja2, plotly) or of fsspec on the gateway's path fails the test.
+OTHER_EXTRAS = ("fsspec", "s3fs", "paramiko", "adlfs", "gcsfs", "pyarrow", "PIL", "sklearn", "skops", "pandas",
+                "scipy", "fastapi", "httpx", "jinja2", "plotly", "markdown_it", "mlflow", "numpy", "onnx",
+                "onnxruntime", "safetensors", "matplotlib", "vega_datasets", "git_filter_repo", "sqlalchemy")
+WITHOUT_OTHER_EXTRAS = f"""
+import importlib.abc, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {OTHER_EXTRAS!r}:
+            raise ModuleNotFoundError(f"{{name}} is not installed (only the gateway extra is)", name=name)
+sys.meta_path.insert(0, Refuse())
+from branchml.cli.entry import main
+main()
+"""
+
+
+def _start(repo: Path, port: int, launcher: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen([*launcher, "gateway", "--port", str(port)], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=2)
+        except urllib.error.HTTPError:
+            break  # up: it answers (403, unsigned)
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"the gateway exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+            time.sleep(0.1)
+    return proc
+
+
 @pytest.fixture
-def gateway(repo):
+def gateway(repo, request):
     bml(repo, "track", "data/**")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "track data")
@@ -43,17 +75,9 @@ def gateway(repo):
     git(repo, "switch", "-q", "main")
     keys = json.loads(bml(repo, "gateway", "credentials", "--json").stdout)
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "branchml", "gateway", "--port", str(port)], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-        except urllib.error.HTTPError:
-            break  # up: it answers (403, unsigned)
-        except OSError:
-            time.sleep(0.1)
-    yield repo, url, keys
+    launcher = getattr(request, "param", [sys.executable, "-m", "branchml"])
+    proc = _start(repo, port, launcher)
+    yield repo, f"http://127.0.0.1:{port}", keys
     proc.terminate()
     proc.wait(10)
 
@@ -93,6 +117,22 @@ def test_boto3_lists_reads_ranges_and_writes_commits_under_the_rules(gateway):
     with pytest.raises(ClientError):
         s3.delete_object(Bucket="repo", Key="data/raw/data/x.csv")
     assert git(repo, "rev-parse", "data/raw").strip() == after
+
+
+@pytest.mark.parametrize("gateway", [[sys.executable, "-c", WITHOUT_OTHER_EXTRAS]], indirect=True)
+def test_the_gateway_extra_alone_serves_reads_and_writes(gateway):
+    repo, url, keys = gateway
+    s3 = _client(url, keys)
+    assert s3.get_object(Bucket="repo", Key="data/raw/data/x.csv")["Body"].read() == CONTENT
+    s3.put_object(Bucket="repo", Key="data/raw/data/uploads/alone.csv", Body=b"a,b\n1,2\n", Metadata={"source": "alone"})
+    assert "Data-Source: alone" in git(repo, "log", "-1", "--format=%B", "data/raw")
+
+
+def test_the_refusing_launcher_does_refuse_the_dashboard(tmp_path):
+    """The launcher above proves something only if it really keeps the other extras out."""
+    script = WITHOUT_OTHER_EXTRAS.replace("from branchml.cli.entry import main\nmain()", "import branchml.ui.app")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0 and "only the gateway extra is" in done.stderr
 
 
 def test_a_multipart_upload_is_one_commit_and_an_abandoned_one_commits_nothing(gateway):

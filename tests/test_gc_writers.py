@@ -206,3 +206,35 @@ def test_gc_copies_only_verified_chunks_and_keeps_the_damaged_pack_saying_so(tra
     (tracked / "data" / "a_live.bin").write_bytes(live)  # the hint: put the original back and add it
     git(tracked, "add", "data/a_live.bin")
     assert_restorable(tracked, "data/a_live.bin", live)
+
+
+def test_a_long_lived_index_names_the_right_pack_after_another_process_gc_reused_its_id(repo):
+    """SQLite gives a deleted pack's id to the next pack written: a reader open across another process's
+    gc (serve, gateway, ui) must not name the deleted pack for the id (it did, from a cache of names)."""
+    from branchml.repo import Repo
+    from branchml.store import parse_pointer
+
+    bml(repo, "track", "data/**")
+    (repo / "data").mkdir()
+    (repo / "data" / "a.bin").write_bytes(random.Random(1).randbytes(SIZE))
+    (repo / "data" / "dead.bin").write_bytes(random.Random(2).randbytes(SIZE))
+    git(repo, "add", ".")  # one pack: gc must rewrite it without dead.bin
+    git(repo, "rm", "-q", "--cached", "data/dead.bin")
+    git(repo, "commit", "-qm", "a")
+    store = Repo.find(repo).store  # long-lived: stays open while another process collects
+    record = store.file_record(parse_pointer(git(repo, "show", "HEAD:data/a.bin").encode()).oid)
+    assert record is not None
+    ids = record.chunk_list()
+    before = store.index.chunk_locations(ids)
+    (old_pack,) = {loc.pack for loc in before.values()}
+    old_id = store.index.db.execute("SELECT id FROM packs WHERE name=?", (old_pack,)).fetchone()[0]
+
+    bml(repo, "gc")  # a second process: deletes the pack and writes its live chunks to a new one
+
+    after = store.index.chunk_locations(ids)
+    (new_pack,) = {loc.pack for loc in after.values()}
+    reused = store.index.db.execute("SELECT id FROM packs WHERE name=?", (new_pack,)).fetchone()
+    assert new_pack != old_pack and not (store.packs_dir / old_pack).exists()
+    assert reused == (old_id,)  # the case this test is about: the new pack got the old pack's id
+    assert b"".join(store.read_chunk(cid, after[cid]) for cid in ids) == (repo / "data" / "a.bin").read_bytes()
+    assert {name for _, _, _, name in store.index.iter_files_with_pack()} == {new_pack}

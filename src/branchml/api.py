@@ -198,15 +198,16 @@ def ref_names(*patterns: str) -> list[str]:
 
 
 def serve_model(repo: Repo, tag: str, *, host: str = "127.0.0.1", port: int = 8080, canaries: tuple[str, ...] = (),
-                shadows: tuple[str, ...] = (), **options: Any) -> None:
-    """Serve `tag` (canaries "TAG=PCT%", shadow tags) until interrupted; `options`: ServeOptions' fields."""
+                shadows: tuple[str, ...] = (), workers: int = 1, **options: Any) -> None:
+    """Serve `tag` (canaries "TAG=PCT%", shadow tags) with `workers` processes on one port until
+    interrupted; `options`: ServeOptions' fields (env, log, timeout, fsync...)."""
     try:  # optional extra `serve` (fastapi, uvicorn): loaded by this call only
         from branchml.serve.app import ServeOptions
         from branchml.serve.server import serve as run_server
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"serving needs {exc.name}", hint="pip install 'branchml[serve]'") from exc
     router = Router(tag, tuple(parse_canary(c) for c in canaries), tuple(shadows))
-    run_server(repo, router, ServeOptions(**options), host, port)
+    run_server(repo, router, ServeOptions(**options), host, port, workers)
 
 
 def serve_ui(repo: Repo, host: str = "127.0.0.1", port: int = 8765, *, allow_remote: bool = False,

@@ -27,14 +27,18 @@ from branchml.cli.output import get_output, json_option, out_console
 @click.option("--caller-field", help="Feature column whose value keeps a caller on one variant (when no header).")
 @click.option("--batch-records", default=1000, show_default=True, help="Commit logs every N records ...")
 @click.option("--batch-seconds", default=5.0, show_default=True, help="... or every T seconds.")
-@click.option("--no-fsync", is_flag=True, help="Answer before the journal reaches the disk: survives a killed server, not a power loss.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes on the one port, each with its own journal (a killed one is replaced).")
+@click.option("--fsync/--no-fsync", default=False, show_default=True,
+              help="Answer only once the journal line is on the disk (survives a power loss; costs a disk flush "
+                   "per answer). Without: written before the answer (survives a killed server), flushed within 1 s.")
 def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], shadows: tuple[str, ...], no_log: bool,
           timeout: float, max_body: int, caller_header: str, caller_field: str | None, batch_records: int,
-          batch_seconds: float, no_fsync: bool) -> None:
+          batch_seconds: float, workers: int, fsync: bool) -> None:
     """Serve TAG's model (MLflow scoring protocol on /invocations), logging every query to monitor/ENV."""
-    api.serve_model(api.open_repo(), tag, host=host, port=port, canaries=canaries, shadows=shadows,
+    api.serve_model(api.open_repo(), tag, host=host, port=port, canaries=canaries, shadows=shadows, workers=workers,
                     env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
-                    caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds, fsync=not no_fsync)
+                    caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds, fsync=fsync)
 
 
 @click.group()

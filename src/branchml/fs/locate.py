@@ -6,10 +6,12 @@ relative, without `.`/`..` segments, NUL or backslashes, so nothing outside the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from branchml.errors import BranchmlError, ExitCode
 from branchml.git import plumbing
+from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo
 
 
@@ -53,3 +55,13 @@ def split_ref_path(repo: Repo, rest: str) -> Location:
             continue
         return Location(ref, commit, clean_path("/".join(parts[cut:])))
     raise NotFound(f"no branch, tag or commit at the start of {rest!r}")
+
+
+def open_repo(where: str | os.PathLike[str] | None) -> Repo:
+    """The repository with its store's on-demand fetcher attached (reads may need the blob remote).
+
+    Here rather than in `fs.spec`, so the gateway opens repositories without importing fsspec."""
+    repo = Repo.find(where)
+    if repo.store.fetcher is None:
+        repo.store.fetcher = make_fetcher(repo)
+    return repo

@@ -111,7 +111,6 @@ class RangeReader:
         try:
             return store.read_chunk(cid, self._locations[cid], quarantine=False)
         except (CorruptObject, MissingObject):
-            store.index.forget_pack_names()
             fresh = store.index.chunk_locations([cid]).get(cid)
             if fresh is None:
                 del self._locations[cid]

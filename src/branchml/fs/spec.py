@@ -9,7 +9,6 @@ and become one commit on the branch when the file is closed (`message=`, `source
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,11 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.transaction import Transaction
 
 from branchml.audit.content import blob_at
-from branchml.fs.locate import Location, NotFound, split_ref_path
+from branchml.fs.locate import Location, NotFound, open_repo, split_ref_path
 from branchml.fs.reader import RangeReader
 from branchml.fs.remote_repo import RemoteRefs, is_url
 from branchml.fs.writer import Change, commit_changes
 from branchml.git import plumbing
-from branchml.remote.ondemand import make_fetcher
-from branchml.repo import Repo
-
-
-def open_repo(where: str | os.PathLike[str] | None) -> Repo:
-    """The repository with its store's on-demand fetcher attached (reads may need the blob remote)."""
-    repo = Repo.find(where)
-    if repo.store.fetcher is None:
-        repo.store.fetcher = make_fetcher(repo)
-    return repo
 
 
 class BranchmlTransaction(Transaction):  # type: ignore[misc]  # fsspec is untyped

@@ -26,9 +26,8 @@ from starlette.routing import Route
 
 from branchml.audit.content import blob_at
 from branchml.errors import BranchmlError
-from branchml.fs.locate import NotFound, split_ref_path
+from branchml.fs.locate import NotFound, open_repo, split_ref_path
 from branchml.fs.reader import RangeReader
-from branchml.fs.spec import open_repo
 from branchml.fs.writer import Change, commit_changes
 from branchml.gateway import sigv4
 from branchml.gateway.credentials import Credentials, load_or_create

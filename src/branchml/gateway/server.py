@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from branchml.errors import BranchmlError
+from branchml.listen import is_loopback
 from branchml.repo import Repo
-from branchml.ui.server import is_loopback
 
 
 def serve(repo: Repo, host: str = "127.0.0.1", port: int = 9000, *, allow_remote: bool = False) -> None:

@@ -6,8 +6,16 @@ from 1 within the file. A journal whose lock can be taken belongs to a writer th
 records are committed by the next writer that starts (see logger.recover), skipping the sequence
 numbers the branch already holds, then the file is removed.
 
-fsync is shared: a caller waits only until some fsync that started after its write has finished
-(group commit), so concurrent requests pay one disk flush between them, not one each.
+A record is acknowledged once its line is written (in the kernel's page cache: it survives a
+killed process). Then either (`fsync=True`) the writer also waits until it is on the disk, sharing
+flushes with concurrent writers (group commit: a caller waits only until some fsync that started
+after its write has finished), or (`fsync=False`, the server's default) the Logger's thread flushes
+the file in the background every `SYNC_EVERY` seconds, so no request ever waits for a disk flush and
+a power loss can cost at most the last second of acknowledged records (docs/monitor.md).
+
+A write that fails (disk full, read-only, I/O error) is cut back off the file, so the journal stays
+a run of complete lines with contiguous sequence numbers, and raised as a BranchmlError: the
+server answers 500 and acknowledges nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, NoSpace, is_disk_full
 from branchml.monitor.records import LogRecord
 
 SUFFIX = ".journal"
+SYNC_EVERY = 1.0  # seconds between background flushes when writers do not wait for them
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Journal:
         self._sync_lock = threading.Lock()
         self.closed = False
         self.seq = 0  # last seq written
+        self._size = 0  # bytes written: where a failed write is cut back to
         self._synced = 0  # last seq known to be on disk
 
     def append(self, record: LogRecord) -> int:
@@ -64,26 +74,55 @@ class Journal:
             if self.closed:
                 raise JournalClosed(self.name)
             first = self.seq + 1
-            self.seq += len(lines)
-            os.write(self._fd, "".join(f"{first + n}\t{line}\n" for n, line in enumerate(lines)).encode())
-            last = self.seq
+            self._write("".join(f"{first + n}\t{line}\n" for n, line in enumerate(lines)).encode())
+            self.seq = last = first + len(lines) - 1
         if self.fsync:
             self._sync_through(last)
         return list(range(first, last + 1))
+
+    def _write(self, data: bytes) -> None:
+        """Append `data` whole, or leave the file as it was and raise (called with the lock held)."""
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as exc:
+            if done:
+                os.ftruncate(self._fd, self._size)  # no torn line between complete ones
+            raise _write_error(self.path, exc) from exc
+        self._size += done
+
+    def sync(self) -> None:
+        """Flush every line written so far to the disk (the background flush)."""
+        self._sync_through(self.seq)
 
     def _sync_through(self, seq: int) -> None:
         with self._sync_lock:
             if self._synced >= seq:
                 return  # an fsync that started after our write already covered it
             target = self.seq
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                raise _write_error(self.path, exc) from exc
             self._synced = target
 
     def close(self, remove: bool) -> None:
         self.closed = True
-        if remove:
-            self.path.unlink(missing_ok=True)
-        os.close(self._fd)
+        try:
+            if remove:
+                self.path.unlink(missing_ok=True)
+            else:
+                self.sync()  # what stays for the next writer to recover is on the disk
+        finally:
+            os.close(self._fd)
+
+
+def _write_error(path: Path, exc: OSError) -> BranchmlError:
+    if is_disk_full(exc):
+        return NoSpace(path)
+    return BranchmlError(f"{path}: the monitoring journal could not be written ({exc.strerror or exc})",
+                         hint="check that the folder is writable and its disk is healthy; nothing was acknowledged")
 
 
 def read_entries(path: Path) -> list[Entry]:

@@ -4,7 +4,9 @@
     with Logger(env="prod", tag="acme-4") as log:
         log.log(features, prediction, request_id=rid)
 
-`log()` returns once the record is fsynced in the journal (that is what "acknowledged" means); a
+`log()` returns once the record is written to the journal (that is what "acknowledged" means: it
+survives a killed process; with `fsync=True`, the default here, it is also flushed to the disk
+first, and survives a power loss; without, the thread flushes it within a second); a
 thread commits records every `batch_records` records or `batch_seconds` seconds, whichever comes
 first, in contiguous journal order (so `Monitor-Journal` ranges say exactly what is on the branch).
 A new Logger first commits what dead writers left in their journals, skipping what they had
@@ -120,15 +122,30 @@ class Logger:
         self.close()
 
     def _run(self) -> None:
+        last_batch = time.monotonic()
         while True:
             with self._cond:
-                self._cond.wait_for(self._due, timeout=self.batch_seconds)
+                self._cond.wait_for(self._due, timeout=min(self.batch_seconds, journal.SYNC_EVERY))
                 if self._stopping and (not self._ready or self.error is not None):
                     return
-                self._flush_asked = False
-                batch = self._take()
+                batch = None
+                if self._due() or time.monotonic() - last_batch >= self.batch_seconds:
+                    self._flush_asked = False
+                    batch = self._take()
+                    last_batch = time.monotonic()
+                current = self._journal
+            self._sync_in_background(current)
             if batch is not None:
                 self._commit(batch)
+
+    def _sync_in_background(self, current: journal.Journal) -> None:
+        """With `fsync=False` writers do not wait for the disk: flush their lines here, every second."""
+        if current.fsync:
+            return
+        try:
+            current.sync()
+        except BranchmlError as exc:  # the records are still in the page cache; the next write reports the disk
+            print(f"branchml monitor: {exc}", file=sys.stderr)
 
     def _due(self) -> bool:
         return self._stopping or self._flush_asked or len(self._ready) >= self.batch_records

@@ -84,8 +84,6 @@ class Index:
                 f"{path}: the store index cannot be read ({exc})",
                 hint="run `branchml fsck --rebuild-index` to rebuild it from the packs",
             ) from exc
-        self._pack_ids: dict[str, int] = {}
-        self._pack_names: dict[int, str] = {}
         # Hints only (path -> oid it last had): lets a re-add check chunks instead of re-cutting.
         self.db.execute("CREATE TABLE IF NOT EXISTS path_hints(path TEXT PRIMARY KEY, oid BLOB NOT NULL)")
         # Files writers reused (dedup) since the last gc; a gc keeps those reused after its mark.
@@ -99,28 +97,16 @@ class Index:
     def close(self) -> None:
         self.db.close()
 
+    # Pack names are read with the rows that point to them (a JOIN), never from a cache of ids: after
+    # another process's gc deleted a pack, SQLite may give its id to the next pack written (it reuses
+    # the largest rowid), so an id remembered by a long-lived reader (serve, gateway, ui) could name the
+    # wrong pack. One statement reads one consistent snapshot, so the name always matches the row.
+
     def pack_id(self, name: str) -> int:
-        if name not in self._pack_ids:
-            self.db.execute(
-                "INSERT OR IGNORE INTO packs(name, indexed_end, scanned_size) VALUES (?, 0, 0)", (name,)
-            )
-            (pid,) = self.db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
-            self._pack_ids[name] = pid
-            self._pack_names[pid] = name
-        return self._pack_ids[name]
-
-    def pack_name(self, pid: int) -> str:
-        if pid not in self._pack_names:
-            (name,) = self.db.execute("SELECT name FROM packs WHERE id=?", (pid,)).fetchone()
-            self._pack_names[pid] = name
-        return self._pack_names[pid]
-
-    def forget_pack_names(self) -> None:
-        """Drop the cached pack id -> name map: another process's gc may have given a deleted pack's
-        id to the pack it wrote (SQLite reuses the largest rowid), so a long-lived reader that finds
-        a pack missing asks again before it calls the chunk missing."""
-        self._pack_ids.clear()
-        self._pack_names.clear()
+        """The pack's id, created if new. Asked inside the write transaction that uses it, never cached."""
+        self.db.execute("INSERT OR IGNORE INTO packs(name, indexed_end, scanned_size) VALUES (?, 0, 0)", (name,))
+        (pid,) = self.db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
+        return int(pid)
 
     def pack_states(self) -> dict[str, tuple[int, int]]:
         """name -> (indexed_end, scanned_size)"""
@@ -141,7 +127,6 @@ class Index:
         except BaseException as exc:
             if self.db.in_transaction:  # SQLite already rolled back on SQLITE_FULL
                 self.db.execute("ROLLBACK")
-            self._pack_ids.clear()
             if is_disk_full(exc):
                 raise NoSpace(self.path) from exc
             raise
@@ -236,10 +221,11 @@ class Index:
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT id, pack, offset, stored_len, raw_len, flags FROM chunks WHERE id IN ({marks})", part
+                "SELECT c.id, p.name, c.offset, c.stored_len, c.raw_len, c.flags"
+                f" FROM chunks c JOIN packs p ON p.id = c.pack WHERE c.id IN ({marks})", part
             )
-            for cid, pid, off, slen, rlen, fl in rows:
-                found[cid] = ChunkLocation(self.pack_name(pid), off, slen, rlen, fl)
+            for cid, pack, off, slen, rlen, fl in rows:
+                found[cid] = ChunkLocation(pack, off, slen, rlen, fl)
         return found
 
     def file(self, oid: bytes) -> tuple[int, bytes] | None:
@@ -250,9 +236,11 @@ class Index:
         yield from self.db.execute("SELECT oid, size, chunks FROM files")
 
     def iter_chunks(self) -> Iterator[tuple[bytes, ChunkLocation]]:
-        rows = self.db.execute("SELECT id, pack, offset, stored_len, raw_len, flags FROM chunks").fetchall()
-        for cid, pid, off, slen, rlen, fl in rows:
-            yield cid, ChunkLocation(self.pack_name(pid), off, slen, rlen, fl)
+        rows = self.db.execute(
+            "SELECT c.id, p.name, c.offset, c.stored_len, c.raw_len, c.flags FROM chunks c JOIN packs p ON p.id = c.pack"
+        ).fetchall()
+        for cid, pack, off, slen, rlen, fl in rows:
+            yield cid, ChunkLocation(pack, off, slen, rlen, fl)
 
     def totals(self) -> dict[str, int]:
         chunks, raw, stored = self.db.execute(
@@ -262,9 +250,8 @@ class Index:
         return {"chunks": chunks, "chunk_bytes": raw, "stored_bytes": stored, "files": files, "file_bytes": logical}
 
     def iter_files_with_pack(self) -> Iterator[tuple[bytes, int, bytes, str]]:
-        rows = self.db.execute("SELECT oid, size, chunks, pack FROM files").fetchall()
-        for oid, size, ids, pid in rows:
-            yield oid, size, ids, self.pack_name(pid)
+        rows = self.db.execute("SELECT f.oid, f.size, f.chunks, p.name FROM files f JOIN packs p ON p.id = f.pack")
+        yield from rows.fetchall()
 
     def replace_pack(self, old: str, new: str | None, batch: PendingBatch, new_end: int) -> None:
         """gc: drop every row of pack `old` and add `batch` (its live records, copied to `new`) at once."""
@@ -282,9 +269,6 @@ class Index:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        finally:
-            self._pack_ids.clear()
-            self._pack_names.clear()
 
     def forget_packs(self, names: Iterable[str]) -> None:
         """Drop every row of the given packs (gc, after it rewrote what they held)."""
@@ -294,6 +278,4 @@ class Index:
             self.db.execute("DELETE FROM chunks WHERE pack=?", (pid,))
             self.db.execute("DELETE FROM files WHERE pack=?", (pid,))
             self.db.execute("DELETE FROM packs WHERE id=?", (pid,))
-            self._pack_ids.pop(name, None)
-            self._pack_names.pop(pid, None)
         self.db.execute("COMMIT")

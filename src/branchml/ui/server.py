@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 import threading
 import webbrowser
 from pathlib import Path
 
 from branchml.errors import BranchmlError
+from branchml.listen import is_loopback
 from branchml.repo import Repo
 from branchml.ui.app import make_app
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(repo: Repo, host: str = "127.0.0.1", port: int = 8765, *, allow_remote: bool = False, open_browser: bool = False) -> None:

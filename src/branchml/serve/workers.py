@@ -1,0 +1,128 @@
+"""Several server processes on one port (`branchml serve --workers N`): fork, watch, restart, stop.
+
+The supervisor binds nothing and serves nothing itself: the caller binds the socket, and each
+forked worker runs `work(ready)` on it (loads the tags, calls `ready()`, serves until SIGTERM).
+The address is announced once every worker has loaded, so a client that waits for it is never
+refused. A worker killed by a signal the supervisor did not send (SIGKILL, the OOM killer) is
+replaced; the new worker's Logger commits what the dead one journaled (monitor/journal.py), so
+nothing it acknowledged is lost. A worker that exits by itself (a tag failed to load) stops the
+others, and the supervisor fails with its status. SIGTERM or SIGINT is passed to every worker as
+SIGTERM (a graceful stop: open requests finish, each Logger commits); the supervisor exits 0 once
+all have stopped cleanly.
+
+Workers are forked, not spawned: the socket is inherited, and the supervisor holds no threads or
+long-lived Git processes at fork time (the tags load in each worker, after the fork).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+from branchml.crash import guarded
+from branchml.errors import ExitCode, ServeError
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Work = Callable[[Callable[[], None]], None]
+
+
+class Supervisor:
+    def __init__(self, count: int, work: Work) -> None:
+        self.count = count
+        self.work = work
+        self.children: set[int] = set()
+        self.stopping = False
+        self.status = 0  # the first failure's exit status
+
+    def run(self, announce: Callable[[], None]) -> None:
+        """Start the workers, announce once all are ready, watch them until they have all stopped."""
+        saved = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        try:
+            read_end, write_end = os.pipe()
+            for _ in range(self.count):
+                self._spawn(write_end, read_end)
+            os.close(write_end)
+            if self._await_ready(read_end) and not self.stopping:
+                announce()
+            self._watch()
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+        if self.status:
+            raise ServeError(f"a server worker failed (exit status {self.status}); the others were stopped",
+                             hint="its own message is above")
+
+    def _spawn(self, ready_end: int | None = None, other_end: int | None = None) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._be_worker(ready_end, other_end)
+        self.children.add(pid)
+        if self.stopping:  # a signal arrived while forking: this one missed the broadcast
+            _kill(pid)
+
+    def _be_worker(self, ready_end: int | None, other_end: int | None) -> None:
+        """In the forked child: serve, then leave without returning into the supervisor's code."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)  # until the server's own handlers are in place
+        if other_end is not None:
+            os.close(other_end)
+
+        def ready() -> None:
+            if ready_end is not None:
+                os.write(ready_end, b".")
+                os.close(ready_end)
+
+        def body() -> int:
+            self.work(ready)
+            return 0
+
+        code = guarded("serve (worker)", body)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    def _await_ready(self, read_end: int) -> bool:
+        """True once every worker said it loaded; False if one ended first (every end is closed)."""
+        seen = 0
+        while seen < self.count:
+            got = os.read(read_end, self.count)
+            if not got:
+                break
+            seen += len(got)
+        os.close(read_end)
+        return seen == self.count
+
+    def _watch(self) -> None:
+        while self.children:
+            pid, wait_status = os.wait()
+            self.children.discard(pid)
+            code = os.waitstatus_to_exitcode(wait_status)
+            if self.stopping:  # our SIGTERM ends a worker still loading its tags: that is no failure
+                if code > 0 or (code < 0 and -code != signal.SIGTERM):
+                    self.status = self.status or (code if code > 0 else 128 - code)
+            elif code < 0:
+                print(f"branchml serve: worker {pid} was killed by signal {-code}; starting another", file=sys.stderr, flush=True)
+                self._spawn()
+            else:
+                self.status = code or ExitCode.SERVE_FAILED
+                self._stop_all()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass  # already gone: os.wait collects it

@@ -1,0 +1,164 @@
+"""`branchml serve` as several processes, its socket, its stop on SIGTERM, and a journal that cannot be written.
+
+Real servers on loopback (a safetensors tag with its own predict, committed through the store), real
+signals, a real full disk (a small tmpfs mounted over the journal's folder in a private mount
+namespace by `unshare`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from branchml.repo import Repo
+from branchml.serve.server import listen
+from conftest import bml, git
+from serve_helpers import Server, linear_tag, logged, split
+
+ROW = [[1.0, 2.0, 3]]
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("workers")
+    bml(base, "init", "repo")
+    repo = base / "repo"
+    git(repo, "switch", "-qc", "dev/serve")
+    bml(repo, "track", "models/**")
+    linear_tag(repo, "lin-1")
+    return repo
+
+
+def test_accepted_connections_send_without_waiting_for_acks():
+    """TCP_NODELAY on every accepted connection: without it each kept-alive answer waited ~40 ms for
+    the client's delayed ACK (Nagle), which made the server look saturated at ~330 requests/s."""
+    sock = listen("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
+
+
+def test_sigterm_right_after_the_address_is_printed_stops_with_exit_0(tagged):
+    """The address line is the first moment a caller knows the server; a SIGTERM then is not lost."""
+    err = tagged.parent / f"early-{uuid.uuid4().hex[:6]}.err"
+    proc = subprocess.Popen([sys.executable, "-m", "branchml", "serve", "lin-1", "--port", "0", "--no-log"],
+                            cwd=tagged, stdout=subprocess.DEVNULL, stderr=err.open("wb"))
+    while "on http://" not in err.read_text():
+        assert proc.poll() is None, err.read_text()
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0, err.read_text()
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+
+
+def _load(url: str, acked: list[str], stop: threading.Event, worker: int) -> None:
+    """Send one-row requests until `stop`; the ids of the answered ones go to `acked`."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            rid = f"w{worker}-{uuid.uuid4().hex[:8]}"
+            try:
+                answer = client.post("/invocations", json=split(ROW), headers={"X-Request-ID": rid})
+            except httpx.TransportError:
+                continue  # the connection went down with a killed worker: not acknowledged
+            if answer.status_code == 200:
+                acked.append(rid)
+
+
+def test_two_workers_log_every_acknowledged_record_once_even_when_one_is_killed(tagged):
+    srv = Server(tagged, "lin-1", "--workers", "2", "--env", "multi", "--batch-records", "5", "--batch-seconds", "30")
+    first = _workers(srv.proc)
+    assert len(first) == 2
+    acked: list[str] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=_load, args=(srv.url, acked, stop, w)) for w in range(4)]
+    [t.start() for t in threads]
+    while len(acked) < 60:
+        time.sleep(0.05)
+    victim = first[0]
+    folder = Repo.find(tagged).store_dir / "monitor" / "multi"
+    journals = {p.name for p in folder.glob("*.journal")}
+    assert len(journals) == 2  # one per worker
+    subprocess.run(["kill", "-KILL", str(victim)], check=True)  # a real SIGKILL of one worker, mid-load
+    while len(now := {p.name for p in folder.glob("*.journal")}) != 2 or now == journals:
+        assert srv.proc.poll() is None, srv.log_path.read_text()
+        time.sleep(0.05)  # the supervisor starts another, which commits the dead one's journal and opens its own
+    count = len(acked)
+    while len(acked) < count + 40:
+        time.sleep(0.05)
+    stop.set()
+    [t.join() for t in threads]
+    running = _workers(srv.proc)
+    srv.stop()  # SIGTERM to the supervisor: every worker stops gracefully, exit 0 (asserted there)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in running)
+    assert f"worker {victim} was killed by signal 9" in srv.log_path.read_text()
+    counts = Counter(r["request_id"] for r in logged(tagged, "lin-1", "multi"))
+    assert set(acked) <= set(counts)  # the killed worker's journal was committed by its replacement
+    assert max(counts.values()) == 1  # none twice
+    on_branch = set(re.findall(r"Monitor-Journal: (\w+)", git(tagged, "log", "--format=%B", "monitor/multi")))
+    assert {name.removesuffix(".journal") for name in journals} <= on_branch  # both workers' records, by journal
+    assert bml(tagged, "verify", "--branch", "monitor/multi", check=False).returncode == 0
+
+
+def _unshare() -> list[str] | None:
+    """A command prefix that runs its command in a private mount namespace, or None where not allowed."""
+    if shutil.which("unshare") is None:
+        return None
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
+            return prefix
+    return None
+
+
+def test_full_journal_disk_answers_500_and_acknowledges_nothing_it_could_not_write(tagged):
+    prefix = _unshare()
+    if prefix is None:
+        pytest.skip("needs `unshare -m` (util-linux) with mount namespaces allowed, to mount a small tmpfs")
+    folder = Repo.find(tagged).store_dir / "monitor" / "full"
+    folder.mkdir(parents=True, exist_ok=True)
+    mount = f'mount -t tmpfs -o size=16k tmpfs "{folder}" && exec "$@"'
+    srv = Server(tagged, "lin-1", "--env", "full", "--batch-seconds", "0.2", wrap=(*prefix, "sh", "-c", mount, "sh"))
+    acked, refused = [], []
+    for i in range(400):
+        answer = srv.score(split(ROW), **{"X-Request-ID": f"full-{i}"})
+        if answer.status_code == 200:
+            acked.append(f"full-{i}")
+        else:
+            assert answer.status_code == 500, answer.text
+            assert "no space left" in answer.json()["message"] and str(folder) in answer.json()["message"]
+            refused.append(f"full-{i}")
+            if len(refused) == 3:
+                break
+    assert acked and len(refused) == 3
+    srv.stop()
+    assert Counter(r["request_id"] for r in logged(tagged, "lin-1", "full")) == Counter(acked)
