@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from branchml.audit.content import require_rev
@@ -47,6 +47,10 @@ class SplitHistory:
     @property
     def clean(self) -> bool:
         return not self.moved and not self.test_changes
+
+    def as_dict(self) -> dict[str, Any]:
+        """`audit split --json`: the fields and whether the split held."""
+        return {**asdict(self), "clean": self.clean}
 
 
 def split_history(repo: Repo, branch: str) -> SplitHistory:

@@ -87,7 +87,7 @@ def rerun(tag: str, directory: Path | None, yes: bool, as_json: bool) -> None:
     if not yes and not click.confirm("run these commands (from the committed run record)?", err=True):
         raise click.Abort()
     result = api.rerun(repo, run, directory, sys.stderr.buffer)
-    out.result({**asdict(result), "reproduced": result.reproduced}, as_json, _render_rerun)
+    out.result(result.as_dict(), as_json, _render_rerun)
     if not result.reproduced:
         raise CheckFailed(f"{tag} did not reproduce", hint="see the differences above; tolerances are [rerun] in branchml.toml")
 
@@ -153,7 +153,7 @@ def _render_uploads(rows: list[dict[str, Any]]) -> None:
 def split_history(branch: str, as_json: bool) -> None:
     """Was BRANCH's split ever changed under it, and did any example move between splits? Exit 1 if so."""
     found = api.split_history(api.open_repo(), branch)
-    get_output().result({**asdict(found), "clean": found.clean}, as_json, _render_split)
+    get_output().result(found.as_dict(), as_json, _render_split)
     if not found.clean:
         raise CheckFailed(f"{len(found.moved)} example(s) moved between splits, {len(found.test_changes)} left the test split under {branch}")
 

@@ -92,7 +92,6 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
     report = api.gc(api.open_repo(), dry_run=dry_run).as_dict()
-    report["dry_run"] = dry_run
 
     def render(r: dict[str, Any]) -> None:
         verb = "would free" if dry_run else "freed"
