@@ -1,10 +1,16 @@
 import io
 import os
+import random
 
+import blake3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyfastcdc import FastCDC
 
 from branchml.errors import MalformedPointer
 from branchml.store import Store, parse_pointer
+from branchml.store.store import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, StoreWriter
 
 
 def test_store_round_trip_and_dedup(tmp_path):
@@ -26,8 +32,6 @@ def test_malformed_pointer_rejected():
         parse_pointer(b"branchml pointer v1\noid blake3:zz\nsize 1\n")
 
 
-from hypothesis import given, settings, strategies as st
-
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.binary(max_size=300_000), min_size=1, max_size=5))
@@ -43,13 +47,26 @@ def test_any_files_round_trip_and_dedup_is_exact(tmp_path_factory, blobs):
     assert store.stats()["files"] == len(unique)
 
 
+def canonical_ids(data: bytes) -> bytes:
+    """The chunk ids of one FastCDC cut over the whole file in memory: what any road must give."""
+    cdc = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+    return b"".join(blake3.blake3(c.data).digest() for c in cdc.cut_buf(data))
+
+
+def at_a_boundary(base: bytes, pick: int) -> int:
+    """The first byte of one of base's chunks: FastCDC decides a cut with the byte after it."""
+    starts = [c.offset for c in FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK).cut_buf(base)]
+    return starts[pick % len(starts)]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.binary(min_size=0, max_size=1_500_000),
-    st.sampled_from(["same", "append", "truncate", "middle", "prefix", "empty"]),
+    st.sampled_from(["same", "append", "truncate", "middle", "prefix", "empty", "boundary", "insert"]),
     st.integers(min_value=0, max_value=2**31),
+    st.sampled_from([MAX_CHUNK, MAX_CHUNK + 12345, StoreWriter.block_size]),
 )
-def test_readd_with_previous_version_hint_equals_a_full_cut(tmp_path_factory, base, change, seed):
+def test_readd_with_previous_version_hint_equals_a_full_cut(tmp_path_factory, base, change, seed, block):
     import random
 
     rng = random.Random(seed)
@@ -61,6 +78,12 @@ def test_readd_with_previous_version_hint_equals_a_full_cut(tmp_path_factory, ba
     elif change == "middle" and data:
         at = rng.randrange(len(data))
         data[at : at + 100] = rng.randbytes(100)
+    elif change == "boundary" and data:
+        at = at_a_boundary(base, seed)
+        data[at] ^= 0xFF
+    elif change == "insert":
+        at = rng.randint(0, len(data))
+        data[at:at] = rng.randbytes(rng.randint(1, 70_000))
     elif change == "prefix":
         data[:0] = rng.randbytes(rng.randint(1, 5000))
     elif change == "empty":
@@ -69,11 +92,52 @@ def test_readd_with_previous_version_hint_equals_a_full_cut(tmp_path_factory, ba
     hinted = Store(tmp_path_factory.mktemp("h") / "bml")
     plain = Store(tmp_path_factory.mktemp("p") / "bml")
     with hinted.writer() as w:
+        w.block_size = block
         old = w.add_stream(io.BytesIO(base))
     with hinted.writer() as w:
+        w.block_size = block
         new_hinted = w.add_stream(io.BytesIO(data), previous=old.oid_bytes)
     with plain.writer() as w:
         new_plain = w.add_stream(io.BytesIO(data))
     assert new_hinted == new_plain
     assert hinted.read_file(new_hinted) == data
     assert hinted.file_record(new_hinted.oid).chunk_ids == plain.file_record(new_plain.oid).chunk_ids
+    assert plain.file_record(new_plain.oid).chunk_ids == canonical_ids(data)
+    assert hinted.file_record(old.oid).chunk_ids == canonical_ids(base)
+
+
+def test_a_change_in_the_middle_of_many_blocks_is_followed_around_and_cut_only_near_it(tmp_path):
+    """Re-adding 12 MiB with 64 KiB inserted in the middle, in 256 KiB blocks: the old chunks
+    before and after the insertion are taken in place, the chunk list is a full cut's, and only
+    the chunks around the change are new."""
+    rng = random.Random(5)
+    base = rng.randbytes(12 << 20)
+    data = base[: 6 << 20] + rng.randbytes(64 << 10) + base[6 << 20 :]
+    store = Store(tmp_path / "bml")
+    with store.writer() as w:
+        w.block_size = MAX_CHUNK
+        old = w.add_stream(io.BytesIO(base))
+    with store.writer() as w:
+        w.block_size = MAX_CHUNK
+        new = w.add_stream(io.BytesIO(data), previous=old.oid_bytes)
+        assert w.new_bytes < 600_000
+    assert store.file_record(new.oid).chunk_ids == canonical_ids(data)
+    assert store.read_file(new) == data
+
+
+@pytest.mark.parametrize("block", [MAX_CHUNK, StoreWriter.block_size])
+def test_a_change_at_the_first_byte_of_a_chunk_moves_the_cut_before_it_as_a_full_cut_does(tmp_path, block):
+    """FastCDC decides a cut with the byte after it: the old chunk before the change still matches
+    byte for byte, but its end is no cut any more, so it must not be taken as it was."""
+    base = random.Random(7).randbytes(3 << 20)
+    data = bytearray(base)
+    for pick in (3, 11, 20):
+        data[at_a_boundary(base, pick)] ^= 0xFF
+    store = Store(tmp_path / "bml")
+    with store.writer() as w:
+        old = w.add_stream(io.BytesIO(base))
+    with store.writer() as w:
+        w.block_size = block
+        new = w.add_stream(io.BytesIO(bytes(data)), previous=old.oid_bytes)
+    assert store.file_record(new.oid).chunk_ids == canonical_ids(bytes(data))
+    assert store.read_file(new) == bytes(data)

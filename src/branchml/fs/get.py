@@ -14,11 +14,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchml.audit.content import blob_at, iter_bytes
+from branchml.audit.content import blobs_of, iter_bytes
 from branchml.errors import BranchmlError
 from branchml.fs.locate import NotFound, clean_path
 from branchml.git import plumbing, porcelain
+from branchml.pointers import PointerBlob
 from branchml.remote.ondemand import make_fetcher
+from branchml.remote.prefetch import prefetch
 from branchml.repo import Repo
 from branchml.runs.release_cache import bare_repo
 
@@ -56,24 +58,15 @@ def _shallow(url: str, rev: str, where: Path) -> Repo:
 
 
 def _extract(repo: Repo, commit: str, path: str, dest: Path) -> list[str]:
-    entries = [e for e in plumbing.ls_tree(repo.cwd, commit, [path] if path else []) if e.type == "blob"]
+    entries = [e for e in plumbing.ls_tree(repo.cwd, commit, [path] if path else [], long=True) if e.type == "blob"]
     if not entries:
         raise NotFound(f"no file or folder {path!r} at that revision")
     base = path if len(entries) > 1 or entries[0].path != path else os.path.dirname(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        for entry in entries:
-            if entry.mode == "120000":
-                raise BranchmlError(f"{entry.path} is a symbolic link: not copied out of a foreign repository")
-            target = (build / os.path.relpath(entry.path, base or ".")).resolve()
-            if not target.is_relative_to(build.resolve()):
-                raise BranchmlError(f"{entry.path!r} would be written outside {dest}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            blob = blob_at(repo, commit, entry.path)
-            assert blob is not None
-            with open(target, "wb") as out:
-                out.writelines(iter_bytes(repo, blob))
+        with plumbing.CatFile(repo.cwd) as objects:  # one process for every file, not two per file
+            _write_files(repo, entries, base, build, dest, objects, f"{path or 'the tree'} at {commit[:12]}")
         if dest.exists():
             shutil.rmtree(dest)
         build.rename(dest)
@@ -81,3 +74,20 @@ def _extract(repo: Repo, commit: str, path: str, dest: Path) -> list[str]:
         shutil.rmtree(build, ignore_errors=True)
         raise
     return [e.path for e in entries]
+
+
+def _write_files(repo: Repo, entries: list[plumbing.TreeEntry], base: str, build: Path, dest: Path,
+                 objects: plumbing.CatFile, what: str) -> None:
+    blobs = blobs_of(repo, entries, objects)
+    tracked = [PointerBlob(b.blob, b.path, b.pointer) for b in blobs.values() if b.pointer is not None]
+    # one batch from the blob remote, refused before anything is written, not a fetch per file
+    prefetch(repo, tracked, what=what, retry="run `branchml get` again")
+    for entry in entries:
+        if entry.mode == "120000":
+            raise BranchmlError(f"{entry.path} is a symbolic link: not copied out of a foreign repository")
+        target = (build / os.path.relpath(entry.path, base or ".")).resolve()
+        if not target.is_relative_to(build.resolve()):
+            raise BranchmlError(f"{entry.path!r} would be written outside {dest}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            out.writelines(iter_bytes(repo, blobs[entry.path], objects))

@@ -16,7 +16,7 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.transaction import Transaction
 
-from branchml.audit.content import blob_at
+from branchml.audit.content import Blob, blob_at, blobs_of
 from branchml.fs.locate import Location, NotFound, open_repo, split_ref_path
 from branchml.fs.reader import RangeReader
 from branchml.fs.remote_repo import RemoteRefs, is_url
@@ -79,17 +79,18 @@ class BranchmlFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         if not entries:
             info = self.info(path)
             return [info] if detail else [info["name"]]
-        found = [self._entry(where.ref, e.path, e.type, e.size, where.commit) for e in entries]
+        with plumbing.CatFile(self.repo.cwd) as objects:  # one process for the folder, not two per file
+            blobs = blobs_of(self.repo, entries, objects)
+        found = [self._entry(where.ref, e, blobs.get(e.path)) for e in entries]
         return found if detail else [f["name"] for f in found]
 
-    def _entry(self, ref: str, path: str, kind: str, size: int | None, commit: str) -> dict[str, Any]:
-        name = f"{ref}/{path}"
-        if kind != "blob":
+    @staticmethod
+    def _entry(ref: str, entry: plumbing.TreeEntry, blob: Blob | None) -> dict[str, Any]:
+        """A listing row; a tracked file's size is its content's (the pointer's), not the pointer's own."""
+        name = f"{ref}/{entry.path}"
+        if entry.type != "blob":
             return {"name": name, "type": "directory", "size": 0}
-        if (size or 0) <= 200:
-            blob = blob_at(self.repo, commit, path)
-            size = blob.size if blob else size
-        return {"name": name, "type": "file", "size": size}
+        return {"name": name, "type": "file", "size": blob.size if blob else entry.size}
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         where = self.locate(path)

@@ -267,7 +267,9 @@ def run_filter_process(
     prefetch_tree: PrefetchTree | None = None,
 ) -> int:
     _widen_pipes()
-    reader, writer = PacketReader(sys.stdin.buffer), PacketWriter(sys.stdout.buffer)
+    # a BufferedReader over fd 0 (sys.stdin.buffer, typed BinaryIO, does not say it has readinto)
+    stdin = open(sys.stdin.fileno(), "rb", closefd=False)
+    reader, writer = PacketReader(stdin), PacketWriter(sys.stdout.buffer)
     server = FilterServer(reader, writer, Path(os.getcwd()), open_repo, report_crash, prefetch_tree)
     try:
         server.serve()

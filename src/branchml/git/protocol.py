@@ -7,7 +7,7 @@ Pure byte handling over binary streams, so it is tested without Git.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from branchml.errors import BranchmlError, ExitCode
 
@@ -19,12 +19,50 @@ class ProtocolError(BranchmlError):
     exit_code = ExitCode.FILTER_PROTOCOL
 
 
+class ByteSource(Protocol):
+    """A buffered binary input (Git's pipe, or bytes in tests) that can read into a given buffer."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
 class PacketReader:
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: ByteSource) -> None:
         self.stream = stream
 
     def read_packet(self) -> bytes | None:
         """Next payload, None for a flush; raises EOFError at a clean end of stream."""
+        size = self._payload_size()
+        if size is None:
+            return FLUSH
+        payload = self.stream.read(size)
+        if len(payload) != size:
+            raise ProtocolError("truncated pkt-line payload")
+        return payload
+
+    def read_packet_into(self, buffer: memoryview) -> tuple[int, bytes] | None:
+        """The next payload read straight into `buffer` (no copy of content on its way to the
+        chunker): (bytes put there, the part that did not fit), or None for a flush."""
+        size = self._payload_size()
+        if size is None:
+            return None
+        if size > len(buffer):
+            payload = self.stream.read(size)
+            if len(payload) != size:
+                raise ProtocolError("truncated pkt-line payload")
+            buffer[:] = payload[: len(buffer)]
+            return len(buffer), payload[len(buffer) :]
+        filled = 0
+        while filled < size:
+            n = self.stream.readinto(buffer[filled:size])
+            if not n:
+                raise ProtocolError("truncated pkt-line payload")
+            filled += n
+        return size, b""
+
+    def _payload_size(self) -> int | None:
+        """The next packet's payload length, None for a flush; EOFError at a clean end of stream."""
         head = self.stream.read(4)
         if not head:
             raise EOFError
@@ -35,13 +73,10 @@ class PacketReader:
         except ValueError:
             raise ProtocolError(f"bad pkt-line header {head!r}") from None
         if length == 0:
-            return FLUSH
+            return None
         if length < 4 or length > MAX_PAYLOAD + 4:
             raise ProtocolError(f"bad pkt-line length {length}")
-        payload = self.stream.read(length - 4)
-        if len(payload) != length - 4:
-            raise ProtocolError("truncated pkt-line payload")
-        return payload
+        return length - 4
 
     def read_text_list(self) -> list[str]:
         """Text packets up to the next flush (e.g. `key=value` lines), without their newlines."""
@@ -72,21 +107,24 @@ class ContentReader:
         self.done = done
 
     def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` unless the content ends first; packets are read straight into it."""
         filled = 0
         want = len(buffer)
         while filled < want:
-            if not self.pending:
-                if self.done:
-                    break
-                packet = self.packets.read_packet()
-                if packet is FLUSH:
-                    self.done = True
-                    break
-                self.pending = memoryview(packet)
-            n = min(want - filled, len(self.pending))
-            buffer[filled : filled + n] = self.pending[:n]
-            self.pending = self.pending[n:]
-            filled += n
+            if self.pending:
+                n = min(want - filled, len(self.pending))
+                buffer[filled : filled + n] = self.pending[:n]
+                self.pending = self.pending[n:]
+                filled += n
+                continue
+            if self.done:
+                break
+            got = self.packets.read_packet_into(buffer[filled:])
+            if got is None:
+                self.done = True
+                break
+            filled += got[0]
+            self.pending = memoryview(got[1])
         return filled
 
     def fill(self, limit: int) -> bytes:

@@ -30,6 +30,7 @@ KIND_CHUNK = b"C"
 KIND_FILE = b"F"
 MAX_RECORD = 64 << 20  # a file record of 2M chunk ids is still under this
 FILE_CHECK_LEN = 32
+WRITEV_PARTS = 512  # header + payload per record, under IOV_MAX (1024 on Linux)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,36 @@ class PackWriter:
         else:
             self.size += total
         return offset
+
+    def append_many(self, records: list[tuple[bytes, int, bytes, bytes | memoryview, int]]) -> list[int]:
+        """Write records (kind, flags, id, payload, raw length) with one writev per few hundred;
+        return their payload offsets. On a failure none of them counts: the pack is cut back."""
+        start = self.size
+        offsets: list[int] = []
+        parts: list[bytes | memoryview] = []
+        end = start
+        for kind, flags, record_id, payload, raw_len in records:
+            parts.append(RECORD_HEADER.pack(kind, flags, 0, len(payload), raw_len, record_id))
+            parts.append(payload)
+            offsets.append(end + RECORD_HEADER.size)
+            end += RECORD_HEADER.size + len(payload)
+        try:
+            for first in range(0, len(parts), WRITEV_PARTS):
+                self._write_parts(parts[first : first + WRITEV_PARTS])
+        except OSError as exc:
+            self._give_back(start, exc)
+        return offsets
+
+    def _write_parts(self, parts: list[bytes | memoryview]) -> None:
+        total = sum(len(p) for p in parts)
+        written = os.writev(self._fd, parts)
+        self.size += written
+        if written < total:  # a short write: finish the rest plainly
+            rest = memoryview(b"".join(parts))[written:]
+            while rest:
+                n = os.write(self._fd, rest)
+                rest = rest[n:]
+                self.size += n
 
     def _give_back(self, end: int, exc: OSError) -> NoReturn:
         """A failed write: cut the pack back to its last whole record, then raise (NoSpace when the disk is full)."""

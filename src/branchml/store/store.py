@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 import blake3
 from pyfastcdc import FastCDC
@@ -18,6 +20,7 @@ from pyfastcdc import FastCDC
 from branchml.errors import CorruptObject, MissingObject, NoSpace, StoreFormatError
 from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
+from branchml.store.cutting import Cutter, Previous
 from branchml.store.gclock import GcLock
 from branchml.store.index import ChunkLocation, Index, PendingBatch
 from branchml.store.pack import (
@@ -40,7 +43,8 @@ PACK_TARGET_SIZE = 256 << 20
 # Commit the index at least this often while a long `git add` runs.
 COMMIT_EVERY_BYTES = 256 << 20
 COMMIT_EVERY_SECONDS = 5.0
-BATCH_BYTES = 4 << 20  # chunks handed to the worker thread at once
+BLOCK_BYTES = 4 << 20  # read, cut and handed down the add pipeline at once
+IN_FLIGHT = 4  # blocks in the add pipeline at most (their buffers are reused)
 
 
 class Readable(Protocol):
@@ -75,6 +79,7 @@ class Store:
         self._check_format(create)
         self.index = Index(self.root / "index.db")
         self._fds: dict[str, int] = {}
+        self._set_aside = threading.Lock()  # checkout verifies chunks on several threads: one transaction at a time
         self.fetcher: Fetcher | None = None
         # Opening must work on a full disk (fsck, reads, gc's own space): records the index cannot
         # take yet stay in their pack, and the next open with space indexes them.
@@ -217,19 +222,33 @@ class Store:
             fd = self.pack_fd(loc.pack)
         except MissingObject:
             if quarantine:
-                self.index.quarantine_chunk(chunk_id, loc, f"pack {loc.pack} is missing")
+                self._quarantine(chunk_id, loc, f"pack {loc.pack} is missing")
             raise
-        stored = os.pread(fd, loc.stored_len, loc.offset)
+        return self.check_chunk(chunk_id, loc, os.pread(fd, loc.stored_len, loc.offset), quarantine=quarantine)
+
+    @overload
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes, *, quarantine: bool = True) -> bytes: ...
+    @overload
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes | memoryview, *,
+                    quarantine: bool = True) -> bytes | memoryview: ...
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes | memoryview, *,
+                    quarantine: bool = True) -> bytes | memoryview:
+        """The raw bytes of a chunk whose stored bytes were read from `loc` (a raw chunk's view comes
+        back uncopied), verified against its BLAKE3 id; a failure is set aside as in read_chunk."""
         data = decode_chunk(stored, loc.flags, loc.raw_len)
         if data is None or blake3.blake3(data).digest() != chunk_id:
             if quarantine:
-                self.index.quarantine_chunk(chunk_id, loc, "bytes do not match the id")
+                self._quarantine(chunk_id, loc, "bytes do not match the id")
             raise CorruptObject(
                 f"chunk {chunk_id.hex()[:16]}… in {loc.pack} at offset {loc.offset} is corrupt",
                 hint="it is set aside now: `branchml fetch` brings a good copy from the blob remote, or put the "
                 "original file back and `git add` it; `branchml fsck` names every file it breaks",
             )
         return data
+
+    def _quarantine(self, chunk_id: bytes, loc: ChunkLocation, detail: str) -> None:
+        with self._set_aside:
+            self.index.quarantine_chunk(chunk_id, loc, detail)
 
     def _read_or_refetch(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
         """read_chunk, and on failure one more try with a copy fetched from the blob remote."""
@@ -305,6 +324,8 @@ class Store:
 class StoreWriter:
     """Adds files to the store; used as a context manager so the index is always committed."""
 
+    block_size = BLOCK_BYTES  # tests use smaller blocks to cross block ends often
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.gc_lock = GcLock(store.root, exclusive=False)
@@ -317,9 +338,13 @@ class StoreWriter:
         self._pending_bytes = 0
         self._last_commit = time.monotonic()
         self.new_bytes = 0
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-store")
         self._path_hints: dict[str, bytes] = {}
+        # the pipeline of add_stream: cutting (and chunk ids, with one helper), the whole-file hash, storing
+        self._cutter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-cut")
+        self._ids = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-ids")
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-hash")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-store")
+        self._buffers: list[bytearray] = []  # block buffers, reused from file to file
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -338,28 +363,59 @@ class StoreWriter:
     def add_stream(self, stream: Readable, previous: bytes | None = None) -> Pointer:
         """Chunk, dedup and store a stream; return its pointer once its records are written.
 
-        Three stages overlap: this thread reads and cuts chunks, one worker thread hashes,
-        compresses and writes them, another computes the whole-file hash (blake3, zstd and
-        write() release the GIL). Two batches of about 4 MiB are in flight at most, so memory
-        stays bounded whatever the file size.
+        Four stages overlap (blake3, FastCDC's cut, zstd and write() release the GIL): this thread
+        reads blocks, one thread cuts them into chunks and ids them (store/cutting.py; with the
+        previous version's chunk list, `previous`, it checks old chunks in place instead of
+        cutting), one hashes the whole file and one compresses and writes the new chunks. At most
+        IN_FLIGHT blocks are in the pipeline, so memory stays bounded whatever the file size.
         """
         state = _FileState()
-        if previous is not None:
-            stream = self._skip_unchanged_prefix(state, stream, previous)
-        pending: list[Future[None]] = []
-        batch: list[bytes] = []
-        batch_bytes = 0
-        for chunk in self.cdc.cut_stream(stream):
-            batch.append(bytes(chunk.data))  # the chunk's view is only valid until the next one
-            batch_bytes += chunk.length
-            if batch_bytes >= BATCH_BYTES:
-                pending = self._submit(pending, state, batch)
-                batch, batch_bytes = [], 0
-        if batch:
-            pending = self._submit(pending, state, batch)
-        for future in pending:
-            future.result()
+        cutter = Cutter(self.cdc, self._chunk_ids, self._previous(previous))
+        flowing: deque[tuple[bytearray, Future[list[Future[None]]]]] = deque()
+        try:
+            done = False
+            while not done:
+                if len(flowing) >= IN_FLIGHT:
+                    self._settle(*flowing.popleft())
+                buffer = self._buffers.pop() if self._buffers else bytearray(cutter.head_room + self.block_size)
+                length = _read_exactly(stream, memoryview(buffer)[cutter.head_room :])
+                done = length < self.block_size
+                flowing.append((buffer, self._cutter.submit(self._cut_block, cutter, state, buffer, length, done)))
+            while flowing:
+                self._settle(*flowing.popleft())
+        finally:
+            _wait_quietly(flowing)  # after an error: no stage may still use this file's buffers
         return self._finish_file(state)
+
+    def _previous(self, oid: bytes | None) -> Previous | None:
+        record = self.store.file_record(oid.hex()) if oid is not None else None
+        if record is None:
+            return None
+        ids = record.chunk_list()
+        return Previous.of(ids, self.store.index.chunk_lengths(ids[:-1]))
+
+    def _cut_block(self, cutter: Cutter, state: _FileState, buffer: bytearray, length: int, last: bool) -> list[Future[None]]:
+        """Cutter thread: cut one block, then hand its chunks on (in file order: one thread per stage)."""
+        piece = cutter.cut(buffer, length, last)
+        state.ids += b"".join(piece.ids)
+        state.size += len(piece.span)
+        return [self._hasher.submit(_hash_whole, state, piece.span),
+                self._worker.submit(self._store_chunks, piece.chunks, piece.ids)]
+
+    def _settle(self, buffer: bytearray, cut: Future[list[Future[None]]]) -> None:
+        """Wait until every stage is done with a block (re-raising a stage's error), then reuse its buffer."""
+        for stage in cut.result():
+            stage.result()
+        self._buffers.append(buffer)
+
+    def _chunk_ids(self, chunks: list[memoryview]) -> list[bytes]:
+        """BLAKE3 ids of a block's chunks: half on this (the cutter's) thread, half on another."""
+        if len(chunks) < 8:
+            return _ids(chunks)
+        half = len(chunks) // 2
+        first = self._ids.submit(_ids, chunks[:half])
+        second = _ids(chunks[half:])
+        return first.result() + second
 
     def _finish_file(self, state: _FileState) -> Pointer:
         oid = state.whole.digest()
@@ -374,69 +430,37 @@ class StoreWriter:
         self._maybe_commit()
         return Pointer(oid.hex(), state.size)
 
-    def _skip_unchanged_prefix(self, state: _FileState, stream: Readable, previous: bytes) -> Readable:
-        """Re-adding a file that had content `previous`: check its chunks in place, without cutting.
-
-        Reads the stream chunk by chunk at the previous version's boundaries while the BLAKE3 ids
-        match; they go into `state` as they are. Cutting resumes at the first chunk that differs
-        (FastCDC restarts at every cut point, so the chunks come out as a full cut would give) or at
-        the previous version's last chunk (cut there by its end of file, not by its content).
-        """
-        record = self.store.file_record(previous.hex())
-        if record is None or self.store.missing_chunks(record):
-            return stream
-        ids = record.chunk_list()
-        lengths = self.store.index.chunk_lengths(ids)
-        buffer = bytearray(MAX_CHUNK)
-        for cid in ids[:-1]:
-            view = memoryview(buffer)[: lengths[cid]]
-            got = _read_exactly(stream, view)
-            if got < len(view) or blake3.blake3(view).digest() != cid:
-                return _PrefixedReader(bytes(view[:got]), stream)
-            state.whole.update(view)
-            state.ids += cid
-            state.size += got
-        return stream
-
     def remember_path(self, path: str, pointer: Pointer) -> None:
         self._path_hints[path] = pointer.oid_bytes
 
     def add_bytes(self, data: bytes) -> Pointer:
-        """Store a small file held in memory, without the worker thread (per-file cost matters)."""
+        """Store a small file held in memory, without the pipeline's threads (per-file cost matters)."""
         state = _FileState()
-        self._store_batch(state, [bytes(c.data) for c in self.cdc.cut_buf(data)])
+        chunks = [c.data for c in self.cdc.cut_buf(data)]
+        ids = _ids(chunks)
+        state.whole.update(data)
+        state.ids += b"".join(ids)
+        state.size = len(data)
+        self._store_chunks(chunks, ids)
         return self._finish_file(state)
 
-    def _submit(self, pending: list[Future[None]], state: _FileState, batch: list[bytes]) -> list[Future[None]]:
-        while len(pending) >= 4:
-            pending.pop(0).result()  # back-pressure, and re-raise a worker's error here
-        pending.append(self._hasher.submit(_hash_whole, state, batch))
-        pending.append(self._worker.submit(self._store_batch, state, batch, False))
-        return pending
-
-    def _store_batch(self, state: _FileState, batch: list[bytes], whole: bool = True) -> None:
-        ids = [blake3.blake3(data).digest() for data in batch]
-        for data, cid in zip(batch, ids):
-            if whole:
-                state.whole.update(data)
-            state.ids += cid
-            state.size += len(data)
+    def _store_chunks(self, chunks: list[memoryview], ids: list[bytes]) -> None:
+        """Store thread: write the chunks the store does not hold yet, compressed when that pays."""
         known = self.store.index.known_chunks(ids)
-        new: dict[bytes, bytes] = {}
-        for data, cid in zip(batch, ids):
+        new: dict[bytes, memoryview] = {}
+        for data, cid in zip(chunks, ids):
             if cid not in known and cid not in self._pending_ids and cid not in new:
                 new[cid] = data
         encoded = self.encoder.encode_many(list(new.values()))
-        for (cid, data), (flags, stored) in zip(new.items(), encoded):
-            self._write_chunk(cid, data, flags, stored)
-
-    def _write_chunk(self, cid: bytes, data: bytes | memoryview, flags: int, stored: bytes | memoryview) -> None:
-        pack = self._pack()
-        offset = pack.append(KIND_CHUNK, flags, cid, stored, len(data))
-        self.batch.chunks.append((cid, offset, len(stored), len(data), flags))
-        self._pending_ids.add(cid)
-        self._pending_bytes += len(stored)
-        self.new_bytes += len(stored)
+        if not encoded:
+            return
+        records = [(KIND_CHUNK, flags, cid, stored, len(data)) for (cid, data), (flags, stored) in zip(new.items(), encoded)]
+        offsets = self._pack().append_many(records)
+        for (_kind, flags, cid, stored, raw_len), offset in zip(records, offsets):
+            self.batch.chunks.append((cid, offset, len(stored), raw_len, flags))
+            self._pending_ids.add(cid)
+            self._pending_bytes += len(stored)
+            self.new_bytes += len(stored)
 
     def _maybe_commit(self) -> None:
         if self._pending_bytes >= COMMIT_EVERY_BYTES or time.monotonic() - self._last_commit > COMMIT_EVERY_SECONDS:
@@ -464,9 +488,17 @@ class StoreWriter:
             self.pack.close()
             self.pack = None
         self.gc_lock.release()
-        self._worker.shutdown()
-        self._hasher.shutdown()
+        for pool in (self._cutter, self._ids, self._hasher, self._worker):
+            pool.shutdown()
         self.encoder.close()
+
+
+def _hash_whole(state: _FileState, span: memoryview) -> None:
+    state.whole.update(span)
+
+
+def _ids(chunks: list[memoryview]) -> list[bytes]:
+    return [blake3.blake3(data).digest() for data in chunks]
 
 
 def _read_exactly(stream: Readable, view: memoryview) -> int:
@@ -479,30 +511,20 @@ def _read_exactly(stream: Readable, view: memoryview) -> int:
     return filled
 
 
-class _PrefixedReader:
-    """Bytes already read from a stream, then the rest of the stream."""
-
-    def __init__(self, prefix: bytes, stream: Readable) -> None:
-        self.prefix = memoryview(prefix)
-        self.stream = stream
-
-    def readinto(self, buffer: memoryview) -> int:
-        """Fill the buffer fully unless the stream ends (the chunker reads a short read as the end)."""
-        n = min(len(buffer), len(self.prefix))
-        buffer[:n] = self.prefix[:n]
-        self.prefix = self.prefix[n:]
-        return n + _read_exactly(self.stream, memoryview(buffer)[n:])
-
-
-def _hash_whole(state: _FileState, batch: list[bytes]) -> None:
-    """The whole-file oid, on its own thread (one thread per hasher keeps the order of batches)."""
-    for data in batch:
-        state.whole.update(data)
+def _wait_quietly(flowing: deque[tuple[bytearray, Future[list[Future[None]]]]]) -> None:
+    """Let the blocks still in the pipeline finish (their errors are not the first one)."""
+    for _buffer, cut in flowing:
+        try:
+            for stage in cut.result():
+                stage.exception()
+        except Exception:  # noqa: BLE001 - the error being raised already says what failed
+            pass
+    flowing.clear()
 
 
 @dataclass
 class _FileState:
-    """What the worker accumulates for one file."""
+    """What the pipeline accumulates for one file (each field written by one thread only)."""
 
     whole: blake3.blake3 = field(default_factory=blake3.blake3)
     ids: bytearray = field(default_factory=bytearray)

@@ -12,7 +12,7 @@ import mimetypes
 from itertools import islice
 from typing import Any
 
-from branchml.audit.content import Blob, blob_at, iter_bytes
+from branchml.audit.content import Blob, blob_at, blobs_of, iter_bytes
 from branchml.fs.locate import Location, NotFound
 from branchml.git import plumbing
 from branchml.repo import Repo
@@ -38,8 +38,9 @@ def browse(repo: Repo, where: Location) -> dict[str, Any]:
         entries = plumbing.ls_tree(repo.cwd, where.commit, [where.path + "/"], recursive=False, long=True)
         if not entries:
             raise NotFound(f"{where.ref} has no file or folder {where.path!r}")
-    tracked = {e.path: blob_at(repo, where.commit, e.path) for e in entries if e.type == "blob" and (e.size or 0) <= 200}
-    listing = [_entry(e, tracked.get(e.path)) for e in entries]
+    with plumbing.CatFile(repo.cwd) as objects:  # one process for the folder, not one per file
+        blobs = blobs_of(repo, entries, objects)
+    listing = [_entry(e, blobs.get(e.path)) for e in entries]
     return {"kind": "tree", "entries": sorted(listing, key=lambda x: (x["type"] != "tree", x["name"]))}
 
 
