@@ -19,26 +19,25 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
-from branchml.store.filecache import FileCache, link_mode
+from branchml.settings import CheckoutSettings
+from branchml.store.filecache import FileCache
 from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
-from branchml.store.restore import Restorer
-
-if TYPE_CHECKING:  # both imported where used: they pull in the store's native libraries
-    from branchml.store.filecache import FileCache
-    from branchml.store.restore import Restorer
+from branchml.store.restore import write_file
+from branchml.store.store import FileRecord, Store
 
 TEMP_PREFIX = "checkout-"
+WRITERS = max(2, min(4, os.cpu_count() or 2))  # files written at once (reading, BLAKE3, writes drop the GIL)
 DIRECT_INDEX_ENV = "BRANCHML_DIRECT_INDEX"  # "0": leave every refresh to Git (bench/ compares both roads)
 
 
@@ -163,38 +162,70 @@ def _prefetch(repo: Repo, pointers: list[Pointer], keep_going: bool) -> None:
 
 def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, done: list[written.Written],
                failed: list[tuple[str, BranchmlError]] | None) -> None:
+    """Write the files, WRITERS at a time: each file front to back on one thread (store/restore.py).
+
+    Without `failed`, the first failure cancels the files not started yet and is raised. Either
+    way, every file started is finished first, so that each file renamed into place is in `done`
+    (its stat data gets recorded) and no temp file outlives the writer's lock.
+    """
     temp_dir = _temp_dir(repo)
-    with Restorer(repo.store) as restorer:
-        for item in pending:
+    writers = 1 if cache is not None else WRITERS  # the reflink cache keeps one process-wide list
+    first: BranchmlError | None = None
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="branchml-write") as pool:
+        futures = [_start(pool, repo.store, item, n, temp_dir, cache) for n, item in enumerate(pending)]
+        for item, future in zip(pending, futures, strict=True):
             try:
-                done.append(_write_one(restorer, item, temp_dir, cache))
+                done.append(future.result())
+            except CancelledError:
+                continue
             except BranchmlError as exc:
-                if failed is None:
-                    raise
-                sys.stderr.write(f"branchml: {exc}\n")
-                failed.append((item.entry.path, exc))
+                if failed is not None:
+                    sys.stderr.write(f"branchml: {exc}\n")
+                    failed.append((item.entry.path, exc))
+                elif first is None:
+                    first = exc
+                    for later in futures:
+                        later.cancel()  # the files not started yet; those running finish
+    if first is not None:
+        raise first
+
+
+def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, temp_dir: Path | None,
+           cache: FileCache | None) -> Future[written.Written]:
+    """The file's record looked up (and fetched if missing) here, on one thread: the writers
+    share no index transactions or downloads; then its writing handed to the pool."""
+    try:
+        record = store.require(item.entry.pointer, item.entry.path)
+    except BranchmlError as exc:
+        failure: Future[written.Written] = Future()
+        failure.set_exception(exc)
+        return failure
+    return pool.submit(_write_one, store, record, item, _temp_path(item, n, temp_dir), cache)
+
+
+def _temp_path(item: PointerFile, n: int, temp_dir: Path | None) -> Path:
+    """Unique among this process's writers (two files of one name in two folders are written at once)."""
+    return (temp_dir or item.target.parent) / f"{TEMP_PREFIX}{os.getpid()}-{n}-{item.target.name[:80]}.tmp"
 
 
 def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
 
-    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
-    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+    settings = CheckoutSettings.from_config(config.load(repo.root, repo.store_dir))
+    return FileCache(repo.store) if settings.link == "reflink" else None
 
 
-def _write_one(restorer: Restorer, item: PointerFile, temp_dir: Path | None, cache: FileCache | None = None) -> written.Written:
-    """Verified content into a temp file (a reflink clone of the store's whole-file copy where
-    configured and possible), then renamed over the pointer if it is still there."""
+def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, cache: FileCache | None) -> written.Written:
+    """Verified content into the temp file `tmp` (a reflink clone of the store's whole-file copy
+    where configured and possible), then renamed over the pointer if it is still there."""
     target, pointer = item.target, item.entry.pointer
     mode = os.lstat(target).st_mode & 0o777
-    directory = temp_dir or target.parent
-    tmp = directory / f"{TEMP_PREFIX}{os.getpid()}-{target.name[:80]}.tmp"
     tmp.unlink(missing_ok=True)
     try:
         if cache is None or not cache.clone_into(pointer, tmp, item.entry.path):
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)  # read back for the whole-file check
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             try:
-                restorer.write(pointer, fd, item.entry.path)
+                write_file(store, record, pointer, fd, item.entry.path)
             finally:
                 os.close(fd)
         os.chmod(tmp, mode)

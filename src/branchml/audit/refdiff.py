@@ -7,7 +7,6 @@ and metrics come from the run records of tags, or from the refs' params/metrics 
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from branchml.repo import Repo
 from branchml.roles.paths import PathKinds
 from branchml.runs import tracking
 from branchml.runs.settings import RunSettings
+from branchml.settings import MergeSettings
 
 DEFAULT_ROWS_MAX = 256 << 20  # whole-ref diffs compare rows of files up to this size (README, "Diffs")
 STATUS = {"A": "added", "D": "removed", "M": "modified", "T": "type-changed"}
@@ -129,11 +129,9 @@ def shared_columns(old: Table | None, new: Table | None) -> list[str] | None:
 
 
 def _configured_key(cfg: dict[str, Any], path: str) -> list[str] | None:
-    table = cfg.get("merge", {}).get("rows", {})
-    for pattern, key in table.get("keys", {}).items():
-        if fnmatch.fnmatchcase(path, pattern):
-            return [k for k in str(key).split(",") if k] or None
-    return [k for k in str(table.get("key", "")).split(",") if k] or None
+    """`[merge.rows]` key (or `keys` by glob), as for the rows merge driver: columns joined by ","."""
+    key = MergeSettings.from_config(cfg).rows.key_for(path)
+    return [k for k in key.split(",") if k] or None
 
 
 def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

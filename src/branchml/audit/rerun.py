@@ -13,7 +13,7 @@ import math
 import os
 import shlex
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,6 +51,10 @@ class RerunResult:
     @property
     def reproduced(self) -> bool:
         return all(m["ok"] for m in self.metrics.values()) and all(f["ok"] for f in self.files.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """`rerun --json`: the fields and whether it reproduced."""
+        return {**asdict(self), "reproduced": self.reproduced}
 
 
 def plan(repo: Repo, tag: str) -> RerunPlan:

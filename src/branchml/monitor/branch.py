@@ -36,12 +36,13 @@ TRAILER = "Monitor-Journal"
 
 @dataclass(frozen=True)
 class Batch:
-    """Records `first`..`last` of one journal, in order."""
+    """Records `first`..`last` of one journal, in order, with their JSON lines when the writer kept them."""
 
     journal: str
     first: int
     last: int
     records: Sequence[LogRecord]
+    lines: Sequence[str] = ()  # `LogRecord.to_json()` of each record; empty: serialised here
 
 
 def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
@@ -83,8 +84,9 @@ def _show_if_checked_out(cwd: Where, ref: str, commit: str, paths: list[str]) ->
 def _parts(batch: Batch) -> dict[str, bytes]:
     """One part file per (tag, UTC date) of the batch, lines in journal order."""
     lines: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for record in batch.records:
-        lines[(record.tag, record.date)].append(record.to_json())
+    texts = batch.lines or [record.to_json() for record in batch.records]
+    for record, text in zip(batch.records, texts, strict=True):
+        lines[(record.tag, record.date)].append(text)
     return {part_path(tag, date, batch.journal, batch.first): ("\n".join(rows) + "\n").encode()
             for (tag, date), rows in lines.items()}
 

@@ -64,12 +64,13 @@ class Journal:
         self._synced = 0  # last seq known to be on disk
 
     def append(self, record: LogRecord) -> int:
-        """Write `record`, wait until it is on disk, return its seq."""
-        return self.append_all([record])[-1]
+        """Write `record` (and with `fsync`, wait until it is on disk); its seq."""
+        return self.append_lines([record.to_json()])[-1]
 
-    def append_all(self, records: list[LogRecord]) -> list[int]:
-        """Write `records` (the rows of one request) in one write and one flush; their seqs, in order."""
-        lines = [record.to_json() for record in records]  # serialised outside the lock
+    def append_lines(self, lines: list[str]) -> list[int]:
+        """Write records serialised by the caller (`LogRecord.to_json`, the rows of one request) in one
+        write (and with `fsync`, one shared flush); their seqs, in order. The caller keeps the text
+        for the batch commit, so a record is serialised once."""
         with self.lock:
             if self.closed:
                 raise JournalClosed(self.name)

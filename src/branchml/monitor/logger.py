@@ -45,7 +45,7 @@ class Logger:
         self.batch_seconds = batch_seconds
         self.recovered = recover(self.cwd, env, self.folder, batch_records)
         self._journal = journal.Journal(self.folder, fsync)
-        self._ready: dict[int, LogRecord] = {}
+        self._ready: dict[int, tuple[LogRecord, str]] = {}  # seq -> the record and its JSON line
         self._committed = 0  # seq of the current journal committed so far
         self._cond = threading.Condition()
         self._flush_asked = False
@@ -75,15 +75,16 @@ class Logger:
         with self._cond:
             if self._stopping:
                 raise BranchmlError("this Logger is closed", hint="create a new Logger")
+        lines = [record.to_json() for record in records]  # once: the journal and the batch commit share it
         while True:
             current = self._journal
             try:
-                seqs = current.append_all(records)
+                seqs = current.append_lines(lines)
                 break
             except journal.JournalClosed:
                 continue  # rotated under us: the new journal is in place already
         with self._cond:
-            self._ready.update(zip(seqs, records))
+            self._ready.update(zip(seqs, zip(records, lines)))
             if len(self._ready) >= self.batch_records:
                 self._cond.notify_all()
 
@@ -159,8 +160,8 @@ class Logger:
             nxt += 1
         if not seqs:
             return None
-        records = [self._ready[s] for s in seqs]
-        return branch.Batch(self._journal.name, seqs[0], seqs[-1], records)
+        ready = [self._ready[s] for s in seqs]
+        return branch.Batch(self._journal.name, seqs[0], seqs[-1], [r for r, _ in ready], [line for _, line in ready])
 
     def _commit(self, batch: branch.Batch) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 import blake3
 from pyfastcdc import FastCDC
@@ -78,6 +79,7 @@ class Store:
         self._check_format(create)
         self.index = Index(self.root / "index.db")
         self._fds: dict[str, int] = {}
+        self._set_aside = threading.Lock()  # checkout verifies chunks on several threads: one transaction at a time
         self.fetcher: Fetcher | None = None
         # Opening must work on a full disk (fsck, reads, gc's own space): records the index cannot
         # take yet stay in their pack, and the next open with space indexes them.
@@ -220,19 +222,33 @@ class Store:
             fd = self.pack_fd(loc.pack)
         except MissingObject:
             if quarantine:
-                self.index.quarantine_chunk(chunk_id, loc, f"pack {loc.pack} is missing")
+                self._quarantine(chunk_id, loc, f"pack {loc.pack} is missing")
             raise
-        stored = os.pread(fd, loc.stored_len, loc.offset)
+        return self.check_chunk(chunk_id, loc, os.pread(fd, loc.stored_len, loc.offset), quarantine=quarantine)
+
+    @overload
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes, *, quarantine: bool = True) -> bytes: ...
+    @overload
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes | memoryview, *,
+                    quarantine: bool = True) -> bytes | memoryview: ...
+    def check_chunk(self, chunk_id: bytes, loc: ChunkLocation, stored: bytes | memoryview, *,
+                    quarantine: bool = True) -> bytes | memoryview:
+        """The raw bytes of a chunk whose stored bytes were read from `loc` (a raw chunk's view comes
+        back uncopied), verified against its BLAKE3 id; a failure is set aside as in read_chunk."""
         data = decode_chunk(stored, loc.flags, loc.raw_len)
         if data is None or blake3.blake3(data).digest() != chunk_id:
             if quarantine:
-                self.index.quarantine_chunk(chunk_id, loc, "bytes do not match the id")
+                self._quarantine(chunk_id, loc, "bytes do not match the id")
             raise CorruptObject(
                 f"chunk {chunk_id.hex()[:16]}… in {loc.pack} at offset {loc.offset} is corrupt",
                 hint="it is set aside now: `branchml fetch` brings a good copy from the blob remote, or put the "
                 "original file back and `git add` it; `branchml fsck` names every file it breaks",
             )
         return data
+
+    def _quarantine(self, chunk_id: bytes, loc: ChunkLocation, detail: str) -> None:
+        with self._set_aside:
+            self.index.quarantine_chunk(chunk_id, loc, detail)
 
     def _read_or_refetch(self, chunk_id: bytes, loc: ChunkLocation) -> bytes:
         """read_chunk, and on failure one more try with a copy fetched from the blob remote."""
