@@ -5,7 +5,15 @@ import json
 from typing import Any
 
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, describe, marker_block, merge_records
+from branchml.merge.records import (
+    Conflict,
+    Record,
+    Unmergeable,
+    conflicts_of,
+    describe,
+    marker_block,
+    merge_records,
+)
 
 
 def merge_jsonlist(base: bytes, ours: bytes, theirs: bytes, *, key: str | None = None, marker_size: int = 7) -> Outcome:

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from branchml.merge.outcome import Outcome
-from branchml.merge.records import Conflict, Record, Unmergeable, conflicts_of, describe, marker_block, merge_records
+from branchml.merge.records import (
+    Conflict,
+    Record,
+    Unmergeable,
+    conflicts_of,
+    describe,
+    marker_block,
+    merge_records,
+)
 
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
 from conftest import bml, git
 from runs_helpers import stable_repo
 

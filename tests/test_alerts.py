@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import bml, git
 
 import branchml
 from branchml.monitor import Logger
 from branchml.repo import Repo
 from branchml.ui.monitoring import environment
+from conftest import bml, git
 
 scipy_stats = pytest.importorskip("scipy.stats", reason="the monitor extra (scipy) is not installed")
 vega = pytest.importorskip("vega_datasets", reason="the monitor extra (vega_datasets) is not installed")

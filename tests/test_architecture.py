@@ -322,6 +322,12 @@ def test_the_type_gate_covers_the_whole_package():
         assert not [m for m in modules if m.split(".")[0] == "branchml"], f"mypy override exempts {modules}"
 
 
+def test_the_lint_gate_covers_the_package_and_the_tests():
+    """`.ci/run` lints src and tests alike (an unsorted import in a test fails CI, as in src)."""
+    gates = [line.split("#")[0].split() for line in (PACKAGE.parents[1] / ".ci" / "run").read_text().splitlines()]
+    assert ["ruff", "check", "src", "tests"] in gates
+
+
 
 # -- git argument lists live in git/ ----------------------------------------------------------------
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 
 from conftest import bml, git
-from data_helpers import bml_json, csv_bytes, data_repo, head, jsonl, status, write_files
+from data_helpers import (
+    bml_json,
+    csv_bytes,
+    data_repo,
+    head,
+    jsonl,
+    status,
+    write_files,
+)
 
 RULES = '''
 def check_file(path, data):

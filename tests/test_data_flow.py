@@ -8,7 +8,17 @@ from branchml.data.split import view
 from branchml.repo import Repo
 from conftest import bml, git
 from data_helpers import (
-    broken_png, bml_json, csv_bytes, data_repo, head, jsonl, manifest, parquet, png, status, write_files,
+    bml_json,
+    broken_png,
+    csv_bytes,
+    data_repo,
+    head,
+    jsonl,
+    manifest,
+    parquet,
+    png,
+    status,
+    write_files,
 )
 
 SOURCES = ["camera roll, site A", "crm export 2026-11-20", "partner csv drop", "camera roll, site B"]

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from branchml.data.rows import read_row_file
 from branchml.data.split import SPLITS, Settings, assign, split_rows
 from conftest import bml, git
-from data_helpers import bml_json, csv_bytes, data_repo, jsonl, manifest, parquet, write_files
+from data_helpers import (
+    bml_json,
+    csv_bytes,
+    data_repo,
+    jsonl,
+    manifest,
+    parquet,
+    write_files,
+)
 
 ids = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=60, unique=True)
 ratio_weights = st.tuples(st.integers(1, 20), st.integers(0, 20), st.integers(0, 20))

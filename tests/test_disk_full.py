@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import bml, git
 from remote_support import commit_all, write_random
 

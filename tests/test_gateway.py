@@ -14,12 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from conftest import bml, git
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("starlette", reason="the gateway needs the `gateway` extra")
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.config import Config  # noqa: E402  # botocore comes with boto3: imported once it is known present
+from botocore.exceptions import ClientError  # noqa: E402
 
 CONTENT = b"id,v\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(5000))
 
@@ -57,7 +58,7 @@ def _start(repo: Path, port: int, launcher: list[str]) -> subprocess.Popen:
             break  # up: it answers (403, unsigned)
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(f"the gateway exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+                raise AssertionError(f"the gateway exited: {proc.stdout.read().decode() if proc.stdout else ''}") from None
             time.sleep(0.1)
     return proc
 

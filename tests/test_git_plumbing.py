@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git, run
 
 from branchml.errors import GitTooOld, NotARepository, RefChanged
 from branchml.git import plumbing
 from branchml.repo import Repo
+from conftest import git, run
 
 HOSTILE = [
     "tab\there.txt",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import random
 import signal
 import subprocess
 import time
+
+import pytest
 
 from conftest import bml, git
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import bml
-
 from branchml.repo import Repo
 from branchml.store.pointer import Pointer, parse_pointer
+from conftest import bml
 
 
 def sides(tmp: Path, base: bytes, ours: bytes, theirs: bytes) -> tuple[Path, Path, Path]:

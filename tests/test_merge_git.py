@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bml, git, run
-
 from branchml.store.pointer import looks_like_pointer
+from conftest import bml, git, run
 
 
 def write(repo: Path, path: str, data: bytes | str) -> None:

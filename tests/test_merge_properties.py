@@ -181,7 +181,7 @@ def test_csv_identity_properties(base, other):
 def test_jsonl_rows_appended_on_both_sides_are_all_kept(base, ours_added, theirs_added):
     lines = lambda items: b"".join(json.dumps({"t": t}).encode() + b"\n" for t in items)
     out = merge_rows(lines(base), lines(base + ours_added), lines(base + theirs_added), fmt=format_for("a.jsonl"))
-    merged = Counter(json.loads(l)["t"] for l in out.data.splitlines())
+    merged = Counter(json.loads(line)["t"] for line in out.data.splitlines())
     assert not Counter(base + ours_added) - merged and not Counter(base + theirs_added) - merged
 
 

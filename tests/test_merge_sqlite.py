@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import bml, git, run
 
 from branchml.merge.records import Unmergeable
-from branchml.merge.sqlite import CONFLICTS_TABLE, TRIGGERS_CAN_BE_DISABLED, merge_sqlite
+from branchml.merge.sqlite import (
+    CONFLICTS_TABLE,
+    TRIGGERS_CAN_BE_DISABLED,
+    merge_sqlite,
+)
 from branchml.store.pointer import looks_like_pointer
+from conftest import bml, git, run
 
 SCHEMA = """
 CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE);

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-import merge_oracle_jsonlist as oracle_json
-import merge_oracle_rows as oracle_rows
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import merge_oracle_jsonlist as oracle_json
+import merge_oracle_rows as oracle_rows
 from branchml.merge import external
 from branchml.merge.jsonlist import merge_jsonlist
 from branchml.merge.records import Unmergeable

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import bml, git
 
 pytestmark = pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc is not installed (the test extra installs it)")

@@ -8,10 +8,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import bml, git
-
 from branchml.monitor import Logger
 from branchml.monitor.query import tag_logs
+from conftest import bml, git
 
 WRITER = """\
 import sys

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import bml, git
 from remote_support import project, remote_objects
 from serve_helpers import Server, linear_tag, wait_logged

@@ -10,7 +10,12 @@ from __future__ import annotations
 import pytest
 
 from branchml.errors import MalformedPointer
-from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer, parse_pointer
+from branchml.store.pointer import (
+    MAX_POINTER_SIZE,
+    Pointer,
+    looks_like_pointer,
+    parse_pointer,
+)
 
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
 GOOD = f"branchml pointer v1\noid blake3:{OID}\nsize 12345\n".encode()

@@ -4,7 +4,12 @@ import io
 
 import pytest
 
-from branchml.git.protocol import ContentReader, PacketReader, PacketWriter, ProtocolError
+from branchml.git.protocol import (
+    ContentReader,
+    PacketReader,
+    PacketWriter,
+    ProtocolError,
+)
 
 
 def test_writer_frames_text_content_and_flush():

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import bml, git, run
-
 from branchml.repo import Repo
 from branchml.workflows.rawbytes import raw_in_tree, staged_raw
+from conftest import bml, git, run
 
 
 def plain_clone_with_raw_commit(repo: Path, tmp_path: Path) -> tuple[Path, Path]:

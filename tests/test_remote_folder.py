@@ -10,7 +10,14 @@ import sys
 import blake3
 
 from conftest import bml, git, run
-from remote_support import commit_all, digests, no_wrong_bytes, project, remote_objects, write_random
+from remote_support import (
+    commit_all,
+    digests,
+    no_wrong_bytes,
+    project,
+    remote_objects,
+    write_random,
+)
 
 
 def push_report(repo, *args) -> dict:

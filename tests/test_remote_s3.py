@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from conftest import bml, git, run
 from branchml.remote.api import tree_pointers
 from branchml.repo import Repo
+from conftest import bml, git, run
 from remote_support import commit_all, digests, no_wrong_bytes, project, write_random
 
 BUCKET = "branchml-test"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bml, git
 
 from branchml.remote import api, settings
 from branchml.remote.settings import RemoteConfigError
 from branchml.repo import Repo
+from conftest import bml, git
 
 
 def write_committed(repo_path, body: str) -> None:

@@ -10,6 +10,7 @@ import tomllib
 
 import tomli_w
 import yaml
+
 from conftest import bml, git
 from runs_helpers import record, stable_repo, tags
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import bml, git
 from runs_helpers import stable_repo
 

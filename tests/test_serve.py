@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from branchml.errors import ExitCode
 from conftest import bml, git
 from serve_helpers import Server, logged, split, trained_repo

@@ -14,10 +14,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from branchml.errors import ExitCode
 from branchml.serve.split import bucket
 from conftest import bml, git
-from serve_helpers import SCHEMA_FILE, WEIGHTS, Server, logged, commit_tag, linear_tag, serve_settings, wait_logged
+from serve_helpers import (
+    SCHEMA_FILE,
+    WEIGHTS,
+    Server,
+    commit_tag,
+    linear_tag,
+    logged,
+    serve_settings,
+    wait_logged,
+)
 
 onnx = pytest.importorskip("onnx", reason="the serve extra installs onnx")
 pytest.importorskip("onnxruntime", reason="the serve extra installs onnxruntime")

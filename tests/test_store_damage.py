@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from branchml.store.pack import KIND_CHUNK, KIND_FILE, RECORD_HEADER, scan_pack
 from conftest import bml, git, run
 from remote_support import commit_all, project, write_random
-from branchml.store.pack import KIND_CHUNK, KIND_FILE, RECORD_HEADER, scan_pack
 
 FILES = ("data/a.txt", "data/b.bin", "data/c.bin", "data/d.bin")
 ALL = set(FILES)

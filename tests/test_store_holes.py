@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from branchml.errors import ExitCode
 from conftest import bml
 from remote_support import commit_all, project, write_random

@@ -6,9 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from conftest import bml, git, run
-
 from branchml.merge.unresolved import has_conflict_markers
+from conftest import bml, git, run
 
 CONFLICTS = "branchml_merge_conflicts"
 
