@@ -1,4 +1,4 @@
-"""branchml.toml's [store], [checkout], [merge] and [serve]: a wrong type, an unknown value or an
+"""branchml.toml's [store], [checkout], [merge], [serve], [diff] and [rerun]: a wrong type, an unknown value or an
 unknown key is one line naming the file, the section and the key and what is accepted, with the
 settings exit code; run through the real CLI on a real repository."""
 
@@ -23,6 +23,10 @@ WRONG = [  # section, key, value, what the one line says after "setting "
     ("serve", "predict", "predict.py", "[serve] predict must be \"\" or an entry point \"file.py:function\""),
     ("serve", "trusted_types", "sklearn.tree._tree.Tree", "[serve] trusted_types must be a list, not a string"),
     ("serve", "trusted_types", [""], "[serve] trusted_types must be a list of type names (strings), not ['']"),
+    ("diff", "rows_max_bytes", "big", "[diff] rows_max_bytes must be a size in bytes, 0 or more, not 'big'"),
+    ("diff", "textconv_max_bytes", True, "[diff] textconv_max_bytes must be a size in bytes, 0 or more, not True"),
+    ("rerun", "tolerance", -0.1, "[rerun] tolerance must be a number, 0 or more, not -0.1"),
+    ("rerun", "metrics", {"accuracy": "1%"}, "[rerun] metrics must be a table of metric = tolerance"),
 ]
 
 
@@ -76,6 +80,7 @@ def test_a_tags_serve_settings_are_named_by_the_tag(repo):
 def test_good_values_of_every_section_pass(repo):
     for section, key, value in [("store", "inline_below", 4096), ("checkout", "link", "reflink"),
                                 ("merge", "rows", {"key": "id", "keys": {"data/*.csv": "id,day"}}),
-                                ("serve", "predict", "pkg.module:predict"), ("serve", "trusted_types", ["a.B"])]:
+                                ("serve", "predict", "pkg.module:predict"), ("serve", "trusted_types", ["a.B"]),
+                                ("diff", "rows_max_bytes", 1 << 20), ("rerun", "metrics", {"accuracy": 0.01})]:
         set_setting(repo / "branchml.toml", section, key, value)
     assert bml(repo, "status").returncode == 0

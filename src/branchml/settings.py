@@ -1,4 +1,4 @@
-"""The [store], [checkout], [merge] and [serve] sections of branchml.toml, as records read in one place.
+"""The [store], [checkout], [merge], [serve], [diff] and [rerun] sections of branchml.toml, as records.
 
 `check` runs on each settings file as `config.load` reads it (the committed branchml.toml, a tag's
 copy, local.toml), after the type check, so a refused value is reported with the file it is in, its
@@ -86,6 +86,32 @@ class ServeSettings:
                    list(table["trusted_types"]))
 
 
+@dataclass(frozen=True)
+class DiffSettings:
+    """`[diff]` (docs/audit.md): sizes up to which `branchml diff` compares rows and textconv prints text."""
+
+    rows_max_bytes: int = 256 << 20
+    textconv_max_bytes: int = 16 << 20
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> DiffSettings:
+        return cls(**cfg.get("diff", {}))
+
+
+@dataclass(frozen=True)
+class RerunSettings:
+    """`[rerun]` (docs/audit.md): how far a re-run's metrics may differ, relative and absolute."""
+
+    tolerance: float = 1e-9
+    metrics: dict[str, float] = field(default_factory=dict)  # per metric, over `tolerance`
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> RerunSettings:
+        table = cfg.get("rerun", {})
+        return cls(float(table.get("tolerance", cls.tolerance)),
+                   {str(k): float(v) for k, v in table.get("metrics", {}).items()})
+
+
 def _merge_keys(table: Mapping[str, Any]) -> MergeKeys:
     return MergeKeys(table["key"], dict(table["keys"]))
 
@@ -95,12 +121,26 @@ def _merge_keys(table: Mapping[str, Any]) -> MergeKeys:
 Check = Callable[[Any], str | None]
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # true is not a size
+
+
 def _size(value: Any) -> str | None:
-    return None if value >= 0 else "a size in bytes, 0 or more"
+    return None if _is_int(value) and value >= 0 else "a size in bytes, 0 or more"
 
 
 def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a size in bytes, more than 0"
+    return None if _is_int(value) and value > 0 else "a size in bytes, more than 0"
+
+
+def _tolerance(value: Any) -> str | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if number and value >= 0 else "a number, 0 or more"
+
+
+def _tolerances(value: Any) -> str | None:
+    good = isinstance(value, dict) and all(_tolerance(v) is None for v in value.values())
+    return None if good else "a table of metric = tolerance (numbers, 0 or more)"
 
 
 def _text(value: Any) -> str | None:
@@ -112,6 +152,8 @@ def _link(value: Any) -> str | None:
 
 
 def _entry_point(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "a string"
     file, sep, function = value.strip().rpartition(":")
     if not value.strip() or (sep and file.strip() and function.strip()):
         return None
@@ -119,11 +161,12 @@ def _entry_point(value: Any) -> str | None:
 
 
 def _names(value: Any) -> str | None:
-    return None if all(isinstance(v, str) and v for v in value) else "a list of type names (strings)"
+    good = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    return None if good else "a list of type names (strings)"
 
 
 def _key_table(value: Any) -> str | None:
-    if set(value) - {"key", "keys"}:
+    if not isinstance(value, dict) or set(value) - {"key", "keys"}:
         return 'a table of `key` (a column, or columns joined by ",") and `keys` (glob = key)'
     if not all(isinstance(k, str) for k in value.get("keys", {}).values()):
         return "a table whose `keys` map globs to key strings"
@@ -135,17 +178,23 @@ SECTIONS: dict[str, dict[str, Check]] = {
     "checkout": {"link": _link, "link_min_size": _size},
     "merge": {"max_bytes": _positive, "rows": _key_table, "jsonlist": _key_table},
     "serve": {"predict": _entry_point, "model": _text, "input_schema": _text, "trusted_types": _names},
+    "diff": {"rows_max_bytes": _size, "textconv_max_bytes": _size},
+    "rerun": {"tolerance": _tolerance, "metrics": _tolerances},
 }
 
 
 def check(settings: Mapping[str, Any], where: str) -> None:
     """Refuse an unknown key or a refused value in the sections above, naming file, section and key.
 
-    Types are checked before (`config.check_types`), so each check may rely on its default's type."""
+    Types of settings with a default are checked before (`config.check_types`); each check here
+    also refuses a wrong type itself, for the sections without defaults ([diff], [rerun])."""
     for section, checks in SECTIONS.items():
         table = settings.get(section)
-        if not isinstance(table, dict):
+        if table is None:
             continue
+        if not isinstance(table, dict):
+            raise SettingError(f"{where}: setting {section} must be a table, not {table!r}",
+                               hint=f"write it as [{section}] in {where}")
         for key, value in table.items():
             if key not in checks:
                 raise SettingError(f"{where}: [{section}] has no setting {key!r}",

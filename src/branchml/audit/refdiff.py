@@ -22,9 +22,8 @@ from branchml.repo import Repo
 from branchml.roles.paths import PathKinds
 from branchml.runs import tracking
 from branchml.runs.settings import RunSettings
-from branchml.settings import MergeSettings
+from branchml.settings import DiffSettings, MergeSettings
 
-DEFAULT_ROWS_MAX = 256 << 20  # whole-ref diffs compare rows of files up to this size (README, "Diffs")
 STATUS = {"A": "added", "D": "removed", "M": "modified", "T": "type-changed"}
 
 
@@ -63,7 +62,7 @@ def diff_refs(repo: Repo, a: str, b: str, paths: list[str] | None = None, *, key
     commit_a, commit_b = require_rev(repo, a), require_rev(repo, b)
     cfg = config.load(repo.root, repo.store_dir)
     kinds = PathKinds.from_config(cfg)
-    limit = rows_max if rows_max is not None else (None if paths else int(cfg.get("diff", {}).get("rows_max_bytes", DEFAULT_ROWS_MAX)))
+    limit = rows_max if rows_max is not None else (None if paths else DiffSettings.from_config(cfg).rows_max_bytes)
     files = []
     for status, path in changed_paths(repo, commit_a, commit_b, paths):
         change = _file_change(repo, commit_a, commit_b, status, path, kinds.kind_of(path))
