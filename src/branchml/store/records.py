@@ -105,15 +105,19 @@ class RecordInserter:
             self._close_pack()  # only between batches: a batch's rows all name one pack
         batch = PendingBatch.empty()
         seen: set[tuple[bytes, bytes]] = set()
+        present = self.store.index.known_chunks([r.id for r in records if r.kind == KIND_CHUNK])  # one query
+        new: list[RawRecord] = []
         for record in records:
             key = (record.kind, record.id)  # a one-chunk file's oid is also its chunk's id
-            if key in seen or _present(self.store, record):
+            if key in seen or (record.id in present if record.kind == KIND_CHUNK else _present(self.store, record)):
                 if record.kind == KIND_FILE:
                     batch.reused.append(record.id)  # a gc that marked it dead must keep it
                 continue
             seen.add(key)
-            offset = self._pack().append(record.kind, record.flags, record.id, record.payload, record.raw_len)
-            _add_to_batch(batch, record, offset)
+            new.append(record)
+        offsets = self._pack().append_many([(r.kind, r.flags, r.id, r.payload, r.raw_len) for r in new]) if new else []
+        for record, offset in zip(new, offsets, strict=True):
+            _add_to_batch(batch, record, offset)  # one writev per few hundred records, not one per record
         if seen:
             pack = self._pack()
             pack.sync()
@@ -168,8 +172,7 @@ def _corrupt(record: RawRecord, where: str) -> CorruptObject:
 
 
 def _present(store: Store, record: RawRecord) -> bool:
-    if record.kind == KIND_CHUNK:
-        return store.index.has_chunk(record.id)
+    """A file record's presence (chunks are asked of the index a batch at a time)."""
     return store.index.file(record.id) is not None
 
 
