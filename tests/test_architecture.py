@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "branchml"
 # The one list: lowest layer first. A package or module name (the part after `branchml.`) per entry;
 # a new package goes here (and in docs/architecture.md) in the change that adds it.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "version", "files", "listen"},  # 1 leaf helpers
+    {"errors", "config", "settings", "version", "files", "listen"},  # 1 leaf helpers
     {"store"},  # 2 bytes on disk
     {"git"},  # 3 the git binary
     {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs
@@ -399,3 +399,64 @@ def test_the_type_ignore_check_tells_a_bare_ignore_from_an_explained_one():
     assert IGNORE_WITH_REASON.search("x = f()  # type: ignore[attr-defined]  # set by fsspec")
     assert not IGNORE_WITH_REASON.search("x = f()  # type: ignore[attr-defined]")
     assert not IGNORE_WITH_REASON.search("x = f()  # type: ignore  # why")
+
+
+# -- the CLI is thin: it calls branchml.api ----------------------------------------------------------
+
+# What every cli/ module may import from branchml: the public API, the errors it raises, and cli/ itself.
+CLI_MAY_IMPORT = ("branchml.api", "branchml.errors", "branchml.cli")
+
+# The few cli/ modules that legitimately reach below the API, and why (docs/architecture.md lists them).
+CLI_ALLOWED: dict[str, set[str]] = {
+    # The filter and hook paths start before click, on every Git command: loading branchml.api (the
+    # whole library) there would slow every `git status`. entry.py also wires the store's fetchers.
+    "branchml.cli.entry": {"branchml.crash", "branchml.git.filter", "branchml.git.hooks", "branchml.remote.ondemand",
+                           "branchml.remote.prefetch", "branchml.repo"},
+    # The error handler of every command, and `branchml --version`: they must not load the library either.
+    "branchml.cli.app": {"branchml.crash", "branchml.version"},
+    # Git runs `branchml merge-driver` once per merged file: loading the whole API (about 0.2 s more
+    # than the driver alone) would be paid per file of every merge.
+    "branchml.cli.merge_cmds": {"branchml.merge.driver"},
+    # The `gateway` extra alone must run the gateway; branchml.api also reaches the dashboard's server
+    # (the `ui` extra), see test_the_gateway_imports_nothing_of_the_dashboard.
+    "branchml.cli.gateway_cmds": {"branchml.gateway.credentials", "branchml.gateway.server", "branchml.repo"},
+}
+
+
+def cli_violations(imports: list[Import]) -> list[Import]:
+    """cli/ imports of branchml modules other than the API, the errors, cli/ and the allow-list."""
+    return [
+        imp for imp in imports
+        if imp.source.startswith("branchml.cli") and imp.target.split(".")[0] == "branchml"
+        and not imp.target.startswith(CLI_MAY_IMPORT) and imp.target not in CLI_ALLOWED.get(imp.source, set())
+    ]
+
+
+def test_cli_modules_call_only_the_public_api():
+    """cli/ parses, calls `branchml.api`, prints: a report a command shows is one a script can import."""
+    found = sorted(f"{where(imp)}: {imp.source} imports {imp.target}" for imp in cli_violations(INTERNAL))
+    assert not found, "cli/ must go through branchml.api (export what it needs there, docs/api.md):\n" + "\n".join(found)
+    assert not [m for m in CLI_ALLOWED if m not in MODULES], "CLI_ALLOWED names a module that is gone"
+
+
+def test_cli_check_sees_function_local_imports_and_honours_the_allow_list():
+    planted = [
+        Import("branchml.cli.x", "branchml.runs.show", ("show",), 3, True, True),  # inside a function
+        Import("branchml.cli.x", "branchml.api", ("show",), 4, False, False),
+        Import("branchml.cli.x", "branchml.cli.output", ("get_output",), 5, False, False),
+        Import("branchml.cli.x", "branchml.errors", ("CheckFailed",), 6, False, False),
+        Import("branchml.cli.entry", "branchml.git.filter", ("run_filter_process",), 7, False, False),
+        Import("branchml.cli.x", "branchml.git.filter", ("run_filter_process",), 8, False, False),
+        Import("branchml.cli.x", "click", ("command",), 9, False, False),
+    ]
+    assert [(i.source, i.target) for i in cli_violations(planted)] == [
+        ("branchml.cli.x", "branchml.runs.show"), ("branchml.cli.x", "branchml.git.filter")]
+
+
+def test_branchml_reexports_exactly_the_public_api():
+    """`branchml.X` works for every name of `branchml.api.__all__`, and for no other (docs/api.md)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    lazy = next(n.value for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "_API")
+    api_tree = ast.parse((PACKAGE / "api.py").read_text())
+    public = next(n.value for n in api_tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__all__")
+    assert {*ast.literal_eval(lazy), "__version__"} == set(ast.literal_eval(public))

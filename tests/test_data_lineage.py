@@ -76,3 +76,32 @@ def test_a_later_pull_applies_only_changes_and_removes_copies_the_source_deleted
     assert result["added"] == ["data/u/d.txt"] and result["removed"] == ["data/u/b.txt"]
     assert git(repo, "ls-files", "data").split() == ["data/u/a.txt", "data/u/c.txt", "data/u/d.txt"]
     assert (repo / "data/u/c.txt").read_bytes() == b"changed here\n"
+
+
+def test_lineage_and_used_by_are_dataclasses_whose_as_dict_is_what_json_prints(repo, tmp_path):
+    import branchml
+    from branchml.data.lineage import Lineage, Usage
+
+    uploads = two_uploads(repo, tmp_path)
+    git(repo, "switch", "-q", "-c", "ds/acme", "main")
+    bml(repo, "data", "pull", uploads[0], "--path", "data/uploads/0", "--to", "inputs")
+    ghost = "0123456789abcdef0123456789abcdef01234567"
+    git(repo, "commit", "-q", "--allow-empty", "-m", "Pulled elsewhere",
+        "--trailer", f"Data-From: data/other@{ghost}", "--trailer", "Data-From: no-commit-named")
+
+    found = branchml.lineage(branchml.open_repo(repo), "HEAD")
+    assert isinstance(found, Lineage)
+    pulls = {pull.ref: pull for pull in found.chain}
+    assert pulls["data/other"].missing and pulls["data/other"].commit == ghost and not pulls["data/other"].uploads
+    assert pulls["no-commit-named"].malformed and pulls["no-commit-named"].commit is None
+    assert [(u.source, u.files) for u in pulls[uploads[0]].uploads] == [("vendor A", 2)]
+    assert [e.key for e in found.entries].count("Data-From") == 3
+    printed = bml_json(repo, "lineage", "HEAD")
+    assert found.as_dict() == printed
+    assert {c["ref"]: ("missing" in c, "malformed" in c) for c in printed["chain"]} == {
+        uploads[0]: (False, False), "data/other": (True, False), "no-commit-named": (False, True)}
+
+    usage = branchml.used_by(branchml.open_repo(repo), uploads[0])
+    assert isinstance(usage, Usage)
+    assert {u.name: u.how for u in usage.users}["ds/acme"] == "pulled"
+    assert usage.as_dict() == bml_json(repo, "used-by", uploads[0])

@@ -188,3 +188,15 @@ def test_fsck_hint_for_a_malformed_pointer_works(repo):
     (repo / "data" / "x.bin").write_bytes(REAL)
     git(repo, "add", "data/x.bin")
     assert "store OK" in bml(repo, "fsck").stdout.decode()
+
+
+def test_fsck_problems_are_dataclasses_whose_as_dict_is_what_json_prints(table):
+    import branchml
+    from branchml.workflows.fsck import FsckProblem
+
+    report = branchml.fsck(branchml.open_repo(table["repo"]), all_refs=True)
+    assert report.problems and all(isinstance(p, FsckProblem) for p in report.problems)
+    kinds = {path: p.kind for p in report.problems for path in p.paths}
+    assert kinds["data/bad_hex.bin"] == "malformed-pointer" and kinds["data/wrong_size_for_known_oid.bin"] == "size-mismatch"
+    printed = json.loads(bml(table["repo"], "fsck", "--all", "--json", check=False).stdout)
+    assert [p.as_dict() for p in report.problems] == printed

@@ -114,3 +114,18 @@ def test_remote_add_list_remove_round_trip(repo, tmp_path):
     bml(repo, "remote", "remove", "mine")
     again = bml(repo, "remote", "remove", "mine", check=False)
     assert again.returncode != 0 and "no blob remote named 'mine'" in again.stderr.decode()
+
+
+def test_remote_list_is_dataclasses_whose_as_dict_is_what_json_prints(repo, tmp_path):
+    import json
+
+    import branchml
+    from branchml.remote.api import ListedRemote
+
+    bml(repo, "remote", "add", "origin", str(tmp_path / "blobs"), "-o", "pack_size=1048576")
+    bml(repo, "remote", "add", "mine", str(tmp_path / "mine"), "--local")
+    listed = branchml.list_remotes(branchml.open_repo(repo))
+    assert all(isinstance(r, ListedRemote) for r in listed)
+    by_name = {r.name: r for r in listed}
+    assert by_name["origin"].options == {"pack_size": 1048576} and by_name["mine"].source == "local.toml"
+    assert [r.as_dict() for r in listed] == json.loads(bml(repo, "remote", "list", "--json").stdout)

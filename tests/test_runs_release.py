@@ -172,3 +172,16 @@ def test_mlflow_export_lives_in_the_store_and_an_open_reader_sees_a_reexport(rel
     bml(repo, "mlflow", "export")
     exp = client.get_experiment_by_name("stable/acme")
     assert {r.info.run_name for r in client.search_runs([exp.experiment_id])} == {"acme-1", "acme-2", "acme-3"}
+
+
+def test_show_is_a_dataclass_whose_as_dict_is_what_json_prints(released):
+    import branchml
+    from branchml.runs.show import RunInfo, TreeFile
+
+    info = branchml.show(branchml.open_repo(released), "acme-1")
+    assert isinstance(info, RunInfo) and info.monitor is None
+    assert TreeFile("models/model.bin", "100644", 300_000, True) in info.files
+    assert info.as_dict() == json.loads(bml(released, "show", "acme-1", "--json").stdout)
+    assert "monitor" not in info.as_dict()  # only when asked: `show --monitor`
+    with_logs = branchml.show(branchml.open_repo(released), "acme-1", monitor=True)
+    assert with_logs.monitor == [] and with_logs.as_dict()["monitor"] == []

@@ -29,7 +29,8 @@ from branchml.errors import BranchmlError
 from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
-from branchml.store.filecache import FileCache, link_mode
+from branchml.settings import CheckoutSettings
+from branchml.store.filecache import FileCache
 from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.store.restore import write_file
@@ -217,8 +218,8 @@ def _temp_path(item: PointerFile, n: int, temp_dir: Path | None) -> Path:
 def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
 
-    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
-    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+    settings = CheckoutSettings.from_config(config.load(repo.root, repo.store_dir))
+    return FileCache(repo.store) if settings.link == "reflink" else None
 
 
 def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, cache: FileCache | None) -> written.Written:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from branchml.audit.content import require_rev
@@ -47,6 +47,10 @@ class SplitHistory:
     @property
     def clean(self) -> bool:
         return not self.moved and not self.test_changes
+
+    def as_dict(self) -> dict[str, Any]:
+        """`audit split --json`: the fields and whether the split held."""
+        return {**asdict(self), "clean": self.clean}
 
 
 def split_history(repo: Repo, branch: str) -> SplitHistory:
@@ -88,7 +92,7 @@ def _compare(old: dict[tuple[str, str], str], new: dict[tuple[str, str], str], c
 def retrain(repo: Repo, upload: str) -> dict[str, Any]:
     """Tags whose data holds `upload`, by customer, and whether each is that customer's current release."""
     users = used_by(repo, upload)
-    tags = sorted({u["name"] for u in users["users"] if u["kind"] in ("tag", "run")})
+    tags = sorted({u.name for u in users.users if u.kind in ("tag", "run")})
     customers: dict[str, dict[str, Any]] = {}
     for release in list_releases(repo):
         entry = customers.setdefault(release["customer"], {"affected": [], "latest": None})
@@ -96,8 +100,8 @@ def retrain(repo: Repo, upload: str) -> dict[str, Any]:
         if release["tag"] in tags:
             entry["affected"].append(release["tag"])
     affected = {c: {**e, "runs_affected_model": e["latest"] in e["affected"]} for c, e in customers.items() if e["affected"]}
-    branches = sorted({u["name"] for u in users["users"] if u["kind"] == "branch" and u["name"].startswith("stable/")})
-    return {"upload": users["commit"], "tags": tags, "customers": affected, "stable_branches": branches}
+    branches = sorted({u.name for u in users.users if u.kind == "branch" and u.name.startswith("stable/")})
+    return {"upload": users.commit, "tags": tags, "customers": affected, "stable_branches": branches}
 
 
 def running(repo: Repo, customer: str, at: str | None = None) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def why(repo: Repo, tag: str) -> Story:
         raise BranchmlError(f"no tag {tag!r} in this repository", hint="list them with `branchml release list` (or `git fetch --tags`)")
     commit = require_rev(repo, tag)
     record = tracking.read_record(repo, tag, run_settings(repo).tracking_branch)
-    found = lineage(repo, commit)
+    found = lineage(repo, commit).as_dict()  # the story keeps the lineage in its JSON form
     pulls = list(flatten_pulls(found["chain"]))
     story = Story(
         tag=tag, commit=commit, date=plumbing.log_records(repo.cwd, [commit], ["%cI"], no_walk=True)[0][0],

@@ -1,4 +1,4 @@
-"""`branchml ab report`: thin click layer over branchml.experiments."""
+"""`branchml ab report`: thin click layer over branchml.api."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from typing import Any
 
 import click
 
+from branchml import api
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.experiments.arms import METRICS
-from branchml.experiments.plot import plot
-from branchml.experiments.report import report
-from branchml.monitor.query import parse_since
-from branchml.repo import Repo
 
 
 @click.group()
@@ -22,7 +18,7 @@ def ab() -> None:
 
 @ab.command("report")
 @click.option("--env", required=True, help="Read the branch monitor/ENV.")
-@click.option("--metric", default="accuracy", show_default=True, type=click.Choice(METRICS),
+@click.option("--metric", default="accuracy", show_default=True, type=click.Choice(api.METRICS),
               help="accuracy (labels), mae/mse (numeric labels), latency_ms (no labels).")
 @click.option("--since", help="Only records newer than this (7d, 12h, 30m or an ISO date).")
 @click.option("--confidence", default=0.95, show_default=True, help="Level of the intervals (alpha = 1 - confidence).")
@@ -32,10 +28,10 @@ def ab() -> None:
 def ab_report(env: str, metric: str, since: str | None, confidence: float, plot_path: Path | None, as_json: bool) -> None:
     """Per tag and variant: n, metric and interval; each forward/backward test and tag change with its
     difference, p-value and the sample size it needs."""
-    result = report(Repo.find().cwd, env, metric, parse_since(since), confidence)
+    result = api.ab_report(api.open_repo(), env, metric, since, confidence)
     data = result.to_dict()
     if plot_path is not None:
-        data["plot"] = str(plot(result, plot_path))
+        data["plot"] = str(api.plot_ab_report(result, plot_path))
         get_output().info(f"plot written to {plot_path}")
     get_output().result(data, as_json, _render)
 

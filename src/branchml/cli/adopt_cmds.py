@@ -7,20 +7,17 @@ from typing import Any
 
 import click
 
-from branchml import api as branchml_api
+from branchml import api
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import BranchmlError
-from branchml.migrate import api
-from branchml.repo import Repo
-from branchml.workflows import setup
 
 
 @click.command()
 @json_option
 def status(as_json: bool) -> None:
     """The set-up at a glance: versions, filter and hooks, store, remotes, branch role, problems."""
-    get_output().result(branchml_api.status(branchml_api.open_repo()).as_dict(), as_json, _render_status)
+    get_output().result(api.status(api.open_repo()).as_dict(), as_json, _render_status)
 
 
 def _render_status(s: dict[str, Any]) -> None:
@@ -48,7 +45,7 @@ def _render_status(s: dict[str, Any]) -> None:
 @json_option
 def doctor(apply_fix: bool, as_json: bool) -> None:
     """Check this clone: missing install, raw bytes where pointers belong, hooks, stale locks. Exit 1 if any."""
-    report = branchml_api.doctor(branchml_api.open_repo(), apply_fix=apply_fix)
+    report = api.doctor(api.open_repo(), apply_fix=apply_fix)
     get_output().result(report.as_dict(), as_json, _render_doctor)
     if report.remaining:
         raise BranchmlError(f"doctor found {len(report.remaining)} problem(s)", hint="run `branchml doctor --fix`"
@@ -94,19 +91,11 @@ def migrate() -> None:
 def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: tuple[str, ...], everything: bool,
             dry_run: bool, as_json: bool) -> None:
     """Bring history in: `--from lfs [--everything | REFS...]`, `--from dvc [REFS...]`, `--above SIZE PATTERNS...`."""
-
-    repo = Repo.find()
     source = source or ("git" if above else "lfs")
-    if not dry_run and repo.root is not None:
-        setup.install(repo)  # the rewrite's closing checkout goes through the branchml filter
-    if source == "git":
-        if not above:
-            raise click.UsageError("--from git needs --above SIZE and path patterns")
-        report = api.import_above(repo, list(refs), list(args), parse_size(above), everything=everything, dry_run=dry_run)
-    elif source == "dvc":
-        report = api.import_dvc(repo, list(args), everything=everything, dry_run=dry_run)
-    else:
-        report = api.import_lfs(repo, list(args), everything=everything, dry_run=dry_run)
+    if source == "git" and not above:
+        raise click.UsageError("--from git needs --above SIZE and path patterns")
+    report = api.import_history(api.open_repo(), source, list(args), min_size=parse_size(above) if above else None,
+                                refs=list(refs), everything=everything, dry_run=dry_run)
     get_output().result(report.as_dict(), as_json, _render_migration)
 
 
@@ -119,7 +108,7 @@ def import_(args: tuple[str, ...], source: str | None, above: str | None, refs: 
 @json_option
 def export(refs: tuple[str, ...], target: str, everything: bool, dry_run: bool, as_json: bool) -> None:
     """Take history out of branchml: pointers become files again (or Git LFS pointers). No lock-in."""
-    report = api.export(Repo.find(), list(refs), target, everything=everything, dry_run=dry_run)
+    report = api.export_history(api.open_repo(), list(refs), target, everything=everything, dry_run=dry_run)
     get_output().result(report.as_dict(), as_json, _render_migration)
 
 

@@ -1,4 +1,4 @@
-"""monitor check / watch / trust / scaffold: thin click layer over branchml.monitor's alert checks."""
+"""monitor check / watch / trust / scaffold: thin click layer over branchml.api's alert checks."""
 
 from __future__ import annotations
 
@@ -6,28 +6,9 @@ from typing import Any
 
 import click
 
+from branchml import api
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import BranchmlError, CheckFailed
-from branchml.git import plumbing
-from branchml.monitor import rules
-from branchml.monitor.branch import commit_files
-from branchml.monitor.check import CheckOptions, check
-from branchml.monitor.query import parse_since
-from branchml.monitor.reports import commit_report, summary
-from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
-from branchml.monitor.watch import watch
-from branchml.repo import Repo
-
-
-def _env(repo: Repo, env: str | None) -> str:
-    """--env, else the checked-out monitor/<env> branch."""
-    if env:
-        return env
-    head = plumbing.head_ref(repo.cwd) or ""
-    if head.startswith("refs/heads/monitor/"):
-        return head.removeprefix("refs/heads/monitor/")
-    raise BranchmlError("which environment? not on a monitor/<env> branch", hint="pass --env prod (or git switch monitor/prod)")
-
 
 env_option = click.option("--env", help="Branch monitor/ENV (default: the checked-out monitor branch).")
 
@@ -40,12 +21,12 @@ env_option = click.option("--env", help="Branch monitor/ENV (default: the checke
 def check_cmd(env: str | None, since: str | None, no_commit: bool, as_json: bool) -> None:
     """Drift, outliers, prediction drift and calibration of monitor/ENV against the baselines of the
     tags that served it, judged by the branch's committed alerts/rules.py; exit 1 on an alert."""
-    repo = Repo.find()
-    report = check(repo, CheckOptions(env=_env(repo, env), since=parse_since(since)))
+    repo = api.open_repo()
+    report = api.check_monitor(repo, api.CheckOptions(env=api.monitor_env(repo, env), since=api.parse_since(since)))
     if not no_commit:
-        report["committed"], path = commit_report(repo.cwd, report)
+        report["committed"], path = api.commit_check_report(repo.cwd, report)
         get_output().info(f"report {path} committed onto monitor/{report['env']} ({report['committed'][:12]})")
-    get_output().result(report, as_json, lambda r: out_console.print(summary(r), markup=False, soft_wrap=True))
+    get_output().result(report, as_json, lambda r: out_console.print(api.check_summary(r), markup=False, soft_wrap=True))
     if report["alert"]:
         raise CheckFailed(f"{len(report['alerts'])} alert(s) on monitor/{report['env']}", hint="see the report above")
 
@@ -60,10 +41,10 @@ def check_cmd(env: str | None, since: str | None, no_commit: bool, as_json: bool
 def watch_cmd(env: str | None, since: str | None, interval: float, max_checks: int | None, once: bool, no_commit: bool) -> None:
     """Run the committed checks of monitor/ENV each time new logs are committed there (Ctrl-C stops).
     With --once or --max-checks, exit 1 when a check raised alerts."""
-    repo = Repo.find()
-    options = CheckOptions(env=_env(repo, env), since=parse_since(since))
+    repo = api.open_repo()
+    options = api.CheckOptions(env=api.monitor_env(repo, env), since=api.parse_since(since))
     get_output().info(f"watching monitor/{options.env} (every {interval:g} s)")
-    alerted = watch(repo, options, interval=interval, max_checks=1 if once else max_checks, commit=not no_commit,
+    alerted = api.watch_monitor(repo, options, interval=interval, max_checks=1 if once else max_checks, commit=not no_commit,
                     on_report=_print_report)
     if alerted:
         raise CheckFailed(f"{alerted} check(s) raised alerts on monitor/{options.env}", hint="see the reports above")
@@ -82,29 +63,22 @@ def _print_report(report: dict[str, Any]) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def trust_cmd(env: str | None, yes: bool) -> None:
     """Consent to running monitor/ENV's committed alerts/rules.py (this exact version) in this clone."""
-    repo = Repo.find()
-    name = _env(repo, env)
-    commit = plumbing.rev_parse(repo.cwd, f"refs/heads/monitor/{name}^{{commit}}")
-    blob = rules.committed_blob(repo, commit) if commit else None
-    if blob is None:
-        raise BranchmlError(f"monitor/{name} has no {RULES_PATH}", hint=f"branchml monitor scaffold --env {name}")
-    with plumbing.CatFile(repo.cwd) as cat:
-        out_console.print(cat.blob(blob).decode("utf-8", errors="replace"), markup=False, highlight=False, soft_wrap=True)
-    if not yes and not click.confirm(f"Run this code ({RULES_PATH}, blob {blob[:12]}) when checking monitor/{name}?",
+    repo = api.open_repo()
+    name = api.monitor_env(repo, env)
+    blob, source = api.rules_to_trust(repo, name)
+    out_console.print(source, markup=False, highlight=False, soft_wrap=True)
+    if not yes and not click.confirm(f"Run this code ({api.RULES_PATH}, blob {blob[:12]}) when checking monitor/{name}?",
                                      default=False, err=True):
         raise BranchmlError("not trusted: nothing changed", hint="the checks refuse to run it until you trust it")
-    rules.trust(repo, blob)
-    get_output().info(f"trusted {RULES_PATH} blob {blob[:12]} of monitor/{name}")
+    api.trust_rules(repo, blob)
+    get_output().info(f"trusted {api.RULES_PATH} blob {blob[:12]} of monitor/{name}")
 
 
 @click.command("scaffold")
 @env_option
 def scaffold_cmd(env: str | None) -> None:
     """Commit the default alerts/rules.py onto monitor/ENV (for branches created before it existed)."""
-    repo = Repo.find()
-    name = _env(repo, env)
-    commit = plumbing.rev_parse(repo.cwd, f"refs/heads/monitor/{name}^{{commit}}")
-    if commit and rules.committed_blob(repo, commit):
-        raise BranchmlError(f"monitor/{name} already has {RULES_PATH}", hint=f"edit it: git switch monitor/{name}")
-    made = commit_files(repo.cwd, name, {RULES_PATH: SCAFFOLD.encode()}, f"monitor/{name}: default alert rules")
-    get_output().info(f"{RULES_PATH} committed onto monitor/{name} ({made[:12]})")
+    repo = api.open_repo()
+    name = api.monitor_env(repo, env)
+    made = api.scaffold_rules(repo, name)
+    get_output().info(f"{api.RULES_PATH} committed onto monitor/{name} ({made[:12]})")

@@ -1,4 +1,4 @@
-"""diff / rerun / why / audit: thin click layer over branchml.audit (docs/audit.md)."""
+"""diff / rerun / why / audit: thin click layer over branchml.api (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ from typing import Any
 
 import click
 
-from branchml.audit import questions
-from branchml.audit.questions import retrain as affected
-from branchml.audit.questions import split_history as history
-from branchml.audit.refdiff import diff_refs
-from branchml.audit.rerun import plan
-from branchml.audit.rerun import rerun as do_rerun
-from branchml.audit.why import why as tell
+from branchml import api
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.repo import Repo
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -33,7 +26,7 @@ def diff(a: str, b: str, paths: tuple[str, ...], key: str | None, no_rows: bool,
 
     Name PATHS (after `--`) to compare those files' rows whatever their size."""
     keys = [k for k in key.split(",") if k] if key else None
-    result = diff_refs(Repo.find(), a, b, list(paths) or None, key=keys, rows=not no_rows)
+    result = api.diff_refs(api.open_repo(), a, b, list(paths) or None, key=keys, rows=not no_rows)
     get_output().result(asdict(result), as_json, lambda _: _render_diff(result))
 
 
@@ -86,15 +79,15 @@ def rerun(tag: str, directory: Path | None, yes: bool, as_json: bool) -> None:
 
     Exit 1 when it does not reproduce. Nothing is committed or tagged."""
 
-    repo = Repo.find()
-    run = plan(repo, tag)
+    repo = api.open_repo()
+    run = api.rerun_plan(repo, tag)
     out = get_output()
     shown = "\n".join("  $ " + " ".join(step) for step in run.steps)
     out.info(f"rerun of {tag} at code commit {run.code_commit[:12]}:\n{shown}")
     if not yes and not click.confirm("run these commands (from the committed run record)?", err=True):
         raise click.Abort()
-    result = do_rerun(repo, run, directory, sys.stderr.buffer)
-    out.result({**asdict(result), "reproduced": result.reproduced}, as_json, _render_rerun)
+    result = api.rerun(repo, run, directory, sys.stderr.buffer)
+    out.result(result.as_dict(), as_json, _render_rerun)
     if not result.reproduced:
         raise CheckFailed(f"{tag} did not reproduce", hint="see the differences above; tolerances are [rerun] in branchml.toml")
 
@@ -113,7 +106,7 @@ def _render_rerun(data: dict[str, Any]) -> None:
 def why(tag: str, as_json: bool) -> None:
     """The whole story of TAG: raw uploads and sources, pulls, cleaning, split, code, run, metrics,
     where it runs now, and its monitoring logs."""
-    story = tell(Repo.find(), tag)
+    story = api.story(api.open_repo(), tag)
     get_output().result(story.as_dict(), as_json, _render_story)
 
 
@@ -146,7 +139,7 @@ def audit() -> None:
 @json_option
 def uploads(branch: str, as_json: bool) -> None:
     """Who uploaded what, when, and from where."""
-    get_output().result(questions.uploads(Repo.find(), branch), as_json, _render_uploads)
+    get_output().result(api.uploads(api.open_repo(), branch), as_json, _render_uploads)
 
 
 def _render_uploads(rows: list[dict[str, Any]]) -> None:
@@ -159,8 +152,8 @@ def _render_uploads(rows: list[dict[str, Any]]) -> None:
 @json_option
 def split_history(branch: str, as_json: bool) -> None:
     """Was BRANCH's split ever changed under it, and did any example move between splits? Exit 1 if so."""
-    found = history(Repo.find(), branch)
-    get_output().result({**asdict(found), "clean": found.clean}, as_json, _render_split)
+    found = api.split_history(api.open_repo(), branch)
+    get_output().result(found.as_dict(), as_json, _render_split)
     if not found.clean:
         raise CheckFailed(f"{len(found.moved)} example(s) moved between splits, {len(found.test_changes)} left the test split under {branch}")
 
@@ -179,7 +172,7 @@ def _render_split(data: dict[str, Any]) -> None:
 @json_option
 def retrain(upload: str, as_json: bool) -> None:
     """Which tags hold data of raw upload UPLOAD (a commit), and which customers run them now."""
-    found = affected(Repo.find(), upload)
+    found = api.retrain_affected(api.open_repo(), upload)
     get_output().result(found, as_json, _render_retrain)
 
 
@@ -198,5 +191,5 @@ def _render_retrain(data: dict[str, Any]) -> None:
 @json_option
 def running(customer: str, at: str | None, as_json: bool) -> None:
     """What CUSTOMER runs now (its latest release), or ran on a date."""
-    found = questions.running(Repo.find(), customer, at)
+    found = api.running_release(api.open_repo(), customer, at)
     get_output().result(found, as_json, lambda r: out_console.print(f"{r['customer']}: {r['tag']} ({r['date']}, {r['commit'][:12]})"))

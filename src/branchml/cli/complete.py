@@ -12,12 +12,10 @@ from collections.abc import Callable
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
+from branchml import api
 from branchml.cli.app import build_cli
 from branchml.cli.entry import COMMANDS
 from branchml.errors import BranchmlError
-from branchml.git import plumbing, porcelain
-from branchml.remote import settings
-from branchml.repo import Repo
 
 Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 
@@ -25,7 +23,7 @@ Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]
 def _ref_names(*patterns: str) -> list[str]:
     """Short names of the refs under `patterns`; nothing outside a repository (completion never fails)."""
     try:
-        return [name for (name,) in plumbing.ref_rows(None, patterns, ["refname:short"])]
+        return api.ref_names(*patterns)
     except (BranchmlError, OSError, UnicodeDecodeError):
         return []
 
@@ -51,12 +49,12 @@ def customer_names() -> list[str]:
 def remote_names() -> list[str]:
     """Blob remotes (committed and local settings) and Git remotes."""
     try:
-        names = set(porcelain.remote_names(None))
+        names = set(api.git_remote_names(None))
     except (BranchmlError, OSError, UnicodeDecodeError):
         names = set()
 
     try:
-        names.update(spec.name for spec in settings.load_remotes(Repo.find()))
+        names.update(spec.name for spec in api.load_remotes(api.open_repo()))
     except BranchmlError:
         return sorted(names)  # not a repository, or settings that do not parse: the Git remotes alone
     return sorted(names)

@@ -1,4 +1,4 @@
-"""data add / pull / clean / split / view, lineage, used-by: thin over branchml.data."""
+"""data add / pull / clean / split / view, lineage, used-by: thin over branchml.api."""
 
 from __future__ import annotations
 
@@ -11,18 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from branchml import api
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.data.add import add as add_files
-from branchml.data.clean import clean as clean_data
-from branchml.data.lineage import lineage as data_lineage
-from branchml.data.lineage import used_by as data_used_by
-from branchml.data.pull import pull as pull_files
-from branchml.data.split import leakage
-from branchml.data.split import split as split_data
-from branchml.data.split import view as split_view
 from branchml.errors import CheckFailed
-from branchml.repo import Repo
 
 
 @click.group()
@@ -37,7 +29,7 @@ def data() -> None:
 @json_option
 def add(files: tuple[Path, ...], source: str, to: str | None, as_json: bool) -> None:
     """On data/raw: commit FILES (files or folders) as one upload with its source."""
-    upload = add_files(Repo.find(), list(files), source, to)
+    upload = api.add_data(api.open_repo(), list(files), source, to)
     get_output().result(asdict(upload), as_json, lambda u: _say(
         f"added {len(u['files'])} file(s) to {u['folder']} in {u['commit'][:12]} (source: {escape(u['source'])})"))
 
@@ -53,7 +45,7 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
 
     After a first pull of REF, only what changed on REF since the last pull is applied (new and
     modified files copied, copies of deleted files removed)."""
-    result = pull_files(Repo.find(), ref, to, path, everything)
+    result = api.pull_data(api.open_repo(), ref, to, path, everything)
 
     def render(r: dict[str, Any]) -> None:
         if r["commit"] is None:
@@ -72,7 +64,7 @@ def pull(ref: str, to: str | None, path: str | None, everything: bool, as_json: 
 @json_option
 def clean(rules: str | None, everything: bool, as_json: bool) -> None:
     """On data/clean: drop broken files and bad rows; commit a report of every drop."""
-    result = clean_data(Repo.find(), rules, everything)
+    result = api.clean_data(api.open_repo(), rules, everything)
 
     def render(r: dict[str, Any]) -> None:
         if r["commit"] is None:
@@ -97,7 +89,7 @@ def clean(rules: str | None, everything: bool, as_json: bool) -> None:
 @json_option
 def split(ratios: str | None, seed: int | None, key: str | None, source: str | None, force: bool, as_json: bool) -> None:
     """On data/split: (re)write train/ val/ test/ and manifest.csv; examples never move."""
-    result = split_data(Repo.find(), ratios, seed, key, source, force)
+    result = api.split_data(api.open_repo(), ratios, seed, key, source, force)
 
     def render(r: dict[str, Any]) -> None:
         counts = ", ".join(f"{n} {s}" for s, n in r["counts"].items())
@@ -115,7 +107,7 @@ def split(ratios: str | None, seed: int | None, key: str | None, source: str | N
 @json_option
 def view(name: str, rev: str, as_json: bool) -> None:
     """List the files of a view of the split: train, val, test, train+val or all."""
-    paths = split_view(Repo.find(), name, rev)
+    paths = api.split_view(api.open_repo(), name, rev)
     get_output().result(paths, as_json, lambda ps: _say("\n".join(escape(p) for p in ps)))
 
 
@@ -124,7 +116,7 @@ def view(name: str, rev: str, as_json: bool) -> None:
 @json_option
 def leaks(rev: str, as_json: bool) -> None:
     """Examples with the same content in more than one split (exit 1 when there are any)."""
-    found = leakage(Repo.find(), rev)
+    found = api.leakage(api.open_repo(), rev)
     get_output().result(found, as_json, lambda f: _say(
         "\n".join(f"content {h[:16]} is in {', '.join(s)}" for h, s in f.items()) or "no leaks"))
     if found:
@@ -136,7 +128,7 @@ def leaks(rev: str, as_json: bool) -> None:
 @json_option
 def lineage(rev: str, as_json: bool) -> None:
     """What REV's data came from: pulls back to every raw upload and its source."""
-    get_output().result(data_lineage(Repo.find(), rev), as_json, _render_lineage)
+    get_output().result(api.lineage(api.open_repo(), rev).as_dict(), as_json, _render_lineage)
 
 
 def _render_lineage(result: dict[str, Any]) -> None:
@@ -175,7 +167,7 @@ def used_by(rev: str, as_json: bool) -> None:
             table.add_row(escape(user["name"]), user["kind"], user["how"], escape(" <- ".join(_short_origin(v) for v in user["via"])))
         out_console.print(table if r["users"] else f"nothing uses {escape(r['rev'])}")
 
-    get_output().result(data_used_by(Repo.find(), rev), as_json, render)
+    get_output().result(api.used_by(api.open_repo(), rev).as_dict(), as_json, render)
 
 
 def _table(*columns: str) -> Table:

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import click
 
+from branchml import api
 from branchml.cli.output import get_output, json_option
 from branchml.cli.runs_cmds import render_runs
-from branchml.demo.build import build
-from branchml.repo import Repo
-from branchml.runs.show import show
-from branchml.runs.tracking import read_records
 
 
 @click.command()
@@ -25,13 +22,12 @@ def demo(directory: Path, as_json: bool) -> None:
 
     out = get_output()
     step = itertools.count(1)
-    summary = build(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {escape(title)}[/]: {escape(detail)}"))
-    repo = Repo.find(directory)
+    summary = api.build_demo(directory, lambda title, detail: out.info(f"[bold cyan]{next(step):>2}. {escape(title)}[/]: {escape(detail)}"))
+    repo = api.open_repo(directory)
     if not as_json and not out.quiet:
-
         out.info("[bold cyan]branchml runs[/] (on main):")
-        render_runs(read_records(repo))
-    latest = show(repo, summary["tags"][-1])
+        render_runs(api.list_runs(repo))
+    latest = api.show(repo, summary["tags"][-1]).as_dict()
     lineage = latest["data_lineage"]
     sources = [f"{e['key']} {e['value']}" for e in (lineage.get("entries", []) if isinstance(lineage, dict) else [])]
     out.info(f"[bold cyan]where did {latest['tag']} come from?[/] " + escape(

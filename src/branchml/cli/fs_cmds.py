@@ -1,4 +1,4 @@
-"""get: thin click layer over branchml.fs.get."""
+"""get: thin click layer over branchml.api."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from branchml import api
 from branchml.cli.output import get_output, json_option
-from branchml.fs.get import get as fetch_files
 
 
 @click.command()
@@ -21,7 +21,7 @@ from branchml.fs.get import get as fetch_files
 def get(url: str, path: str, rev: str, dest: Path | None, force: bool, as_json: bool) -> None:
     """Files of PATH at REV in the repository at URL, written into a folder; no clone is kept."""
     target = dest or Path(Path(path).name or "get")
-    result = fetch_files(url, path, target, rev, force=force)
+    result = api.get_files(url, path, target, rev, force=force)
     out = get_output()
     out.info(f"{len(result.files)} file(s) of {result.rev} ({result.commit[:12]}) written to {result.to}")
     out.result(asdict(result), as_json, lambda _: None)

@@ -1,4 +1,9 @@
-"""gateway / gateway credentials: thin click layer over branchml.gateway."""
+"""gateway / gateway credentials: thin click layer over branchml.gateway.
+
+Not over branchml.api, by exception (CLI_ALLOWED in tests/test_architecture.py): the `gateway` extra
+alone must run the gateway, and the API also reaches the dashboard's server, which that extra lacks.
+The same functions are in the API as `serve_gateway`, `gateway_credentials` and `credentials_path`.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+# not branchml.api: Git starts this once per merged file (CLI_ALLOWED in tests/test_architecture.py)
 from branchml.merge.driver import run
 
 

@@ -8,14 +8,10 @@ from typing import Any
 
 import click
 
-from branchml.checkout import materialize_matching
+from branchml import api
 from branchml.cli.complete import complete_refs, complete_remotes
 from branchml.cli.output import get_output, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.remote import api, migration, settings
-from branchml.repo import Repo
-from branchml.workflows.clone import clone as clone_repo
-from branchml.workflows.switch import switch as do_switch
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -49,7 +45,7 @@ def remote() -> None:
 @click.option("--local", is_flag=True, help="Keep it in .git/branchml/local.toml (not committed).")
 def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
     """Add blob remote NAME at URL (stored in branchml.toml unless --local)."""
-    spec = api.add_remote(Repo.find(), name, url, _parse_options(pairs), local=local)
+    spec = api.add_remote(api.open_repo(), name, url, _parse_options(pairs), local=local)
     where = "local.toml" if local else "branchml.toml (commit it so clones find it)"
     get_output().info(f"blob remote {name} -> {spec.url} added to {where}")
 
@@ -58,7 +54,7 @@ def add(name: str, url: str, pairs: tuple[str, ...], local: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Show the blob remotes and whether their settings are usable."""
-    get_output().result(api.list_remotes(Repo.find()), as_json, _render_remotes)
+    get_output().result([r.as_dict() for r in api.list_remotes(api.open_repo())], as_json, _render_remotes)
 
 
 def _render_remotes(rows: list[dict[str, Any]]) -> None:
@@ -75,7 +71,7 @@ def _render_remotes(rows: list[dict[str, Any]]) -> None:
 @click.argument("name", shell_complete=complete_remotes)
 def remove(name: str) -> None:
     """Forget blob remote NAME (its objects stay where they are)."""
-    found = api.remove_remote(Repo.find(), name)
+    found = api.remove_remote(api.open_repo(), name)
     get_output().info(f"removed blob remote {name} from {', '.join(found)}")
 
 
@@ -87,9 +83,9 @@ def trust(name: str, yes: bool) -> None:
 
     Shows every value that could redirect traffic before asking; consent is bound to these exact
     values (a later change is ignored again until trusted)."""
-    repo = Repo.find()
+    repo = api.open_repo()
     table = api.committed_remote(repo, name)
-    risky = settings.needs_consent(table)
+    risky = api.needs_consent(table)
     out = get_output()
     out.info(f"blob remote {name} as committed on the settings branch:")
     for key, value in table.items():
@@ -110,7 +106,7 @@ def trust(name: str, yes: bool) -> None:
 @json_option
 def gc(name: str | None, grace_hours: float, dry_run: bool, break_lock: bool, as_json: bool) -> None:
     """Delete remote packs no branch, tag or reflog of this clone needs (run `git fetch` first)."""
-    report = api.gc(Repo.find(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
+    report = api.gc_remote(api.open_repo(), name, grace_hours=grace_hours, dry_run=dry_run, break_lock=break_lock)
     get_output().result(report.as_dict(), as_json, lambda r: get_output().info(
         f"{r['remote']}: {r['packs']} pack(s); {'would delete' if r['dry_run'] else 'deleted'} "
         f"{r['deleted_packs']}, rewrote {r['rewritten_packs']}, kept {r['kept_young']} young; "
@@ -131,7 +127,7 @@ def migrate(source: str, target: str, refs: tuple[str, ...], no_read_back: bool,
     the repository at TO yourself (the last line says how)."""
     out = get_output()
     with out.progress("migrate", None) as advance:
-        report = migration.migrate(Repo.find(), source, target, list(refs), read_back=not no_read_back, advance=advance)
+        report = api.migrate_remote(api.open_repo(), source, target, list(refs), read_back=not no_read_back, advance=advance)
     out.result(report.as_dict(), as_json, _render_migration)
 
 
@@ -150,7 +146,7 @@ def _render_migration(r: dict[str, Any]) -> None:
 @json_option
 def push(remote_name: str | None, refs: tuple[str, ...], as_json: bool) -> None:
     """Upload the blobs that REFS (default: all branches and tags) need to REMOTE."""
-    repo = Repo.find()
+    repo = api.open_repo()
     out = get_output()
     remote_name, ref_list = api.split_remote_and_refs(repo, remote_name, list(refs))
     with out.progress("push", None) as advance:
@@ -170,17 +166,13 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 
     Without REFS, files of this checkout still held as pointers (BRANCHML_SKIP_SMUDGE=1) are written.
     """
-
-    repo = Repo.find()
     out = get_output()
     with out.progress("fetch", None) as advance:
-        report = api.fetch(repo, list(refs), list(include), remote_name, advance)
+        report, written = api.fetch_and_write(api.open_repo(), list(refs), list(include), remote_name, advance)
     out.result(report.as_dict(), as_json, lambda r: out.info(
         f"{r['remote']}: fetched {r['files']} file record(s), {r['chunks']} chunk(s), {r['bytes']} bytes"))
-    if repo.root is not None and set(refs) <= {"HEAD"}:
-        written = materialize_matching(repo, list(include))
-        if written:
-            out.info(f"wrote {len(written)} file(s) that were checked out as pointers")
+    if written:
+        out.info(f"wrote {len(written)} file(s) that were checked out as pointers")
 
 
 @click.command("verify-remote")
@@ -189,7 +181,7 @@ def fetch(refs: tuple[str, ...], include: tuple[str, ...], remote_name: str | No
 @json_option
 def verify_remote(ref: str, remote_name: str | None, as_json: bool) -> None:
     """Tell whether every file REF's history needs is on the blob remote (exit 1 if not)."""
-    result = api.verify(Repo.find(), ref, remote_name)
+    result = api.verify_remote(api.open_repo(), ref, remote_name)
     get_output().result(result.as_dict(), as_json, lambda _: _render_verify(result))
     if result.missing:
         raise CheckFailed(f"{len(result.missing)} file(s) of {ref} are not on the blob remote", hint=f"run `branchml push {ref}` from a clone that has them")
@@ -225,7 +217,7 @@ def clone(url: str, directory: Path | None, git_args: tuple[str, ...], branch: s
     the files you want later. Other `git clone` options go after `--`.
     """
     options = _clone_options(branch=branch, depth=depth, filter_spec=filter_spec, single_branch=single_branch, origin=origin)
-    target = clone_repo(url, directory, [*options, *git_args], checkout=not no_checkout, submodules=recurse_submodules)
+    target = api.clone(url, directory, [*options, *git_args], checkout=not no_checkout, submodules=recurse_submodules)
     get_output().info(f"cloned into {target}")
 
 
@@ -244,4 +236,4 @@ def _clone_options(*, branch: str | None, depth: int | None, filter_spec: str | 
 def switch(args: tuple[str, ...]) -> None:
     """`git switch ARGS`, after fetching everything the target needs (refuses, naming every file that
     cannot be had, before Git writes anything); also finishes a switch a plain `git switch` left half done."""
-    sys.exit(do_switch(Repo.find(), list(args)))
+    sys.exit(api.switch(api.open_repo(), list(args)))

@@ -1,4 +1,4 @@
-"""run / runs / show / release / mlflow: thin click layer over branchml.runs."""
+"""run / runs / show / release / mlflow: thin click layer over branchml.api."""
 
 from __future__ import annotations
 
@@ -7,16 +7,9 @@ from typing import Any
 
 import click
 
+from branchml import api
 from branchml.cli.complete import complete_customers, complete_tags
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.cli.serve_cmds import monitor_summary
-from branchml.repo import Repo
-from branchml.runs.mlflow_export import export
-from branchml.runs.release import get, list_releases, repo_for
-from branchml.runs.run import run as do_run
-from branchml.runs.settings import run_settings
-from branchml.runs.show import show as do_show
-from branchml.runs.tracking import RunRecord, read_records
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -29,7 +22,7 @@ def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str
     name), commit models, metrics and MODEL_CARD.md, tag, and record the run on main."""
     if customer and tag:
         raise click.UsageError("give --customer or --tag, not both")
-    result = do_run(Repo.find(), list(command), customer=customer, tag=tag)
+    result = api.run(api.open_repo(), list(command), customer=customer, tag=tag)
     out = get_output()
     out.info(f"[green]tagged {result.tag}[/] ({result.commit[:12]}); record on main; log: {result.log}")
     out.result(result.record.to_json(), as_json, lambda r: None)
@@ -41,18 +34,11 @@ def run(customer: str | None, tag: str | None, as_json: bool, command: tuple[str
 @json_option
 def runs(sort_by: str | None, ascending: bool, as_json: bool) -> None:
     """The run records on the tracking branch (main), from any branch."""
-
-    repo = Repo.find()
-    records = read_records(repo, run_settings(repo).tracking_branch)
-    records.sort(key=lambda r: r.started)
-    if sort_by:
-        have = [r for r in records if sort_by in r.metrics]
-        have.sort(key=lambda r: r.metrics[sort_by], reverse=not ascending)
-        records = have + [r for r in records if sort_by not in r.metrics]
+    records = api.list_runs(api.open_repo(), sort_by=sort_by, ascending=ascending)
     get_output().result([r.to_json() for r in records], as_json, lambda _: render_runs(records))
 
 
-def render_runs(records: list[RunRecord]) -> None:
+def render_runs(records: list[api.RunRecord]) -> None:
     from rich.table import Table  # rich's renderers load only when output needs them
 
     names = sorted({m for r in records for m in r.metrics})
@@ -75,9 +61,7 @@ def _fmt(value: object) -> str:
 @json_option
 def show(tag: str, with_monitor: bool, since: str | None, as_json: bool) -> None:
     """Where TAG came from: code commit, data lineage, metrics, files (and, with --monitor, its logs)."""
-    info = do_show(Repo.find(), tag)
-    if with_monitor:
-        info["monitor"] = monitor_summary(tag, since)
+    info = api.show(api.open_repo(), tag, monitor=with_monitor, since=since).as_dict()
     get_output().result(info, as_json, _render_show)
 
 
@@ -125,7 +109,7 @@ def release_list(customer: str | None, as_json: bool) -> None:
             table.add_row(r["tag"], r["customer"], r["commit"][:10], r["date"])
         out_console.print(table if rows else "no release tags")
 
-    get_output().result(list_releases(Repo.find(), customer), as_json, render)
+    get_output().result(api.list_releases(api.open_repo(), customer), as_json, render)
 
 
 @release.command("get")
@@ -140,8 +124,7 @@ def release_get(customer: str, latest_: bool, tag: str | None, dest: Path, remot
     """Write the files of CUSTOMER's latest release into a folder (replaced as a whole)."""
     if latest_ and tag:
         raise click.UsageError("give --latest or --tag, not both")
-    repo, git_remote = repo_for(remote)
-    result = get(repo, customer, dest, tag=tag, remote=git_remote, force=force)
+    result = api.get_release(None, customer, dest, tag=tag, remote=remote, force=force)
     get_output().info(f"{result['tag']}: {len(result['files'])} file(s) written to {result['to']}")
     get_output().result(result, as_json, lambda r: None)
 
@@ -159,9 +142,7 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
     """Rebuild an MLflow SQLite database from the records; the message says how to open it with `mlflow ui`.
 
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
-
-    repo = Repo.find()
-    result = export(repo, db, run_settings(repo).tracking_branch)
+    result = api.export_mlflow(api.open_repo(), db)
     get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
                       f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
                       "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")

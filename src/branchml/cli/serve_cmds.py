@@ -1,24 +1,16 @@
-"""serve / monitor: thin click layer over branchml.serve and branchml.monitor."""
+"""serve / monitor: thin click layer over branchml.api."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from branchml import api
 from branchml.cli import alerts_cmds
 from branchml.cli.output import get_output, json_option, out_console
-from branchml.errors import BranchmlError
-from branchml.monitor.imports import import_queries
-from branchml.monitor.labels import add_labels, join, read_labels, read_rows
-from branchml.monitor.query import parse_since, tag_logs
-from branchml.repo import Repo
-from branchml.serve.split import Router, parse_canary
-
-if TYPE_CHECKING:
-    from branchml.monitor.records import LogRecord
 
 
 @click.command()
@@ -44,17 +36,9 @@ def serve(tag: str, host: str, port: int, env: str, canaries: tuple[str, ...], s
           timeout: float, max_body: int, caller_header: str, caller_field: str | None, batch_records: int,
           batch_seconds: float, workers: int, fsync: bool) -> None:
     """Serve TAG's model (MLflow scoring protocol on /invocations), logging every query to monitor/ENV."""
-    try:  # optional extra `serve` (fastapi, uvicorn): loaded by this command only
-        from branchml.serve.app import ServeOptions
-        from branchml.serve.server import serve as run_server
-    except ModuleNotFoundError as exc:
-        raise BranchmlError(f"serving needs {exc.name}", hint="pip install 'branchml[serve]'") from exc
-
-    router = Router(tag, tuple(parse_canary(c) for c in canaries), tuple(shadows))
-    options = ServeOptions(env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
-                           caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds,
-                           fsync=fsync)
-    run_server(Repo.find(), router, options, host, port, workers)
+    api.serve_model(api.open_repo(), tag, host=host, port=port, canaries=canaries, shadows=shadows, workers=workers,
+                    env=env, log=not no_log, timeout=timeout, max_body=max_body, caller_header=caller_header,
+                    caller_field=caller_field, batch_records=batch_records, batch_seconds=batch_seconds, fsync=fsync)
 
 
 @click.group()
@@ -73,7 +57,7 @@ for _command in (alerts_cmds.check_cmd, alerts_cmds.watch_cmd, alerts_cmds.trust
 @json_option
 def monitor_log(env: str, tag: str, path: Path, as_json: bool) -> None:
     """Commit queries logged elsewhere (JSON lines: features, prediction, [request_id, variant, latency_ms])."""
-    result = import_queries(Repo.find().cwd, env, tag, path)
+    result = api.import_queries(api.open_repo().cwd, env, tag, path)
     get_output().info(f"{result['records']} record(s) of {tag} committed onto monitor/{env}")
     get_output().result(result, as_json, lambda r: None)
 
@@ -84,10 +68,9 @@ def monitor_log(env: str, tag: str, path: Path, as_json: bool) -> None:
 @json_option
 def monitor_label(env: str, path: Path, as_json: bool) -> None:
     """Commit ground truth (CSV or JSON lines with request_id and label) joined later by request_id."""
-    rows = read_rows(path)
-    commit = add_labels(Repo.find().cwd, env, rows, str(path))
-    get_output().info(f"{len(rows)} label(s) committed onto monitor/{env} ({commit[:12]})")
-    get_output().result({"env": env, "labels": len(rows), "commit": commit}, as_json, lambda r: None)
+    added = api.add_labels(api.open_repo().cwd, env, path)
+    get_output().info(f"{added.labels} label(s) committed onto monitor/{env} ({added.commit[:12]})")
+    get_output().result(asdict(added), as_json, lambda r: None)
 
 
 @monitor.command("logs")
@@ -98,20 +81,8 @@ def monitor_label(env: str, path: Path, as_json: bool) -> None:
 @json_option
 def monitor_logs(tag: str, envs: tuple[str, ...], since: str | None, with_labels: bool, as_json: bool) -> None:
     """Every logged query of TAG on the monitor branches (E2: a customer's production logs from its tag)."""
-
-    cwd = Repo.find().cwd
-    found = tag_logs(cwd, tag, list(envs) or None, parse_since(since))
-    result = []
-    for logs in found:
-        labels = read_labels(cwd, logs.env) if with_labels else {}
-        records = join(logs.records, labels) if with_labels else [_plain(r) for r in logs.records]
-        result.append({**logs.summary(), "records": records})
+    result = api.tag_records(api.open_repo().cwd, tag, list(envs) or None, since, labels=with_labels)
     get_output().result(result, as_json, _render_logs)
-
-
-def _plain(record: LogRecord) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(record.to_json())
-    return data
 
 
 def _render_logs(result: list[dict[str, Any]]) -> None:
@@ -124,7 +95,3 @@ def _render_logs(result: list[dict[str, Any]]) -> None:
             out_console.print(f"  {record['ts']}  {record['request_id']}  {record['variant']}  -> {record['prediction']}"
                               + (f"  label {record['label']}" if "label" in record else ""))
 
-
-def monitor_summary(tag: str, since: str | None) -> list[dict[str, object]]:
-    """Per environment: how many records of TAG, when, which variants (for `show TAG --monitor`)."""
-    return [logs.summary() for logs in tag_logs(Repo.find().cwd, tag, None, parse_since(since))]

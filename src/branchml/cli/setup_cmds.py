@@ -7,18 +7,15 @@ from pathlib import Path
 
 import click
 
-from branchml import config
+from branchml import api
 from branchml.cli.output import get_output
-from branchml.git.hooks import run_hook
-from branchml.repo import Repo
-from branchml.workflows import setup
 
 
 @click.command()
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(path: Path) -> None:
     """Make PATH (default: here) a branchml repository. Safe to run again."""
-    repo = setup.init(path)
+    repo = api.init(path)
     get_output().info(f"branchml initialised in {repo.root}")
 
 
@@ -28,14 +25,13 @@ def init(path: Path) -> None:
 def install(global_: bool, server: bool) -> None:
     """Register filter, merge drivers and hooks in this clone (what `git lfs install` is to Git LFS)."""
     if global_:
-        setup.install_global()
+        api.install_global()
         get_output().info("branchml filter registered in your global git config")
         return
-    repo = Repo.find()
-    result = setup.install(repo, server=server)
-
-    if not server and repo.root is not None and not config.skip_smudge():
-        written = setup.materialize_all(repo)
+    repo = api.open_repo()
+    result = api.install(repo, server=server)
+    if not server and repo.root is not None and not api.skip_smudge():
+        written = api.materialize_all(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")
     get_output().info(f"branchml installed ({', '.join(result['hooks']) or 'hooks already in place'})")
@@ -47,9 +43,9 @@ def install(global_: bool, server: bool) -> None:
               help="Merge these files with a branchml driver (rows append, replace takes the incoming side...).")
 def track(patterns: tuple[str, ...], merge: str | None) -> None:
     """Send files matching PATTERNS (gitattributes globs) through the branchml store."""
-    repo = Repo.find()
-    rooted = setup.rooted(repo, list(patterns), Path.cwd())
-    changed = setup.track(repo, rooted, merge=merge)
+    repo = api.open_repo()
+    rooted = api.rooted_patterns(repo, list(patterns), Path.cwd())
+    changed = api.track(repo, rooted, merge=merge)
     get_output().info(f"tracking {', '.join(rooted)}" + ("" if changed else " (already tracked)"))
 
 
@@ -57,7 +53,7 @@ def track(patterns: tuple[str, ...], merge: str | None) -> None:
 @click.argument("patterns", nargs=-1, required=True)
 def untrack(patterns: tuple[str, ...]) -> None:
     """Stop sending PATTERNS through the store (files already committed keep their pointers)."""
-    changed = setup.untrack(Repo.find(), list(patterns), Path.cwd())
+    changed = api.untrack(api.open_repo(), list(patterns), Path.cwd())
     get_output().info(f"untracked {', '.join(changed) or 'nothing'}")
 
 
@@ -66,4 +62,4 @@ def untrack(patterns: tuple[str, ...]) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Entry point of the hooks branchml installs (not for direct use)."""
-    sys.exit(run_hook(Repo.find(), name, list(args)))
+    sys.exit(api.run_hook(api.open_repo(), name, list(args)))

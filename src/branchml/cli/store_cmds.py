@@ -9,12 +9,9 @@ import click
 from rich.table import Table
 
 from branchml import api
-from branchml.audit.textconv import textconv
 from branchml.cli.complete import complete_refs
 from branchml.cli.output import get_output, human_size, json_option, out_console
 from branchml.errors import CheckFailed
-from branchml.store.pointer import parse_pointer
-from branchml.workflows.fsck import require_store
 
 
 @click.command("ls-files")
@@ -66,12 +63,11 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
     What fails verification is set aside, so `branchml fetch` or re-adding the file repairs it.
     """
     repo = api.open_repo()
-    require_store(repo)
     out = get_output()
-    total = 0 if rebuild_index else repo.store.stats()["chunk_bytes"]
+    total = 0 if rebuild_index else api.fsck_total(repo)
     with out.progress("checking chunks", total or None) as advance:
         report = api.fsck(repo, read_data=read_data, all_refs=all_refs, rebuild_index=rebuild_index, progress=advance)
-    items = report.problems
+    items = [problem.as_dict() for problem in report.problems]
 
     def render(items: list[dict[str, Any]]) -> None:
         if not items:
@@ -96,7 +92,6 @@ def fsck(read_data: bool, all_refs: bool, rebuild_index: bool, as_json: bool) ->
 def gc(dry_run: bool, as_json: bool) -> None:
     """Remove stored content that no ref, reflog, stash, index or worktree still reaches."""
     report = api.gc(api.open_repo(), dry_run=dry_run).as_dict()
-    report["dry_run"] = dry_run
 
     def render(r: dict[str, Any]) -> None:
         verb = "would free" if dry_run else "freed"
@@ -116,18 +111,12 @@ def gc(dry_run: bool, as_json: bool) -> None:
 @click.argument("pointer_file", type=click.File("rb"), default="-")
 def cat(pointer_file: BinaryIO) -> None:
     """Print the content a pointer (file or stdin) refers to, verified."""
-    pointer = parse_pointer(pointer_file.read(201), pointer_file.name)
-    repo = api.open_repo()
-    require_store(repo)
-    # A terminal or pipe cannot take bytes back: check the whole file before the first byte goes out.
-    repo.store.verify_file(pointer, pointer_file.name)
-    for data in repo.store.iter_file(pointer, pointer_file.name):
-        sys.stdout.buffer.write(data)
+    api.cat(api.open_repo(), pointer_file, sys.stdout.buffer)
 
 
 @click.command("diff-summary", hidden=True)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def diff_summary(path: str) -> None:
     """textconv for `diff=branchml`: a readable summary instead of pointer text or binary noise."""
-    textconv(path, sys.stdout.buffer)
+    api.textconv(path, sys.stdout.buffer)
     sys.stdout.flush()

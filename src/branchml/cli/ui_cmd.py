@@ -1,10 +1,10 @@
-"""`branchml ui`: thin click layer over branchml.ui.server (optional extra `ui`)."""
+"""`branchml ui`: thin click layer over branchml.api (the dashboard needs the extra `ui`)."""
 
 from __future__ import annotations
 
 import click
 
-from branchml.repo import Repo
+from branchml import api
 
 
 @click.command()
@@ -15,10 +15,4 @@ from branchml.repo import Repo
 def ui(port: int, host: str, allow_remote: bool, open_browser: bool) -> None:
     """A local, read-only dashboard of this repository: branches by role, runs, releases, tags with
     their lineage, files of any ref, monitoring."""
-    try:
-        from branchml.ui.server import (
-            serve,  # optional extra `ui` (starlette, uvicorn, jinja2)
-        )
-    except ModuleNotFoundError as exc:
-        raise click.ClickException(f"the dashboard needs the `ui` extra ({exc.name} is missing): pip install 'branchml[ui]'") from None
-    serve(Repo.find(), host, port, allow_remote=allow_remote, open_browser=open_browser)
+    api.serve_ui(api.open_repo(), host, port, allow_remote=allow_remote, open_browser=open_browser)

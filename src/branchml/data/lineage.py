@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from branchml.data.tree import resolve_commit
@@ -20,38 +21,128 @@ FIELDS = ["%H", "%cI", "%s"] + [f"%(trailers:key={k},valueonly,separator=%x1e)" 
 ORIGIN = re.compile(r"^(?P<ref>.+)@(?P<commit>[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
+@dataclass
+class Upload:
+    """A raw upload: a commit carrying `Data-Source:`, and how many files it added."""
+
+    commit: str
+    source: str
+    date: str
+    subject: str
+    files: int = 0
+
+
+@dataclass
+class Node:
+    """A commit's lineage: the uploads reachable from it and the pulls reachable from it."""
+
+    commit: str
+    uploads: list[Upload] = field(default_factory=list)
+    chain: list[Pull] = field(default_factory=list)
+    missing: bool = False  # the commit is not in this clone
+
+
+@dataclass
+class Pull:
+    """A pull by copy (`Data-From: <ref>@<commit>` on `pulled_in`) and the lineage of the pulled commit."""
+
+    ref: str
+    commit: str | None  # None when the trailer is malformed
+    pulled_in: str
+    uploads: list[Upload] = field(default_factory=list)
+    chain: list[Pull] = field(default_factory=list)
+    missing: bool = False  # the pulled commit is not in this clone
+    malformed: bool = False  # the trailer is not <ref>@<full commit id>
+
+    def as_dict(self) -> dict[str, Any]:
+        """As `lineage --json` and run records spell it: `missing`/`malformed` only when true."""
+        out: dict[str, Any] = {"ref": self.ref, "commit": self.commit, "pulled_in": self.pulled_in,
+                               "uploads": [asdict(u) for u in self.uploads], "chain": [p.as_dict() for p in self.chain]}
+        out.update({flag: True for flag in ("missing", "malformed") if getattr(self, flag)})
+        return out
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One lineage trailer, flat: the shape model cards read."""
+
+    commit: str
+    key: str  # Data-From or Data-Source
+    value: str
+
+
+@dataclass
+class Lineage:
+    """What `rev`'s data came from (`branchml lineage`): every raw upload, and the pulls back to them."""
+
+    rev: str
+    commit: str
+    code_commit: str
+    sources: list[Upload]  # every upload once, oldest first
+    chain: list[Pull]  # the nested pulls
+    entries: list[Entry]  # the same as flat trailers, pulls before what they pulled
+
+    def as_dict(self) -> dict[str, Any]:
+        """The committed form (run records' `data_lineage`, docs/formats.md) and `--json`."""
+        return {"rev": self.rev, "commit": self.commit, "code_commit": self.code_commit,
+                "sources": [asdict(u) for u in self.sources], "chain": [p.as_dict() for p in self.chain],
+                "entries": [asdict(e) for e in self.entries]}
+
+
+@dataclass(frozen=True)
+class User:
+    """A branch, tag or run whose data holds a commit's data (`branchml used-by`)."""
+
+    ref: str
+    name: str
+    kind: str  # branch, tag or run
+    how: str  # contains, or pulled
+    via: list[str]  # the pulls `<ref>@<commit>` from the ref down to the commit, outermost first
+
+
+@dataclass
+class Usage:
+    rev: str
+    commit: str
+    users: list[User]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Walker:
     """Reads trailers once per commit walk and remembers them: lineage and used-by share it."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self._nodes: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, Node] = {}
         self._files: dict[str, int] = {}
 
-    def node(self, commit: str, stack: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """{"commit", "uploads" (reachable raw uploads), "chain" (reachable pulls, each with its node)}."""
+    def node(self, commit: str, stack: frozenset[str] = frozenset()) -> Node:
+        """The uploads reachable from `commit` and the pulls reachable from it, each with its own node."""
         if commit in self._nodes:
             return self._nodes[commit]
         if not self._exists(commit):
-            return {"commit": commit, "missing": True, "uploads": [], "chain": []}
+            return Node(commit, missing=True)
         uploads, pulls = [], []
         for record in self._trailer_commits(commit):
             if record["sources"]:
-                uploads.append({"commit": record["commit"], "source": "; ".join(record["sources"]), "date": record["date"], "subject": record["subject"]})
+                uploads.append(Upload(record["commit"], "; ".join(record["sources"]), record["date"], record["subject"]))
             for origin in record["origins"]:
                 pulls.append(self._pull(record["commit"], origin, stack | {commit}))
         self._count_files(uploads)
-        self._nodes[commit] = {"commit": commit, "uploads": uploads, "chain": [p for p in pulls if p]}
+        self._nodes[commit] = Node(commit, uploads, [p for p in pulls if p])
         return self._nodes[commit]
 
-    def _pull(self, pulled_in: str, origin: str, stack: frozenset[str]) -> dict[str, Any] | None:
+    def _pull(self, pulled_in: str, origin: str, stack: frozenset[str]) -> Pull | None:
         match = ORIGIN.match(origin.strip())
         if not match:
-            return {"ref": origin, "commit": None, "pulled_in": pulled_in, "malformed": True, "uploads": [], "chain": []}
+            return Pull(origin, None, pulled_in, malformed=True)
         target = match["commit"]
         if target in stack:
             return None  # cannot happen in a real history; guards against hand-made trailers
-        return {"ref": match["ref"], "pulled_in": pulled_in, **self.node(target, stack)}
+        node = self.node(target, stack)
+        return Pull(match["ref"], node.commit, pulled_in, node.uploads, node.chain, missing=node.missing)
 
     def _exists(self, commit: str) -> bool:
         return plumbing.commit_id(self.repo.cwd, commit) is not None
@@ -63,48 +154,42 @@ class Walker:
             records.append({"commit": sha, "date": date, "subject": subject, "origins": _values(origins), "sources": _values(sources)})
         return records
 
-    def _count_files(self, uploads: list[dict[str, Any]]) -> None:
+    def _count_files(self, uploads: list[Upload]) -> None:
         """Files each upload added, in one batch over the uploads not counted yet."""
-        todo = [u["commit"] for u in uploads if u["commit"] not in self._files]
+        todo = [u.commit for u in uploads if u.commit not in self._files]
         if todo:
             for commit, paths in plumbing.added_paths(self.repo.cwd, todo).items():
                 self._files[commit] = len(paths)
         for upload in uploads:
-            upload["files"] = self._files.get(upload["commit"], 0)
+            upload.files = self._files.get(upload.commit, 0)
 
 
 def _values(field: str) -> list[str]:
     return [v.strip() for v in field.split(MULTI) if v.strip()]
 
 
-def all_uploads(repo: Repo, node: dict[str, Any]) -> list[dict[str, Any]]:
+def all_uploads(repo: Repo, node: Node) -> list[Upload]:
     """Every upload of a lineage tree once, oldest first (parents before children, then by date)."""
-    seen: dict[str, dict[str, Any]] = {}
-    stack = [node]
+    seen: dict[str, Upload] = {}
+    stack: list[Node | Pull] = [node]
     while stack:
         current = stack.pop()
-        for upload in current["uploads"]:
-            seen.setdefault(upload["commit"], upload)
-        stack.extend(current["chain"])
+        for upload in current.uploads:
+            seen.setdefault(upload.commit, upload)
+        stack.extend(current.chain)
     if not seen:
         return []
     # commit dates tie within a second; the topological order does not
     order = plumbing.rev_list(repo.cwd, ["--topo-order", "--reverse"], stdin=list(seen))
     rank = {commit: i for i, commit in enumerate(order)}
-    return sorted(seen.values(), key=lambda u: (rank.get(u["commit"], len(rank)), u["date"], u["commit"]))
+    return sorted(seen.values(), key=lambda u: (rank.get(u.commit, len(rank)), u.date, u.commit))
 
 
-def lineage(repo: Repo, rev: str) -> dict[str, Any]:
-    """What `rev`'s data came from: {"rev", "commit", "code_commit", "sources": [raw uploads],
-    "chain": [nested pulls], "entries": [the same as flat trailers]}.
-
-    Each source: {"commit", "source", "files", "date", "subject"}. Each chain item: {"ref", "commit",
-    "pulled_in", "uploads", "chain", ["missing": True when the pulled commit is not in this clone]}.
-    """
+def lineage(repo: Repo, rev: str) -> Lineage:
+    """What `rev`'s data came from: its raw uploads, the nested pulls back to them, the flat trailers."""
     commit = resolve_commit(repo, rev)
     node = Walker(repo).node(commit)
-    return {"rev": rev, "commit": commit, "code_commit": code_commit(repo, commit), "sources": all_uploads(repo, node),
-            "chain": node["chain"], "entries": trailer_entries(node)}
+    return Lineage(rev, commit, code_commit(repo, commit), all_uploads(repo, node), node.chain, trailer_entries(node))
 
 
 def code_commit(repo: Repo, commit: str) -> str:
@@ -114,30 +199,26 @@ def code_commit(repo: Repo, commit: str) -> str:
     return named or commit
 
 
-def trailer_entries(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """The same lineage as flat trailers, pulls before what they pulled: {"commit", "key", "value"}.
+def trailer_entries(node: Node) -> list[Entry]:
+    """The same lineage as flat trailers, pulls before what they pulled (the shape model cards read)."""
+    entries: list[Entry] = []
+    seen: set[str] = set()
 
-    The shape model cards read."""
-    entries, seen = [], set()
-
-    def visit(current: dict[str, Any]) -> None:
-        for pull in current["chain"]:
-            entries.append({"commit": pull["pulled_in"], "key": "Data-From", "value": f"{pull['ref']}@{pull['commit']}"})
+    def visit(current: Node | Pull) -> None:
+        for pull in current.chain:
+            entries.append(Entry(pull.pulled_in, "Data-From", f"{pull.ref}@{pull.commit}"))
             visit(pull)
-        for upload in current["uploads"]:
-            if upload["commit"] not in seen:
-                seen.add(upload["commit"])
-                entries.append({"commit": upload["commit"], "key": "Data-Source", "value": upload["source"]})
+        for upload in current.uploads:
+            if upload.commit not in seen:
+                seen.add(upload.commit)
+                entries.append(Entry(upload.commit, "Data-Source", upload.source))
 
     visit(node)
     return entries
 
 
-def used_by(repo: Repo, rev: str) -> dict[str, Any]:
+def used_by(repo: Repo, rev: str) -> Usage:
     """Branches, tags and runs whose data contains `rev` or was pulled, at any depth, from it or a descendant.
-
-    Returns {"rev", "commit", "users": [{"ref", "name", "kind" (branch/tag/run), "how" (contains/pulled),
-    "via" (the pulls from the ref down to the commit that holds `rev`)}]}.
 
     One `git log --all` gives every commit's parents and `Data-From` pulls; the commits that hold
     `rev` are then found by a breadth-first walk up from it (children first, pulls after: each user
@@ -150,8 +231,8 @@ def used_by(repo: Repo, rev: str) -> dict[str, Any]:
     for ref, commit, kind in _refs(repo):
         via = holds.get(commit)
         if via is not None:
-            users.append({"ref": ref, "name": _short(ref), "kind": kind, "how": "pulled" if via else "contains", "via": list(via)})
-    return {"rev": rev, "commit": target, "users": users}
+            users.append(User(ref, _short(ref), kind, "pulled" if via else "contains", list(via)))
+    return Usage(rev, target, users)
 
 
 def _graph(repo: Repo) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:

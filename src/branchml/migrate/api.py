@@ -24,6 +24,26 @@ from branchml.migrate.rewrite import Report, migrate
 from branchml.pointers import rev_list_pointers
 from branchml.repo import Repo
 from branchml.store.maintenance import check_store, missing_chunks_of_files
+from branchml.workflows import setup
+
+
+def import_history(repo: Repo, source: str, args: list[str], *, min_size: int | None = None, refs: list[str] | None = None,
+                   everything: bool = False, dry_run: bool = False) -> Report:
+    """`migrate import`: `source` is what the history holds now, "lfs" or "dvc" (`args`: refs), or
+    "git" (`args`: path patterns, `min_size` bytes and `refs` to rewrite). branchml is installed first
+    (unless `dry_run`): the rewrite's closing checkout goes through the branchml filter."""
+    if source == "git" and min_size is None:
+        raise BranchmlError("--from git needs --above SIZE and path patterns", hint="e.g. branchml migrate import --above 10MB '*.bin'")
+    if source not in ("git", "lfs", "dvc"):
+        raise BranchmlError(f"unknown history kind {source!r}", hint="use lfs, dvc or git")
+    if not dry_run and repo.root is not None:
+        setup.install(repo)
+    if source == "git":
+        assert min_size is not None  # refused above
+        return import_above(repo, refs or [], args, min_size, everything=everything, dry_run=dry_run)
+    if source == "dvc":
+        return import_dvc(repo, args, everything=everything, dry_run=dry_run)
+    return import_lfs(repo, args, everything=everything, dry_run=dry_run)
 
 
 def import_lfs(repo: Repo, refs: list[str], *, everything: bool = False, dry_run: bool = False) -> Report:

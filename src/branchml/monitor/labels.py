@@ -22,6 +22,7 @@ from branchml.git import plumbing
 from branchml.git.cmd import Where
 from branchml.monitor import stored
 from branchml.monitor.branch import commit_files, list_files
+from branchml.monitor.query import parse_since, tag_logs
 from branchml.monitor.records import FORMAT, LABELS_DIR, LogRecord, branch_ref, now_iso
 
 
@@ -93,3 +94,37 @@ def join(records: list[LogRecord], labels: dict[str, Label]) -> list[dict[str, A
         found = labels.get(record.request_id)
         out.append({**json.loads(record.to_json()), "label": None if found is None else found.label})
     return out
+
+
+@dataclass(frozen=True)
+class LabelsAdded:
+    """What `monitor label` committed: how many labels, onto which env, in which commit."""
+
+    env: str
+    labels: int
+    commit: str
+
+
+def label_file(cwd: Where, env: str, path: Path) -> LabelsAdded:
+    """Commit the ground truth in `path` (CSV or JSON lines with request_id and label) onto monitor/<env>."""
+    rows = read_rows(path)
+    return LabelsAdded(env, len(rows), add_labels(cwd, env, rows, str(path)))
+
+
+def tag_records(cwd: Where, tag: str, envs: list[str] | None = None, since: str | None = None, *,
+                labels: bool = False) -> list[dict[str, Any]]:
+    """Every logged query of `tag`, per monitor branch: the branch's summary and its `records`, each with
+    its `label` (None until the ground truth arrives) when `labels`. `since`: 7d, 12h, 30m or an ISO date."""
+    found = []
+    for logs in tag_logs(cwd, tag, envs, parse_since(since)):
+        if labels:
+            records = join(logs.records, read_labels(cwd, logs.env))
+        else:
+            records = [json.loads(record.to_json()) for record in logs.records]
+        found.append({**logs.summary(), "records": records})
+    return found
+
+
+def tag_summaries(cwd: Where, tag: str, since: str | None = None) -> list[dict[str, object]]:
+    """Per monitor branch: how many records of `tag`, when, which variants (`show TAG --monitor`)."""
+    return [logs.summary() for logs in tag_logs(cwd, tag, None, parse_since(since))]

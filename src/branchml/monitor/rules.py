@@ -18,6 +18,7 @@ from typing import Any
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
+from branchml.monitor.branch import commit_files
 from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
 from branchml.repo import Repo
 
@@ -111,3 +112,31 @@ def _where(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(RULES_PATH)]
     line = f" (line {frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{line}"
+
+
+def current_env(repo: Repo, env: str | None) -> str:
+    """`env`, else the env of the checked-out monitor/<env> branch (what `monitor check` runs on)."""
+    if env:
+        return env
+    head = plumbing.head_ref(repo.cwd) or ""
+    if head.startswith("refs/heads/monitor/"):
+        return head.removeprefix("refs/heads/monitor/")
+    raise BranchmlError("which environment? not on a monitor/<env> branch", hint="pass --env prod (or git switch monitor/prod)")
+
+
+def rules_to_trust(repo: Repo, env: str) -> tuple[str, str]:
+    """(blob, source text) of monitor/<env>'s committed rules file: what `trust` shows before asking."""
+    commit = plumbing.rev_parse(repo.cwd, f"refs/heads/monitor/{env}^{{commit}}")
+    blob = committed_blob(repo, commit) if commit else None
+    if blob is None:
+        raise BranchmlError(f"monitor/{env} has no {RULES_PATH}", hint=f"branchml monitor scaffold --env {env}")
+    with plumbing.CatFile(repo.cwd) as cat:
+        return blob, cat.blob(blob).decode("utf-8", errors="replace")
+
+
+def scaffold_rules(repo: Repo, env: str) -> str:
+    """Commit the default rules file onto monitor/<env> (branches made before it existed); the commit."""
+    commit = plumbing.rev_parse(repo.cwd, f"refs/heads/monitor/{env}^{{commit}}")
+    if commit and committed_blob(repo, commit):
+        raise BranchmlError(f"monitor/{env} already has {RULES_PATH}", hint=f"edit it: git switch monitor/{env}")
+    return commit_files(repo.cwd, env, {RULES_PATH: SCAFFOLD.encode()}, f"monitor/{env}: default alert rules")

@@ -99,7 +99,22 @@ def _consent(repo: Repo, name: str, table: dict[str, Any]) -> None:
     config.write_toml(path, data)
 
 
-def list_remotes(repo: Repo) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ListedRemote:
+    """One blob remote as `branchml remote list` shows it: where its settings come from and whether they work."""
+
+    name: str
+    url: str | None
+    options: dict[str, Any]  # the settings other than url
+    source: str  # local.toml, branchml.toml, work tree, or the Git remote (default)
+    ref: str | None  # the settings branch the committed settings were read from
+    status: str  # "ok", or what is wrong (a problem, untrusted keys, not committed yet)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_remotes(repo: Repo) -> list[ListedRemote]:
     shared = source.shared_settings(repo)
     committed = shared.table.get("remotes", {})
     mine = config.read_toml(settings.local_path(repo.store_dir)).get("remotes", {})
@@ -114,24 +129,22 @@ def list_remotes(repo: Repo) -> list[dict[str, Any]]:
         if spec is not None and spec.ignored:
             status = f"ok; ignored until trusted: {', '.join(spec.ignored)}"
         source_name = "local.toml" if name in mine else config.FILE_NAME
-        out.append({"name": name, "url": spec.url if spec else table.get("url"),
-                    "options": {k: v for k, v in table.items() if k != "url"}, "source": source_name,
-                    "ref": None if name in mine else shared.ref, "status": status})
-    out += _uncommitted_remotes(repo, {row["name"] for row in out}, shared.where)
+        out.append(ListedRemote(name, spec.url if spec else table.get("url"), {k: v for k, v in table.items() if k != "url"},
+                                source_name, None if name in mine else shared.ref, status))
+    out += _uncommitted_remotes(repo, {row.name for row in out}, shared.where)
     default = settings.git_default(repo) if not loaded.specs and not loaded.problems else None
     if default is not None:  # nothing configured: the Git remote carries the chunks (remote/gitrefs.py)
-        out.append({"name": default.name, "url": default.url, "options": {}, "source": "the Git remote (default)",
-                    "ref": None, "status": "ok"})
+        out.append(ListedRemote(default.name, default.url, {}, "the Git remote (default)", None, "ok"))
     return out
 
 
-def _uncommitted_remotes(repo: Repo, known: set[str], where: str) -> list[dict[str, Any]]:
+def _uncommitted_remotes(repo: Repo, known: set[str], where: str) -> list[ListedRemote]:
     """Remotes in the work tree's branchml.toml that the settings branch does not hold yet."""
     if repo.root is None or not (repo.root / config.FILE_NAME).exists():
         return []
     tables = config.read_toml(repo.root / config.FILE_NAME).get("remotes", {})
-    return [{"name": name, "url": table.get("url"), "options": {k: v for k, v in table.items() if k != "url"},
-             "source": "work tree", "ref": None, "status": f"not in effect until committed ({where})"}
+    return [ListedRemote(name, table.get("url"), {k: v for k, v in table.items() if k != "url"}, "work tree", None,
+                         f"not in effect until committed ({where})")
             for name, table in tables.items() if name not in known]
 
 

@@ -9,4 +9,5 @@ from branchml.repo import Repo
 
 
 def data_lineage(repo: Repo, rev: str) -> dict[str, Any]:
-    return lineage(repo, rev)
+    """The lineage as run records commit it (`RunRecord.data_lineage`, docs/formats.md)."""
+    return lineage(repo, rev).as_dict()

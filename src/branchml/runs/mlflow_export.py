@@ -23,13 +23,15 @@ from typing import Any
 from branchml.errors import BranchmlError
 from branchml.repo import Repo
 from branchml.runs import tracking
+from branchml.runs.settings import run_settings
 
 
 def default_db(repo: Repo) -> Path:
     return repo.store_dir / "mlflow" / "mlflow.db"
 
 
-def export(repo: Repo, db_path: Path | None = None, branch: str = "main") -> dict[str, Any]:
+def export(repo: Repo, db_path: Path | None = None, branch: str | None = None) -> dict[str, Any]:
+    """Rebuild an MLflow database from the run records of `branch` (default: the tracking branch of [run])."""
     try:
         from mlflow.entities import (  # optional extra `mlflow`: export only
             Metric,
@@ -39,7 +41,7 @@ def export(repo: Repo, db_path: Path | None = None, branch: str = "main") -> dic
         from mlflow.tracking import MlflowClient  # optional extra `mlflow`: export only
     except ModuleNotFoundError as exc:
         raise BranchmlError(f"MLflow is not installed ({exc.name})", hint="pip install 'branchml[mlflow]'") from exc
-    records = tracking.read_records(repo, branch)
+    records = tracking.read_records(repo, branch or run_settings(repo).tracking_branch)
     db_path = (db_path or default_db(repo)).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")

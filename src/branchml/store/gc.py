@@ -68,6 +68,7 @@ class GcReport:
     dropped_corrupt: list[str] = field(default_factory=list)  # chunk ids found corrupt, not copied
     leftovers: int = 0  # tmp/ entries of killed processes removed (store/leftovers.py)
     leftover_bytes: int = 0
+    dry_run: bool = False  # nothing was removed: the figures say what would be
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -90,7 +91,7 @@ def sweep(store: Store, gc_mark: GcMark, live_oids: set[bytes], *, dry_run: bool
     """
     store.recover()
     live = live_oids | store.index.reused_since(gc_mark.reused_seq)
-    report = GcReport()
+    report = GcReport(dry_run=dry_run)
     plan = _plan(store, gc_mark, live, report)
     plan.garbage_packs |= _packs_with_unindexed_bytes(store, gc_mark, plan)
     if not dry_run:

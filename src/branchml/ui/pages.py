@@ -135,7 +135,7 @@ def releases(repo: Repo) -> dict[str, Any]:
 def tag(repo: Repo, name: str) -> dict[str, Any]:
     if plumbing.rev_parse(repo.cwd, f"refs/tags/{name}") is None:
         raise NotFound(f"no tag named {name!r}")
-    details = show(repo, name)
+    details = show(repo, name).as_dict()  # the page and its JSON read the `show --json` form
     story = why(repo, name)
     return {"tag": name, "show": details, "story": story.as_dict(), "card": _model_card(repo, name)}
 

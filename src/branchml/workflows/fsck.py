@@ -8,7 +8,7 @@ the file the store knows under its oid, and have its record and chunks present.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from branchml import config
@@ -21,6 +21,7 @@ from branchml.pointers import (
     index_pointers,
     reachable_pointers,
 )
+from branchml.settings import StoreSettings
 from branchml.store.maintenance import Problem, check_store, missing_chunks_of_files
 from branchml.store.store import discard_index
 from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
@@ -32,10 +33,28 @@ if TYPE_CHECKING:
 FIX_POINTER = "put the original file back and `git add` it, or restore a good version (`git checkout <commit> -- <path>`)"
 
 
+@dataclass(frozen=True)
+class FsckProblem:
+    """One problem fsck found (`fsck --json` prints a list of them)."""
+
+    kind: str  # missing-chunk, corrupt-chunk, size-mismatch, malformed-pointer, raw-bytes, ... (store/maintenance.py)
+    id: str  # the object: chunk, pack, file oid or Git blob
+    detail: str
+    files: list[str]  # oids of the files it breaks
+    hint: str  # the command or step that repairs it ("" when the detail says it)
+    paths: list[str]  # paths of the tracked files it breaks
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
 @dataclass
 class FsckReport:
-    problems: list[dict[str, object]] = field(default_factory=list)
+    problems: list[FsckProblem] = field(default_factory=list)
     files_checked: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def require_store(repo: Repo) -> None:
@@ -72,16 +91,16 @@ def run_fsck(
     return report
 
 
-def _raw_bytes(repo: Repo, all_refs: bool) -> list[dict[str, object]]:
+def _raw_bytes(repo: Repo, all_refs: bool) -> list[FsckProblem]:
     """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
 
-    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    inline_below = StoreSettings.from_config(config.load(repo.root, repo.store_dir)).inline_below
     found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
-    out: list[dict[str, object]] = []
+    out: list[FsckProblem] = []
     for r in found:
         where = "in the index" if r.commit == STAGED else f"in commit {r.commit[:12]}"
         detail = f"{r.path} ({where}) {r.message()}; fix: {fix_hint([r.path], committed=r.commit != STAGED)}"
-        out.append({"kind": "raw-bytes", "id": r.blob, "detail": detail, "files": [], "hint": "", "paths": [r.path]})
+        out.append(FsckProblem("raw-bytes", r.blob, detail, [], "", [r.path]))
     return out
 
 
@@ -112,10 +131,10 @@ def _size_mismatches(store: Store, entries: list[PointerBlob]) -> list[Problem]:
     return out
 
 
-def _with_paths(problem: Problem, paths: dict[str, set[str]]) -> dict[str, object]:
+def _with_paths(problem: Problem, paths: dict[str, set[str]]) -> FsckProblem:
     found = sorted({path for oid in problem.files for path in paths.get(oid, ())})
-    return {**problem.as_dict(), "paths": found}
+    return FsckProblem(problem.kind, problem.object_id, problem.detail, list(problem.files), problem.hint, found)
 
 
-def _bad_pointer(bad: BadPointer) -> dict[str, object]:
-    return {"kind": "malformed-pointer", "id": bad.blob, "detail": bad.problem, "files": [], "hint": FIX_POINTER, "paths": [bad.path]}
+def _bad_pointer(bad: BadPointer) -> FsckProblem:
+    return FsckProblem("malformed-pointer", bad.blob, bad.problem, [], FIX_POINTER, [bad.path])

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from branchml import config
 from branchml.git import cmd, plumbing
 from branchml.remote import api
+from branchml.remote.api import ListedRemote
 from branchml.repo import Repo
 from branchml.roles.names import role_globs, role_of
 from branchml.version import __version__
@@ -27,7 +28,7 @@ class Status:
     filter_scope: str | None  # local / global / system
     skip_smudge: bool
     store: dict[str, int]
-    remotes: list[dict[str, object]]
+    remotes: list[ListedRemote]
     settings_from: str  # where committed settings (remotes, roles) are read from
     problems: list[Problem] = field(default_factory=list)
 
@@ -72,7 +73,7 @@ def _store_totals(repo: Repo) -> dict[str, int]:
     return totals
 
 
-def _remotes(repo: Repo) -> list[dict[str, object]]:
+def _remotes(repo: Repo) -> list[ListedRemote]:
     return api.list_remotes(repo)
 
 
