@@ -25,6 +25,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -44,6 +45,7 @@ class Connection(asyncio.Protocol):
         waiter.set_result(int(head[9:12]))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True  # e.g. the server's keep-alive timeout on an idle connection
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(ConnectionError(exc or "closed"))
 
@@ -69,11 +71,13 @@ async def run(host: str, port: int, path: str, body: bytes, rate: float, seconds
 
     async def one(due: float) -> None:
         nonlocal errors
+        while idle and idle[-1].closed:
+            idle.pop()
         conn = idle.pop() if idle else (await loop.create_connection(Connection, host, port))[1]
         late.append((time.perf_counter() - due) * 1000)
         try:
-            status = await conn.send(request)
-        except ConnectionError:
+            status = await asyncio.wait_for(conn.send(request), 60)
+        except (ConnectionError, TimeoutError):
             errors += 1
             return
         latencies.append((time.perf_counter() - due) * 1000)

@@ -177,8 +177,12 @@ def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opt
     if "--no-log" not in flags:
         result["commits"] = int(sh(["git", "rev-list", "--count", f"monitor/{where}"], repo, env))
         out = sh([sys.executable, "-m", "branchml", "monitor", "logs", "--tag", "bench-1", "--env", where, "--json"], repo, env)
-        result["records"] = json.loads(out)[0]["count"]
-        print(f"{'':<26} monitor/{where}: {result['records']} records in {result['commits']} commits", flush=True)
+        logs = json.loads(out)[0]
+        result["records"] = logs["count"]
+        predict_ms = sorted(r["latency_ms"] for r in logs["records"])  # the server's own view: the tag's predict
+        result["predict_p50_ms"], result["predict_p99_ms"] = statistics.median(predict_ms), predict_ms[int(len(predict_ms) * 0.99) - 1]
+        print(f"{'':<26} monitor/{where}: {result['records']} records in {result['commits']} commits; "
+              f"predict time in the server p50 {result['predict_p50_ms']:.3f} ms, p99 {result['predict_p99_ms']:.3f} ms", flush=True)
     return result
 
 

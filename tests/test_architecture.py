@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "branchml"
 # The one list: lowest layer first. A package or module name (the part after `branchml.`) per entry;
 # a new package goes here (and in docs/architecture.md) in the change that adds it.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "version", "files", "listen"},  # 1 leaf helpers
+    {"errors", "config", "settings", "version", "files", "listen"},  # 1 leaf helpers
     {"store"},  # 2 bytes on disk
     {"git"},  # 3 the git binary
     {"repo", "pointers", "checkout", "crash"},  # 4 a repository: paths, pointers, checkout, crash logs

@@ -15,6 +15,7 @@ from pathlib import Path
 import blake3
 import pytest
 
+from branchml.errors import ExitCode
 from conftest import bml, git
 
 
@@ -96,4 +97,4 @@ def test_without_reflink_support_files_are_copied_without_a_word(tmp_path):
     assert not list((repo / ".git" / "branchml" / "files").glob("??/*"))  # no whole-file copies kept
     (repo / ".git" / "branchml" / "local.toml").write_text('[checkout]\nlink = "hardlink"\n')
     proc = bml(repo, "install", check=False)
-    assert proc.returncode == 1 and "hardlink" in proc.stderr.decode() and "refused" in proc.stderr.decode()
+    assert proc.returncode == ExitCode.SETTING_WRONG and "hardlink" in proc.stderr.decode() and "refused" in proc.stderr.decode()

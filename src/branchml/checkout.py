@@ -29,7 +29,8 @@ from branchml.errors import BranchmlError
 from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
-from branchml.store.filecache import FileCache, link_mode
+from branchml.settings import CheckoutSettings
+from branchml.store.filecache import FileCache
 from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.store.restore import write_file
@@ -183,10 +184,17 @@ def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, 
                     failed.append((item.entry.path, exc))
                 elif first is None:
                     first = exc
-                    for later in futures:
-                        later.cancel()  # the files not started yet; those running finish
+                    _cancel(futures)
+            except BaseException:
+                _cancel(futures)  # an unexpected error (a full disk...): no more files started
+                raise
     if first is not None:
         raise first
+
+
+def _cancel(futures: list[Future[written.Written]]) -> None:
+    for future in futures:
+        future.cancel()  # the files not started yet; those running finish
 
 
 def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, temp_dir: Path | None,
@@ -210,8 +218,8 @@ def _temp_path(item: PointerFile, n: int, temp_dir: Path | None) -> Path:
 def _file_cache(repo: Repo) -> FileCache | None:
     """The store's whole-file cache when `[checkout] link = "reflink"`, else None (plain copies)."""
 
-    settings = config.load(repo.root, repo.store_dir).get("checkout", {})
-    return FileCache(repo.store) if link_mode(settings) == "reflink" else None
+    settings = CheckoutSettings.from_config(config.load(repo.root, repo.store_dir))
+    return FileCache(repo.store) if settings.link == "reflink" else None
 
 
 def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, cache: FileCache | None) -> written.Written:

@@ -15,6 +15,7 @@ from typing import Any
 
 import tomli_w
 
+from branchml import settings
 from branchml.errors import BranchmlError, SettingError
 from branchml.files import write_atomic
 
@@ -137,21 +138,30 @@ def _wrong_type(where: str, name: str, value: Any, expected: type) -> None:
                        hint=f"fix {name} in {where}")
 
 
-def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None) -> dict[str, Any]:
-    """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit) <- local.toml."""
+def load(root: Path | None, store_dir: Path | None = None, committed_text: str | None = None,
+         committed_name: str = FILE_NAME) -> dict[str, Any]:
+    """Defaults <- committed branchml.toml (work tree, or `committed_text` read from a commit, named
+    `committed_name` in errors, e.g. "acme-2:branchml.toml") <- local.toml; each file checked as read."""
     if committed_text is not None:
-        committed = parse_toml(committed_text, FILE_NAME)
-    elif root is not None:
-        committed = read_toml(root / FILE_NAME)
+        where = committed_name
+        committed = parse_toml(committed_text, where)
     else:
-        committed = {}
-    check_types(committed, str(root / FILE_NAME) if root is not None else FILE_NAME)
+        where = str(root / FILE_NAME) if root is not None else FILE_NAME
+        committed = read_toml(root / FILE_NAME) if root is not None else {}
+    checked(committed, where)
     cfg = merge_dicts(DEFAULTS, committed)
     if store_dir is not None:
         local = read_toml(store_dir / "local.toml")
-        check_types(local, str(store_dir / "local.toml"))
+        checked(local, str(store_dir / "local.toml"))
         cfg = merge_dicts(cfg, local)
     return cfg
+
+
+def checked(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """One settings file's tables, their types and the values of the record sections checked."""
+    check_types(table, where)
+    settings.check(table, where)
+    return table
 
 
 def write_toml(path: Path, data: dict[str, Any]) -> None:

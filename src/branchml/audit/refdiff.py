@@ -7,7 +7,6 @@ and metrics come from the run records of tags, or from the refs' params/metrics 
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from branchml.repo import Repo
 from branchml.roles.paths import PathKinds
 from branchml.runs import tracking
 from branchml.runs.settings import RunSettings
+from branchml.settings import DiffSettings, MergeSettings
 
-DEFAULT_ROWS_MAX = 256 << 20  # whole-ref diffs compare rows of files up to this size (README, "Diffs")
 STATUS = {"A": "added", "D": "removed", "M": "modified", "T": "type-changed"}
 
 
@@ -63,7 +62,7 @@ def diff_refs(repo: Repo, a: str, b: str, paths: list[str] | None = None, *, key
     commit_a, commit_b = require_rev(repo, a), require_rev(repo, b)
     cfg = config.load(repo.root, repo.store_dir)
     kinds = PathKinds.from_config(cfg)
-    limit = rows_max if rows_max is not None else (None if paths else int(cfg.get("diff", {}).get("rows_max_bytes", DEFAULT_ROWS_MAX)))
+    limit = rows_max if rows_max is not None else (None if paths else DiffSettings.from_config(cfg).rows_max_bytes)
     files = []
     for status, path in changed_paths(repo, commit_a, commit_b, paths):
         change = _file_change(repo, commit_a, commit_b, status, path, kinds.kind_of(path))
@@ -129,11 +128,9 @@ def shared_columns(old: Table | None, new: Table | None) -> list[str] | None:
 
 
 def _configured_key(cfg: dict[str, Any], path: str) -> list[str] | None:
-    table = cfg.get("merge", {}).get("rows", {})
-    for pattern, key in table.get("keys", {}).items():
-        if fnmatch.fnmatchcase(path, pattern):
-            return [k for k in str(key).split(",") if k] or None
-    return [k for k in str(table.get("key", "")).split(",") if k] or None
+    """`[merge.rows]` key (or `keys` by glob), as for the rows merge driver: columns joined by ","."""
+    key = MergeSettings.from_config(cfg).rows.key_for(path)
+    return [k for k in key.split(",") if k] or None
 
 
 def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -28,8 +28,7 @@ from branchml.runs import tracking
 from branchml.runs.card import CARD_NAME
 from branchml.runs.run import execute, read_json_object
 from branchml.runs.settings import run_settings
-
-DEFAULT_TOLERANCE = 1e-9
+from branchml.settings import RerunSettings
 
 
 @dataclass
@@ -102,10 +101,8 @@ def _metrics(repo: Repo, where: Path) -> dict[str, Any]:
 
 
 def _tolerances(repo: Repo) -> dict[str, float]:
-    table = config.load(repo.root, repo.store_dir).get("rerun", {})
-    default = float(table.get("tolerance", DEFAULT_TOLERANCE))
-    per_metric = {str(k): float(v) for k, v in table.get("metrics", {}).items()}
-    return {"": default, **per_metric}
+    settings = RerunSettings.from_config(config.load(repo.root, repo.store_dir))
+    return {"": settings.tolerance, **settings.metrics}
 
 
 def compare_metrics(recorded: dict[str, Any], again: dict[str, Any], tolerances: dict[str, float]) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ import blake3
 from branchml import config
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.git import cmd
+from branchml.settings import DiffSettings
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -25,7 +26,6 @@ from branchml.store.pointer import (
 from branchml.store.store import Store
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
-DEFAULT_MAX = 16 << 20
 
 
 def textconv(path: str, out: BinaryIO) -> None:
@@ -83,8 +83,8 @@ def _limit() -> int:
     try:
         settings = config.load(cmd.toplevel(), cmd.common_dir() / "branchml")
     except BranchmlError:
-        return DEFAULT_MAX
-    return int(settings.get("diff", {}).get("textconv_max_bytes", DEFAULT_MAX))
+        return DiffSettings().textconv_max_bytes
+    return DiffSettings.from_config(settings).textconv_max_bytes
 
 
 def _is_text(path: str) -> bool:

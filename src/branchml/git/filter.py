@@ -27,6 +27,7 @@ from branchml.git.protocol import (
     PacketWriter,
     ProtocolError,
 )
+from branchml.settings import CheckoutSettings, StoreSettings
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -40,14 +41,14 @@ SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread
 
 
-def store_settings(root: Path) -> dict[str, Any]:
+def store_settings(root: Path) -> StoreSettings:
     """The [store] table of branchml.toml (defaults if it cannot be read: the filter must not fail, but says so)."""
     try:
         cfg = config.load(root)
     except BranchmlError as exc:
         sys.stderr.write(f"branchml: {exc.message}; the filter uses the default [store] settings until it is fixed\n")
         cfg = config.DEFAULTS
-    return {**config.DEFAULTS["store"], **cfg.get("store", {})}
+    return StoreSettings.from_config(cfg)
 
 
 # Given by the entry point (remote/ is a layer above): fetch, in one batch, what a checkout's target
@@ -73,8 +74,8 @@ class FilterServer:
         self.prefetch_tree = prefetch_tree
         self.report_crash = report_crash
         settings = store_settings(root)
-        self.inline_below = int(settings["inline_below"])
-        self.checkout_in_git_max = int(settings["checkout_in_git_max"])
+        self.inline_below = settings.inline_below
+        self.checkout_in_git_max = settings.checkout_in_git_max
         self.skip_smudge = config.skip_smudge()
         self._repo: Any = None
         self._prefetched: dict[str, BranchmlError | None] = {}  # treeish -> why its content cannot be had
@@ -105,10 +106,10 @@ class FilterServer:
         clones them from the store's whole-file copies; read once, on the first smudge."""
         if self._link_min_size is None:
             try:
-                table = config.load(self.root, self.store.root).get("checkout", {})
-            except BranchmlError:
-                table = {}
-            self._link_min_size = int(table.get("link_min_size", 1 << 20)) if table.get("link") == "reflink" else float("inf")
+                checkout = CheckoutSettings.from_config(config.load(self.root, self.store.root))
+            except BranchmlError:  # the checkout hook reports it; Git writes every file meanwhile
+                checkout = CheckoutSettings.from_config(config.DEFAULTS)
+            self._link_min_size = checkout.link_min_size if checkout.link == "reflink" else float("inf")
         return self._link_min_size
 
     def close(self) -> None:

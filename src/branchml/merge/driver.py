@@ -7,7 +7,6 @@ an error is never passed off as a clean merge, and no partial bytes are ever wri
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from branchml.merge.sides import (
 )
 from branchml.merge.sqlite import merge_sqlite
 from branchml.repo import Repo
+from branchml.settings import MergeSettings, StoreSettings
 from branchml.store.store import Store
 
 DRIVERS = ("jsonlist", "rows", "sqlite", "replace")
@@ -64,21 +64,22 @@ class Env:
             raise BranchmlError(f"{self.path}: a branchml pointer, but no repository here to read its content from")
         return self.repo.store
 
+    @cached_property
+    def merge_settings(self) -> MergeSettings:
+        return MergeSettings.from_config(self.config)
+
     def key(self, driver: str) -> str | None:
         """The key for this path: the first matching glob under [merge.DRIVER.keys], else [merge.DRIVER] key."""
-        table = self.config.get("merge", {}).get(driver, {})
-        for pattern, key in table.get("keys", {}).items():
-            if fnmatch.fnmatchcase(self.path, pattern):
-                return key or None
-        return table.get("key") or None
+        keys = {"rows": self.merge_settings.rows, "jsonlist": self.merge_settings.jsonlist}[driver]
+        return keys.key_for(self.path) or None
 
     @property
     def max_bytes(self) -> int:
-        return int(self.config.get("merge", {}).get("max_bytes", 1 << 30))
+        return self.merge_settings.max_bytes
 
     def as_pointer(self, ours: Side, theirs: Side, size: int) -> bool:
         """Answer a pointer when the file is tracked (a side was one) and not small enough to stay inline."""
-        inline_below = int(self.config.get("store", {}).get("inline_below", 0))
+        inline_below = StoreSettings.from_config(self.config).inline_below
         return bool(ours.pointer or theirs.pointer) and size >= inline_below
 
     def tmp_folder(self) -> str | None:

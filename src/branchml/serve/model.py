@@ -17,7 +17,7 @@ safetensors weights hold no code at all. An ONNX tag may leave `predict` out (th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from branchml import config
@@ -27,27 +27,19 @@ from branchml.repo import Repo
 from branchml.serve.frame import Column, Frame, parse_schema
 from branchml.serve.loaders import NEEDS_PREDICT, load_model, onnx_predict
 from branchml.serve.tree import TagFiles, TreeImporter
+from branchml.settings import ServeSettings
 
 Predict = Callable[[Any, Frame], Any]
 
 
-@dataclass(frozen=True)
-class ServeSettings:
-    predict: str
-    model: str
-    input_schema: str
-    trusted_types: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any], tag: str) -> ServeSettings:
-        serve = cfg.get("serve", {})
-        model, predict = serve.get("model") or "", serve.get("predict") or ""
-        needs_predict = model.endswith(NEEDS_PREDICT)
-        if not model or (predict and ":" not in predict) or (needs_predict and not predict):
-            raise ServeError(f"{tag}: branchml.toml at that tag has no usable [serve] predict/model settings",
-                             hint='commit [serve] predict = "predict.py:predict" and model = "models/model.skops" '
-                                  '(an .onnx model needs no predict), then train and tag again')
-        return cls(predict, model, serve.get("input_schema", ""), list(serve.get("trusted_types", [])))
+def servable(cfg: dict[str, Any], tag: str) -> ServeSettings:
+    """The tag's [serve] settings (values checked as read), if they name what serving needs."""
+    settings = ServeSettings.from_config(cfg)
+    if not settings.model or (settings.model.endswith(NEEDS_PREDICT) and not settings.predict):
+        raise ServeError(f"{tag}: branchml.toml at that tag has no usable [serve] predict/model settings",
+                         hint='commit [serve] predict = "predict.py:predict" and model = "models/model.skops" '
+                              '(an .onnx model needs no predict), then train and tag again')
+    return settings
 
 
 @dataclass
@@ -80,8 +72,9 @@ def load_tag(repo: Repo, tag: str) -> TaggedModel:
     files = TagFiles(repo, tag, commit)
     try:
         toml = files.get(config.FILE_NAME)
-        cfg = config.load(None, repo.store_dir, committed_text=(toml or b"").decode())
-        settings = ServeSettings.from_config(cfg, tag)
+        cfg = config.load(None, repo.store_dir, committed_text=(toml or b"").decode(),
+                          committed_name=f"{tag}:{config.FILE_NAME}")
+        settings = servable(cfg, tag)
         model = load_model(files.require(settings.model, "[serve] model"), settings.model, settings.trusted_types, tag)
         schema = _schema(files, settings)
         entry = _entry_point(files, settings.predict) if settings.predict else onnx_predict

@@ -19,25 +19,12 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from branchml.errors import BranchmlError
 from branchml.files import write_atomic
 from branchml.store import reflink
 from branchml.store.pointer import Pointer
 from branchml.store.store import Store
 
-MODES = ("copy", "reflink")
 LEDGER_FORMAT = 1
-
-
-def link_mode(settings: dict[str, object]) -> str:
-    """The `[checkout] link` setting, checked: hard and symbolic links are refused, with the reason."""
-    mode = str(settings.get("link", "copy"))
-    if mode in ("hardlink", "symlink"):
-        raise BranchmlError(f"[checkout] link = {mode!r} is refused: an edit through a {mode} would change the "
-                            "stored copy every other checkout uses", hint='use link = "reflink" (copy-on-write) or "copy"')
-    if mode not in MODES:
-        raise BranchmlError(f"[checkout] link = {mode!r} is not known", hint='use "copy" (default) or "reflink"')
-    return mode
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ KIND_FILE = b"F"
 MAX_RECORD = 64 << 20  # a file record of 2M chunk ids is still under this
 FILE_CHECK_LEN = 32
 WRITEV_PARTS = 512  # header + payload per record, under IOV_MAX (1024 on Linux)
+# Bytes per writev: 4 MiB writes cost twice the system time of 1 MiB ones here (bench/RESULTS.md)
+WRITEV_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,8 @@ class PackWriter:
         return offset
 
     def append_many(self, records: list[tuple[bytes, int, bytes, bytes | memoryview, int]]) -> list[int]:
-        """Write records (kind, flags, id, payload, raw length) with one writev per few hundred;
-        return their payload offsets. On a failure none of them counts: the pack is cut back."""
+        """Write records (kind, flags, id, payload, raw length), a writev per MiB or so; return their
+        payload offsets. On a failure none of them counts: the pack is cut back."""
         start = self.size
         offsets: list[int] = []
         parts: list[bytes | memoryview] = []
@@ -124,8 +126,8 @@ class PackWriter:
             offsets.append(end + RECORD_HEADER.size)
             end += RECORD_HEADER.size + len(payload)
         try:
-            for first in range(0, len(parts), WRITEV_PARTS):
-                self._write_parts(parts[first : first + WRITEV_PARTS])
+            for group in _writev_groups(parts):
+                self._write_parts(group)
         except OSError as exc:
             self._give_back(start, exc)
         return offsets
@@ -158,6 +160,19 @@ class PackWriter:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
+
+
+def _writev_groups(parts: list[bytes | memoryview]) -> list[list[bytes | memoryview]]:
+    """Consecutive parts in groups of about WRITEV_BYTES, at most WRITEV_PARTS each, records whole."""
+    groups: list[list[bytes | memoryview]] = [[]]
+    size = 0
+    for header, payload in zip(parts[::2], parts[1::2]):
+        if groups[-1] and (size >= WRITEV_BYTES or len(groups[-1]) >= WRITEV_PARTS):
+            groups.append([])
+            size = 0
+        groups[-1] += [header, payload]
+        size += len(header) + len(payload)
+    return groups
 
 
 def is_locked(path: Path) -> bool:

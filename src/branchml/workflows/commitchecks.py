@@ -17,6 +17,7 @@ from branchml.merge.unresolved import find_unresolved
 from branchml.roles.branches import verify_update
 from branchml.roles.hooks import branch_heads, client_policy, listing, server_config
 from branchml.roles.rules import Policy, RefUpdate, Violation, check
+from branchml.settings import StoreSettings
 from branchml.workflows.rawbytes import commit_changes, fix_hint, raw_in_commits
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class CommitsRefused(BranchmlError):
 
 def commit_problems(repo: Repo, ref: str, commits: list[str], cfg: dict[str, Any], role: str) -> list[Violation]:
     """Raw bytes where pointers belong, and unresolved merge conflicts, in what `commits` add or change."""
-    inline_below = int(cfg.get("store", {}).get("inline_below", 0))
+    inline_below = StoreSettings.from_config(cfg).inline_below
     raw = raw_in_commits(repo, commits, inline_below)
     found = [Violation(ref, role, r.commit, r.path, "raw-bytes", f"{r.message()}; fix: {fix_hint([r.path], committed=True)}")
              for r in raw]

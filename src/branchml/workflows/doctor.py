@@ -18,6 +18,7 @@ from branchml import config
 from branchml.checkout import materialize
 from branchml.git import cmd, hooks, porcelain
 from branchml.repo import Repo
+from branchml.settings import StoreSettings
 from branchml.workflows import setup
 from branchml.workflows.rawbytes import SHOULD_BE_POINTER, staged_raw
 
@@ -74,7 +75,7 @@ def check_raw_bytes(repo: Repo) -> list[Problem]:
     (committed from a clone without `branchml install`): Git LFS's "should have been pointers"."""
     if repo.root is None:
         return []
-    inline_below = int(config.load(repo.root).get("store", {}).get("inline_below", 0))
+    inline_below = StoreSettings.from_config(config.load(repo.root)).inline_below
     paths = sorted({r.path for r in staged_raw(repo, inline_below)})
     if not paths:
         return []

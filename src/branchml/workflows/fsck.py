@@ -21,6 +21,7 @@ from branchml.pointers import (
     index_pointers,
     reachable_pointers,
 )
+from branchml.settings import StoreSettings
 from branchml.store.maintenance import Problem, check_store, missing_chunks_of_files
 from branchml.store.store import discard_index
 from branchml.workflows.rawbytes import STAGED, fix_hint, raw_at_refs, staged_raw
@@ -93,7 +94,7 @@ def run_fsck(
 def _raw_bytes(repo: Repo, all_refs: bool) -> list[FsckProblem]:
     """Tracked files Git holds as raw bytes (committed without the filter): in the index, or every ref tip."""
 
-    inline_below = int(config.load(repo.root, repo.store_dir)["store"]["inline_below"])
+    inline_below = StoreSettings.from_config(config.load(repo.root, repo.store_dir)).inline_below
     found = raw_at_refs(repo, inline_below) if all_refs else staged_raw(repo, inline_below)
     out: list[FsckProblem] = []
     for r in found:
