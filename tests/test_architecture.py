@@ -46,6 +46,7 @@ OPTIONAL_MODULES = {
     "branchml.serve.app", "branchml.serve.server", "branchml.ui.server", "branchml.ui.app",
     "branchml.gateway.app", "branchml.gateway.server",  # starlette and uvicorn (extra `gateway`)
     "branchml.remote.sftp",  # paramiko (extra `remote`): loaded only for ssh:// and sftp:// remotes
+    "branchml.serve.launch",  # fastapi, uvicorn: `branchml.api` loads it on first use of serve_model
 }
 
 # Violations that predate this test, being fixed; the list may only shrink (the test says when).
@@ -420,9 +421,6 @@ CLI_ALLOWED: dict[str, set[str]] = {
                            "branchml.remote.prefetch", "branchml.repo"},
     # The error handler of every command, and `branchml --version`: they must not load the library either.
     "branchml.cli.app": {"branchml.crash", "branchml.version"},
-    # Git runs `branchml merge-driver` once per merged file: loading the whole API (about 0.2 s more
-    # than the driver alone) would be paid per file of every merge.
-    "branchml.cli.merge_cmds": {"branchml.merge.driver"},
     # The `gateway` extra alone must run the gateway; branchml.api also reaches the dashboard's server
     # (the `ui` extra), see test_the_gateway_imports_nothing_of_the_dashboard.
     "branchml.cli.gateway_cmds": {"branchml.gateway.credentials", "branchml.gateway.server", "branchml.repo"},
@@ -466,3 +464,36 @@ def test_branchml_reexports_exactly_the_public_api():
     api_tree = ast.parse((PACKAGE / "api.py").read_text())
     public = next(n.value for n in api_tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__all__")
     assert {*ast.literal_eval(lazy), "__version__"} == set(ast.literal_eval(public))
+
+
+def _api_imports() -> dict[str, tuple[str, str]]:
+    """What api.py's `if TYPE_CHECKING:` block imports: name -> (module, attribute)."""
+    tree = ast.parse((PACKAGE / "api.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    return {a.asname or a.name: (node.module or "", a.name)
+            for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+
+
+def test_the_lazy_api_loads_what_type_checkers_read():
+    """`branchml.api` imports name by name (`_WHERE`), type checkers read its TYPE_CHECKING imports:
+    the two must name the same objects, and every public name must load."""
+    import branchml.api as api
+
+    assert _api_imports() == api._WHERE
+    assert set(api.__all__) == set(api._WHERE) | {"BranchmlError", "CheckFailed", "ExitCode", "__version__"}
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    with pytest.raises(AttributeError):
+        api.not_a_name  # noqa: B018 -- the attribute access is the test
+
+
+def test_a_command_loads_only_what_it_calls():
+    """The CLI imports branchml.api for every command; a name loads its own module only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from branchml import api; api.lineage; "
+            "print(sorted(m for m in sys.modules if m.startswith(('branchml.monitor', 'branchml.serve', 'branchml.audit'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(PACKAGE.parent)})
+    assert out.stdout.strip() == "[]"

@@ -141,3 +141,20 @@ def test_a_change_at_the_first_byte_of_a_chunk_moves_the_cut_before_it_as_a_full
         new = w.add_stream(io.BytesIO(bytes(data)), previous=old.oid_bytes)
     assert store.file_record(new.oid).chunk_ids == canonical_ids(bytes(data))
     assert store.read_file(new) == bytes(data)
+
+
+def test_one_writer_keeps_every_byte_when_its_block_size_changes_between_files(tmp_path):
+    """Block buffers are reused from file to file; one made for another block size is not."""
+    data = random.Random(9).randbytes(3 << 20)
+    store = Store(tmp_path / "bml")
+    with store.writer() as w:
+        w.block_size = 2 << 20
+        first = w.add_stream(io.BytesIO(data))
+        w.block_size = MAX_CHUNK
+        second = w.add_stream(io.BytesIO(data[1:]))
+        w.block_size = 2 << 20
+        third = w.add_stream(io.BytesIO(data[2:]))
+    assert store.read_file(first) == data
+    assert store.read_file(second) == data[1:]
+    assert store.read_file(third) == data[2:]
+    assert store.file_record(third.oid).chunk_ids == canonical_ids(data[2:])

@@ -184,10 +184,17 @@ def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, 
                     failed.append((item.entry.path, exc))
                 elif first is None:
                     first = exc
-                    for later in futures:
-                        later.cancel()  # the files not started yet; those running finish
+                    _cancel(futures)
+            except BaseException:
+                _cancel(futures)  # an unexpected error (a full disk...): no more files started
+                raise
     if first is not None:
         raise first
+
+
+def _cancel(futures: list[Future[written.Written]]) -> None:
+    for future in futures:
+        future.cancel()  # the files not started yet; those running finish
 
 
 def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, temp_dir: Path | None,

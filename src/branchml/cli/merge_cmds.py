@@ -6,8 +6,7 @@ import sys
 
 import click
 
-# not branchml.api: Git starts this once per merged file (CLI_ALLOWED in tests/test_architecture.py)
-from branchml.merge.driver import run
+from branchml import api
 
 
 @click.command("merge-driver", hidden=True)
@@ -19,4 +18,4 @@ from branchml.merge.driver import run
 @click.argument("marker_size", default="7")
 def merge_driver(name: str, base: str, ours: str, theirs: str, path: str, marker_size: str) -> None:
     """Merge BASE, OURS and THEIRS (Git's %O %A %B) of PATH into OURS; exit 0 clean, 1 conflict, 129 error."""
-    sys.exit(run(name, base, ours, theirs, path, marker_size))
+    sys.exit(api.run_merge_driver(name, base, ours, theirs, path, marker_size))

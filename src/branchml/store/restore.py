@@ -5,7 +5,7 @@ buffer the thread reuses), verified against the chunk's BLAKE3 id (decompressed 
 compressed), and only then written at their offset (`pwrite`); the very bytes written go on into the
 whole-file hash. Every byte is read once, and all four steps work on a chunk (~80 KiB) still in the
 CPU cache: batches of megabytes spread over threads, or a kernel copy with a read-back for the
-whole-file hash, cost half as much CPU again (bench/RESULTS.md, run F). Callers write several files
+whole-file hash, cost 20-80% more CPU (bench/RESULTS.md, run G). Callers write several files
 at once for parallelism (`checkout`); reading, zstd, BLAKE3 and the write release the GIL.
 
 The caller renames the file into place only after the whole-file hash matched the oid, so a failure

@@ -377,7 +377,7 @@ class StoreWriter:
             while not done:
                 if len(flowing) >= IN_FLIGHT:
                     self._settle(*flowing.popleft())
-                buffer = self._buffers.pop() if self._buffers else bytearray(cutter.head_room + self.block_size)
+                buffer = self._buffer(cutter.head_room + self.block_size)
                 length = _read_exactly(stream, memoryview(buffer)[cutter.head_room :])
                 done = length < self.block_size
                 flowing.append((buffer, self._cutter.submit(self._cut_block, cutter, state, buffer, length, done)))
@@ -401,6 +401,14 @@ class StoreWriter:
         state.size += len(piece.span)
         return [self._hasher.submit(_hash_whole, state, piece.span),
                 self._worker.submit(self._store_chunks, piece.chunks, piece.ids)]
+
+    def _buffer(self, size: int) -> bytearray:
+        """A block buffer of `size` bytes: a reused one (its pages are already mapped) or a new one."""
+        while self._buffers:
+            buffer = self._buffers.pop()
+            if len(buffer) == size:  # block_size may have changed since it was made
+                return buffer
+        return bytearray(size)
 
     def _settle(self, buffer: bytearray, cut: Future[list[Future[None]]]) -> None:
         """Wait until every stage is done with a block (re-raising a stage's error), then reuse its buffer."""
