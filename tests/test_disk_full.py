@@ -59,3 +59,32 @@ def test_a_full_disk_is_one_line_naming_the_file_and_fsck_still_opens_the_store(
     (small_disk / "filler").unlink()
     git(repo, "add", "data/big.bin")
     assert bml(repo, "fsck").returncode == 0
+
+
+def test_a_full_disk_mid_checkout_names_the_file_and_leaves_its_pointer(small_disk):
+    """A large file written after checkout (post-checkout) on a full disk: one line naming the work-tree
+    file, no partial content and no temp file left, and `git checkout -f` restores it once there is room."""
+    repo = small_disk / "repo"
+    bml(small_disk, "init", str(repo))
+    bml(repo, "track", "data/**")
+    settings = repo / "branchml.toml"
+    settings.write_text(settings.read_text().replace("checkout_in_git_max = 67108864", "checkout_in_git_max = 100000"))
+    write_random(repo / "data" / "big.bin", 700_000, 1)
+    content = (repo / "data" / "big.bin").read_bytes()
+    commit_all(repo, "big")
+    git(repo, "switch", "-qc", "empty")
+    git(repo, "rm", "-q", "data/big.bin")
+    git(repo, "commit", "-qm", "no big file")
+    fill(small_disk / "filler", leave=200_000)  # the store holds big.bin; its work-tree copy cannot fit
+    switch = subprocess.run(["git", "switch", "-q", "main"], cwd=repo, capture_output=True, check=False)
+    err = switch.stderr.decode()
+    assert switch.returncode != 0, err
+    assert "Traceback" not in err and "no space left on the device" in err and "data/big.bin" in err, err
+    left = (repo / "data" / "big.bin").read_bytes()
+    assert left.startswith(b"branchml pointer v1\n"), left[:80]  # its pointer, never partial content
+    assert not list((repo / ".git" / "branchml" / "tmp").glob("checkout-*"))
+    (small_disk / "filler").unlink()
+    assert "git checkout -- data/big.bin" in err  # the hint, followed
+    git(repo, "checkout", "-q", "--", "data/big.bin")
+    assert (repo / "data" / "big.bin").read_bytes() == content
+    assert git(repo, "status", "--porcelain") == ""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchml import config
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, NoSpace, is_disk_full
 from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
@@ -245,6 +245,11 @@ def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, c
         os.replace(tmp, target)
         if cache is not None:
             cache.renamed(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):  # one line naming the file, like every full disk; its pointer stays
+            raise NoSpace(item.entry.path, hint=f"free some space, then run `git checkout -- {item.entry.path}`") from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

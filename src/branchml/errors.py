@@ -119,9 +119,10 @@ class NoSpace(BranchmlError):
 
     exit_code = ExitCode.DISK_FULL
 
-    def __init__(self, path: object) -> None:
+    def __init__(self, path: object, hint: str = "free some space, then run the command again; "
+                                                 "`branchml gc` removes stored content nothing needs") -> None:
         super().__init__(f"{path}: no space left on the device (nothing was lost: what was written before is intact)",
-                         hint="free some space, then run the command again; `branchml gc` removes stored content nothing needs")
+                         hint=hint)
 
 
 def is_disk_full(exc: BaseException) -> bool:
