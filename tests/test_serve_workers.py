@@ -133,6 +133,41 @@ def test_two_workers_log_every_acknowledged_record_once_even_when_one_is_killed(
     assert bml(tagged, "verify", "--branch", "monitor/multi", check=False).returncode == 0
 
 
+def test_workers_stop_and_commit_their_logs_when_the_supervisor_is_killed(tagged):
+    """A SIGKILL of the supervisor (nothing can catch it) must not leave its workers serving on alone:
+    each gets SIGTERM from the kernel, stops gracefully and commits what it acknowledged."""
+    srv = Server(tagged, "lin-1", "--workers", "2", "--env", "orphans", "--batch-records", "1000", "--batch-seconds", "30")
+    workers = _workers(srv.proc)
+    assert len(workers) == 2
+    acked = []
+    for n in range(12):
+        rid = f"o-{n}-{uuid.uuid4().hex[:6]}"
+        answer = httpx.post(srv.url + "/invocations", json=split(ROW), headers={"X-Request-ID": rid, "Connection": "close"})
+        assert answer.status_code == 200
+        acked.append(rid)
+    srv.client.close()
+    srv.proc.kill()
+    srv.proc.wait(60)
+    for _ in range(600):
+        if not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
+            break
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
+    for pid in alive:
+        subprocess.run(["kill", "-KILL", str(pid)], check=False)  # do not leave them behind either way
+    assert not alive, f"workers {alive} outlived their supervisor"
+    assert set(acked) <= {r["request_id"] for r in logged(tagged, "lin-1", "orphans")}
+    folder = Repo.find(tagged).store_dir / "monitor" / "orphans"
+    assert not list(folder.glob("*.journal"))  # each stopped gracefully: its journal committed and removed
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (FileNotFoundError, IndexError):
+        return "zombie"
+
+
 def _unshare() -> list[str] | None:
     """A command prefix that runs its command in a private mount namespace, or None where not allowed."""
     if shutil.which("unshare") is None:

@@ -8,7 +8,8 @@ replaced; the new worker's Logger commits what the dead one journaled (monitor/j
 nothing it acknowledged is lost. A worker that exits by itself (a tag failed to load) stops the
 others, and the supervisor fails with its status. SIGTERM or SIGINT is passed to every worker as
 SIGTERM (a graceful stop: open requests finish, each Logger commits); the supervisor exits 0 once
-all have stopped cleanly.
+all have stopped cleanly. A supervisor killed outright (SIGKILL) cannot pass anything on: on Linux
+the kernel then sends each worker SIGTERM itself (PR_SET_PDEATHSIG), so none serves on alone.
 
 Workers are forked, not spawned: the socket is inherited, and the supervisor holds no threads or
 long-lived Git processes at fork time (the tags load in each worker, after the fork).
@@ -16,6 +17,7 @@ long-lived Git processes at fork time (the tags load in each worker, after the f
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -58,8 +60,10 @@ class Supervisor:
     def _spawn(self, ready_end: int | None = None, other_end: int | None = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
+            _stop_with(supervisor)
             self._be_worker(ready_end, other_end)
         self.children.add(pid)
         if self.stopping:  # a signal arrived while forking: this one missed the broadcast
@@ -119,6 +123,20 @@ class Supervisor:
         self.stopping = True
         for pid in list(self.children):
             _kill(pid)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _stop_with(supervisor: int) -> None:
+    """In a new worker: have the kernel send SIGTERM when the supervisor dies, even by SIGKILL (which
+    it cannot catch to stop its workers), so no worker serves on alone with nobody to replace or
+    stop it; the SIGTERM is a graceful stop that commits what the worker acknowledged. Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)  # libc, already loaded
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _kill(pid: int) -> None:
