@@ -245,13 +245,10 @@ def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, c
         os.replace(tmp, target)
         if cache is not None:
             cache.renamed(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if is_disk_full(exc):  # one line naming the file, like every full disk; its pointer stays
             raise NoSpace(item.entry.path, hint=f"free some space, then run `git checkout -- {item.entry.path}`") from exc
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
         raise
     return written.Written(item.entry.path, pointer.oid, pointer.size, written.stat_key(os.lstat(target)))
 
