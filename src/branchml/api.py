@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from branchml.migrate.rewrite import Report as _MigrationReport
     from branchml.monitor.check import CheckOptions as CheckOptions
     from branchml.monitor.check import check as _check_monitor
+    from branchml.monitor.checkreport import CheckReport as CheckReport
     from branchml.monitor.imports import import_queries as import_queries
     from branchml.monitor.labels import LabelsAdded as LabelsAdded
     from branchml.monitor.labels import label_file as _add_labels
@@ -186,6 +187,7 @@ if TYPE_CHECKING:
 _WHERE: dict[str, tuple[str, str]] = {
     "ABReport": ("branchml.experiments.report", "Report"),
     "CheckOptions": ("branchml.monitor.check", "CheckOptions"),
+    "CheckReport": ("branchml.monitor.checkreport", "CheckReport"),
     "Credentials": ("branchml.gateway.credentials", "Credentials"),
     "DoctorReport": ("branchml.workflows.doctor", "DoctorReport"),
     "FetchReport": ("branchml.remote.download", "FetchReport"),
