@@ -184,6 +184,7 @@ def test_verify_prints_one_line_per_violation(project):
     assert bml(project, "verify", "HEAD~2..HEAD~1", "--branch", "data/raw").returncode == 0
     rows = json.loads(bml(project, "verify", "--json", "HEAD~1..HEAD", check=False).stdout)
     assert {(r["path"], r["rule"]) for r in rows} == {("data/a.csv", "append-only"), ("data/b.csv", "append-only"), ("", "trailer")}
+    assert all(sorted(r) == ["commit", "message", "path", "ref", "role", "rule"] for r in rows)  # Violation.as_dict
     git(project, "switch", "-q", "main")
     out = bml(project, "verify", "--all", check=False)  # from another branch: every branch with a role
     assert out.returncode == 1 and out.stdout.decode().splitlines() == lines
