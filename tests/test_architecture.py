@@ -419,8 +419,10 @@ CLI_MAY_IMPORT = ("branchml.api", "branchml.errors", "branchml.cli")
 CLI_ALLOWED: dict[str, set[str]] = {
     # The filter and hook paths start before click, on every Git command: loading branchml.api (the
     # whole library) there would slow every `git status`. entry.py also wires the store's fetchers.
-    "branchml.cli.entry": {"branchml.crash", "branchml.git.filter", "branchml.git.hooks", "branchml.remote.ondemand",
-                           "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.entry": {"branchml.repo"},
+    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.remote.ondemand",
+                                  "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.hook_start": {"branchml.crash", "branchml.git.hooks", "branchml.git.rss", "branchml.repo"},
     # The error handler of every command, and `branchml --version`: they must not load the library either.
     "branchml.cli.app": {"branchml.crash", "branchml.version"},
     # The `gateway` extra alone must run the gateway; branchml.api also reaches the dashboard's server
@@ -451,7 +453,7 @@ def test_cli_check_sees_function_local_imports_and_honours_the_allow_list():
         Import("branchml.cli.x", "branchml.api", ("show",), 4, False, False),
         Import("branchml.cli.x", "branchml.cli.output", ("get_output",), 5, False, False),
         Import("branchml.cli.x", "branchml.errors", ("CheckFailed",), 6, False, False),
-        Import("branchml.cli.entry", "branchml.git.filter", ("run_filter_process",), 7, False, False),
+        Import("branchml.cli.filter_start", "branchml.git.filter", ("run_filter_process",), 7, False, False),
         Import("branchml.cli.x", "branchml.git.filter", ("run_filter_process",), 8, False, False),
         Import("branchml.cli.x", "click", ("command",), 9, False, False),
     ]
