@@ -117,6 +117,9 @@ def test_check_finds_the_2014_temperature_drift_and_not_the_wind(trained):
     assert "alerts/rules.py" in tree and report["rules"]["source"] == "committed"
     committed = [p for p in tree if p.startswith("reports/") and p.endswith(".json")]
     assert json.loads(git(trained, "show", f"monitor/prod:{committed[-1]}"))["alerts"] == report["alerts"]
+    # --json prints the committed file, and names the commit that holds it (set by the library)
+    assert {**json.loads(git(trained, "show", f"monitor/prod:{committed[-1]}")), "committed": report["committed"]} == report
+    assert report["committed"] == git(trained, "rev-parse", "monitor/prod").strip()
     assert "temp_max: DRIFT" in git(trained, "show", f"monitor/prod:{committed[-1][:-5]}.md")
     [shown] = environment(Repo.find(trained), "prod")["reports"]  # the dashboard's monitoring page
     assert shown["path"] == committed[-1] and shown["alert"] is True
@@ -156,7 +159,7 @@ def frequencies(new: list[dict[str, str]], old: list[dict[str, str]]) -> tuple[l
 def test_same_distribution_raises_no_alert(trained):
     log_rows(trained, "stable", "w-1", weather(2012), "s")
     code, report = check(trained, "--env", "stable", "--no-commit")
-    assert branchml.check_monitor(branchml.open_repo(trained), branchml.CheckOptions(env="stable"))["alerts"] == []
+    assert branchml.check_monitor(branchml.open_repo(trained), branchml.CheckOptions(env="stable")).alerts == []
     assert code == 0 and report["alerts"] == [] and not any(f["drifted"] for t in report["tags"] for f in t["features"])
     assert not [p for p in git(trained, "ls-tree", "-r", "--name-only", "monitor/stable").split() if p.startswith("reports/")]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -417,8 +419,10 @@ CLI_MAY_IMPORT = ("branchml.api", "branchml.errors", "branchml.cli")
 CLI_ALLOWED: dict[str, set[str]] = {
     # The filter and hook paths start before click, on every Git command: loading branchml.api (the
     # whole library) there would slow every `git status`. entry.py also wires the store's fetchers.
-    "branchml.cli.entry": {"branchml.crash", "branchml.git.filter", "branchml.git.hooks", "branchml.remote.ondemand",
-                           "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.entry": {"branchml.repo"},
+    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.remote.ondemand",
+                                  "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.hook_start": {"branchml.crash", "branchml.git.hooks", "branchml.git.rss", "branchml.repo"},
     # The error handler of every command, and `branchml --version`: they must not load the library either.
     "branchml.cli.app": {"branchml.crash", "branchml.version"},
     # The `gateway` extra alone must run the gateway; branchml.api also reaches the dashboard's server
@@ -449,7 +453,7 @@ def test_cli_check_sees_function_local_imports_and_honours_the_allow_list():
         Import("branchml.cli.x", "branchml.api", ("show",), 4, False, False),
         Import("branchml.cli.x", "branchml.cli.output", ("get_output",), 5, False, False),
         Import("branchml.cli.x", "branchml.errors", ("CheckFailed",), 6, False, False),
-        Import("branchml.cli.entry", "branchml.git.filter", ("run_filter_process",), 7, False, False),
+        Import("branchml.cli.filter_start", "branchml.git.filter", ("run_filter_process",), 7, False, False),
         Import("branchml.cli.x", "branchml.git.filter", ("run_filter_process",), 8, False, False),
         Import("branchml.cli.x", "click", ("command",), 9, False, False),
     ]
@@ -458,20 +462,27 @@ def test_cli_check_sees_function_local_imports_and_honours_the_allow_list():
 
 
 def test_branchml_reexports_exactly_the_public_api():
-    """`branchml.X` works for every name of `branchml.api.__all__`, and for no other (docs/api.md)."""
-    tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    lazy = next(n.value for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "_API")
-    api_tree = ast.parse((PACKAGE / "api.py").read_text())
-    public = next(n.value for n in api_tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__all__")
-    assert {*ast.literal_eval(lazy), "__version__"} == set(ast.literal_eval(public))
+    """`branchml.X` works for every name of `branchml.api.__all__`, and for no other (docs/api.md);
+    the package derives its names from the API, and a submodule's name does not load the API."""
+    code = ("import sys, branchml; from branchml import config, errors; loaded = 'branchml.api' in sys.modules; "
+            "import branchml.api as api; star = {}; exec('from branchml import *', star); "
+            "print(loaded, sorted(branchml.__all__) == sorted(api.__all__) == sorted(k for k in star if k != '__builtins__'), "
+            "all(getattr(branchml, n) is getattr(api, n) for n in api.__all__), hasattr(branchml, 'not_a_name'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(PACKAGE.parent)})
+    assert out.stdout.split() == ["False", "True", "True", "False"]
 
 
 def _api_imports() -> dict[str, tuple[str, str]]:
-    """What api.py's `if TYPE_CHECKING:` block imports: name -> (module, attribute)."""
+    """What api.py's `if TYPE_CHECKING:` block makes public: name -> (module, attribute), from its
+    `from m import X as X` re-exports and its `name = _private` assignments of private imports."""
     tree = ast.parse((PACKAGE / "api.py").read_text())
     block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
-    return {a.asname or a.name: (node.module or "", a.name)
-            for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    imported = {a.asname or a.name: (node.module or "", a.name)
+                for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assigned = {node.targets[0].id: imported[node.value.id]
+                for node in block.body if isinstance(node, ast.Assign)}
+    return {name: where for name, where in imported.items() if not name.startswith("_")} | assigned
 
 
 def test_the_lazy_api_loads_what_type_checkers_read():
@@ -489,9 +500,6 @@ def test_the_lazy_api_loads_what_type_checkers_read():
 
 def test_a_command_loads_only_what_it_calls():
     """The CLI imports branchml.api for every command; a name loads its own module only."""
-    import subprocess
-    import sys
-
     code = ("import sys; from branchml import api; api.lineage; "
             "print(sorted(m for m in sys.modules if m.startswith(('branchml.monitor', 'branchml.serve', 'branchml.audit'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

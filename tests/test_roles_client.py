@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from branchml.git.hooks import MESSAGE_FREE
 from conftest import bml, git, run
 
 SOURCE = "Data-Source: https://example.com/export.csv"
@@ -184,6 +187,7 @@ def test_verify_prints_one_line_per_violation(project):
     assert bml(project, "verify", "HEAD~2..HEAD~1", "--branch", "data/raw").returncode == 0
     rows = json.loads(bml(project, "verify", "--json", "HEAD~1..HEAD", check=False).stdout)
     assert {(r["path"], r["rule"]) for r in rows} == {("data/a.csv", "append-only"), ("data/b.csv", "append-only"), ("", "trailer")}
+    assert all(sorted(r) == ["commit", "message", "path", "ref", "role", "rule"] for r in rows)  # Violation.as_dict
     git(project, "switch", "-q", "main")
     out = bml(project, "verify", "--all", check=False)  # from another branch: every branch with a role
     assert out.returncode == 1 and out.stdout.decode().splitlines() == lines
@@ -201,3 +205,37 @@ def test_verify_reads_roles_and_paths_from_branchml_toml(project):
     git(project, "commit", "-q", "--no-verify", "-m", "Code")
     out = bml(project, "verify", check=False)
     assert out.returncode == 1 and "exp/one (stable) [merge-only] src/x.py" in out.stdout.decode()
+
+
+def python_starts(repo: Path, *args: str, log: Path) -> tuple[int, str]:
+    """Run git with BRANCHML_RSS_LOG set: every branchml process (hook or filter) writes one line."""
+    log.write_text("")
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, env={**os.environ, "BRANCHML_RSS_LOG": str(log)})
+    assert done.returncode == 0, done.stderr
+    return len(log.read_text().splitlines()), done.stderr.decode()
+
+
+def test_commit_msg_ends_in_the_shell_when_pre_commit_found_no_message_rules(project, tmp_path):
+    log, note = tmp_path / "rss", project / ".git" / MESSAGE_FREE
+    # main's rules check no message: pre-commit starts Python, commit-msg ends in the shell
+    assert python_starts(project, "commit", "-q", "--allow-empty", "-m", "x", log=log)[0] == 1
+    assert not note.exists()  # read once, removed
+    # data/raw asks for a Data-Source trailer: commit-msg runs and says so
+    git(project, "switch", "-q", "-c", "data/raw")
+    starts, stderr = python_starts(project, "commit", "-q", "--allow-empty", "-m", "Upload", log=log)
+    assert starts == 2 and "[trailer]" in stderr and not note.exists()
+
+
+def test_a_note_left_by_another_git_process_does_not_skip_the_message_check(project, tmp_path):
+    git(project, "switch", "-q", "-c", "data/raw")
+    commit(project, "Upload", SOURCE, hooks=False)
+    git(project, "switch", "-q", "-c", "data/side")
+    write(project, "data/b.csv", "1\n")
+    git(project, "add", "-A")
+    commit(project, "Side", SOURCE, hooks=False)
+    git(project, "switch", "-q", "data/raw")
+    # a pre-commit whose commit never reached commit-msg left its note; a merge runs commit-msg only
+    (project / ".git" / MESSAGE_FREE).write_text(f"{os.getpid()} refs/heads/data/raw\n")
+    starts, stderr = python_starts(project, "merge", "-q", "--no-ff", "--no-edit", "data/side", log=tmp_path / "rss")
+    assert starts >= 1 and "[trailer]" in stderr
+    assert not (project / ".git" / MESSAGE_FREE).exists()

@@ -2,38 +2,32 @@
 
 The public Python API is `branchml.api` (described in docs/api.md), re-exported here lazily:
 `branchml.open_repo(...)` imports it on first use, so `import branchml` itself loads nothing more
-(Git starts `branchml filter-process`, which lives in this package, on every command).
+(Git starts `branchml filter-process`, which lives in this package, on every command). The names
+are `branchml.api.__all__`: a new one is added there only.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
-from branchml.version import __version__
-
-_API = (
-    "ABReport", "BranchmlError", "CheckFailed", "CheckOptions", "Credentials", "DoctorReport", "ExitCode",
-    "FetchReport", "FsckProblem", "FsckReport", "GetResult", "LabelsAdded", "Lineage", "ListedRemote", "METRICS",
-    "MigrationReport", "MissingFile", "RULES_PATH", "RefDiff", "RemoteVerification", "Repo", "RerunPlan",
-    "RerunResult", "RunInfo", "RunRecord", "SplitHistory", "Status", "StoreStats", "Story", "TreeFile", "Usage",
-    "ab_report", "add_data", "add_labels", "add_remote", "build_demo", "cat", "check_monitor", "check_summary",
-    "clean_data", "clone", "commit_check_report", "committed_remote", "create_branch", "credentials_path",
-    "diff_refs", "doctor", "export_history", "export_mlflow", "fetch", "fetch_and_write", "fsck", "fsck_total",
-    "gateway_credentials", "gc", "gc_remote", "get_files", "get_release", "git_remote_names", "import_history",
-    "import_queries", "init", "install", "install_global", "leakage", "lineage", "list_branches", "list_files",
-    "list_releases", "list_remotes", "list_runs", "load_remotes", "materialize", "materialize_all", "migrate_remote",
-    "monitor_env", "needs_consent", "open_repo", "parse_since", "plot_ab_report", "pull_data", "push", "ref_names",
-    "remove_remote", "require_store", "rerun", "rerun_plan", "retrain_affected", "rooted_patterns", "rules_to_trust",
-    "run", "run_hook", "run_merge_driver", "running_release", "scaffold_rules", "serve_gateway", "serve_model",
-    "serve_ui", "show", "skip_smudge", "split_data", "split_history", "split_remote_and_refs", "split_view", "stats",
-    "status", "story", "switch", "tag_records", "tag_summaries", "textconv", "track", "trust_remote", "trust_rules",
-    "untrack", "uploads", "used_by", "verify", "verify_all", "verify_remote", "watch_monitor",
-)
-__all__ = ["__version__", *_API]
+from branchml.version import __version__ as __version__
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(importlib.import_module("branchml.api"), name)
+    # `from branchml import config` asks here before it imports the submodule: a submodule's name
+    # must not load the API (the filter's start-up), so only other names reach it.
+    if not name.isidentifier() or (name.startswith("__") and name != "__all__") \
+            or importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        raise AttributeError(f"module 'branchml' has no attribute {name!r}")
+    api = importlib.import_module("branchml.api")
+    if name == "__all__":
+        return list(api.__all__)
+    if name in api.__all__:
+        return getattr(api, name)
     raise AttributeError(f"module 'branchml' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__getattr__("__all__")})

@@ -131,8 +131,8 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-def open_blob(repo: Repo, blob: Blob) -> io.BufferedReader:
-    return io.BufferedReader(ChunkReader(iter_bytes(repo, blob)), buffer_size=1 << 20)
+def open_blob(repo: Repo, blob: Blob, objects: plumbing.CatFile | None = None) -> io.BufferedReader:
+    return io.BufferedReader(ChunkReader(iter_bytes(repo, blob, objects)), buffer_size=1 << 20)
 
 
 def require_rev(repo: Repo, rev: str) -> str:

@@ -58,19 +58,23 @@ class RefDiff:
 
 def diff_refs(repo: Repo, a: str, b: str, paths: list[str] | None = None, *, key: list[str] | None = None,
               rows: bool = True, rows_max: int | None = None) -> RefDiff:
-    """Compare `a` (old) and `b` (new); with `paths`, rows are compared whatever the file size."""
+    """Compare `a` (old) and `b` (new); with `paths`, rows are compared whatever the file size.
+
+    One `git cat-file` process reads every blob of the diff, however many files changed."""
     commit_a, commit_b = require_rev(repo, a), require_rev(repo, b)
     cfg = config.load(repo.root, repo.store_dir)
     kinds = PathKinds.from_config(cfg)
     limit = rows_max if rows_max is not None else (None if paths else DiffSettings.from_config(cfg).rows_max_bytes)
     files = []
-    for status, path in changed_paths(repo, commit_a, commit_b, paths):
-        change = _file_change(repo, commit_a, commit_b, status, path, kinds.kind_of(path))
-        if rows and (paths or change.kind in ("data", "logs", "tracking")):
-            _add_rows(repo, change, commit_a, commit_b, key or _configured_key(cfg, path), limit)
-        files.append(change)
-    params_a, metrics_a = run_numbers(repo, a, commit_a, cfg)
-    params_b, metrics_b = run_numbers(repo, b, commit_b, cfg)
+    with plumbing.CatFile(repo.cwd) as objects:
+        for status, path in changed_paths(repo, commit_a, commit_b, paths):
+            old, new = _sides(repo, objects, (commit_a, commit_b), status, path)
+            change = _file_change(status, path, kinds.kind_of(path), old, new)
+            if rows and (paths or change.kind in ("data", "logs", "tracking")):
+                _add_rows(repo, change, (old, new), key or _configured_key(cfg, path), limit, objects)
+            files.append(change)
+        params_a, metrics_a = run_numbers(repo, a, commit_a, cfg, objects)
+        params_b, metrics_b = run_numbers(repo, b, commit_b, cfg, objects)
     return RefDiff(a, b, commit_a, commit_b, files, side_by_side(params_a, params_b), side_by_side(metrics_a, metrics_b))
 
 
@@ -78,14 +82,22 @@ def changed_paths(repo: Repo, a: str, b: str, paths: list[str] | None) -> list[t
     return [(entry.status, entry.path) for entry in plumbing.diff_tree(repo.cwd, a, b, paths or ())]
 
 
-def _file_change(repo: Repo, a: str, b: str, status: str, path: str, kind: str) -> FileChange:
-    old = blob_at(repo, a, path) if status != "A" else None
-    new = blob_at(repo, b, path) if status != "D" else None
+Pair = tuple[Blob | None, Blob | None]  # a changed path's blob on each side (None: absent there)
+
+
+def _sides(repo: Repo, objects: plumbing.CatFile, commits: tuple[str, str], status: str, path: str) -> Pair:
+    old = blob_at(repo, commits[0], path, objects) if status != "A" else None
+    new = blob_at(repo, commits[1], path, objects) if status != "D" else None
+    return old, new
+
+
+def _file_change(status: str, path: str, kind: str, old: Blob | None, new: Blob | None) -> FileChange:
     tracked = bool((old and old.pointer) or (new and new.pointer))
     return FileChange(path, STATUS.get(status, status), kind, old.size if old else None, new.size if new else None, tracked)
 
 
-def _add_rows(repo: Repo, change: FileChange, a: str, b: str, key: list[str] | None, limit: int | None) -> None:
+def _add_rows(repo: Repo, change: FileChange, sides: Pair, key: list[str] | None, limit: int | None,
+              objects: plumbing.CatFile) -> None:
     fmt = format_of(change.path)
     if fmt is None:
         return
@@ -93,13 +105,14 @@ def _add_rows(repo: Repo, change: FileChange, a: str, b: str, key: list[str] | N
     if limit is not None and biggest > limit:
         change.note = f"rows not compared: {biggest} bytes is above [diff] rows_max_bytes ({limit}); name the file to compare it"
         return
-    change.rows = compare_tables(repo, blob_at(repo, a, change.path), blob_at(repo, b, change.path), fmt, key)
+    change.rows = compare_tables(repo, sides[0], sides[1], fmt, key, objects)
 
 
-def compare_tables(repo: Repo, old: Blob | None, new: Blob | None, fmt: str, key: list[str] | None) -> list[RowDiff]:
+def compare_tables(repo: Repo, old: Blob | None, new: Blob | None, fmt: str, key: list[str] | None,
+                   objects: plumbing.CatFile | None = None) -> list[RowDiff]:
     """Row diffs of every table of a data file (one for CSV/JSONL/Parquet, one per SQLite table)."""
     with tempfile.TemporaryDirectory(prefix="branchml-diff-") as tmp:
-        sides = [Source(repo, old, fmt, Path(tmp), "a"), Source(repo, new, fmt, Path(tmp), "b")]
+        sides = [Source(repo, old, fmt, Path(tmp), "a", objects), Source(repo, new, fmt, Path(tmp), "b", objects)]
         tables = [{t.name: t for t in side.tables()} for side in sides]
         return [_compare_table(name, tables[0].get(name), tables[1].get(name), key) for name in sorted(tables[0].keys() | tables[1].keys())]
 
@@ -133,25 +146,26 @@ def _configured_key(cfg: dict[str, Any], path: str) -> list[str] | None:
     return [k for k in key.split(",") if k] or None
 
 
-def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_numbers(repo: Repo, ref: str, commit: str, cfg: dict[str, Any],
+                objects: plumbing.CatFile | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Params and metrics of a ref: its run record when it is a tag with one, else its files."""
     settings = RunSettings.from_config(cfg)
     record = tracking.read_record(repo, ref, settings.tracking_branch) if _is_tag(repo, ref) else None
     if record:
         return dict(record.params), dict(record.metrics)
-    return _json_file(repo, commit, settings.params), _json_file(repo, commit, settings.metrics)
+    return _json_file(repo, commit, settings.params, objects), _json_file(repo, commit, settings.metrics, objects)
 
 
 def _is_tag(repo: Repo, ref: str) -> bool:
     return plumbing.rev_parse(repo.cwd, f"refs/tags/{ref}") is not None
 
 
-def _json_file(repo: Repo, commit: str, path: str) -> dict[str, Any]:
-    blob = blob_at(repo, commit, path)
+def _json_file(repo: Repo, commit: str, path: str, objects: plumbing.CatFile | None) -> dict[str, Any]:
+    blob = blob_at(repo, commit, path, objects)
     if blob is None:
         return {}
     try:
-        value = json.loads(b"".join(iter_bytes(repo, blob)))
+        value = json.loads(b"".join(iter_bytes(repo, blob, objects)))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}

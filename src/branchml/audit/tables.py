@@ -19,6 +19,7 @@ from typing import Any
 from branchml.audit.content import Blob, iter_bytes, open_blob
 from branchml.audit.rowdiff import Row
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.repo import Repo
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
@@ -43,20 +44,22 @@ class Table:
 
 
 class Source:
-    """A data file of one side; materialised into `workdir` only for formats that need a real file."""
+    """A data file of one side; materialised into `workdir` only for formats that need a real file.
+    Git blobs are read through `objects`, the one `git cat-file` of the whole diff."""
 
-    def __init__(self, repo: Repo, blob: Blob | None, fmt: str, workdir: Path, side: str) -> None:
-        self.repo, self.blob, self.fmt = repo, blob, fmt
+    def __init__(self, repo: Repo, blob: Blob | None, fmt: str, workdir: Path, side: str,
+                 objects: plumbing.CatFile | None = None) -> None:
+        self.repo, self.blob, self.fmt, self.objects = repo, blob, fmt, objects
         self.local = workdir / f"{side}{Path(blob.path).suffix if blob else ''}"
         if blob is not None and fmt in ("parquet", "sqlite"):
             with open(self.local, "wb") as out:
-                out.writelines(iter_bytes(repo, blob))
+                out.writelines(iter_bytes(repo, blob, objects))
 
     def tables(self) -> list[Table]:
         if self.blob is None:
             return []
         if self.fmt in ("csv", "tsv"):
-            with open_blob(self.repo, self.blob) as stream:
+            with open_blob(self.repo, self.blob, self.objects) as stream:
                 header = next(csv.reader(io.TextIOWrapper(stream, "utf-8", "surrogateescape", newline=""), dialect=self._dialect()), [])
             return [Table(self.blob.path, header, self)]
         if self.fmt == "parquet":
@@ -88,7 +91,7 @@ class Source:
         assert self.blob is not None
         names = [f"c{i}" for i in range(len(columns))]  # header names may repeat; positions do not
         where = {name: f"c{i}" for i, name in reversed(list(enumerate(columns)))}
-        with open_blob(self.repo, self.blob) as stream:
+        with open_blob(self.repo, self.blob, self.objects) as stream:
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22),
@@ -102,7 +105,7 @@ class Source:
 
     def _jsonl_rows(self, key: list[str] | None) -> Iterator[Row]:
         assert self.blob is not None
-        with open_blob(self.repo, self.blob) as stream:
+        with open_blob(self.repo, self.blob, self.objects) as stream:
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from branchml import api
@@ -24,11 +22,12 @@ def check_cmd(env: str | None, since: str | None, no_commit: bool, as_json: bool
     repo = api.open_repo()
     report = api.check_monitor(repo, api.CheckOptions(env=api.monitor_env(repo, env), since=api.parse_since(since)))
     if not no_commit:
-        report["committed"], path = api.commit_check_report(repo.cwd, report)
-        get_output().info(f"report {path} committed onto monitor/{report['env']} ({report['committed'][:12]})")
-    get_output().result(report, as_json, lambda r: out_console.print(api.check_summary(r), markup=False, soft_wrap=True))
-    if report["alert"]:
-        raise CheckFailed(f"{len(report['alerts'])} alert(s) on monitor/{report['env']}", hint="see the report above")
+        path = api.commit_check_report(repo.cwd, report)
+        get_output().info(f"report {path} committed onto monitor/{report.env} ({str(report.committed)[:12]})")
+    get_output().result(report.as_dict(), as_json,
+                        lambda _: out_console.print(api.check_summary(report), markup=False, soft_wrap=True))
+    if report.alert:
+        raise CheckFailed(f"{len(report.alerts)} alert(s) on monitor/{report.env}", hint="see the report above")
 
 
 @click.command("watch")
@@ -50,10 +49,10 @@ def watch_cmd(env: str | None, since: str | None, interval: float, max_checks: i
         raise CheckFailed(f"{alerted} check(s) raised alerts on monitor/{options.env}", hint="see the reports above")
 
 
-def _print_report(report: dict[str, Any]) -> None:
-    verdict = f"{len(report['alerts'])} alert(s)" if report["alert"] else "no alert"
-    out_console.print(f"{report['checked_at']} monitor/{report['env']} @ {report['commit'][:12]}: {verdict}", markup=False, soft_wrap=True)
-    for alert in report["alerts"]:
+def _print_report(report: api.CheckReport) -> None:
+    verdict = f"{len(report.alerts)} alert(s)" if report.alert else "no alert"
+    out_console.print(f"{report.checked_at} monitor/{report.env} @ {report.commit[:12]}: {verdict}", markup=False, soft_wrap=True)
+    for alert in report.alerts:
         out_console.print(f"  ALERT {alert}", markup=False, soft_wrap=True)
     out_console.file.flush()  # a pipe (a supervisor, a test) sees each check as it happens
 

@@ -8,15 +8,17 @@ Other commands are loaded lazily from the table below, one module per topic.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
-from branchml.crash import guarded, report_crash
-from branchml.git.filter import log_peak_rss, run_filter_process
-from branchml.git.hooks import run_hook
-from branchml.remote.ondemand import make_fetcher
-from branchml.remote.prefetch import prefetch_tree
-from branchml.repo import Repo, use_fetcher
+from branchml.repo import use_fetcher
+
+# The processes Git starts: the filter on every command that touches tracked files, the hooks on every
+# commit. Each loads its own modules only (a hook does not load the store writer, nor the filter the
+# hook handlers); "module:function", called with the arguments after the command's name.
+GIT_STARTS: dict[str, str] = {
+    "filter-process": "branchml.cli.filter_start:main",
+    "hook": "branchml.cli.hook_start:main",
+}
 
 # command name -> "module:function"; each topic module owns its commands.
 COMMANDS: dict[str, str] = {
@@ -69,24 +71,11 @@ COMMANDS: dict[str, str] = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
-    if argv[:1] == ["filter-process"]:
-        sys.exit(run_filter_process(open_repo, report_crash, prefetch_tree))
-    if argv[:1] == ["hook"] and len(argv) >= 2:
-        sys.exit(hook_main(argv[1], argv[2:]))
+    if argv[:1] == ["filter-process"] or (argv[:1] == ["hook"] and len(argv) >= 2):
+        module, func = GIT_STARTS[argv[0]].split(":")
+        sys.exit(getattr(importlib.import_module(module), func)(argv[1:]))
     # click and the command modules load only for commands, not for the filter and hooks above
+    make_fetcher = importlib.import_module("branchml.remote.ondemand").make_fetcher
+    use_fetcher(make_fetcher)  # stores opened by this command fetch what they lack from blob remotes
     app = importlib.import_module("branchml.cli.app")
     app.build_cli(COMMANDS).main(args=argv, prog_name="branchml")
-
-
-def open_repo() -> Repo:
-    """The repository Git runs the filter in."""
-    return Repo.find(os.getcwd())
-
-
-def hook_main(name: str, args: list[str]) -> int:
-    """`branchml hook NAME ARGS...`: refusals print plainly (no rich: hooks must start fast)."""
-    try:
-        return guarded(f"hook {name}", lambda: run_hook(Repo.find(), name, args))
-    finally:
-        log_peak_rss()  # bench/ measures hooks' memory too

@@ -54,7 +54,7 @@ def verify(revision: str | None, branch_name: str | None, all_branches: bool, as
     repo = api.open_repo()
     found = api.verify_all(repo) if all_branches else api.verify(repo, revision, branch_name)
     if as_json:
-        get_output().result([v.__dict__ for v in found], True, lambda _: None)
+        get_output().result([v.as_dict() for v in found], True, lambda _: None)
     else:
         for v in found:
             click.echo(v.line())

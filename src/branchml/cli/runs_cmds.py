@@ -109,7 +109,7 @@ def release_list(customer: str | None, as_json: bool) -> None:
             table.add_row(r["tag"], r["customer"], r["commit"][:10], r["date"])
         out_console.print(table if rows else "no release tags")
 
-    get_output().result(api.list_releases(api.open_repo(), customer), as_json, render)
+    get_output().result([r.as_dict() for r in api.list_releases(api.open_repo(), customer)], as_json, render)
 
 
 @release.command("get")

@@ -107,7 +107,7 @@ def label(demo: Demo, answered: list[tuple[str, str]], name: str) -> None:
 def alert_check(demo: Demo) -> list[str]:
     found = check(demo.repo, CheckOptions(env=ENV))
     commit_report(demo.repo.cwd, found)
-    alerts: list[str] = found["alerts"]
+    alerts = found.alerts
     shown = "; ".join(alerts[:4]) + (f"; ... ({len(alerts)} in all)" if len(alerts) > 4 else "")
     demo.say(f"branchml monitor check --env {ENV}", f"against acme-2's training baseline: {shown or 'no alert'}; report "
              f"committed under reports/ on monitor/{ENV}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import resource
 import sys
 import tempfile
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from branchml.git.protocol import (
     PacketWriter,
     ProtocolError,
 )
+from branchml.git.rss import log_peak_rss
 from branchml.settings import CheckoutSettings, StoreSettings
 from branchml.store.handoff import FILTER_WRITES_ENV, WRITERS, FilterWriter, temp_dir
 from branchml.store.pointer import (
@@ -324,10 +324,3 @@ def _close(server: FilterServer) -> int:
         return exc.exit_code
     return 0
 
-
-def log_peak_rss() -> None:
-    """bench/ asks for our peak memory through BRANCHML_RSS_LOG (KiB, one line per process)."""
-    path = os.environ.get("BRANCHML_RSS_LOG")
-    if path:
-        with open(path, "a") as f:
-            f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")

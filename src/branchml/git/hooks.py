@@ -72,11 +72,34 @@ def stopped_for_user(git_dir: Path) -> bool:
     return any((git_dir / name).exists() for name in STOPPED)
 
 
+# pre-commit leaves this note for the commit-msg hook of the same `git commit` when the branch's
+# rules ask nothing of the message: "<Git's pid> <branch ref>". commit-msg reads it once, removes it,
+# and ends in the shell when the pid is its own Git's and HEAD is still that branch: one Python start
+# per commit instead of two. Any other Git process (a merge runs commit-msg without pre-commit), a
+# changed branch or no note at all runs the check as before.
+MESSAGE_FREE = "branchml-message-free"
+
+
+def mark_message_free(git_dir: Path, ref: str | None) -> None:
+    """pre-commit: note that `ref`'s rules check no message (None: they do, or HEAD is detached)."""
+    note = git_dir / MESSAGE_FREE
+    if ref is None:
+        note.unlink(missing_ok=True)
+    else:  # our parent is Git: the hook script exec'd this interpreter
+        note.write_text(f"{os.getppid()} {ref}\n")
+
+
 # Shell tests that end a hook before Python starts when branchml has nothing to do: Git runs
 # prepare-commit-msg for every commit it makes (each pick of a rebase: a Python start each would
 # make a long rebase crawl). The same test as stopped_for_user; a legacy hook (`$0.pre-branchml`)
 # always goes through the dispatcher.
 GUARDS = {
+    "commit-msg": (
+        'g=$(git rev-parse --git-dir) || exit 1\n'
+        f'if [ -f "$g/{MESSAGE_FREE}" ]; then read -r pid ref < "$g/{MESSAGE_FREE}"; rm -f "$g/{MESSAGE_FREE}"\n'
+        '  read -r head < "$g/HEAD"\n'
+        f'  [ "$pid" = "$PPID" ] && [ "$head" = "ref: $ref" ] && [ ! -e "$0{LEGACY_SUFFIX}" ] && exit 0; fi\n'
+    ),
     "prepare-commit-msg": (
         'g=$(git rev-parse --git-dir) || exit 1\n'
         f'if [ -e "$g/{REBASING[0]}" ] || [ -e "$g/{REBASING[1]}" ]; then wait_files="{REBASE_STOPPED}"; '

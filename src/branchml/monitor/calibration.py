@@ -17,6 +17,15 @@ from branchml.monitor.thresholds import Thresholds
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Accuracy on the labelled records, and the expected calibration error (None: classes only)."""
+
+    labelled: int
+    accuracy: float
+    ece: float | None
+
+
+@dataclass(frozen=True)
 class Scored:
     predicted: str
     confidence: float | None
@@ -39,22 +48,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check(tag: str, records: list[LogRecord], labels: dict[str, Label], limits: Thresholds) -> tuple[dict[str, Any] | None, list[Finding]]:
+def check(tag: str, records: list[LogRecord], labels: dict[str, Label], limits: Thresholds) -> tuple[Calibration | None, list[Finding]]:
     joined = [(score(r.prediction), labels[r.request_id]) for r in records if r.request_id in labels]
     if not joined:
         return None, []
     correct = [s.predicted == _text(_number(label.label)) for s, label in joined]
-    result: dict[str, Any] = {"labelled": len(joined), "accuracy": sum(correct) / len(joined), "ece": None}
+    accuracy = sum(correct) / len(joined)
     confident = [(s.confidence, c) for (s, _), c in zip(joined, correct) if s.confidence is not None]
     if len(confident) < len(joined):
-        return result, [Finding(tag, "calibration", OK if not confident else WARNING,
-                                f"{tag}: accuracy {result['accuracy']:.3f} on {len(joined)} labelled record(s); "
-                                "predictions are classes, not probabilities: no calibration error")]
-    result["ece"] = stats.expected_calibration_error([c for c, _ in confident], [k for _, k in confident])
-    status = ALERT if result["ece"] > limits.ece else OK
-    return result, [Finding(tag, "calibration", status, f"{tag}: expected calibration error {result['ece']:.3f} "
-                            f"(threshold {limits.ece:g}), accuracy {result['accuracy']:.3f} on {len(joined)} labelled record(s)",
-                            None, result["ece"], limits.ece)]
+        return Calibration(len(joined), accuracy, None), [Finding(
+            tag, "calibration", OK if not confident else WARNING,
+            f"{tag}: accuracy {accuracy:.3f} on {len(joined)} labelled record(s); "
+            "predictions are classes, not probabilities: no calibration error")]
+    ece = stats.expected_calibration_error([c for c, _ in confident], [k for _, k in confident])
+    status = ALERT if ece > limits.ece else OK
+    return Calibration(len(joined), accuracy, ece), [Finding(
+        tag, "calibration", status, f"{tag}: expected calibration error {ece:.3f} "
+        f"(threshold {limits.ece:g}), accuracy {accuracy:.3f} on {len(joined)} labelled record(s)", None, ece, limits.ece)]
 
 
 def _number(value: Any) -> Any:

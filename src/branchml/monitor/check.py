@@ -1,7 +1,7 @@
 """`branchml monitor check`: one window of monitor/<env> against the baselines of the tags that
 served it, judged by the alert rules committed on the branch.
 
-The result is a report (`CHECK_REPORT_FORMAT`, docs/formats.md "Monitor check report"): per tag,
+The result is a `CheckReport` (checkreport.py, docs/formats.md "Monitor check report"): per tag,
 each feature's drift test, PSI, outliers and missing values, prediction drift against the
 training target, calibration where labels arrived; then the findings and the alerts the rules
 raised. `reports.commit_report` commits it onto the branch.
@@ -15,14 +15,22 @@ from typing import Any
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.monitor import baselines, calibration, drift, rules
+from branchml.monitor.checkreport import (
+    CHECK_REPORT_FORMAT as CHECK_REPORT_FORMAT,  # what readers of reports check
+)
+from branchml.monitor.checkreport import (
+    CheckReport,
+    DatasetDrift,
+    LabelJoin,
+    TagCheck,
+    WindowSpan,
+)
 from branchml.monitor.drift import ALERT, OK, WARNING, Finding
 from branchml.monitor.labels import Label, read_labels
 from branchml.monitor.records import LogRecord, branch_ref, now_iso
 from branchml.monitor.thresholds import DEFAULTS, Thresholds
 from branchml.monitor.window import Window, read_window
 from branchml.repo import Repo
-
-CHECK_REPORT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class CheckOptions:
     untrusted: str = "refuse"  # what to do with rules nobody trusted here: "refuse" or "built-in"
 
 
-def check(repo: Repo, options: CheckOptions) -> dict[str, Any]:
+def check(repo: Repo, options: CheckOptions) -> CheckReport:
     """The report of one check (not committed: see reports.commit_report)."""
     commit = options.commit or plumbing.rev_parse(repo.cwd, f"{branch_ref(options.env)}^{{commit}}")
     if commit is None:
@@ -44,46 +52,41 @@ def check(repo: Repo, options: CheckOptions) -> dict[str, Any]:
     base = DEFAULTS.merged(ruleset.thresholds, "alerts/rules.py THRESHOLDS")
     tags = [_check_tag(repo, tag, records, labels, base) for tag, records in window.by_tag.items()]
     report = _report(options, window, ruleset, tags, labels)
-    report["alerts"] = rules.run_alerts(ruleset, report)
-    report["alert"] = bool(report["alerts"])
+    report.alerts = rules.run_alerts(ruleset, report.facts())
     return report
 
 
-def _report(options: CheckOptions, window: Window, ruleset: rules.Rules, tags: list[dict[str, Any]],
-            labels: dict[str, Label]) -> dict[str, Any]:
+def _report(options: CheckOptions, window: Window, ruleset: rules.Rules, tags: list[TagCheck],
+            labels: dict[str, Label]) -> CheckReport:
     first, last = window.span()
     logged = {r.request_id for records in window.by_tag.values() for r in records}
-    findings = [f for t in tags for f in t.pop("findings")]
+    findings = [f for t in tags for f in t.findings]
     if not window.count:
         findings.append(Finding("", "window", WARNING, f"monitor/{options.env}: no records in the window"
                                 + (f" since {options.since}" if options.since else "") + ": nothing to check"))
-    return {"format": CHECK_REPORT_FORMAT, "env": options.env, "commit": window.commit, "checked_at": now_iso(),
-            "since": options.since, "window": {"records": window.count, "first": first, "last": last},
-            "rules": ruleset.describe(), "tags": tags,
-            "labels": {"joined": len(logged & set(labels)), "unknown_request_ids": len(set(labels) - logged)},
-            "findings": [f.to_dict() for f in findings]}
+    return CheckReport(env=options.env, commit=window.commit, checked_at=now_iso(), since=options.since,
+                       window=WindowSpan(window.count, first, last), rules=ruleset.describe(), tags=tags,
+                       labels=LabelJoin(len(logged & set(labels)), len(set(labels) - logged)), findings=findings)
 
 
-def _check_tag(repo: Repo, tag: str, records: list[LogRecord], labels: dict[str, Label], base: Thresholds) -> dict[str, Any]:
+def _check_tag(repo: Repo, tag: str, records: list[LogRecord], labels: dict[str, Label], base: Thresholds) -> TagCheck:
     found = baselines.load(repo, tag)
-    out: dict[str, Any] = {"tag": tag, "records": len(records), "commit": found.commit, "baseline": None,
-                           "features": [], "prediction": None, "label_drift": None, "calibration": None,
-                           "dataset_drift": None}
+    out = TagCheck(tag, len(records), found.commit)
     limits = base.merged(found.thresholds, f"{tag}:branchml.toml [monitor.thresholds]")
     findings: list[Finding] = []
     if found.baseline is None:
         findings.append(Finding(tag, "baseline", WARNING, found.note))
     else:
-        out["baseline"] = found.path
+        out.baseline = found.path
         findings += _features(tag, records, found, limits, out)
         findings += _labels(tag, records, labels, found, limits, out)
-    out["calibration"], more = calibration.check(tag, records, labels, limits)
-    out["findings"] = findings + more
+    out.calibration, more = calibration.check(tag, records, labels, limits)
+    out.findings = findings + more
     return out
 
 
 def _features(tag: str, records: list[LogRecord], found: baselines.TagBaseline, limits: Thresholds,
-              out: dict[str, Any]) -> list[Finding]:
+              out: TagCheck) -> list[Finding]:
     assert found.baseline is not None
     reference: dict[str, Any] = found.baseline.get("features", {})
     findings: list[Finding] = []
@@ -98,13 +101,13 @@ def _features(tag: str, records: list[LogRecord], found: baselines.TagBaseline, 
             continue
         feature_limits = limits.for_feature(found.thresholds, name, f"{tag}:branchml.toml [monitor.thresholds]")
         result = drift.check_feature(tag, name, stats, [f.get(name) for f in named], feature_limits, len(reference))
-        out["features"].append(result.to_dict())
+        out.features.append(result)
         findings += result.findings
         tested += result.test is not None
-    drifted = sum(1 for f in out["features"] if f["drifted"])
+    drifted = sum(1 for f in out.features if f.drifted)
     if tested:
         share = drifted / tested
-        out["dataset_drift"] = {"drifted": drifted, "tested": tested, "share": share, "threshold": limits.drift_share}
+        out.dataset_drift = DatasetDrift(drifted, tested, share, limits.drift_share)
         findings.append(Finding(tag, "dataset_drift", ALERT if share >= limits.drift_share else OK,
                                 f"{tag}: {drifted} of {tested} feature(s) drifted (window drift at {limits.drift_share:.0%})",
                                 None, share, limits.drift_share))
@@ -113,24 +116,24 @@ def _features(tag: str, records: list[LogRecord], found: baselines.TagBaseline, 
 
 
 def _prediction(tag: str, records: list[LogRecord], found: baselines.TagBaseline, limits: Thresholds,
-                out: dict[str, Any]) -> list[Finding]:
+                out: TagCheck) -> list[Finding]:
     """Predictions against the training target's distribution (the model should answer like the data)."""
     target = (found.baseline or {}).get("target")
     if not target:
         return [Finding(tag, "prediction_drift", OK, f"{tag}: no [monitor] target in the baseline: prediction drift not checked")]
     values = [r.prediction if not isinstance(r.prediction, dict) else calibration.score(r.prediction).predicted for r in records]
     result = drift.check_feature(tag, str(target.get("name")), target, values, limits, 1, check="prediction_drift")
-    out["prediction"] = result.to_dict()
+    out.prediction = result
     return [f for f in result.findings if f.check in ("prediction_drift", "outliers")]
 
 
 def _labels(tag: str, records: list[LogRecord], labels: dict[str, Label], found: baselines.TagBaseline,
-            limits: Thresholds, out: dict[str, Any]) -> list[Finding]:
+            limits: Thresholds, out: TagCheck) -> list[Finding]:
     """The labels that arrived for this tag's records against the training target (the world moved)."""
     target = (found.baseline or {}).get("target")
     observed = [labels[r.request_id].label for r in records if r.request_id in labels]
     if not target or not observed:
         return []
     result = drift.check_feature(tag, str(target.get("name")), target, observed, limits, 1, check="label_drift")
-    out["label_drift"] = result.to_dict()
+    out.label_drift = result
     return [f for f in result.findings if f.check in ("label_drift", "outliers")]

@@ -44,5 +44,5 @@ def _check(repo: Repo, env: str, commit: str) -> None:
     name = report_paths(report)[0].rsplit("/", 1)[1]
     kept = repo.store_dir / "monitor" / "reports" / env / name
     kept.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(kept, (json.dumps(report, sort_keys=True, indent=2, default=str) + "\n").encode())
+    write_atomic(kept, (json.dumps(report.as_dict(), sort_keys=True, indent=2, default=str) + "\n").encode())
     print(f"branchml monitor: {summary(report)}report kept on the server as {kept}", file=sys.stderr)

@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from branchml.git import plumbing
 from branchml.monitor.check import CheckOptions, check
+from branchml.monitor.checkreport import CheckReport
 from branchml.monitor.records import LOGS_DIR, branch_ref
 from branchml.monitor.reports import commit_report
 from branchml.repo import Repo
 
 
 def watch(repo: Repo, options: CheckOptions, *, interval: float, max_checks: int | None, commit: bool,
-          on_report: Callable[[dict[str, Any]], None]) -> int:
+          on_report: Callable[[CheckReport], None]) -> int:
     """Check on every change of the logs; returns how many checks raised alerts."""
     ref, last, checks, alerted = branch_ref(options.env), "", 0, 0
     while max_checks is None or checks < max_checks:
@@ -30,9 +30,9 @@ def watch(repo: Repo, options: CheckOptions, *, interval: float, max_checks: int
         if tip is not None and logs is not None and logs != last:
             report = check(repo, replace(options, commit=tip))
             if commit:
-                report["committed"] = commit_report(repo.cwd, report)[0]
+                commit_report(repo.cwd, report)
             on_report(report)
-            checks, last, alerted = checks + 1, logs, alerted + report["alert"]
+            checks, last, alerted = checks + 1, logs, alerted + report.alert
             continue
         time.sleep(interval)
     return alerted

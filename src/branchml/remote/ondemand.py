@@ -2,6 +2,10 @@
 
 `Repo.store` calls `make_fetcher` whenever a store is opened (the filter process opens one per Git
 command), so it must stay cheap: it reads the settings only, and imports fsspec on first use.
+The remote settings are read once per store opening, on the first fetch (about five Git processes:
+the settings branch, its branchml.toml, the Git remotes), not once per file: a filter process or a
+dashboard that fetches file after file would otherwise pay them every time. Like the connections
+it keeps, they hold for the store's life; a new store (the next Git command) reads them again.
 """
 
 from __future__ import annotations
@@ -47,10 +51,11 @@ class OnDemandFetcher:
         self.connections: dict[str, Any] = {}
         self.failed: dict[str, Any] = {}
         self.inserter: RecordInserter | None = None
+        self.remotes: settings.Remotes | None = None  # read on the first fetch (see the module docstring)
 
     def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
         self.inserter = self.inserter or RecordInserter(self.repo.store)
-        remotes = settings.load(self.repo)
+        self.remotes = remotes = self.remotes or settings.load(self.repo)
         default = remotes.choose()
         errors = []
         for spec in sorted(remotes.specs, key=lambda s: s is not default):
@@ -64,7 +69,6 @@ class OnDemandFetcher:
         raise MissingObject("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
     def _fetch_from(self, name: str, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-
         if name in self.failed:
             raise self.failed[name]
         try:

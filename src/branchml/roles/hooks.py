@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from branchml import config
 from branchml.errors import BranchmlError
 from branchml.git import plumbing
+from branchml.git.hooks import mark_message_free
 from branchml.roles.rules import (
     Policy,
     RefUpdate,
@@ -175,6 +176,8 @@ def current_branch(repo: Repo) -> str | None:
 def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
     ref = current_branch(repo)
     policy = client_policy(repo)
+    role = policy.role(ref) if ref else None
+    mark_message_free(repo.git_dir, ref if role is None or not policy.rules_for(role).trailers else None)
     if ref is None or policy.rules_for(policy.role(ref) or "").is_free:
         return
     tree = plumbing.write_tree(repo.cwd)  # the tree the commit will record (object only, no ref moves)

@@ -36,6 +36,11 @@ class Violation:
     rule: str
     message: str
 
+    def as_dict(self) -> dict[str, str]:
+        """One violation as `verify --json` prints it."""
+        return {"ref": self.ref, "role": self.role, "commit": self.commit, "path": self.path, "rule": self.rule,
+                "message": self.message}
+
     def line(self) -> str:
         branch = self.ref.removeprefix("refs/heads/")
         where = f" {self.path}:" if self.path else ":"

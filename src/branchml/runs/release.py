@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,22 @@ from branchml.runs.tags import check_name, tag_number
 from branchml.store.pointer import Pointer
 
 
-def list_releases(repo: Repo, customer: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Release:
+    """A numbered tag `<customer>-<n>`: what `release list` shows."""
+
+    tag: str
+    customer: str
+    number: int
+    commit: str  # the tagged commit (an annotated tag peeled)
+    date: str  # the tag's creation date, ISO 8601
+
+    def as_dict(self) -> dict[str, Any]:
+        """`release list --json`'s row."""
+        return asdict(self)
+
+
+def list_releases(repo: Repo, customer: str | None = None) -> list[Release]:
     """Numbered tags (`<customer>-<n>`), by customer then number."""
     pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
     fields = ["refname:strip=2", "*objectname", "objectname", "creatordate:iso-strict"]
@@ -39,16 +55,15 @@ def list_releases(repo: Repo, customer: str | None = None) -> list[dict[str, Any
         number = tag_number(name, prefix)
         if number is None or (customer and prefix != customer):
             continue
-        out.append({"tag": name, "customer": prefix, "number": number, "commit": peeled or obj, "date": date})
-    return sorted(out, key=lambda r: (r["customer"], r["number"]))
+        out.append(Release(name, prefix, number, peeled or obj, date))
+    return sorted(out, key=lambda r: (r.customer, r.number))
 
 
 def latest(repo: Repo, customer: str) -> str:
     found = list_releases(repo, check_name(customer, "customer"))
     if not found:
         raise BranchmlError(f"no release tags {customer}-<n> here", hint=f"train one with `branchml run --customer {customer}`, or fetch tags (`git fetch --tags`)")
-    tag: str = found[-1]["tag"]
-    return tag
+    return found[-1].tag
 
 
 def latest_remote(repo: Repo, remote: str, customer: str) -> str:
