@@ -12,17 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, run
+from branchml.store import handoff
+from conftest import bml, git, run
 from remote_support import digests
 from test_materialise import THRESHOLD, corrupt_one_chunk, two_branches
-
-from branchml.store import handoff
 
 
 @pytest.fixture
 def lowered(repo: Path) -> Path:
-    from conftest import bml
-
     bml(repo, "track", "data/**")
     (repo / "branchml.toml").write_text(THRESHOLD)
     (repo / "data").mkdir()
