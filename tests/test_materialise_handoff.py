@@ -13,17 +13,9 @@ from pathlib import Path
 import pytest
 
 from branchml.store import handoff
-from conftest import bml, git, run
+from conftest import git, run
+from materialise_helpers import corrupt_one_chunk, two_branches
 from remote_support import digests
-from test_materialise import THRESHOLD, corrupt_one_chunk, two_branches
-
-
-@pytest.fixture
-def lowered(repo: Path) -> Path:
-    bml(repo, "track", "data/**")
-    (repo / "branchml.toml").write_text(THRESHOLD)
-    (repo / "data").mkdir()
-    return repo
 
 
 def temps(repo: Path) -> list[Path]:
