@@ -51,8 +51,13 @@ OPTIONAL_MODULES = {
     "branchml.serve.launch",  # fastapi, uvicorn: `branchml.api` loads it on first use of serve_model
 }
 
-# Violations that predate this test, being fixed; the list may only shrink (the test says when).
+# Violations accepted: none (the house plan keeps it so; test_no_violation_is_accepted). The mechanism
+# stays so that a temporary exception is written down where the tests read it, not hidden.
 KNOWN: set[str] = set()
+
+
+def test_no_violation_is_accepted():
+    assert KNOWN == set(), "the house plan accepts no layer, cycle or private-name violation (PROTOCOL.md)"
 
 
 @dataclass(frozen=True)
