@@ -189,6 +189,24 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(f"  loop lag over 2 ms: {r['lag_events']} times, worst {r['lag_max_ms']:.1f} ms", flush=True)
 
 
+def summary(found: dict[str, list[dict[str, Any]]]) -> None:
+    """Medians over the runs: client p99, its difference from logging off in the same run, the
+    server process's CPU per commit, and how often the slowest 1% overlapped a commit."""
+    print(f"medians of {len(next(iter(found.values())))} run(s):")
+    off = found.get("off")
+    for mode, runs in found.items():
+        line = f"  {mode:<8} client p99 {statistics.median(r['client_p99_ms'] for r in runs):7.2f} ms"
+        if off and mode != "off":
+            diffs = [r["client_p99_ms"] - o["client_p99_ms"] for r, o in zip(runs, off)]
+            line += f", minus off in the same run {statistics.median(diffs):+7.2f} ms ({', '.join(f'{d:+.1f}' for d in diffs)})"
+        if mode != "off":
+            cpu = [r["commit_cpu_ms"] for r in runs if r["commit_cpu_ms"] is not None]
+            line += (f"; server thread CPU per commit {statistics.median(cpu):.2f} ms" if cpu else "") + \
+                f"; slowest 1% during a commit {statistics.median(r['slow_during_commit'] for r in runs) * 100:.0f}%" + \
+                f" (commits running {statistics.median(r['commit_duty'] for r in runs) * 100:.1f}% of the time)"
+        print(line, flush=True)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5] == "1")
@@ -206,9 +224,13 @@ def main() -> None:
            "GIT_AUTHOR_EMAIL": "bench@invalid", "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
     try:
         repo, rows = serve_bench.trained_repo(root, env)
+        modes = opts.modes.split(",")
+        found: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         for n in range(opts.repeat):
-            for mode in opts.modes.split(","):
-                show(f"run {n + 1}, logging {mode}", phase(repo, rows, env, opts, mode))
+            for mode in modes:
+                found[mode].append(phase(repo, rows, env, opts, mode))
+                show(f"run {n + 1}, logging {mode}", found[mode][-1])
+        summary(found)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
