@@ -110,8 +110,10 @@ if TYPE_CHECKING:
     from branchml.roles.branches import list_branches as list_branches
     from branchml.roles.rules import Violation as Violation
     from branchml.runs.listing import list_runs as list_runs
+    from branchml.runs.mlflow_export import MlflowExport as MlflowExport
     from branchml.runs.mlflow_export import export as _export_mlflow
     from branchml.runs.release import Release as Release
+    from branchml.runs.release import ReleaseWritten as ReleaseWritten
     from branchml.runs.release import list_releases as list_releases
     from branchml.runs.run import run as run
     from branchml.runs.show import RunInfo as RunInfo
@@ -208,11 +210,13 @@ _WHERE: dict[str, tuple[str, str]] = {
     "METRICS": ("branchml.experiments.arms", "METRICS"),
     "MigrationReport": ("branchml.migrate.rewrite", "Report"),
     "MissingFile": ("branchml.remote.api", "MissingFile"),
+    "MlflowExport": ("branchml.runs.mlflow_export", "MlflowExport"),
     "QueriesImported": ("branchml.monitor.imports", "QueriesImported"),
     "RULES_PATH": ("branchml.monitor.scaffold", "RULES_PATH"),
     "RawUpload": ("branchml.audit.questions", "RawUpload"),
     "RefDiff": ("branchml.audit.refdiff", "RefDiff"),
     "Release": ("branchml.runs.release", "Release"),
+    "ReleaseWritten": ("branchml.runs.release", "ReleaseWritten"),
     "RemoteVerification": ("branchml.remote.api", "RemoteVerification"),
     "Repo": ("branchml.repo", "Repo"),
     "RerunPlan": ("branchml.audit.rerun", "RerunPlan"),
