@@ -15,12 +15,13 @@ from typing import Any
 from branchml import config
 from branchml.audit.content import require_rev
 from branchml.data.lineage import lineage
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, SettingError
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
 from branchml.runs.settings import run_settings
+from branchml.settings import SplitSettings
 
 MONITOR_PREFIX = "refs/heads/monitor/"
 
@@ -87,17 +88,29 @@ def cleaning_reports(repo: Repo, pulls: list[dict[str, Any]]) -> list[str]:
 
 
 def split_settings(repo: Repo, pulls: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The `[split]` settings of the data/split commit the data came from (ratios, seed, key)."""
+    """The `[split]` settings of the data/split commit the data came from (ratios, seed, key, source),
+    checked as `data split` checks them; a refused one is shown as committed, with the problem."""
     for pull in pulls:
         if pull.get("commit") and str(pull["ref"]).startswith("data/split"):
             with plumbing.CatFile(repo.cwd) as objects:
-                text = objects.contents(f"{pull['commit']}:{config.FILE_NAME}") or b""
-            try:
-                table = tomllib.loads(text.decode()).get("split")
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                table = None
-            return {"commit": pull["commit"], "settings": table}
+                text = (objects.contents(f"{pull['commit']}:{config.FILE_NAME}") or b"").decode("utf-8", "replace")
+            return {"commit": pull["commit"], **_saved_split(text, f"{pull['commit'][:12]}:{config.FILE_NAME}")}
     return None
+
+
+def _saved_split(text: str, where: str) -> dict[str, Any]:
+    try:
+        saved = SplitSettings.from_config(config.load_section(text, where, "split"))
+    except SettingError as exc:
+        return {"settings": _raw_split(text), "problem": exc.message}
+    except BranchmlError as exc:  # not TOML
+        return {"settings": None, "problem": exc.message}
+    return {"settings": saved.as_toml() if saved.saved else None}
+
+
+def _raw_split(text: str) -> Any:
+    """The `[split]` table as committed (the TOML parsed, since only its values were refused)."""
+    return tomllib.loads(text).get("split")
 
 
 def release_status(repo: Repo, tag: str) -> dict[str, Any]:
