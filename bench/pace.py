@@ -61,7 +61,10 @@ def request_bytes(host: str, port: int, path: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def run(host: str, port: int, path: str, body: bytes, rate: float, seconds: float) -> dict[str, float]:
+async def run(host: str, port: int, path: str, body: bytes, rate: float, seconds: float,
+              samples: list[tuple[float, float]] | None = None) -> dict[str, float]:
+    """p50/p99 (ms), the rate reached, errors, the generator's own lateness; `samples`, when given, gets
+    (due time on the perf_counter clock, latency in ms) of each answered request (bench/serve_trace.py)."""
     loop = asyncio.get_running_loop()
     request = request_bytes(host, port, path, body)
     idle: list[Connection] = []
@@ -81,6 +84,8 @@ async def run(host: str, port: int, path: str, body: bytes, rate: float, seconds
             errors += 1
             return
         latencies.append((time.perf_counter() - due) * 1000)
+        if samples is not None:
+            samples.append((due, latencies[-1]))
         errors += status != 200
         idle.append(conn)
 

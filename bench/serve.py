@@ -2,6 +2,7 @@
 
     python bench/serve.py                          # 10 s per phase, latency at 500 requests/s
     python bench/serve.py --seconds 5 --rate 100,200,500 --no-mlflow
+    python bench/serve.py --seconds 8 --rate 500 --repeat 5 --phases off,on --no-saturation --no-mlflow
 
 A tag is trained with `branchml run` in a temporary repository (the digits model of
 bench/serve_model.py: logistic regression saved with skops, 64 pixel columns). Each server runs in
@@ -15,7 +16,9 @@ its own process(es) on loopback:
   and how late the generator itself sent (its p99), which says how much of a p99 is the machine.
 Phases: logging off; on (the default: the journal line is written before the answer and flushed
 within a second); on with `--fsync` (each answer waits for its flush); off and on with
-`--workers 2`; then MLflow. The monitor branch's commit and record counts are printed after each
+`--workers 2`; then MLflow. `--repeat N` runs every phase N times, interleaved, and reports each
+figure as the median of its runs, and logging's p99 cost also as the median of the per-run
+differences (one noisy run cannot decide). The monitor branch's commit and record counts are printed after each
 logging server stops. MLflow (a peer, not our dependency) runs from its own venv under the temp
 folder with pandas added; the model is saved with `mlflow.sklearn.save_model`.
 Writes bench/serve-results-<date>.json.
@@ -139,17 +142,18 @@ def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespa
     body_file.write_bytes(body(rows, 0))
     use_hey = shutil.which("hey") is not None and not opts.httpx
     asyncio.run(saturate(url, rows, 1.0, 4))  # warm-up
-    cpu0 = cpu_seconds(pid)
-    if use_hey:
-        rps = hey(url, body_file, opts.seconds, opts.concurrency)["rps"]
-    else:
-        rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
-    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(rps * opts.seconds, 1)
-    print(f"{name:<26} {rps:8.0f} req/s at saturation ({opts.concurrency} clients), server CPU {cpu_ms:.2f} ms/request",
-          flush=True)
+    result: dict[str, object] = {}
+    if not opts.no_saturation:
+        cpu0 = cpu_seconds(pid)
+        if use_hey:
+            rps = hey(url, body_file, opts.seconds, opts.concurrency)["rps"]
+        else:
+            rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
+        cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(rps * opts.seconds, 1)
+        print(f"{name:<26} {rps:8.0f} req/s at saturation ({opts.concurrency} clients), server CPU {cpu_ms:.2f} ms/request",
+              flush=True)
+        result = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms, "saturation_generator": "hey" if use_hey else "httpx"}
     port = int(url.rsplit(":", 1)[1])
-    result: dict[str, object] = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms,
-                                 "saturation_generator": "hey" if use_hey else "httpx"}
     for rate in opts.rates:
         fixed = asyncio.run(pace.run("127.0.0.1", port, "/invocations", body(rows, 0), rate, opts.seconds))
         result[f"at_{rate:g}"] = fixed
@@ -166,8 +170,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def bench_branchml(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace,
-                   name: str, flags: list[str]) -> dict[str, object]:
-    where = "bench-" + re.sub(r"[^a-z0-9]+", "-", name)
+                   name: str, flags: list[str], run: int = 1) -> dict[str, object]:
+    where = "bench-" + re.sub(r"[^a-z0-9]+", "-", name) + f"-{run}"
     args = [sys.executable, "-m", "branchml", "serve", "bench-1", "--port", "0", "--env", where, *flags]
     proc, url = start(args, repo, env, repo.parent / f"serve-{where}.err")
     try:
@@ -229,6 +233,32 @@ PHASES = {  # name: serve flags
     "logging off, 2 workers": ["--no-log", "--workers", "2"],
     "logging on, 2 workers": ["--workers", "2"],
 }
+SHORT = dict(zip(["off", "on", "fsync", "off2", "on2"], PHASES))  # --phases names
+
+
+def median_of(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Each number the median of its runs (nested `at_<rate>` results too); the runs kept under "runs"."""
+    merged: dict[str, object] = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs]
+        if isinstance(first, dict):
+            merged[key] = {k: statistics.median(float(v[k]) for v in values) for k in first}  # type: ignore[attr-defined]
+        elif isinstance(first, (int, float)):
+            merged[key] = statistics.median(float(v) for v in values)  # type: ignore[arg-type]
+        else:
+            merged[key] = first
+    return {**merged, "runs": runs} if len(runs) > 1 else merged
+
+
+def bench_phases(repo: Path, rows: list[list[float]], env: dict[str, str], opts: argparse.Namespace) -> dict[str, object]:
+    """Every chosen phase, `--repeat` times, interleaved (run 1 of each phase, then run 2...), so a
+    noisy minute of the machine lands on every phase alike; each figure is the median of the runs."""
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in opts.phases}
+    for run in range(1, opts.repeat + 1):
+        print(f"-- run {run} of {opts.repeat}, load {os.getloadavg()[0]:.1f}", flush=True)
+        for name in opts.phases:
+            runs[name].append(bench_branchml(repo, rows, env, opts, name, PHASES[name], run))
+    return {name: median_of(found) for name, found in runs.items()}
 
 
 def main() -> None:
@@ -238,15 +268,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--httpx", action="store_true", help="the Python load generator even when hey is installed")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every phase; figures are their medians")
+    parser.add_argument("--phases", default=",".join(SHORT), help=f"some of {','.join(SHORT)}")
+    parser.add_argument("--no-saturation", action="store_true", help="only the fixed-rate latency phases")
     opts = parser.parse_args()
     opts.rates = [float(r) for r in opts.rate.split(",")]
+    opts.phases = [SHORT[p] for p in opts.phases.split(",")]
     root = Path(tempfile.mkdtemp(prefix="branchml-bench-serve-"))
     env = {**os.environ, "PYTHONPATH": str(SRC), "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
     try:
         repo, rows = trained_repo(root, env)
         print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}; {opts.seconds:.0f} s per phase", flush=True)
-        results: dict[str, object] = {name: bench_branchml(repo, rows, env, opts, name, flags) for name, flags in PHASES.items()}
+        results = bench_phases(repo, rows, env, opts)
         if not opts.no_mlflow:
             results["mlflow"] = bench_mlflow(repo, rows, env, opts)
         print(f"load {os.getloadavg()[0]:.1f} at the end", flush=True)
@@ -259,26 +293,32 @@ def main() -> None:
 
 
 def report(results: dict[str, object], rates: list[float]) -> None:
-    def at(name: str, rate: float, key: str) -> float:
-        phase = results[name]
+    def at(phase: object, rate: float, key: str) -> float:
         assert isinstance(phase, dict)
         return float(phase[f"at_{rate:g}"][key])
 
     for on, off in (("logging on", "logging off"), ("logging on, --fsync", "logging off"),
                     ("logging on, 2 workers", "logging off, 2 workers")):
-        a, b = results[on], results[off]
-        assert isinstance(a, dict) and isinstance(b, dict)
-        print(f"{on} / {off}: server CPU per request x{a['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f}, "
-              f"throughput x{a['saturation_rps'] / b['saturation_rps']:.2f}")
+        a, b = results.get(on), results.get(off)
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            continue
+        if "saturation_rps" in a and "saturation_rps" in b:
+            print(f"{on} / {off}: server CPU per request x{a['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f}, "
+                  f"throughput x{a['saturation_rps'] / b['saturation_rps']:.2f}")
         for rate in rates:
-            print(f"  at {rate:g}/s: p50 {at(on, rate, 'p50_ms') - at(off, rate, 'p50_ms'):+.2f} ms, "
-                  f"p99 {at(on, rate, 'p99_ms') - at(off, rate, 'p99_ms'):+.2f} ms")
-    peer, on = results.get("mlflow"), results["logging on"]
-    if isinstance(peer, dict) and isinstance(on, dict):
-        print(f"branchml (logging on) / mlflow: server CPU per request x{on['cpu_ms_per_request'] / peer['cpu_ms_per_request']:.2f}, "
-              f"throughput x{on['saturation_rps'] / peer['saturation_rps']:.2f}")
+            # per run, on minus off (the same minute of the machine), then the median of those differences
+            pairs = list(zip(a.get("runs", [a]), b.get("runs", [b])))
+            p99 = [at(x, rate, "p99_ms") - at(y, rate, "p99_ms") for x, y in pairs]
+            print(f"  {on} - {off} at {rate:g}/s: p50 {at(a, rate, 'p50_ms') - at(b, rate, 'p50_ms'):+.2f} ms, "
+                  f"p99 median {at(a, rate, 'p99_ms'):.2f} - {at(b, rate, 'p99_ms'):.2f} = "
+                  f"{at(a, rate, 'p99_ms') - at(b, rate, 'p99_ms'):+.2f} ms; per run "
+                  f"{', '.join(f'{d:+.2f}' for d in p99)} (median {statistics.median(p99):+.2f})")
+    peer, on_ = results.get("mlflow"), results.get("logging on")
+    if isinstance(peer, dict) and isinstance(on_, dict) and "saturation_rps" in on_:
+        print(f"branchml (logging on) / mlflow: server CPU per request x{on_['cpu_ms_per_request'] / peer['cpu_ms_per_request']:.2f}, "
+              f"throughput x{on_['saturation_rps'] / peer['saturation_rps']:.2f}")
         for rate in rates:
-            print(f"  at {rate:g}/s: p99 x{at('logging on', rate, 'p99_ms') / at('mlflow', rate, 'p99_ms'):.2f}")
+            print(f"  at {rate:g}/s: p99 x{at(on_, rate, 'p99_ms') / at(peer, rate, 'p99_ms'):.2f}")
     elif peer:
         print(f"mlflow: not measured ({peer})")
 

@@ -67,3 +67,16 @@ def repo(tmp_path) -> Path:
     path = tmp_path / "repo"
     bml(tmp_path, "init", str(path))
     return path
+
+
+LOWERED_THRESHOLD = "[branchml]\nversion = 1\n\n[store]\ncheckout_in_git_max = 100000\n"
+
+
+@pytest.fixture
+def lowered(repo: Path) -> Path:
+    """A repository tracking data/** whose large-file threshold is lowered to 100 kB, so small test
+    files take the large-file path (written outside Git's pipe after a checkout)."""
+    bml(repo, "track", "data/**")
+    (repo / "branchml.toml").write_text(LOWERED_THRESHOLD)
+    (repo / "data").mkdir()
+    return repo

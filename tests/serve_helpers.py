@@ -181,3 +181,27 @@ def linear_tag(repo: Path, tag: str) -> None:
     (repo / "src").mkdir(exist_ok=True)
     (repo / "src/linear.py").write_text(LINEAR)
     commit_tag(repo, serve_settings("models/weights.safetensors", "src/linear.py:predict"), tag)
+
+
+def state(pid: int) -> str:
+    """The process's state letter from /proc (R, S, Z...); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
+def committers(parent: int) -> list[int]:
+    """Live monitor committer processes (monitor/committer.py) whose parent is `parent`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+            continue
+        if int(stat[1]) == parent and stat[0] != "Z" and b"branchml.monitor.committer" in cmdline:
+            found.append(int(proc.name))
+    return found

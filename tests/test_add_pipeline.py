@@ -3,11 +3,7 @@ chunks past a change, exact cuts, and a kill -9 in the middle of a re-add."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import blake3
@@ -17,6 +13,7 @@ from pyfastcdc import FastCDC
 from branchml.store import Store, parse_pointer
 from branchml.store.store import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK
 from conftest import bml, git
+from kill_helpers import add_killed_midway
 
 
 def canonical_ids(data: bytes) -> bytes:
@@ -75,16 +72,7 @@ def test_sigkill_during_a_readd_that_follows_the_previous_version_leaves_the_sto
         at = rng.randrange(len(data) - 200_000)
         data[at : at + 150_000] = rng.randbytes(150_000)
         target.write_bytes(data)
-        proc = subprocess.Popen(["git", "add", "data"], cwd=tracked, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.5))
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # git and its filter process together
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        (tracked / ".git" / "index.lock").unlink(missing_ok=True)  # Git's own leftover, not ours
-        bml(tracked, "fsck", "--read-data")
+        add_killed_midway(tracked, rng.uniform(0.05, 0.5))
         git(tracked, "add", "data")
         assert staged_chunk_ids(tracked, "data/x.bin")[0] == canonical_ids(bytes(data)), f"round {round_no}"
         target.unlink()

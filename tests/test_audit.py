@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
+import branchml
 from conftest import bml, git
 from data_helpers import (
     bml_json,
@@ -200,6 +201,13 @@ def test_why_tells_the_whole_story_and_audit_answers_the_questions(repo, tmp_pat
     assert bml_json(repo, "audit", "running", "acme")["tag"] == "acme-2"
     assert bml(repo, "audit", "running", "acme", "--at", "1999-01-01", check=False).returncode == 1
     assert bml_json(repo, "audit", "split", "stable/acme")["clean"] is True
+    # the library returns records; their as_dict() is what --json printed
+    opened = branchml.open_repo(repo)
+    assert branchml.story(opened, "acme-1").as_dict() == story
+    assert [u.as_dict() for u in branchml.uploads(opened)] == [up]
+    assert branchml.retrain_affected(opened, upload).as_dict() == retrain
+    assert branchml.running_release(opened, "acme").as_dict() == bml_json(repo, "audit", "running", "acme")
+    assert [r.as_dict() for r in branchml.list_releases(opened)] == bml_json(repo, "release", "list")
 
 
 def test_audit_split_names_examples_that_moved_between_split_versions(repo, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from branchml.data import clean, split
 from branchml.errors import BranchmlError, MalformedPointer
+from branchml.monitor import labels, records
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.store import chunk, index, pack, pointer, store
@@ -136,3 +137,20 @@ def test_run_records_carry_a_format_and_readers_check_it(tmp_path):
 def test_split_manifest_header_is_its_version(tmp_path):
     examples = [split.Example("1", "a.csv", "train", "h")]
     assert split.manifest_bytes(examples).splitlines()[0].decode() == ",".join(split.MANIFEST_COLUMNS)
+
+
+def test_label_lines_carry_our_format_and_readers_check_it(tmp_path):
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    labels.add_labels(repo, "x", [{"request_id": "r1", "label": "1", "format": 99}], "l.csv")  # a column named format
+    [part] = [p for p in git(repo, "ls-tree", "-r", "--name-only", "monitor/x").split() if p.endswith(".jsonl")]
+    assert json.loads(git(repo, "show", f"monitor/x:{part}"))["format"] == records.FORMAT
+    assert labels.read_labels(repo, "x")["r1"].label == "1"
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "monitor/x")
+    newer = tmp_path / "wt" / part.replace(".jsonl", "-newer.jsonl")
+    newer.write_text(json.dumps({"format": records.FORMAT + 1, "request_id": "r2", "label": "0", "ts": "x"}) + "\n")
+    git(tmp_path / "wt", "add", "-A")
+    git(tmp_path / "wt", "commit", "-q", "-m", "a label line from a newer branchml")
+    with pytest.raises(BranchmlError, match=r"-newer\.jsonl:1: label format 2, this branchml reads 1"):
+        labels.read_labels(repo, "x")

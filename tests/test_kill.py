@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import time
 
 import pytest
 
 from conftest import bml, git
+from kill_helpers import add_killed_midway
 
 ROUNDS = int(os.environ.get("BRANCHML_TEST_KILL_ROUNDS", "10"))
 
@@ -24,16 +22,7 @@ def test_sigkill_during_add_leaves_store_consistent(repo):
         data = rng.randbytes(24 << 20)
         target = repo / "data" / f"f{round_no}.bin"
         target.write_bytes(data)
-        proc = subprocess.Popen(["git", "add", "data"], cwd=repo, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, 0.6))
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # git and its filter process together
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        (repo / ".git" / "index.lock").unlink(missing_ok=True)  # Git's own leftover, not ours
-        bml(repo, "fsck", "--read-data")
+        add_killed_midway(repo, rng.uniform(0.0, 0.6))
         git(repo, "add", "data")
         target.unlink()
         git(repo, "checkout", "--", str(target.relative_to(repo)))

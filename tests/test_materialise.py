@@ -10,46 +10,12 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import bml, git, run
+from materialise_helpers import corrupt_one_chunk, index_sizes, two_branches
 from remote_support import commit_all, digests, project, write_random
-
-THRESHOLD = "[branchml]\nversion = 1\n\n[store]\ncheckout_in_git_max = 100000\n"
-
-
-@pytest.fixture
-def lowered(repo: Path) -> Path:
-    bml(repo, "track", "data/**")
-    (repo / "branchml.toml").write_text(THRESHOLD)
-    (repo / "data").mkdir()
-    return repo
-
-
-def two_branches(repo: Path, sizes: dict[str, int]) -> dict[str, dict[str, str]]:
-    """Branch main and b with different random content at the same paths; returns their digests."""
-    for i, (name, size) in enumerate(sizes.items()):
-        write_random(repo / "data" / name, size, i)
-    commit_all(repo, "a")
-    main = digests(repo, ("data",))
-    git(repo, "switch", "-qc", "b")
-    for i, (name, size) in enumerate(sizes.items()):
-        write_random(repo / "data" / name, size, 100 + i)
-    commit_all(repo, "b")
-    return {"main": main, "b": digests(repo, ("data",))}
-
-
-def index_sizes(repo: Path) -> dict[str, int]:
-    """The file sizes Git's index records (its stat data), by path."""
-    out, path = {}, None
-    for line in git(repo, "ls-files", "--debug").splitlines():
-        if not line.startswith(" "):
-            path = line
-        elif line.strip().startswith("size:"):
-            out[path] = int(line.split()[1])
-    return out
 
 
 def test_switch_writes_large_files_byte_identical_with_exact_stat_data(lowered):
@@ -102,25 +68,6 @@ def test_locally_modified_files_are_never_overwritten(lowered):
     assert (lowered / "data" / "same.bin").read_bytes() == mine
 
 
-def corrupt_one_chunk(repo: Path, oid: str) -> None:
-    """Flip a byte inside the first chunk of the file with this oid, in its pack."""
-    import sqlite3
-
-    db = sqlite3.connect(repo / ".git" / "branchml" / "index.db")
-    (chunks,) = db.execute("SELECT chunks FROM files WHERE oid=?", (bytes.fromhex(oid),)).fetchone()
-    pack_id, offset, length = db.execute(
-        "SELECT pack, offset, stored_len FROM chunks WHERE id=?", (chunks[:32],)).fetchone()
-    (name,) = db.execute("SELECT name FROM packs WHERE id=?", (pack_id,)).fetchone()
-    db.close()
-    pack = repo / ".git" / "branchml" / "packs" / name
-    pack.chmod(0o644)
-    with open(pack, "r+b") as f:
-        f.seek(offset + length // 2)
-        byte = f.read(1)
-        f.seek(offset + length // 2)
-        f.write(bytes([byte[0] ^ 0xFF]))
-
-
 def test_a_corrupt_chunk_fails_only_its_file_and_the_checkout(lowered):
     expected = two_branches(lowered, {"bad.bin": 1 << 20, "good.bin": 1 << 20})
     pointer = git(lowered, "show", "main:data/bad.bin")
@@ -141,8 +88,10 @@ def test_kill_9_mid_checkout_leaves_no_wrong_bytes_and_checkout_f_restores(lower
     tmp_dir = lowered / ".git" / "branchml" / "tmp"
     killed = False
     for _attempt in range(5):
+        # the hook's own writes (test_materialise_handoff.py kills the filter writing ahead)
         proc = subprocess.Popen(["git", "switch", "-q", "main"], cwd=lowered, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "BRANCHML_FILTER_WRITES": "0"})
         while proc.poll() is None and not list(tmp_dir.glob("checkout-*")):
             time.sleep(0.001)
         if proc.poll() is None:

@@ -13,8 +13,8 @@ import pytest
 
 from branchml.git import indexstat
 from conftest import git, run
+from materialise_helpers import index_sizes
 from remote_support import commit_all, digests, write_random
-from test_materialise import index_sizes, lowered  # noqa: F401 (a fixture)
 
 
 def clean_runs_of_status(repo: Path) -> list[str]:

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from conftest import bml, git, run
+from materialise_helpers import corrupt_one_chunk, two_branches
 from remote_support import digests
-from test_materialise import THRESHOLD, corrupt_one_chunk, two_branches
-
-
-@pytest.fixture
-def lowered(repo: Path) -> Path:
-    bml(repo, "track", "data/**")
-    (repo / "branchml.toml").write_text(THRESHOLD)
-    (repo / "data").mkdir()
-    return repo
 
 
 def test_files_of_one_name_in_several_folders_are_written_at_once_byte_identical(lowered):

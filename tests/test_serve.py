@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from branchml.errors import ExitCode
 from conftest import bml, git
-from serve_helpers import Server, logged, split, trained_repo
+from serve_helpers import Server, committers, logged, split, state, trained_repo
 
 ROWS = [[1.0, 2.0, 3], [-1.5, -2.0, 0], [0.2, -0.1, 7]]
 
@@ -195,8 +196,14 @@ def test_sigkill_mid_load_loses_no_acknowledged_record(tagged):
     [t.start() for t in threads]
     while len(acked) < 40:
         threading.Event().wait(0.05)
+    [committer] = committers(srv.proc.pid)  # batches are committed by a child process
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait(30)
+    for _ in range(100):  # it dies with the server (PR_SET_PDEATHSIG), it does not commit on alone
+        if state(committer) in ("", "Z"):
+            break
+        time.sleep(0.05)
+    assert state(committer) in ("", "Z")
     stop.set()
     [t.join() for t in threads]
     # (no branch yet when it died before its first batch commit)

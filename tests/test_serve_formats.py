@@ -145,3 +145,49 @@ def test_ctrl_c_stops_the_server_with_exit_0_after_committing_its_logs(formats):
     assert "Traceback" not in srv.log_path.read_text()
     ids = [r["request_id"] for r in logged(formats[0], "st-1", "interrupted")]
     assert ids == ["before-ctrl-c"]
+
+
+def _three_input_graph() -> bytes:
+    """y = 0.5 a - b + 0.25 c, with a and b doubles and c an int64, each its own [N, 1] input: the
+    shape of graphs exported from frameworks that keep one input per feature (Keras, PyTorch dicts)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [numpy_helper.from_array(np.array([[w]]), f"w{name}") for name, w in (("a", 0.5), ("b", -1.0), ("c", 0.25))]
+    nodes = [helper.make_node("Cast", ["c"], ["c_double"], to=TensorProto.DOUBLE),
+             helper.make_node("Mul", ["a", "wa"], ["ta"]), helper.make_node("Mul", ["b", "wb"], ["tb"]),
+             helper.make_node("Mul", ["c_double", "wc"], ["tc"]),
+             helper.make_node("Sum", ["ta", "tb", "tc"], ["y2"]), helper.make_node("Flatten", ["y2"], ["y1"], axis=0),
+             helper.make_node("Squeeze", ["y1", "first"], ["y"])]
+    first = numpy_helper.from_array(np.array([0], dtype=np.int64), "first")
+    inputs = [helper.make_tensor_value_info("a", TensorProto.DOUBLE, [None, 1]),
+              helper.make_tensor_value_info("b", TensorProto.DOUBLE, [None, 1]),
+              helper.make_tensor_value_info("c", TensorProto.INT64, [None, 1])]
+    graph = helper.make_graph(nodes, "three_inputs", inputs, [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None])],
+                              [*weights, first])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def test_onnx_graph_with_one_input_per_column_answers_every_request_format(formats):
+    repo, _ = formats
+    (repo / "models/model.onnx").write_bytes(_three_input_graph())
+    commit_tag(repo, serve_settings("models/model.onnx"), "onnx-multi-1")
+    srv = Server(repo, "onnx-multi-1", "--env", "multi", "--batch-seconds", "0.2")
+    try:
+        expected = pytest.approx([0.5 * a - b + 0.25 * c for a, b, c in ROWS])
+        records = [dict(zip("cba", reversed(row))) for row in ROWS]  # keys in another order than the graph's inputs
+        for body in (_split(ROWS), {"dataframe_records": records}, {"inputs": {k: [r[k] for r in records] for k in "abc"}}):
+            answer = srv.score(body, **{"X-Request-ID": f"multi-{next(iter(body))}"})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == expected
+        csv = "a,b,c\n" + "".join(f"{a},{b},{c}\n" for a, b, c in ROWS)
+        answer = srv.client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+        assert answer.status_code == 200 and answer.json()["predictions"] == expected, answer.text
+        wrong = srv.score({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1.0, 2.0, "x"]]}})
+        assert wrong.status_code == 400 and "c" in wrong.json()["message"], wrong.text
+        found = wait_logged(repo, "onnx-multi-1", "multi", {"multi-dataframe_split-1"})
+        assert found["multi-dataframe_split-1"]["features"] == {"a": -1.5, "b": -2.0, "c": 0}
+        assert found["multi-dataframe_split-1"]["prediction"] == pytest.approx(0.5 * -1.5 + 2.0)
+    finally:
+        srv.stop()

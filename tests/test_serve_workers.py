@@ -8,6 +8,7 @@ namespace by `unshare`).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import signal
@@ -26,7 +27,15 @@ import pytest
 from branchml.repo import Repo
 from branchml.serve.server import listen
 from conftest import bml, git
-from serve_helpers import Server, linear_tag, logged, split
+from serve_helpers import (
+    LINEAR,
+    Server,
+    commit_tag,
+    linear_tag,
+    logged,
+    serve_settings,
+    split,
+)
 
 ROW = [[1.0, 2.0, 3]]
 
@@ -131,6 +140,37 @@ def test_two_workers_log_every_acknowledged_record_once_even_when_one_is_killed(
     on_branch = set(re.findall(r"Monitor-Journal: (\w+)", git(tagged, "log", "--format=%B", "monitor/multi")))
     assert {name.removesuffix(".journal") for name in journals} <= on_branch  # both workers' records, by journal
     assert bml(tagged, "verify", "--branch", "monitor/multi", check=False).returncode == 0
+
+
+def test_a_worker_killed_while_the_tags_load_is_replaced_and_the_address_printed(tagged):
+    """Before: the address line waited for a byte the killed worker never sent, and never came, while
+    the replacement served unannounced. The tag's entry point sleeps at import: the kill lands while
+    the worker loads."""
+    (tagged / "src/slow.py").write_text("import time\n\ntime.sleep(3)  # a slow load: the window for the kill\n" + LINEAR)
+    commit_tag(tagged, serve_settings("models/weights.safetensors", "src/slow.py:predict"), "slow-1")
+    err = tagged.parent / "slow.err"
+    proc = subprocess.Popen([sys.executable, "-m", "branchml", "serve", "slow-1", "--workers", "2", "--port", "0", "--env", "slow"],
+                            cwd=tagged, stdout=subprocess.DEVNULL, stderr=err.open("wb"))
+    try:
+        for _ in range(1000):
+            if len(workers := _workers(proc)) == 2:
+                break
+            time.sleep(0.01)
+        os.kill(workers[0], signal.SIGKILL)
+        assert "on http://" not in err.read_text()  # still loading
+        for _ in range(600):
+            if found := re.search(r"on (http://127\.0\.0\.1:\d+)", err.read_text()):
+                break
+            assert proc.poll() is None, err.read_text()
+            time.sleep(0.1)
+        assert found, f"no address line: {err.read_text()}"
+        assert f"worker {workers[0]} was killed by signal 9 while loading the tags; starting another" in err.read_text()
+        answer = httpx.post(found.group(1) + "/invocations", json=split(ROW), headers={"X-Request-ID": "after-reload"})
+        assert answer.status_code == 200, answer.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, err.read_text()
+    assert [r["request_id"] for r in logged(tagged, "slow-1", "slow")] == ["after-reload"]
 
 
 def test_workers_stop_and_commit_their_logs_when_the_supervisor_is_killed(tagged):

@@ -25,6 +25,9 @@ from branchml.version import __version__ as __version__
 if TYPE_CHECKING:
     # What type checkers read. `from m import X as X` re-exports X (the API's `__all__` is computed, so
     # it cannot say so); a name the library spells otherwise is imported privately and assigned below.
+    from branchml.audit.questions import RawUpload as RawUpload
+    from branchml.audit.questions import Retrain as Retrain
+    from branchml.audit.questions import Running as Running
     from branchml.audit.questions import SplitHistory as SplitHistory
     from branchml.audit.questions import retrain as _retrain_affected
     from branchml.audit.questions import running as _running_release
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
     from branchml.monitor.check import CheckOptions as CheckOptions
     from branchml.monitor.check import check as _check_monitor
     from branchml.monitor.checkreport import CheckReport as CheckReport
+    from branchml.monitor.imports import QueriesImported as QueriesImported
     from branchml.monitor.imports import import_queries as import_queries
     from branchml.monitor.labels import LabelsAdded as LabelsAdded
     from branchml.monitor.labels import label_file as _add_labels
@@ -104,8 +108,12 @@ if TYPE_CHECKING:
     from branchml.repo import Repo as Repo
     from branchml.roles.branches import create_branch as create_branch
     from branchml.roles.branches import list_branches as list_branches
+    from branchml.roles.rules import Violation as Violation
     from branchml.runs.listing import list_runs as list_runs
+    from branchml.runs.mlflow_export import MlflowExport as MlflowExport
     from branchml.runs.mlflow_export import export as _export_mlflow
+    from branchml.runs.release import Release as Release
+    from branchml.runs.release import ReleaseWritten as ReleaseWritten
     from branchml.runs.release import list_releases as list_releases
     from branchml.runs.run import run as run
     from branchml.runs.show import RunInfo as RunInfo
@@ -132,6 +140,7 @@ if TYPE_CHECKING:
     from branchml.workflows.joined import ref_names as ref_names
     from branchml.workflows.joined import show as show
     from branchml.workflows.listing import list_files as list_files
+    from branchml.workflows.setup import Installed as Installed
     from branchml.workflows.setup import init as init
     from branchml.workflows.setup import install as install
     from branchml.workflows.setup import install_global as install_global
@@ -194,26 +203,35 @@ _WHERE: dict[str, tuple[str, str]] = {
     "FsckProblem": ("branchml.workflows.fsck", "FsckProblem"),
     "FsckReport": ("branchml.workflows.fsck", "FsckReport"),
     "GetResult": ("branchml.fs.get", "GetResult"),
+    "Installed": ("branchml.workflows.setup", "Installed"),
     "LabelsAdded": ("branchml.monitor.labels", "LabelsAdded"),
     "Lineage": ("branchml.data.lineage", "Lineage"),
     "ListedRemote": ("branchml.remote.api", "ListedRemote"),
     "METRICS": ("branchml.experiments.arms", "METRICS"),
     "MigrationReport": ("branchml.migrate.rewrite", "Report"),
     "MissingFile": ("branchml.remote.api", "MissingFile"),
+    "MlflowExport": ("branchml.runs.mlflow_export", "MlflowExport"),
+    "QueriesImported": ("branchml.monitor.imports", "QueriesImported"),
     "RULES_PATH": ("branchml.monitor.scaffold", "RULES_PATH"),
+    "RawUpload": ("branchml.audit.questions", "RawUpload"),
     "RefDiff": ("branchml.audit.refdiff", "RefDiff"),
+    "Release": ("branchml.runs.release", "Release"),
+    "ReleaseWritten": ("branchml.runs.release", "ReleaseWritten"),
     "RemoteVerification": ("branchml.remote.api", "RemoteVerification"),
     "Repo": ("branchml.repo", "Repo"),
     "RerunPlan": ("branchml.audit.rerun", "RerunPlan"),
     "RerunResult": ("branchml.audit.rerun", "RerunResult"),
+    "Retrain": ("branchml.audit.questions", "Retrain"),
     "RunInfo": ("branchml.runs.show", "RunInfo"),
     "RunRecord": ("branchml.runs.tracking", "RunRecord"),
+    "Running": ("branchml.audit.questions", "Running"),
     "SplitHistory": ("branchml.audit.questions", "SplitHistory"),
     "Status": ("branchml.workflows.status", "Status"),
     "StoreStats": ("branchml.workflows.stats", "StoreStats"),
     "Story": ("branchml.audit.why", "Story"),
     "TreeFile": ("branchml.runs.show", "TreeFile"),
     "Usage": ("branchml.data.lineage", "Usage"),
+    "Violation": ("branchml.roles.rules", "Violation"),
     "ab_report": ("branchml.workflows.joined", "ab_report"),
     "add_data": ("branchml.data.add", "add"),
     "add_labels": ("branchml.monitor.labels", "label_file"),

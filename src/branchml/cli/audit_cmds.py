@@ -141,7 +141,7 @@ def audit() -> None:
 @json_option
 def uploads(branch: str, as_json: bool) -> None:
     """Who uploaded what, when, and from where."""
-    get_output().result(api.uploads(api.open_repo(), branch), as_json, _render_uploads)
+    get_output().result([u.as_dict() for u in api.uploads(api.open_repo(), branch)], as_json, _render_uploads)
 
 
 def _render_uploads(rows: list[dict[str, Any]]) -> None:
@@ -175,7 +175,7 @@ def _render_split(data: dict[str, Any]) -> None:
 def retrain(upload: str, as_json: bool) -> None:
     """Which tags hold data of raw upload UPLOAD (a commit), and which customers run them now."""
     found = api.retrain_affected(api.open_repo(), upload)
-    get_output().result(found, as_json, _render_retrain)
+    get_output().result(found.as_dict(), as_json, _render_retrain)
 
 
 def _render_retrain(data: dict[str, Any]) -> None:
@@ -194,4 +194,4 @@ def _render_retrain(data: dict[str, Any]) -> None:
 def running(customer: str, at: str | None, as_json: bool) -> None:
     """What CUSTOMER runs now (its latest release), or ran on a date."""
     found = api.running_release(api.open_repo(), customer, at)
-    get_output().result(found, as_json, lambda r: out_console.print(f"{r['customer']}: {r['tag']} ({r['date']}, {r['commit'][:12]})"))
+    get_output().result(found.as_dict(), as_json, lambda r: out_console.print(f"{r['customer']}: {r['tag']} ({r['date']}, {r['commit'][:12]})"))

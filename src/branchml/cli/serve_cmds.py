@@ -58,8 +58,8 @@ for _command in (alerts_cmds.check_cmd, alerts_cmds.watch_cmd, alerts_cmds.trust
 def monitor_log(env: str, tag: str, path: Path, as_json: bool) -> None:
     """Commit queries logged elsewhere (JSON lines: features, prediction, [request_id, variant, latency_ms])."""
     result = api.import_queries(api.open_repo().cwd, env, tag, path)
-    get_output().info(f"{result['records']} record(s) of {tag} committed onto monitor/{env}")
-    get_output().result(result, as_json, lambda r: None)
+    get_output().info(f"{result.records} record(s) of {tag} committed onto monitor/{env}")
+    get_output().result(result.as_dict(), as_json, lambda r: None)
 
 
 @monitor.command("label")

@@ -34,7 +34,7 @@ def install(global_: bool, server: bool) -> None:
         written = api.materialize_all(repo)
         if written:
             get_output().info(f"materialised {len(written)} file(s) that were checked out as pointers")
-    get_output().info(f"branchml installed ({', '.join(result['hooks']) or 'hooks already in place'})")
+    get_output().info(f"branchml installed ({', '.join(result.hooks) or 'hooks already in place'})")
 
 
 @click.command()

@@ -20,6 +20,7 @@ from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
 from branchml.git import written
 from branchml.git.filterproto import FilterProtocol, Reply, Request
+from branchml.git.hooks import MARKER, hooks_dir
 from branchml.git.protocol import (
     ContentReader,
     PacketReader,
@@ -27,7 +28,9 @@ from branchml.git.protocol import (
     ProtocolError,
 )
 from branchml.git.rss import log_peak_rss
+from branchml.git.statcache import FileStat, Replay, SameAsFile, now_ns
 from branchml.settings import CheckoutSettings, StoreSettings
+from branchml.store.handoff import FILTER_WRITES_ENV, WRITERS, FilterWriter, temp_dir
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -35,10 +38,11 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
-from branchml.store.store import Store, StoreWriter
+from branchml.store.store import FileRecord, Readable, Store, StoreWriter
 
 SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory stays bounded)
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread
+BLOCK = 1 << 20  # Git's bytes compared with a file's per read
 
 
 def store_settings(root: Path) -> StoreSettings:
@@ -82,6 +86,8 @@ class FilterServer:
         self._store_writer: StoreWriter | None = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
+        self._filter_writer: FilterWriter | None | bool = False  # False: not looked at yet
+        self.quiet_since = now_ns()  # before the handshake: Git sends no file before it
 
     @property
     def repo(self) -> Any:  # a branchml.repo.Repo (a layer above this one)
@@ -112,7 +118,27 @@ class FilterServer:
             self._link_min_size = checkout.link_min_size if checkout.link == "reflink" else float("inf")
         return self._link_min_size
 
+    @property
+    def filter_writer(self) -> FilterWriter | None:
+        """Writes large files while Git goes on, for the checkout hook to rename (store/handoff.py);
+        None where that hook is not ours (nobody would take the files) or cannot rename them."""
+        if self._filter_writer is False:
+            self._filter_writer = None
+            tmp = temp_dir(self.store.root, self.root)
+            if os.environ.get(FILTER_WRITES_ENV) != "0" and tmp is not None and self._checkout_hook_is_ours():
+                self._filter_writer = FilterWriter(self.store, tmp, WRITERS)
+        assert not isinstance(self._filter_writer, bool)
+        return self._filter_writer
+
+    def _checkout_hook_is_ours(self) -> bool:
+        try:
+            return MARKER in (hooks_dir(self.repo) / "post-checkout").read_text(errors="replace")
+        except (OSError, BranchmlError):
+            return False
+
     def close(self) -> None:
+        if isinstance(self._filter_writer, FilterWriter):
+            self._filter_writer.close()
         if self._store_writer is not None:
             self._store_writer.close()
 
@@ -121,8 +147,11 @@ class FilterServer:
         self.protocol.serve(self.answer, self.failed)
 
     def answer(self, request: Request, reply: Reply) -> None:
+        # Git reads a file's bytes only after it has our previous answer: a moment before that answer
+        # went out (or before the handshake) precedes every byte of this request (git/statcache.py)
+        since, self.quiet_since = self.quiet_since, now_ns()
         if request.command == "clean":
-            self.clean(request, reply)
+            self.clean(request, reply, since)
         elif request.command == "smudge":
             self.smudge(request, reply)
         else:
@@ -138,7 +167,7 @@ class FilterServer:
         sys.stderr.flush()
 
     # -- clean -------------------------------------------------------------------------------
-    def clean(self, request: Request, reply: Reply) -> None:
+    def clean(self, request: Request, reply: Reply, since: int) -> None:
         path, content = request.path, request.content
         entry = self.just_written.get(path)
         if entry is not None and written.unchanged(self.root, entry):
@@ -160,10 +189,54 @@ class FilterServer:
         if content.done:
             pointer = self.store_writer.add_bytes(head)
         else:
-            previous = self.store.index.path_hint(path)
-            pointer = self.store_writer.add_stream(content, previous)
-            self.store_writer.remember_path(path, pointer)
+            pointer = self.clean_stream(path, content, since)
         reply.success(pointer.encode())
+
+    def clean_stream(self, path: str, content: ContentReader, since: int) -> Pointer:
+        """A file above IN_MEMORY: from the stat cache when it provably holds what was recorded, else
+        chunked and stored, and recorded when Git may find it racily clean (git/statcache.py)."""
+        here = os.path.join(self.root, path)
+        before = FileStat.of(here)
+        try:
+            file = open(here, "rb") if before is not None else None
+        except OSError:
+            file = None
+        if before is None or file is None:
+            return self.store_stream(path, content)
+        with file:
+            recorded = self.store.index.clean_stat(here)
+            if recorded is not None and recorded[0] == before.key():
+                return self.answer_recorded(path, here, before, recorded[1], SameAsFile(content, file))
+            if not before.may_turn_racy(now_ns()):
+                return self.store_stream(path, content)
+            same = SameAsFile(content, file)
+            pointer = self.store_stream(path, same)
+            if same.at_end_of_file() and before.settled_before(since) and FileStat.of(here) == before:
+                self.store_writer.remember_clean_stat(here, before.key(), pointer)
+            return pointer
+
+    def store_stream(self, path: str, content: Readable) -> Pointer:
+        previous = self.store.index.path_hint(path)
+        pointer = self.store_writer.add_stream(content, previous)
+        self.store_writer.remember_path(path, pointer)
+        return pointer
+
+    def answer_recorded(self, path: str, here: str, before: FileStat, oid: bytes, same: SameAsFile) -> Pointer:
+        """Git's bytes, compared with the file's and dropped: the recorded pointer when they all match
+        and the file did not change meanwhile. Otherwise (other content cleaned under this name, a
+        write during the comparison, a record gc dropped) a full clean of the same bytes: those that
+        matched are read again from the file, the rest come from Git."""
+        block = memoryview(bytearray(BLOCK))
+        n = 0
+        while same.same and (n := same.readinto(block)):
+            pass
+        differing = b"" if same.same else bytes(block[:n])
+        if same.at_end_of_file() and FileStat.of(here) == before and self.store_writer.reuse_file(oid):
+            return Pointer(oid.hex(), before.size)
+        pointer = self.store_stream(path, Replay(same.file, same.matched, differing, same.content))
+        if same.matched and FileStat.of(here) != before:
+            raise BranchmlError(f"{path} changed while Git was reading it", hint=f"run `git add {path}` again")
+        return pointer
 
     def clean_just_written(self, entry: written.Written, request: Request, reply: Reply) -> None:
         """The refresh after branchml wrote this very file: answer its pointer without hashing."""
@@ -186,9 +259,10 @@ class FilterServer:
         done = treeish in self._prefetched and self._prefetched[treeish] is None
         if treeish is not None and not done and not self._local(pointer):
             self._prefetch(treeish, request.headers.get("ref"))  # raises, naming every file the target lacks
-        self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
+        record = self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
         if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
-            return reply.success(head)  # the post-checkout hook writes it (streaming, or a reflink)
+            self.write_ahead(path, pointer, record)
+            return reply.success(head)  # the post-checkout hook puts it in place (streaming, or a reflink)
         reply.begin()
         try:
             for data in self.store.iter_file(pointer, path):
@@ -196,6 +270,11 @@ class FilterServer:
         except BranchmlError as exc:
             raise type(exc)(f"{exc} (the file was not written)", hint=exc.hint) from exc
         reply.end()
+
+    def write_ahead(self, path: str, pointer: Pointer, record: FileRecord) -> None:
+        """Start writing a file answered with its pointer once Git has written that pointer."""
+        if pointer.size < self.link_min_size and self.filter_writer is not None:
+            self.filter_writer.offer(self.root / path, pointer, record, path)
 
     def _local(self, pointer: Pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many

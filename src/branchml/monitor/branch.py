@@ -47,7 +47,7 @@ class Batch:
 
 def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
     """Commit `batch` onto monitor/<env> (created when missing); returns the new commit."""
-    return commit_files(cwd, env, _parts(batch), _message(env, batch))
+    return commit_files(cwd, env, batch_files(batch), batch_message(env, batch))
 
 
 def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str) -> str:
@@ -81,7 +81,7 @@ def _show_if_checked_out(cwd: Where, ref: str, commit: str, paths: list[str]) ->
         porcelain.checkout_paths(cwd, commit, paths, check=False)
 
 
-def _parts(batch: Batch) -> dict[str, bytes]:
+def batch_files(batch: Batch) -> dict[str, bytes]:
     """One part file per (tag, UTC date) of the batch, lines in journal order."""
     lines: dict[tuple[str, str], list[str]] = defaultdict(list)
     texts = batch.lines or [record.to_json() for record in batch.records]
@@ -91,7 +91,7 @@ def _parts(batch: Batch) -> dict[str, bytes]:
             for (tag, date), rows in lines.items()}
 
 
-def _message(env: str, batch: Batch) -> str:
+def batch_message(env: str, batch: Batch) -> str:
     tags = sorted({r.tag for r in batch.records})
     title = f"monitor/{env}: {len(batch.records)} record(s) of {', '.join(tags)}"
     pairs = [(TRAILER, f"{batch.journal} {batch.first}-{batch.last}"),

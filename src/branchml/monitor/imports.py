@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,21 @@ from branchml.monitor.records import LogRecord
 BATCH = 10_000
 
 
-def import_queries(cwd: Where, env: str, tag: str, path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class QueriesImported:
+    """What `monitor log` committed: how many records of `tag` onto monitor/<env>, in which commits."""
+
+    env: str
+    tag: str
+    records: int
+    commits: list[str]  # one per batch of BATCH records, oldest first
+
+    def as_dict(self) -> dict[str, Any]:
+        """`monitor log --json`."""
+        return asdict(self)
+
+
+def import_queries(cwd: Where, env: str, tag: str, path: Path) -> QueriesImported:
     records = [_record(line, tag, f"{path}:{n}") for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                if line.strip()]
     if not records:
@@ -30,7 +45,7 @@ def import_queries(cwd: Where, env: str, tag: str, path: Path) -> dict[str, Any]
     name = "import-" + uuid.uuid4().hex[:12]
     commits = [commit_batch(cwd, env, Batch(name, start + 1, start + len(chunk), chunk))
                for start in range(0, len(records), BATCH) for chunk in [records[start:start + BATCH]]]
-    return {"env": env, "tag": tag, "records": len(records), "commits": commits}
+    return QueriesImported(env, tag, len(records), commits)
 
 
 def _record(line: str, tag: str, where: str) -> LogRecord:

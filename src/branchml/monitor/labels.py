@@ -57,12 +57,22 @@ def _json_line(line: str, where: str) -> dict[str, Any]:
     return row
 
 
+def _labels_line(line: str, where: str) -> dict[str, Any]:
+    """One committed label line, refused when a newer branchml wrote it (docs/formats.md)."""
+    row = _json_line(line, where)
+    version = row.get("format", 1)
+    if not isinstance(version, int) or version > FORMAT:
+        raise BranchmlError(f"{where}: label format {version!r}, this branchml reads {FORMAT}", hint="upgrade branchml")
+    return row
+
+
 def add_labels(cwd: Where, env: str, rows: list[dict[str, Any]], source: str) -> str:
     """Commit `rows` as one labels part on monitor/<env>; returns the commit."""
     if not rows:
         raise BranchmlError(f"{source}: no labels in it", hint="give a file with request_id,label rows")
     ts = now_iso()
-    body = "".join(json.dumps({"format": FORMAT, "ts": ts, **row}, sort_keys=True) + "\n" for row in rows)
+    # the version is ours: an input column named `format` cannot change it
+    body = "".join(json.dumps({"ts": ts, **row, "format": FORMAT}, sort_keys=True) + "\n" for row in rows)
     path = f"{LABELS_DIR}/{ts[:10]}/{time.strftime('%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}.jsonl"
     message = plumbing.with_trailers(f"monitor/{env}: {len(rows)} label(s) from {Path(source).name}",
                                      [("Monitor-Labels", source)])
@@ -80,7 +90,7 @@ def read_labels(cwd: Where, env: str) -> dict[str, Label]:
         for entry, (_name, found) in zip(parts, cat.contents_many(e.oid for e in parts)):
             body = b"" if found is None else stored.part_content(cwd, found[1], f"monitor/{env}:{entry.path}")
             for n, line in enumerate(body.decode().splitlines(), 1):
-                row = _json_line(line, f"monitor/{env}:{entry.path}:{n}")
+                row = _labels_line(line, f"monitor/{env}:{entry.path}:{n}")
                 label = Label(str(row["request_id"]), row.get("label"), str(row.get("ts", "")))
                 if label.request_id not in labels or labels[label.request_id].ts <= label.ts:
                     labels[label.request_id] = label

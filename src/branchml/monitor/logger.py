@@ -9,7 +9,9 @@ survives a killed process; with `fsync=True`, the default here, it is also flush
 first, and survives a power loss; without, the thread flushes it within a second); a
 thread commits records every `batch_records` records or `batch_seconds` seconds, whichever comes
 first, in contiguous journal order (so `Monitor-Journal` ranges say exactly what is on the branch).
-A new Logger first commits what dead writers left in their journals, skipping what they had
+With `commit_in="process"` (what `branchml serve` uses) that thread hands each batch to a child
+process at a lower CPU priority (committer.py), so the commits share neither the GIL nor the
+cores' time with the answers. A new Logger first commits what dead writers left in their journals, skipping what they had
 already committed: nothing acknowledged is lost, nothing is committed twice.
 """
 
@@ -21,10 +23,11 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from branchml.errors import BranchmlError
 from branchml.monitor import branch, journal
+from branchml.monitor.committer import Committer, CommitterEnded
 from branchml.monitor.records import LogRecord, check_env
 from branchml.repo import Repo
 
@@ -35,7 +38,8 @@ class Logger:
     """Log records to monitor/<env> of the repository around `repo` (a path; default: cwd)."""
 
     def __init__(self, env: str = "dev", tag: str | None = None, *, repo: str | os.PathLike[str] | None = None,
-                 batch_records: int = 1000, batch_seconds: float = 5.0, fsync: bool = True) -> None:
+                 batch_records: int = 1000, batch_seconds: float = 5.0, fsync: bool = True,
+                 commit_in: Literal["thread", "process"] = "thread") -> None:
         found = Repo.find(repo)
         self.cwd = found.cwd
         self.env = check_env(env)
@@ -52,6 +56,7 @@ class Logger:
         self._stopping = False
         self.error: BaseException | None = None
         self.commits = 0
+        self._committer = Committer(self.cwd) if commit_in == "process" else None
         self._thread = threading.Thread(target=self._run, name=f"branchml-monitor-{env}", daemon=True)
         self._thread.start()
 
@@ -123,6 +128,13 @@ class Logger:
         self.close()
 
     def _run(self) -> None:
+        try:
+            self._batches()
+        finally:
+            if self._committer is not None:
+                self._committer.close()
+
+    def _batches(self) -> None:
         last_batch = time.monotonic()
         while True:
             with self._cond:
@@ -165,7 +177,7 @@ class Logger:
 
     def _commit(self, batch: branch.Batch) -> None:
         try:
-            branch.commit_batch(self.cwd, self.env, batch)
+            self._commit_once(batch)
         except Exception as exc:  # noqa: BLE001 (kept for flush(); the records stay journaled)
             print(f"branchml monitor: {exc}", file=sys.stderr)
             with self._cond:
@@ -182,6 +194,34 @@ class Logger:
             self._maybe_rotate()
             self._cond.notify_all()
 
+    def _commit_once(self, batch: branch.Batch) -> None:
+        """Commit `batch`, whose start may be on the branch already after a failed attempt; a committer
+        process that ended without answering (killed, out of memory) is replaced at once, once."""
+        unsure = self.error is not None
+        while True:
+            landed = self._landed(batch) if unsure else batch.first - 1
+            if landed >= batch.last:
+                return
+            try:
+                self._send(_after(batch, landed))
+                return
+            except CommitterEnded as exc:
+                if unsure:
+                    raise
+                print(f"branchml monitor: {exc.message}; starting another", file=sys.stderr)
+                unsure = True
+
+    def _landed(self, batch: branch.Batch) -> int:
+        """After a failed attempt: the last seq of `batch` already on the branch. A committer process
+        killed between its update-ref and its answer did commit; committing again would log twice."""
+        return branch.committed_through(self.cwd, self.env, batch.journal)
+
+    def _send(self, batch: branch.Batch) -> None:
+        if self._committer is None:
+            branch.commit_batch(self.cwd, self.env, batch)
+        else:
+            self._committer.commit(self.env, branch.batch_files(batch), branch.batch_message(self.env, batch))
+
     def _maybe_rotate(self) -> None:
         """Replace a long, fully committed journal by a new one (called with the condition held)."""
         old = self._journal
@@ -194,6 +234,14 @@ class Logger:
             self._journal = journal.Journal(self.folder, old.fsync)
             self._committed = 0
         old.close(remove=True)
+
+
+def _after(batch: branch.Batch, landed: int) -> branch.Batch:
+    """The records of `batch` after seq `landed` (all of it when `landed` is before its first)."""
+    skip = max(0, landed - batch.first + 1)
+    if not skip:
+        return batch
+    return branch.Batch(batch.journal, batch.first + skip, batch.last, batch.records[skip:], batch.lines[skip:])
 
 
 def recover(cwd: Path, env: str, folder: Path, batch_records: int = 1000) -> int:

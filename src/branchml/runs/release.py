@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,36 @@ from branchml.runs.tags import check_name, tag_number
 from branchml.store.pointer import Pointer
 
 
-def list_releases(repo: Repo, customer: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Release:
+    """A numbered tag `<customer>-<n>`: what `release list` shows."""
+
+    tag: str
+    customer: str
+    number: int
+    commit: str  # the tagged commit (an annotated tag peeled)
+    date: str  # the tag's creation date, ISO 8601
+
+    def as_dict(self) -> dict[str, Any]:
+        """`release list --json`'s row."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReleaseWritten:
+    """What `release get` wrote: the tag, its commit, the folder and the files (relative paths)."""
+
+    tag: str
+    commit: str | None
+    to: str
+    files: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`release get --json`."""
+        return asdict(self)
+
+
+def list_releases(repo: Repo, customer: str | None = None) -> list[Release]:
     """Numbered tags (`<customer>-<n>`), by customer then number."""
     pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
     fields = ["refname:strip=2", "*objectname", "objectname", "creatordate:iso-strict"]
@@ -39,16 +69,15 @@ def list_releases(repo: Repo, customer: str | None = None) -> list[dict[str, Any
         number = tag_number(name, prefix)
         if number is None or (customer and prefix != customer):
             continue
-        out.append({"tag": name, "customer": prefix, "number": number, "commit": peeled or obj, "date": date})
-    return sorted(out, key=lambda r: (r["customer"], r["number"]))
+        out.append(Release(name, prefix, number, peeled or obj, date))
+    return sorted(out, key=lambda r: (r.customer, r.number))
 
 
 def latest(repo: Repo, customer: str) -> str:
     found = list_releases(repo, check_name(customer, "customer"))
     if not found:
         raise BranchmlError(f"no release tags {customer}-<n> here", hint=f"train one with `branchml run --customer {customer}`, or fetch tags (`git fetch --tags`)")
-    tag: str = found[-1]["tag"]
-    return tag
+    return found[-1].tag
 
 
 def latest_remote(repo: Repo, remote: str, customer: str) -> str:
@@ -81,7 +110,7 @@ def repo_for(remote: str | None) -> tuple[Repo, str | None]:
     return release_repo(remote), "origin"
 
 
-def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict[str, Any]:
+def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> ReleaseWritten:
     """Extract the release files of `tag` (default: the latest of `customer`) into `dest`."""
     if tag is None:
         tag = latest_remote(repo, remote, customer) if remote else latest(repo, customer)
@@ -91,7 +120,7 @@ def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote
     if dest.exists() and any(dest.iterdir()) and not force:
         raise BranchmlError(f"{dest} is not empty", hint="choose an empty folder, or add --force to replace it")
     written = extract(repo, f"refs/tags/{tag}^{{commit}}", dest)
-    return {"tag": tag, "commit": plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), "to": str(dest), "files": written}
+    return ReleaseWritten(tag, plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), str(dest), written)
 
 
 def extract(repo: Repo, rev: str, dest: Path) -> list[str]:

@@ -64,7 +64,8 @@ class Scorer:
         self.options = options
         self.models = {tag: load_tag(repo, tag) for tag in dict.fromkeys(router.tags)}
         self.logger = Logger(options.env, repo=repo.cwd, batch_records=options.batch_records,
-                             batch_seconds=options.batch_seconds, fsync=options.fsync) if options.log else None
+                             batch_seconds=options.batch_seconds, fsync=options.fsync,
+                             commit_in="process") if options.log else None  # commits never slow the answers
 
     def caller_key(self, request: Request, frame: Frame | None, request_id: str) -> str:
         header = request.headers.get(self.options.caller_header)

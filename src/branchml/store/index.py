@@ -14,6 +14,8 @@ from pathlib import Path
 from branchml.errors import NoSpace, StoreFormatError, is_disk_full
 
 SCHEMA_VERSION = 1
+# (size, mtime_ns, ctime_ns, inode, device) of a work tree file: git/statcache.py's FileStat.key()
+StatKey = tuple[int, int, int, int, int]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs(
     id INTEGER PRIMARY KEY,
@@ -86,6 +88,13 @@ class Index:
             ) from exc
         # Hints only (path -> oid it last had): lets a re-add check chunks instead of re-cutting.
         self.db.execute("CREATE TABLE IF NOT EXISTS path_hints(path TEXT PRIMARY KEY, oid BLOB NOT NULL)")
+        # The clean filter's stat cache (git/statcache.py): absolute path -> the stat of the version
+        # whose pointer it recorded. Hints only, bounded; rowid orders them oldest first.
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS clean_stats(path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
+            " device INTEGER NOT NULL, oid BLOB NOT NULL)"
+        )
         # Files writers reused (dedup) since the last gc; a gc keeps those reused after its mark.
         self.db.execute("CREATE TABLE IF NOT EXISTS reused(seq INTEGER PRIMARY KEY AUTOINCREMENT, oid BLOB NOT NULL)")
         # Records that failed verification, set aside: readers, fetch and writers treat them as absent.
@@ -198,6 +207,22 @@ class Index:
         if hints:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO path_hints VALUES (?, ?)", hints.items())
+            self.db.execute("COMMIT")
+
+    def clean_stat(self, path: str) -> tuple[StatKey, bytes] | None:
+        """(size, mtime_ns, ctime_ns, inode, device) and the oid recorded for `path`, if any."""
+        row = self.db.execute("SELECT size, mtime_ns, ctime_ns, inode, device, oid FROM clean_stats WHERE path=?",
+                              (path,)).fetchone()
+        return ((row[0], row[1], row[2], row[3], row[4]), row[5]) if row else None
+
+    def remember_clean_stats(self, rows: dict[str, tuple[StatKey, bytes]], keep: int) -> None:
+        """Record stats (replacing a path's older one), then drop all but the `keep` newest paths."""
+        if rows:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO clean_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                [(path, *stat, oid) for path, (stat, oid) in rows.items()])
+            self.db.execute("DELETE FROM clean_stats WHERE rowid < "
+                            "(SELECT rowid FROM clean_stats ORDER BY rowid DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             self.db.execute("COMMIT")
 
     def chunk_lengths(self, ids: list[bytes]) -> dict[bytes, int]:

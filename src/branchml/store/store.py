@@ -22,7 +22,7 @@ from branchml.files import write_atomic
 from branchml.store.chunk import ChunkEncoder, decode_chunk
 from branchml.store.cutting import Cutter, Previous
 from branchml.store.gclock import GcLock
-from branchml.store.index import ChunkLocation, Index, PendingBatch
+from branchml.store.index import ChunkLocation, Index, PendingBatch, StatKey
 from branchml.store.pack import (
     KIND_CHUNK,
     KIND_FILE,
@@ -44,6 +44,7 @@ PACK_TARGET_SIZE = 256 << 20
 COMMIT_EVERY_BYTES = 256 << 20
 COMMIT_EVERY_SECONDS = 5.0
 BLOCK_BYTES = 4 << 20  # read, cut and handed down the add pipeline at once
+CLEAN_STATS_KEPT = 10_000  # paths in the filter's stat cache (git/statcache.py)
 IN_FLIGHT = 4  # blocks in the add pipeline at most (their buffers are reused)
 
 
@@ -339,6 +340,7 @@ class StoreWriter:
         self._last_commit = time.monotonic()
         self.new_bytes = 0
         self._path_hints: dict[str, bytes] = {}
+        self._clean_stats: dict[str, tuple[StatKey, bytes]] = {}
         # the pipeline of add_stream: cutting (and chunk ids, with one helper), the whole-file hash, storing
         self._cutter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-cut")
         self._ids = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchml-ids")
@@ -441,6 +443,21 @@ class StoreWriter:
     def remember_path(self, path: str, pointer: Pointer) -> None:
         self._path_hints[path] = pointer.oid_bytes
 
+    def remember_clean_stat(self, path: str, stat: StatKey, pointer: Pointer) -> None:
+        """The filter's stat cache: written with the path hints, after the records they point to."""
+        self._clean_stats[path] = (stat, pointer.oid_bytes)
+
+    def reuse_file(self, oid: bytes) -> bool:
+        """A file answered again without reading it: True when the store holds its record, which a
+        gc running meanwhile then keeps (like a deduplicated add)."""
+        if oid in self._pending_files:
+            return True
+        if self.store.index.file(oid) is None:
+            return False
+        self.batch.reused.append(oid)
+        self._maybe_commit()
+        return True
+
     def add_bytes(self, data: bytes) -> Pointer:
         """Store a small file held in memory, without the pipeline's threads (per-file cost matters)."""
         state = _FileState()
@@ -492,6 +509,8 @@ class StoreWriter:
         self.commit()
         self.store.index.remember_paths(self._path_hints)
         self._path_hints = {}
+        self.store.index.remember_clean_stats(self._clean_stats, keep=CLEAN_STATS_KEPT)
+        self._clean_stats = {}
         if self.pack is not None:
             self.pack.close()
             self.pack = None

@@ -128,7 +128,7 @@ def releases(repo: Repo) -> dict[str, Any]:
     records = {r["tag"]: r for r in [r.to_json() for r in tracking.read_records(repo, _tracking_branch(repo))]}
     customers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for release in list_releases(repo):
-        customers[release["customer"]].append({**release, "metrics": (records.get(release["tag"]) or {}).get("metrics", {})})
+        customers[release.customer].append({**release.as_dict(), "metrics": (records.get(release.tag) or {}).get("metrics", {})})
     return {"customers": sorted(customers.items())}
 
 

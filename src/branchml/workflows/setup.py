@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,14 @@ def register(repo: Repo | None, scope: str = "--local") -> None:
 SERVER_CONFIG = {"core.bigFileThreshold": "16m", "receive.unpackLimit": "1"}
 
 
-def install(repo: Repo, *, server: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Installed:
+    """What `install` changed: the hooks it wrote (empty: every hook was already in place)."""
+
+    hooks: list[str]
+
+
+def install(repo: Repo, *, server: bool = False) -> Installed:
     """Register filter, diff, merge drivers and hooks in this clone (or server hooks in a bare repo)."""
     if server:
         if repo.root is not None:
@@ -55,11 +63,11 @@ def install(repo: Repo, *, server: bool = False) -> dict[str, Any]:
         register(repo)
         for key, value in SERVER_CONFIG.items():
             cmd.config_set(key, value, repo.cwd)
-        return {"hooks": hooks.install_hooks(repo, hooks.SERVER_HOOKS)}
+        return Installed(hooks.install_hooks(repo, hooks.SERVER_HOOKS))
     register(repo)
     _ = repo.store  # creates the store folder and its format file
     source.record_settings_branch(repo)  # where every branch reads the blob remote from
-    return {"hooks": hooks.install_hooks(repo, hooks.CLIENT_HOOKS)}
+    return Installed(hooks.install_hooks(repo, hooks.CLIENT_HOOKS))
 
 
 def install_global() -> None:
