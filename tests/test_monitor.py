@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import branchml
 from branchml.monitor import Logger
 from branchml.monitor.query import tag_logs
 from conftest import bml, git
@@ -104,6 +105,11 @@ def test_imported_queries_labels_and_show_monitor(repo, tmp_path):
     assert sorted(r["request_id"] for r in since["records"]) == ["ext2", "ext5"]
     shown = json.loads(bml(repo, "show", "acme-4", "--monitor", "--json").stdout)
     assert shown["monitor"][0]["count"] == 6 and shown["monitor"][0]["first"].startswith("2026-11-01")
+    # the library's records are what --json printed (a LogSummary per branch; TagLogs adds the records)
+    summary = {k: v for k, v in env.items() if k != "records"}
+    assert shown["monitor"] == [summary] and sorted(summary) == [
+        "branch", "commit", "count", "env", "first", "last", "parts", "variants"]
+    assert [found.as_dict() for found in branchml.tag_records(repo, "acme-4", labels=True)] == [env]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"features": {}, "prediction": 1}\n{"prediction": 2}\n')
     proc = bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(bad), check=False)

@@ -76,9 +76,11 @@ if TYPE_CHECKING:
     from branchml.monitor.imports import QueriesImported as QueriesImported
     from branchml.monitor.imports import import_queries as import_queries
     from branchml.monitor.labels import LabelsAdded as LabelsAdded
+    from branchml.monitor.labels import TagLogs as TagLogs
     from branchml.monitor.labels import label_file as _add_labels
     from branchml.monitor.labels import tag_records as tag_records
     from branchml.monitor.labels import tag_summaries as tag_summaries
+    from branchml.monitor.query import LogSummary as LogSummary
     from branchml.monitor.query import parse_since as parse_since
     from branchml.monitor.reports import commit_report as _commit_check_report
     from branchml.monitor.reports import summary as _check_summary
@@ -207,6 +209,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "LabelsAdded": ("branchml.monitor.labels", "LabelsAdded"),
     "Lineage": ("branchml.data.lineage", "Lineage"),
     "ListedRemote": ("branchml.remote.api", "ListedRemote"),
+    "LogSummary": ("branchml.monitor.query", "LogSummary"),
     "METRICS": ("branchml.experiments.arms", "METRICS"),
     "MigrationReport": ("branchml.migrate.rewrite", "Report"),
     "MissingFile": ("branchml.remote.api", "MissingFile"),
@@ -229,6 +232,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "Status": ("branchml.workflows.status", "Status"),
     "StoreStats": ("branchml.workflows.stats", "StoreStats"),
     "Story": ("branchml.audit.why", "Story"),
+    "TagLogs": ("branchml.monitor.labels", "TagLogs"),
     "TreeFile": ("branchml.runs.show", "TreeFile"),
     "Usage": ("branchml.data.lineage", "Usage"),
     "Violation": ("branchml.roles.rules", "Violation"),

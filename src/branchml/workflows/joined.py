@@ -46,7 +46,7 @@ def show(repo: Repo, tag: str, *, monitor: bool = False, since: str | None = Non
     per monitor/<env> branch (records newer than `since`: 7d, 12h or an ISO date)."""
     info = run_info(repo, tag)
     if monitor:
-        info.monitor = tag_summaries(repo.cwd, tag, since)
+        info.monitor = [found.as_dict() for found in tag_summaries(repo.cwd, tag, since)]  # runs/ keeps the JSON form
     return info
 
 
