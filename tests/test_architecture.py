@@ -431,8 +431,7 @@ CLI_ALLOWED: dict[str, set[str]] = {
     # The filter and hook paths start before click, on every Git command: loading branchml.api (the
     # whole library) there would slow every `git status`. entry.py also wires the store's fetchers.
     "branchml.cli.entry": {"branchml.repo"},
-    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.remote.ondemand",
-                                  "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.repo"},
     "branchml.cli.hook_start": {"branchml.crash", "branchml.git.hooks", "branchml.git.rss", "branchml.repo"},
     # The error handler of every command, and `branchml --version`: they must not load the library either.
     "branchml.cli.app": {"branchml.crash", "branchml.version"},
