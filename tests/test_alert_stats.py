@@ -10,8 +10,8 @@ import pytest
 from branchml.errors import BranchmlError, SettingError
 from branchml.monitor import stats
 from branchml.monitor.drift import check_feature
-from branchml.monitor.thresholds import Thresholds
-from branchml.runs.baseline import BaselineSettings, Column, summarise, write_for_run
+from branchml.runs.baseline import Column, summarise, write_for_run
+from branchml.settings import MonitorSettings, Thresholds
 
 np = pytest.importorskip("numpy", reason="the monitor extra is not installed")
 scipy_stats = pytest.importorskip("scipy.stats", reason="the monitor extra is not installed")
@@ -55,7 +55,7 @@ def test_expected_calibration_error_of_a_fixed_sample():
 def test_bonferroni_and_per_feature_thresholds_change_the_verdict():
     rng = np.random.default_rng(3)
     train = Column("x", list(rng.normal(0, 1, 800)))
-    reference = summarise(train, BaselineSettings(data="t.csv"))
+    reference = summarise(train, MonitorSettings(data="t.csv"))
     window = list(rng.normal(0.12, 1, 400))
     p = scipy_stats.ks_2samp(reference["sample"], window).pvalue
     assert 0.05 / 10 < p < 0.05, p  # drifted alone, not among ten features
@@ -66,16 +66,16 @@ def test_bonferroni_and_per_feature_thresholds_change_the_verdict():
 
 
 def test_thresholds_and_baseline_settings_that_are_wrong_say_where(tmp_path):
-    with pytest.raises(SettingError, match="acme-2:branchml.toml: unknown threshold 'p_vlaue'"):
+    with pytest.raises(SettingError, match=r"acme-2:branchml.toml: \[monitor.thresholds\] has no threshold 'p_vlaue'"):
         Thresholds().merged({"p_vlaue": 0.01}, "acme-2:branchml.toml")
-    with pytest.raises(SettingError, match="correction must be one of bonferroni, none"):
-        Thresholds().merged({"correction": "holm"}, "rules.py")
+    with pytest.raises(SettingError, match='rules.py: setting THRESHOLDS correction must be "bonferroni" or "none"'):
+        Thresholds().merged({"correction": "holm"}, "rules.py", "THRESHOLDS")
     with pytest.raises(BranchmlError, match=r"\[monitor\] data = 'data/train.csv': no such file after training"):
-        write_for_run(tmp_path, {"data": "data/train.csv"}, "t-1")
+        write_for_run(tmp_path, MonitorSettings(data="data/train.csv"), "t-1")
     (tmp_path / "train.jsonl").write_text('{"a": 1, "b": "x"}\n{"a": 2.5}\n')
     with pytest.raises(BranchmlError, match=r"no column 'c' \(columns: a, b\)"):
-        write_for_run(tmp_path, {"data": "train.jsonl", "features": ["a", "c"]}, "t-1")
-    assert write_for_run(tmp_path, {"data": "train.jsonl", "baseline": "out/b.json"}, "t-1") == "out/b.json"
+        write_for_run(tmp_path, MonitorSettings(data="train.jsonl", features=("a", "c")), "t-1")
+    assert write_for_run(tmp_path, MonitorSettings(data="train.jsonl", baseline="out/b.json"), "t-1") == "out/b.json"
     written = json.loads((tmp_path / "out/b.json").read_text())
     assert written["features"]["a"]["count"] == 2 and written["features"]["b"] == {
         "kind": "categorical", "count": 1, "missing": 1, "frequencies": {"x": 1}}  # a JSON line without b: missing

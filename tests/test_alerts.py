@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import branchml
+from branchml.errors import ExitCode
 from branchml.monitor import Logger
 from branchml.repo import Repo
 from branchml.ui.monitoring import environment
@@ -200,6 +201,22 @@ def test_bad_input_gives_findings_and_messages_not_crashes(trained, tmp_path):
     empty = bml(trained, "monitor", "check", "--env", "bad", "--since", "2099-01-01", "--json", "--no-commit")
     assert json.loads(empty.stdout)["window"]["records"] == 0
     assert "no records in the window since 2099-01-01" in empty.stdout.decode()
+
+
+def test_a_tags_own_monitor_settings_are_checked_and_named_by_the_tag(trained):
+    """The tag's [monitor] is read from its commit: a refused threshold there is one line naming
+    `<tag>:branchml.toml`, even though the work tree's settings are fine."""
+    git(trained, "switch", "-qc", "dev/typo", "stable/w")
+    settings = (trained / "branchml.toml").read_text()
+    (trained / "branchml.toml").write_text(settings + "\n[monitor.thresholds.wind]\npvalue = 0.01\n")
+    git(trained, "commit", "-qam", "a typo in a threshold", "--no-verify")  # the hook would refuse it too
+    git(trained, "tag", "typo-1")
+    git(trained, "switch", "-q", "stable/w")
+    log_rows(trained, "typo", "typo-1", weather(2014)[:5], "t")
+    proc = bml(trained, "monitor", "check", "--env", "typo", "--no-commit", check=False)
+    first = proc.stderr.decode().splitlines()[0]
+    assert proc.returncode == ExitCode.SETTING_WRONG, proc.stderr
+    assert first == "error: typo-1:branchml.toml: [monitor.thresholds.wind] has no threshold 'pvalue'", first
 
 
 def test_calibration_error_of_predicted_probabilities(trained, tmp_path):

@@ -330,6 +330,12 @@ def test_the_type_gate_covers_the_whole_package():
         assert not [m for m in modules if m.split(".")[0] == "branchml"], f"mypy override exempts {modules}"
 
 
+def test_the_package_ships_its_type_marker():
+    """py.typed (PEP 561) is in the package and in the wheel's package data: users' type checkers read our types."""
+    setuptools = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert (PACKAGE / "py.typed").is_file() and "py.typed" in setuptools["package-data"]["branchml"]
+
+
 def test_the_lint_gate_covers_the_package_and_the_tests():
     """`.ci/run` lints src and tests alike (an unsorted import in a test fails CI, as in src)."""
     gates = [line.split("#")[0].split() for line in (PACKAGE.parents[1] / ".ci" / "run").read_text().splitlines()]
@@ -425,8 +431,7 @@ CLI_ALLOWED: dict[str, set[str]] = {
     # The filter and hook paths start before click, on every Git command: loading branchml.api (the
     # whole library) there would slow every `git status`. entry.py also wires the store's fetchers.
     "branchml.cli.entry": {"branchml.repo"},
-    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.remote.ondemand",
-                                  "branchml.remote.prefetch", "branchml.repo"},
+    "branchml.cli.filter_start": {"branchml.crash", "branchml.git.filter", "branchml.repo"},
     "branchml.cli.hook_start": {"branchml.crash", "branchml.git.hooks", "branchml.git.rss", "branchml.repo"},
     # The error handler of every command, and `branchml --version`: they must not load the library either.
     "branchml.cli.app": {"branchml.crash", "branchml.version"},
@@ -478,6 +483,14 @@ def test_branchml_reexports_exactly_the_public_api():
     assert out.stdout.split() == ["False", "True", "True", "False"]
 
 
+def test_docs_api_names_every_public_name():
+    """docs/api.md describes the API once: every name of `branchml.api.__all__` appears there, in backticks."""
+    import branchml.api as api
+
+    documented = set(re.findall(r"`([A-Za-z_]\w*)", (PACKAGE.parents[1] / "docs" / "api.md").read_text()))
+    assert sorted(set(api.__all__) - documented) == []
+
+
 def _api_imports() -> dict[str, tuple[str, str]]:
     """What api.py's `if TYPE_CHECKING:` block makes public: name -> (module, attribute), from its
     `from m import X as X` re-exports and its `name = _private` assignments of private imports."""
@@ -510,3 +523,46 @@ def test_a_command_loads_only_what_it_calls():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(PACKAGE.parent)})
     assert out.stdout.strip() == "[]"
+
+
+TESTS = PACKAGE.parents[2] / "tests"
+CHECKS = {"raises", "warns", "fail", "deprecated_call"}  # pytest.raises(...) and the like check too
+
+
+def _called_names(node: ast.AST) -> set[str]:
+    calls = [n.func for n in ast.walk(node) if isinstance(n, ast.Call)]
+    return {c.id if isinstance(c, ast.Name) else c.attr for c in calls if isinstance(c, ast.Name | ast.Attribute)}
+
+
+def unchecked_tests(sources: dict[str, str]) -> list[str]:
+    """Test functions with no assert, no pytest.raises, and no call of a helper (by name, in `sources`)
+    that asserts, directly or through another helper."""
+    functions: dict[str, list[ast.FunctionDef]] = {}
+    for text in sources.values():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef):
+                functions.setdefault(node.name, []).append(node)
+    checking = {name for name, defs in functions.items()
+                if any(isinstance(n, ast.Assert) for d in defs for n in ast.walk(d))} | CHECKS
+    grown = True
+    while grown:  # helpers that call helpers that assert
+        more = {name for name, defs in functions.items() if any(_called_names(d) & checking for d in defs)}
+        grown, checking = bool(more - checking), checking | more
+    return sorted(f"{path}:{node.lineno} {node.name}" for path, text in sources.items()
+                  for node in ast.walk(ast.parse(text))
+                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+                  and not any(isinstance(n, ast.Assert) for n in ast.walk(node)) and not _called_names(node) & checking)
+
+
+def test_every_test_checks_something():
+    """A test that asserts nothing cannot fail (the house plan: every test asserts)."""
+    sources = {str(p.relative_to(TESTS)): p.read_text() for p in sorted(TESTS.rglob("*.py"))}
+    assert not unchecked_tests(sources)
+
+
+def test_the_assert_finder_sees_a_test_that_checks_nothing():
+    planted = {"a.py": "def helper(x):\n    assert x\n\ndef runs(x):\n    return x\n\n"
+                       "def test_direct():\n    assert 1\n\ndef test_through_helper():\n    helper(1)\n\n"
+                       "def test_raises():\n    with pytest.raises(E):\n        runs(1)\n\n"
+                       "def test_nothing():\n    runs(1)\n"}
+    assert unchecked_tests(planted) == ["a.py:17 test_nothing"]

@@ -105,6 +105,22 @@ def test_unexpected_error_is_one_line_naming_a_crash_log(tmp_path):
     assert re.search(r"^python: 3\.", report, re.M)
 
 
+def test_an_unexpected_error_in_a_hook_is_one_line_naming_a_crash_log(tmp_path):
+    """Hooks run under the same handler: a pre-push line that is not `<ref> <oid> <ref> <oid>` (Git never
+    sends one) is a bug the handler meets for real, in the process Git would start."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    subprocess.run([sys.executable, "-m", "branchml", "init"], cwd=repo, capture_output=True, check=True)
+    proc = subprocess.run([sys.executable, "-m", "branchml", "hook", "pre-push", "origin", str(tmp_path / "x.git")],
+                          cwd=repo, input=b"garbage\n", capture_output=True)
+    err = proc.stderr.decode()
+    assert proc.returncode == ExitCode.CRASH, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "ValueError" in err, err
+    log = Path(re.search(r"details in (\S+\.log)", err)[1])
+    assert log.parent == repo / ".git" / "branchml" / "logs"
+    assert "Traceback" in log.read_text() and "hook pre-push" in log.read_text()
+
+
 def test_errors_module_names_every_code_once():
     values = [int(c) for c in ExitCode]
     assert len(values) == len(set(values)) and errors.CheckFailed.exit_code == ExitCode.FAILED

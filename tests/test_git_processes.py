@@ -184,3 +184,16 @@ def test_fetching_20_files_one_by_one_starts_as_many_git_processes_as_2(source, 
     for folder, n in (("few", FEW), ("many", MANY)):
         assert runs[folder][0].split() == [w for i in sorted(range(n), key=lambda i: f"{i}.bin") for w in (f"{i}.bin", "True")]
     assert len(runs["many"][1]) == len(runs["few"][1]), runs["many"][1]
+
+
+FIND = """import sys
+from branchml.repo import Repo
+for _ in range(3):
+    found = Repo.find(sys.argv[1])
+print(found.root)"""
+
+
+def test_repo_find_asks_git_once_and_checks_its_version_once_per_process(source, tmp_path):
+    out, calls = counted(tmp_path, [sys.executable, "-c", FIND, str(source / "data" / "few")], source)
+    assert out.strip() == str(source)
+    assert [c.split()[0] for c in calls] == ["--version", "rev-parse", "rev-parse", "rev-parse"], calls

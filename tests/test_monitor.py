@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import branchml
 from branchml.monitor import Logger
 from branchml.monitor.query import tag_logs
 from conftest import bml, git
@@ -92,7 +93,9 @@ def test_imported_queries_labels_and_show_monitor(repo, tmp_path):
     queries = tmp_path / "q.jsonl"
     queries.write_text("".join(json.dumps({"features": {"x": i}, "prediction": i % 2, "request_id": f"ext{i}",
                                            "ts": f"2026-11-0{1 + i % 3}T10:00:00Z"}) + "\n" for i in range(6)))
-    bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(queries))
+    imported = json.loads(bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(queries), "--json").stdout)
+    assert imported == {"env": "prod", "tag": "acme-4", "records": 6,  # QueriesImported.as_dict
+                        "commits": [git(repo, "rev-parse", "monitor/prod").strip()]}
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,label\next1,1\next2,0\n")
     bml(repo, "monitor", "label", "--env", "prod", str(labels))
@@ -104,6 +107,11 @@ def test_imported_queries_labels_and_show_monitor(repo, tmp_path):
     assert sorted(r["request_id"] for r in since["records"]) == ["ext2", "ext5"]
     shown = json.loads(bml(repo, "show", "acme-4", "--monitor", "--json").stdout)
     assert shown["monitor"][0]["count"] == 6 and shown["monitor"][0]["first"].startswith("2026-11-01")
+    # the library's records are what --json printed (a LogSummary per branch; TagLogs adds the records)
+    summary = {k: v for k, v in env.items() if k != "records"}
+    assert shown["monitor"] == [summary] and sorted(summary) == [
+        "branch", "commit", "count", "env", "first", "last", "parts", "variants"]
+    assert [found.as_dict() for found in branchml.tag_records(repo, "acme-4", labels=True)] == [env]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"features": {}, "prediction": 1}\n{"prediction": 2}\n')
     proc = bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(bad), check=False)

@@ -51,6 +51,7 @@ def test_release_get_latest_writes_only_what_the_release_includes(released, tmp_
     dest = tmp_path / "deploy"
     got = json.loads(bml(repo, "release", "get", "acme", "--latest", "--to", str(dest), "--json").stdout)
     assert got["tag"] == "acme-2"
+    assert sorted(got) == ["commit", "files", "tag", "to"] and got["to"] == str(dest.resolve())  # ReleaseWritten.as_dict
     on_disk = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert on_disk == RELEASED  # no training data, no training code, no params
     assert "data/train.csv" in git(repo, "ls-tree", "-r", "--name-only", "acme-2").split()
@@ -142,7 +143,7 @@ def test_mlflow_export(released, tmp_path):
 
     db = tmp_path / "mlflow.db"
     result = json.loads(bml(released, "mlflow", "export", "--db", str(db), "--json").stdout)
-    assert result["runs"] == 2 and result["experiments"] == ["stable/acme"]
+    assert result == {"db": str(db.resolve()), "runs": 2, "experiments": ["stable/acme"]}  # MlflowExport.as_dict
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     exp = client.get_experiment_by_name("stable/acme")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}

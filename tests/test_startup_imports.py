@@ -58,3 +58,10 @@ def test_hook_handlers_do_not_load_click_or_rich():
 
 def test_the_lists_catch_a_heavy_import():
     assert third_party(imported_by("import click")) - THIRD_PARTY == {"click"}
+
+
+def test_the_filter_loads_the_remotes_only_when_a_checkout_lacks_content():
+    """`git add` and `git status` start the filter too: it must not pay for the remotes' modules."""
+    modules = imported_by("import branchml.cli.filter_start")
+    assert not [m for m in modules if m.startswith("branchml.remote")]
+    assert "branchml.git.filter" in modules

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from branchml.data.split import leakage as leakage
     from branchml.data.split import split as _split_data
     from branchml.data.split import view as _split_view
+    from branchml.demo.build import DemoSummary as DemoSummary
     from branchml.demo.build import build as _build_demo
     from branchml.experiments.arms import METRICS as METRICS
     from branchml.experiments.plot import plot as _plot_ab_report
@@ -76,9 +77,11 @@ if TYPE_CHECKING:
     from branchml.monitor.imports import QueriesImported as QueriesImported
     from branchml.monitor.imports import import_queries as import_queries
     from branchml.monitor.labels import LabelsAdded as LabelsAdded
+    from branchml.monitor.labels import TagLogs as TagLogs
     from branchml.monitor.labels import label_file as _add_labels
     from branchml.monitor.labels import tag_records as tag_records
     from branchml.monitor.labels import tag_summaries as tag_summaries
+    from branchml.monitor.query import LogSummary as LogSummary
     from branchml.monitor.query import parse_since as parse_since
     from branchml.monitor.reports import commit_report as _commit_check_report
     from branchml.monitor.reports import summary as _check_summary
@@ -110,8 +113,10 @@ if TYPE_CHECKING:
     from branchml.roles.branches import list_branches as list_branches
     from branchml.roles.rules import Violation as Violation
     from branchml.runs.listing import list_runs as list_runs
+    from branchml.runs.mlflow_export import MlflowExport as MlflowExport
     from branchml.runs.mlflow_export import export as _export_mlflow
     from branchml.runs.release import Release as Release
+    from branchml.runs.release import ReleaseWritten as ReleaseWritten
     from branchml.runs.release import list_releases as list_releases
     from branchml.runs.run import run as run
     from branchml.runs.show import RunInfo as RunInfo
@@ -196,6 +201,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "CheckOptions": ("branchml.monitor.check", "CheckOptions"),
     "CheckReport": ("branchml.monitor.checkreport", "CheckReport"),
     "Credentials": ("branchml.gateway.credentials", "Credentials"),
+    "DemoSummary": ("branchml.demo.build", "DemoSummary"),
     "DoctorReport": ("branchml.workflows.doctor", "DoctorReport"),
     "FetchReport": ("branchml.remote.download", "FetchReport"),
     "FsckProblem": ("branchml.workflows.fsck", "FsckProblem"),
@@ -205,14 +211,17 @@ _WHERE: dict[str, tuple[str, str]] = {
     "LabelsAdded": ("branchml.monitor.labels", "LabelsAdded"),
     "Lineage": ("branchml.data.lineage", "Lineage"),
     "ListedRemote": ("branchml.remote.api", "ListedRemote"),
+    "LogSummary": ("branchml.monitor.query", "LogSummary"),
     "METRICS": ("branchml.experiments.arms", "METRICS"),
     "MigrationReport": ("branchml.migrate.rewrite", "Report"),
     "MissingFile": ("branchml.remote.api", "MissingFile"),
+    "MlflowExport": ("branchml.runs.mlflow_export", "MlflowExport"),
     "QueriesImported": ("branchml.monitor.imports", "QueriesImported"),
     "RULES_PATH": ("branchml.monitor.scaffold", "RULES_PATH"),
     "RawUpload": ("branchml.audit.questions", "RawUpload"),
     "RefDiff": ("branchml.audit.refdiff", "RefDiff"),
     "Release": ("branchml.runs.release", "Release"),
+    "ReleaseWritten": ("branchml.runs.release", "ReleaseWritten"),
     "RemoteVerification": ("branchml.remote.api", "RemoteVerification"),
     "Repo": ("branchml.repo", "Repo"),
     "RerunPlan": ("branchml.audit.rerun", "RerunPlan"),
@@ -225,6 +234,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "Status": ("branchml.workflows.status", "Status"),
     "StoreStats": ("branchml.workflows.stats", "StoreStats"),
     "Story": ("branchml.audit.why", "Story"),
+    "TagLogs": ("branchml.monitor.labels", "TagLogs"),
     "TreeFile": ("branchml.runs.show", "TreeFile"),
     "Usage": ("branchml.data.lineage", "Usage"),
     "Violation": ("branchml.roles.rules", "Violation"),

@@ -13,14 +13,11 @@ content; a file that cannot be produced fails alone, and is reported.
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import os
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +27,14 @@ from branchml.git import indexstat, plumbing, written
 from branchml.pointers import PointerBlob, index_pointers, read_pointers
 from branchml.repo import Repo
 from branchml.settings import CheckoutSettings
+from branchml.store import handoff
 from branchml.store.filecache import FileCache
+from branchml.store.handoff import TEMP_PREFIX, WRITERS
 from branchml.store.pack import is_locked
 from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
 from branchml.store.restore import write_file
 from branchml.store.store import FileRecord, Store
 
-TEMP_PREFIX = "checkout-"
-WRITERS = max(2, min(4, os.cpu_count() or 2))  # files written at once (reading, BLAKE3, writes drop the GIL)
 DIRECT_INDEX_ENV = "BRANCHML_DIRECT_INDEX"  # "0": leave every refresh to Git (bench/ compares both roads)
 
 
@@ -53,11 +50,13 @@ class PointerFile:
         return self.entry.pointer.encode()
 
 
-def materialize(repo: Repo, paths: list[str] | None = None, *, keep_going: bool = False) -> list[str]:
+def materialize(repo: Repo, paths: list[str] | None = None, *, keep_going: bool = False,
+                claimed: list[str] | None = None) -> list[str]:
     """Replace pointer files in the work tree by their content; returns the paths written.
 
     With keep_going, a file that cannot be had is reported on stderr, the others are still written,
     and then one error names every file that was not (a checkout must not end in success then).
+    `claimed` receives the paths whose content the filter process had written ahead (handoff.py).
     """
     _clear_stale_temps(repo)
     cache = _file_cache(repo)  # first: a refused [checkout] link setting is reported even with nothing to write
@@ -68,8 +67,8 @@ def materialize(repo: Repo, paths: list[str] | None = None, *, keep_going: bool 
     done: list[written.Written] = []
     failed: list[tuple[str, BranchmlError]] = []
     try:
-        with _writer_lock(repo):
-            _write_all(repo, pending, cache, done, failed if keep_going else None)
+        with handoff.writer_lock(repo.store_dir / "tmp"):
+            _write_all(repo, pending, cache, done, failed if keep_going else None, claimed)
     finally:
         if done:
             refresh_stat_data(repo, {p.entry.path: p.entry for p in pending}, done)
@@ -161,18 +160,19 @@ def _prefetch(repo: Repo, pointers: list[Pointer], keep_going: bool) -> None:
 
 
 def _write_all(repo: Repo, pending: list[PointerFile], cache: FileCache | None, done: list[written.Written],
-               failed: list[tuple[str, BranchmlError]] | None) -> None:
+               failed: list[tuple[str, BranchmlError]] | None, claimed: list[str] | None = None) -> None:
     """Write the files, WRITERS at a time: each file front to back on one thread (store/restore.py).
 
     Without `failed`, the first failure cancels the files not started yet and is raised. Either
     way, every file started is finished first, so that each file renamed into place is in `done`
     (its stat data gets recorded) and no temp file outlives the writer's lock.
     """
-    temp_dir = _temp_dir(repo)
+    temp_dir = handoff.temp_dir(repo.store_dir, _work_tree(repo))
     writers = 1 if cache is not None else WRITERS  # the reflink cache keeps one process-wide list
     first: BranchmlError | None = None
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="branchml-write") as pool:
-        futures = [_start(pool, repo.store, item, n, temp_dir, cache) for n, item in enumerate(pending)]
+        places = _Places(temp_dir, cache, claimed)
+        futures = [_start(pool, repo.store, item, n, places) for n, item in enumerate(pending)]
         for item, future in zip(pending, futures, strict=True):
             try:
                 done.append(future.result())
@@ -197,8 +197,17 @@ def _cancel(futures: list[Future[written.Written]]) -> None:
         future.cancel()  # the files not started yet; those running finish
 
 
-def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, temp_dir: Path | None,
-           cache: FileCache | None) -> Future[written.Written]:
+@dataclass(frozen=True)
+class _Places:
+    """Where a writer's bytes may come from and go: the temp folder (None: beside the target), the
+    reflink cache, and the list of paths taken from the filter's hand-off (None: not counted)."""
+
+    temp_dir: Path | None
+    cache: FileCache | None
+    claimed: list[str] | None
+
+
+def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, places: _Places) -> Future[written.Written]:
     """The file's record looked up (and fetched if missing) here, on one thread: the writers
     share no index transactions or downloads; then its writing handed to the pool."""
     try:
@@ -207,7 +216,7 @@ def _start(pool: ThreadPoolExecutor, store: Store, item: PointerFile, n: int, te
         failure: Future[written.Written] = Future()
         failure.set_exception(exc)
         return failure
-    return pool.submit(_write_one, store, record, item, _temp_path(item, n, temp_dir), cache)
+    return pool.submit(_write_one, store, record, item, _temp_path(item, n, places.temp_dir), places)
 
 
 def _temp_path(item: PointerFile, n: int, temp_dir: Path | None) -> Path:
@@ -222,14 +231,15 @@ def _file_cache(repo: Repo) -> FileCache | None:
     return FileCache(repo.store) if settings.link == "reflink" else None
 
 
-def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, cache: FileCache | None) -> written.Written:
+def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, places: _Places) -> written.Written:
     """Verified content into the temp file `tmp` (a reflink clone of the store's whole-file copy
-    where configured and possible), then renamed over the pointer if it is still there."""
+    where configured and possible, or the copy the filter process wrote and verified while Git was
+    busy: store/handoff.py), then renamed over the pointer if it is still there."""
     target, pointer = item.target, item.entry.pointer
     mode = os.lstat(target).st_mode & 0o777
     tmp.unlink(missing_ok=True)
     try:
-        if cache is None or not cache.clone_into(pointer, tmp, item.entry.path):
+        if not _ready_copy(item, tmp, places):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             try:
                 write_file(store, record, pointer, fd, item.entry.path)
@@ -243,14 +253,26 @@ def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, c
                 hint=f"run `git checkout -- {item.entry.path}` to get the committed content",
             )
         os.replace(tmp, target)
-        if cache is not None:
-            cache.renamed(tmp, target)
+        if places.cache is not None:
+            places.cache.renamed(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if is_disk_full(exc):  # one line naming the file, like every full disk; its pointer stays
             raise NoSpace(item.entry.path, hint=f"free some space, then run `git checkout -- {item.entry.path}`") from exc
         raise
     return written.Written(item.entry.path, pointer.oid, pointer.size, written.stat_key(os.lstat(target)))
+
+
+def _ready_copy(item: PointerFile, tmp: Path, places: _Places) -> bool:
+    """Put a verified copy at `tmp` without writing it, where there is one: a reflink clone of the
+    store's whole-file copy, or the copy the filter process wrote while Git was busy."""
+    if places.cache is not None:
+        return places.cache.clone_into(item.entry.pointer, tmp, item.entry.path)
+    if places.temp_dir is None or not handoff.claim(places.temp_dir, item.entry.pointer.oid, tmp):
+        return False
+    if places.claimed is not None:
+        places.claimed.append(item.entry.path)  # list.append is atomic: the writers share it
+    return True
 
 
 def _backdate(path: Path) -> None:
@@ -264,16 +286,6 @@ def _backdate(path: Path) -> None:
     st = os.stat(path)
     second = time.time_ns() // 1_000_000_000 - 1
     os.utime(path, ns=(st.st_atime_ns, second * 1_000_000_000 + st.st_mtime_ns % 1_000_000_000))
-
-
-def _temp_dir(repo: Repo) -> Path | None:
-    """The store's tmp/ when it is on the work tree's file system (no stray files in the tree)."""
-    tmp = repo.store_dir / "tmp"
-    try:
-        tmp.mkdir(parents=True, exist_ok=True)
-        return tmp if os.stat(tmp).st_dev == os.stat(_work_tree(repo)).st_dev else None
-    except OSError:
-        return None
 
 
 def _clear_stale_temps(repo: Repo) -> None:
@@ -290,31 +302,6 @@ def _clear_stale_temps(repo: Repo) -> None:
             lock.unlink(missing_ok=True)
 
 
-@contextmanager
-def _writer_lock(repo: Repo) -> Iterator[None]:
-    """Held while this process has temp files: tells _clear_stale_temps they are not stale."""
-    lock = repo.store_dir / "tmp" / f"{TEMP_PREFIX}{os.getpid()}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if _same_file(fd, lock):
-            break
-        os.close(fd)  # a cleaner removed it between our open and flock: lock a fresh one
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-        os.close(fd)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
-        return False
-
-
 def refresh_stat_data(repo: Repo, entries: dict[str, PointerBlob], done: list[written.Written]) -> None:
     """Record the new files' stat data in Git's index, so `git status` is clean and never re-reads them.
 
@@ -325,7 +312,10 @@ def refresh_stat_data(repo: Repo, entries: dict[str, PointerBlob], done: list[wr
     pointers without hashing them again; Git still pipes every byte of them once.
     """
     listing = repo.store_dir / "tmp" / f"written-{os.getpid()}.list"
-    _wait_for_clock_past(max(w.stat_key[1] for w in done), listing)  # before Git stamps the index
+    try:
+        _wait_for_clock_past(max(w.stat_key[1] for w in done), listing)  # before Git stamps the index
+    finally:
+        listing.unlink(missing_ok=True)  # the probe (the list, if needed, is written below)
     left = _record_in_index(repo, entries, done)
     if not left:
         return
@@ -374,6 +364,8 @@ def after_checkout(repo: Repo, args: list[str], stdin: bytes) -> None:
     """post-checkout / post-merge: write the large files the filter left as pointers."""
     if repo.root is None or config.skip_smudge():
         return
-    written_paths = materialize(repo, keep_going=True)
+    claimed: list[str] = []
+    written_paths = materialize(repo, keep_going=True, claimed=claimed)
     if written_paths:
-        sys.stderr.write(f"branchml: wrote {len(written_paths)} large file(s) after checkout\n")
+        ahead = f", {len(claimed)} of them written ahead while Git was busy" if claimed else ""
+        sys.stderr.write(f"branchml: wrote {len(written_paths)} large file(s) after checkout{ahead}\n")

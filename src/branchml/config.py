@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     # (features: [] = every column but `target`) into `baseline`; `thresholds` (per feature too) tune
     # `branchml monitor check`, over the defaults of the monitor branch's alerts/rules.py.
     # store_above: log parts of at least this many bytes go to the chunk store (docs/monitor.md, "Push").
+    # check_on_push and trusted_rules run code: honoured from local.toml only (settings/monitor.py).
     "monitor": {"data": "", "features": [], "categorical": [], "target": "", "baseline": "models/baseline.json",
                 "sample": 1000, "bins": 10, "thresholds": {}, "store_above": 1 << 20},
 }
@@ -114,7 +115,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     return parse_toml(path.read_text(encoding="utf-8"), str(path))
 
 
-_TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "a table"}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
+               dict: "a table"}
 
 
 def check_types(settings: dict[str, Any], where: str, defaults: dict[str, Any] = DEFAULTS, table: str = "") -> None:
@@ -151,16 +153,30 @@ def load(root: Path | None, store_dir: Path | None = None, committed_text: str |
     checked(committed, where)
     cfg = merge_dicts(DEFAULTS, committed)
     if store_dir is not None:
-        local = read_toml(store_dir / "local.toml")
-        checked(local, str(store_dir / "local.toml"))
-        cfg = merge_dicts(cfg, local)
+        cfg = merge_dicts(cfg, load_local(store_dir))
     return cfg
 
 
-def checked(table: dict[str, Any], where: str) -> dict[str, Any]:
-    """One settings file's tables, their types and the values of the record sections checked."""
+def load_local(store_dir: Path) -> dict[str, Any]:
+    """The user's uncommitted `<common dir>/branchml/local.toml` alone, checked (empty when absent)."""
+    path = store_dir / "local.toml"
+    return checked(read_toml(path), str(path), local=True)
+
+
+def load_section(committed_text: str, where: str, section: str) -> dict[str, Any]:
+    """One section of a commit's branchml.toml (a tag's own, say), checked, over its defaults.
+
+    Only that section is checked: an old commit's other sections are not this reader's business."""
+    table = {section: parse_toml(committed_text, where).get(section, {})} if committed_text else {}
+    checked(table, where)
+    return merge_dicts({section: DEFAULTS.get(section, {})}, table)
+
+
+def checked(table: dict[str, Any], where: str, *, local: bool = False) -> dict[str, Any]:
+    """One settings file's tables, their types and the values of the record sections checked
+    (`local`: it is local.toml, where the keys that need local consent may be set)."""
     check_types(table, where)
-    settings.check(table, where)
+    settings.check(table, where, local=local)
     return table
 
 

@@ -15,12 +15,13 @@ from typing import Any
 from branchml import config
 from branchml.audit.content import require_rev
 from branchml.data.lineage import Pull, Upload, lineage
-from branchml.errors import BranchmlError
+from branchml.errors import BranchmlError, SettingError
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs import tracking
 from branchml.runs.release import list_releases
 from branchml.runs.settings import run_settings
+from branchml.settings import SplitSettings
 
 MONITOR_PREFIX = "refs/heads/monitor/"
 
@@ -40,6 +41,7 @@ class SplitSeen:
 
     commit: str
     settings: dict[str, Any] | None
+    problem: str | None = None  # why the committed [split] was refused (settings: as committed)
 
 
 @dataclass(frozen=True)
@@ -124,17 +126,24 @@ def cleaning_reports(repo: Repo, pulls: list[PullStep]) -> list[str]:
 
 
 def split_settings(repo: Repo, pulls: list[PullStep]) -> SplitSeen | None:
-    """The `[split]` settings of the data/split commit the data came from (ratios, seed, key)."""
+    """The `[split]` settings of the data/split commit the data came from (ratios, seed, key, source),
+    checked as `data split` checks them; a refused one is shown as committed, with the problem."""
     for pull in pulls:
         if pull.commit and pull.ref.startswith("data/split"):
             with plumbing.CatFile(repo.cwd) as objects:
-                text = objects.contents(f"{pull.commit}:{config.FILE_NAME}") or b""
-            try:
-                table = tomllib.loads(text.decode()).get("split")
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                table = None
-            return SplitSeen(pull.commit, table)
+                text = (objects.contents(f"{pull.commit}:{config.FILE_NAME}") or b"").decode("utf-8", "replace")
+            return _saved_split(pull.commit, text)
     return None
+
+
+def _saved_split(commit: str, text: str) -> SplitSeen:
+    try:
+        saved = SplitSettings.from_config(config.load_section(text, f"{commit[:12]}:{config.FILE_NAME}", "split"))
+    except SettingError as exc:  # shown as committed (the TOML parsed: only its values were refused)
+        return SplitSeen(commit, tomllib.loads(text).get("split"), exc.message)
+    except BranchmlError as exc:  # not TOML
+        return SplitSeen(commit, None, exc.message)
+    return SplitSeen(commit, saved.as_toml() if saved.saved else None)
 
 
 def release_status(repo: Repo, tag: str) -> ReleaseStatus:

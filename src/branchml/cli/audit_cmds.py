@@ -123,6 +123,8 @@ def _render_story(s: dict[str, Any]) -> None:
         p(f"clean   {report}")
     if s["split"]:
         p(f"split   {s['split']['commit'][:12]} {s['split']['settings']}")
+        if s["split"].get("problem"):
+            p(f"        refused: {s['split']['problem']}")
     r = s["release"]
     p(f"release {r['customer']}: {'runs now (latest)' if r['current'] else 'superseded by ' + str(r['latest'])}")
     for m in s["monitoring"] or [{"branch": "-", "files": 0, "bytes": 0, "path": "no monitoring logs"}]:

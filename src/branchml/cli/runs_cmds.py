@@ -125,8 +125,8 @@ def release_get(customer: str, latest_: bool, tag: str | None, dest: Path, remot
     if latest_ and tag:
         raise click.UsageError("give --latest or --tag, not both")
     result = api.get_release(None, customer, dest, tag=tag, remote=remote, force=force)
-    get_output().info(f"{result['tag']}: {len(result['files'])} file(s) written to {result['to']}")
-    get_output().result(result, as_json, lambda r: None)
+    get_output().info(f"{result.tag}: {len(result.files)} file(s) written to {result.to}")
+    get_output().result(result.as_dict(), as_json, lambda r: None)
 
 
 @click.group()
@@ -143,7 +143,7 @@ def mlflow_export(db: Path | None, as_json: bool) -> None:
 
     Export again whenever runs were added: a running `mlflow ui` sees the new runs on its next page load."""
     result = api.export_mlflow(api.open_repo(), db)
-    get_output().info(f"{result['runs']} run(s) written to {result['db']}; view them with "
-                      f"`mlflow ui --backend-store-uri sqlite:///{result['db']}` (then open http://127.0.0.1:5000); "
+    get_output().info(f"{result.runs} run(s) written to {result.db}; view them with "
+                      f"`mlflow ui --backend-store-uri sqlite:///{result.db}` (then open http://127.0.0.1:5000); "
                       "re-run `branchml mlflow export` after new runs: a running `mlflow ui` sees them")
-    get_output().result(result, as_json, lambda r: None)
+    get_output().result(result.as_dict(), as_json, lambda r: None)

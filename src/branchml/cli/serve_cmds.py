@@ -82,7 +82,7 @@ def monitor_label(env: str, path: Path, as_json: bool) -> None:
 def monitor_logs(tag: str, envs: tuple[str, ...], since: str | None, with_labels: bool, as_json: bool) -> None:
     """Every logged query of TAG on the monitor branches (E2: a customer's production logs from its tag)."""
     result = api.tag_records(api.open_repo().cwd, tag, list(envs) or None, since, labels=with_labels)
-    get_output().result(result, as_json, _render_logs)
+    get_output().result([found.as_dict() for found in result], as_json, _render_logs)
 
 
 def _render_logs(result: list[dict[str, Any]]) -> None:

@@ -44,6 +44,8 @@ from branchml.data.tree import (
 )
 from branchml.errors import BranchmlError
 from branchml.repo import Repo
+from branchml.settings import SplitSettings
+from branchml.settings.split import ratios_problem
 
 ROLES = ("data/split",)
 SPLITS = ("train", "val", "test")
@@ -96,7 +98,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1) > 1e-6 or values[0] <= 0:
+    if ratios_problem(values) is not None:  # the rule a saved [split] ratios is checked with
         raise BranchmlError(
             f"--ratios {text!r}: expected three non-negative numbers for train,val,test that add up to 1",
             hint="e.g. --ratios 0.8,0.1,0.1",
@@ -104,27 +106,20 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
-def saved_settings(repo: Repo) -> dict[str, Any]:
-    """[split] of this work tree's branchml.toml (empty before the first split), checked."""
-    saved = config.load(repo.root, repo.store_dir).get("split") or {}
-    types = {"ratios": list, "seed": int, "key": str, "source": str}
-    if not isinstance(saved, dict) or any(saved.get(k) is not None and not isinstance(saved[k], t) for k, t in types.items()):
-        raise BranchmlError("branchml.toml [split] is malformed", hint='expected ratios = [0.8, 0.1, 0.1], seed = 7, optional key = "id"')
-    if saved.get("ratios") is not None:
-        parse_ratios(",".join(str(r) for r in saved["ratios"]))
-    return saved
+def saved_settings(repo: Repo) -> SplitSettings:
+    """[split] of this work tree's branchml.toml (nothing saved before the first split), checked as read."""
+    return SplitSettings.from_config(config.load(repo.root, repo.store_dir))
 
 
-def resolve_settings(repo: Repo, saved: dict[str, Any], ratios: str | None, seed: int | None, key: str | None,
+def resolve_settings(repo: Repo, saved: SplitSettings, ratios: str | None, seed: int | None, key: str | None,
                      source: str | None, force: bool) -> Settings:
     """The given options, falling back to the saved ones; refuses silent changes."""
-    given = {"ratios": parse_ratios(ratios) if ratios else None, "seed": seed, "key": key, "source": source}
-    merged: dict[str, Any] = {k: v if v is not None else saved.get(k) for k, v in given.items()}
-    if merged["ratios"] is None or merged["seed"] is None:
+    chosen_ratios = parse_ratios(ratios) if ratios else saved.ratios
+    chosen_seed = seed if seed is not None else saved.seed
+    if chosen_ratios is None or chosen_seed is None:
         raise BranchmlError("this branch has no saved split yet", hint="pass --ratios 0.8,0.1,0.1 --seed 7 (saved to branchml.toml [split])")
-    merged["source"] = repo_folder(merged["source"] or data_settings(repo).uploads, "split source")
-    train, val, test = (float(r) for r in merged["ratios"])  # three: parse_ratios checked them
-    settings = Settings((train, val, test), int(merged["seed"]), merged["source"], merged["key"])
+    chosen_source = repo_folder(source or saved.source or data_settings(repo).uploads, "split source")
+    settings = Settings(chosen_ratios, chosen_seed, chosen_source, key if key is not None else saved.key)
     changed = changed_settings(saved, settings)
     if changed and not force:
         raise BranchmlError(
@@ -134,17 +129,12 @@ def resolve_settings(repo: Repo, saved: dict[str, Any], ratios: str | None, seed
     return settings
 
 
-def changed_settings(saved: dict[str, Any], settings: Settings) -> list[str]:
+def changed_settings(saved: SplitSettings, settings: Settings) -> list[str]:
     """Which saved settings differ from `settings` (none when nothing was saved yet)."""
-    if not saved:
+    if not saved.saved:
         return []
-    now = settings.as_toml()
-    return [k for k in ("ratios", "seed", "key", "source") if _norm(k, saved.get(k)) != _norm(k, now.get(k))]
-
-
-def _norm(key: str, value: Any) -> Any:
-    """Ratios compare as floats (a saved `1` equals `1.0`)."""
-    return [float(x) for x in value] if key == "ratios" and value is not None else value
+    before, now = saved.as_toml(), settings.as_toml()
+    return [k for k in ("ratios", "seed", "key", "source") if before.get(k) != now.get(k)]
 
 
 def split(repo: Repo, ratios: str | None = None, seed: int | None = None, key: str | None = None,
@@ -163,7 +153,7 @@ def split(repo: Repo, ratios: str | None = None, seed: int | None = None, key: s
     if not force:
         _check_nothing_moved(repo, head, out_dir, plan.examples)
     changes = _changes(repo, head, out_dir, plan)
-    if not saved or changed_settings(saved, settings):
+    if not saved.saved or changed_settings(saved, settings):
         changes.contents[config.FILE_NAME] = _toml_with(repo, settings)
     result = SplitResult(None, settings, _counts(plan.examples), leaks(plan.examples))
     if changes:

@@ -20,6 +20,7 @@ from branchml import config
 from branchml.errors import BranchmlError, ExitCode, MalformedPointer
 from branchml.git import written
 from branchml.git.filterproto import FilterProtocol, Reply, Request
+from branchml.git.hooks import MARKER, hooks_dir
 from branchml.git.protocol import (
     ContentReader,
     PacketReader,
@@ -29,6 +30,7 @@ from branchml.git.protocol import (
 from branchml.git.rss import log_peak_rss
 from branchml.git.statcache import FileStat, Replay, SameAsFile, now_ns
 from branchml.settings import CheckoutSettings, StoreSettings
+from branchml.store.handoff import FILTER_WRITES_ENV, WRITERS, FilterWriter, temp_dir
 from branchml.store.pointer import (
     MAX_POINTER_SIZE,
     Pointer,
@@ -36,7 +38,7 @@ from branchml.store.pointer import (
     looks_like_pointer,
     parse_pointer,
 )
-from branchml.store.store import Readable, Store, StoreWriter
+from branchml.store.store import FileRecord, Readable, Store, StoreWriter
 
 SPOOL_LIMIT = 16 << 20  # pass-through content above this spools to disk (memory stays bounded)
 IN_MEMORY = 1 << 20  # files up to this size are read whole and stored without the worker thread
@@ -84,6 +86,7 @@ class FilterServer:
         self._store_writer: StoreWriter | None = None
         self.just_written = written.from_environment()  # set only for branchml's own refresh
         self._link_min_size: float | None = None
+        self._filter_writer: FilterWriter | None | bool = False  # False: not looked at yet
         self.quiet_since = now_ns()  # before the handshake: Git sends no file before it
 
     @property
@@ -115,7 +118,27 @@ class FilterServer:
             self._link_min_size = checkout.link_min_size if checkout.link == "reflink" else float("inf")
         return self._link_min_size
 
+    @property
+    def filter_writer(self) -> FilterWriter | None:
+        """Writes large files while Git goes on, for the checkout hook to rename (store/handoff.py);
+        None where that hook is not ours (nobody would take the files) or cannot rename them."""
+        if self._filter_writer is False:
+            self._filter_writer = None
+            tmp = temp_dir(self.store.root, self.root)
+            if os.environ.get(FILTER_WRITES_ENV) != "0" and tmp is not None and self._checkout_hook_is_ours():
+                self._filter_writer = FilterWriter(self.store, tmp, WRITERS)
+        assert not isinstance(self._filter_writer, bool)
+        return self._filter_writer
+
+    def _checkout_hook_is_ours(self) -> bool:
+        try:
+            return MARKER in (hooks_dir(self.repo) / "post-checkout").read_text(errors="replace")
+        except (OSError, BranchmlError):
+            return False
+
     def close(self) -> None:
+        if isinstance(self._filter_writer, FilterWriter):
+            self._filter_writer.close()
         if self._store_writer is not None:
             self._store_writer.close()
 
@@ -236,9 +259,10 @@ class FilterServer:
         done = treeish in self._prefetched and self._prefetched[treeish] is None
         if treeish is not None and not done and not self._local(pointer):
             self._prefetch(treeish, request.headers.get("ref"))  # raises, naming every file the target lacks
-        self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
+        record = self.store.require(pointer, path)  # content that cannot be had fails here, whatever its size
         if pointer.size > self.checkout_in_git_max or pointer.size >= self.link_min_size:
-            return reply.success(head)  # the post-checkout hook writes it (streaming, or a reflink)
+            self.write_ahead(path, pointer, record)
+            return reply.success(head)  # the post-checkout hook puts it in place (streaming, or a reflink)
         reply.begin()
         try:
             for data in self.store.iter_file(pointer, path):
@@ -246,6 +270,11 @@ class FilterServer:
         except BranchmlError as exc:
             raise type(exc)(f"{exc} (the file was not written)", hint=exc.hint) from exc
         reply.end()
+
+    def write_ahead(self, path: str, pointer: Pointer, record: FileRecord) -> None:
+        """Start writing a file answered with its pointer once Git has written that pointer."""
+        if pointer.size < self.link_min_size and self.filter_writer is not None:
+            self.filter_writer.offer(self.root / path, pointer, record, path)
 
     def _local(self, pointer: Pointer) -> bool:
         """Whether the store has the file's record (one indexed lookup per file: checkouts of many

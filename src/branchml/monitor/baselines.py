@@ -17,6 +17,7 @@ from branchml.errors import BranchmlError
 from branchml.git import plumbing
 from branchml.repo import Repo
 from branchml.runs.baseline import BASELINE_FORMAT
+from branchml.settings import MonitorSettings
 
 
 @dataclass
@@ -31,32 +32,33 @@ class TagBaseline:
 
 def load(repo: Repo, tag: str) -> TagBaseline:
     commit = plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}")
-    default = str(config.DEFAULTS["monitor"]["baseline"])
     if commit is None:
-        return TagBaseline(tag, None, default, None, note=f"no tag {tag} in this repository: drift not checked "
-                           "(`git fetch --tags` brings it)")
-    section = _settings(repo, commit, tag)
-    path = str(section.get("baseline") or default)
-    thresholds = section.get("thresholds", {})
-    blob = blob_at(repo, commit, path)
+        return TagBaseline(tag, None, MonitorSettings().baseline, None, note=f"no tag {tag} in this repository: "
+                           "drift not checked (`git fetch --tags` brings it)")
+    with plumbing.CatFile(repo.cwd) as objects:  # one process for the tag's settings and its baseline
+        return _load_at(repo, objects, tag, commit)
+
+
+def _load_at(repo: Repo, objects: plumbing.CatFile, tag: str, commit: str) -> TagBaseline:
+    settings = tag_settings(repo, commit, tag, objects)
+    path, thresholds = settings.baseline or MonitorSettings().baseline, settings.thresholds
+    blob = blob_at(repo, commit, path, objects)
     if blob is None:
         return TagBaseline(tag, commit, path, None, thresholds, f"{tag} has no drift baseline ({path}): drift not "
                            "checked; set [monitor] data in branchml.toml and train a new tag (docs/alerts.md)")
     where = f"{tag}:{path}"
     try:
-        data = json.loads(b"".join(iter_bytes(repo, blob)))
+        data = json.loads(b"".join(iter_bytes(repo, blob, objects)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BranchmlError(f"{where}: not JSON ({exc})", hint="train a new tag; the baseline is written by `branchml run`") from exc
     if not isinstance(data, dict) or not isinstance(data.get("format", 1), int) or data.get("format", 1) > BASELINE_FORMAT:
         raise BranchmlError(f"{where}: baseline format {data.get('format') if isinstance(data, dict) else '?'!r}, "
                             f"this branchml reads {BASELINE_FORMAT}", hint="upgrade branchml")
-    return TagBaseline(tag, commit, path, data, thresholds if isinstance(thresholds, dict) else {})
+    return TagBaseline(tag, commit, path, data, thresholds)
 
 
-def _settings(repo: Repo, commit: str, tag: str) -> dict[str, Any]:
-    blob = blob_at(repo, commit, config.FILE_NAME)
-    if blob is None:
-        return {}
-    text = b"".join(iter_bytes(repo, blob)).decode("utf-8", errors="replace")
-    section = config.parse_toml(text, f"{tag}:{config.FILE_NAME}").get("monitor", {})
-    return section if isinstance(section, dict) else {}
+def tag_settings(repo: Repo, commit: str, tag: str, objects: plumbing.CatFile) -> MonitorSettings:
+    """`[monitor]` of the tag's own branchml.toml, checked (errors name `<tag>:branchml.toml`)."""
+    blob = blob_at(repo, commit, config.FILE_NAME, objects)
+    text = b"".join(iter_bytes(repo, blob, objects)).decode("utf-8", errors="replace") if blob else ""
+    return MonitorSettings.from_config(config.load_section(text, f"{tag}:{config.FILE_NAME}", "monitor"))

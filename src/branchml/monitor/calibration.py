@@ -13,7 +13,7 @@ from branchml.monitor import stats
 from branchml.monitor.drift import ALERT, OK, WARNING, Finding
 from branchml.monitor.labels import Label
 from branchml.monitor.records import LogRecord
-from branchml.monitor.thresholds import Thresholds
+from branchml.settings import Thresholds
 
 
 @dataclass(frozen=True)

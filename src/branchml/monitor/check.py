@@ -28,9 +28,10 @@ from branchml.monitor.checkreport import (
 from branchml.monitor.drift import ALERT, OK, WARNING, Finding
 from branchml.monitor.labels import Label, read_labels
 from branchml.monitor.records import LogRecord, branch_ref, now_iso
-from branchml.monitor.thresholds import DEFAULTS, Thresholds
+from branchml.monitor.scaffold import RULES_PATH
 from branchml.monitor.window import Window, read_window
 from branchml.repo import Repo
+from branchml.settings import DEFAULT_THRESHOLDS, Thresholds
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def check(repo: Repo, options: CheckOptions) -> CheckReport:
     ruleset = rules.load(repo, options.env, commit, untrusted=options.untrusted)
     window = read_window(repo.cwd, options.env, commit, options.since)
     labels = read_labels(repo.cwd, options.env)
-    base = DEFAULTS.merged(ruleset.thresholds, "alerts/rules.py THRESHOLDS")
+    base = DEFAULT_THRESHOLDS.merged(ruleset.thresholds, RULES_PATH, "THRESHOLDS")
     tags = [_check_tag(repo, tag, records, labels, base) for tag, records in window.by_tag.items()]
     report = _report(options, window, ruleset, tags, labels)
     report.alerts = rules.run_alerts(ruleset, report.facts())
@@ -72,7 +73,7 @@ def _report(options: CheckOptions, window: Window, ruleset: rules.Rules, tags: l
 def _check_tag(repo: Repo, tag: str, records: list[LogRecord], labels: dict[str, Label], base: Thresholds) -> TagCheck:
     found = baselines.load(repo, tag)
     out = TagCheck(tag, len(records), found.commit)
-    limits = base.merged(found.thresholds, f"{tag}:branchml.toml [monitor.thresholds]")
+    limits = base.merged(found.thresholds, f"{tag}:branchml.toml")
     findings: list[Finding] = []
     if found.baseline is None:
         findings.append(Finding(tag, "baseline", WARNING, found.note))
@@ -99,7 +100,7 @@ def _features(tag: str, records: list[LogRecord], found: baselines.TagBaseline, 
         if named and not any(name in features for features in named):
             findings.append(Finding(tag, "feature", ALERT, f"{tag}: feature {name} is in the baseline but in no logged record", name))
             continue
-        feature_limits = limits.for_feature(found.thresholds, name, f"{tag}:branchml.toml [monitor.thresholds]")
+        feature_limits = limits.for_feature(found.thresholds, name, f"{tag}:branchml.toml")
         result = drift.check_feature(tag, name, stats, [f.get(name) for f in named], feature_limits, len(reference))
         out.features.append(result)
         findings += result.findings

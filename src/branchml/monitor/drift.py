@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from branchml.monitor import stats
-from branchml.monitor.thresholds import Thresholds
 from branchml.runs.baseline import as_numbers, is_missing
+from branchml.settings import Thresholds
 
 OK, WARNING, ALERT = "ok", "warning", "alert"
 

@@ -20,14 +20,14 @@ from branchml.files import write_atomic
 from branchml.monitor.check import CheckOptions, check
 from branchml.monitor.reports import report_paths, summary
 from branchml.repo import Repo
+from branchml.settings import MonitorConsent
 
 PREFIX = "refs/heads/monitor/"
 ZERO = "0" * 40
 
 
 def post_receive(repo: Repo, args: list[str], stdin: bytes) -> None:
-    local = config.read_toml(repo.store_dir / "local.toml").get("monitor", {})
-    if not isinstance(local, dict) or local.get("check_on_push") is not True:
+    if not MonitorConsent.from_local(config.load_local(repo.store_dir)).check_on_push:
         return
     for line in stdin.decode(errors="replace").splitlines():
         _old, new, ref = (line.split() + ["", "", ""])[:3]

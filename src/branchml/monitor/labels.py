@@ -22,7 +22,7 @@ from branchml.git import plumbing
 from branchml.git.cmd import Where
 from branchml.monitor import stored
 from branchml.monitor.branch import commit_files, list_files
-from branchml.monitor.query import parse_since, tag_logs
+from branchml.monitor.query import LogSummary, parse_since, tag_logs
 from branchml.monitor.records import FORMAT, LABELS_DIR, LogRecord, branch_ref, now_iso
 
 
@@ -121,8 +121,21 @@ def label_file(cwd: Where, env: str, path: Path) -> LabelsAdded:
     return LabelsAdded(env, len(rows), add_labels(cwd, env, rows, str(path)))
 
 
+@dataclass(frozen=True)
+class TagLogs:
+    """A tag's logged queries on one monitor branch: the branch's summary and the records themselves
+    (each as its committed JSON line, with `label` when asked: docs/formats.md)."""
+
+    summary: LogSummary
+    records: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`monitor logs --json`: the summary's fields and `records`."""
+        return {**self.summary.as_dict(), "records": self.records}
+
+
 def tag_records(cwd: Where, tag: str, envs: list[str] | None = None, since: str | None = None, *,
-                labels: bool = False) -> list[dict[str, Any]]:
+                labels: bool = False) -> list[TagLogs]:
     """Every logged query of `tag`, per monitor branch: the branch's summary and its `records`, each with
     its `label` (None until the ground truth arrives) when `labels`. `since`: 7d, 12h, 30m or an ISO date."""
     found = []
@@ -131,10 +144,10 @@ def tag_records(cwd: Where, tag: str, envs: list[str] | None = None, since: str 
             records = join(logs.records, read_labels(cwd, logs.env))
         else:
             records = [json.loads(record.to_json()) for record in logs.records]
-        found.append({**logs.summary(), "records": records})
+        found.append(TagLogs(logs.summary(), records))
     return found
 
 
-def tag_summaries(cwd: Where, tag: str, since: str | None = None) -> list[dict[str, object]]:
+def tag_summaries(cwd: Where, tag: str, since: str | None = None) -> list[LogSummary]:
     """Per monitor branch: how many records of `tag`, when, which variants (`show TAG --monitor`)."""
     return [logs.summary() for logs in tag_logs(cwd, tag, None, parse_since(since))]

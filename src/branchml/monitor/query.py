@@ -7,7 +7,7 @@ Part folders are named by UTC date, so `since` skips whole days before reading a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from branchml.errors import BranchmlError
@@ -27,6 +27,24 @@ _AGO = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+@dataclass(frozen=True)
+class LogSummary:
+    """A tag's records on one monitor branch, counted: how many, in how many parts, when, per variant."""
+
+    env: str
+    branch: str  # monitor/<env>
+    commit: str
+    count: int
+    parts: int
+    first: str | None  # the oldest record's time stamp (None: no record)
+    last: str | None
+    variants: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        """As `show --monitor --json` and `monitor logs --json` print it."""
+        return asdict(self)
+
+
 @dataclass
 class EnvLogs:
     """The records of one tag on one monitor branch."""
@@ -36,14 +54,13 @@ class EnvLogs:
     parts: list[str] = field(default_factory=list)
     records: list[LogRecord] = field(default_factory=list)
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> LogSummary:
         variants: dict[str, int] = {}
         for record in self.records:
             variants[record.variant] = variants.get(record.variant, 0) + 1
         stamps = [r.ts for r in self.records]
-        return {"env": self.env, "branch": f"monitor/{self.env}", "commit": self.commit, "count": len(self.records),
-                "parts": len(self.parts), "first": min(stamps, default=None), "last": max(stamps, default=None),
-                "variants": variants}
+        return LogSummary(self.env, f"monitor/{self.env}", self.commit, len(self.records), len(self.parts),
+                          min(stamps, default=None), max(stamps, default=None), variants)
 
 
 def environments(cwd: Where) -> list[str]:

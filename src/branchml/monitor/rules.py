@@ -21,8 +21,9 @@ from branchml.git import plumbing
 from branchml.monitor.branch import commit_files
 from branchml.monitor.scaffold import RULES_PATH, SCAFFOLD
 from branchml.repo import Repo
+from branchml.settings import MonitorConsent
 
-LOCAL_KEY = "trusted_rules"
+LOCAL_KEY = "trusted_rules"  # in local.toml's [monitor] only (MonitorConsent)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,7 @@ def scaffold_blob(repo: Repo) -> str:
 
 
 def trusted(repo: Repo) -> set[str]:
-    local = config.read_toml(repo.store_dir / "local.toml").get("monitor", {})
-    blobs = local.get(LOCAL_KEY, []) if isinstance(local, dict) else []
-    return {str(b) for b in blobs} | {scaffold_blob(repo)}
+    return set(MonitorConsent.from_local(config.load_local(repo.store_dir)).trusted_rules) | {scaffold_blob(repo)}
 
 
 def trust(repo: Repo, blob: str) -> None:

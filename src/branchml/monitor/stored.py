@@ -24,7 +24,7 @@ from branchml.git import plumbing
 from branchml.git.cmd import Where
 from branchml.git.treeattrs import attribute_values
 from branchml.repo import Repo
-from branchml.settings import StoreSettings
+from branchml.settings import MonitorSettings, StoreSettings
 from branchml.store.pointer import looks_like_pointer, parse_pointer
 
 ATTRIBUTES = ".gitattributes"
@@ -50,7 +50,7 @@ def part_blobs(cwd: Where, tip: str | None, files: Mapping[str, bytes]) -> Blobs
     repo = Repo.find(cwd)
     settings = config.load(repo.root, repo.store_dir)
     inline_below = StoreSettings.from_config(settings).inline_below
-    store_above = int(settings["monitor"]["store_above"])
+    store_above = MonitorSettings.from_config(settings).store_above
     renamed = {p: stored_name(p) for p in files}
     routed = attribute_values(repo.cwd, [*files, *renamed.values()], "filter", tip) if tip else {}
     contents: dict[str, bytes] = {}

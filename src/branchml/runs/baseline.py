@@ -23,30 +23,11 @@ from typing import Any
 from branchml.data.rows import UnreadableFile, read_row_file
 from branchml.errors import BranchmlError
 from branchml.files import write_atomic
+from branchml.settings import MonitorSettings
 
 BASELINE_FORMAT = 1
 TAIL_QUANTILES = (0.001, 0.01, 0.99, 0.999)
 SAMPLE_SEED = 0  # the same training data always gives the same baseline file
-
-
-@dataclass(frozen=True)
-class BaselineSettings:
-    """`[monitor]` of branchml.toml, as far as training is concerned."""
-
-    data: str = ""  # training file, relative to the work tree; "" = no baseline
-    features: tuple[str, ...] = ()  # () = every column but the target
-    categorical: tuple[str, ...] = ()  # also categorical: any column with a non-numeric value
-    target: str = ""  # label column: its distribution is the reference for prediction drift
-    baseline: str = "models/baseline.json"
-    sample: int = 1000
-    bins: int = 10
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any]) -> BaselineSettings:
-        return cls(data=str(section.get("data", "")), features=tuple(section.get("features", ())),
-                   categorical=tuple(section.get("categorical", ())), target=str(section.get("target", "")),
-                   baseline=str(section.get("baseline", cls.baseline)), sample=int(section.get("sample", cls.sample)),
-                   bins=int(section.get("bins", cls.bins)))
 
 
 @dataclass
@@ -57,9 +38,8 @@ class Column:
     values: list[Any] = field(default_factory=list)
 
 
-def write_for_run(root: Path, section: dict[str, Any], tag: str) -> str | None:
+def write_for_run(root: Path, settings: MonitorSettings, tag: str) -> str | None:
     """Write the baseline of `[monitor] data` into the work tree; returns its path (None: not configured)."""
-    settings = BaselineSettings.from_config(section)
     if not settings.data:
         return None
     path = root / settings.data
@@ -91,7 +71,7 @@ def read_columns(path: Path, name: str) -> dict[str, Column]:
     return columns
 
 
-def compute(columns: dict[str, Column], settings: BaselineSettings, tag: str) -> dict[str, Any]:
+def compute(columns: dict[str, Column], settings: MonitorSettings, tag: str) -> dict[str, Any]:
     """The baseline document of `columns` (see the module docstring)."""
     names = list(settings.features) or [c for c in columns if c != settings.target]
     missing = [n for n in names + ([settings.target] if settings.target else []) if n not in columns]
@@ -105,7 +85,7 @@ def compute(columns: dict[str, Column], settings: BaselineSettings, tag: str) ->
             "target": None if target is None else {"name": settings.target, **target}}
 
 
-def summarise(column: Column, settings: BaselineSettings) -> dict[str, Any]:
+def summarise(column: Column, settings: MonitorSettings) -> dict[str, Any]:
     present = [v for v in column.values if not is_missing(v)]
     numbers = as_numbers(present)
     if column.name in settings.categorical or numbers is None:
@@ -141,7 +121,7 @@ def _categorical(column: Column, present: list[Any]) -> dict[str, Any]:
             "frequencies": dict(sorted(frequencies.items()))}
 
 
-def _numeric(column: Column, numbers: list[float], settings: BaselineSettings) -> dict[str, Any]:
+def _numeric(column: Column, numbers: list[float], settings: MonitorSettings) -> dict[str, Any]:
     import numpy as np  # optional extra `monitor`: heavy, only needed when a baseline is configured
 
     values = np.asarray(numbers, dtype=float)

@@ -33,7 +33,11 @@ class ReleaseContents:
 
 
 def contents_of(committed_text: str) -> ReleaseContents:
-    """The include patterns of the tagged commit's branchml.toml (its own, as it was when trained)."""
+    """The include patterns of the tagged commit's branchml.toml (its own, as it was when trained).
+
+    Loose on purpose, unlike the sections `branchml.settings` checks: this reads old tags' files,
+    and a check added later must never make a tag that was released before unreleasable. Anything
+    but a non-empty list of globs means the default contents (docs/formats.md, `branchml.toml`)."""
     cfg = config.merge_dicts(config.DEFAULTS, config.parse_toml(committed_text, config.FILE_NAME) if committed_text else {})
     release: dict[str, Any] = cfg.get("release", {})
     include = release.get("include")

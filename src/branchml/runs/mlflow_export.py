@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,24 @@ from branchml.runs import tracking
 from branchml.runs.settings import run_settings
 
 
+@dataclass(frozen=True)
+class MlflowExport:
+    """What `mlflow export` wrote: the database, how many runs, the experiments (one per branch)."""
+
+    db: str
+    runs: int
+    experiments: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`mlflow export --json`."""
+        return asdict(self)
+
+
 def default_db(repo: Repo) -> Path:
     return repo.store_dir / "mlflow" / "mlflow.db"
 
 
-def export(repo: Repo, db_path: Path | None = None, branch: str | None = None) -> dict[str, Any]:
+def export(repo: Repo, db_path: Path | None = None, branch: str | None = None) -> MlflowExport:
     """Rebuild an MLflow database from the run records of `branch` (default: the tracking branch of [run])."""
     try:
         from mlflow.entities import (  # optional extra `mlflow`: export only
@@ -57,7 +71,7 @@ def export(repo: Repo, db_path: Path | None = None, branch: str | None = None) -
         _install(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"db": str(db_path), "runs": len(records), "experiments": sorted(experiments)}
+    return MlflowExport(str(db_path), len(records), sorted(experiments))
 
 
 def _install(built: Path, db_path: Path) -> None:

@@ -45,6 +45,20 @@ class Release:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ReleaseWritten:
+    """What `release get` wrote: the tag, its commit, the folder and the files (relative paths)."""
+
+    tag: str
+    commit: str | None
+    to: str
+    files: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`release get --json`."""
+        return asdict(self)
+
+
 def list_releases(repo: Repo, customer: str | None = None) -> list[Release]:
     """Numbered tags (`<customer>-<n>`), by customer then number."""
     pattern = f"refs/tags/{customer}-*" if customer else "refs/tags/"
@@ -96,7 +110,7 @@ def repo_for(remote: str | None) -> tuple[Repo, str | None]:
     return release_repo(remote), "origin"
 
 
-def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> dict[str, Any]:
+def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None, force: bool = False) -> ReleaseWritten:
     """Extract the release files of `tag` (default: the latest of `customer`) into `dest`."""
     if tag is None:
         tag = latest_remote(repo, remote, customer) if remote else latest(repo, customer)
@@ -106,7 +120,7 @@ def get(repo: Repo, customer: str, dest: Path, *, tag: str | None = None, remote
     if dest.exists() and any(dest.iterdir()) and not force:
         raise BranchmlError(f"{dest} is not empty", hint="choose an empty folder, or add --force to replace it")
     written = extract(repo, f"refs/tags/{tag}^{{commit}}", dest)
-    return {"tag": tag, "commit": plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), "to": str(dest), "files": written}
+    return ReleaseWritten(tag, plumbing.rev_parse(repo.cwd, f"refs/tags/{tag}^{{commit}}"), str(dest), written)
 
 
 def extract(repo: Repo, rev: str, dest: Path) -> list[str]:

@@ -29,6 +29,7 @@ from branchml.roles.names import role_of
 from branchml.runs import baseline, card, tags, tracking
 from branchml.runs.lineage import data_lineage
 from branchml.runs.settings import RunSettings, run_settings
+from branchml.settings import MonitorSettings
 
 LARGE_OUTSIDE_STORE = 10 << 20  # warn when a run output this big would be committed to Git directly
 
@@ -131,7 +132,7 @@ def _train_and_tag(repo: Repo, name: str, branch: str, code_commit: str, command
             execute(step, repo.work_tree, env, out, stream)
         _warn_large_outside_store(repo, out, stream)
     # the drift baseline of the training data, committed and tagged with the model (docs/alerts.md)
-    baseline.write_for_run(repo.work_tree, config.load(repo.root, repo.store_dir)["monitor"], name)
+    baseline.write_for_run(repo.work_tree, MonitorSettings.from_config(config.load(repo.root, repo.store_dir)), name)
     record = tracking.RunRecord(
         tag=name, branch=branch, customer=name.rpartition("-")[0] or name,
         code_commit=code_commit, command=steps[0], steps=[shlex.join(s) for s in steps[1:]],

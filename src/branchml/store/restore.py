@@ -30,13 +30,19 @@ LOOKUP = 1024  # chunk locations asked of the index at once
 _LOOKUPS = threading.Lock()  # writers of several files share the store's one SQLite connection
 
 
-def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, where: str = "") -> None:
+class Stopped(Exception):
+    """Raised by write_file when its `stop` event is set (the file is left unfinished)."""
+
+
+def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, where: str = "", *,
+               stop: threading.Event | None = None, quarantine: bool = True) -> None:
     """Write the file's verified content (`record`, from `store.require`) at offset 0 of `fd`, open
     for writing (raises CorruptObject/MissingObject: `fd` then holds verified chunks, never a
-    wrong byte, but not the whole file)."""
+    wrong byte, but not the whole file). `stop` ends it early (Stopped); without `quarantine` a
+    corrupt chunk is only reported, for a writer whose caller tries again and reports (handoff.py)."""
     whole = blake3.blake3()
     try:
-        size = _write_chunks(store, record, fd, whole)
+        size = _write_chunks(store, record, fd, whole, stop, quarantine)
     except (CorruptObject, MissingObject) as exc:  # a chunk's message names the pack: add the file
         raise type(exc)(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint) from exc
     if size != pointer.size or whole.hexdigest() != pointer.oid:
@@ -46,14 +52,17 @@ def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, wher
         )
 
 
-def _write_chunks(store: Store, record: FileRecord, fd: int, whole: blake3.blake3) -> int:
+def _write_chunks(store: Store, record: FileRecord, fd: int, whole: blake3.blake3,
+                  stop: threading.Event | None, quarantine: bool) -> int:
     """Each chunk read, verified, written and hashed in file order; the bytes written."""
     buffer = memoryview(bytearray(MAX_CHUNK + (MAX_CHUNK >> 2)))  # stored bytes may exceed raw ones a bit
     offset = 0
     for cid, loc in _located(store, record):
+        if stop is not None and stop.is_set():
+            raise Stopped(record.oid)
         if loc.stored_len > len(buffer):
             buffer = memoryview(bytearray(loc.stored_len))
-        data = store.check_chunk(cid, loc, _read_stored(store, cid, loc, buffer))
+        data = store.check_chunk(cid, loc, _read_stored(store, cid, loc, buffer, quarantine), quarantine=quarantine)
         _pwrite_all(fd, data, offset)
         whole.update(data)
         offset += len(data)
@@ -75,12 +84,12 @@ def _located(store: Store, record: FileRecord) -> Iterator[tuple[bytes, ChunkLoc
             yield cid, loc
 
 
-def _read_stored(store: Store, cid: bytes, loc: ChunkLocation, buffer: memoryview) -> memoryview:
+def _read_stored(store: Store, cid: bytes, loc: ChunkLocation, buffer: memoryview, quarantine: bool) -> memoryview:
     """The chunk's stored bytes read into `buffer` (short where its pack ends early)."""
     try:
         fd = store.pack_fd(loc.pack)
     except MissingObject:
-        store.read_chunk(cid, loc)  # sets the chunk aside and raises
+        store.read_chunk(cid, loc, quarantine=quarantine)  # sets the chunk aside (if asked) and raises
         raise
     into = buffer[: loc.stored_len]
     got = 0

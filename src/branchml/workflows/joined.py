@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from branchml.checkout import materialize_matching
 from branchml.experiments.report import Report
@@ -22,7 +22,7 @@ from branchml.remote.api import fetch
 from branchml.remote.download import FetchReport
 from branchml.remote.ondemand import make_fetcher
 from branchml.repo import Repo, use_fetcher
-from branchml.runs.release import get, repo_for
+from branchml.runs.release import ReleaseWritten, get, repo_for
 from branchml.runs.show import RunInfo
 from branchml.runs.show import show as run_info
 from branchml.store.pointer import parse_pointer
@@ -46,12 +46,12 @@ def show(repo: Repo, tag: str, *, monitor: bool = False, since: str | None = Non
     per monitor/<env> branch (records newer than `since`: 7d, 12h or an ISO date)."""
     info = run_info(repo, tag)
     if monitor:
-        info.monitor = tag_summaries(repo.cwd, tag, since)
+        info.monitor = [found.as_dict() for found in tag_summaries(repo.cwd, tag, since)]  # runs/ keeps the JSON form
     return info
 
 
 def get_release(repo: Repo | None, customer: str, dest: Path, *, tag: str | None = None, remote: str | None = None,
-                force: bool = False) -> dict[str, Any]:
+                force: bool = False) -> ReleaseWritten:
     """Write `customer`'s latest release (or `tag`) into `dest`. `repo` None: the repository here, or,
     with a `remote` URL that is not one of its Git remotes (e.g. in an empty folder), a cache clone of it."""
     if repo is None or (remote is not None and remote not in porcelain.remote_names(repo.cwd)):

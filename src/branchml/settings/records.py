@@ -1,20 +1,14 @@
-"""The [store], [checkout], [merge], [serve], [diff] and [rerun] sections of branchml.toml, as records.
-
-`check` runs on each settings file as `config.load` reads it (the committed branchml.toml, a tag's
-copy, local.toml), after the type check, so a refused value is reported with the file it is in, its
-section and key, and what is accepted. The records are then built from the merged settings, where
-defaults give every key a value. None of these settings redirects traffic or runs a command: the
-keys that could (remotes, hooks' commands) keep their own consent checks (`remote/settings.py`).
-"""
+"""The [store], [checkout], [merge], [serve], [diff] and [rerun] sections of branchml.toml, as records,
+and the checks of their values (`SECTIONS`, run by `settings.check` as each file is read)."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from branchml.errors import SettingError
+from branchml.settings.checks import Check, non_negative, positive, size, text
 
 LINK_MODES = ("copy", "reflink")
 # Refused with their reason: an edit through the link would change the copy every checkout shares.
@@ -116,37 +110,6 @@ def _merge_keys(table: Mapping[str, Any]) -> MergeKeys:
     return MergeKeys(table["key"], dict(table["keys"]))
 
 
-# -- checks: each returns what is accepted when it refuses a value, else None -----------------------
-
-Check = Callable[[Any], str | None]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # true is not a size
-
-
-def _size(value: Any) -> str | None:
-    return None if _is_int(value) and value >= 0 else "a size in bytes, 0 or more"
-
-
-def _positive(value: Any) -> str | None:
-    return None if _is_int(value) and value > 0 else "a size in bytes, more than 0"
-
-
-def _tolerance(value: Any) -> str | None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return None if number and value >= 0 else "a number, 0 or more"
-
-
-def _tolerances(value: Any) -> str | None:
-    good = isinstance(value, dict) and all(_tolerance(v) is None for v in value.values())
-    return None if good else "a table of metric = tolerance (numbers, 0 or more)"
-
-
-def _text(value: Any) -> str | None:
-    return None if isinstance(value, str) else "a string"
-
-
 def _link(value: Any) -> str | None:
     return None if value in LINK_MODES else " or ".join(f'"{mode}"' for mode in LINK_MODES)
 
@@ -160,9 +123,14 @@ def _entry_point(value: Any) -> str | None:
     return '"" or an entry point "file.py:function" (or "package.module:function")'
 
 
-def _names(value: Any) -> str | None:
+def _type_names(value: Any) -> str | None:
     good = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
     return None if good else "a list of type names (strings)"
+
+
+def _tolerances(value: Any) -> str | None:
+    good = isinstance(value, dict) and all(non_negative(v) is None for v in value.values())
+    return None if good else "a table of metric = tolerance (numbers, 0 or more)"
 
 
 def _key_table(value: Any) -> str | None:
@@ -174,40 +142,10 @@ def _key_table(value: Any) -> str | None:
 
 
 SECTIONS: dict[str, dict[str, Check]] = {
-    "store": {"inline_below": _size, "checkout_in_git_max": _size},
-    "checkout": {"link": _link, "link_min_size": _size},
-    "merge": {"max_bytes": _positive, "rows": _key_table, "jsonlist": _key_table},
-    "serve": {"predict": _entry_point, "model": _text, "input_schema": _text, "trusted_types": _names},
-    "diff": {"rows_max_bytes": _size, "textconv_max_bytes": _size},
-    "rerun": {"tolerance": _tolerance, "metrics": _tolerances},
+    "store": {"inline_below": size, "checkout_in_git_max": size},
+    "checkout": {"link": _link, "link_min_size": size},
+    "merge": {"max_bytes": positive, "rows": _key_table, "jsonlist": _key_table},
+    "serve": {"predict": _entry_point, "model": text, "input_schema": text, "trusted_types": _type_names},
+    "diff": {"rows_max_bytes": size, "textconv_max_bytes": size},
+    "rerun": {"tolerance": non_negative, "metrics": _tolerances},
 }
-
-
-def check(settings: Mapping[str, Any], where: str) -> None:
-    """Refuse an unknown key or a refused value in the sections above, naming file, section and key.
-
-    Types of settings with a default are checked before (`config.check_types`); each check here
-    also refuses a wrong type itself, for the sections without defaults ([diff], [rerun])."""
-    for section, checks in SECTIONS.items():
-        table = settings.get(section)
-        if table is None:
-            continue
-        if not isinstance(table, dict):
-            raise SettingError(f"{where}: setting {section} must be a table, not {table!r}",
-                               hint=f"write it as [{section}] in {where}")
-        for key, value in table.items():
-            if key not in checks:
-                raise SettingError(f"{where}: [{section}] has no setting {key!r}",
-                                   hint=f"[{section}] knows {', '.join(checks)}; fix or remove {key} in {where}")
-            _check_value(section, key, value, checks[key], where)
-
-
-def _check_value(section: str, key: str, value: Any, check_one: Check, where: str) -> None:
-    if section == "checkout" and key == "link" and value in REFUSED_LINKS:
-        raise SettingError(f"{where}: [checkout] link = {value!r} is refused: an edit through a {value} would "
-                           "change the stored copy every other checkout uses",
-                           hint='use link = "reflink" (copy-on-write) or "copy"')
-    accepted = check_one(value)
-    if accepted is not None:
-        raise SettingError(f"{where}: setting [{section}] {key} must be {accepted}, not {value!r}",
-                           hint=f"fix [{section}] {key} in {where}")
