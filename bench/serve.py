@@ -129,12 +129,17 @@ def hey(url: str, body_file: Path, seconds: float, workers: int) -> dict[str, fl
             "errors": float(sum(r[6] != "200" for r in rows))}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU time of a process and its children (MLflow serves from a uvicorn child)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User+system CPU time of a process tree (MLflow serves from a uvicorn child; branchml commits
+    from a committer child, whose Git processes count once it has collected them), and of the
+    process itself alone (for one branchml process: the answers, without the committer's work)."""
     import psutil  # bench-only dependency: the server's own CPU cost per request
 
     proc = psutil.Process(pid)
-    return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    tree = [proc, *proc.children(recursive=True)]
+    total = sum(t.user + t.system + t.children_user + t.children_system for t in (p.cpu_times() for p in tree))
+    own = proc.cpu_times()
+    return total, own.user + own.system
 
 
 def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespace, pid: int) -> dict[str, object]:
@@ -149,10 +154,12 @@ def measure(name: str, url: str, rows: list[list[float]], opts: argparse.Namespa
             rps = hey(url, body_file, opts.seconds, opts.concurrency)["rps"]
         else:
             rps = asyncio.run(saturate(url, rows, opts.seconds, opts.concurrency))
-        cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / max(rps * opts.seconds, 1)
-        print(f"{name:<26} {rps:8.0f} req/s at saturation ({opts.concurrency} clients), server CPU {cpu_ms:.2f} ms/request",
-              flush=True)
-        result = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms, "saturation_generator": "hey" if use_hey else "httpx"}
+        cpu1 = cpu_seconds(pid)
+        cpu_ms, own_ms = ((after - before) * 1000 / max(rps * opts.seconds, 1) for after, before in zip(cpu1, cpu0))
+        print(f"{name:<26} {rps:8.0f} req/s at saturation ({opts.concurrency} clients), server CPU {cpu_ms:.2f} ms/request "
+              f"({own_ms:.2f} in the main process)", flush=True)
+        result = {"saturation_rps": rps, "cpu_ms_per_request": cpu_ms, "main_process_cpu_ms_per_request": own_ms,
+                  "saturation_generator": "hey" if use_hey else "httpx"}
     port = int(url.rsplit(":", 1)[1])
     for rate in opts.rates:
         fixed = asyncio.run(pace.run("127.0.0.1", port, "/invocations", body(rows, 0), rate, opts.seconds))
@@ -303,7 +310,9 @@ def report(results: dict[str, object], rates: list[float]) -> None:
         if not isinstance(a, dict) or not isinstance(b, dict):
             continue
         if "saturation_rps" in a and "saturation_rps" in b:
-            print(f"{on} / {off}: server CPU per request x{a['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f}, "
+            print(f"{on} / {off}: server CPU per request x{a['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f} "
+                  f"({a['cpu_ms_per_request'] - b['cpu_ms_per_request']:+.3f} ms; main process "
+                  f"{a['main_process_cpu_ms_per_request'] - b['main_process_cpu_ms_per_request']:+.3f} ms), "
                   f"throughput x{a['saturation_rps'] / b['saturation_rps']:.2f}")
         for rate in rates:
             # per run, on minus off (the same minute of the machine), then the median of those differences

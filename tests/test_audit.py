@@ -189,7 +189,8 @@ def test_why_tells_the_whole_story_and_audit_answers_the_questions(repo, tmp_pat
     story = bml_json(repo, "why", "acme-1")
     assert [u["source"] for u in story["uploads"]] == ["crm export 2026-01"]
     assert {p["ref"] for p in story["pulls"]} >= {"data/split", "data/clean", "data/raw"}
-    assert story["split"]["settings"]["seed"] == 3
+    assert story["split"]["settings"] == {"ratios": [0.6, 0.2, 0.2], "seed": 3, "source": "data/uploads", "key": "id"}
+    assert story["split"]["problem"] is None  # checked as `data split` checks it
     assert story["release"] == {"customer": "acme", "latest": "acme-2", "current": False, "newer": ["acme-2"]}
     assert story["monitoring"] == [{"branch": "monitor/prod", "files": 1, "bytes": story["monitoring"][0]["bytes"], "path": "logs/acme-1/"}]
     assert "crm export 2026-01" in bml(repo, "why", "acme-2").stdout.decode()

@@ -14,9 +14,13 @@ import pytest
 from branchml.data import clean, split
 from branchml.errors import BranchmlError, MalformedPointer
 from branchml.monitor import labels, records
+from branchml.monitor.checkreport import CHECK_REPORT_FORMAT
+from branchml.monitor.query import tag_logs
 from branchml.repo import Repo
 from branchml.runs import tracking
+from branchml.serve.frame import SCHEMA_FORMAT, parse_schema
 from branchml.store import chunk, index, pack, pointer, store
+from branchml.ui.monitoring import environment
 from conftest import git
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -154,3 +158,36 @@ def test_label_lines_carry_our_format_and_readers_check_it(tmp_path):
     git(tmp_path / "wt", "commit", "-q", "-m", "a label line from a newer branchml")
     with pytest.raises(BranchmlError, match=r"-newer\.jsonl:1: label format 2, this branchml reads 1"):
         labels.read_labels(repo, "x")
+
+
+def _commit_on(repo: Path, branch: str, files: dict[str, str]) -> None:
+    """Commit `files` on a new branch of a plain repository (what a newer branchml would have pushed)."""
+    git(repo, "switch", "-q", "--orphan", branch)
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{branch} from a newer branchml")
+
+
+def test_log_records_and_check_reports_of_a_newer_format_are_refused_naming_them(tmp_path):
+    """Every committed monitor JSON carries its `format`; the readers say which file needs a newer branchml."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    newer_record = {"format": records.FORMAT + 1, "tag": "t-1", "features": {}, "prediction": 1, "ts": "2026-01-01T00:00:00Z"}
+    _commit_on(repo, "monitor/x", {
+        "logs/t-1/2026-01-01/000000-j-1.jsonl": json.dumps(newer_record) + "\n",
+        "reports/20260101T000000-000000Z.json": json.dumps({"format": CHECK_REPORT_FORMAT + 1, "alert": False}),
+        "reports/20250101T000000-000000Z.json": json.dumps({"format": CHECK_REPORT_FORMAT, "alert": True, "alerts": ["a"]}),
+    })
+    with pytest.raises(BranchmlError, match=r"000000-j-1\.jsonl:1: log record format 2, this branchml reads 1"):
+        tag_logs(repo, "t-1")
+    newer, current = environment(Repo.find(repo), "x")["reports"]
+    assert newer["report"] == {"error": "report format 2: this branchml reads 1; upgrade branchml"}
+    assert current["alert"] is True and current["report"]["alerts"] == ["a"]
+
+
+def test_an_input_schema_of_a_newer_format_is_refused_naming_it():
+    assert [c.name for c in parse_schema(b'{"format": 1, "columns": [{"name": "x", "type": "double"}]}', "s.json")] == ["x"]
+    with pytest.raises(ValueError, match=r"s\.json: input schema format 2, this branchml reads up to 1"):
+        parse_schema(json.dumps({"format": SCHEMA_FORMAT + 1, "columns": []}).encode(), "s.json")

@@ -192,3 +192,10 @@ def test_old_git_is_refused_with_both_versions_named():
     plumbing.check_version((2, 36, 0))
     plumbing.require_git()  # the Git this suite runs on is supported
     assert plumbing.git_version() >= plumbing.MIN_GIT
+
+
+def test_the_documents_state_the_minimum_git_version_the_code_checks():
+    needed = "Git {}.{} or newer".format(*plumbing.MIN_GIT)
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/architecture.md"):
+        assert needed in (root / doc).read_text().replace("\n", " "), doc

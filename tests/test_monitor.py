@@ -93,7 +93,9 @@ def test_imported_queries_labels_and_show_monitor(repo, tmp_path):
     queries = tmp_path / "q.jsonl"
     queries.write_text("".join(json.dumps({"features": {"x": i}, "prediction": i % 2, "request_id": f"ext{i}",
                                            "ts": f"2026-11-0{1 + i % 3}T10:00:00Z"}) + "\n" for i in range(6)))
-    bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(queries))
+    imported = json.loads(bml(repo, "monitor", "log", "--env", "prod", "--tag", "acme-4", str(queries), "--json").stdout)
+    assert imported == {"env": "prod", "tag": "acme-4", "records": 6,  # QueriesImported.as_dict
+                        "commits": [git(repo, "rev-parse", "monitor/prod").strip()]}
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,label\next1,1\next2,0\n")
     bml(repo, "monitor", "label", "--env", "prod", str(labels))

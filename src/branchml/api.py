@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from branchml.data.split import leakage as leakage
     from branchml.data.split import split as _split_data
     from branchml.data.split import view as _split_view
+    from branchml.demo.build import DemoSummary as DemoSummary
     from branchml.demo.build import build as _build_demo
     from branchml.experiments.arms import METRICS as METRICS
     from branchml.experiments.plot import plot as _plot_ab_report
@@ -200,6 +201,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "CheckOptions": ("branchml.monitor.check", "CheckOptions"),
     "CheckReport": ("branchml.monitor.checkreport", "CheckReport"),
     "Credentials": ("branchml.gateway.credentials", "Credentials"),
+    "DemoSummary": ("branchml.demo.build", "DemoSummary"),
     "DoctorReport": ("branchml.workflows.doctor", "DoctorReport"),
     "FetchReport": ("branchml.remote.download", "FetchReport"),
     "FsckProblem": ("branchml.workflows.fsck", "FsckProblem"),

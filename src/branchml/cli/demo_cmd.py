@@ -27,11 +27,11 @@ def demo(directory: Path, as_json: bool) -> None:
     if not as_json and not out.quiet:
         out.info("[bold cyan]branchml runs[/] (on main):")
         render_runs(api.list_runs(repo))
-    latest = api.show(repo, summary["tags"][-1]).as_dict()
+    latest = api.show(repo, summary.tags[-1]).as_dict()
     lineage = latest["data_lineage"]
     sources = [f"{e['key']} {e['value']}" for e in (lineage.get("entries", []) if isinstance(lineage, dict) else [])]
     out.info(f"[bold cyan]where did {latest['tag']} come from?[/] " + escape(
         f"code {latest['code_commit'][:12]}, data: {'; '.join(sources)}; metrics {latest['metrics']}"))
     out.info(f"\nNext: cd {directory} && branchml runs && branchml show {latest['tag']} --monitor && "
              "branchml ab report --env prod && branchml monitor check --env prod --no-commit")
-    out.result({**summary, "show": latest}, as_json, lambda s: None)
+    out.result({**summary.as_dict(), "show": latest}, as_json, lambda s: None)

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,23 @@ from branchml.runs.run import run
 from branchml.workflows import setup
 
 Say = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """The demo repository built: where, the tags trained (oldest first), and the production story."""
+
+    repo: str
+    tags: list[str]
+    production: production.ProductionStory
+
+    def as_dict(self) -> dict[str, Any]:
+        """`branchml demo --json` (with the newest tag's `show` added by the command)."""
+        return {"repo": self.repo, "tags": list(self.tags), "production": self.production.as_dict()}
 SPLIT: dict[str, Any] = {"ratios": "0.7,0.15,0.15", "seed": 7, "key": "date"}
 
 
-def build(dest: Path, say: Say) -> dict[str, Any]:
+def build(dest: Path, say: Say) -> DemoSummary:
     """Create the demo repository in `dest` (which must be empty or absent); returns a summary."""
     days = weather.load()
     if dest.exists() and any(dest.iterdir()):
@@ -46,17 +60,16 @@ def build(dest: Path, say: Say) -> dict[str, Any]:
         shutil.rmtree(demo.incoming, ignore_errors=True)  # the "incoming" files are committed by then
 
 
-def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> dict[str, Any]:
+def _story(demo: Demo, days: list[weather.Day], dest: Path, say: Say) -> DemoSummary:
     demo.main_branch()
     demo.upload(weather.between(days, "2012", "2012"), "2012", first=True)
     demo.dev_baseline(weather.between(days, "2012-01", "2012-02"))
     tags = [demo.stable_run("acme"), demo.model_merged("acme"), demo.stable_run("globex")]
-    summary: dict[str, Any] = {"repo": str(dest), "tags": tags}
-    summary["production"] = production.story(demo, days)
-    tags.append(summary["production"]["retrained"])
+    story = production.story(demo, days)
+    tags.append(story.retrained)
     demo.switch("main")
     say("main collects the tracking", "tracking/runs/ on main holds one record per run: `branchml runs`")
-    return summary
+    return DemoSummary(str(dest), tags, story)
 
 
 class Demo:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,7 +55,21 @@ class Demo(Protocol):
     def train(self, customer: str) -> str: ...
 
 
-def story(demo: Demo, days: list[weather.Day]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ProductionStory:
+    """What the production part of the demo did: the tag served, the one retrained, the alerts raised
+    by the monitor check, and the A/B report of the forward and backward tests."""
+
+    served: str
+    retrained: str
+    alerts: list[str]
+    ab: Report
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"served": self.served, "retrained": self.retrained, "alerts": list(self.alerts), "ab": self.ab.to_dict()}
+
+
+def story(demo: Demo, days: list[weather.Day]) -> ProductionStory:
     serving = "acme-2"
     with Server(demo.repo.cwd, serving) as server:
         answered = server.replay(weather.between(days, "2013", "2014"), "monitor", callers=0)
@@ -78,7 +93,7 @@ def story(demo: Demo, days: list[weather.Day]) -> dict[str, Any]:
     result = report(demo.repo.cwd, ENV)
     narrate(demo, result)
     analysis(demo, result)
-    return {"served": serving, "retrained": new, "alerts": alerts, "ab": result.to_dict()}
+    return ProductionStory(serving, new, alerts, result)
 
 
 def analysis(demo: Demo, result: Report) -> None:

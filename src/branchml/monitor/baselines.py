@@ -35,15 +35,20 @@ def load(repo: Repo, tag: str) -> TagBaseline:
     if commit is None:
         return TagBaseline(tag, None, MonitorSettings().baseline, None, note=f"no tag {tag} in this repository: "
                            "drift not checked (`git fetch --tags` brings it)")
-    settings = tag_settings(repo, commit, tag)
+    with plumbing.CatFile(repo.cwd) as objects:  # one process for the tag's settings and its baseline
+        return _load_at(repo, objects, tag, commit)
+
+
+def _load_at(repo: Repo, objects: plumbing.CatFile, tag: str, commit: str) -> TagBaseline:
+    settings = tag_settings(repo, commit, tag, objects)
     path, thresholds = settings.baseline or MonitorSettings().baseline, settings.thresholds
-    blob = blob_at(repo, commit, path)
+    blob = blob_at(repo, commit, path, objects)
     if blob is None:
         return TagBaseline(tag, commit, path, None, thresholds, f"{tag} has no drift baseline ({path}): drift not "
                            "checked; set [monitor] data in branchml.toml and train a new tag (docs/alerts.md)")
     where = f"{tag}:{path}"
     try:
-        data = json.loads(b"".join(iter_bytes(repo, blob)))
+        data = json.loads(b"".join(iter_bytes(repo, blob, objects)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BranchmlError(f"{where}: not JSON ({exc})", hint="train a new tag; the baseline is written by `branchml run`") from exc
     if not isinstance(data, dict) or not isinstance(data.get("format", 1), int) or data.get("format", 1) > BASELINE_FORMAT:
@@ -52,9 +57,8 @@ def load(repo: Repo, tag: str) -> TagBaseline:
     return TagBaseline(tag, commit, path, data, thresholds)
 
 
-def tag_settings(repo: Repo, commit: str, tag: str) -> MonitorSettings:
+def tag_settings(repo: Repo, commit: str, tag: str, objects: plumbing.CatFile) -> MonitorSettings:
     """`[monitor]` of the tag's own branchml.toml, checked (errors name `<tag>:branchml.toml`)."""
-    with plumbing.CatFile(repo.cwd) as objects:
-        blob = blob_at(repo, commit, config.FILE_NAME, objects)
-        text = b"".join(iter_bytes(repo, blob, objects)).decode("utf-8", errors="replace") if blob else ""
+    blob = blob_at(repo, commit, config.FILE_NAME, objects)
+    text = b"".join(iter_bytes(repo, blob, objects)).decode("utf-8", errors="replace") if blob else ""
     return MonitorSettings.from_config(config.load_section(text, f"{tag}:{config.FILE_NAME}", "monitor"))

@@ -129,6 +129,8 @@ class Logger:
 
     def _run(self) -> None:
         try:
+            if self._committer is not None:
+                self._committer.start()  # from this thread, which it must not outlive (committer.py)
             self._batches()
         finally:
             if self._committer is not None:

@@ -199,7 +199,10 @@ class FilterWriter:
     def _submit(self, offer: Offer) -> None:
         """Create and lock the file here, so that a claimer from now on waits for it."""
         busy = busy_path(self.tmp_dir, os.getpid(), offer.pointer.oid)
-        fd = os.open(busy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(busy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError:
+            return  # tmp/ unwritable or gone: the hook writes this file itself
         fcntl.flock(fd, fcntl.LOCK_EX)
         assert self._pool is not None
         try:
