@@ -22,6 +22,7 @@ from branchml.monitor.checkreport import (
     CheckReport,
     DatasetDrift,
     LabelJoin,
+    RulesUsed,
     TagCheck,
     WindowSpan,
 )
@@ -66,7 +67,8 @@ def _report(options: CheckOptions, window: Window, ruleset: rules.Rules, tags: l
         findings.append(Finding("", "window", WARNING, f"monitor/{options.env}: no records in the window"
                                 + (f" since {options.since}" if options.since else "") + ": nothing to check"))
     return CheckReport(env=options.env, commit=window.commit, checked_at=now_iso(), since=options.since,
-                       window=WindowSpan(window.count, first, last), rules=ruleset.describe(), tags=tags,
+                       window=WindowSpan(window.count, first, last),
+                       rules=RulesUsed(RULES_PATH, ruleset.source, ruleset.blob, ruleset.note), tags=tags,
                        labels=LabelJoin(len(logged & set(labels)), len(set(labels) - logged)), findings=findings)
 
 

@@ -26,6 +26,16 @@ class WindowSpan:
 
 
 @dataclass(frozen=True)
+class RulesUsed:
+    """Which alert rules judged the window: the committed file (its blob) or the built-in set, and why."""
+
+    path: str  # alerts/rules.py
+    source: str  # "committed" or "built-in"
+    blob: str | None  # the committed file's blob id (None: built-in)
+    note: str
+
+
+@dataclass(frozen=True)
 class LabelJoin:
     """Labels that found their logged request, and labels naming requests not in the window."""
 
@@ -76,7 +86,7 @@ class CheckReport:
     checked_at: str  # UTC, records.now_iso()
     since: str | None
     window: WindowSpan
-    rules: dict[str, Any]  # rules.Rules.describe(): which rules judged (path, source, blob, note)
+    rules: RulesUsed
     tags: list[TagCheck]
     labels: LabelJoin
     findings: list[Finding]
@@ -91,7 +101,7 @@ class CheckReport:
     def facts(self) -> dict[str, Any]:
         """The report as the rules' `alerts(report)` reads it: everything but the alerts."""
         return {"format": self.format, "env": self.env, "commit": self.commit, "checked_at": self.checked_at,
-                "since": self.since, "window": asdict(self.window), "rules": dict(self.rules),
+                "since": self.since, "window": asdict(self.window), "rules": asdict(self.rules),
                 "tags": [t.as_dict() for t in self.tags], "labels": asdict(self.labels),
                 "findings": [f.to_dict() for f in self.findings]}
 

@@ -42,7 +42,7 @@ def summary(report: CheckReport) -> str:
     lines = [f"# monitor/{report.env} check, {report.checked_at}", "",
              f"Window: {window.records} record(s), {window.first or '-'} .. {window.last or '-'}"
              + (f" (since {report.since})" if report.since else "") + f"; commit {report.commit[:12]}.",
-             f"Rules: {report.rules['note']}.", "",
+             f"Rules: {report.rules.note}.", "",
              f"**{len(report.alerts)} alert(s)**" if report.alert else "**No alert.**", ""]
     lines += [f"- {alert}" for alert in report.alerts]
     for tag in report.tags:

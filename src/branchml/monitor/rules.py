@@ -36,9 +36,6 @@ class Rules:
     thresholds: dict[str, Any]
     alerts: Callable[[dict[str, Any]], Any]
 
-    def describe(self) -> dict[str, Any]:
-        return {"path": RULES_PATH, "source": self.source, "blob": self.blob, "note": self.note}
-
 
 def committed_blob(repo: Repo, commit: str) -> str | None:
     found = [e for e in plumbing.ls_tree(repo.cwd, commit, [RULES_PATH]) if e.type == "blob"]
