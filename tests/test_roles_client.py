@@ -239,3 +239,21 @@ def test_a_note_left_by_another_git_process_does_not_skip_the_message_check(proj
     starts, stderr = python_starts(project, "merge", "-q", "--no-ff", "--no-edit", "data/side", log=tmp_path / "rss")
     assert starts >= 1 and "[trailer]" in stderr
     assert not (project / ".git" / MESSAGE_FREE).exists()
+
+
+def test_the_users_hook_in_a_relative_hooks_path_runs_first(project):
+    """The hook script passes its own path ($0, here relative to the work tree): the dispatcher finds
+    the user's hook moved aside next to it without asking Git for core.hooksPath."""
+    hooks = project / "myhooks"
+    hooks.mkdir()
+    (hooks / "pre-commit").write_text("#!/bin/sh\necho user-hook >> ran\nexit 3\n")
+    (hooks / "pre-commit").chmod(0o755)
+    git(project, "config", "core.hooksPath", "myhooks")
+    bml(project, "install")
+    assert (hooks / "pre-commit.pre-branchml").exists() and "branchml hook" in (hooks / "pre-commit").read_text()
+    trace = project.parent / "trace"
+    refused = subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=project, capture_output=True,
+                             env={**os.environ, "GIT_TRACE2_PERF": str(trace)})
+    assert refused.returncode != 0 and (project / "ran").read_text() == "user-hook\n"  # its refusal stands
+    git_commands = [line.split("|")[-1].strip() for line in trace.read_text().splitlines() if "| cmd_name " in line]
+    assert not [c for c in git_commands if c.startswith("config ")], git_commands  # no `git config` asked

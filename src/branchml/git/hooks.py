@@ -1,6 +1,6 @@
 """Client and server hooks, installed so that they chain with the user's own.
 
-Each hook file is a two-line shell script that calls `branchml hook <name>`. A hook the user already
+Each hook file is a short shell script that calls `branchml hook <name>` (passing its own path). A hook the user already
 had is moved aside to `<name>.pre-branchml` and run first by the dispatcher, with the same arguments
 and stdin, so installing branchml never disables a user's hook. Handlers per hook live in the topic
 modules (roles, remotes...) and are listed in HANDLERS, imported only when that hook runs.
@@ -22,6 +22,7 @@ from branchml.git import cmd
 
 MARKER = "# branchml hook v1"
 LEGACY_SUFFIX = ".pre-branchml"
+HOOK_FILE_ENV = "BRANCHML_HOOK_FILE"  # the hook script's $0, set by the script for the dispatcher
 CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "pre-push", "post-checkout", "post-merge")
 SERVER_HOOKS = ("pre-receive", "post-receive")
 
@@ -112,7 +113,7 @@ GUARDS = {
 
 def hook_script(name: str) -> str:
     python = shlex.quote(sys.executable)
-    return f'#!/bin/sh\n{MARKER}\n{GUARDS.get(name, "")}exec {python} -m branchml hook {name} "$@"\n'
+    return f'#!/bin/sh\n{MARKER}\n{GUARDS.get(name, "")}{HOOK_FILE_ENV}="$0" exec {python} -m branchml hook {name} "$@"\n'
 
 
 def install_hooks(repo: GitDirs, names: tuple[str, ...]) -> list[str]:
@@ -141,10 +142,19 @@ def install_hooks(repo: GitDirs, names: tuple[str, ...]) -> list[str]:
     return changed
 
 
+def legacy_hook(repo: GitDirs, name: str) -> Path:
+    """Where install put the user's own hook: next to the script Git ran, whose path the script
+    passes (which saves every hook a `git config` for core.hooksPath), else in hooks_dir()."""
+    ran = os.environ.get(HOOK_FILE_ENV, "")
+    if os.path.basename(ran) == name:  # relative paths hold: Python runs in the script's directory
+        return Path(ran + LEGACY_SUFFIX)
+    return hooks_dir(repo) / (name + LEGACY_SUFFIX)
+
+
 def run_hook(repo: GitDirs, name: str, args: list[str]) -> int:
     """Run the user's legacy hook, then every branchml handler. Returns the exit code for Git."""
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
-    legacy = hooks_dir(repo) / (name + LEGACY_SUFFIX)
+    legacy = legacy_hook(repo, name)
     if legacy.exists() and os.access(legacy, os.X_OK):
         code = subprocess.run([str(legacy), *args], input=stdin).returncode
         if code != 0:
