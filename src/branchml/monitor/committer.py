@@ -48,7 +48,7 @@ class CommitterEnded(BranchmlError):
 
 
 class Committer:
-    """A handle on one committer child for the repository around `cwd`; started on first use."""
+    """A handle on one committer child for the repository around `cwd`; started by `start()` or the first commit."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
@@ -79,7 +79,9 @@ class Committer:
     def _process(self) -> subprocess.Popen[bytes]:
         """The running child, started (again) when there is none: from the calling thread, whose end
         it does not outlive (PR_SET_PDEATHSIG follows the thread that forked it)."""
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close()  # died between batches: its pipes are closed before a new one starts
+        if self._proc is None:
             args = [sys.executable, "-c", START, str(os.getpid())]
             self._proc = subprocess.Popen(args, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return self._proc
