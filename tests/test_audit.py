@@ -211,6 +211,25 @@ def test_why_tells_the_whole_story_and_audit_answers_the_questions(repo, tmp_pat
     assert [r.as_dict() for r in branchml.list_releases(opened)] == bml_json(repo, "release", "list")
 
 
+def test_why_shows_a_refused_split_as_committed_with_the_problem(repo, tmp_path):
+    _story_repo(repo, tmp_path)
+    git(repo, "switch", "-q", "data/split")
+    text = (repo / "branchml.toml").read_text()
+    (repo / "branchml.toml").write_text(text.replace("seed = 3", 'seed = "3"'))
+    (repo / "data" / "more.txt").write_text("one more file\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a seed written as text", "--no-verify")  # the hook would refuse it
+    split_commit = head(repo)
+    git(repo, "switch", "-q", "stable/acme")
+    bml(repo, "data", "pull", "data/split")
+    bml(repo, "run", "--", sys.executable, "train.py", "{tag}")
+    story = bml_json(repo, "why", "acme-3")
+    assert story["split"]["commit"] == split_commit and story["split"]["settings"]["seed"] == "3"
+    assert story["split"]["problem"] == f"{split_commit[:12]}:branchml.toml: setting [split] seed must be an integer, not '3'"
+    printed = " ".join(bml(repo, "why", "acme-3").stdout.decode().split())  # the console wraps long lines
+    assert "refused: " + story["split"]["problem"] in printed
+
+
 def test_audit_split_names_examples_that_moved_between_split_versions(repo, tmp_path):
     _story_repo(repo, tmp_path)
     git(repo, "switch", "-q", "data/split")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from branchml import api
 from branchml.cli.output import get_output, json_option, out_console
@@ -122,9 +123,9 @@ def _render_story(s: dict[str, Any]) -> None:
     for report in s["cleaning_reports"]:
         p(f"clean   {report}")
     if s["split"]:
-        p(f"split   {s['split']['commit'][:12]} {s['split']['settings']}")
-        if s["split"].get("problem"):
-            p(f"        refused: {s['split']['problem']}")
+        p(f"split   {s['split']['commit'][:12]} {escape(str(s['split']['settings']))}")
+        if s["split"].get("problem"):  # "[split]" in it is text, not console markup
+            p(f"        refused: {escape(s['split']['problem'])}")
     r = s["release"]
     p(f"release {r['customer']}: {'runs now (latest)' if r['current'] else 'superseded by ' + str(r['latest'])}")
     for m in s["monitoring"] or [{"branch": "-", "files": 0, "bytes": 0, "path": "no monitoring logs"}]:
