@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -87,6 +88,17 @@ def _run(repo: Path, env: dict[str, str], *args: str) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed before stopping its servers must not leave them serving after the run."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+
+
 class Server:
     """`branchml serve ...` in a subprocess on an ephemeral loopback port."""
 
@@ -94,6 +106,7 @@ class Server:
         self.log_path = repo.parent / f"serve-{time.monotonic_ns()}.err"
         self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "branchml", "serve", *args, "--port", "0"], cwd=repo,
                                      stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"))
+        _STARTED.append(self.proc)
         self.url = self._wait_ready()
         self.client = httpx.Client(base_url=self.url, timeout=30)
 

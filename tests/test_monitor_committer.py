@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -91,3 +92,31 @@ def test_a_committer_killed_between_batches_is_replaced(repo):
     log.close()
     counts = Counter(r.request_id for r in tag_logs(repo, "acme-4")[0].records)
     assert counts == Counter(f"q{i}" for i in range(7))
+
+
+def test_close_commits_the_last_records_itself_when_the_committer_gets_no_cpu(repo):
+    """A niced committer on a saturated machine may get no CPU at all (seen: a server ignoring its
+    SIGTERM for over a minute at load 15). The last batches, at close, are committed by the Logger's
+    own thread at the server's priority: a stopped committer stands in for a starved one."""
+    _commit_readme(repo)
+    log = Logger(env="prod", tag="acme-4", repo=repo, batch_records=1000, batch_seconds=60, commit_in="process")
+    deadline = time.monotonic() + 30
+    while not committers(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [child] = committers(os.getpid())
+    for i in range(7):
+        log.log({"x": i}, i, request_id=f"q{i}")
+    os.kill(child, signal.SIGSTOP)
+    closing = threading.Thread(target=log.close)
+    try:
+        closing.start()
+        landed: list[str | None] = []
+        deadline = time.monotonic() + 30
+        while len(landed) < 7 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            landed = [r.request_id for logs in tag_logs(repo, "acme-4") for r in logs.records]
+    finally:
+        os.kill(child, signal.SIGCONT)  # its input is closed by now: it ends
+        closing.join(60)
+    assert landed == [f"q{i}" for i in range(7)]
+    assert not closing.is_alive() and committers(os.getpid()) == []

@@ -54,6 +54,7 @@ class Logger:
         self._cond = threading.Condition()
         self._flush_asked = False
         self._stopping = False
+        self._closing = False  # close() began: the last batches are committed here (see _send)
         self.error: BaseException | None = None
         self.commits = 0
         self._committer = Committer(self.cwd) if commit_in == "process" else None
@@ -112,6 +113,7 @@ class Logger:
 
     def close(self) -> None:
         """Commit what is pending, stop the thread and remove the (fully committed) journal."""
+        self._closing = True
         try:
             self.flush()
         finally:
@@ -219,7 +221,9 @@ class Logger:
         return branch.committed_through(self.cwd, self.env, batch.journal)
 
     def _send(self, batch: branch.Batch) -> None:
-        if self._committer is None:
+        """Commit through the niced child, except while closing: a child starved of CPU by a busy
+        machine would hold a stopping server for minutes, so the last batches go at our priority."""
+        if self._committer is None or self._closing:
             branch.commit_batch(self.cwd, self.env, batch)
         else:
             self._committer.commit(self.env, branch.batch_files(batch), branch.batch_message(self.env, batch))
