@@ -155,6 +155,8 @@ def analyse(samples: list[tuple[float, float]], spans: dict[str, list[Any]], sum
     inside = [(e - s) * 1000 for s, e in spans["request"] if begin <= s <= end]
     busy = [s for s in spans["request"] if begin <= s[0] <= end and overlaps(s, spans["commit"])]
     quiet = [s for s in spans["request"] if begin <= s[0] <= end and not overlaps(s, spans["commit"])]
+    syncing = [(e - s) * 1000 for s, e in spans["request"] if begin <= s <= end and overlaps((s, e), spans["sync"])]
+    unsynced = [(e - s) * 1000 for s, e in spans["request"] if begin <= s <= end and not overlaps((s, e), spans["sync"])]
     commits = [c for c in spans["commit"] if begin <= c[0] <= end]
     result: dict[str, Any] = {
         **summary,
@@ -162,6 +164,9 @@ def analyse(samples: list[tuple[float, float]], spans: dict[str, list[Any]], sum
         "server_p50_ms": pct(inside, 0.5), "server_p99_ms": pct(inside, 0.99),
         "server_p99_during_commit_ms": pct([(e - s) * 1000 for s, e in busy], 0.99) if busy else None,
         "server_p99_outside_commit_ms": pct([(e - s) * 1000 for s, e in quiet], 0.99) if quiet else None,
+        "server_p99_during_sync_ms": pct(syncing, 0.99) if syncing else None,
+        "server_p99_outside_sync_ms": pct(unsynced, 0.99) if unsynced else None,
+        "sync_ms_max": max([(e - s) * 1000 for s, e in spans["sync"] if begin <= s <= end], default=0.0),
         "commits": len(commits),
         "commit_ms": statistics.median([(e - s) * 1000 for s, e, _ in commits]) if commits else None,
         "commit_cpu_ms": statistics.median([c * 1000 for _, _, c in commits]) if commits else None,
@@ -182,6 +187,8 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(f"  client  p50 {ms('client_p50_ms')}  p99 {ms('client_p99_ms')}  p99.9 {ms('client_p999_ms')} ms")
     print(f"  server  p50 {ms('server_p50_ms')}  p99 {ms('server_p99_ms')} ms; p99 during a commit "
           f"{ms('server_p99_during_commit_ms')}, outside {ms('server_p99_outside_commit_ms')}")
+    print(f"  server p99 during a journal flush {ms('server_p99_during_sync_ms')}, outside {ms('server_p99_outside_sync_ms')}; "
+          f"longest flush {r['sync_ms_max']:.1f} ms")
     print(f"  commits {r['commits']} (median {ms('commit_ms')} ms wall, {ms('commit_cpu_ms')} ms thread CPU)")
     for kind in ("commit", "sync", "lag"):
         print(f"  {kind:<6} running {r[f'{kind}_duty'] * 100:5.1f}% of the time; "

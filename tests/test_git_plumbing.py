@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from branchml.errors import GitTooOld, NotARepository, RefChanged
+from branchml.errors import GitCommandError, GitTooOld, NotARepository, RefChanged
 from branchml.git import plumbing
 from branchml.repo import Repo
 from conftest import git, run
@@ -87,6 +87,21 @@ def test_cat_file_reads_many_objects_over_one_process(hostile_repo):
     for e in entries:
         assert found[e.oid][1] == b"content of " + os.fsencode(e.path)
     assert cat._proc is None
+
+
+def test_cat_file_lists_a_tree_like_ls_tree_with_hostile_names_and_a_gitlink(hostile_repo):
+    repo, head = hostile_repo
+    top = plumbing.ls_tree(repo, head, recursive=False)
+    gitlink = plumbing.TreeEntry("160000", "commit", head, "sub module")  # a submodule's commit
+    tree = plumbing.mktree(repo, [*top, gitlink])
+    with plumbing.CatFile(repo) as cat:
+        listed = cat.tree(tree)
+        assert listed == plumbing.ls_tree(repo, tree, recursive=False)  # modes, types, ids, paths
+        assert cat.tree(f"{head}^{{tree}}") == top and cat.tree(f"{head}:caf\u00e9") == [
+            e for e in plumbing.ls_tree(repo, f"{head}:caf\u00e9", recursive=False)]
+        with pytest.raises(GitCommandError, match="does not exist"):
+            cat.tree(f"{head}:plain/ok.txt")  # a blob, not a tree
+    assert {e.type for e in listed} == {"blob", "tree", "commit"}
 
 
 def test_cat_file_abandoned_iteration_does_not_leak_answers(hostile_repo):

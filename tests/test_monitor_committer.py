@@ -42,7 +42,7 @@ def test_batches_are_committed_by_a_child_at_a_lower_priority_that_ends_with_the
         log.log({"x": i}, i, request_id=f"q{i}")
     log.flush(timeout=60)
     [child] = committers(os.getpid())
-    assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, 0) + NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, child) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)  # 19: the floor
     log.close()
     assert committers(os.getpid()) == []
     [logs] = tag_logs(repo, "acme-4")

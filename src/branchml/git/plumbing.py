@@ -335,6 +335,20 @@ def parse_ls_tree(raw: bytes) -> list[TreeEntry]:
     return entries
 
 
+def parse_tree_object(raw: bytes, id_bytes: int) -> list[TreeEntry]:
+    """Entries of a raw tree object (`<mode> <name>\\0<id in binary>` each, `id_bytes` long: 20 for
+    SHA-1, 32 for SHA-256), with modes and types as ls-tree prints them."""
+    entries, at = [], 0
+    while at < len(raw):
+        space = raw.index(b" ", at)
+        nul = raw.index(b"\0", space)
+        mode = raw[at:space].decode().rjust(6, "0")  # Git stores trees' mode as 40000
+        kind = "tree" if mode == "040000" else "commit" if mode == "160000" else "blob"
+        entries.append(TreeEntry(mode, kind, raw[nul + 1:nul + 1 + id_bytes].hex(), os.fsdecode(raw[space + 1:nul])))
+        at = nul + 1 + id_bytes
+    return entries
+
+
 def ls_tree(
     cwd: Where,
     treeish: str,
@@ -521,6 +535,15 @@ class CatFile:
         """The raw bytes of one object, or None when it does not exist."""
         ((_, found),) = self.contents_many([name])
         return None if found is None else found[1]
+
+    def tree(self, name: str) -> list[TreeEntry]:
+        """The entries of one tree (not recursive), like `ls_tree(..., recursive=False)` without a
+        process per call: for writers that walk a few trees per commit (the monitor committer)."""
+        ((_, found),) = self.contents_many([name])
+        if found is None or found[0].type != "tree":
+            raise GitCommandError(f"git tree {name} does not exist")
+        info, raw = found
+        return parse_tree_object(raw, len(info.oid) // 2)
 
     def blob(self, name: str) -> bytes:
         """The bytes of a blob that must exist (raises GitCommandError naming it otherwise)."""

@@ -50,8 +50,10 @@ def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
     return commit_files(cwd, env, batch_files(batch), batch_message(env, batch))
 
 
-def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str) -> str:
-    """Add new files to monitor/<env> in one commit, retrying the compare-and-swap when it moved."""
+def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str,
+                 trees: plumbing.CatFile | None = None) -> str:
+    """Add new files to monitor/<env> in one commit, retrying the compare-and-swap when it moved;
+    `trees`: a long-lived reader for the trees on the new paths (else one `ls-tree` per tree)."""
     ref = branch_ref(env)
     blobs, routed_by = None, ""
     for attempt in range(MAX_ATTEMPTS):
@@ -61,7 +63,7 @@ def commit_files(cwd: Where, env: str, files: Mapping[str, bytes], message: str)
             blobs, routed_by = stored.part_blobs(cwd, old, files).oids, attributes
         # a new monitor branch starts with the editable alert rules (docs/alerts.md)
         first = {} if old else {RULES_PATH: plumbing.hash_object(cwd, SCAFFOLD.encode())}
-        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, {**first, **blobs})
+        tree = tree_with(cwd, f"{old}^{{tree}}" if old else None, {**first, **blobs}, trees)
         new = plumbing.commit_tree(cwd, tree, [old] if old else [], message)
         try:
             plumbing.update_ref(cwd, ref, new, old=old, message="branchml monitor: add logs")
@@ -99,9 +101,10 @@ def batch_message(env: str, batch: Batch) -> str:
     return plumbing.with_trailers(title, pairs + [("Monitor-Tag", tag) for tag in tags])
 
 
-def tree_with(cwd: Where, base: str | None, files: Mapping[str, str]) -> str:
+def tree_with(cwd: Where, base: str | None, files: Mapping[str, str], trees: plumbing.CatFile | None = None) -> str:
     """The tree `base` (None: empty) with `files` (path -> blob id) added or replaced."""
-    entries = {e.path: e for e in plumbing.ls_tree(cwd, base, recursive=False)} if base else {}
+    listed = (trees.tree(base) if trees else plumbing.ls_tree(cwd, base, recursive=False)) if base else []
+    entries = {e.path: e for e in listed}
     subdirs: dict[str, dict[str, str]] = defaultdict(dict)
     for path, oid in files.items():
         head, sep, rest = path.partition("/")
@@ -111,7 +114,7 @@ def tree_with(cwd: Where, base: str | None, files: Mapping[str, str]) -> str:
             entries[head] = plumbing.TreeEntry("100644", "blob", oid, head)
     for name, inner in subdirs.items():
         old = entries.get(name)
-        subtree = tree_with(cwd, old.oid if old is not None and old.type == "tree" else None, inner)
+        subtree = tree_with(cwd, old.oid if old is not None and old.type == "tree" else None, inner, trees)
         entries[name] = plumbing.TreeEntry("040000", "tree", subtree, name)
     return plumbing.mktree(cwd, entries.values())
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from branchml.errors import BranchmlError
+from branchml.git import plumbing
 from branchml.monitor import branch
 
 FORMAT = 1
@@ -113,20 +114,25 @@ def _answer(answer: dict[str, Any]) -> str:
 
 def serve_requests(stdin: IO[bytes], stdout: IO[bytes], cwd: Path) -> None:
     """Commit each request read from `stdin` and answer on `stdout`, until `stdin` closes."""
-    while line := stdin.readline():
-        request = json.loads(line)
-        if request.get("format") != FORMAT:
-            raise BranchmlError(f"monitor committer: request format {request.get('format')!r}, expected {FORMAT}",
-                                hint="the server and its committer come from different branchml versions: restart the server")
-        files = {str(path): _read_exactly(stdin, int(size)) for path, size in request["files"]}
-        try:
-            answer: dict[str, Any] = {"commit": branch.commit_files(cwd, str(request["env"]), files, str(request["message"]))}
-        except BranchmlError as exc:
-            answer = {"error": exc.message, "hint": exc.hint}
-        except Exception as exc:  # noqa: BLE001 (reported to the Logger, which keeps the records journaled and retries)
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        stdout.write(json.dumps(answer).encode() + b"\n")
-        stdout.flush()
+    with plumbing.CatFile(cwd) as trees:  # one reader for every batch's trees, not an ls-tree per tree
+        while line := stdin.readline():
+            _serve_one(json.loads(line), stdin, stdout, cwd, trees)
+
+
+def _serve_one(request: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes], cwd: Path, trees: plumbing.CatFile) -> None:
+    """Read one request's files, commit them, answer with the commit or the error."""
+    if request.get("format") != FORMAT:
+        raise BranchmlError(f"monitor committer: request format {request.get('format')!r}, expected {FORMAT}",
+                            hint="the server and its committer come from different branchml versions: restart the server")
+    files = {str(path): _read_exactly(stdin, int(size)) for path, size in request["files"]}
+    try:
+        answer: dict[str, Any] = {"commit": branch.commit_files(cwd, str(request["env"]), files, str(request["message"]), trees)}
+    except BranchmlError as exc:
+        answer = {"error": exc.message, "hint": exc.hint}
+    except Exception as exc:  # noqa: BLE001 (reported to the Logger, which keeps the records journaled and retries)
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    stdout.write(json.dumps(answer).encode() + b"\n")
+    stdout.flush()
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
