@@ -1,6 +1,7 @@
 import io
 import os
 import random
+import threading
 
 import blake3
 import pytest
@@ -158,3 +159,28 @@ def test_one_writer_keeps_every_byte_when_its_block_size_changes_between_files(t
     assert store.read_file(second) == data[1:]
     assert store.read_file(third) == data[2:]
     assert store.file_record(third.oid).chunk_ids == canonical_ids(data[2:])
+
+
+def test_compressed_files_read_on_many_threads_at_once_come_back_whole(tmp_path):
+    """Checkout writes several files at once (checkout.WRITERS, the filter's write-ahead), each thread
+    decompressing its chunks. One zstd decompressor shared by every thread gave wrong bytes under
+    that concurrency (caught by BLAKE3 as "chunk ... is corrupt", so a good store looked damaged)."""
+    store = Store(tmp_path / "bml")
+    texts = [b"".join(b"%d,%d,station-%d\n" % (i, k, k % 7) for i in range(40_000)) for k in range(6)]
+    with store.writer() as w:
+        pointers = [w.add_bytes(text) for text in texts]
+    assert store.stats()["stored_bytes"] < sum(map(len, texts)) / 2  # the chunks are zstd frames
+    wrong: list[int] = []
+
+    def read(k: int) -> None:
+        for _ in range(15):
+            try:
+                if store.read_file(pointers[k]) != texts[k]:
+                    wrong.append(k)
+            except Exception:  # noqa: BLE001 (a misread chunk is reported as corrupt)
+                wrong.append(k)
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(len(texts))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert wrong == []

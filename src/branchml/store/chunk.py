@@ -14,9 +14,10 @@ FLAG_ZSTD = 1  # a record flag (docs/store-format.md): the payload is a zstd fra
 ZSTD_LEVEL = 1
 # Keep the compressed form only when it saves at least this share of the bytes.
 MIN_SAVING = 0.03
-_decompressor = zstandard.ZstdDecompressor()
 COMPRESSORS = max(2, min(4, os.cpu_count() or 2))
-_local = threading.local()  # a ZstdCompressor must not be used by two threads at once
+# zstandard's compressors and decompressors must not be used by two threads at once: one shared
+# decompressor gave wrong bytes when checkout wrote several files at once (so one per thread).
+_local = threading.local()
 
 
 class ChunkEncoder:
@@ -91,7 +92,15 @@ def decode_chunk(stored: bytes | memoryview, flags: int, raw_len: int) -> bytes 
     if not flags & FLAG_ZSTD:
         return stored if len(stored) == raw_len else None
     try:
-        data = _decompressor.decompress(stored, max_output_size=raw_len)
+        data = _decompressor().decompress(stored, max_output_size=raw_len)
     except zstandard.ZstdError:
         return None
     return data if len(data) == raw_len else None
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (see `_local`)."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
