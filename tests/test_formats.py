@@ -13,11 +13,12 @@ import pytest
 
 from branchml.data import clean, split
 from branchml.errors import BranchmlError, MalformedPointer
-from branchml.monitor import labels, records
+from branchml.monitor import baselines, labels, records
 from branchml.monitor.checkreport import CHECK_REPORT_FORMAT
 from branchml.monitor.query import tag_logs
 from branchml.repo import Repo
 from branchml.runs import tracking
+from branchml.runs.baseline import BASELINE_FORMAT
 from branchml.serve.frame import SCHEMA_FORMAT, parse_schema
 from branchml.store import chunk, index, pack, pointer, store
 from branchml.ui.monitoring import environment
@@ -191,3 +192,22 @@ def test_an_input_schema_of_a_newer_format_is_refused_naming_it():
     assert [c.name for c in parse_schema(b'{"format": 1, "columns": [{"name": "x", "type": "double"}]}', "s.json")] == ["x"]
     with pytest.raises(ValueError, match=r"s\.json: input schema format 2, this branchml reads up to 1"):
         parse_schema(json.dumps({"format": SCHEMA_FORMAT + 1, "columns": []}).encode(), "s.json")
+
+
+def test_a_drift_baseline_of_a_newer_format_is_refused_naming_the_tag_and_file(tmp_path):
+    """`monitor check` reads the baseline committed with the tag; a newer branchml's is named, not misread."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    _commit_on(repo, "stable/x", {
+        "branchml.toml": '[monitor]\nbaseline = "monitor/base.json"\n',
+        "monitor/base.json": json.dumps({"format": BASELINE_FORMAT + 1, "features": {}}),
+    })
+    git(repo, "tag", "m-1")
+    with pytest.raises(BranchmlError, match=r"m-1:monitor/base\.json: baseline format 2, this branchml reads 1"):
+        baselines.load(Repo.find(repo), "m-1")
+    _commit_on(repo, "stable/y", {
+        "branchml.toml": '[monitor]\nbaseline = "monitor/base.json"\n',
+        "monitor/base.json": json.dumps({"format": BASELINE_FORMAT, "features": {}}),
+    })
+    git(repo, "tag", "m-2")
+    assert baselines.load(Repo.find(repo), "m-2").baseline == {"format": BASELINE_FORMAT, "features": {}}
