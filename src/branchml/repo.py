@@ -24,6 +24,24 @@ def use_fetcher(factory: FetcherFactory) -> None:
     FETCHERS[:] = [factory]
 
 
+class FetcherOnFirstMiss:
+    """A store's fetcher that makes the real one (`factory(repo)`) only when the store first lacks
+    something: making it reads the remotes' settings and runs `git remote` (about 6 Git processes),
+    which a filter or hook that finds everything local never needs. Without a remote it fetches
+    nothing, and the store says what is missing as it does without a fetcher."""
+
+    def __init__(self, factory: FetcherFactory, repo: Repo) -> None:
+        self.factory, self.repo = factory, repo
+        self.fetcher: Fetcher | None = None
+        self.made = False
+
+    def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
+        if not self.made:
+            self.fetcher, self.made = self.factory(self.repo), True
+        if self.fetcher is not None:
+            self.fetcher(file_oids, chunk_ids)
+
+
 @dataclass
 class Repo:
     """Paths of one Git repository (or worktree); the store is opened lazily and shared by worktrees."""

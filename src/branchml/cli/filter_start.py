@@ -9,30 +9,12 @@ import importlib
 import os
 import sys
 
+from branchml.cli.hook_start import remote_fetcher
 from branchml.crash import report_crash
 from branchml.git.filter import run_filter_process
-from branchml.repo import Repo, use_fetcher
+from branchml.repo import FetcherOnFirstMiss, Repo, use_fetcher
 
-# loaded by name, on the first content a checkout lacks
-ONDEMAND, PREFETCH = "branchml.remote.ondemand", "branchml.remote.prefetch"
-
-
-class FetcherOnFirstMiss:
-    """The store's fetcher (a `store.Fetcher`): the remotes' on-demand fetcher, built when the
-    store first lacks something; without a remote it fetches nothing, and the store says what is
-    missing as it does without a fetcher."""
-
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
-        self.fetcher: object = None
-        self.built = False
-
-    def __call__(self, file_oids: list[bytes], chunk_ids: list[bytes]) -> None:
-        if not self.built:
-            self.fetcher = importlib.import_module(ONDEMAND).make_fetcher(self.repo)
-            self.built = True
-        if callable(self.fetcher):
-            self.fetcher(file_oids, chunk_ids)
+PREFETCH = "branchml.remote.prefetch"  # loaded by name, on the first content a checkout lacks
 
 
 def prefetch_tree(repo: Repo, treeish: str, what: str, retry: str) -> None:
@@ -46,7 +28,7 @@ def open_repo() -> Repo:
 
 
 def main(args: list[str]) -> int:
-    use_fetcher(FetcherOnFirstMiss)  # what a checkout lacks comes from the blob remotes
+    use_fetcher(lambda repo: FetcherOnFirstMiss(remote_fetcher, repo))  # as the hooks: remotes load on a miss
     code = run_filter_process(open_repo, report_crash, prefetch_tree)
     # Done: every answer is sent, the store writer has fsynced its packs and committed the index,
     # every thread has stopped. Git waits for this exit before `git add` returns, and Python's
