@@ -31,7 +31,7 @@ from branchml.store import handoff
 from branchml.store.filecache import FileCache
 from branchml.store.handoff import TEMP_PREFIX, WRITERS
 from branchml.store.pack import is_locked
-from branchml.store.pointer import MAX_POINTER_SIZE, Pointer, looks_like_pointer
+from branchml.store.pointer import MAX_POINTER_SIZE, Pointer
 from branchml.store.restore import write_file
 from branchml.store.store import FileRecord, Store
 
@@ -108,7 +108,7 @@ def pointer_files(repo: Repo, paths: list[str] | None = None) -> list[PointerFil
     out = []
     for path, e in maybe.items():
         pointer = pointers.get(e.oid)
-        if pointer is not None and pointer.size > 0 and _holds(root / path, pointer.encode()):
+        if pointer is not None and pointer.size > 0 and handoff.holds(root / path, pointer.encode()):
             out.append(PointerFile(PointerBlob(e.oid, path, pointer, e.mode), root / path))
     return out
 
@@ -126,15 +126,6 @@ def _small_file(path: Path) -> bool:
     except OSError:
         return False
     return (st.st_mode & 0o170000) == 0o100000 and st.st_size <= MAX_POINTER_SIZE
-
-
-def _holds(path: Path, text: bytes) -> bool:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_POINTER_SIZE + 1)
-    except OSError:
-        return False
-    return data == text and looks_like_pointer(data)
 
 
 def _prefetch(repo: Repo, pointers: list[Pointer], keep_going: bool) -> None:
@@ -247,7 +238,7 @@ def _write_one(store: Store, record: FileRecord, item: PointerFile, tmp: Path, p
                 os.close(fd)
         os.chmod(tmp, mode)
         _backdate(tmp)
-        if not _holds(target, item.text):
+        if not handoff.holds(target, item.text):
             raise BranchmlError(
                 f"{item.entry.path}: changed while branchml was writing it; left as it is",
                 hint=f"run `git checkout -- {item.entry.path}` to get the committed content",

@@ -197,18 +197,17 @@ class FilterServer:
         chunked and stored, and recorded when Git may find it racily clean (git/statcache.py)."""
         here = os.path.join(self.root, path)
         before = FileStat.of(here)
+        recorded = self.store.index.clean_stat(here) if before is not None else None
+        oid = recorded[1] if recorded is not None and before is not None and recorded[0] == before.key() else None
+        if before is None or not (oid is not None or before.may_turn_racy(now_ns())):
+            return self.store_stream(path, content)  # the file is read only when it is compared
         try:
-            file = open(here, "rb") if before is not None else None
+            file = open(here, "rb")
         except OSError:
-            file = None
-        if before is None or file is None:
             return self.store_stream(path, content)
         with file:
-            recorded = self.store.index.clean_stat(here)
-            if recorded is not None and recorded[0] == before.key():
-                return self.answer_recorded(path, here, before, recorded[1], SameAsFile(content, file))
-            if not before.may_turn_racy(now_ns()):
-                return self.store_stream(path, content)
+            if oid is not None:
+                return self.answer_recorded(path, here, before, oid, SameAsFile(content, file))
             same = SameAsFile(content, file)
             pointer = self.store_stream(path, same)
             if same.at_end_of_file() and before.settled_before(since) and FileStat.of(here) == before:

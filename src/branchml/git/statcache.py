@@ -35,9 +35,9 @@ import stat
 import time
 from dataclasses import dataclass
 from io import BufferedReader
-from typing import Protocol
 
 from branchml.store.index import StatKey
+from branchml.store.store import Readable
 
 SETTLE_NS = 50_000_000  # above the coarse clock's tick (1-10 ms) that Linux stamps files with
 WHOLE_SECOND_SETTLE_NS = 2_000_000_000  # file systems that keep seconds only (FAT keeps two)
@@ -85,10 +85,6 @@ class FileStat:
 
 def now_ns() -> int:
     return time.time_ns()  # CLOCK_REALTIME, the clock file timestamps come from
-
-
-class Readable(Protocol):
-    def readinto(self, buffer: memoryview) -> int: ...
 
 
 class SameAsFile:
