@@ -3,7 +3,7 @@
 The public Python API is `branchml.api` (described in docs/api.md), re-exported here lazily:
 `branchml.open_repo(...)` imports it on first use, so `import branchml` itself loads nothing more
 (Git starts `branchml filter-process`, which lives in this package, on every command). The names
-are `branchml.api.__all__`: a new one is added there only.
+are `branchml.api.__all__`, derived from its `_WHERE` table: a new one is added in api.py only.
 """
 
 from __future__ import annotations

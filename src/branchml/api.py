@@ -334,9 +334,8 @@ _WHERE: dict[str, tuple[str, str]] = {
 _EXTRAS = {"branchml.serve.launch": "serve", "branchml.ui.server": "ui", "branchml.gateway.server": "gateway"}
 
 # `from branchml.api import *` and docs/api.md: the lazy names and the four imported eagerly. Derived, so a
-# name is added in two places only (the TYPE_CHECKING import and `_WHERE`). Type checkers read the imports
-# instead: pyproject.toml lets mypy re-export them (`implicit_reexport` for this module alone), since a
-# computed `__all__` is one it cannot read.
+# name is added in two places only (the TYPE_CHECKING import and `_WHERE`). Type checkers cannot read a
+# computed `__all__`: they read the `import X as X` re-exports (and the assignments) above instead.
 if not TYPE_CHECKING:
     __all__ = ["BranchmlError", "CheckFailed", "ExitCode", "__version__", *_WHERE]
 
