@@ -25,7 +25,7 @@ from branchml.repo import Repo, use_fetcher
 from branchml.runs.release import ReleaseWritten, get, repo_for
 from branchml.runs.show import RunInfo
 from branchml.runs.show import show as run_info
-from branchml.store.pointer import parse_pointer
+from branchml.store.pointer import MAX_POINTER_SIZE, parse_pointer
 from branchml.workflows.fsck import require_store
 
 
@@ -78,7 +78,7 @@ def cat(repo: Repo, pointer_file: BinaryIO, out: BinaryIO) -> None:
     """Write the content a pointer (read from `pointer_file`) refers to, verified as a whole before
     the first byte goes out (a terminal or pipe cannot take bytes back)."""
     name = getattr(pointer_file, "name", "<stdin>")
-    pointer = parse_pointer(pointer_file.read(201), name)
+    pointer = parse_pointer(pointer_file.read(MAX_POINTER_SIZE + 1), name)
     require_store(repo)
     repo.store.verify_file(pointer, name)
     for data in repo.store.iter_file(pointer, name):
