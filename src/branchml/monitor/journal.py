@@ -13,9 +13,13 @@ after its write has finished), or (`fsync=False`, the server's default) the Logg
 the file in the background every `SYNC_EVERY` seconds, so no request ever waits for a disk flush and
 a power loss can cost at most the last second of acknowledged records (docs/monitor.md).
 
+Concurrent callers combine their writes (see Journal.append_lines): no lock is held while a write
+is in the kernel, so a write held up behind the flush, or a thread waiting for the GIL after it,
+does not line up every other request behind it.
+
 A write that fails (disk full, read-only, I/O error) is cut back off the file, so the journal stays
 a run of complete lines with contiguous sequence numbers, and raised as a BranchmlError: the
-server answers 500 and acknowledges nothing.
+server answers 500 and acknowledges nothing (nor the lines queued behind that write).
 """
 
 from __future__ import annotations
