@@ -6,6 +6,7 @@ import io
 import os
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +35,7 @@ from branchml.store.pack import (
     scan_pack,
 )
 from branchml.store.pointer import Pointer
+from branchml.store.verified import listing_digest
 
 FORMAT_LINE = "branchml-store 1\n"
 AVG_CHUNK = 64 * 1024
@@ -412,6 +414,7 @@ class StoreWriter:
         """Cutter thread: cut one block, then hand its chunks on (in file order: one thread per stage)."""
         piece = cutter.cut(buffer, length, last)
         state.ids += b"".join(piece.ids)
+        state.lengths.extend(map(len, piece.chunks))
         state.size += len(piece.span)
         return [self._hasher.submit(_hash_whole, state, piece.span),
                 self._worker.submit(self._store_chunks, piece.chunks, piece.ids)]
@@ -446,6 +449,7 @@ class StoreWriter:
             pack = self._pack()
             pack.append(KIND_FILE, 0, oid, encode_file_payload(state.size, ids), 0)
             self.batch.files.append((oid, state.size, ids))
+            self.batch.verified.append((oid, state.listing()))  # the oid was hashed from these very chunks
             self._pending_files.add(oid)  # a one-chunk file's oid equals its chunk id: keep sets apart
         elif oid not in self._pending_files:
             self.batch.reused.append(oid)  # stored before: a gc that marked it dead must keep it
@@ -477,6 +481,7 @@ class StoreWriter:
         ids = _ids(chunks)
         state.whole.update(data)
         state.ids += b"".join(ids)
+        state.lengths.extend(map(len, chunks))
         state.size = len(data)
         self._store_chunks(chunks, ids)
         return self._finish_file(state)
@@ -567,7 +572,13 @@ class _FileState:
 
     whole: blake3.blake3 = field(default_factory=blake3.blake3)
     ids: bytearray = field(default_factory=bytearray)
+    lengths: array[int] = field(default_factory=lambda: array("I"))  # each chunk's raw length, in file order
     size: int = 0
+
+    def listing(self) -> bytes:
+        """The listing digest (store/verified.py) of the chunks cut."""
+        ids = bytes(self.ids)
+        return listing_digest(self.size, ((ids[k * 32 : k * 32 + 32], n) for k, n in enumerate(self.lengths)))
 
 
 def discard_index(root: Path) -> None:
