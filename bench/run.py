@@ -10,12 +10,20 @@ needs a server for that, so it has no clone/pull figures).
 
 Prints a table with each peer's time/bytes and the ratio branchml / peer, and writes
 bench/results-<date>.json. Times are wall-clock seconds of the whole git command (filter included).
+
+Each timed switch, `git status`, clone and pull starts from a quiescent disk: `sync` first, untimed,
+for every tool alike (what `hyperfine --prepare sync` does). Otherwise the write-back of one
+operation's files lands in the next timed one, and how much of it depends on how a tool renames
+its files, not on the operation measured (bench/RESULTS.md, run L). `--no-settle` times them back
+to back, as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
+import importlib.util
 import json
 import os
 import shutil
@@ -32,6 +40,23 @@ WORKLOADS = ("add", "switch", "clone", "small")
 DVC_VENV = Path(tempfile.gettempdir()) / "branchml-bench-dvc"
 OXEN_VENV = Path(tempfile.gettempdir()) / "branchml-bench-oxen"
 OXEN_DRIVER = Path(__file__).with_name("oxen_driver.py")
+SETTLE = True  # `sync` before each timed switch/status/clone/pull (--no-settle: back to back)
+
+
+def settle() -> None:
+    """A quiescent start: the previous steps' dirty pages written back, outside the timing."""
+    if SETTLE:
+        os.sync()
+
+
+def compile_branchml() -> None:
+    """Byte-compile the branchml that the runs import, as installing a package does (pip, Debian):
+    the peers' wheels are compiled when their venvs are made. With PYTHONDONTWRITEBYTECODE set (so
+    on this machine) an editable checkout never writes its .pyc files, and each filter and hook
+    start recompiled every module changed since they were last written: 20-40 ms of CPU per start."""
+    spec = importlib.util.find_spec("branchml")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        compileall.compile_dir(folder, quiet=1)
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -143,6 +168,7 @@ class Tool:
         return spent
 
     def clone(self, server: Path, copy: Path) -> float:
+        settle()
         if self.name == "branchml":
             return sh([sys.executable, "-m", "branchml", "clone", str(server), str(copy)], server.parent, self.env)
         spent = sh(["git", "clone", "-q", str(server), str(copy)], server.parent, self.env)
@@ -151,6 +177,7 @@ class Tool:
         return spent
 
     def pull(self, copy: Path) -> float:
+        settle()
         spent = sh(["git", "pull", "-q", "--ff-only", "origin", "main"], copy, self.env)
         if self.name == "dvc":
             spent += sh([self.dvc, "pull", "-q"], copy, self.env)
@@ -167,6 +194,7 @@ class Tool:
             sh(["git", "switch", "-qc", name], repo, self.env)
 
     def switch(self, repo: Path, branch: str) -> float:
+        settle()
         if self.name == "oxen":
             return self.oxen_step(repo, "checkout", branch)
         spent = sh(["git", "switch", "-q", branch], repo, self.env)
@@ -261,6 +289,7 @@ def bench_switch(tool: Tool, size: int, small: int, r: dict) -> None:
     times = [tool.switch(repo, br) for br in ("main", "b", "main", "b")]
     r["switch_s"] = sum(times) / len(times)
     if tool.name != "oxen":
+        settle()
         r["status_after_switch_s"] = sh(["git", "status", "--porcelain"], repo, tool.env)
 
 
@@ -346,8 +375,12 @@ def main() -> None:
                     help="the peak-RSS file is one random MiB repeated (stored once; still written whole)")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="of " + ",".join(WORKLOADS))
+    ap.add_argument("--no-settle", action="store_true",
+                    help="time switch/status/clone/pull back to back, without a `sync` before each")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / f"results-{dt.date.today()}.json")
     args = ap.parse_args()
+    global SETTLE
+    SETTLE = not args.no_settle
     tools = args.tools.split(",")
     if "lfs" in tools and not ensure_git_lfs():
         print("git-lfs not installable here: skipped", file=sys.stderr)
@@ -361,7 +394,9 @@ def main() -> None:
         print("oxenai not installable here: skipped", file=sys.stderr)
         tools.remove("oxen")
     workloads = [w for w in args.workloads.split(",") if w]  # "": only the peak-RSS check
-    results: dict = {"config": {"mb": args.mb, "small": args.small, "tools": tools}}
+    if "branchml" in tools:
+        compile_branchml()
+    results: dict = {"config": {"mb": args.mb, "small": args.small, "tools": tools, "settle": SETTLE}}
     with tempfile.TemporaryDirectory(prefix="bml-bench-") as tmp:
         root = Path(tmp)
         home = root / "home"
@@ -384,6 +419,7 @@ def report(results: dict, tools: list[str]) -> None:
     keys = list(dict.fromkeys(k for t in tools for k in results.get(t, {}) if not k.startswith("peak")))
     peers = [t for t in tools if t != "branchml"]
     header = f"{'measure':22}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{'bml/' + p:>12}" for p in peers)
+    print("switch, status, clone, pull timed " + ("each after a `sync`" if SETTLE else "back to back (--no-settle)"))
     print(header)
     for key in keys:
         row = f"{key:22}" + "".join(f"{results[t].get(key, float('nan')):12.3f}" for t in tools)

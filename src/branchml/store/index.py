@@ -57,6 +57,8 @@ class PendingBatch:
     files: list[tuple[bytes, int, bytes]]  # oid, size, chunk ids
     # files the writer found already stored and reused: gc must keep them (see docs/store-format.md)
     reused: list[bytes] = field(default_factory=list)
+    # (oid, listing digest) of file records the writer made from the bytes themselves (store/verified.py)
+    verified: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> PendingBatch:
@@ -97,6 +99,9 @@ class Index:
         )
         # Files writers reused (dedup) since the last gc; a gc keeps those reused after its mark.
         self.db.execute("CREATE TABLE IF NOT EXISTS reused(seq INTEGER PRIMARY KEY AUTOINCREMENT, oid BLOB NOT NULL)")
+        # File records once checked to rebuild their oid (store/verified.py): oid -> listing digest.
+        # A local cache, never filled from a remote: a missing or wrong entry costs one whole-file pass.
+        self.db.execute("CREATE TABLE IF NOT EXISTS verified(oid BLOB PRIMARY KEY, listing BLOB NOT NULL) WITHOUT ROWID")
         # Records that failed verification, set aside: readers, fetch and writers treat them as absent.
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS quarantine(kind TEXT NOT NULL, id BLOB NOT NULL, pack TEXT NOT NULL,"
@@ -150,6 +155,7 @@ class Index:
             ((oid, size, ids, pid) for oid, size, ids in batch.files),
         )
         self.db.executemany("INSERT INTO reused(oid) VALUES (?)", ((oid,) for oid in batch.reused))
+        self.db.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?)", batch.verified)
 
     # -- gc's view of concurrent writers ------------------------------------------------------
     def record_reused(self, oids: list[bytes]) -> None:
@@ -199,6 +205,15 @@ class Index:
     def forget_quarantine(self, pack: str) -> None:
         self.db.execute("DELETE FROM quarantine WHERE pack=?", (pack,))
 
+    # -- records checked once (store/verified.py) -----------------------------------------------
+    def verified_listing(self, oid: bytes) -> bytes | None:
+        row = self.db.execute("SELECT listing FROM verified WHERE oid=?", (oid,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def remember_verified(self, oid: bytes, listing: bytes) -> None:
+        """One statement, its own transaction: a hint, lost harmlessly if a crash comes first."""
+        self.db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?)", (oid, listing))
+
     def path_hint(self, path: str) -> bytes | None:
         row = self.db.execute("SELECT oid FROM path_hints WHERE path=?", (path,)).fetchone()
         return row[0] if row else None
@@ -225,8 +240,15 @@ class Index:
                             "(SELECT rowid FROM clean_stats ORDER BY rowid DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             self.db.execute("COMMIT")
 
-    def chunk_lengths(self, ids: list[bytes]) -> dict[bytes, int]:
-        return {cid: loc.raw_len for cid, loc in self.chunk_locations(ids).items()}
+    def raw_lengths(self, ids: list[bytes]) -> dict[bytes, int]:
+        """Chunk id -> raw length, for the ids the index holds (one query per 500 ids, no pack join:
+        the add reads it for every chunk of a file's previous version)."""
+        found: dict[bytes, int] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self.db.execute(f"SELECT id, raw_len FROM chunks WHERE id IN ({marks})", part))
+        return found
 
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None

@@ -11,6 +11,12 @@ at once for parallelism (`checkout`); reading, zstd, BLAKE3 and the write releas
 The caller renames the file into place only after the whole-file hash matched the oid, so a failure
 at any point leaves no file with wrong content. Memory is one chunk buffer per file being written,
 whatever the file size.
+
+The whole-file hash is computed once per record: a record whose listing (size, chunk ids and
+lengths) was checked to rebuild its oid before, by such a pass or by the local `add`, is written
+with every chunk verified but without the second hash over every byte (store/verified.py gives the
+argument). When the listing met differs from the one recorded, the file is written again with the
+whole-file pass, which alone decides.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from branchml.errors import CorruptObject, MissingObject
 from branchml.store.index import ChunkLocation
 from branchml.store.pointer import Pointer
 from branchml.store.store import MAX_CHUNK, FileRecord, Store
+from branchml.store.verified import Listing
 
 LOOKUP = 1024  # chunk locations asked of the index at once
 _LOOKUPS = threading.Lock()  # writers of several files share the store's one SQLite connection
@@ -40,9 +47,18 @@ def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, wher
     for writing (raises CorruptObject/MissingObject: `fd` then holds verified chunks, never a
     wrong byte, but not the whole file). `stop` ends it early (Stopped); without `quarantine` a
     corrupt chunk is only reported, for a writer whose caller tries again and reports (handoff.py)."""
-    whole = blake3.blake3()
+    with _LOOKUPS:
+        known = store.index.verified_listing(pointer.oid_bytes)
     try:
-        size = _write_chunks(store, record, fd, whole, stop, quarantine)
+        if known is not None:
+            listing = Listing(pointer.size)
+            size = _write_chunks(store, record, fd, listing, None, stop, quarantine)
+            if size == pointer.size and listing.digest() == known:
+                return  # every chunk verified, and this very listing once rebuilt the oid
+        listing = Listing(pointer.size)
+        whole = blake3.blake3()
+        size = _write_chunks(store, record, fd, listing, whole, stop, quarantine)
+        os.ftruncate(fd, size)  # after a first pass whose listing differed: nothing of it may remain
     except (CorruptObject, MissingObject) as exc:  # a chunk's message names the pack: add the file
         raise type(exc)(f"{where}: {exc.message}" if where else exc.message, hint=exc.hint) from exc
     if size != pointer.size or whole.hexdigest() != pointer.oid:
@@ -50,11 +66,14 @@ def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, wher
             f"{where}: rebuilt content does not match oid {pointer.oid[:16]}… (the file was not written)",
             hint="run `branchml fsck` to find the damaged record",
         )
+    with _LOOKUPS:
+        store.index.remember_verified(pointer.oid_bytes, listing.digest())
 
 
-def _write_chunks(store: Store, record: FileRecord, fd: int, whole: blake3.blake3,
+def _write_chunks(store: Store, record: FileRecord, fd: int, listing: Listing, whole: blake3.blake3 | None,
                   stop: threading.Event | None, quarantine: bool) -> int:
-    """Each chunk read, verified, written and hashed in file order; the bytes written."""
+    """Each chunk read, verified, written and hashed in file order (`whole`: None when the listing
+    vouches for the oid); the bytes written."""
     buffer = memoryview(bytearray(MAX_CHUNK + (MAX_CHUNK >> 2)))  # stored bytes may exceed raw ones a bit
     offset = 0
     for cid, loc in _located(store, record):
@@ -64,7 +83,9 @@ def _write_chunks(store: Store, record: FileRecord, fd: int, whole: blake3.blake
             buffer = memoryview(bytearray(loc.stored_len))
         data = store.check_chunk(cid, loc, _read_stored(store, cid, loc, buffer, quarantine), quarantine=quarantine)
         _pwrite_all(fd, data, offset)
-        whole.update(data)
+        listing.add(cid, len(data))
+        if whole is not None:
+            whole.update(data)
         offset += len(data)
     return offset
 
