@@ -188,6 +188,40 @@ def test_repo_find_in_a_linked_worktree_shares_the_common_dir(hostile_repo):
     assert found.common_dir == (repo / ".git").resolve() != found.git_dir
 
 
+def test_head_ref_read_from_the_head_file_is_what_git_says_in_every_state(hostile_repo, monkeypatch):
+    """The hooks read HEAD's branch from the file: the same answer as `git symbolic-ref` on a branch,
+    in a linked worktree, detached and on an unborn branch, and it needs no `git` (PATH emptied)."""
+    repo, _ = hostile_repo
+    wt = repo.parent / "wt"
+    git(repo, "worktree", "add", "-q", str(wt), "-b", "data/raw")
+    no_git = str(repo.parent / "no-git-here")
+
+    def read_without_git(cwd: Path) -> str | None:
+        git_dir = Repo.find(cwd).git_dir
+        with monkeypatch.context() as m:
+            m.setenv("PATH", no_git)
+            return plumbing.head_ref_at(git_dir, cwd)
+
+    seen = [read_without_git(repo), read_without_git(wt)]
+    assert seen == [plumbing.head_ref(repo), "refs/heads/data/raw"] and seen[0]
+    git(wt, "checkout", "-q", "--detach")
+    git(repo, "checkout", "-q", "--orphan", "unborn/x")
+    assert [read_without_git(wt), read_without_git(repo)] == [None, "refs/heads/unborn/x"]
+    assert [plumbing.head_ref(wt), plumbing.head_ref(repo)] == [None, "refs/heads/unborn/x"]
+
+
+def test_a_head_file_git_did_not_write_loose_is_asked_of_git(hostile_repo):
+    """A HEAD the file reader cannot vouch for (a reftable repository's placeholder, two lines,
+    no newline) goes to `git symbolic-ref`, which gives Git's own answer."""
+    repo, head = hostile_repo
+    git_dir = repo / ".git"
+    for text in (b"ref: refs/heads/.invalid\n", b"ref: refs/heads/a\nref: refs/heads/b\n", b"ref: refs/heads/a"):
+        (git_dir / "HEAD").write_bytes(text)
+        assert plumbing.head_ref_at(git_dir, repo) == plumbing.head_ref(repo)
+    (git_dir / "HEAD").write_bytes(head.encode() + b"\n")
+    assert plumbing.head_ref_at(git_dir, repo) is None
+
+
 @pytest.mark.parametrize(
     ("text", "version"),
     [

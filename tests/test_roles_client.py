@@ -226,6 +226,25 @@ def test_commit_msg_ends_in_the_shell_when_pre_commit_found_no_message_rules(pro
     assert starts == 2 and "[trailer]" in stderr and not note.exists()
 
 
+def guard_git_dir_asks(repo: Path, trace: Path) -> int:
+    """How many `git rev-parse --git-dir` the commit hooks' shell guards ran (GIT_TRACE2_PERF)."""
+    return sum(line.rstrip().endswith("| git rev-parse --git-dir") for line in trace.read_text().splitlines() if "| start " in line)
+
+
+def test_the_commit_hooks_find_the_git_dir_without_git_and_ask_git_in_a_linked_worktree(project, tmp_path, monkeypatch):
+    log, trace, wt = tmp_path / "rss", tmp_path / "trace", tmp_path / "wt"
+    monkeypatch.setenv("GIT_TRACE2_PERF", str(trace))
+    assert python_starts(project, "commit", "-q", "--allow-empty", "-m", "x", log=log)[0] == 1
+    assert guard_git_dir_asks(project, trace) == 0  # `.git` is a folder at the top: no git process
+    git(project, "worktree", "add", "-q", str(wt), "-b", "data/raw")  # asks for a trailer: commit-msg runs
+    trace.write_text("")
+    starts, stderr = python_starts(wt, "commit", "-q", "--allow-empty", "-m", "Upload", log=log)
+    assert starts == 2 and "[trailer]" in stderr
+    git(wt, "switch", "-q", "-c", "data/side")  # checks no message: pre-commit's note ends commit-msg
+    assert python_starts(wt, "commit", "-q", "--allow-empty", "-m", "y", log=log)[0] == 1
+    assert guard_git_dir_asks(wt, trace) == 4  # `.git` is a file there: Git says where its git dir is
+
+
 def test_a_note_left_by_another_git_process_does_not_skip_the_message_check(project, tmp_path):
     git(project, "switch", "-q", "-c", "data/raw")
     commit(project, "Upload", SOURCE, hooks=False)

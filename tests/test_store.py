@@ -122,6 +122,8 @@ def test_a_change_in_the_middle_of_many_blocks_is_followed_around_and_cut_only_n
         w.block_size = MAX_CHUNK
         new = w.add_stream(io.BytesIO(data), previous=old.oid_bytes)
         assert w.new_bytes < 600_000
+        # followed from the first block on (the previous version loads while that block is read)
+        assert w.followed_bytes > len(base) - (1 << 20)
     assert store.file_record(new.oid).chunk_ids == canonical_ids(data)
     assert store.read_file(new) == data
 

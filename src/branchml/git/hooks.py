@@ -90,19 +90,24 @@ def mark_message_free(git_dir: Path, ref: str | None) -> None:
         note.write_text(f"{os.getppid()} {ref}\n")
 
 
+# Where the guards below find the git dir. Git runs a commit's hooks at the top of the work tree
+# without exporting GIT_DIR: a `.git` folder there is the git dir, so the common case costs no `git`
+# process. A linked worktree or a submodule (`.git` is a file) and an exported GIT_DIR ask Git.
+GIT_DIR_TEST = 'if [ -z "${GIT_DIR-}" ] && [ -d .git ]; then g=.git; else g=$(git rev-parse --git-dir) || exit 1; fi\n'
+
 # Shell tests that end a hook before Python starts when branchml has nothing to do: Git runs
 # prepare-commit-msg for every commit it makes (each pick of a rebase: a Python start each would
 # make a long rebase crawl). The same test as stopped_for_user; a legacy hook (`$0.pre-branchml`)
 # always goes through the dispatcher.
 GUARDS = {
     "commit-msg": (
-        'g=$(git rev-parse --git-dir) || exit 1\n'
+        GIT_DIR_TEST +
         f'if [ -f "$g/{MESSAGE_FREE}" ]; then read -r pid ref < "$g/{MESSAGE_FREE}"; rm -f "$g/{MESSAGE_FREE}"\n'
         '  read -r head < "$g/HEAD"\n'
         f'  [ "$pid" = "$PPID" ] && [ "$head" = "ref: $ref" ] && [ ! -e "$0{LEGACY_SUFFIX}" ] && exit 0; fi\n'
     ),
     "prepare-commit-msg": (
-        'g=$(git rev-parse --git-dir) || exit 1\n'
+        GIT_DIR_TEST +
         f'if [ -e "$g/{REBASING[0]}" ] || [ -e "$g/{REBASING[1]}" ]; then wait_files="{REBASE_STOPPED}"; '
         f'else wait_files="{" ".join(STOPPED)}"; fi\n'
         'stopped=; for f in $wait_files; do [ -e "$g/$f" ] && stopped=1; done\n'

@@ -105,6 +105,26 @@ def head_ref(cwd: Where) -> str | None:
     return out.decode().strip() or None
 
 
+OBJECT_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def head_ref_at(git_dir: Path, cwd: Where) -> str | None:
+    """`head_ref`, read from the git dir's HEAD file: the hooks Git starts on every commit save a
+    `git` process. Anything but a loose `ref: refs/heads/...` or an object id (a symlink, a reftable
+    repository, whose HEAD file names `refs/heads/.invalid`) is asked of `git symbolic-ref`."""
+    head = git_dir / "HEAD"
+    try:
+        line, end, rest = ("" if head.is_symlink() else head.read_bytes().decode()).partition("\n")
+    except (OSError, UnicodeDecodeError):
+        line, end, rest = "", "", ""
+    if end and not rest:
+        if line.startswith("ref: refs/heads/") and line != "ref: refs/heads/.invalid":
+            return line.removeprefix("ref: ")
+        if OBJECT_ID.fullmatch(line):
+            return None  # detached
+    return head_ref(cwd)
+
+
 def commit_id(cwd: Where, rev: str) -> str | None:
     """The commit `rev` names (a tag is peeled), or None when it names no commit."""
     return rev_parse(cwd, f"{rev}^{{commit}}")

@@ -170,7 +170,7 @@ def _unknown_remote_tip(policy: Policy, ref: str, old: str) -> list[Violation]:
 
 
 def current_branch(repo: Repo) -> str | None:
-    return plumbing.head_ref(repo.cwd)
+    return plumbing.head_ref_at(repo.git_dir, repo.cwd)
 
 
 def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
@@ -181,12 +181,13 @@ def pre_commit(repo: Repo, args: list[str], stdin: bytes) -> None:
     if ref is None or policy.rules_for(policy.role(ref) or "").is_free:
         return
     tree = plumbing.write_tree(repo.cwd)  # the tree the commit will record (object only, no ref moves)
-    snap = Snapshot("(staged)", tree, _next_parents(repo))
-    report(policy, check_staged(repo, ref, snap, policy, branch_heads(repo)))
+    heads = branch_heads(repo)
+    snap = Snapshot("(staged)", tree, _next_parents(repo, heads.get(ref)))  # HEAD is `ref`: its tip is there
+    report(policy, check_staged(repo, ref, snap, policy, heads))
 
 
-def _next_parents(repo: Repo) -> list[str]:
-    head = plumbing.commit_id(repo.cwd, "HEAD")
+def _next_parents(repo: Repo, head: str | None) -> list[str]:
+    """The parents the commit will have: HEAD's commit (None on an unborn branch), then MERGE_HEAD's."""
     merge_head = repo.git_dir / "MERGE_HEAD"
     merged = merge_head.read_text().split() if merge_head.exists() else []
     return ([head] if head else []) + merged

@@ -72,10 +72,16 @@ class Cutter:
         self.cdc = cdc
         self.max = cdc.max_size
         self.hash_many = hash_many
+        self.tail = b""
+        self.followed = 0  # bytes taken as the previous version's chunks, without cutting
+        self.follow(previous)
+
+    def follow(self, previous: Previous | None) -> None:
+        """Follow `previous` from the file's start (before the first block is cut: the writer loads
+        the previous version while its first block is read)."""
         self.previous = previous
         self.next_old = 0 if previous and previous.lengths else -1  # the old chunk to follow, -1: cutting
         self.resume = previous.resume_after() if previous else {}
-        self.tail = b""
 
     @property
     def head_room(self) -> int:
@@ -121,7 +127,9 @@ class Cutter:
         self.next_old += matched
         if ran_out:
             self.next_old = -1
-        return pos + sum(map(len, candidates[:matched]))
+        taken = sum(map(len, candidates[:matched]))
+        self.followed += taken
+        return pos + taken
 
     def _boundary_holds(self, data: memoryview, start: int, length: int, eof: bool) -> bool:
         """Whether a full cut from `start` ends its first chunk after `length` bytes (False too when
