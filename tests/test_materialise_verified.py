@@ -115,3 +115,23 @@ def test_a_record_never_checked_gets_the_full_pass_then_is_recorded(lowered):
     assert proc.returncode == 0, proc.stderr
     assert digests(lowered, ("data",)) == expected["main"]
     assert _entry(db, oid) == _listing(db, oid)
+
+
+@WRITE_AHEAD
+def test_a_pack_cut_short_inside_a_run_of_chunks_fails_only_its_file(lowered, ahead):
+    """Neighbouring chunks are read with one preadv (restore._runs): one that comes back short is
+    read again chunk by chunk, and the chunk past the pack's end fails its check like any other."""
+    expected = two_branches(lowered, {"a.bin": 1 << 20, "z.bin": 1 << 20})  # z.bin's chunks end main's pack
+    db = _db(lowered)
+    (chunks,) = db.execute("SELECT chunks FROM files WHERE oid=?", (_oid(lowered, "main:data/z.bin"),)).fetchone()
+    middle = chunks[(len(chunks) // 64) * 32 :][:32]
+    name, offset = db.execute("SELECT p.name, c.offset FROM chunks c JOIN packs p ON p.id = c.pack WHERE c.id=?",
+                              (middle,)).fetchone()
+    pack = lowered / ".git" / "branchml" / "packs" / name
+    pack.chmod(0o644)
+    os.truncate(pack, offset + 100)
+    proc = _switch(lowered, "main", ahead)
+    assert proc.returncode != 0
+    assert b"data/z.bin" in proc.stderr and b"data/a.bin" not in proc.stderr
+    assert digests(lowered, ("data",))["data/a.bin"] == expected["main"]["data/a.bin"]
+    assert git(lowered, "show", "main:data/z.bin") == (lowered / "data" / "z.bin").read_text()

@@ -262,6 +262,15 @@ class Index:
             found.update(cid for (cid,) in self.db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part))
         return found
 
+    def count_known(self, ids: list[bytes]) -> int:
+        """How many of `ids` (distinct) the index holds: SQLite counts, Python builds nothing."""
+        count = 0
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            count += self.db.execute(f"SELECT count(*) FROM chunks WHERE id IN ({marks})", part).fetchone()[0]
+        return count
+
     def chunk_locations(self, ids: list[bytes]) -> dict[bytes, ChunkLocation]:
         found: dict[bytes, ChunkLocation] = {}
         for start in range(0, len(ids), 500):

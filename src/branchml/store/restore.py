@@ -29,11 +29,14 @@ import blake3
 
 from branchml.errors import CorruptObject, MissingObject
 from branchml.store.index import ChunkLocation
+from branchml.store.pack import RECORD_HEADER
 from branchml.store.pointer import Pointer
 from branchml.store.store import MAX_CHUNK, FileRecord, Store
 from branchml.store.verified import Listing
 
 LOOKUP = 1024  # chunk locations asked of the index at once
+RUN_BYTES = 512 << 10  # neighbouring chunks read, verified and written at once: stays in a core's L2
+MAX_STORED = MAX_CHUNK + (MAX_CHUNK >> 2)  # a chunk's stored bytes may exceed its raw ones a bit
 _LOOKUPS = threading.Lock()  # writers of several files share the store's one SQLite connection
 
 
@@ -72,22 +75,64 @@ def write_file(store: Store, record: FileRecord, pointer: Pointer, fd: int, wher
 
 def _write_chunks(store: Store, record: FileRecord, fd: int, listing: Listing, whole: blake3.blake3 | None,
                   stop: threading.Event | None, quarantine: bool) -> int:
-    """Each chunk read, verified, written and hashed in file order (`whole`: None when the listing
-    vouches for the oid); the bytes written."""
-    buffer = memoryview(bytearray(MAX_CHUNK + (MAX_CHUNK >> 2)))  # stored bytes may exceed raw ones a bit
+    """The chunks read, verified, written and hashed in file order, a run of neighbours at a time
+    (`whole`: None when the listing vouches for the oid); the bytes written."""
+    space = memoryview(bytearray(RUN_BYTES + MAX_STORED))
     offset = 0
-    for cid, loc in _located(store, record):
+    for run in _runs(_located(store, record), len(space)):
         if stop is not None and stop.is_set():
             raise Stopped(record.oid)
-        if loc.stored_len > len(buffer):
-            buffer = memoryview(bytearray(loc.stored_len))
-        data = store.check_chunk(cid, loc, _read_stored(store, cid, loc, buffer, quarantine), quarantine=quarantine)
-        _pwrite_all(fd, data, offset)
-        listing.add(cid, len(data))
-        if whole is not None:
-            whole.update(data)
-        offset += len(data)
+        stored = _read_run(store, run, space, quarantine)
+        raw = [store.check_chunk(cid, loc, view, quarantine=quarantine) for (cid, loc), view in zip(run, stored)]
+        _pwritev_all(fd, raw, offset)  # only once every chunk of the run is verified
+        for (cid, _loc), data in zip(run, raw):
+            listing.add(cid, len(data))
+            if whole is not None:
+                whole.update(data)
+            offset += len(data)
     return offset
+
+
+def _runs(located: Iterator[tuple[bytes, ChunkLocation]], room: int) -> Iterator[list[tuple[bytes, ChunkLocation]]]:
+    """Consecutive chunks whose records follow each other in one pack (a fresh add stores a file's
+    new chunks so), up to `room` stored bytes: one `preadv` reads them, one `pwritev` writes them."""
+    run: list[tuple[bytes, ChunkLocation]] = []
+    used = end = 0
+    for cid, loc in located:
+        if run and (loc.pack != run[-1][1].pack or loc.offset != end or used + loc.stored_len > room):
+            yield run
+            run, used = [], 0
+        run.append((cid, loc))
+        used += loc.stored_len
+        end = loc.offset + loc.stored_len + RECORD_HEADER.size  # the next record's payload
+    if run:
+        yield run
+
+
+def _read_run(store: Store, run: list[tuple[bytes, ChunkLocation]], space: memoryview, quarantine: bool) -> list[memoryview]:
+    """The stored bytes of a run's chunks, read into `space` with one `preadv` (the record headers
+    between them into a scratch buffer); chunk by chunk where that comes back short."""
+    if len(run) == 1:
+        cid, loc = run[0]
+        return [_read_stored(store, cid, loc, _room(space, loc), quarantine)]
+    views: list[memoryview] = []
+    pos = 0
+    for _cid, loc in run:  # _runs keeps a run of several chunks within `space`
+        views.append(space[pos : pos + loc.stored_len])
+        pos += loc.stored_len
+    try:
+        fd = store.pack_fd(run[0][1].pack)
+    except MissingObject:
+        return [_read_stored(store, *run[0], views[0], quarantine)]  # sets it aside and raises
+    gap = memoryview(bytearray(RECORD_HEADER.size))
+    parts = [part for view in views for part in (view, gap)][:-1]
+    if os.preadv(fd, parts, run[0][1].offset) == pos + gap.nbytes * (len(views) - 1):
+        return views
+    return [_read_stored(store, cid, loc, view, quarantine) for (cid, loc), view in zip(run, views)]  # cut short
+
+
+def _room(space: memoryview, loc: ChunkLocation) -> memoryview:
+    return space if loc.stored_len <= len(space) else memoryview(bytearray(loc.stored_len))
 
 
 def _located(store: Store, record: FileRecord) -> Iterator[tuple[bytes, ChunkLocation]]:
@@ -120,6 +165,12 @@ def _read_stored(store: Store, cid: bytes, loc: ChunkLocation, buffer: memoryvie
             break  # short: the check that follows fails
         got += n
     return into[:got]
+
+
+def _pwritev_all(fd: int, parts: list[bytes | memoryview], offset: int) -> None:
+    written = os.pwritev(fd, parts, offset)
+    if written < sum(len(part) for part in parts):  # short: the rest plainly
+        _pwrite_all(fd, memoryview(b"".join(parts))[written:], offset + written)
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
