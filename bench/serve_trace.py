@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -52,8 +53,16 @@ def child(repo: Path, out: Path, mode: str, fsync: bool) -> None:
     from branchml.serve.app import ServeOptions, create_app
     from branchml.serve.split import Router
 
-    spans: dict[str, list[Any]] = {"request": [], "commit": [], "sync": [], "lag": []}
+    spans: dict[str, list[Any]] = {"request": [], "commit": [], "sync": [], "lag": [], "gc": [], "append": [], "write": []}
     commit_batch, commit_in_child, sync = branch.commit_batch, committer.Committer.commit, journal.Journal.sync
+    append_lines, write = journal.Journal.append_lines, journal.Journal._write
+    gc_started: list[float] = []
+
+    def gc_timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[:] = [time.perf_counter()]
+        elif gc_started:
+            spans["gc"].append((gc_started[0], time.perf_counter(), info["generation"]))
 
     def timed(commit: Any) -> Any:
         def timed_commit(*args: Any, **kwargs: Any) -> str:
@@ -71,6 +80,23 @@ def child(repo: Path, out: Path, mode: str, fsync: bool) -> None:
         finally:
             spans["sync"].append((start, time.perf_counter()))
 
+    def timed_append(self: journal.Journal, lines: list[str]) -> list[int]:
+        start = time.perf_counter()
+        try:
+            return append_lines(self, lines)
+        finally:
+            spans["append"].append((start, time.perf_counter()))
+
+    def timed_write(self: journal.Journal, data: bytes) -> None:
+        start = time.perf_counter()
+        try:
+            write(self, data)
+        finally:
+            spans["write"].append((start, time.perf_counter()))
+
+    journal.Journal._write = timed_write  # type: ignore[method-assign]
+    gc.callbacks.append(gc_timed)
+    journal.Journal.append_lines = timed_append  # type: ignore[method-assign]
     branch.commit_batch = timed(commit_batch)  # in the Logger's thread (the package before serving run 5)
     committer.Committer.commit = timed(commit_in_child)  # type: ignore[method-assign]  (in the committer process)
     journal.Journal.sync = timed_sync  # type: ignore[method-assign]
@@ -171,7 +197,20 @@ def analyse(samples: list[tuple[float, float]], spans: dict[str, list[Any]], sum
         "commit_ms": statistics.median([(e - s) * 1000 for s, e, _ in commits]) if commits else None,
         "commit_cpu_ms": statistics.median([c * 1000 for _, _, c in commits]) if commits else None,
     }
-    for kind in ("commit", "sync", "lag"):
+    gcs = [g for g in spans["gc"] if begin <= g[0] <= end]
+    result["gc_ms_max"] = max([(e - s) * 1000 for s, e, _ in gcs], default=0.0)
+    result["gc_counts"] = [sum(1 for g in gcs if g[2] == n) for n in range(3)]
+    result["gc_max_per_generation"] = [max([(e - s) * 1000 for s, e, g in gcs if g == n], default=0.0) for n in range(3)]
+    writes = [(e - s) * 1000 for s, e in spans["write"] if begin <= s <= end]
+    result["write_p99_ms"] = pct(writes, 0.99) if writes else None
+    result["writes_over_1ms"] = sum(1 for w in writes if w > 1.0)
+    appends = [(e - s) * 1000 for s, e in spans["append"] if begin <= s <= end]
+    result["append_p99_ms"] = pct(appends, 0.99) if appends else None
+    result["append_ms_max"] = max(appends, default=0.0)
+    result["appends_over_1ms"] = sum(1 for a in appends if a > 1.0)
+    for kind in ("commit", "sync", "lag", "gc", "append_slow"):
+        if kind == "append_slow":
+            spans[kind] = [a for a in spans["append"] if (a[1] - a[0]) > 0.001]
         result[f"{kind}_duty"] = duty(spans[kind], begin, end)
         result[f"slow_during_{kind}"] = sum(overlaps(s, spans[kind]) for s in slow) / len(slow)
     result["lag_events"] = len([s for s in spans["lag"] if begin <= s[0] <= end])
@@ -190,7 +229,11 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(f"  server p99 during a journal flush {ms('server_p99_during_sync_ms')}, outside {ms('server_p99_outside_sync_ms')}; "
           f"longest flush {r['sync_ms_max']:.1f} ms")
     print(f"  commits {r['commits']} (median {ms('commit_ms')} ms wall, {ms('commit_cpu_ms')} ms thread CPU)")
-    for kind in ("commit", "sync", "lag"):
+    print(f"  gc: {r['gc_counts']} collections per generation, longest {r['gc_ms_max']:.1f} ms; journal append "
+          f"p99 {ms('append_p99_ms')} ms, longest {r['append_ms_max']:.1f} ms, {r['appends_over_1ms']} over 1 ms")
+    print(f"  gc longest per generation {[round(g, 1) for g in r['gc_max_per_generation']]} ms; the write itself "
+          f"(lock held) p99 {ms('write_p99_ms')} ms, {r['writes_over_1ms']} over 1 ms")
+    for kind in ("commit", "sync", "lag", "gc", "append_slow"):
         print(f"  {kind:<6} running {r[f'{kind}_duty'] * 100:5.1f}% of the time; "
               f"{r[f'slow_during_{kind}'] * 100:5.1f}% of the slowest 1% overlapped one")
     print(f"  loop lag over 2 ms: {r['lag_events']} times, worst {r['lag_max_ms']:.1f} ms", flush=True)

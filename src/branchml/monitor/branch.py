@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from branchml.errors import BranchmlError, RefChanged
 from branchml.git import plumbing, porcelain
@@ -34,6 +35,24 @@ MAX_ATTEMPTS = 50
 TRAILER = "Monitor-Journal"
 
 
+class Dated(Protocol):
+    """What a batch needs of a record besides its JSON line: where its part file goes."""
+
+    @property
+    def tag(self) -> str: ...
+
+    @property
+    def date(self) -> str: ...
+
+
+class Row(NamedTuple):
+    """A journaled record as a running Logger keeps it until its batch commits: its tag and UTC date,
+    not the record (the features' objects would live for seconds and burden the collector)."""
+
+    tag: str
+    date: str
+
+
 @dataclass(frozen=True)
 class Batch:
     """Records `first`..`last` of one journal, in order, with their JSON lines when the writer kept them."""
@@ -41,8 +60,13 @@ class Batch:
     journal: str
     first: int
     last: int
-    records: Sequence[LogRecord]
-    lines: Sequence[str] = ()  # `LogRecord.to_json()` of each record; empty: serialised here
+    records: Sequence[Dated]  # a LogRecord or a Row each
+    lines: Sequence[str]  # `LogRecord.to_json()` of each record
+
+
+def records_batch(journal: str, first: int, records: Sequence[LogRecord]) -> Batch:
+    """The batch of `records`, journal seqs `first`.. on, serialised here."""
+    return Batch(journal, first, first + len(records) - 1, records, [record.to_json() for record in records])
 
 
 def commit_batch(cwd: Where, env: str, batch: Batch) -> str:
@@ -86,8 +110,7 @@ def _show_if_checked_out(cwd: Where, ref: str, commit: str, paths: list[str]) ->
 def batch_files(batch: Batch) -> dict[str, bytes]:
     """One part file per (tag, UTC date) of the batch, lines in journal order."""
     lines: dict[tuple[str, str], list[str]] = defaultdict(list)
-    texts = batch.lines or [record.to_json() for record in batch.records]
-    for record, text in zip(batch.records, texts, strict=True):
+    for record, text in zip(batch.records, batch.lines, strict=True):
         lines[(record.tag, record.date)].append(text)
     return {part_path(tag, date, batch.journal, batch.first): ("\n".join(rows) + "\n").encode()
             for (tag, date), rows in lines.items()}

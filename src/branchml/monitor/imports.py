@@ -17,7 +17,7 @@ from typing import Any
 
 from branchml.errors import BranchmlError
 from branchml.git.cmd import Where
-from branchml.monitor.branch import Batch, commit_batch
+from branchml.monitor.branch import commit_batch, records_batch
 from branchml.monitor.records import LogRecord
 
 BATCH = 10_000
@@ -43,7 +43,7 @@ def import_queries(cwd: Where, env: str, tag: str, path: Path) -> QueriesImporte
     if not records:
         raise BranchmlError(f"{path}: no records in it", hint="one JSON object per line with features and prediction")
     name = "import-" + uuid.uuid4().hex[:12]
-    commits = [commit_batch(cwd, env, Batch(name, start + 1, start + len(chunk), chunk))
+    commits = [commit_batch(cwd, env, records_batch(name, start + 1, chunk))
                for start in range(0, len(records), BATCH) for chunk in [records[start:start + BATCH]]]
     return QueriesImported(env, tag, len(records), commits)
 

@@ -13,9 +13,13 @@ after its write has finished), or (`fsync=False`, the server's default) the Logg
 the file in the background every `SYNC_EVERY` seconds, so no request ever waits for a disk flush and
 a power loss can cost at most the last second of acknowledged records (docs/monitor.md).
 
+Concurrent callers combine their writes (see Journal.append_lines): no lock is held while a write
+is in the kernel, so a write held up behind the flush, or a thread waiting for the GIL after it,
+does not line up every other request behind it.
+
 A write that fails (disk full, read-only, I/O error) is cut back off the file, so the journal stays
 a run of complete lines with contiguous sequence numbers, and raised as a BranchmlError: the
-server answers 500 and acknowledges nothing.
+server answers 500 and acknowledges nothing (nor the lines queued behind that write).
 """
 
 from __future__ import annotations
@@ -56,10 +60,15 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         _fsync_dir(folder)  # the file's name survives a crash too
-        self.lock = threading.Lock()  # held while writing; rotation takes it to retire the file
+        self._cond = threading.Condition()  # guards what follows; never held during a write or a flush
         self._sync_lock = threading.Lock()
         self.closed = False
-        self.seq = 0  # last seq written
+        self.seq = 0  # last seq handed out: written, or queued for the next write
+        self.written = 0  # last seq in the file
+        self._queued: list[bytes] = []  # numbered lines handed out, not yet taken by a write
+        self._writing = False  # one caller is writing the queued lines of every caller
+        self._epoch = 0  # failed writes so far; the lines queued in an epoch are written in order or lost together
+        self._lost: dict[int, tuple[int, BranchmlError]] = {}  # epoch -> (seq written before its failed write, the error)
         self._size = 0  # bytes written: where a failed write is cut back to
         self._synced = 0  # last seq known to be on disk
 
@@ -68,21 +77,66 @@ class Journal:
         return self.append_lines([record.to_json()])[-1]
 
     def append_lines(self, lines: list[str]) -> list[int]:
-        """Write records serialised by the caller (`LogRecord.to_json`, the rows of one request) in one
-        write (and with `fsync`, one shared flush); their seqs, in order. The caller keeps the text
-        for the batch commit, so a record is serialised once."""
-        with self.lock:
+        """Write records serialised by the caller (`LogRecord.to_json`, the rows of one request), and
+        with `fsync` wait for one shared flush; their seqs, in order. The caller keeps the text for
+        the batch commit, so a record is serialised once.
+
+        Callers combine their writes: a caller queues its numbered lines, and if no write is under
+        way it writes everything queued in one `write`; else it waits for the write under way and
+        the next one, which whoever comes first makes. A write that waits (the kernel's journal
+        behind a flush, a thread waiting for the GIL) thus holds up no queue of callers each taking
+        a lock in turn: the lines that came meanwhile go out together right after it."""
+        with self._cond:
             if self.closed:
                 raise JournalClosed(self.name)
-            first = self.seq + 1
-            self._write("".join(f"{first + n}\t{line}\n" for n, line in enumerate(lines)).encode())
+            first, epoch = self.seq + 1, self._epoch
+            self._queued.append("".join(f"{first + n}\t{line}\n" for n, line in enumerate(lines)).encode())
             self.seq = last = first + len(lines) - 1
+            while not self._written_through(epoch, last):
+                if self._writing:
+                    self._cond.wait()
+                else:
+                    self._write_queued()
         if self.fsync:
             self._sync_through(last)
         return list(range(first, last + 1))
 
+    def _written_through(self, epoch: int, last: int) -> bool:
+        """Whether the lines through `last`, queued in `epoch`, are in the file; raises if a failed write lost them."""
+        if epoch != self._epoch:
+            through, error = self._lost[epoch]
+            if last > through:
+                raise error
+            return True
+        return self.written >= last
+
+    def _write_queued(self) -> None:
+        """Write every queued line in one write (called with the condition held, released meanwhile).
+        If it fails, every line not yet written is lost together and its callers get the error: the
+        seqs of the next lines follow the last written one, so the file never has a gap."""
+        data, through = b"".join(self._queued), self.seq
+        self._queued.clear()
+        self._writing = True
+        error = None
+        self._cond.release()
+        try:
+            self._write(data)
+        except BranchmlError as exc:
+            error = exc
+        finally:
+            self._cond.acquire()
+            self._writing = False
+            self._cond.notify_all()
+        if error is None:
+            self.written = through
+        else:
+            self._lost[self._epoch] = (self.written, error)
+            self._epoch += 1
+            self.seq = self.written
+            self._queued.clear()
+
     def _write(self, data: bytes) -> None:
-        """Append `data` whole, or leave the file as it was and raise (called with the lock held)."""
+        """Append `data` whole, or leave the file as it was and raise (one caller writes at a time)."""
         done = 0
         try:
             while done < len(data):
@@ -93,15 +147,23 @@ class Journal:
             raise _write_error(self.path, exc) from exc
         self._size += done
 
+    def retire(self, committed: int) -> bool:
+        """Refuse further writes if every line handed out is committed (seq `committed`); whether it did."""
+        with self._cond:
+            if self.seq != committed:
+                return False  # a write slipped in
+            self.closed = True
+            return True
+
     def sync(self) -> None:
         """Flush every line written so far to the disk (the background flush)."""
-        self._sync_through(self.seq)
+        self._sync_through(self.written)
 
     def _sync_through(self, seq: int) -> None:
         with self._sync_lock:
             if self._synced >= seq:
                 return  # an fsync that started after our write already covered it
-            target = self.seq
+            target = self.written
             try:
                 os.fdatasync(self._fd)
             except OSError as exc:

@@ -49,7 +49,8 @@ class Logger:
         self.batch_seconds = batch_seconds
         self.recovered = recover(self.cwd, env, self.folder, batch_records)
         self._journal = journal.Journal(self.folder, fsync)
-        self._ready: dict[int, tuple[LogRecord, str]] = {}  # seq -> the record and its JSON line
+        # seq -> (tag, UTC date, JSON line): strings only, which the cyclic collector never scans
+        self._ready: dict[int, tuple[str, str, str]] = {}
         self._committed = 0  # seq of the current journal committed so far
         self._cond = threading.Condition()
         self._flush_asked = False
@@ -90,7 +91,7 @@ class Logger:
             except journal.JournalClosed:
                 continue  # rotated under us: the new journal is in place already
         with self._cond:
-            self._ready.update(zip(seqs, zip(records, lines)))
+            self._ready.update(zip(seqs, [(r.tag, r.date, line) for r, line in zip(records, lines)]))
             if len(self._ready) >= self.batch_records:
                 self._cond.notify_all()
 
@@ -98,7 +99,7 @@ class Logger:
         """Commit every record written so far; raises if committing fails."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            target = self._journal.seq
+            target = self._journal.written  # lines still being written may yet fail: they are not waited for
             self._flush_asked = True
             self._cond.notify_all()
             while self._committed < target and self.error is None:
@@ -121,7 +122,7 @@ class Logger:
                 self._stopping = True
                 self._cond.notify_all()
             self._thread.join()
-            self._journal.close(remove=self.error is None and self._committed == self._journal.seq)
+            self._journal.close(remove=self.error is None and self._committed == self._journal.written)
 
     def __enter__(self) -> Self:
         return self
@@ -177,7 +178,8 @@ class Logger:
         if not seqs:
             return None
         ready = [self._ready[s] for s in seqs]
-        return branch.Batch(self._journal.name, seqs[0], seqs[-1], [r for r, _ in ready], [line for _, line in ready])
+        return branch.Batch(self._journal.name, seqs[0], seqs[-1], [branch.Row(tag, date) for tag, date, _ in ready],
+                            [line for _, _, line in ready])
 
     def _commit(self, batch: branch.Batch) -> None:
         try:
@@ -233,12 +235,10 @@ class Logger:
         old = self._journal
         if old.seq < ROTATE_AFTER or self._ready:
             return
-        with old.lock:
-            if old.seq != self._committed:
-                return  # a write slipped in: rotate after the next batch
-            old.closed = True
-            self._journal = journal.Journal(self.folder, old.fsync)
-            self._committed = 0
+        if not old.retire(self._committed):
+            return  # a write slipped in: rotate after the next batch
+        self._journal = journal.Journal(self.folder, old.fsync)
+        self._committed = 0
         old.close(remove=True)
 
 
@@ -260,7 +260,7 @@ def recover(cwd: Path, env: str, folder: Path, batch_records: int = 1000) -> int
             todo = [e for e in journal.read_entries(path) if e.seq > done]
             for start in range(0, len(todo), batch_records):
                 chunk = todo[start:start + batch_records]
-                branch.commit_batch(cwd, env, branch.Batch(name, chunk[0].seq, chunk[-1].seq, [e.record for e in chunk]))
+                branch.commit_batch(cwd, env, branch.records_batch(name, chunk[0].seq, [e.record for e in chunk]))
             count += len(todo)
             path.unlink()
         finally:
