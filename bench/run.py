@@ -26,6 +26,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,13 @@ def compile_branchml() -> None:
     spec = importlib.util.find_spec("branchml")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         compileall.compile_dir(folder, quiet=1)
+
+
+def children_cpu() -> float:
+    """User+sys seconds of every command this bench ran and waited for, with all they waited for
+    (the filter process and the hooks under Git): comparable when the machine is loaded."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -291,8 +299,10 @@ def bench_switch(tool: Tool, size: int, small: int, r: dict) -> None:
     for i in range(8):
         random_file(repo / "data" / f"a{i}.bin", size // 8, 20 + i)
     tool.add_commit(repo, "b")
+    cpu = children_cpu()
     times = [tool.switch(repo, br) for br in ("main", "b", "main", "b")]
     r["switch_s"] = sum(times) / len(times)
+    r["switch_cpu_s"] = (children_cpu() - cpu) / len(times)
     if tool.name != "oxen":
         settle()
         r["status_after_switch_s"] = sh(["git", "status", "--porcelain"], repo, tool.env)
@@ -314,7 +324,9 @@ def bench_clone(tool: Tool, size: int, small: int, r: dict) -> None:
     tool.add_commit(src, "big")
     tool.push(src)
     copy = tool.root / f"{tool.name}-clone-copy"
+    cpu = children_cpu()
     r["clone_s"] = tool.clone(server, copy)
+    r["clone_cpu_s"] = children_cpu() - cpu
     change_one_percent(src / "data" / "big.bin", size, 31)
     tool.add_commit(src, "1pct")
     tool.push(src)

@@ -214,6 +214,10 @@ class Index:
         """One statement, its own transaction: a hint, lost harmlessly if a crash comes first."""
         self.db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?)", (oid, listing))
 
+    def forget_unlisted_verified(self) -> None:
+        """gc: drop the rows of file records it deleted (a row alone is harmless, but the table would grow)."""
+        self.db.execute("DELETE FROM verified WHERE oid NOT IN (SELECT oid FROM files)")
+
     def path_hint(self, path: str) -> bytes | None:
         row = self.db.execute("SELECT oid FROM path_hints WHERE path=?", (path,)).fetchone()
         return row[0] if row else None
