@@ -11,7 +11,7 @@ needs a server for that, so it has no clone/pull figures).
 Prints a table with each peer's time/bytes and the ratio branchml / peer, and writes
 bench/results-<date>.json. Times are wall-clock seconds of the whole git command (filter included).
 
-Each timed switch, `git status`, clone and pull starts from a quiescent disk: `sync` first, untimed,
+Each timed add, switch, `git status`, clone and pull starts from a quiescent disk: `sync` first, untimed,
 for every tool alike (what `hyperfine --prepare sync` does). Otherwise the write-back of one
 operation's files lands in the next timed one, and how much of it depends on how a tool renames
 its files, not on the operation measured (bench/RESULTS.md, run L). `--no-settle` times them back
@@ -26,6 +26,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ WORKLOADS = ("add", "switch", "clone", "small")
 DVC_VENV = Path(tempfile.gettempdir()) / "branchml-bench-dvc"
 OXEN_VENV = Path(tempfile.gettempdir()) / "branchml-bench-oxen"
 OXEN_DRIVER = Path(__file__).with_name("oxen_driver.py")
-SETTLE = True  # `sync` before each timed switch/status/clone/pull (--no-settle: back to back)
+SETTLE = True  # `sync` before each timed add/switch/status/clone/pull (--no-settle: back to back)
 
 
 def settle() -> None:
@@ -57,6 +58,13 @@ def compile_branchml() -> None:
     spec = importlib.util.find_spec("branchml")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         compileall.compile_dir(folder, quiet=1)
+
+
+def children_cpu() -> float:
+    """User+sys seconds of every command this bench ran and waited for, with all they waited for
+    (the filter process and the hooks under Git): comparable when the machine is loaded."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def sh(args: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -251,21 +259,26 @@ def bench_add(tool: Tool, size: int, small: int, r: dict) -> None:
     repo = tool.new_repo("big")
     random_file(repo / "data" / "big.bin", size, 1)
     base = tool.stored(repo)
+    settle()  # the 1 GiB just written is not flushed during the timed add
     r["add_commit_s"] = tool.add_commit(repo, "big")
     os.utime(repo / "data" / "big.bin")
+    settle()
     r["readd_touch_s"] = tool.readd(repo)
     # 2. 1% of the bytes changed in the middle
     change_one_percent(repo / "data" / "big.bin", size, 2)
     before = tool.stored(repo)
+    settle()
     r["binary_1pct_s"] = tool.add_commit(repo, "1pct")
     r["binary_1pct_growth"] = (tool.stored(repo) - before) / size
     r["big_stored_ratio"] = (before - base) / size
     # 3. CSV then 1% rows appended
     repo = tool.new_repo("csv")
     csv_file(repo / "data" / "t.csv", size, 3)
+    settle()
     r["csv_add_commit_s"] = tool.add_commit(repo, "csv")
     before = tool.stored(repo)
     csv_file(repo / "data" / "t.csv", size // 100, 10**9, mode="ab")
+    settle()
     r["csv_append_s"] = tool.add_commit(repo, "append")
     r["csv_append_growth"] = (tool.stored(repo) - before) / size
 
@@ -286,8 +299,10 @@ def bench_switch(tool: Tool, size: int, small: int, r: dict) -> None:
     for i in range(8):
         random_file(repo / "data" / f"a{i}.bin", size // 8, 20 + i)
     tool.add_commit(repo, "b")
+    cpu = children_cpu()
     times = [tool.switch(repo, br) for br in ("main", "b", "main", "b")]
     r["switch_s"] = sum(times) / len(times)
+    r["switch_cpu_s"] = (children_cpu() - cpu) / len(times)
     if tool.name != "oxen":
         settle()
         r["status_after_switch_s"] = sh(["git", "status", "--porcelain"], repo, tool.env)
@@ -309,7 +324,9 @@ def bench_clone(tool: Tool, size: int, small: int, r: dict) -> None:
     tool.add_commit(src, "big")
     tool.push(src)
     copy = tool.root / f"{tool.name}-clone-copy"
+    cpu = children_cpu()
     r["clone_s"] = tool.clone(server, copy)
+    r["clone_cpu_s"] = children_cpu() - cpu
     change_one_percent(src / "data" / "big.bin", size, 31)
     tool.add_commit(src, "1pct")
     tool.push(src)
@@ -376,7 +393,7 @@ def main() -> None:
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="of " + ",".join(WORKLOADS))
     ap.add_argument("--no-settle", action="store_true",
-                    help="time switch/status/clone/pull back to back, without a `sync` before each")
+                    help="time add/switch/status/clone/pull back to back, without a `sync` before each")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / f"results-{dt.date.today()}.json")
     args = ap.parse_args()
     global SETTLE
@@ -419,7 +436,7 @@ def report(results: dict, tools: list[str]) -> None:
     keys = list(dict.fromkeys(k for t in tools for k in results.get(t, {}) if not k.startswith("peak")))
     peers = [t for t in tools if t != "branchml"]
     header = f"{'measure':22}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{'bml/' + p:>12}" for p in peers)
-    print("switch, status, clone, pull timed " + ("each after a `sync`" if SETTLE else "back to back (--no-settle)"))
+    print("add, switch, status, clone, pull timed " + ("each after a `sync`" if SETTLE else "back to back (--no-settle)"))
     print(header)
     for key in keys:
         row = f"{key:22}" + "".join(f"{results[t].get(key, float('nan')):12.3f}" for t in tools)

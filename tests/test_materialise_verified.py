@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from branchml.store.verified import listing_digest
-from conftest import git
+from conftest import bml, git
 from materialise_helpers import two_branches
 from remote_support import digests
 
@@ -135,3 +135,16 @@ def test_a_pack_cut_short_inside_a_run_of_chunks_fails_only_its_file(lowered, ah
     assert b"data/z.bin" in proc.stderr and b"data/a.bin" not in proc.stderr
     assert digests(lowered, ("data",))["data/a.bin"] == expected["main"]["data/a.bin"]
     assert git(lowered, "show", "main:data/z.bin") == (lowered / "data" / "z.bin").read_text()
+
+
+def test_gc_drops_the_rows_of_the_records_it_deletes_and_keeps_the_others(lowered):
+    two_branches(lowered, {"a.bin": 300_000})
+    db = _db(lowered)
+    kept, dropped = _oid(lowered, "main:data/a.bin"), _oid(lowered, "b:data/a.bin")
+    git(lowered, "switch", "-q", "main")
+    git(lowered, "branch", "-D", "b")
+    git(lowered, "reflog", "expire", "--expire=now", "--all")
+    bml(lowered, "gc")
+    assert db.execute("SELECT count(*) FROM files WHERE oid=?", (dropped,)).fetchone()[0] == 0
+    assert _entry(db, dropped) is None
+    assert _entry(db, kept) == _listing(db, kept)

@@ -98,6 +98,7 @@ def sweep(store: Store, gc_mark: GcMark, live_oids: set[bytes], *, dry_run: bool
         for name in sorted(plan.garbage_packs):
             _rewrite_pack(store, name, plan, report)
         store.index.forget_reused(gc_mark.reused_seq)
+        store.index.forget_unlisted_verified()
     return report
 
 

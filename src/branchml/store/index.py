@@ -211,8 +211,16 @@ class Index:
         return bytes(row[0]) if row else None
 
     def remember_verified(self, oid: bytes, listing: bytes) -> None:
-        """One statement, its own transaction: a hint, lost harmlessly if a crash comes first."""
-        self.db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?)", (oid, listing))
+        """One statement, its own transaction: a hint, lost harmlessly if a crash comes first. Never
+        fails the write that checked it: a read-only store, a full disk or a busy index keep no row."""
+        try:
+            self.db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?)", (oid, listing))
+        except sqlite3.Error:
+            pass
+
+    def forget_unlisted_verified(self) -> None:
+        """gc: drop the rows of file records it deleted (a row alone is harmless, but the table would grow)."""
+        self.db.execute("DELETE FROM verified WHERE oid NOT IN (SELECT oid FROM files)")
 
     def path_hint(self, path: str) -> bytes | None:
         row = self.db.execute("SELECT oid FROM path_hints WHERE path=?", (path,)).fetchone()

@@ -1,15 +1,17 @@
 """Writing a stored file to disk: every chunk read once, verified, written and hashed while hot.
 
-A file is written front to back by one thread: each chunk's stored bytes are read (`preadv` into a
-buffer the thread reuses), verified against the chunk's BLAKE3 id (decompressed first where stored
-compressed), and only then written at their offset (`pwrite`); the very bytes written go on into the
-whole-file hash. Every byte is read once, and all four steps work on a chunk (~80 KiB) still in the
-CPU cache: batches of megabytes spread over threads, or a kernel copy with a read-back for the
-whole-file hash, cost 20-80% more CPU (bench/RESULTS.md, run G). Callers write several files
-at once for parallelism (`checkout`); reading, zstd, BLAKE3 and the write release the GIL.
+A file is written front to back by one thread, a run of neighbouring chunks at a time (records
+that follow each other in one pack, up to RUN_BYTES): their stored bytes are read with one `preadv`
+into a buffer the thread reuses, each is verified against its BLAKE3 id (decompressed first where
+stored compressed), and only then are they written at their offset with one `pwritev`; the very
+bytes written go on into the whole-file hash. Every byte is read once, and all steps work on a
+run still in the core's L2 cache: batches of megabytes spread over threads, or a kernel copy with
+a read-back for the whole-file hash, cost 20-80% more CPU (bench/RESULTS.md, run G); a run of up to
+512 KiB instead of one chunk at a time saves a quarter (run L). Callers write several files at once
+for parallelism (`checkout`); reading, zstd, BLAKE3 and the write release the GIL.
 
 The caller renames the file into place only after the whole-file hash matched the oid, so a failure
-at any point leaves no file with wrong content. Memory is one chunk buffer per file being written,
+at any point leaves no file with wrong content. Memory is one run's buffer per file being written,
 whatever the file size.
 
 The whole-file hash is computed once per record: a record whose listing (size, chunk ids and
