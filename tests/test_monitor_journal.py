@@ -1,5 +1,6 @@
 """The journal's combined writes: callers that come while a write is under way go out together in the
-next write, in seq order, and a write that fails loses exactly the lines not yet written.
+next write, in seq order, and a write that fails loses exactly the lines not yet written; a Logger
+written by many threads at once, its journal replaced as it goes, commits every record once.
 
 Real threads on a real file; the failure is a real full disk (a small tmpfs mounted in a private
 mount namespace by `unshare`). The only instrument is a Journal whose writes wait for the test's
@@ -9,18 +10,24 @@ signal before they start, so callers surely queue behind one.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from branchml.monitor import Logger
+from branchml.monitor import logger as logger_module
 from branchml.monitor.journal import Journal, read_entries
+from branchml.monitor.query import tag_logs
 from branchml.monitor.records import LogRecord
-from conftest import SRC
+from branchml.repo import Repo
+from conftest import SRC, git
 
 
 class HeldJournal(Journal):
@@ -166,3 +173,30 @@ def test_a_full_disk_loses_the_lines_of_the_failed_write_and_those_queued_behind
     assert outcome["file"] == [["a", 1], ["e", 2]]  # b's part-written line was cut back off the file
     for name in "bcd":  # b's write failed; c and d were queued behind it: lost with it, each told so
         assert "no space left" in outcome[name] and str(folder) in outcome[name], outcome
+
+
+def test_a_logger_written_by_many_threads_rotates_its_journal_and_commits_every_record_once(repo, monkeypatch):
+    monkeypatch.setattr(logger_module, "ROTATE_AFTER", 50)  # lines; 100,000 in a server
+    names: list[str] = []
+
+    def writer(k: int, phase: str) -> None:
+        for i in range(40):
+            rows = [LogRecord(tag="t-1", features={"x": i}, prediction=0, request_id=f"{phase}-{k}-{i}-{r}") for r in range(1 + i % 2)]
+            log.write_all(rows)
+            names.extend(r.request_id for r in rows)
+
+    with Logger(env="rot", repo=repo, batch_records=20, batch_seconds=0.05, fsync=False) as log:
+        for phase in ("a", "b", "c"):
+            threads = [threading.Thread(target=writer, args=(k, phase)) for k in range(4)]
+            for thread in threads:
+                thread.start()
+            log.flush(timeout=60)  # commits while the writers go on: a rotation may come between their writes
+            for thread in threads:
+                thread.join()
+            log.flush(timeout=60)  # nothing written meanwhile: the journal, past 50 lines, is replaced here
+            # (a flush that read the old journal's seq waited forever for the new one to reach it)
+    [found] = tag_logs(repo, "t-1", ["rot"])
+    assert Counter(r.request_id for r in found.records) == Counter(names)  # every record, once
+    journals = set(re.findall(r"Monitor-Journal: (\w+) ", git(repo, "log", "--format=%B", "monitor/rot")))
+    assert len(journals) >= 3  # one journal per phase at least: rotated, and nothing lost across it
+    assert not list((Repo.find(repo).store_dir / "monitor" / "rot").glob("*.journal"))

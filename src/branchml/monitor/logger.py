@@ -78,10 +78,15 @@ class Logger:
         self.write_all([record])
 
     def write_all(self, records: list[LogRecord]) -> None:
-        """Journal several records with one write and one flush (the rows of one request)."""
-        with self._cond:
-            if self._stopping:
-                raise BranchmlError("this Logger is closed", hint="create a new Logger")
+        """Journal several records with one write and one flush (the rows of one request).
+
+        The answer path takes the condition only to wake the batch thread when a batch is full: a
+        lock every request takes lines requests up behind whichever holder waits for the GIL. A
+        plain read of `_stopping` does what the lock did (a write racing close() is journaled; its
+        journal is then kept for the next Logger), and `dict.update` with int keys is one step
+        under the GIL, while the batch thread only reads and removes seqs it has seen."""
+        if self._stopping:
+            raise BranchmlError("this Logger is closed", hint="create a new Logger")
         lines = [record.to_json() for record in records]  # once: the journal and the batch commit share it
         while True:
             current = self._journal
@@ -90,19 +95,22 @@ class Logger:
                 break
             except journal.JournalClosed:
                 continue  # rotated under us: the new journal is in place already
-        with self._cond:
-            self._ready.update(zip(seqs, [(r.tag, r.date, line) for r, line in zip(records, lines)]))
-            if len(self._ready) >= self.batch_records:
+        self._ready.update(zip(seqs, [(r.tag, r.date, line) for r, line in zip(records, lines)]))
+        if len(self._ready) >= self.batch_records:
+            with self._cond:
                 self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         """Commit every record written so far; raises if committing fails."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            target = self._journal.written  # lines still being written may yet fail: they are not waited for
+            current = self._journal
+            target = current.written  # lines still being written may yet fail: they are not waited for
             self._flush_asked = True
             self._cond.notify_all()
-            while self._committed < target and self.error is None:
+            # a journal is replaced only once all of it is committed, and `_committed` then counts the
+            # new one from 0: comparing it with the old journal's seq would wait forever
+            while self._journal is current and self._committed < target and self.error is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise BranchmlError(f"log records not committed onto monitor/{self.env} within {timeout} s",
