@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "init": "branchml.cli.setup_cmds:init",
     "install": "branchml.cli.setup_cmds:install",
     "track": "branchml.cli.setup_cmds:track",
+    "add": "branchml.cli.setup_cmds:add",
     "untrack": "branchml.cli.setup_cmds:untrack",
     "ls-files": "branchml.cli.store_cmds:ls_files",
     "stats": "branchml.cli.store_cmds:stats",
