@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import signal
 import threading
@@ -14,6 +16,9 @@ import httpx
 import pytest
 
 from branchml.errors import ExitCode
+from branchml.repo import Repo
+from branchml.serve.app import ServeOptions, create_app
+from branchml.serve.split import Router
 from conftest import bml, git
 from serve_helpers import Server, committers, logged, split, state, trained_repo
 
@@ -216,3 +221,18 @@ def test_sigkill_mid_load_loses_no_acknowledged_record(tagged):
     after = Counter(r["request_id"] for r in logged(tagged, "m-1", "crash"))
     assert set(acked) <= set(after)
     assert max(after.values()) == 1  # none twice
+
+
+def test_the_heap_the_loaded_tags_make_is_frozen_before_the_first_request(tagged):
+    # the app in this process: the collector's state is not visible over HTTP
+    app = create_app(Repo.find(tagged), Router("m-1", (), ()), ServeOptions(log=False))
+    before = gc.get_freeze_count()
+
+    async def started() -> int:
+        async with app.router.lifespan_context(app):  # what uvicorn runs before it accepts a connection
+            return gc.get_freeze_count()
+
+    try:
+        assert asyncio.run(started()) > before  # full collections skip the models' objects while serving
+    finally:
+        gc.unfreeze()
