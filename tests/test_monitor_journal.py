@@ -1,6 +1,7 @@
 """The journal's combined writes: callers that come while a write is under way go out together in the
 next write, in seq order, and a write that fails loses exactly the lines not yet written; a Logger
-written by many threads at once, its journal replaced as it goes, commits every record once.
+written by many threads at once, its journal replaced as it goes, commits every record once, and
+one whose committer falls behind keeps a bounded number of lines in memory.
 
 Real threads on a real file; the failure is a real full disk (a small tmpfs mounted in a private
 mount namespace by `unshare`). The only instrument is a Journal whose writes wait for the test's
@@ -10,8 +11,10 @@ signal before they start, so callers surely queue behind one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +31,7 @@ from branchml.monitor.query import tag_logs
 from branchml.monitor.records import LogRecord
 from branchml.repo import Repo
 from conftest import SRC, git
+from serve_helpers import committers
 
 
 class HeldJournal(Journal):
@@ -200,3 +204,32 @@ def test_a_logger_written_by_many_threads_rotates_its_journal_and_commits_every_
     journals = set(re.findall(r"Monitor-Journal: (\w+) ", git(repo, "log", "--format=%B", "monitor/rot")))
     assert len(journals) >= 3  # one journal per phase at least: rotated, and nothing lost across it
     assert not list((Repo.find(repo).store_dir / "monitor" / "rot").glob("*.journal"))
+
+
+def test_records_past_the_held_lines_are_read_back_from_the_journal_when_the_committer_catches_up(repo):
+    """A committer starved of CPU (a stopped one stands in) lets records pile up: past `hold_lines`
+    their lines stay only in the journal, and the batches read them back from there."""
+    log = Logger(env="held", tag="t-1", repo=repo, batch_records=20, batch_seconds=0.05, commit_in="process", hold_lines=30)
+    child = None
+    try:
+        deadline = time.monotonic() + 30
+        while not committers(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [child] = committers(os.getpid())
+        os.kill(child, signal.SIGSTOP)
+        sent = {}
+        for i in range(100):
+            rows = [LogRecord(tag="t-1", features={"x": i, "r": r, "name": "é"}, prediction=i % 3, request_id=f"h{i}-{r}")
+                    for r in range(1 + i % 2)]
+            log.write_all(rows)
+            sent.update({row.request_id: row.features for row in rows})
+        held = [line for _, _, line in log._ready.values() if line is not None]
+        assert len(log._ready) >= len(sent) - 20 and len(held) <= 31  # the rest is in the journal only
+        os.kill(child, signal.SIGCONT)
+        log.flush(timeout=60)
+    finally:
+        if child is not None:
+            os.kill(child, signal.SIGCONT)
+        log.close()
+    [found] = tag_logs(repo, "t-1", ["held"])
+    assert {r.request_id: r.features for r in found.records} == sent and len(found.records) == len(sent)

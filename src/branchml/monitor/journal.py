@@ -202,6 +202,21 @@ def read_entries(path: Path) -> list[Entry]:
     return entries
 
 
+def read_lines(path: Path, offset: int, first: int, count: int) -> list[str]:
+    """The JSON texts of lines `first` .. `first + count - 1` of a live journal whose line `first`
+    starts at byte `offset` (a Logger reads back the lines it did not keep in memory)."""
+    texts = []
+    with path.open("rb") as f:
+        f.seek(offset)
+        for seq in range(first, first + count):
+            number, sep, body = f.readline().partition(b"\t")
+            if not sep or number != str(seq).encode() or not body.endswith(b"\n"):
+                raise BranchmlError(f"{path}: line {seq} is not at byte {offset} and after",
+                                    hint="the records stay journaled; restart the writer to commit them from the journal")
+            texts.append(body[:-1].decode())
+    return texts
+
+
 def orphans(folder: Path) -> list[tuple[Path, int]]:
     """Journals no live writer holds, each with an fd that holds its lock for the caller."""
     found = []

@@ -32,6 +32,7 @@ from branchml.monitor.records import LogRecord, check_env
 from branchml.repo import Repo
 
 ROTATE_AFTER = 100_000  # journal lines; a fully committed journal this long is replaced by a new one
+HOLD_LINES = 50_000  # records awaiting their batch whose JSON line is kept in memory; the rest is read back from the journal
 
 
 class Logger:
@@ -39,7 +40,7 @@ class Logger:
 
     def __init__(self, env: str = "dev", tag: str | None = None, *, repo: str | os.PathLike[str] | None = None,
                  batch_records: int = 1000, batch_seconds: float = 5.0, fsync: bool = True,
-                 commit_in: Literal["thread", "process"] = "thread") -> None:
+                 commit_in: Literal["thread", "process"] = "thread", hold_lines: int = HOLD_LINES) -> None:
         found = Repo.find(repo)
         self.cwd = found.cwd
         self.env = check_env(env)
@@ -47,11 +48,16 @@ class Logger:
         self.folder = found.store_dir / "monitor" / env
         self.batch_records = batch_records
         self.batch_seconds = batch_seconds
+        self.hold_lines = hold_lines
         self.recovered = recover(self.cwd, env, self.folder, batch_records)
         self._journal = journal.Journal(self.folder, fsync)
-        # seq -> (tag, UTC date, JSON line): strings only, which the cyclic collector never scans
-        self._ready: dict[int, tuple[str, str, str]] = {}
+        # seq -> (tag, UTC date, JSON line): strings only, which the cyclic collector never scans. A
+        # committer that falls behind (a saturated machine starves it) would make this grow without
+        # bound: past `hold_lines` records the line is not kept (None), and its batch reads it back
+        # from the journal, where it is already.
+        self._ready: dict[int, tuple[str, str, str | None]] = {}
         self._committed = 0  # seq of the current journal committed so far
+        self._read_at = 0  # byte offset of line `_committed + 1` in the current journal
         self._cond = threading.Condition()
         self._flush_asked = False
         self._stopping = False
@@ -95,7 +101,8 @@ class Logger:
                 break
             except journal.JournalClosed:
                 continue  # rotated under us: the new journal is in place already
-        self._ready.update(zip(seqs, [(r.tag, r.date, line) for r, line in zip(records, lines)]))
+        keep = len(self._ready) < self.hold_lines
+        self._ready.update(zip(seqs, [(r.tag, r.date, line if keep else None) for r, line in zip(records, lines)]))
         if len(self._ready) >= self.batch_records:
             with self._cond:
                 self._cond.notify_all()
@@ -186,8 +193,11 @@ class Logger:
         if not seqs:
             return None
         ready = [self._ready[s] for s in seqs]
-        return branch.Batch(self._journal.name, seqs[0], seqs[-1], [branch.Row(tag, date) for tag, date, _ in ready],
-                            [line for _, _, line in ready])
+        lines = [line for _, _, line in ready]
+        texts = [t for t in lines if t is not None]
+        if len(texts) < len(lines):  # some were not kept: the whole batch comes from the journal
+            texts = journal.read_lines(self._journal.path, self._read_at, seqs[0], len(seqs))
+        return branch.Batch(self._journal.name, seqs[0], seqs[-1], [branch.Row(tag, date) for tag, date, _ in ready], texts)
 
     def _commit(self, batch: branch.Batch) -> None:
         try:
@@ -203,6 +213,7 @@ class Logger:
             for seq in range(batch.first, batch.last + 1):
                 del self._ready[seq]
             self._committed = batch.last
+            self._read_at += sum(len(f"{seq}\t{line}\n".encode()) for seq, line in enumerate(batch.lines, batch.first))
             self.error = None
             self.commits += 1
             self._maybe_rotate()
@@ -247,6 +258,7 @@ class Logger:
             return  # a write slipped in: rotate after the next batch
         self._journal = journal.Journal(self.folder, old.fsync)
         self._committed = 0
+        self._read_at = 0
         old.close(remove=True)
 
 
