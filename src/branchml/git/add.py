@@ -40,6 +40,7 @@ MODIFIED = ("M",)  # diff-files statuses of a file whose content may have change
 # Waiting for the next second before writing the index costs less than that re-read when the racy
 # files are large: Git's pipe drains about this fast here (docs/add.md).
 PIPE_BYTES_PER_S = 1 << 30
+NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _mode(st: os.stat_result, index_mode: str | None, file_mode: bool) -> str:
 def _stage(root: Path, store: Store, staged: list[Staged], result: AddResult) -> None:
     blobs = _write_pointers(root, store, staged)
     plumbing.restage(root, [plumbing.TreeEntry(s.mode, "blob", b, s.path) for s, b in zip(staged, blobs)])
-    result.waited_s = _wait_out_racy_second(staged)
+    result.waited_s = _wait_out_racy_second(staged, store.root / "tmp" / f"add-clock-{os.getpid()}")
     files = {s.path: indexstat.NewStat(b, s.stat) for s, b in zip(staged, blobs) if _unchanged(root, s)}
     indexstat.record_stat_data(plumbing.index_file(root), files)  # paths left out: Git checks them
     result.cleaned = [s.path for s in staged]
@@ -185,16 +186,27 @@ def _write_pointers(root: Path, store: Store, staged: list[Staged]) -> list[str]
         return plumbing.hash_object_paths(root, files)
 
 
-def _wait_out_racy_second(staged: list[Staged]) -> float:
-    """Sleep into the second after the newest mtime when that is cheaper than Git re-reading the
-    racy files; the index written next is then stamped later than every file, so none is racy."""
+def _wait_out_racy_second(staged: list[Staged], probe: Path) -> float:
+    """Wait into the second after the newest mtime when that is cheaper than Git re-reading the
+    racy files; the index written next is then stamped later than every file, so none is racy.
+    Files are stamped from the kernel's coarse clock, a tick behind `time.time()`: a probe file in
+    the store's tmp/ shows when the file system's stamps have passed the second."""
     newest = max(s.stat.st_mtime_ns for s in staged)
-    wait = ((newest // 1_000_000_000 + 1) * 1_000_000_000 - now_ns()) / 1e9
-    racy_bytes = sum(s.stat.st_size for s in staged if s.stat.st_mtime_ns // 1_000_000_000 == newest // 1_000_000_000)
-    if wait <= 0 or wait > racy_bytes / PIPE_BYTES_PER_S:
+    boundary = (newest // NS + 1) * NS
+    racy_bytes = sum(s.stat.st_size for s in staged if s.stat.st_mtime_ns // NS == newest // NS)
+    if (boundary - now_ns()) / NS > racy_bytes / PIPE_BYTES_PER_S:
         return 0.0
-    time.sleep(wait + 0.002)  # past the coarse clock's tick too
-    return wait
+    start = time.monotonic()
+    time.sleep(max(0, boundary - now_ns()) / NS)
+    try:
+        for _ in range(500):
+            probe.write_bytes(b"")
+            if probe.stat().st_mtime_ns >= boundary:
+                break
+            time.sleep(0.001)
+    finally:
+        probe.unlink(missing_ok=True)
+    return time.monotonic() - start
 
 
 def _unchanged(root: Path, s: Staged) -> bool:
