@@ -41,6 +41,7 @@ WORKLOADS = ("add", "switch", "clone", "small")
 DVC_VENV = Path(tempfile.gettempdir()) / "branchml-bench-dvc"
 OXEN_VENV = Path(tempfile.gettempdir()) / "branchml-bench-oxen"
 OXEN_DRIVER = Path(__file__).with_name("oxen_driver.py")
+DIRECT_PREFIX = "badd_"  # branchml's add workload staged with `branchml add` (compared with the peers' plain keys)
 SETTLE = True  # `sync` before each timed add/switch/status/clone/pull (--no-settle: back to back)
 
 
@@ -115,14 +116,22 @@ def du(path: Path) -> int:
 
 
 class Tool:
-    def __init__(self, name: str, root: Path, env: dict, dvc: str | None = None, oxen: str | None = None) -> None:
+    def __init__(self, name: str, root: Path, env: dict, dvc: str | None = None, oxen: str | None = None,
+                 direct: bool = False) -> None:
         self.name, self.root, self.env, self.dvc, self.oxen = name, root, env, dvc, oxen
+        self.direct = direct  # branchml only: `branchml add` instead of `git add -A` (DIRECT_PREFIX keys)
+
+    def stage(self, repo: Path) -> float:
+        """`git add -A`, or for the direct variant `branchml add` (the tracked files read outside Git's pipe)."""
+        if self.direct:
+            return sh([sys.executable, "-m", "branchml", "add"], repo, self.env)
+        return sh(["git", "add", "-A"], repo, self.env)
 
     def oxen_step(self, repo: Path, *args: str) -> float:
         return sh([str(self.oxen), str(OXEN_DRIVER), *args], repo, self.env)
 
     def new_repo(self, label: str) -> Path:
-        path = self.root / f"{self.name}-{label}"
+        path = self.root / f"{self.name}-{'badd-' * self.direct}{label}"
         path.mkdir(parents=True)
         if self.name == "oxen":
             self.oxen_step(path, "init")
@@ -160,14 +169,14 @@ class Tool:
         if self.name == "oxen":
             return self.oxen_step(repo, "commit", msg)
         spent = sh([self.dvc, "add", "-q", "data"], repo, self.env) if self.name == "dvc" else 0.0
-        return spent + sh(["git", "add", "-A"], repo, self.env) + sh(["git", "commit", "-qm", msg], repo, self.env)
+        return spent + self.stage(repo) + sh(["git", "commit", "-qm", msg], repo, self.env)
 
     def readd(self, repo: Path) -> float:
         if self.name == "oxen":
             return self.oxen_step(repo, "add")
         if self.name == "dvc":
             return sh([self.dvc, "add", "-q", "data"], repo, self.env)
-        return sh(["git", "add", "-A"], repo, self.env)
+        return self.stage(repo)
 
     def push(self, repo: Path) -> float:
         spent = sh(["git", "push", "-q", "origin", "main"], repo, self.env)  # branchml/LFS upload in pre-push
@@ -250,6 +259,11 @@ def bench_tool(tool: Tool, mb: int, small: int, results: dict, workloads: list[s
             continue  # Oxen clones from a server only; plain Git has no separate blob transfer
         print(f"   {name}", file=sys.stderr, flush=True)
         WORKLOAD[name](tool, mb << 20, small, r)
+        if name == "add" and tool.name == "branchml":  # both ways to stage: `git add -A` above, `branchml add` here
+            print("   add (branchml add)", file=sys.stderr, flush=True)
+            direct: dict = {}
+            bench_add(Tool(tool.name, tool.root, tool.env, direct=True), mb << 20, small, direct)
+            r.update({DIRECT_PREFIX + key: value for key, value in direct.items()})
     for path in tool.root.glob(f"{tool.name}-*"):
         shutil.rmtree(path, ignore_errors=True)
 
@@ -435,13 +449,13 @@ def main() -> None:
 def report(results: dict, tools: list[str]) -> None:
     keys = list(dict.fromkeys(k for t in tools for k in results.get(t, {}) if not k.startswith("peak")))
     peers = [t for t in tools if t != "branchml"]
-    header = f"{'measure':22}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{'bml/' + p:>12}" for p in peers)
+    header = f"{'measure':26}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{'bml/' + p:>12}" for p in peers)
     print("add, switch, status, clone, pull timed " + ("each after a `sync`" if SETTLE else "back to back (--no-settle)"))
     print(header)
     for key in keys:
-        row = f"{key:22}" + "".join(f"{results[t].get(key, float('nan')):12.3f}" for t in tools)
+        row = f"{key:26}" + "".join(f"{results[t].get(key, float('nan')):12.3f}" for t in tools)
         for p in peers:
-            peer = results[p].get(key)
+            peer = results[p].get(key.removeprefix(DIRECT_PREFIX))
             mine = results.get("branchml", {}).get(key)
             row += f"{(mine / peer) if peer and mine is not None else float('nan'):12.2f}"
         print(row)
