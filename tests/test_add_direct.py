@@ -192,3 +192,12 @@ def test_an_add_within_the_files_second_leaves_no_racy_entry_when_waiting_pays(
     _, trace = traced(tracked, "commit", "-qm", "changed")
     assert not filter_started(trace), trace
     assert not list((tracked / ".git" / "branchml" / "tmp").glob("add-*"))  # the probe and the pointers' files are gone
+
+
+def test_pathspecs_are_relative_to_the_folder_branchml_add_runs_in(tracked: Path):
+    a_mixed_change(tracked)
+    twin = twin_of(tracked)
+    git(twin / "data", "add", "-A", "--", ".")
+    bml(tracked / "data", "add", ".")
+    assert git(tracked, "ls-files", "-s") == git(twin, "ls-files", "-s")
+    assert git(tracked, "status", "--porcelain") == git(twin, "status", "--porcelain")
