@@ -201,3 +201,19 @@ def test_pathspecs_are_relative_to_the_folder_branchml_add_runs_in(tracked: Path
     bml(tracked / "data", "add", ".")
     assert git(tracked, "ls-files", "-s") == git(twin, "ls-files", "-s")
     assert git(tracked, "status", "--porcelain") == git(twin, "status", "--porcelain")
+
+
+@pytest.mark.parametrize("spec", ["data/nothere.bin", "ignored.bin"])
+def test_a_pathspec_that_matches_nothing_to_add_fails_and_stages_nothing_as_git_add_does(tracked: Path, spec: str):
+    """A mistyped path, or an ignored file named, is an error for `git add` (exit 1 or 128): `branchml
+    add` must not exit 0 either. It refuses before staging anything (git add stages the rest of a list
+    with an ignored name in it; stopping first is the stricter of the two)."""
+    (tracked / ".gitignore").write_text("ignored.bin\n")
+    (tracked / "ignored.bin").write_bytes(b"x")
+    write(tracked / "data" / "new.bin", MB, 3)
+    before = git(tracked, "ls-files", "-s")
+    assert run(["git", "add", "-A", "--", "data/new.bin", spec], twin_of(tracked), check=False).returncode != 0
+    failed = bml(tracked, "add", "data/new.bin", spec, check=False)
+    assert failed.returncode != 0
+    assert f"pathspec '{spec}' matches no file to add" in failed.stderr.decode()
+    assert git(tracked, "ls-files", "-s") == before

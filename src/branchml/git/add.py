@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from branchml.errors import GitCommandError
 from branchml.git import cmd, indexstat, plumbing
 from branchml.git.filter import IN_MEMORY, answered_as_is, store_stream
 from branchml.git.statcache import FileStat, now_ns
@@ -41,6 +42,10 @@ MODIFIED = ("M",)  # diff-files statuses of a file whose content may have change
 # files are large: Git's pipe drains about this fast here (docs/add.md).
 PIPE_BYTES_PER_S = 1 << 30
 NS = 1_000_000_000
+
+
+class PathspecUnmatched(GitCommandError):
+    """A pathspec given to `branchml add` matches nothing it could stage (`git add` refuses it too)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class AddResult:
 
 def add(root: Path, store: Store, pathspecs: Sequence[str], cwd: Path, inline_below: int) -> AddResult:
     """Stage `pathspecs` (relative to `cwd`, like Git's) as `git add -A -- pathspecs` would."""
+    if missing := plumbing.unmatched_pathspecs(cwd, pathspecs):
+        raise PathspecUnmatched(f"pathspec {', '.join(repr(m) for m in missing)} matches no file to add "
+                                "(none in the index or the work tree, or only ignored ones)",
+                                hint="check the path; `git add -f PATH` adds an ignored file")
     result = AddResult()
     ours, result.by_git = _split(root, pathspecs or ["."], cwd)
     staged = _clean_all(root, store, ours, inline_below, result) if ours else []

@@ -480,6 +480,16 @@ def untracked_files(cwd: Where, pathspecs: Sequence[str]) -> list[str]:
     return [os.fsdecode(p) for p in raw.split(b"\0") if p]
 
 
+def unmatched_pathspecs(cwd: Where, pathspecs: Sequence[str]) -> list[str]:
+    """The pathspecs that match no file in the index or the work tree (ignored files do not count),
+    as `git add` refuses them; Git names them on stderr."""
+    if not pathspecs:
+        return []
+    proc = subprocess.run(["git", "ls-files", "--error-unmatch", "-c", "-o", "--exclude-standard", "--", *pathspecs],
+                          cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return re.findall(r"pathspec '(.*)' did not match", proc.stderr.decode(errors="replace")) if proc.returncode else []
+
+
 def check_attrs(cwd: Where, paths: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, str]]:
     """Each path's value of the attributes `names` ("unspecified", "set", "unset" or the value)."""
     if not paths:
