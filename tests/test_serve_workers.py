@@ -75,6 +75,21 @@ def test_accepted_connections_send_without_waiting_for_acks():
     assert seen and seen[0] != 0
 
 
+def test_the_announced_socket_already_takes_connections_before_any_worker_serves():
+    """The address line comes before uvicorn starts (one process) or while the workers start (several):
+    a socket only bound, not listening, refused the client that read the line in that window (seen as
+    `Connection refused` in the worker-replacement test on a loaded machine). The backlog holds them."""
+    sock = listen("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5) as client:
+            accepted, _ = sock.accept()
+            accepted.sendall(b"ok")
+            assert client.recv(2) == b"ok"
+            accepted.close()
+    finally:
+        sock.close()
+
+
 def test_sigterm_right_after_the_address_is_printed_stops_with_exit_0(tagged):
     """The address line is the first moment a caller knows the server; a SIGTERM then is not lost."""
     err = tagged.parent / f"early-{uuid.uuid4().hex[:6]}.err"

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from branchml.gateway.credentials import credentials_path as credentials_path
     from branchml.gateway.credentials import load_or_create as _gateway_credentials
     from branchml.gateway.server import serve as _serve_gateway
+    from branchml.git.add import AddResult as AddResult
     from branchml.git.hooks import run_hook as run_hook
     from branchml.git.porcelain import remote_names as _git_remote_names
     from branchml.merge.driver import run as _run_merge_driver
@@ -151,6 +152,7 @@ if TYPE_CHECKING:
     from branchml.workflows.setup import rooted as _rooted_patterns
     from branchml.workflows.setup import track as track
     from branchml.workflows.setup import untrack as untrack
+    from branchml.workflows.stage import add_files as add_files
     from branchml.workflows.stats import StoreStats as StoreStats
     from branchml.workflows.stats import store_stats as _stats
     from branchml.workflows.status import Status as Status
@@ -198,6 +200,7 @@ if TYPE_CHECKING:
 # name -> (module, attribute): what `from <module> import <attribute> as <name>` above imports
 _WHERE: dict[str, tuple[str, str]] = {
     "ABReport": ("branchml.experiments.report", "Report"),
+    "AddResult": ("branchml.git.add", "AddResult"),
     "CheckOptions": ("branchml.monitor.check", "CheckOptions"),
     "CheckReport": ("branchml.monitor.checkreport", "CheckReport"),
     "Credentials": ("branchml.gateway.credentials", "Credentials"),
@@ -240,6 +243,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "Violation": ("branchml.roles.rules", "Violation"),
     "ab_report": ("branchml.workflows.joined", "ab_report"),
     "add_data": ("branchml.data.add", "add"),
+    "add_files": ("branchml.workflows.stage", "add_files"),
     "add_labels": ("branchml.monitor.labels", "label_file"),
     "add_remote": ("branchml.remote.api", "add_remote"),
     "build_demo": ("branchml.demo.build", "build"),

@@ -55,6 +55,29 @@ def store_settings(root: Path) -> StoreSettings:
     return StoreSettings.from_config(cfg)
 
 
+def answered_as_is(whole: bytes, path: str, inline_below: int) -> bool:
+    """Whether clean answers a whole small content unchanged instead of storing it (also the rule
+    `branchml add` follows, git/add.py)."""
+    if looks_like_pointer(whole):
+        try:
+            parse_pointer(whole, path)
+            return True  # already a pointer (e.g. checked out before install)
+        except MalformedPointer:
+            return False  # a small file that merely looks like one: store it, never inline it
+    # Empty files stay empty. `git blame` cleans what textconv made of the work-tree file: our own
+    # summary, not a file to store; handing it back unchanged lets blame compare it with the
+    # committed side's summary.
+    return not whole or len(whole) < inline_below or is_diff_summary(whole)
+
+
+def store_stream(store: Store, writer: StoreWriter, path: str, content: Readable) -> Pointer:
+    """Store a file's bytes following what `path` held last time (its chunks are checked in place,
+    docs/add.md), and remember this version for next time."""
+    pointer = writer.add_stream(content, store.index.path_hint(path))
+    writer.remember_path(path, pointer)
+    return pointer
+
+
 # Given by the entry point (remote/ is a layer above): fetch, in one batch, what a checkout's target
 # tree lacks; raises a BranchmlError naming every file that cannot be had. Arguments: the repository,
 # the tree-ish Git checks out, what to call it in messages, and the command to retry with.
@@ -173,18 +196,7 @@ class FilterServer:
         if entry is not None and written.unchanged(self.root, entry):
             return self.clean_just_written(entry, request, reply)
         head = content.fill(max(self.inline_below, IN_MEMORY))
-        if content.done and looks_like_pointer(head):
-            try:
-                parse_pointer(head, path)
-                return reply.success(head)  # already a pointer (e.g. checked out before install)
-            except MalformedPointer:
-                pass  # a small file that merely looks like one: store it, never inline it
-        elif content.done and (not head or len(head) < self.inline_below):  # empty files stay empty
-            return reply.success(head)
-        elif content.done and is_diff_summary(head):
-            # `git blame` cleans what textconv made of the work-tree file: our own summary, not a file
-            # to store. Handing it back unchanged adds nothing to the store and lets blame compare it
-            # with the committed side's summary.
+        if content.done and answered_as_is(head, path, self.inline_below):
             return reply.success(head)
         if content.done:
             pointer = self.store_writer.add_bytes(head)
@@ -215,10 +227,7 @@ class FilterServer:
             return pointer
 
     def store_stream(self, path: str, content: Readable) -> Pointer:
-        previous = self.store.index.path_hint(path)
-        pointer = self.store_writer.add_stream(content, previous)
-        self.store_writer.remember_path(path, pointer)
-        return pointer
+        return store_stream(self.store, self.store_writer, path, content)
 
     def answer_recorded(self, path: str, here: str, before: FileStat, oid: bytes, same: SameAsFile) -> Pointer:
         """Git's bytes, compared with the file's and dropped: the recorded pointer when they all match

@@ -466,6 +466,55 @@ def parse_diff_raw(raw: bytes) -> dict[str, list[DiffEntry]]:
     return out
 
 
+def worktree_changes(cwd: Where, pathspecs: Sequence[str]) -> list[DiffEntry]:
+    """Work-tree files whose stat differs from the index (`diff-files`: stat only, no content read,
+    so no clean filter runs except for racily clean entries, which Git checks by content itself).
+    A stat-dirty file's new oid is all zeros; paths are from the work tree's root."""
+    raw = git(["diff-files", "-z", "--raw", "--no-renames", "--", *pathspecs], cwd)
+    return parse_diff_raw(raw).get("", [])
+
+
+def untracked_files(cwd: Where, pathspecs: Sequence[str]) -> list[str]:
+    """Files `git add` would add as new: untracked and not ignored (paths from the work tree's root)."""
+    raw = git(["ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--", *pathspecs], cwd)
+    return [os.fsdecode(p) for p in raw.split(b"\0") if p]
+
+
+def unmatched_pathspecs(cwd: Where, pathspecs: Sequence[str]) -> list[str]:
+    """The pathspecs that match no file in the index or the work tree (ignored files do not count),
+    as `git add` refuses them; Git names them on stderr."""
+    if not pathspecs:
+        return []
+    proc = subprocess.run(["git", "ls-files", "--error-unmatch", "-c", "-o", "--exclude-standard", "--", *pathspecs],
+                          cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return re.findall(r"pathspec '(.*)' did not match", proc.stderr.decode(errors="replace")) if proc.returncode else []
+
+
+def check_attrs(cwd: Where, paths: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Each path's value of the attributes `names` ("unspecified", "set", "unset" or the value)."""
+    if not paths:
+        return {}
+    body = b"".join(os.fsencode(p) + b"\0" for p in paths)
+    fields = git(["check-attr", "-z", "--stdin", *names], cwd, input=body).split(b"\0")
+    out: dict[str, dict[str, str]] = {}
+    for i in range(0, len(fields) - 2, 3):
+        out.setdefault(os.fsdecode(fields[i]), {})[fields[i + 1].decode()] = os.fsdecode(fields[i + 2])
+    return out
+
+
+def hash_object_paths(cwd: Where, paths: Sequence[Path]) -> list[str]:
+    """Store files as blobs as they are (`--no-filters`), in one process: their ids, in order."""
+    body = "".join(f"{p}\n" for p in paths).encode()
+    return git(["hash-object", "-w", "--no-filters", "--stdin-paths"], cwd, input=body).decode().split()
+
+
+def add_paths(cwd: Where, paths: Sequence[str]) -> None:
+    """`git add -A` of exactly these paths (literal, from the work tree's root; deletions staged too)."""
+    if paths:
+        body = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        git(["--literal-pathspecs", "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"], cwd, input=body)
+
+
 def diff_tree(
     cwd: Where, old: str, new: str, paths: Sequence[str] = (), *, diff_filter: str | None = None
 ) -> list[DiffEntry]:

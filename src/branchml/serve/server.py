@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     import uvicorn
 
 
+BACKLOG = 2048  # uvicorn's own default, which its start-up sets again on this socket
+
+
 def serve(repo: Repo, router: Router, options: ServeOptions, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1) -> None:
     """Load the tags, bind, print the address on stderr, serve until SIGTERM/SIGINT; the exit status."""
@@ -49,11 +52,13 @@ def run_worker(repo: Repo, router: Router, options: ServeOptions, sock: socket.s
 def listen(host: str, port: int) -> socket.socket:
     """A bound TCP socket. IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
     says TCP; without it Nagle holds each answer's body behind its headers until the client's
-    delayed ACK, about 40 ms per request on a kept-alive connection."""
+    delayed ACK, about 40 ms per request on a kept-alive connection. Listening at once: the address is
+    printed before uvicorn (or any worker) starts, and a client that reads it must be queued, not refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(BACKLOG)
     return sock
 
 
