@@ -13,7 +13,9 @@ of the slowest 1% of answers can be matched with what overlapped it.
 
 Printed per phase: p50/p99/p99.9 at the client and inside the server, the share of the run during
 which a batch commit was running, and the share of the slow answers that overlapped one (much more
-than that duty cycle means the commits cause the tail); the same for loop lag and journal flushes.
+than that duty cycle means the commits cause the tail); the same for loop lag, journal flushes, the
+cyclic GC's collections (`gc.callbacks`, per generation) and journal appends over 1 ms; and each
+journal append's time (waiting included) against the `os.write` inside it.
 """
 
 from __future__ import annotations
@@ -232,7 +234,7 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(f"  gc: {r['gc_counts']} collections per generation, longest {r['gc_ms_max']:.1f} ms; journal append "
           f"p99 {ms('append_p99_ms')} ms, longest {r['append_ms_max']:.1f} ms, {r['appends_over_1ms']} over 1 ms")
     print(f"  gc longest per generation {[round(g, 1) for g in r['gc_max_per_generation']]} ms; the write itself "
-          f"(lock held) p99 {ms('write_p99_ms')} ms, {r['writes_over_1ms']} over 1 ms")
+          f"(os.write, one writer at a time) p99 {ms('write_p99_ms')} ms, {r['writes_over_1ms']} over 1 ms")
     for kind in ("commit", "sync", "lag", "gc", "append_slow"):
         print(f"  {kind:<6} running {r[f'{kind}_duty'] * 100:5.1f}% of the time; "
               f"{r[f'slow_during_{kind}'] * 100:5.1f}% of the slowest 1% overlapped one")
