@@ -206,6 +206,7 @@ def analyse(samples: list[tuple[float, float]], spans: dict[str, list[Any]], sum
     writes = [(e - s) * 1000 for s, e in spans["write"] if begin <= s <= end]
     result["write_p99_ms"] = pct(writes, 0.99) if writes else None
     result["writes_over_1ms"] = sum(1 for w in writes if w > 1.0)
+    result["write_ms_max"] = max(writes, default=0.0)
     appends = [(e - s) * 1000 for s, e in spans["append"] if begin <= s <= end]
     result["append_p99_ms"] = pct(appends, 0.99) if appends else None
     result["append_ms_max"] = max(appends, default=0.0)
@@ -234,7 +235,8 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(f"  gc: {r['gc_counts']} collections per generation, longest {r['gc_ms_max']:.1f} ms; journal append "
           f"p99 {ms('append_p99_ms')} ms, longest {r['append_ms_max']:.1f} ms, {r['appends_over_1ms']} over 1 ms")
     print(f"  gc longest per generation {[round(g, 1) for g in r['gc_max_per_generation']]} ms; the write itself "
-          f"(os.write, one writer at a time) p99 {ms('write_p99_ms')} ms, {r['writes_over_1ms']} over 1 ms")
+          f"(os.write, one writer at a time) p99 {ms('write_p99_ms')} ms, longest {r['write_ms_max']:.1f} ms, "
+          f"{r['writes_over_1ms']} over 1 ms")
     for kind in ("commit", "sync", "lag", "gc", "append_slow"):
         print(f"  {kind:<6} running {r[f'{kind}_duty'] * 100:5.1f}% of the time; "
               f"{r[f'slow_during_{kind}'] * 100:5.1f}% of the slowest 1% overlapped one")
