@@ -46,6 +46,14 @@ ROUNDS = 3  # 1% changes committed one after the other in the add workload (--ro
 SETTLE = True  # `sync` before each timed add/switch/status/clone/pull (--no-settle: back to back)
 
 
+def bench_env(root: Path) -> dict[str, str]:
+    """The environment every tool runs in: a home of its own under `root`, with a Git identity."""
+    home = root / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = bench\n\temail = bench@example.com\n")
+    return {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
+
+
 def settle() -> None:
     """A quiescent start: the previous steps' dirty pages written back, outside the timing."""
     if SETTLE:
@@ -440,10 +448,7 @@ def main() -> None:
     results: dict = {"config": {"mb": args.mb, "small": args.small, "tools": tools, "settle": SETTLE}}
     with tempfile.TemporaryDirectory(prefix="bml-bench-") as tmp:
         root = Path(tmp)
-        home = root / "home"
-        home.mkdir()
-        (home / ".gitconfig").write_text("[user]\n\tname = bench\n\temail = bench@example.com\n")
-        env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
+        env = bench_env(root)
         for name in tools:
             print(f"== {name}", file=sys.stderr, flush=True)
             bench_tool(Tool(name, root, env, dvc, oxen), args.mb, args.small, results, workloads)

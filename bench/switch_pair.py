@@ -55,10 +55,7 @@ def main() -> None:
         raise SystemExit("dvc could not be installed here")
     with tempfile.TemporaryDirectory(prefix="bml-pair-") as tmp:
         root = Path(tmp)
-        home = root / "home"
-        home.mkdir()
-        (home / ".gitconfig").write_text("[user]\n\tname = bench\n\temail = bench@example.com\n")
-        env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig")}
+        env = run.bench_env(root)
         tools = [run.Tool("branchml", root, env), run.Tool("dvc", root, env, dvc)]
         repos = {tool.name: prepare(tool, args.mb << 20) for tool in tools}
         times: dict[str, list[tuple[float, float]]] = {tool.name: [] for tool in tools}

@@ -7,6 +7,7 @@ source folder is put on PYTHONPATH for everything the tests start.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,17 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
 def bml(cwd: Path, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run the branchml CLI as a user would, in a subprocess."""
     return run([sys.executable, "-m", "branchml", *args], cwd, check=check, input=input)
+
+
+def unshare_prefix() -> list[str] | None:
+    """A command prefix that runs its command in a private mount namespace (to mount a small tmpfs
+    as a full disk), or None where not allowed."""
+    if shutil.which("unshare") is None:
+        return None
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
+            return prefix
+    return None
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from branchml.monitor.journal import Journal, read_entries
 from branchml.monitor.query import tag_logs
 from branchml.monitor.records import LogRecord
 from branchml.repo import Repo
-from conftest import SRC, git
+from conftest import SRC, git, unshare_prefix
 from serve_helpers import committers
 
 
@@ -151,18 +150,8 @@ print(json.dumps(outcome))
 """
 
 
-def _unshare() -> list[str] | None:
-    """A command prefix that runs its command in a private mount namespace, or None where not allowed."""
-    if shutil.which("unshare") is None:
-        return None
-    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
-        if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
-            return prefix
-    return None
-
-
 def test_a_full_disk_loses_the_lines_of_the_failed_write_and_those_queued_behind_it_and_no_other(tmp_path):
-    prefix = _unshare()
+    prefix = unshare_prefix()
     if prefix is None:
         pytest.skip("needs `unshare -m` (util-linux) with mount namespaces allowed, to mount a small tmpfs")
     folder = tmp_path / "journal"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ import pytest
 
 from branchml.repo import Repo
 from branchml.serve.server import listen
-from conftest import bml, git
+from conftest import bml, git, unshare_prefix
 from serve_helpers import (
     LINEAR,
     Server,
@@ -223,18 +222,8 @@ def _state(pid: int) -> str:
         return "zombie"
 
 
-def _unshare() -> list[str] | None:
-    """A command prefix that runs its command in a private mount namespace, or None where not allowed."""
-    if shutil.which("unshare") is None:
-        return None
-    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
-        if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
-            return prefix
-    return None
-
-
 def test_full_journal_disk_answers_500_and_acknowledges_nothing_it_could_not_write(tagged):
-    prefix = _unshare()
+    prefix = unshare_prefix()
     if prefix is None:
         pytest.skip("needs `unshare -m` (util-linux) with mount namespaces allowed, to mount a small tmpfs")
     folder = Repo.find(tagged).store_dir / "monitor" / "full"
