@@ -5,6 +5,7 @@ staged from torn bytes nor recorded with stale stat data, and a 1% change stores
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -217,3 +218,18 @@ def test_a_pathspec_that_matches_nothing_to_add_fails_and_stages_nothing_as_git_
     assert failed.returncode != 0
     assert f"pathspec '{spec}' matches no file to add" in failed.stderr.decode()
     assert git(tracked, "ls-files", "-s") == before
+
+
+def test_a_file_replaced_by_a_symlink_after_it_was_listed_is_not_followed(
+        tracked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Listed as a regular file, then swapped for a symlink before the read: branchml must not stage
+    (nor store) the content the link points at, outside the work tree; Git stages the link itself."""
+    secret = tmp_path / "secret.bin"
+    write(secret, 2 * MB, 9)
+    (tracked / "data" / "f.bin").symlink_to(secret)
+    monkeypatch.setattr(direct_add, "_is_regular", lambda path: True)  # as it was when listed
+    result = add_files(Repo.find(tracked), [], tracked)
+    assert result.cleaned == [] and "data/f.bin" in result.by_git
+    assert git(tracked, "ls-files", "-s", "data/f.bin").split()[0] == "120000"
+    assert git(tracked, "cat-file", "blob", ":data/f.bin") == str(secret)
+    assert json.loads(bml(tracked, "stats", "--json").stdout)["files"] == 0  # nothing of it was read into the store

@@ -143,10 +143,10 @@ def _clean_one(root: Path, store: Store, writer: StoreWriter, path: str,
     the file stayed the same while read. None: the filter would answer it as it is (Git's to add)."""
     here = root / path
     since = now_ns()
-    try:
-        file = open(here, "rb")
+    try:  # never through a symlink that replaced the file since it was listed (Git stages the link)
+        file = open(os.open(here, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb")  # a FIFO must not block
     except OSError:
-        return None  # gone or unreadable since it was listed: `git add` says what is wrong
+        return None  # gone, unreadable or a symlink since it was listed: `git add` says what is wrong
     with file:
         st = os.fstat(file.fileno())
         before = FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
