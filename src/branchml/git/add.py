@@ -149,7 +149,7 @@ def _clean_one(root: Path, store: Store, writer: StoreWriter, path: str,
         return None  # gone, unreadable or a symlink since it was listed: `git add` says what is wrong
     with file:
         st = os.fstat(file.fileno())
-        before = FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        before = FileStat.from_stat(st)
         if not stat.S_ISREG(st.st_mode):
             return None
         if st.st_size <= max(inline_below, IN_MEMORY):
@@ -220,6 +220,4 @@ def _wait_out_racy_second(staged: list[Staged], probe: Path) -> float:
 
 def _unchanged(root: Path, s: Staged) -> bool:
     """Still the file that was read: otherwise its entry keeps no stat data and Git compares content."""
-    st = os.lstat(root / s.path) if (root / s.path).exists() else None
-    return st is not None and (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (
-        s.stat.st_size, s.stat.st_mtime_ns, s.stat.st_ctime_ns, s.stat.st_ino)
+    return FileStat.of(root / s.path) == FileStat.from_stat(s.stat)

@@ -64,8 +64,10 @@ class FileStat:
             st = os.lstat(path)
         except OSError:
             return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
+        return cls.from_stat(st) if stat.S_ISREG(st.st_mode) else None
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
     def key(self) -> StatKey:

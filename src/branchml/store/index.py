@@ -10,10 +10,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from branchml.errors import NoSpace, StoreFormatError, is_disk_full
 
 SCHEMA_VERSION = 1
+ID_PART = 500  # ids per `IN (...)` query (SQLite allows 999 parameters in older builds)
 # (size, mtime_ns, ctime_ns, inode, device) of a work tree file: git/statcache.py's FileStat.key()
 StatKey = tuple[int, int, int, int, int]
 SCHEMA = """
@@ -248,49 +250,33 @@ class Index:
                             "(SELECT rowid FROM clean_stats ORDER BY rowid DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             self.db.execute("COMMIT")
 
+    def _in_parts(self, select: str, ids: list[bytes]) -> Iterator[Any]:
+        """The rows of `select` (which ends in `IN`) for `ids`, one query per ID_PART ids: SQLite
+        caps a statement's parameters, and one query per id would cost a round trip each."""
+        for start in range(0, len(ids), ID_PART):
+            part = ids[start : start + ID_PART]
+            yield from self.db.execute(f"{select} ({','.join('?' * len(part))})", part)
+
     def raw_lengths(self, ids: list[bytes]) -> dict[bytes, int]:
-        """Chunk id -> raw length, for the ids the index holds (one query per 500 ids, no pack join:
-        the add reads it for every chunk of a file's previous version)."""
-        found: dict[bytes, int] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(self.db.execute(f"SELECT id, raw_len FROM chunks WHERE id IN ({marks})", part))
-        return found
+        """Chunk id -> raw length, for the ids the index holds (no pack join: the add reads it for
+        every chunk of a file's previous version)."""
+        return dict(self._in_parts("SELECT id, raw_len FROM chunks WHERE id IN", ids))
 
     def has_chunk(self, chunk_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM chunks WHERE id=?", (chunk_id,)).fetchone() is not None
 
     def known_chunks(self, ids: list[bytes]) -> set[bytes]:
-        """Which of `ids` the index holds (one query per 500 ids, not one per chunk)."""
-        found: set[bytes] = set()
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(cid for (cid,) in self.db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part))
-        return found
+        """Which of `ids` the index holds."""
+        return {cid for (cid,) in self._in_parts("SELECT id FROM chunks WHERE id IN", ids)}
 
     def count_known(self, ids: list[bytes]) -> int:
         """How many of `ids` (distinct) the index holds: SQLite counts, Python builds nothing."""
-        count = 0
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            count += self.db.execute(f"SELECT count(*) FROM chunks WHERE id IN ({marks})", part).fetchone()[0]
-        return count
+        return sum(count for (count,) in self._in_parts("SELECT count(*) FROM chunks WHERE id IN", ids))
 
     def chunk_locations(self, ids: list[bytes]) -> dict[bytes, ChunkLocation]:
-        found: dict[bytes, ChunkLocation] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                "SELECT c.id, p.name, c.offset, c.stored_len, c.raw_len, c.flags"
-                f" FROM chunks c JOIN packs p ON p.id = c.pack WHERE c.id IN ({marks})", part
-            )
-            for cid, pack, off, slen, rlen, fl in rows:
-                found[cid] = ChunkLocation(pack, off, slen, rlen, fl)
-        return found
+        rows = self._in_parts("SELECT c.id, p.name, c.offset, c.stored_len, c.raw_len, c.flags"
+                              " FROM chunks c JOIN packs p ON p.id = c.pack WHERE c.id IN", ids)
+        return {cid: ChunkLocation(pack, off, slen, rlen, fl) for cid, pack, off, slen, rlen, fl in rows}
 
     def file(self, oid: bytes) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT size, chunks FROM files WHERE oid=?", (oid,)).fetchone()
